@@ -1,0 +1,37 @@
+# shoal: `make demo` runs the flagship scenario, `make test` the whole suite.
+# Both create .venv and install the project with its test extras on first use.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: setup demo test lint typecheck guard pytest clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/shoal demo
+
+lint: $(STAMP)
+	$(BIN)/ruff check core sim real cli tests benchmarks
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+guard: $(STAMP)
+	$(BIN)/python -m tests.rule1.ast_guard core
+
+pytest: $(STAMP)
+	HYPOTHESIS_PROFILE=$${HYPOTHESIS_PROFILE:-ci} $(BIN)/python -m pytest -n auto -q
+
+test: lint typecheck guard pytest
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -1,0 +1,70 @@
+"""The ``shoal`` console script: argument parsing and output only.
+
+User mistakes exit with status 1 and one line naming the problem; an unexpected
+exception is a bug in shoal and exits with status 70 (EX_SOFTWARE) with a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from importlib import metadata
+
+from core.errors import ShoalError
+
+EXIT_USER_ERROR = 1
+EXIT_INTERNAL_ERROR = 70
+
+
+def version() -> str:
+    try:
+        return metadata.version("shoal")
+    except metadata.PackageNotFoundError:
+        return "0+unknown"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="shoal",
+        description="Docker Swarm mode rebuilt in Python, tested to destruction: "
+        "a deterministic simulated cluster and a real backend sharing one core.",
+    )
+    parser.add_argument("--version", action="version", version=f"shoal {version()}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    demo = commands.add_parser(
+        "demo",
+        help="drive tasks through the agent's state machine and show their history",
+        description="Runs SwarmKit's agent task controller against a scripted executor "
+        "and prints each task's states as `docker service ps` would.",
+    )
+    demo.add_argument("--seed", type=int, default=1, help="seed for task ids (default 1)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    try:
+        if args.command == "demo":
+            from cli.demo import run_demo
+
+            return run_demo(seed=args.seed, out=sys.stdout)
+    except ShoalError as error:
+        print(f"Error: {error}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except Exception:  # a bug, not a user mistake: say so loudly
+        import traceback
+
+        traceback.print_exc()
+        print("shoal: internal error (this is a bug)", file=sys.stderr)
+        return EXIT_INTERNAL_ERROR
+    parser.error(f"unknown command {args.command!r}")
+    return EXIT_USER_ERROR
+
+
+if __name__ == "__main__":
+    sys.exit(main())

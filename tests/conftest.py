@@ -1,0 +1,37 @@
+"""Suite-wide set-up: the rule-1 runtime trap and Hypothesis profiles.
+
+The trap goes in first, before any test module imports ``core``: from then on a clock,
+sleep, global random function, ``os.urandom`` or socket called from a ``core`` module
+raises (tests/rule1/io_trap.py). Other callers, pytest and Hypothesis included, are
+unaffected.
+
+Hypothesis profiles: ``ci`` (the default; bounded and derandomized, so CI is
+reproducible) and ``nightly`` (many more examples). Pick one with HYPOTHESIS_PROFILE.
+"""
+
+from __future__ import annotations
+
+import os
+
+from tests.rule1 import io_trap
+
+io_trap.install(("core",), strict=True)
+
+from hypothesis import HealthCheck, settings  # noqa: E402
+
+settings.register_profile(
+    "ci",
+    max_examples=200,
+    deadline=None,
+    derandomize=True,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.register_profile(
+    "nightly",
+    max_examples=20_000,
+    deadline=None,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
