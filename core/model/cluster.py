@@ -1,0 +1,89 @@
+"""The cluster object (``docker swarm inspect``): swarm-wide settings and tokens."""
+
+from __future__ import annotations
+
+from core.model.common import Annotated, Driver, StoredObject, TLSInfo
+from core.model.duration import HOUR, SECOND
+from core.model.wire import Labels, WireModel, model, wire
+
+
+@model
+class OrchestrationConfig(WireModel):
+    task_history_retention_limit: int | None = wire("TaskHistoryRetentionLimit", default=5)
+
+
+@model
+class RaftConfig(WireModel):
+    """Raft timing in ticks (a tick is 1 s in SwarmKit) and snapshot policy."""
+
+    snapshot_interval: int = wire("SnapshotInterval", default=10_000)
+    keep_old_snapshots: int | None = wire("KeepOldSnapshots", default=0)
+    log_entries_for_slow_followers: int = wire("LogEntriesForSlowFollowers", default=500)
+    election_tick: int = wire("ElectionTick", omitempty=False, default=10)
+    heartbeat_tick: int = wire("HeartbeatTick", omitempty=False, default=1)
+
+
+@model
+class DispatcherConfig(WireModel):
+    heartbeat_period_ns: int = wire("HeartbeatPeriod", default=5 * SECOND)
+
+
+@model
+class ExternalCA(WireModel):
+    protocol: str = wire("Protocol", omitempty=False, default="cfssl")
+    url: str = wire("URL", omitempty=False, default="")
+    options: Labels = wire("Options", default_factory=Labels)
+    ca_cert: str = wire("CACert", omitempty=False, default="")
+
+
+@model
+class CAConfig(WireModel):
+    node_cert_expiry_ns: int = wire("NodeCertExpiry", default=2160 * HOUR)
+    external_cas: tuple[ExternalCA, ...] = wire("ExternalCAs", default=())
+    signing_ca_cert: str = wire("SigningCACert", default="")
+    signing_ca_key: str = wire("SigningCAKey", default="")
+    force_rotate: int = wire("ForceRotate", default=0)
+
+
+@model
+class TaskDefaults(WireModel):
+    log_driver: Driver | None = wire("LogDriver", default=None)
+
+
+@model
+class EncryptionConfig(WireModel):
+    auto_lock_managers: bool = wire("AutoLockManagers", omitempty=False, default=False)
+
+
+@model
+class ClusterSpec(Annotated):
+    orchestration: OrchestrationConfig = wire("Orchestration", default_factory=OrchestrationConfig)
+    raft: RaftConfig = wire("Raft", default_factory=RaftConfig)
+    dispatcher: DispatcherConfig = wire("Dispatcher", default_factory=DispatcherConfig)
+    ca_config: CAConfig = wire("CAConfig", default_factory=CAConfig)
+    task_defaults: TaskDefaults = wire("TaskDefaults", default_factory=TaskDefaults)
+    encryption_config: EncryptionConfig = wire("EncryptionConfig", default_factory=EncryptionConfig)
+
+
+@model
+class JoinTokens(WireModel):
+    worker: str = wire("Worker", omitempty=False, default="")
+    manager: str = wire("Manager", omitempty=False, default="")
+
+
+@model
+class Cluster(StoredObject):
+    """The swarm itself. ``docker swarm inspect`` shows it with its join tokens."""
+
+    spec: ClusterSpec = wire(
+        "Spec", omitempty=False, default_factory=lambda: ClusterSpec(name="default")
+    )
+    tls_info: TLSInfo = wire("TLSInfo", omitempty=False, default_factory=TLSInfo)
+    root_rotation_in_progress: bool = wire("RootRotationInProgress", omitempty=False, default=False)
+    # None (JSON null) means the default pool, 10.0.0.0/8 in /24s.
+    default_addr_pool: tuple[str, ...] | None = wire(
+        "DefaultAddrPool", omitempty=False, default=None
+    )
+    subnet_size: int = wire("SubnetSize", omitempty=False, default=24)
+    data_path_port: int = wire("DataPathPort", omitempty=False, default=4789)
+    join_tokens: JoinTokens = wire("JoinTokens", omitempty=False, default_factory=JoinTokens)

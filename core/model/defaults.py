@@ -1,0 +1,112 @@
+"""What unset fields mean: SwarmKit's ``api/defaults``, shoal's single source of them.
+
+A spec stores what the user sent; ``None`` (or Go's zero where the Engine API treats
+zero as unset) means "the default". Components ask this module for effective values
+instead of scattering the numbers. The values are those of DESIGN.md section 3.
+"""
+
+from __future__ import annotations
+
+from core.model.duration import SECOND
+from core.model.enums import FailureAction, RestartCondition, UpdateOrder
+from core.model.service import (
+    ContainerSpec,
+    ReplicatedJob,
+    RestartPolicy,
+    ServiceSpec,
+    UpdateConfig,
+)
+from core.model.wire import replace
+
+UPDATE_CONFIG = UpdateConfig(
+    parallelism=1,
+    delay_ns=0,
+    failure_action=FailureAction.PAUSE,
+    monitor_ns=5 * SECOND,
+    max_failure_ratio=0.0,
+    order=UpdateOrder.STOP_FIRST,
+)
+ROLLBACK_CONFIG = UPDATE_CONFIG
+RESTART_POLICY = RestartPolicy(
+    condition=RestartCondition.ANY, delay_ns=5 * SECOND, max_attempts=0, window_ns=None
+)
+STOP_GRACE_PERIOD_NS = 10 * SECOND
+TASK_HISTORY_RETENTION_LIMIT = 5
+REPLICAS = 1
+DEFAULT_ADDR_POOL = ("10.0.0.0/8",)
+SUBNET_SIZE = 24
+DATA_PATH_PORT = 4789
+JOB_MAX_CONCURRENT = 1
+
+
+def effective_update_config(config: UpdateConfig | None, *, rollback: bool = False) -> UpdateConfig:
+    """The update (or rollback) config in force: unset fields take Swarm's defaults.
+
+    As in the Engine API, a zero monitor period and an empty failure action or order
+    mean "unset" (the daemon does not forward them to SwarmKit).
+    """
+    base = ROLLBACK_CONFIG if rollback else UPDATE_CONFIG
+    if config is None:
+        return base
+    return replace(
+        config,
+        failure_action=config.failure_action or base.failure_action,
+        monitor_ns=config.monitor_ns or base.monitor_ns,
+        order=config.order or base.order,
+    )
+
+
+def effective_restart_policy(policy: RestartPolicy | None) -> RestartPolicy:
+    if policy is None:
+        return RESTART_POLICY
+    return RestartPolicy(
+        condition=policy.condition or RESTART_POLICY.condition,
+        delay_ns=RESTART_POLICY.delay_ns if policy.delay_ns is None else policy.delay_ns,
+        max_attempts=policy.max_attempts or 0,
+        window_ns=policy.window_ns or None,
+    )
+
+
+def effective_stop_grace_period_ns(container: ContainerSpec | None) -> int:
+    if container is None or container.stop_grace_period_ns is None:
+        return STOP_GRACE_PERIOD_NS
+    return container.stop_grace_period_ns
+
+
+def effective_replicas(spec: ServiceSpec) -> int:
+    """Desired replicas of a replicated service (1 when unset)."""
+    replicated = spec.mode.replicated
+    if replicated is None or replicated.replicas is None:
+        return REPLICAS
+    return replicated.replicas
+
+
+def effective_job(job: ReplicatedJob) -> ReplicatedJob:
+    """A replicated job's concurrency (1) and total completions (= concurrency)."""
+    concurrent = JOB_MAX_CONCURRENT if job.max_concurrent is None else job.max_concurrent
+    total = concurrent if job.total_completions is None else job.total_completions
+    return ReplicatedJob(max_concurrent=concurrent, total_completions=total)
+
+
+def interpolate_service_spec(spec: ServiceSpec) -> ServiceSpec:
+    """Fill every unset field with its default (SwarmKit's ``InterpolateService``)."""
+    template = spec.task_template
+    container = template.container_spec
+    if container is not None and container.stop_grace_period_ns is None:
+        container = replace(container, stop_grace_period_ns=STOP_GRACE_PERIOD_NS)
+    template = replace(
+        template,
+        container_spec=container,
+        restart_policy=effective_restart_policy(template.restart_policy),
+    )
+    mode = spec.mode
+    if mode.replicated_job is not None:
+        mode = replace(mode, replicated_job=effective_job(mode.replicated_job))
+    update = None if spec.mode.is_job else effective_update_config(spec.update_config)
+    return replace(
+        spec,
+        task_template=template,
+        mode=mode,
+        update_config=update,
+        rollback_config=effective_update_config(spec.rollback_config, rollback=True),
+    )

@@ -1,0 +1,69 @@
+"""Nodes: a host in the swarm, in the shape of ``swarm.Node``."""
+
+from __future__ import annotations
+
+from core.model.common import Annotated, Platform, Resources, StoredObject, TLSInfo
+from core.model.enums import NodeAvailability, NodeRole, NodeState, Reachability
+from core.model.wire import Labels, WireModel, model, wire
+
+
+@model
+class NodeSpec(Annotated):
+    """What an operator sets on a node: labels, role and availability."""
+
+    role: NodeRole | None = wire("Role", default=NodeRole.WORKER)
+    availability: NodeAvailability | None = wire("Availability", default=NodeAvailability.ACTIVE)
+
+
+@model
+class PluginDescription(WireModel):
+    type: str = wire("Type", default="")
+    name: str = wire("Name", default="")
+
+
+@model
+class EngineDescription(WireModel):
+    engine_version: str = wire("EngineVersion", default="")
+    labels: Labels = wire("Labels", default_factory=Labels)
+    plugins: tuple[PluginDescription, ...] = wire("Plugins", default=())
+
+
+@model
+class CSIInfo(WireModel):
+    plugin_name: str = wire("PluginName", default="")
+    node_id: str = wire("NodeID", default="")
+    max_volumes_per_node: int = wire("MaxVolumesPerNode", default=0)
+
+
+@model
+class NodeDescription(WireModel):
+    """What the node reports about itself."""
+
+    hostname: str = wire("Hostname", default="")
+    platform: Platform = wire("Platform", default_factory=Platform)
+    resources: Resources = wire("Resources", default_factory=Resources)
+    engine: EngineDescription = wire("Engine", default_factory=EngineDescription)
+    tls_info: TLSInfo = wire("TLSInfo", default_factory=TLSInfo)
+    csi_info: tuple[CSIInfo, ...] = wire("CSIInfo", default=())
+
+
+@model
+class NodeStatus(WireModel):
+    state: NodeState | None = wire("State", default=NodeState.UNKNOWN)
+    message: str = wire("Message", default="")
+    addr: str = wire("Addr", default="")
+
+
+@model
+class ManagerStatus(WireModel):
+    leader: bool = wire("Leader", default=False)
+    reachability: Reachability | None = wire("Reachability", default=Reachability.UNKNOWN)
+    addr: str = wire("Addr", default="")
+
+
+@model
+class Node(StoredObject):
+    spec: NodeSpec = wire("Spec", default_factory=NodeSpec)
+    description: NodeDescription = wire("Description", default_factory=NodeDescription)
+    status: NodeStatus = wire("Status", default_factory=NodeStatus)
+    manager_status: ManagerStatus | None = wire("ManagerStatus", default=None)

@@ -1,0 +1,65 @@
+"""Tasks: one slot of a service on one node, in the shape of ``swarm.Task``."""
+
+from __future__ import annotations
+
+from core.model.common import GenericResource, StoredObject, Version
+from core.model.network import Network
+from core.model.service import PortConfig, TaskSpec
+from core.model.timestamp import GO_ZERO_TIME, Timestamp
+from core.model.wire import Labels, WireModel, model, wire
+from core.tasks.states import TaskState
+
+
+@model
+class ContainerStatus(WireModel):
+    container_id: str = wire("ContainerID", omitempty=False, default="")
+    pid: int = wire("PID", omitempty=False, default=0)
+    exit_code: int = wire("ExitCode", omitempty=False, default=0)
+
+
+@model
+class PortStatus(WireModel):
+    ports: tuple[PortConfig, ...] = wire("Ports", default=())
+
+
+@model
+class TaskStatus(WireModel):
+    """What the agent last reported: state, a message, an error, the container."""
+
+    timestamp: Timestamp = wire("Timestamp", default=GO_ZERO_TIME)
+    state: TaskState = wire("State", default=TaskState.NEW)
+    message: str = wire("Message", default="")
+    err: str = wire("Err", default="")
+    container_status: ContainerStatus | None = wire("ContainerStatus", default=None)
+    port_status: PortStatus = wire("PortStatus", default_factory=PortStatus)
+
+
+@model
+class NetworkAttachment(WireModel):
+    network: Network = wire("Network", omitempty=False, default_factory=Network)
+    addresses: tuple[str, ...] = wire("Addresses", omitempty=False, default=())
+
+
+@model
+class VolumeAttachment(WireModel):
+    id: str = wire("ID", omitempty=False, default="")
+    source: str = wire("Source", omitempty=False, default="")
+    target: str = wire("Target", omitempty=False, default="")
+
+
+@model
+class Task(StoredObject):
+    """A task: its spec (a copy of the service's template), where it runs and how."""
+
+    name: str = wire("Name", default="")
+    labels: Labels = wire("Labels", omitempty=False, default_factory=Labels)
+    spec: TaskSpec = wire("Spec", default_factory=TaskSpec)
+    service_id: str = wire("ServiceID", default="")
+    slot: int = wire("Slot", default=0)
+    node_id: str = wire("NodeID", default="")
+    status: TaskStatus = wire("Status", default_factory=TaskStatus)
+    desired_state: TaskState = wire("DesiredState", default=TaskState.RUNNING)
+    networks_attachments: tuple[NetworkAttachment, ...] = wire("NetworksAttachments", default=())
+    generic_resources: tuple[GenericResource, ...] = wire("GenericResources", default=())
+    job_iteration: Version | None = wire("JobIteration", default=None)
+    volumes: tuple[VolumeAttachment, ...] = wire("Volumes", default=())

@@ -1,0 +1,250 @@
+"""Checks a spec must pass before the manager stores it.
+
+Each check raises :class:`~core.errors.InvalidSpec` naming the field by its Docker
+path (``UpdateConfig.MaxFailureRatio``), the value and the rule, so that the same
+message reads well from the CLI, a scenario file and the API. The rules follow
+SwarmKit's ``controlapi`` validation and the Engine API's documented ranges.
+"""
+
+from __future__ import annotations
+
+import re
+
+from core.errors import InvalidSpec
+from core.model.cluster import ClusterSpec
+from core.model.enums import PublishMode, ResolutionMode
+from core.model.node import NodeSpec
+from core.model.service import (
+    ContainerSpec,
+    EndpointSpec,
+    Placement,
+    RestartPolicy,
+    ServiceMode,
+    ServiceSpec,
+    UpdateConfig,
+)
+
+#: SwarmKit's rule for service, network, secret and config names (a DNS label).
+_DNS_NAME = re.compile(r"^[a-zA-Z0-9](?:[-_]*[A-Za-z0-9]+)*$")
+NAME_LENGTH_MAX = 63
+_CONSTRAINT = re.compile(r"^\s*([A-Za-z0-9_.\-]+)\s*(==|!=)\s*(.*?)\s*$")
+_CONSTRAINT_KEYS = (
+    "node.id",
+    "node.hostname",
+    "node.role",
+    "node.platform.os",
+    "node.platform.arch",
+    "node.ip",
+)
+_CONSTRAINT_PREFIXES = ("node.labels.", "engine.labels.")
+_SPREAD_PREFIXES = ("node.labels.", "engine.labels.")
+PORT_MAX = 65535
+
+
+def validate_name(field: str, name: str) -> None:
+    if not name:
+        raise InvalidSpec(field, name, "a name must be provided")
+    if len(name) > NAME_LENGTH_MAX:
+        raise InvalidSpec(field, name, f"at most {NAME_LENGTH_MAX} characters are allowed")
+    if not _DNS_NAME.match(name):
+        raise InvalidSpec(
+            field,
+            name,
+            "must be valid as a DNS name component "
+            "(letters, digits, '-' and '_', starting and ending alphanumeric)",
+        )
+
+
+def validate_service_spec(spec: ServiceSpec) -> None:
+    """Everything ``docker service create``/``update`` would refuse."""
+    validate_name("ServiceSpec.Name", spec.name)
+    container = spec.task_template.container_spec
+    if container is None:
+        raise InvalidSpec("TaskTemplate.ContainerSpec", None, "a container spec must be provided")
+    validate_container_spec(container)
+    if spec.task_template.restart_policy is not None:
+        validate_restart_policy(spec.task_template.restart_policy)
+    if spec.task_template.placement is not None:
+        validate_placement(spec.task_template.placement)
+    validate_mode(spec.mode)
+    if spec.mode.is_job and spec.update_config is not None:
+        raise InvalidSpec(
+            "UpdateConfig", "set", f"{spec.mode.name} services may not have an update config"
+        )
+    for field, config in (
+        ("UpdateConfig", spec.update_config),
+        ("RollbackConfig", spec.rollback_config),
+    ):
+        if config is not None:
+            validate_update_config(field, config)
+    if spec.endpoint_spec is not None:
+        validate_endpoint_spec(spec.endpoint_spec)
+
+
+def validate_container_spec(container: ContainerSpec) -> None:
+    if not container.image.strip():
+        raise InvalidSpec(
+            "ContainerSpec.Image", container.image, "an image reference must be provided"
+        )
+    if container.stop_grace_period_ns is not None and container.stop_grace_period_ns < 0:
+        raise InvalidSpec(
+            "ContainerSpec.StopGracePeriod", container.stop_grace_period_ns, "must not be negative"
+        )
+    for index, entry in enumerate(container.env):
+        if entry.startswith("=") or entry == "":
+            raise InvalidSpec(f"ContainerSpec.Env[{index}]", entry, "must be NAME=value or NAME")
+    health = container.healthcheck
+    if health is not None:
+        for field, value in (
+            ("Interval", health.interval_ns),
+            ("Timeout", health.timeout_ns),
+            ("StartPeriod", health.start_period_ns),
+            ("Retries", health.retries),
+        ):
+            if value < 0:
+                raise InvalidSpec(f"Healthcheck.{field}", value, "must not be negative")
+
+
+def validate_restart_policy(policy: RestartPolicy) -> None:
+    for field, value in (
+        ("Delay", policy.delay_ns),
+        ("Window", policy.window_ns),
+        ("MaxAttempts", policy.max_attempts),
+    ):
+        if value is not None and value < 0:
+            raise InvalidSpec(f"RestartPolicy.{field}", value, "must not be negative")
+
+
+def validate_placement(placement: Placement) -> None:
+    for index, constraint in enumerate(placement.constraints):
+        validate_constraint(f"Placement.Constraints[{index}]", constraint)
+    for index, preference in enumerate(placement.preferences):
+        field = f"Placement.Preferences[{index}].Spread.SpreadDescriptor"
+        if preference.spread is None:
+            raise InvalidSpec(
+                f"Placement.Preferences[{index}]", None, "only spread preferences exist"
+            )
+        descriptor = preference.spread.spread_descriptor
+        if not descriptor.startswith(_SPREAD_PREFIXES) or descriptor in _SPREAD_PREFIXES:
+            raise InvalidSpec(field, descriptor, "must be node.labels.<key> or engine.labels.<key>")
+    if placement.max_replicas < 0:
+        raise InvalidSpec("Placement.MaxReplicas", placement.max_replicas, "must not be negative")
+
+
+def validate_constraint(field: str, text: str) -> None:
+    """A constraint is ``key==value`` or ``key!=value`` over a known attribute."""
+    match = _CONSTRAINT.match(text)
+    if match is None:
+        raise InvalidSpec(field, text, "a constraint is key==value or key!=value")
+    key, _, value = match.groups()
+    known = key in _CONSTRAINT_KEYS or (
+        key.startswith(_CONSTRAINT_PREFIXES) and key not in _CONSTRAINT_PREFIXES
+    )
+    if not known:
+        raise InvalidSpec(
+            field,
+            text,
+            f"unknown constraint key {key!r}; use node.id, node.hostname, "
+            "node.role, node.platform.os, node.platform.arch, node.ip, "
+            "node.labels.<key> or engine.labels.<key>",
+        )
+    if value == "":
+        raise InvalidSpec(field, text, "the constraint has no value")
+
+
+def validate_mode(mode: ServiceMode) -> None:
+    modes = [
+        m
+        for m in (mode.replicated, mode.global_, mode.replicated_job, mode.global_job)
+        if m is not None
+    ]
+    if len(modes) != 1:
+        raise InvalidSpec("ServiceSpec.Mode", len(modes), "exactly one mode must be set")
+    if mode.replicated is not None and (mode.replicated.replicas or 0) < 0:
+        raise InvalidSpec(
+            "Mode.Replicated.Replicas", mode.replicated.replicas, "must not be negative"
+        )
+    job = mode.replicated_job
+    if job is not None:
+        for field, value in (
+            ("MaxConcurrent", job.max_concurrent),
+            ("TotalCompletions", job.total_completions),
+        ):
+            if value is not None and value < 0:
+                raise InvalidSpec(f"Mode.ReplicatedJob.{field}", value, "must not be negative")
+
+
+def validate_update_config(field: str, config: UpdateConfig) -> None:
+    if config.parallelism < 0:
+        raise InvalidSpec(f"{field}.Parallelism", config.parallelism, "must not be negative")
+    if config.delay_ns < 0:
+        raise InvalidSpec(f"{field}.Delay", config.delay_ns, "must not be negative")
+    if config.monitor_ns < 0:
+        raise InvalidSpec(f"{field}.Monitor", config.monitor_ns, "must not be negative")
+    if not 0.0 <= config.max_failure_ratio <= 1.0:
+        raise InvalidSpec(f"{field}.MaxFailureRatio", config.max_failure_ratio, "must be in [0, 1]")
+
+
+def validate_endpoint_spec(endpoint: EndpointSpec) -> None:
+    seen: set[tuple[int, str, str]] = set()
+    for index, port in enumerate(endpoint.ports):
+        where = f"EndpointSpec.Ports[{index}]"
+        if not 1 <= port.target_port <= PORT_MAX:
+            raise InvalidSpec(
+                f"{where}.TargetPort", port.target_port, f"must be in [1, {PORT_MAX}]"
+            )
+        if not 0 <= port.published_port <= PORT_MAX:
+            raise InvalidSpec(
+                f"{where}.PublishedPort",
+                port.published_port,
+                f"must be in [0, {PORT_MAX}] (0 picks one)",
+            )
+        ingress = port.publish_mode in (None, PublishMode.INGRESS)
+        if ingress and endpoint.mode is ResolutionMode.DNSRR:
+            raise InvalidSpec(
+                f"{where}.PublishMode",
+                "ingress",
+                "port published with ingress mode can't be used with dnsrr mode",
+            )
+        if port.published_port:
+            key = (
+                port.published_port,
+                str(port.protocol or "tcp"),
+                str(port.publish_mode or "ingress"),
+            )
+            if key in seen:
+                raise InvalidSpec(
+                    f"{where}.PublishedPort",
+                    port.published_port,
+                    "duplicate published ports provided",
+                )
+            seen.add(key)
+
+
+def validate_node_spec(spec: NodeSpec) -> None:
+    if spec.role is None:
+        raise InvalidSpec("NodeSpec.Role", "", "must be worker or manager")
+    if spec.availability is None:
+        raise InvalidSpec("NodeSpec.Availability", "", "must be active, pause or drain")
+
+
+def validate_cluster_spec(spec: ClusterSpec) -> None:
+    raft = spec.raft
+    if raft.heartbeat_tick < 1:
+        raise InvalidSpec("Raft.HeartbeatTick", raft.heartbeat_tick, "must be at least 1")
+    if raft.election_tick <= raft.heartbeat_tick:
+        raise InvalidSpec(
+            "Raft.ElectionTick", raft.election_tick, "must be greater than HeartbeatTick"
+        )
+    limit = spec.orchestration.task_history_retention_limit
+    if limit is not None and limit < -1:
+        raise InvalidSpec("Orchestration.TaskHistoryRetentionLimit", limit, "must be -1 or more")
+    if spec.dispatcher.heartbeat_period_ns < 0:
+        raise InvalidSpec(
+            "Dispatcher.HeartbeatPeriod",
+            spec.dispatcher.heartbeat_period_ns,
+            "must not be negative",
+        )
+    expiry = spec.ca_config.node_cert_expiry_ns
+    if expiry and expiry < 3600 * 10**9:
+        raise InvalidSpec("CAConfig.NodeCertExpiry", expiry, "must be at least 1h")

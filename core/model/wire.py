@@ -1,0 +1,339 @@
+"""Docker's JSON for shoal's frozen model objects, with Go's encoding rules.
+
+Every model class is a frozen, slotted, keyword-only dataclass whose fields are
+declared with :func:`wire`, naming the JSON key and whether the Go struct tag says
+``omitempty``. The codec is derived once per class from the type hints:
+
+- ``int``/``float``/``str``/``bool``: Go value fields; with ``omitempty`` they are left
+  out when zero, and a missing key reads as the zero value;
+- ``X | None``: a Go pointer (or slice/map that may be nil); ``None`` is left out
+  with ``omitempty`` and written as ``null`` without it;
+- ``SomeEnum | None``: a Go string type whose zero value ``""`` reads as ``None``;
+- ``tuple[X, ...]`` and :class:`Labels`: Go slices and ``map[string]string``;
+- :class:`~core.model.timestamp.Timestamp` and nested model classes: Go structs,
+  which ``omitempty`` never leaves out.
+
+A key Docker sends that a class does not declare is an error, not silently dropped:
+the golden tests rely on that to prove the model covers Docker's objects.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import types
+import typing
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, Self, TypeVar, dataclass_transform
+
+from core.errors import InvalidSpec
+from core.model.timestamp import GO_ZERO_TIME, Timestamp
+
+JSON = Any
+"""A decoded JSON value (dict, list, str, int, float, bool or None)."""
+
+T = TypeVar("T")
+
+
+class Labels(Mapping[str, str]):
+    """An immutable, hashable ``map[string]string`` (labels, options, sysctls).
+
+    Iteration is in sorted key order, which is also the order Go writes map keys, so
+    encoding never depends on insertion order or the process's hash seed.
+    """
+
+    __slots__ = ("_hash", "_items")
+
+    def __init__(self, items: Mapping[str, str] | None = None, /, **more: str) -> None:
+        merged = dict(items or {})
+        merged.update(more)
+        self._items: dict[str, str] = {k: merged[k] for k in sorted(merged)}
+        self._hash: int | None = None
+
+    def __getitem__(self, key: str) -> str:
+        return self._items[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __hash__(self) -> int:
+        if self._hash is None:
+            self._hash = hash(tuple(self._items.items()))
+        return self._hash
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Labels):
+            return self._items == other._items
+        if isinstance(other, Mapping):
+            return self._items == dict(other)
+        return NotImplemented
+
+    def __repr__(self) -> str:
+        return f"Labels({self._items!r})"
+
+    def updated(self, changes: Mapping[str, str]) -> Labels:
+        """A copy with ``changes`` added or overwritten."""
+        return Labels({**self._items, **changes})
+
+    def without(self, keys: typing.Iterable[str]) -> Labels:
+        """A copy without ``keys`` (missing keys are ignored)."""
+        drop = set(keys)
+        return Labels({k: v for k, v in self._items.items() if k not in drop})
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class WireKey:
+    """The JSON side of one field: its key and Go's ``omitempty``."""
+
+    key: str
+    omitempty: bool
+
+
+def wire(
+    key: str,
+    *,
+    omitempty: bool = True,
+    default: Any = dataclasses.MISSING,
+    default_factory: Callable[[], Any] | Any = dataclasses.MISSING,
+) -> Any:
+    """Declare a model field carried under JSON ``key``."""
+    metadata = {"wire": WireKey(key, omitempty)}
+    if default_factory is not dataclasses.MISSING:
+        return dataclasses.field(default_factory=default_factory, metadata=metadata)
+    return dataclasses.field(default=default, metadata=metadata)
+
+
+@dataclass_transform(frozen_default=True, kw_only_default=True, field_specifiers=(wire,))
+def model(cls: type[T]) -> type[T]:
+    """Make ``cls`` a frozen, slotted, keyword-only dataclass with a JSON codec."""
+    return dataclasses.dataclass(frozen=True, slots=True, kw_only=True)(cls)
+
+
+# -- field codecs -----------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Codec:
+    """How one Python type reads from and writes to JSON."""
+
+    decode: Callable[[JSON, str], Any]
+    encode: Callable[[Any], JSON]
+    zero: Callable[[], Any]
+    is_zero: Callable[[Any], bool]
+
+
+def _never_zero(_: Any) -> bool:
+    return False
+
+
+def _scalar(kind: type, zero: Any, expected: str) -> _Codec:
+    def decode(value: JSON, path: str) -> Any:
+        ok = isinstance(value, kind) and not (kind is not bool and isinstance(value, bool))
+        if kind is float and isinstance(value, int) and not isinstance(value, bool):
+            return float(value)
+        if not ok:
+            raise InvalidSpec(path, value, f"expected {expected}")
+        return value
+
+    encode = _encode_float if kind is float else _identity
+    return _Codec(decode, encode, lambda: zero, lambda v: bool(v == zero))
+
+
+def _identity(value: Any) -> Any:
+    return value
+
+
+def _encode_float(value: float) -> float | int:
+    """Go's encoding/json writes integral floats without a point (``0``, not ``0.0``)."""
+    return int(value) if value.is_integer() else value
+
+
+_SCALARS: dict[type, _Codec] = {
+    bool: _scalar(bool, False, "a boolean"),
+    int: _scalar(int, 0, "an integer"),
+    float: _scalar(float, 0.0, "a number"),
+    str: _scalar(str, "", "a string"),
+}
+
+
+def _timestamp_codec() -> _Codec:
+    def decode(value: JSON, path: str) -> Timestamp:
+        if not isinstance(value, str):
+            raise InvalidSpec(path, value, "expected an RFC 3339 timestamp string")
+        return Timestamp.parse(value, path)
+
+    return _Codec(decode, lambda v: v.format(), lambda: GO_ZERO_TIME, _never_zero)
+
+
+def _labels_codec() -> _Codec:
+    def decode(value: JSON, path: str) -> Labels:
+        if not isinstance(value, dict):
+            raise InvalidSpec(path, value, "expected an object of strings")
+        for key, item in value.items():
+            if not isinstance(item, str):
+                raise InvalidSpec(f"{path}.{key}", item, "expected a string")
+        return Labels(value)
+
+    return _Codec(decode, lambda v: dict(v.items()), Labels, lambda v: len(v) == 0)
+
+
+_USE_DEFAULT: Any = object()
+"""Zero marker: a missing key takes the dataclass field's default."""
+
+
+def _enum_name(value: enum.Enum) -> str:
+    return str(getattr(value, "wire_name", value.value))
+
+
+def _enum_member(kind: type[enum.Enum], text: str) -> enum.Enum:
+    for member in kind:
+        if _enum_name(member) == text:
+            return member
+    raise ValueError(text)
+
+
+def _enum_codec(kind: type[enum.Enum], optional: bool) -> _Codec:
+    """A Go string type. As ``X | None``, ``None`` stands for its zero value ``""``;
+    as plain ``X`` the key is always written and a missing key takes the default.
+    Enums may spell themselves on the wire with a ``wire_name`` property."""
+
+    def decode(value: JSON, path: str) -> enum.Enum | None:
+        if value == "" and optional:
+            return None
+        try:
+            return _enum_member(kind, value)
+        except ValueError:
+            allowed = ", ".join(_enum_name(member) for member in kind)
+            raise InvalidSpec(path, value, f"must be one of {allowed}") from None
+
+    def encode(value: enum.Enum | None) -> str:
+        return "" if value is None else _enum_name(value)
+
+    if optional:
+        return _Codec(decode, encode, lambda: None, lambda v: v is None)
+    return _Codec(decode, encode, lambda: _USE_DEFAULT, _never_zero)
+
+
+def _tuple_codec(item: _Codec) -> _Codec:
+    def decode(value: JSON, path: str) -> tuple[Any, ...]:
+        if not isinstance(value, list):
+            raise InvalidSpec(path, value, "expected an array")
+        return tuple(
+            item.decode(element, f"{path}[{index}]") for index, element in enumerate(value)
+        )
+
+    return _Codec(decode, lambda v: [item.encode(e) for e in v], tuple, lambda v: len(v) == 0)
+
+
+def _model_codec(kind: type[WireModel]) -> _Codec:
+    def decode(value: JSON, path: str) -> WireModel:
+        if not isinstance(value, dict):
+            raise InvalidSpec(path, value, "expected an object")
+        return kind.from_json(value, path)
+
+    return _Codec(decode, lambda v: v.to_json(), lambda: kind.from_json({}), _never_zero)
+
+
+def _pointer_codec(inner: _Codec) -> _Codec:
+    def decode(value: JSON, path: str) -> Any:
+        return None if value is None else inner.decode(value, path)
+
+    def encode(value: Any) -> JSON:
+        return None if value is None else inner.encode(value)
+
+    return _Codec(decode, encode, lambda: None, lambda v: v is None)
+
+
+def _codec_for(hint: Any) -> _Codec:
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        members = [arg for arg in typing.get_args(hint) if arg is not type(None)]
+        if len(members) != 1:
+            raise TypeError(f"unsupported union {hint!r}")
+        (inner,) = members
+        if isinstance(inner, type) and issubclass(inner, enum.Enum):
+            return _enum_codec(inner, optional=True)
+        return _pointer_codec(_codec_for(inner))
+    if origin is tuple:
+        item, ellipsis = typing.get_args(hint)
+        if ellipsis is not Ellipsis:
+            raise TypeError(f"only tuple[X, ...] is supported, not {hint!r}")
+        return _tuple_codec(_codec_for(item))
+    if hint in _SCALARS:
+        return _SCALARS[hint]
+    if hint is Timestamp:
+        return _timestamp_codec()
+    if hint is Labels:
+        return _labels_codec()
+    if isinstance(hint, type) and issubclass(hint, enum.Enum):
+        return _enum_codec(hint, optional=False)
+    if isinstance(hint, type) and issubclass(hint, WireModel):
+        return _model_codec(hint)
+    raise TypeError(f"no JSON codec for {hint!r}")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Field:
+    name: str
+    key: str
+    omitempty: bool
+    codec: _Codec
+
+
+class WireModel:
+    """Base of model classes: ``to_json`` and ``from_json`` in Docker's shape."""
+
+    __slots__ = ()
+
+    @classmethod
+    def _fields(cls) -> tuple[_Field, ...]:
+        cached = cls.__dict__.get("_wire_cache")
+        if cached is not None:
+            return typing.cast(tuple[_Field, ...], cached)
+        hints = typing.get_type_hints(cls)
+        built = []
+        for spec in dataclasses.fields(typing.cast(Any, cls)):
+            key = spec.metadata.get("wire")
+            if key is None:
+                raise TypeError(f"{cls.__name__}.{spec.name} is not declared with wire()")
+            built.append(_Field(spec.name, key.key, key.omitempty, _codec_for(hints[spec.name])))
+        fields = tuple(built)
+        type.__setattr__(cls, "_wire_cache", fields)
+        return fields
+
+    def to_json(self) -> dict[str, JSON]:
+        """This object as Docker writes it: Go key names, ``omitempty`` applied."""
+        out: dict[str, JSON] = {}
+        for field in self._fields():
+            value = getattr(self, field.name)
+            if field.omitempty and field.codec.is_zero(value):
+                continue
+            out[field.key] = field.codec.encode(value)
+        return out
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, JSON], path: str | None = None) -> Self:
+        """Read Docker's JSON; unknown keys and ill-typed values raise InvalidSpec."""
+        where = path or cls.__name__
+        fields = cls._fields()
+        known = {field.key for field in fields}
+        for key in sorted(data):
+            if key not in known:
+                raise InvalidSpec(f"{where}.{key}", data[key], f"unknown field of {cls.__name__}")
+        values = {}
+        for field in fields:
+            if field.key in data:
+                values[field.name] = field.codec.decode(data[field.key], f"{where}.{field.key}")
+                continue
+            zero = field.codec.zero()
+            if zero is not _USE_DEFAULT:
+                values[field.name] = zero
+        return cls(**values)
+
+
+def replace(obj: T, /, **changes: Any) -> T:
+    """A copy of a model object with ``changes`` (``dataclasses.replace``, typed)."""
+    return typing.cast(T, dataclasses.replace(typing.cast(Any, obj), **changes))
