@@ -21,6 +21,7 @@ demo: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check core sim real cli tests benchmarks
+	$(BIN)/ruff format --check core sim real cli tests benchmarks
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

@@ -10,6 +10,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 from importlib import metadata
+from typing import NoReturn
 
 from core.errors import ShoalError
 
@@ -24,8 +25,16 @@ def version() -> str:
         return "0+unknown"
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse with shoal's exit status for user mistakes (1, not argparse's 2)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_USER_ERROR, f"{self.prog}: error: {message}\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="shoal",
         description="Docker Swarm mode rebuilt in Python, tested to destruction: "
         "a deterministic simulated cluster and a real backend sharing one core.",
@@ -63,7 +72,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("shoal: internal error (this is a bug)", file=sys.stderr)
         return EXIT_INTERNAL_ERROR
     parser.error(f"unknown command {args.command!r}")
-    return EXIT_USER_ERROR
 
 
 if __name__ == "__main__":

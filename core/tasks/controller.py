@@ -246,16 +246,7 @@ class TaskController:
         self.phase = Phase.IDLE
         verdict = conclude(self.task.status.state, command.operation, result.result)
         if isinstance(verdict, Retry):
-            self._set_status(
-                wall,
-                err=verdict.err,
-                state=self.task.status.state,
-                message=self.task.status.message,
-                container=result.result,
-            )
-            self.phase = Phase.RETRYING
-            self._retry_at = mono + RETRY_DELAY_SECONDS
-            return self._flush()
+            return self._retry_later(verdict.err, mono, wall, result.result)
         if isinstance(verdict, Concluded):
             self._set_status(
                 wall,
@@ -336,19 +327,23 @@ class TaskController:
         if result.outcome in (Outcome.TEMPORARY, Outcome.FATAL):
             # Removal is retried until it succeeds: a container left behind would run
             # outside the manager's knowledge.
-            self._set_status(
-                wall,
-                state=self.task.status.state,
-                message=self.task.status.message,
-                err=result.error,
-            )
-            self.phase = Phase.RETRYING
-            self._retry_at = mono + RETRY_DELAY_SECONDS
-            return self._flush()
+            return self._retry_later(result.error, mono, wall, result)
         if operation is Operation.SHUTDOWN:
             self._set_status(wall, state=S.SHUTDOWN, message="shutdown", container=result)
             return self._advance_removal(mono, wall)
         self.phase = Phase.DONE
+        return self._flush()
+
+    def _retry_later(
+        self, err: str, mono: float, wall: float, result: OperationResult
+    ) -> ControllerOutput:
+        """Keep the state, record ``err``, and run the same step after the retry delay."""
+        status = self.task.status
+        self._set_status(
+            wall, state=status.state, message=status.message, err=err, container=result
+        )
+        self.phase = Phase.RETRYING
+        self._retry_at = mono + RETRY_DELAY_SECONDS
         return self._flush()
 
     def _issue(self, operation: Operation) -> None:
