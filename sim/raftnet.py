@@ -67,6 +67,8 @@ class RaftNetwork:
         self.hosts: dict[NodeId, Host] = {}
         self.inflight: list[Message] = []
         self.cuts: set[tuple[NodeId, NodeId]] = set()  # (source, target) pairs that drop
+        self.filters: list[Callable[[Message], bool]] = []  # a message any filter matches is lost
+        self.sent: list[Message] = []  # every message nodes sent, lost or not (for tests)
         self.digests: dict[int, bytes] = {}  # index -> digest every applier must reach
         self.committed_entries: dict[int, Entry] = {}
         self.on_ready: list[Callable[[NodeId], None]] = []
@@ -145,7 +147,8 @@ class RaftNetwork:
 
     def _send(self, messages: Iterable[Message]) -> None:
         for message in messages:
-            if (message.source, message.to) in self.cuts:
+            self.sent.append(message)
+            if (message.source, message.to) in self.cuts or any(f(message) for f in self.filters):
                 continue
             self.inflight.append(message)
 
@@ -223,11 +226,15 @@ class RaftNetwork:
         host.unconfirmed = []
         self.inflight = [m for m in self.inflight if m.to != node_id and m.source != node_id]
 
-    def restart(self, node_id: NodeId) -> None:
+    def restart(self, node_id: NodeId, *, force_new_cluster: bool = False) -> None:
+        """Start the node again from its disk; with ``force_new_cluster`` as the only
+        member of a new cluster keeping its log (disaster recovery)."""
         host = self.hosts[node_id]
         self._restarts[node_id] = self._restarts.get(node_id, 0) + 1
-        host.raft = RaftNode(node_id, self.config, self._rng(node_id), host.disk.copy())
+        build = RaftNode.force_new_cluster if force_new_cluster else RaftNode
+        host.raft = build(node_id, self.config, self._rng(node_id), host.disk.copy())
         host.alive = True
+        host.unconfirmed = []
         snapshot = host.disk.snapshot
         self._restore(host, snapshot.index, snapshot.data)
         self.process(node_id)

@@ -701,9 +701,12 @@ class RaftNode:
         return self.log.maybe_commit(index, self.term)
 
     def _broadcast_append(self) -> None:
+        """Send each follower what it lacks: one append (empty ones carry the commit
+        index), then more until its inflight window is full or it has everything."""
         for voter in sorted(self.progress):
-            if voter != self.id:
-                self._send_append(voter)
+            if voter != self.id and self._send_append(voter):
+                while self._send_append(voter, send_if_empty=False):
+                    pass
 
     def _send_append(self, to: NodeId, send_if_empty: bool = True) -> bool:
         progress = self.progress[to]

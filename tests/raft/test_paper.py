@@ -1,0 +1,508 @@
+"""One test per rule of the Raft paper (sections 5 and 6), in etcd's paper-test style.
+
+Each test sets a node in a given state, feeds it one input, and checks the exact
+outputs. Sections cited are from "In Search of an Understandable Consensus
+Algorithm" (extended version) and Ongaro's dissertation for PreVote and CheckQuorum.
+"""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from core.raft.config import RaftConfig
+from core.raft.node import RaftNode
+from core.raft.quorum import VoteResult, committed_index, quorum, vote_result
+from core.raft.types import NONE, Entry, Message, Role
+from tests.raft.support import (
+    M,
+    acknowledge,
+    drain,
+    make_leader,
+    make_node,
+    message,
+    paper_config,
+)
+
+# -- 5.1 terms --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("role", ["follower", "candidate", "leader"])
+def test_update_term_from_message(role: str) -> None:
+    """5.1: a server that sees a higher term takes it and becomes a follower."""
+    node = make_leader() if role == "leader" else make_node(term=1)
+    if role == "candidate":
+        node._become_candidate()
+    node.step(message(M.APP, 2, 1, term=9))
+    assert (node.term, node.role, node.lead, node.vote) == (9, Role.FOLLOWER, 2, NONE)
+
+
+def test_reject_stale_term_message() -> None:
+    """5.1: a request with a stale term is rejected; the sender learns our term."""
+    node = make_node(term=5, config=paper_config(check_quorum=True))
+    node.step(message(M.APP, 2, 1, term=3, index=0, entries=(Entry(3, 1),)))
+    out = drain(node)
+    assert node.term == 5 and node.log.last_index() == 0
+    assert [(m.type, m.to, m.term) for m in out.messages] == [(M.APP_RESP, 2, 5)]
+
+
+def test_start_as_follower() -> None:
+    """5.2: servers start as followers."""
+    node = make_node(term=3)
+    assert (node.role, node.lead) == (Role.FOLLOWER, NONE)
+
+
+# -- 5.2 leader election ------------------------------------------------------------------
+
+
+def test_leader_broadcasts_heartbeats() -> None:
+    """5.2: a leader sends heartbeats every heartbeat interval, commit capped by match."""
+    leader = make_leader(terms=(1, 1))
+    leader.tick()
+    heartbeats = drain(leader).of(M.HEARTBEAT)
+    assert [(m.to, m.term, m.commit) for m in heartbeats] == [(2, 2, 0), (3, 2, 0)]
+
+
+def test_follower_starts_election_on_timeout() -> None:
+    """5.2: a follower that hears nothing for an election timeout campaigns: a new
+    term, a vote for itself, vote requests carrying its last index and term."""
+    node = make_node(terms=(1, 2), term=2)
+    for _ in range(2 * node.config.election_ticks):
+        node.tick()
+    votes = drain(node).of(M.VOTE)
+    assert (node.role, node.term, node.vote) == (Role.CANDIDATE, 3, 1)
+    assert [(m.to, m.term, m.index, m.log_term) for m in votes] == [(2, 3, 2, 2), (3, 3, 2, 2)]
+
+
+def test_candidate_starts_new_election_on_timeout() -> None:
+    """5.2: a candidate whose election times out starts another, in a new term."""
+    node = make_node(term=1)
+    node._become_candidate()
+    drain(node)
+    for _ in range(2 * node.config.election_ticks):
+        node.tick()
+    assert (node.role, node.term) == (Role.CANDIDATE, 3)
+
+
+@pytest.mark.parametrize(
+    ("size", "votes", "result"),
+    [
+        (1, {}, VoteResult.WON),
+        (3, {2: True}, VoteResult.WON),
+        (3, {2: True, 3: True}, VoteResult.WON),
+        (5, {2: True, 3: True}, VoteResult.WON),
+        (5, {2: True}, VoteResult.PENDING),
+        (3, {2: False, 3: False}, VoteResult.LOST),
+        (5, {2: False, 3: False, 4: False}, VoteResult.LOST),
+        (5, {2: True, 3: False, 4: False}, VoteResult.PENDING),
+    ],
+)
+def test_leader_election_in_one_round(
+    size: int, votes: dict[int, bool], result: VoteResult
+) -> None:
+    """5.2: a candidate wins with votes from a majority, loses when a majority refuse."""
+    voters = frozenset(range(1, size + 1))
+    assert vote_result(voters, {1: True, **votes}) is result
+
+
+@pytest.mark.parametrize(
+    ("vote", "candidate", "granted"),
+    [(NONE, 2, True), (NONE, 3, True), (2, 2, True), (3, 2, False), (2, 3, False)],
+)
+def test_follower_votes_once_per_term(vote: int, candidate: int, granted: bool) -> None:
+    """5.2: each server votes for at most one candidate in a term, first come first served."""
+    node = make_node(term=1, vote=vote)
+    node.step(message(M.VOTE, candidate, 1, term=1))
+    [response] = drain(node).messages
+    assert (response.type, response.to, response.reject) == (M.VOTE_RESP, candidate, not granted)
+    assert node.vote == (candidate if granted else vote)
+
+
+def test_candidate_falls_back_to_follower_on_append_from_leader() -> None:
+    """5.2: a candidate that hears from a leader of its term becomes its follower."""
+    node = make_node(term=1)
+    node._become_candidate()
+    node.step(message(M.APP, 2, 1, term=2))
+    assert (node.role, node.lead, node.term) == (Role.FOLLOWER, 2, 2)
+
+
+def test_election_timeout_is_randomized_in_one_to_two_timeouts() -> None:
+    """5.2: timeouts are random in [ET, 2 ET) so that split votes are rare."""
+    seen = set()
+    for seed in range(200):
+        node = make_node(seed=seed)
+        timeout = node.randomized_election_timeout
+        assert node.config.election_ticks <= timeout < 2 * node.config.election_ticks
+        seen.add(timeout)
+    assert seen == set(range(10, 20))
+
+
+def test_followers_election_timeouts_do_not_all_conflict() -> None:
+    """5.2: across followers, the first to time out is usually alone."""
+    alone = 0
+    for seed in range(100):
+        timeouts = [
+            make_node(node_id, seed=seed * 10 + node_id).randomized_election_timeout
+            for node_id in (1, 2, 3)
+        ]
+        alone += timeouts.count(min(timeouts)) == 1
+    assert alone > 70
+
+
+# -- 5.3 log replication ------------------------------------------------------------------
+
+
+def test_leader_starts_replication_of_a_proposal() -> None:
+    """5.3: the leader appends the command and sends it with the previous index/term
+    (followers that acknowledged the no-op are replicating, not probing)."""
+    leader = make_leader()
+    acknowledge(leader, 2, 1)
+    acknowledge(leader, 3, 1)
+    index = leader.propose(b"x")
+    apps = drain(leader).of(M.APP)
+    assert index == 2
+    assert [(m.to, m.index, m.log_term, [e.data for e in m.entries], m.commit) for m in apps] == [
+        (2, 1, 1, [b"x"], 1),
+        (3, 1, 1, [b"x"], 1),
+    ]
+
+
+def test_leader_commits_once_a_majority_has_the_entry() -> None:
+    """5.3: an entry is committed once replicated on a majority; followers learn the
+    new commit index in the next append."""
+    leader = make_leader()
+    acknowledge(leader, 2, 1)
+    leader.propose(b"x")
+    drain(leader)
+    out = acknowledge(leader, 2, 2)
+    assert leader.log.committed == 2
+    assert [e.data for e in out.committed] == [b"x"]
+    assert {m.commit for m in out.of(M.APP)} == {2}
+
+
+@pytest.mark.parametrize(
+    ("size", "acks", "committed"),
+    [
+        (1, [], True),
+        (3, [], False),
+        (3, [2], True),
+        (5, [2], False),
+        (5, [2, 3], True),
+        (5, [2, 3, 4], True),
+    ],
+)
+def test_leader_acknowledges_commit_only_with_a_majority(
+    size: int, acks: list[int], committed: bool
+) -> None:
+    """5.3: commit needs the leader plus enough followers for a majority."""
+    leader = make_leader(voters=range(1, size + 1))
+    index = leader.propose(b"x")
+    drain(leader)
+    for follower in acks:
+        acknowledge(leader, follower, index)
+    assert (leader.log.committed >= index) == committed
+
+
+def test_leader_commit_commits_preceding_entries() -> None:
+    """5.3: committing an entry commits every entry before it, even older terms'."""
+    leader = make_leader(terms=(1, 1, 2), term=2)
+    index = leader.propose(b"x")
+    drain(leader)
+    out = acknowledge(leader, 2, index)
+    assert leader.log.committed == index
+    assert [e.index for e in out.committed] == [1, 2, 3, 4, 5]
+
+
+def test_follower_commits_what_the_leader_committed() -> None:
+    """5.3: a follower applies entries up to the leader's commit index."""
+    node = make_node(term=1)
+    entries = (Entry(1, 1, data=b"a"), Entry(1, 2, data=b"b"))
+    node.step(message(M.APP, 2, 1, term=1, index=0, log_term=0, entries=entries, commit=1))
+    out = drain(node)
+    assert node.log.committed == 1 and [e.data for e in out.committed] == [b"a"]
+    assert [(m.type, m.index, m.reject) for m in out.messages] == [(M.APP_RESP, 2, False)]
+
+
+@pytest.mark.parametrize(
+    ("prev_term", "prev_index", "accepted", "hint"),
+    [(0, 0, True, 0), (1, 1, True, 0), (2, 2, True, 0), (1, 2, False, 1), (3, 3, False, 2)],
+)
+def test_follower_checks_the_previous_entry_before_appending(
+    prev_term: int, prev_index: int, accepted: bool, hint: int
+) -> None:
+    """5.3: the follower refuses an append whose previous entry it lacks, hinting at
+    the last index whose term is no newer than the leader's (fast backtracking)."""
+    node = make_node(terms=(1, 2), term=2)
+    node.step(
+        message(
+            M.APP,
+            2,
+            1,
+            term=2,
+            index=prev_index,
+            log_term=prev_term,
+            entries=(Entry(2, prev_index + 1),),
+        )
+    )
+    [response] = drain(node).messages
+    assert response.reject is not accepted
+    assert response.reject_hint == hint
+
+
+@pytest.mark.parametrize(
+    ("prev", "entries", "expected_terms"),
+    [
+        (2, [Entry(3, 3)], [1, 2, 3]),
+        (1, [Entry(3, 2), Entry(4, 3)], [1, 3, 4]),
+        (0, [Entry(1, 1)], [1, 2]),
+        (0, [Entry(3, 1)], [3]),
+    ],
+)
+def test_follower_replaces_conflicting_entries(
+    prev: int, entries: list[Entry], expected_terms: list[int]
+) -> None:
+    """5.3: an existing entry that conflicts with a new one is deleted with all that
+    follow it; entries already present are kept."""
+    node = make_node(terms=(1, 2), term=2)
+    prev_term = node.log.term(prev) or 0
+    node.step(message(M.APP, 2, 1, term=4, index=prev, log_term=prev_term, entries=tuple(entries)))
+    drain(node)
+    assert [e.term for e in node.log.entries] == expected_terms
+
+
+@pytest.mark.parametrize(
+    "follower_terms",
+    [
+        (1, 1, 1, 4, 4, 5, 5, 6, 6),  # missing entries
+        (1, 1, 1, 4),
+        (1, 1, 1, 4, 4, 5, 5, 6, 6, 6, 6),  # extra uncommitted entries
+        (1, 1, 1, 4, 4, 5, 5, 6, 6, 6, 7, 7),
+        (1, 1, 1, 4, 4, 4, 4),
+        (1, 1, 1, 2, 2, 2, 3, 3, 3, 3, 3),  # the paper's figure 7 (f)
+    ],
+)
+def test_leader_brings_a_divergent_follower_log_into_line(follower_terms: tuple[int, ...]) -> None:
+    """5.3 (figure 7): the leader finds the last agreeing entry and overwrites the rest."""
+    leader_terms = (1, 1, 1, 4, 4, 5, 5, 6, 6, 6)
+    leader = make_leader(terms=leader_terms, term=8)
+    follower = make_node(2, terms=follower_terms, term=7)
+    pending = drain(leader).messages + [message(M.HEARTBEAT, 1, 2, leader.term)]
+    for _ in range(200):
+        if not pending:
+            break
+        current = pending.pop(0)
+        if current.to not in (1, 2):
+            continue
+        (leader if current.to == 1 else follower).step(current)
+        pending += drain(leader).messages + drain(follower).messages
+    assert [e.term for e in follower.log.entries] == [e.term for e in leader.log.entries]
+
+
+# -- 5.4 safety ---------------------------------------------------------------------------
+
+
+def test_vote_requests_carry_last_log_index_and_term() -> None:
+    """5.4.1: vote requests include the candidate's last log index and term."""
+    node = make_node(terms=(1, 1, 2), term=2)
+    node._campaign(transfer=False)
+    assert {(m.index, m.log_term) for m in drain(node).of(M.VOTE)} == {(3, 2)}
+
+
+@pytest.mark.parametrize(
+    ("voter_terms", "candidate_index", "candidate_term", "granted"),
+    [
+        ((1, 1), 2, 1, True),  # same last term, same length
+        ((1, 1), 1, 1, False),  # same last term, shorter
+        ((1, 1), 1, 2, True),  # higher last term wins over length
+        ((1, 1), 3, 1, True),
+        ((2,), 1, 1, False),  # lower last term loses
+        ((2,), 5, 1, False),
+        ((2,), 1, 2, True),
+    ],
+)
+def test_voter_grants_only_to_up_to_date_logs(
+    voter_terms: tuple[int, ...], candidate_index: int, candidate_term: int, granted: bool
+) -> None:
+    """5.4.1: a voter denies its vote to a candidate whose log is less up to date."""
+    node = make_node(terms=voter_terms, term=3)
+    node.step(message(M.VOTE, 2, 1, term=3, index=candidate_index, log_term=candidate_term))
+    [response] = drain(node).messages
+    assert response.reject is not granted
+
+
+def check_leader_only_commits_current_term_by_counting(config: RaftConfig) -> None:
+    """5.4.2 (figure 8): replicas of an older term's entry do not commit it."""
+    leader = make_leader(terms=(1, 2), term=2, config=config)  # now term 3, no-op at 3
+    acknowledge(leader, 2, 2)  # follower 2 has the term-2 entry, not the no-op
+    assert leader.log.committed == 0, "an entry of an old term was committed by counting"
+    acknowledge(leader, 2, 3)
+    assert leader.log.committed == 3
+
+
+def test_leader_only_commits_log_from_current_term() -> None:
+    check_leader_only_commits_current_term_by_counting(paper_config())
+
+
+# -- persistence ------------------------------------------------------------------------
+
+
+def check_votes_wait_for_durable_term_and_vote(config: RaftConfig) -> None:
+    """Raft figure 2: term and vote are on stable storage before responding."""
+    node = make_node(term=1, config=config)
+    node.step(message(M.VOTE, 2, 1, term=2))
+    first = node.ready()
+    assert [w.hard_state for w in first.writes] == [node.hard_state()]
+    assert first.messages == (), "a vote was sent before the vote was durable"
+    node.persisted(first.writes[0].seq)
+    assert [m.type for m in node.ready().messages] == [M.VOTE_RESP]
+
+
+def test_messages_wait_until_the_state_they_reveal_is_durable() -> None:
+    check_votes_wait_for_durable_term_and_vote(paper_config())
+
+
+def test_follower_acknowledges_entries_only_once_durable() -> None:
+    node = make_node(term=1)
+    node.step(message(M.APP, 2, 1, term=1, index=0, entries=(Entry(1, 1),), commit=1))
+    first = node.ready()
+    assert [e.index for e in first.writes[0].entries] == [1]
+    assert first.messages == () and first.committed == ()
+    node.persisted(first.writes[0].seq)
+    second = node.ready()
+    assert [m.type for m in second.messages] == [M.APP_RESP] and [
+        e.index for e in second.committed
+    ] == [1]
+
+
+def test_confirmations_may_be_grouped() -> None:
+    """Group commit: one confirmation covers every earlier write."""
+    node = make_node(term=1)
+    seqs = []
+    for index in (1, 2, 3):
+        node.step(
+            message(
+                M.APP,
+                2,
+                1,
+                term=1,
+                index=index - 1,
+                log_term=1 if index > 1 else 0,
+                entries=(Entry(1, index),),
+            )
+        )
+        seqs += [w.seq for w in node.ready().writes]
+    assert seqs == [1, 2, 3]
+    node.persisted(3)
+    assert [m.index for m in node.ready().messages] == [1, 2, 3]
+    assert node.log.stable == 3
+
+
+def test_leader_counts_itself_only_for_entries_it_persisted() -> None:
+    leader = make_leader()
+    leader.propose(b"x")
+    ready = leader.ready()  # the write is out but not confirmed
+    leader.step(message(M.APP_RESP, 2, 1, leader.term, index=2))
+    assert leader.log.committed == 1  # follower 2 has index 2, the leader only index 1 on disk
+    leader.persisted(ready.writes[-1].seq)
+    assert leader.log.committed == 2
+
+
+# -- PreVote and CheckQuorum (dissertation 9.6, 6.2) -------------------------------------
+
+
+def test_pre_vote_does_not_change_the_term() -> None:
+    node = make_node(terms=(1,), term=1, config=paper_config(pre_vote=True))
+    for _ in range(20):
+        node.tick()
+    pre_votes = drain(node).of(M.PRE_VOTE)
+    assert (node.role, node.term, node.vote) == (Role.PRE_CANDIDATE, 1, NONE)
+    assert {m.term for m in pre_votes} == {2}
+
+
+def test_pre_candidate_becomes_candidate_after_a_majority_of_pre_votes() -> None:
+    node = make_node(terms=(1,), term=1, config=paper_config(pre_vote=True))
+    node._campaign(transfer=False)
+    drain(node)
+    node.step(message(M.PRE_VOTE_RESP, 2, 1, term=2))
+    assert (node.role, node.term, node.vote) == (Role.CANDIDATE, 2, 1)
+    assert len(drain(node).of(M.VOTE)) == 2
+
+
+def test_rejoining_node_does_not_disrupt_a_healthy_leader() -> None:
+    """swarmkit#1364: with PreVote, a node back from a partition cannot force an
+    election on a leader that still hears a majority."""
+    follower = make_node(
+        2, terms=(1,), term=1, config=paper_config(pre_vote=True, check_quorum=True)
+    )
+    follower.step(message(M.HEARTBEAT, 1, 2, term=1))
+    drain(follower)
+    follower.step(message(M.PRE_VOTE, 3, 2, term=2, index=1, log_term=1))
+    assert drain(follower).messages == [] and follower.term == 1
+
+
+def test_leader_steps_down_when_it_cannot_hear_a_quorum() -> None:
+    leader = make_leader(config=paper_config(check_quorum=True))
+    for _ in range(leader.config.election_ticks - 1):
+        leader.tick()
+    assert leader.role is Role.LEADER
+    leader.tick()  # one election timeout without a word from any follower
+    assert (leader.role, leader.lead) == (Role.FOLLOWER, NONE)
+
+
+def test_leader_with_a_responsive_quorum_stays() -> None:
+    leader = make_leader(voters=(1, 2, 3), config=paper_config(check_quorum=True))
+    for _ in range(3 * leader.config.election_ticks):
+        leader.tick()
+        leader.step(message(M.HEARTBEAT_RESP, 2, 1, leader.term))
+        drain(leader)
+    assert leader.role is Role.LEADER
+
+
+# -- client interaction ---------------------------------------------------------------------
+
+
+def test_proposal_on_a_follower_fails_naming_the_leader() -> None:
+    from core.raft.types import NotLeader
+
+    node = make_node(term=1)
+    node.step(message(M.HEARTBEAT, 3, 1, term=1))
+    with pytest.raises(NotLeader) as caught:
+        node.propose(b"x")
+    assert caught.value.leader == 3 and "the leader is 3" in str(caught.value)
+
+
+def test_outstanding_proposals_fail_when_leadership_is_lost() -> None:
+    leader = make_leader()
+    index = leader.propose(b"x")
+    drain(leader)
+    leader.step(message(M.APP, 3, 1, term=leader.term + 1, index=0))
+    ready = leader.ready()
+    [failure] = ready.failed_proposals
+    assert (failure.index, failure.error.leader) == (index, 3)
+
+
+def test_read_index_waits_for_a_heartbeat_quorum() -> None:
+    leader = make_leader()
+    acknowledge(leader, 2, 1)
+    leader.read_index(b"r1")
+    heartbeats = drain(leader).of(M.HEARTBEAT)
+    assert {m.context for m in heartbeats} == {b"r1"}
+    leader.step(message(M.HEARTBEAT_RESP, 2, 1, leader.term, context=b"r1"))
+    [state] = drain(leader).read_states
+    assert (state.index, state.context) == (1, b"r1")
+
+
+def test_quorum_sizes() -> None:
+    assert [quorum(n) for n in range(1, 10)] == [1, 2, 2, 3, 3, 4, 4, 5, 5]
+    assert committed_index(frozenset({1, 2, 3}), {1: 5, 2: 3, 3: 1}) == 3
+
+
+def test_node_is_deterministic_for_a_seed() -> None:
+    def run(seed: int) -> list[Message]:
+        node = RaftNode.bootstrap(1, (1, 2, 3), paper_config(), random.Random(seed))
+        for _ in range(40):
+            node.tick()
+        return drain(node).messages
+
+    assert run(1) == run(1)
