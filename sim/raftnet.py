@@ -8,7 +8,8 @@ builds a new node from the disk, as a power loss would.
 
 The application on every node is a hash chain over applied entries. Applying checks
 state machine safety as it goes: every node that applies index ``i`` must reach the
-same digest there (so the same entries in the same order before it).
+same digest there (so the same entries in the same order before it). A
+:class:`RaftChecker` watches every node after every input and every message sent.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from core.raft.config import RaftConfig
 from core.raft.node import RaftNode, bootstrap_state
 from core.raft.storage import PersistentState
 from core.raft.types import DurableWrite, Entry, Message, NodeId, ProposalFailure, ReadState, Role
+from sim.raft_checks import RaftChecker, SafetyViolation
 
 
 def _digest(previous: bytes, entry: Entry) -> bytes:
@@ -45,10 +47,6 @@ class Host:
     failures: list[ProposalFailure] = field(default_factory=list)
 
 
-class SafetyViolation(InvariantViolation):
-    """Two nodes applied different entries at the same index."""
-
-
 class RaftNetwork:
     """Nodes, a pool of messages in flight, and the faults a test may inject."""
 
@@ -60,6 +58,7 @@ class RaftNetwork:
         *,
         auto_persist: bool = True,
     ) -> None:
+        """``auto_persist``: fsync every write at once (except on ``slow_disks``)."""
         self.config = config or RaftConfig()
         self.seed = seed
         self.auto_persist = auto_persist
@@ -70,7 +69,8 @@ class RaftNetwork:
         self.filters: list[Callable[[Message], bool]] = []  # a message any filter matches is lost
         self.sent: list[Message] = []  # every message nodes sent, lost or not (for tests)
         self.digests: dict[int, bytes] = {}  # index -> digest every applier must reach
-        self.committed_entries: dict[int, Entry] = {}
+        self.checker = RaftChecker()
+        self.slow_disks: set[NodeId] = set()  # nodes that fsync only when told to
         self.on_ready: list[Callable[[NodeId], None]] = []
         self._restarts: dict[NodeId, int] = {}
         for node_id in self.voters:
@@ -122,12 +122,13 @@ class RaftNetwork:
                 self._apply(host, entry)
             host.read_states.extend(ready.read_states)
             host.failures.extend(ready.failed_proposals)
+            self.checker.on_state(node_id, host.raft)
             for hook in self.on_ready:
                 hook(node_id)
             if host.raft.wants_snapshot():
                 host.raft.snapshot(host.applied_index, self._snapshot_data(host))
                 continue
-            if self.auto_persist and host.unconfirmed:
+            if self.auto_persist and host.unconfirmed and node_id not in self.slow_disks:
                 self.persist(node_id)
                 continue
             if ready.is_empty():
@@ -147,6 +148,7 @@ class RaftNetwork:
 
     def _send(self, messages: Iterable[Message]) -> None:
         for message in messages:
+            self.checker.on_send(message, self.hosts[message.source].disk)
             self.sent.append(message)
             if (message.source, message.to) in self.cuts or any(f(message) for f in self.filters):
                 continue
@@ -249,18 +251,15 @@ class RaftNetwork:
         host.digest = _digest(host.digest, entry)
         host.applied_index = entry.index
         host.applied.append(entry)
+        self.checker.on_apply(host.node_id, entry)
         self._check_digest(host, entry.index)
-        known = self.committed_entries.setdefault(entry.index, entry)
-        if known != entry:
-            raise SafetyViolation(
-                f"state machine safety: node {host.node_id} applied {entry} at {entry.index}, "
-                f"another node applied {known}"
-            )
 
     def _check_digest(self, host: Host, index: int) -> None:
         expected = self.digests.setdefault(index, host.digest)
         if expected != host.digest:
-            raise SafetyViolation(f"state machine safety: node {host.node_id} diverged at {index}")
+            raise SafetyViolation(
+                "state machine safety", f"node {host.node_id}'s applied history diverged at {index}"
+            )
 
     def _snapshot_data(self, host: Host) -> bytes:
         return host.digest

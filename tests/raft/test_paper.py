@@ -11,10 +11,16 @@ import random
 
 import pytest
 
-from core.raft.config import RaftConfig
 from core.raft.node import RaftNode
 from core.raft.quorum import VoteResult, committed_index, quorum, vote_result
 from core.raft.types import NONE, Entry, Message, Role
+from tests.raft.rules import (
+    check_append_requires_matching_previous_entry,
+    check_leader_only_commits_current_term_by_counting,
+    check_single_vote_per_term,
+    check_stale_term_is_rejected,
+    check_votes_wait_for_durable_term_and_vote,
+)
 from tests.raft.support import (
     M,
     acknowledge,
@@ -287,7 +293,7 @@ def test_leader_brings_a_divergent_follower_log_into_line(follower_terms: tuple[
     leader_terms = (1, 1, 1, 4, 4, 5, 5, 6, 6, 6)
     leader = make_leader(terms=leader_terms, term=8)
     follower = make_node(2, terms=follower_terms, term=7)
-    pending = drain(leader).messages + [message(M.HEARTBEAT, 1, 2, leader.term)]
+    pending = [*drain(leader).messages, message(M.HEARTBEAT, 1, 2, leader.term)]
     for _ in range(200):
         if not pending:
             break
@@ -331,34 +337,28 @@ def test_voter_grants_only_to_up_to_date_logs(
     assert response.reject is not granted
 
 
-def check_leader_only_commits_current_term_by_counting(config: RaftConfig) -> None:
-    """5.4.2 (figure 8): replicas of an older term's entry do not commit it."""
-    leader = make_leader(terms=(1, 2), term=2, config=config)  # now term 3, no-op at 3
-    acknowledge(leader, 2, 2)  # follower 2 has the term-2 entry, not the no-op
-    assert leader.log.committed == 0, "an entry of an old term was committed by counting"
-    acknowledge(leader, 2, 3)
-    assert leader.log.committed == 3
-
-
 def test_leader_only_commits_log_from_current_term() -> None:
+    """5.4.2 (figure 8): a leader commits older entries only through one of its term."""
     check_leader_only_commits_current_term_by_counting(paper_config())
+
+
+def test_a_server_votes_once_per_term() -> None:
+    check_single_vote_per_term(paper_config())
+
+
+def test_stale_term_changes_nothing() -> None:
+    check_stale_term_is_rejected(paper_config(check_quorum=True))
+
+
+def test_append_requires_the_previous_entry_to_match() -> None:
+    check_append_requires_matching_previous_entry(paper_config())
 
 
 # -- persistence ------------------------------------------------------------------------
 
 
-def check_votes_wait_for_durable_term_and_vote(config: RaftConfig) -> None:
-    """Raft figure 2: term and vote are on stable storage before responding."""
-    node = make_node(term=1, config=config)
-    node.step(message(M.VOTE, 2, 1, term=2))
-    first = node.ready()
-    assert [w.hard_state for w in first.writes] == [node.hard_state()]
-    assert first.messages == (), "a vote was sent before the vote was durable"
-    node.persisted(first.writes[0].seq)
-    assert [m.type for m in node.ready().messages] == [M.VOTE_RESP]
-
-
 def test_messages_wait_until_the_state_they_reveal_is_durable() -> None:
+    """Figure 2: respond only after term and vote are on stable storage."""
     check_votes_wait_for_durable_term_and_vote(paper_config())
 
 

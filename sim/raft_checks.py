@@ -1,0 +1,193 @@
+"""Online checkers for Raft's safety properties, fed by a driver as a run proceeds.
+
+The five properties of the Raft paper (figure 3):
+
+- **election safety**: at most one leader per term;
+- **leader append-only**: a leader never overwrites or deletes entries in its log;
+- **log matching**: two logs with an entry of the same index and term are
+  identical up to that index;
+- **leader completeness**: a committed entry is in the log of every later leader;
+- **state machine safety**: no two nodes apply different entries at one index.
+
+And two contracts the implementation promises, checked as directly:
+
+- **durable before sent**: a message never reveals state that is not on disk (a
+  term, a granted vote, acknowledged entries);
+- **commit by current term**: a leader moves its commit index only to an entry of its
+  own term (5.4.2); followers learn commits, they never count.
+
+Every check raises :class:`SafetyViolation` naming the property, the nodes and the
+indexes involved, so that a failing seed says what broke.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from core.errors import InvariantViolation
+from core.raft.node import RaftNode
+from core.raft.storage import PersistentState
+from core.raft.types import NONE, Entry, Message, MessageType, NodeId, Role
+
+
+class SafetyViolation(InvariantViolation):
+    def __init__(self, prop: str, detail: str) -> None:
+        self.property = prop
+        super().__init__(f"{prop}: {detail}")
+
+
+class RaftChecker:
+    """Watches nodes of one cluster; call the ``on_*`` hooks from the driver."""
+
+    def __init__(self) -> None:
+        self.leaders: dict[int, NodeId] = {}  # term -> the leader elected in it
+        self.committed: dict[int, Entry] = {}  # index -> entry applied there
+        self._leader_logs: dict[tuple[NodeId, int], dict[int, int]] = {}
+        self._leader_commits: dict[tuple[NodeId, int], int] = {}
+        self.observations = 0
+
+    # -- hooks -------------------------------------------------------------------------
+
+    def on_state(self, node_id: NodeId, raft: RaftNode) -> None:
+        """After any input to ``raft``: roles, terms, its log as leader."""
+        self.observations += 1
+        if raft.role is Role.LEADER:
+            self._check_leader(node_id, raft)
+        if raft.lead != NONE and raft.role is not Role.LEADER:
+            known = self.leaders.get(raft.term)
+            if known is not None and known != raft.lead:
+                raise SafetyViolation(
+                    "election safety",
+                    f"node {node_id} follows {raft.lead} in term {raft.term}, "
+                    f"whose leader is {known}",
+                )
+
+    def on_apply(self, node_id: NodeId, entry: Entry) -> None:
+        known = self.committed.setdefault(entry.index, entry)
+        if known != entry:
+            raise SafetyViolation(
+                "state machine safety",
+                f"node {node_id} applied {_describe(entry)} at index {entry.index}; "
+                f"another node applied {_describe(known)}",
+            )
+
+    def on_send(self, message: Message, disk: PersistentState) -> None:
+        """The sender's disk at the moment ``message`` leaves."""
+        problem = _undurable(message, disk)
+        if problem:
+            raise SafetyViolation(
+                "durable before sent", f"node {message.source} sent {message.type.value}: {problem}"
+            )
+
+    def check_logs(self, rafts: Iterable[tuple[NodeId, RaftNode]]) -> None:
+        """Log matching across every pair of nodes (call between steps)."""
+        logs = [(node_id, raft) for node_id, raft in rafts]
+        for position, (first_id, first) in enumerate(logs):
+            for second_id, second in logs[position + 1 :]:
+                _check_log_matching(first_id, first, second_id, second)
+
+    # -- leaders -------------------------------------------------------------------------
+
+    def _check_leader(self, node_id: NodeId, raft: RaftNode) -> None:
+        term = raft.term
+        elected = self.leaders.setdefault(term, node_id)
+        if elected != node_id:
+            raise SafetyViolation(
+                "election safety", f"nodes {elected} and {node_id} both lead term {term}"
+            )
+        key = (node_id, term)
+        log = raft.log
+        if key not in self._leader_logs:
+            self._check_completeness(node_id, raft)
+            self._leader_commits[key] = log.committed
+            self._leader_logs[key] = {}
+        seen = self._leader_logs[key]
+        for index in sorted(seen):
+            if index <= log.offset:
+                continue
+            if log.term(index) != seen[index]:
+                raise SafetyViolation(
+                    "leader append-only",
+                    f"leader {node_id} of term {term} changed its entry at {index} "
+                    f"from term {seen[index]} to {log.term(index)}",
+                )
+        for index in range(max(log.offset, max(seen, default=0)) + 1, log.last_index() + 1):
+            seen[index] = log.entry(index).term
+        if log.committed > self._leader_commits[key]:
+            if log.term(log.committed) != term:
+                raise SafetyViolation(
+                    "commit by current term",
+                    f"leader {node_id} of term {term} committed index {log.committed} of term "
+                    f"{log.term(log.committed)} by counting replicas",
+                )
+            self._leader_commits[key] = log.committed
+
+    def _check_completeness(self, node_id: NodeId, raft: RaftNode) -> None:
+        log = raft.log
+        for index in sorted(self.committed):
+            entry = self.committed[index]
+            if index <= log.snapshot.index or index <= log.offset:
+                continue
+            if log.term(index) != entry.term:
+                raise SafetyViolation(
+                    "leader completeness",
+                    f"leader {node_id} of term {raft.term} lacks committed index {index} "
+                    f"(term {entry.term}); its log has term {log.term(index)} there",
+                )
+
+
+def _check_log_matching(
+    first_id: NodeId, first: RaftNode, second_id: NodeId, second: RaftNode
+) -> None:
+    low = max(first.log.offset, second.log.offset) + 1
+    high = min(first.log.last_index(), second.log.last_index())
+    matched_at = 0
+    for index in range(high, low - 1, -1):
+        same = first.log.term(index) == second.log.term(index)
+        if same and not matched_at:
+            matched_at = index
+        elif matched_at and (not same or first.log.entry(index) != second.log.entry(index)):
+            raise SafetyViolation(
+                "log matching",
+                f"nodes {first_id} and {second_id} agree on index {matched_at} "
+                f"(term {first.log.term(matched_at)}) but differ at {index}",
+            )
+    if matched_at and first.log.entry(matched_at) != second.log.entry(matched_at):
+        raise SafetyViolation(
+            "log matching",
+            f"nodes {first_id} and {second_id} hold different entries of term "
+            f"{first.log.term(matched_at)} at index {matched_at}",
+        )
+
+
+def _undurable(message: Message, disk: PersistentState) -> str:
+    """What ``message`` reveals that ``disk`` does not hold yet ("" if nothing)."""
+    durable = disk.hard_state
+    kind = message.type
+    # Pre-votes, and pre-votes granted, speak of a term nobody has entered yet.
+    future_term_allowed = kind is MessageType.PRE_VOTE or (
+        kind is MessageType.PRE_VOTE_RESP and not message.reject
+    )
+    if message.term > durable.term and not future_term_allowed:
+        return f"term {message.term} with term {durable.term} on disk"
+    granted_vote = kind is MessageType.VOTE_RESP and not message.reject
+    # Writes apply in order: a later term on disk means this vote's write came first.
+    if granted_vote and durable.term == message.term and durable.vote != message.to:
+        return (
+            f"a vote for {message.to} in term {message.term} before recording it "
+            f"(disk: term {durable.term}, vote {durable.vote})"
+        )
+    # Likewise an acknowledgement held back while later writes of a newer term truncated
+    # the log was durable in between: only same-term disks must still hold it.
+    acknowledged = kind is MessageType.APP_RESP and not message.reject
+    if (
+        acknowledged
+        and durable.term == message.term
+        and message.index > max(disk.last_index(), disk.snapshot.index)
+    ):
+        return f"index {message.index} acknowledged with {disk.last_index()} on disk"
+    return ""
+
+
+def _describe(entry: Entry) -> str:
+    return f"(term {entry.term}, {entry.kind.value}, {entry.data[:16]!r})"
