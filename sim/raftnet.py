@@ -132,7 +132,17 @@ class RaftNetwork:
                 self.persist(node_id)
                 continue
             if ready.is_empty():
+                self._check_idle(host)
                 return
+
+    @staticmethod
+    def _check_idle(host: Host) -> None:
+        """A quiet node's ``has_ready`` shortcut must agree with the long way round."""
+        if host.raft.has_ready():
+            return
+        missed = host.raft.collect_ready()
+        if not missed.is_empty() or missed.soft_state is not None:
+            raise InvariantViolation(f"node {host.node_id}: has_ready() hid {missed}")
 
     def persist(self, node_id: NodeId, count: int | None = None) -> None:
         """fsync: make the node's oldest ``count`` unconfirmed writes (all by default)

@@ -82,6 +82,9 @@ def bootstrap_state(voters: Iterable[NodeId]) -> PersistentState:
     return PersistentState(hard_state=HardState(term=1, commit=len(entries)), entries=entries)
 
 
+_NOTHING_READY = Ready()
+
+
 class RaftNode:
     """A Raft participant. Deterministic: same inputs and rng draws, same outputs."""
 
@@ -273,7 +276,47 @@ class RaftNode:
 
     # -- outputs -----------------------------------------------------------------
 
+    def has_ready(self) -> bool:
+        """Whether :meth:`ready` has anything to hand out: drivers poll after every
+        input, and most polls find nothing, so this avoids building empty Readies."""
+        log, restore = self.log, self._restore_pending
+        return bool(
+            self._append_due
+            or self._outbox
+            or self._read_states
+            or self._failed
+            or (self._held and self._held[0][0] <= self._confirmed_seq)
+            or log.last_index() > log.written
+            or self._snapshot_to_write is not None
+            or self._compaction_to_write is not None
+            or (restore is not None and 0 < restore[0] <= self._confirmed_seq)
+            or (restore is None and min(log.committed, log.stable) > log.applied)
+            or self._hard_state_changed()
+            or self._soft_state_changed()
+        )
+
+    def _hard_state_changed(self) -> bool:
+        written = self._written_hard_state
+        return (written.term, written.vote, written.commit) != (
+            self.term,
+            self.vote,
+            self.log.committed,
+        )
+
+    def _soft_state_changed(self) -> bool:
+        last = self._last_soft_state
+        return last is None or (last.leader, last.role, last.term) != (
+            self.lead,
+            self.role,
+            self.term,
+        )
+
     def ready(self) -> Ready:
+        return self.collect_ready() if self.has_ready() else _NOTHING_READY
+
+    def collect_ready(self) -> Ready:
+        """The Ready, built the long way (tests check it is empty whenever
+        :meth:`has_ready` says so)."""
         if self._append_due:
             self._append_due = False
             self._broadcast_append()
