@@ -10,9 +10,9 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import time
-from collections.abc import Callable
 from pathlib import Path
+
+from timing import rate
 
 from core.model import Task, TaskStatus
 from core.tasks.controller import TaskController
@@ -20,19 +20,6 @@ from core.tasks.executor import ExecutorResult, Operation, OperationResult, Outc
 from core.tasks.states import TaskState
 
 GOLDEN_TASK = Path(__file__).parents[1] / "tests" / "golden" / "task-running.json"
-
-
-def rate(action: Callable[[], object], seconds: float) -> float:
-    """Calls of ``action`` per wall second, measured over about ``seconds``."""
-    count, started = 0, time.perf_counter()
-    deadline = started + seconds
-    while True:
-        for _ in range(100):
-            action()
-        count += 100
-        now = time.perf_counter()
-        if now >= deadline:
-            return count / (now - started)
 
 
 def controller_lifecycle() -> None:

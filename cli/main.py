@@ -48,6 +48,9 @@ def build_parser() -> argparse.ArgumentParser:
         "and prints each task's states as `docker service ps` would.",
     )
     demo.add_argument("--seed", type=int, default=1, help="seed for task ids (default 1)")
+    from cli import sim_raft
+
+    sim_raft.add_parser(commands)
     return parser
 
 
@@ -62,6 +65,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from cli.demo import run_demo
 
             return run_demo(seed=args.seed, out=sys.stdout)
+        if args.command == "sim":
+            from cli import sim_raft
+
+            return sim_raft.run(args)
     except ShoalError as error:
         print(f"Error: {error}", file=sys.stderr)
         return EXIT_USER_ERROR

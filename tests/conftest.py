@@ -13,6 +13,10 @@ from __future__ import annotations
 
 import os
 
+# C extensions that check datetime's size at import must load before the trap swaps
+# datetime.datetime for a subclass (msgpack warns otherwise).
+import msgpack  # noqa: F401
+
 from tests.rule1 import io_trap
 
 io_trap.install(("core",), strict=True)

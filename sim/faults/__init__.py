@@ -1,1 +1,1 @@
-
+"""Nemeses, fault schedules and the graphs partitions are made of."""

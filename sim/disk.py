@@ -1,0 +1,85 @@
+"""A host's disk: what was fsynced survives, the un-fsynced tail may not.
+
+Writes queue up; one fsync at a time makes every queued write durable (group
+commit, one fsync for a batch, as etcd's asynchronous storage writes). A process
+crash keeps what reached the page cache; a power loss throws the un-fsynced tail
+away. Confirmations reach the node through the callback the host supplies.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import simpy
+
+from core.raft.storage import PersistentState
+from core.raft.types import DurableWrite
+
+
+@dataclass(frozen=True)
+class DiskModel:
+    fsync_min: float = 0.0005  # an SSD's fsync: 0.5 ms plus an exponential tail
+    fsync_mean_extra: float = 0.0005
+
+    def fsync_time(self, rng: random.Random) -> float:
+        return self.fsync_min + rng.expovariate(1.0 / self.fsync_mean_extra)
+
+
+class SimDisk:
+    def __init__(
+        self, env: simpy.Environment, rng: random.Random, model: DiskModel | None = None
+    ) -> None:
+        self.env = env
+        self.rng = rng
+        self.model = model or DiskModel()
+        self.durable = PersistentState()
+        self.pending: list[DurableWrite] = []
+        self.on_synced: Callable[[int], None] = lambda seq: None
+        self.on_write: Callable[[], None] | None = None  # a nemesis lying in wait
+        self.fsyncs = 0
+        self._syncing = False
+        self._generation = 0  # bumped by a crash: an fsync in flight then confirms nothing
+
+    def write(self, write: DurableWrite) -> None:
+        self.pending.append(write)
+        if not self._syncing:
+            self._start_fsync()
+        if self.on_write is not None:
+            self.on_write()
+
+    def _start_fsync(self) -> None:
+        self._syncing = True
+        batch, generation = len(self.pending), self._generation
+        done = self.env.timeout(self.model.fsync_time(self.rng))
+        done.callbacks.append(lambda _event: self._fsync_done(batch, generation))
+
+    def _fsync_done(self, batch: int, generation: int) -> None:
+        if generation != self._generation:
+            return
+        self._syncing = False
+        synced, self.pending = self.pending[:batch], self.pending[batch:]
+        for write in synced:
+            self.durable.apply(write)
+        self.fsyncs += 1
+        if self.pending:
+            self._start_fsync()
+        self.on_synced(synced[-1].seq)
+
+    def crash(self, power_loss: bool) -> int:
+        """The process dies; on ``power_loss`` the un-fsynced tail is lost too.
+        Returns how many writes were lost."""
+        self._generation += 1
+        self._syncing = False
+        lost = len(self.pending) if power_loss else 0
+        if not power_loss:
+            for write in self.pending:
+                self.durable.apply(write)
+        self.pending = []
+        return lost
+
+    def wipe(self) -> None:
+        """A fresh data directory (a node that leaves and joins again)."""
+        self.crash(power_loss=True)
+        self.durable = PersistentState()

@@ -1,0 +1,362 @@
+"""Nemeses: faults that start, hold for a while, and stop (Jepsen's flip-flop).
+
+Each nemesis belongs to a family (network, link, process, clock, membership); at
+most one fault of a family is active at a time, so a partition is never silently
+replaced by another half-way. ``start`` returns what it did (for the trace) or None
+when it does not apply right now (no leader to isolate, the quorum budget spent).
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Generator
+from typing import TYPE_CHECKING, Any, Protocol
+
+import networkx as nx
+import simpy
+
+from core.raft.types import ChangeKind, ConfChange
+from sim.faults import topology
+from sim.host import HostState, SimHost
+
+if TYPE_CHECKING:
+    from sim.world import RaftWorld
+
+Effect = dict[str, Any]
+
+
+class Nemesis(Protocol):
+    name: str
+    family: str
+
+    def start(self, world: RaftWorld, rng: random.Random) -> Effect | None: ...
+
+    def stop(self, world: RaftWorld) -> None: ...
+
+
+def _pick(rng: random.Random, hosts: list[SimHost]) -> SimHost | None:
+    return hosts[rng.randrange(len(hosts))] if hosts else None
+
+
+def _leader_or_any(world: RaftWorld, rng: random.Random) -> SimHost | None:
+    return world.leader_host() or _pick(rng, world.up_hosts())
+
+
+def _quorum_budget(world: RaftWorld) -> int:
+    """How many more hosts may go down with a majority still up."""
+    down = sum(1 for h in world.hosts.values() if h.state is not HostState.UP)
+    return (len(world.hosts) - 1) // 2 - down
+
+
+# -- network ------------------------------------------------------------------------
+
+
+class Partition:
+    """Replace the connectivity graph; heal on stop."""
+
+    family = "network"
+
+    def __init__(
+        self, name: str, build: Callable[[RaftWorld, random.Random], tuple[nx.DiGraph, Effect]]
+    ) -> None:
+        self.name = name
+        self.build = build
+
+    def start(self, world: RaftWorld, rng: random.Random) -> Effect | None:
+        graph, effect = self.build(world, rng)
+        world.network.set_graph(graph)
+        return {**effect, "blocked": len(world.network.blocked_links())}
+
+    def stop(self, world: RaftWorld) -> None:
+        world.network.heal()
+
+
+def _halves(world: RaftWorld, rng: random.Random) -> tuple[nx.DiGraph, Effect]:
+    graph, small = topology.random_halves(world.names, rng)
+    return graph, {"minority": small}
+
+
+def _ring(world: RaftWorld, rng: random.Random) -> tuple[nx.DiGraph, Effect]:
+    return topology.majorities_ring(world.names, rng), {}
+
+
+def _bridge(world: RaftWorld, rng: random.Random) -> tuple[nx.DiGraph, Effect]:
+    graph, middle = topology.bridge(world.names, rng)
+    return graph, {"bridge": middle}
+
+
+def _isolate_leader(world: RaftWorld, rng: random.Random) -> tuple[nx.DiGraph, Effect]:
+    victim = _leader_or_any(world, rng)
+    name = victim.name if victim else world.names[rng.randrange(len(world.names))]
+    return topology.isolate(world.names, name), {"isolated": name}
+
+
+def _one_way(world: RaftWorld, rng: random.Random) -> tuple[nx.DiGraph, Effect]:
+    """The leader (or anyone) can no longer send, yet hears everyone: the
+    asymmetric fault that livelocks naive elections."""
+    victim = _leader_or_any(world, rng)
+    name = victim.name if victim else world.names[0]
+    others = [n for n in world.names if n != name]
+    return topology.one_way_cut(topology.full(world.names), name, others), {"mute": name}
+
+
+# -- link quality -------------------------------------------------------------------
+
+
+class Burst:
+    """Extra loss or duplication on every link for a while."""
+
+    family = "link"
+
+    def __init__(self, name: str, attribute: str) -> None:
+        self.name = name
+        self.attribute = attribute
+
+    def start(self, world: RaftWorld, rng: random.Random) -> Effect | None:
+        rate = round(rng.uniform(0.1, 0.5), 3)
+        setattr(world.network, self.attribute, rate)
+        return {"rate": rate}
+
+    def stop(self, world: RaftWorld) -> None:
+        setattr(world.network, self.attribute, 0.0)
+
+
+# -- processes -------------------------------------------------------------------------
+
+
+class Crash:
+    """Kill hosts, restart them on stop. ``count`` decides how many from the world."""
+
+    family = "process"
+
+    def __init__(
+        self,
+        name: str,
+        choose: Callable[[RaftWorld, random.Random], list[SimHost]],
+        power_loss: bool = False,
+    ) -> None:
+        self.name = name
+        self.choose = choose
+        self.power_loss = power_loss
+        self.victims: list[SimHost] = []
+
+    def start(self, world: RaftWorld, rng: random.Random) -> Effect | None:
+        self.victims = self.choose(world, rng)
+        if not self.victims:
+            return None
+        for host in self.victims:
+            world.crash(host, self.power_loss)
+        return {"victims": [h.name for h in self.victims], "power_loss": self.power_loss}
+
+    def stop(self, world: RaftWorld) -> None:
+        for host in self.victims:
+            world.restart(host)
+        self.victims = []
+
+
+def _minority(world: RaftWorld, rng: random.Random) -> list[SimHost]:
+    budget = _quorum_budget(world)
+    up = world.up_hosts()
+    if budget < 1 or not up:
+        return []
+    return sorted(rng.sample(up, rng.randint(1, min(budget, len(up)))), key=lambda h: h.name)
+
+
+def _majority(world: RaftWorld, rng: random.Random) -> list[SimHost]:
+    """Beyond the quorum budget: the cluster must stall, then recover."""
+    up = world.up_hosts()
+    count = min(len(up), len(world.hosts) // 2 + 1)
+    return sorted(rng.sample(up, count), key=lambda h: h.name)
+
+
+def _leader(world: RaftWorld, rng: random.Random) -> list[SimHost]:
+    leader = world.leader_host()
+    return [leader] if leader is not None else []
+
+
+def _one(world: RaftWorld, rng: random.Random) -> list[SimHost]:
+    host = _leader_or_any(world, rng) if rng.random() < 0.5 else _pick(rng, world.up_hosts())
+    return [host] if host is not None else []
+
+
+class PowerLoss(Crash):
+    """Cut the power while a write waits for its fsync, so the tail is lost."""
+
+    def __init__(self) -> None:
+        super().__init__("power-loss", _one, power_loss=True)
+        self._armed: SimHost | None = None
+
+    def start(self, world: RaftWorld, rng: random.Random) -> Effect | None:
+        chosen = self.choose(world, rng)
+        if not chosen:
+            return None
+        host = self._armed = chosen[0]
+
+        def strike() -> None:
+            host.disk.on_write = None
+            if self._armed is host and host.state is not HostState.CRASHED:
+                # After the write is queued, before its fsync completes; not inside
+                # the host's own output loop.
+                event = world.env.timeout(0)
+                event.callbacks.append(lambda _e: self._strike(world, host))
+
+        host.disk.on_write = strike
+        return {"victim": host.name, "armed": True}
+
+    def _strike(self, world: RaftWorld, host: SimHost) -> None:
+        if self._armed is host and host.state is not HostState.CRASHED:
+            world.crash(host, power_loss=True)
+            self.victims = [host]
+
+    def stop(self, world: RaftWorld) -> None:
+        if self._armed is not None:
+            self._armed.disk.on_write = None
+            self._armed = None
+        super().stop(world)
+
+
+class Pause:
+    """Stop the world on one host (SIGSTOP), resume on stop."""
+
+    family = "process"
+    name = "pause"
+
+    def __init__(self) -> None:
+        self.victim: SimHost | None = None
+
+    def start(self, world: RaftWorld, rng: random.Random) -> Effect | None:
+        chosen = _one(world, rng)
+        if not chosen:
+            return None
+        self.victim = chosen[0]
+        world.pause(self.victim)
+        return {"victim": self.victim.name}
+
+    def stop(self, world: RaftWorld) -> None:
+        if self.victim is not None:
+            self.victim.resume()
+            self.victim = None
+
+
+# -- clocks ------------------------------------------------------------------------
+
+
+def _bump_seconds(rng: random.Random) -> float:
+    """Jepsen's clock bump: +/- 2^(2..18) ms."""
+    sign: float = rng.choice((-1.0, 1.0))
+    return sign * float(2 ** rng.randint(2, 18)) / 1000
+
+
+class ClockSkew:
+    """Step one host's wall clock and make both its clocks drift; reset on stop."""
+
+    family = "clock"
+    name = "clock-skew"
+
+    def __init__(self) -> None:
+        self.victim: SimHost | None = None
+
+    def start(self, world: RaftWorld, rng: random.Random) -> Effect | None:
+        host = self.victim = world.hosts[world.names[rng.randrange(len(world.names))]]
+        bump, ppm = _bump_seconds(rng), round(rng.uniform(-50_000, 50_000))
+        now = world.env.now
+        host.clock.skew_by(now, bump)
+        host.clock.set_drift(now, ppm)
+        host.clock_changed()
+        return {"victim": host.name, "bump_s": bump, "drift_ppm": ppm}
+
+    def stop(self, world: RaftWorld) -> None:
+        if self.victim is not None:
+            reset_clock(world, self.victim)
+            self.victim = None
+
+
+def reset_clock(world: RaftWorld, host: SimHost) -> None:
+    now = world.env.now
+    host.clock.set_drift(now, 0.0)
+    host.clock.skew_by(now, -host.clock.offset(now))
+    host.clock_changed()
+
+
+class ClockStrobe:
+    """Flip one host's wall clock back and forth every period (Jepsen's strobe)."""
+
+    family = "clock"
+    name = "clock-strobe"
+
+    def __init__(self) -> None:
+        self.victim: SimHost | None = None
+        self._run = 0
+
+    def start(self, world: RaftWorld, rng: random.Random) -> Effect | None:
+        host = self.victim = world.hosts[world.names[rng.randrange(len(world.names))]]
+        delta, period = abs(_bump_seconds(rng)), 2 ** rng.randint(6, 10) / 1000
+        self._run += 1
+        world.env.process(self._strobe(world, host, delta, period, self._run))
+        return {"victim": host.name, "delta_s": delta, "period_s": period}
+
+    def _strobe(
+        self, world: RaftWorld, host: SimHost, delta: float, period: float, run: int
+    ) -> Generator[simpy.Event, None, None]:
+        sign = 1.0
+        while run == self._run:
+            host.clock.skew_by(world.env.now, sign * delta)
+            sign = -sign
+            yield world.env.timeout(period)
+
+    def stop(self, world: RaftWorld) -> None:
+        self._run += 1
+        if self.victim is not None:
+            reset_clock(world, self.victim)
+            self.victim = None
+
+
+# -- membership ----------------------------------------------------------------------
+
+
+class ReplaceMember:
+    """Demote a follower out of the Raft group; the world's reconciler then wipes it
+    and promotes it back under a new member id (as `docker node demote` and
+    `promote` do)."""
+
+    family = "membership"
+    name = "replace-member"
+
+    def start(self, world: RaftWorld, rng: random.Random) -> Effect | None:
+        leader = world.leader_host()
+        if leader is None or leader.raft is None:
+            return None
+        voters = leader.raft.conf.voters
+        followers = [h for h in world.up_hosts() if h is not leader and h.raft_id in voters]
+        victim = _pick(rng, followers)
+        if victim is None:
+            return None
+        if not world.propose_membership(ConfChange(ChangeKind.REMOVE, victim.raft_id)):
+            return None
+        return {"victim": victim.name, "raft_id": victim.raft_id}
+
+    def stop(self, world: RaftWorld) -> None:
+        """Nothing to undo: re-admission is the reconciler's job."""
+
+
+def _factories() -> dict[str, Callable[[], Nemesis]]:
+    return {
+        "partition-random-halves": lambda: Partition("partition-random-halves", _halves),
+        "majorities-ring": lambda: Partition("majorities-ring", _ring),
+        "bridge": lambda: Partition("bridge", _bridge),
+        "isolate-leader": lambda: Partition("isolate-leader", _isolate_leader),
+        "one-way-cut": lambda: Partition("one-way-cut", _one_way),
+        "loss-burst": lambda: Burst("loss-burst", "burst_loss"),
+        "duplicate-burst": lambda: Burst("duplicate-burst", "burst_duplicate"),
+        "crash-minority": lambda: Crash("crash-minority", _minority),
+        "crash-majority": lambda: Crash("crash-majority", _majority),
+        "crash-leader": lambda: Crash("crash-leader", _leader),
+        "power-loss": PowerLoss,
+        "pause": Pause,
+        "clock-skew": ClockSkew,
+        "clock-strobe": ClockStrobe,
+        "replace-member": ReplaceMember,
+    }
+
+
+NEMESES: dict[str, Callable[[], Nemesis]] = _factories()

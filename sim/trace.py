@@ -1,0 +1,41 @@
+"""The run's trace: one JSON line per event, and a SHA-256 over all of them.
+
+The hash is always computed (it is the determinism check); the lines are written
+only when a path is given. Lines are canonical JSON (sorted keys, no spaces, floats
+rounded to the microsecond) so the same run gives the same bytes in any process.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import IO, Any
+
+TIME_DECIMALS = 6
+RESERVED = frozenset({"t", "host", "kind"})
+
+
+class Trace:
+    def __init__(self, path: str | Path | None = None) -> None:
+        self._hash = hashlib.sha256()
+        self._file: IO[str] | None = open(path, "w", encoding="utf-8") if path else None  # noqa: SIM115
+        self.events = 0
+
+    def emit(self, time: float, host: str, kind: str, /, **fields: Any) -> None:
+        if fields.keys() & RESERVED:
+            raise ValueError(f"trace fields may not be named {sorted(fields.keys() & RESERVED)}")
+        record = {"t": round(time, TIME_DECIMALS), "host": host, "kind": kind, **fields}
+        line = json.dumps(record, sort_keys=True, separators=(",", ":")) + "\n"
+        self._hash.update(line.encode())
+        self.events += 1
+        if self._file is not None:
+            self._file.write(line)
+
+    def hexdigest(self) -> str:
+        return self._hash.hexdigest()
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
