@@ -919,10 +919,15 @@ class RaftNode:
             voters.discard(change.node_id)
             removed.add(change.node_id)
         self.conf = ConfState(voters=frozenset(voters), removed=frozenset(removed))
-        if self.role is not Role.LEADER:
+        if self.role is Role.FOLLOWER:
             return
-        if self.id not in self.conf.voters:
-            self._become_follower(self.term, NONE)  # a removed leader steps down
+        if not self._promotable():
+            # A removed leader steps down; a campaign begun before the removal was
+            # applied (it commits while the node campaigns, applies once durable)
+            # must not win either: the node is no longer a voter.
+            self._become_follower(self.term, NONE)
+            return
+        if self.role is not Role.LEADER:
             return
         for voter in sorted(self.conf.voters):
             if voter not in self.progress:

@@ -357,3 +357,19 @@ def test_roles_are_reported_consistently() -> None:
         net.tick()
         net.deliver_all()
     assert [net.hosts[n].raft.role for n in net.leaders()] == [Role.LEADER]
+
+
+def test_a_node_removed_while_it_campaigns_cannot_win() -> None:
+    """Found by the nightly profile: with a slow disk, a node's own removal commits
+    while it campaigns and applies only once durable; the votes that arrive after
+    that must not make a non-member leader."""
+    state = RaftCluster()
+    state.elect_a_first_leader()
+    state.add_member(then=1)
+    state.add_member(then=3)
+    state.slow_disk(position=233)
+    state.remove_member(position=4, then=1)
+    state.remove_member(position=1, then=1)
+    state.remove_member(position=92, then=1)
+    state.cut_one_way(receiver=0, sender=2382, then=8)
+    state.teardown()
