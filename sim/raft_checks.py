@@ -42,9 +42,11 @@ class RaftChecker:
     def __init__(self) -> None:
         self.leaders: dict[int, NodeId] = {}  # term -> the leader elected in it
         self.committed: dict[int, Entry] = {}  # index -> entry applied there
-        self._leader_logs: dict[tuple[NodeId, int], dict[int, int]] = {}
+        self._leader_logs: dict[tuple[NodeId, int], tuple[int, int]] = {}  # newest entry
         self._leader_commits: dict[tuple[NodeId, int], int] = {}
         self.observations = 0
+        self._checked_terms: dict[NodeId, list[int]] = {}
+        self._entries: dict[tuple[int, int], tuple[Entry, int, NodeId]] = {}
 
     # -- hooks -------------------------------------------------------------------------
 
@@ -80,11 +82,38 @@ class RaftChecker:
             )
 
     def check_logs(self, rafts: Iterable[tuple[NodeId, RaftNode]]) -> None:
-        """Log matching across every pair of nodes (call between steps)."""
-        logs = [(node_id, raft) for node_id, raft in rafts]
-        for position, (first_id, first) in enumerate(logs):
-            for second_id, second in logs[position + 1 :]:
-                _check_log_matching(first_id, first, second_id, second)
+        """Log matching (call between steps), incrementally.
+
+        Two logs that hold the same (index, term) must hold the same entries up to it.
+        By induction it suffices that every (index, term) ever seen anywhere names one
+        entry and one predecessor term; so each node's log is checked only from where
+        it changed since the last call, and the property holds across time as well.
+        """
+        for node_id, raft in rafts:
+            self._check_new_entries(node_id, raft)
+
+    def _check_new_entries(self, node_id: NodeId, raft: RaftNode) -> None:
+        log = raft.log
+        last, low = log.last_index(), log.offset
+        terms = self._checked_terms.setdefault(node_id, [0])  # terms[i]: term checked at i
+        if len(terms) <= low:
+            terms.extend([0] * (low + 1 - len(terms)))
+        top = min(len(terms) - 1, last)
+        while top > low and log.term(top) != terms[top]:
+            top -= 1  # the log was truncated or replaced above ``top``
+        del terms[max(top, low) + 1 :]
+        previous_term = log.term(len(terms) - 1) or 0
+        for index in range(len(terms), last + 1):
+            entry = log.entry(index)
+            seen = self._entries.setdefault((index, entry.term), (entry, previous_term, node_id))
+            if seen[0] != entry or seen[1] != previous_term:
+                raise SafetyViolation(
+                    "log matching",
+                    f"nodes {node_id} and {seen[2]} both hold index {index} of term "
+                    f"{entry.term}, but {_difference(entry, previous_term, seen)}",
+                )
+            terms.append(entry.term)
+            previous_term = entry.term
 
     # -- leaders -------------------------------------------------------------------------
 
@@ -100,19 +129,20 @@ class RaftChecker:
         if key not in self._leader_logs:
             self._check_completeness(node_id, raft)
             self._leader_commits[key] = log.committed
-            self._leader_logs[key] = {}
-        seen = self._leader_logs[key]
-        for index in sorted(seen):
-            if index <= log.offset:
-                continue
-            if log.term(index) != seen[index]:
-                raise SafetyViolation(
-                    "leader append-only",
-                    f"leader {node_id} of term {term} changed its entry at {index} "
-                    f"from term {seen[index]} to {log.term(index)}",
-                )
-        for index in range(max(log.offset, max(seen, default=0)) + 1, log.last_index() + 1):
-            seen[index] = log.entry(index).term
+            last = log.last_index()
+            self._leader_logs[key] = (last, log.term(last) or 0)
+        # Append-only: the newest entry the leader held before is still there. Entries
+        # below it cannot change unseen: check_logs pins every (index, term) to one
+        # entry and one predecessor term, so the prefix is fixed by induction.
+        top, top_term = self._leader_logs[key]
+        if top > log.offset and log.term(top) != top_term:
+            raise SafetyViolation(
+                "leader append-only",
+                f"leader {node_id} of term {term} changed its entry at {top} "
+                f"from term {top_term} to {log.term(top)}",
+            )
+        last = log.last_index()
+        self._leader_logs[key] = (last, log.term(last) or 0)
         if log.committed > self._leader_commits[key]:
             if log.term(log.committed) != term:
                 raise SafetyViolation(
@@ -136,28 +166,10 @@ class RaftChecker:
                 )
 
 
-def _check_log_matching(
-    first_id: NodeId, first: RaftNode, second_id: NodeId, second: RaftNode
-) -> None:
-    low = max(first.log.offset, second.log.offset) + 1
-    high = min(first.log.last_index(), second.log.last_index())
-    matched_at = 0
-    for index in range(high, low - 1, -1):
-        same = first.log.term(index) == second.log.term(index)
-        if same and not matched_at:
-            matched_at = index
-        elif matched_at and (not same or first.log.entry(index) != second.log.entry(index)):
-            raise SafetyViolation(
-                "log matching",
-                f"nodes {first_id} and {second_id} agree on index {matched_at} "
-                f"(term {first.log.term(matched_at)}) but differ at {index}",
-            )
-    if matched_at and first.log.entry(matched_at) != second.log.entry(matched_at):
-        raise SafetyViolation(
-            "log matching",
-            f"nodes {first_id} and {second_id} hold different entries of term "
-            f"{first.log.term(matched_at)} at index {matched_at}",
-        )
+def _difference(entry: Entry, previous_term: int, seen: tuple[Entry, int, NodeId]) -> str:
+    if seen[0] != entry:
+        return f"different entries: {_describe(entry)} and {_describe(seen[0])}"
+    return f"after entries of terms {previous_term} and {seen[1]}"
 
 
 def _undurable(message: Message, disk: PersistentState) -> str:

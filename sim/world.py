@@ -162,6 +162,7 @@ class RaftWorld:
         self.leaderless: list[float] = []
         self.candidate_terms: set[int] = set()
         self.leader_terms: set[int] = set()
+        self.elected: list[tuple[float, str, int]] = []  # (when, who, term) per election
         self.faults = FaultEngine(self, self.streams.child("faults"))
         voters = list(range(1, config.managers + 1))
         for raft_id, name in enumerate(self.names, start=1):
@@ -210,6 +211,7 @@ class RaftWorld:
         if now.role is Role.LEADER:
             self.stats["elections"] += 1
             self.leader_terms.add(now.term)
+            self.elected.append((self.env.now, host.name, now.term))
             if now.term > self.leader_term:
                 if self.leader is not None and self.leader is not host:
                     self.stats["leader_changes"] += 1
@@ -311,7 +313,12 @@ class RaftWorld:
         up = [(h.raft_id, h.raft) for h in self.up_hosts() if h.raft is not None]
         self.checker.check_logs(up)
 
-    def _background(self) -> None:
+    def boot(self) -> None:
+        """Start every host and the background loops (client, membership reconciler,
+        log checks); no faults. ``run`` does this first; experiments may drive the
+        world by hand afterwards."""
+        for name in self.names:
+            self.start_host(self.hosts[name])
         self.env.process(self._every(RECONCILE_SECONDS, self._reconcile_membership))
         self.env.process(self._every(RECONCILE_SECONDS, self._check_logs))
         self.env.process(self.client.run())
@@ -319,9 +326,7 @@ class RaftWorld:
     def run(self) -> RunResult:
         config = self.config
         try:
-            for name in self.names:
-                self.start_host(self.hosts[name])
-            self._background()
+            self.boot()
             if config.nemeses:
                 self.env.process(self.faults.run(config.nemeses, config.fault_interval))
             self.env.run(until=config.safety_seconds)
