@@ -6,8 +6,9 @@ and carries out what each Ready asks: writes to the disk, messages to the networ
 committed entries to the application. Nothing of SimPy reaches the node.
 
 Lifecycle: UP, PAUSED (stop-the-world: clocks run on, nothing is handled, messages
-queue), CRASHED (memory gone; the disk keeps what it keeps). ``restart`` builds a new
-node from the disk with a fresh random stream (a new incarnation).
+queue), CRASHED (memory gone; the disk keeps what it keeps), RESTARTING (booting for a
+moment; messages are lost), then UP again with a new node built from the disk and a
+fresh random stream (a new incarnation).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ class HostState(enum.Enum):
     UP = "up"
     PAUSED = "paused"
     CRASHED = "crashed"
+    RESTARTING = "restarting"  # the process is booting: nothing is handled yet
 
 
 class SimHost:
@@ -41,6 +43,7 @@ class SimHost:
         self.raft_id = raft_id
         self.clock = HostClock()
         self.disk = SimDisk(world.env, world.streams.child(f"host/{name}/disk"), world.disk_model)
+        self.boot_rng = world.streams.child(f"host/{name}/boot")
         self.disk.on_synced = self._on_synced
         self.chain = HashChain()
         self.state = HostState.CRASHED
@@ -50,6 +53,7 @@ class SimHost:
         self.on_applied: list[Callable[[SimHost, Entry], None]] = []
         self.on_failed: list[Callable[[SimHost, ProposalFailure], None]] = []
         self._wake_generation = 0
+        self._boot_generation = 0
         self._paused_inbox: list[Message] = []
         self._synced_while_paused = 0
         self._soft = SoftState(0, Role.FOLLOWER, 0)
@@ -71,8 +75,28 @@ class SimHost:
         self.process()
         self._arm()
 
+    def boot_after(self, delay: float, start: Callable[[], None]) -> None:
+        """From CRASHED: boot for ``delay`` seconds, then ``start`` (unless crashed
+        again meanwhile)."""
+        if self.state is not HostState.CRASHED:
+            return
+        self.state = HostState.RESTARTING
+        self._boot_generation += 1
+        generation = self._boot_generation
+        self.world.trace.emit(self.world.env.now, self.name, "restarting", delay=delay)
+        booted = self.world.env.timeout(delay)
+        booted.callbacks.append(lambda _event: self._booted(generation, start))
+
+    def _booted(self, generation: int, start: Callable[[], None]) -> None:
+        if generation == self._boot_generation and self.state is HostState.RESTARTING:
+            start()
+
     def crash(self, power_loss: bool) -> int:
         """Kill the process (and on ``power_loss`` the machine); returns writes lost."""
+        if self.state is HostState.RESTARTING:
+            self.state = HostState.CRASHED
+            self._boot_generation += 1
+            return 0
         if self.state is HostState.CRASHED:
             return 0
         self.state = HostState.CRASHED

@@ -61,6 +61,7 @@ class WorldConfig:
     fault_interval: float = 10.0  # mean seconds between fault starts is 0.6 of this
     safety_seconds: float = 300.0
     liveness_seconds_max: float = 180.0
+    restart_seconds: tuple[float, float] = (0.5, 2.0)  # a crashed process boots this long
 
     def __post_init__(self) -> None:
         if self.managers < 1:
@@ -251,8 +252,9 @@ class RaftWorld:
         self.stats["writes_lost"] += lost
 
     def restart(self, host: SimHost) -> None:
-        if host.state is HostState.CRASHED:
-            self.start_host(host)
+        """Boot a crashed host again after a short, random boot time."""
+        low, high = self.config.restart_seconds
+        host.boot_after(host.boot_rng.uniform(low, high), lambda: self.start_host(host))
 
     def pause(self, host: SimHost) -> None:
         if host is self.leader and host.role is Role.LEADER:
@@ -283,7 +285,7 @@ class RaftWorld:
         conf = leader.raft.conf
         for name in self.names:
             host = self.hosts[name]
-            if host.raft_id in conf.removed and host.state is not HostState.CRASHED:
+            if host.raft_id in conf.removed and host.state is HostState.UP:
                 self._rejoin(host)
         for name in self.names:
             host = self.hosts[name]
@@ -300,7 +302,7 @@ class RaftWorld:
         host.raft_id, self._next_raft_id = self._next_raft_id, self._next_raft_id + 1
         self.by_raft_id[host.raft_id] = host
         self.trace.emit(self.env.now, host.name, "rejoin", raft_id=host.raft_id)
-        self.start_host(host)
+        self.restart(host)
 
     # -- running -------------------------------------------------------------------------
 

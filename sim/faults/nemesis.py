@@ -194,7 +194,7 @@ class PowerLoss(Crash):
 
         def strike() -> None:
             host.disk.on_write = None
-            if self._armed is host and host.state is not HostState.CRASHED:
+            if self._armed is host and host.state is HostState.UP:
                 # After the write is queued, before its fsync completes; not inside
                 # the host's own output loop.
                 event = world.env.timeout(0)
@@ -204,7 +204,7 @@ class PowerLoss(Crash):
         return {"victim": host.name, "armed": True}
 
     def _strike(self, world: RaftWorld, host: SimHost) -> None:
-        if self._armed is host and host.state is not HostState.CRASHED:
+        if self._armed is host and host.state is HostState.UP:
             world.crash(host, power_loss=True)
             self.victims = [host]
 
