@@ -87,7 +87,13 @@ class RaftChecker:
         Two logs that hold the same (index, term) must hold the same entries up to it.
         By induction it suffices that every (index, term) ever seen anywhere names one
         entry and one predecessor term; so each node's log is checked only from where
-        it changed since the last call, and the property holds across time as well.
+        its terms changed since the last call, and the property holds across time as
+        well. This rests on how logs change: every entry is first written at the top of
+        some log (a leader's proposal) and reaches others only by truncate-and-append,
+        so a copy that differs from the first one seen is caught where it was made. An
+        entry forged in place under an unchanged top would slip past; no path in
+        core/raft writes one, and catching it would cost a comparison of whole logs
+        on every step (that made the Hypothesis machines forty times slower).
         """
         for node_id, raft in rafts:
             self._check_new_entries(node_id, raft)
