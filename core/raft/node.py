@@ -639,6 +639,9 @@ class RaftNode:
             self.log.commit_to(snapshot.index)  # we have it all already: fast-forward
             return False
         self.log.restore(snapshot)
+        # Proposals still pending here were committed (the rest failed when leadership
+        # was lost); the snapshot holds them, so no committed entry will clear them.
+        self._pending_proposals = {}
         self.conf = snapshot.conf
         self._snapshot_to_write = snapshot
         self._compaction_to_write = (snapshot.index, snapshot.term)
@@ -825,10 +828,16 @@ class RaftNode:
         self.log.append(numbered)
 
     def _fail_pending_proposals(self, lead: NodeId) -> None:
+        """Fail only proposals above the commit index: a committed entry survives any
+        change of leader (5.4), so it is handed out as committed, which clears it,
+        and must never be reported as failed too."""
+        committed = self.log.committed
         for index in sorted(self._pending_proposals):
-            term = self._pending_proposals[index]
-            self._failed.append(ProposalFailure(index, term, NotLeader(lead, "leadership lost")))
-        self._pending_proposals = {}
+            if index > committed:
+                term = self._pending_proposals.pop(index)
+                self._failed.append(
+                    ProposalFailure(index, term, NotLeader(lead, "leadership lost"))
+                )
 
     def _best_transferee(self) -> NodeId:
         candidates = [

@@ -12,8 +12,21 @@ import random
 import pytest
 
 from core.raft.node import RaftNode
+from core.raft.progress import ProgressState
 from core.raft.quorum import VoteResult, committed_index, quorum, vote_result
-from core.raft.types import NONE, Entry, Message, Role
+from core.raft.types import (
+    NONE,
+    ChangeKind,
+    ConfChange,
+    ConfState,
+    DurableWrite,
+    Entry,
+    HardState,
+    MembershipRefused,
+    Message,
+    Role,
+    Snapshot,
+)
 from tests.raft.rules import (
     check_append_requires_matching_previous_entry,
     check_leader_only_commits_current_term_by_counting,
@@ -459,6 +472,165 @@ def test_leader_with_a_responsive_quorum_stays() -> None:
     assert leader.role is Role.LEADER
 
 
+# -- log compaction (section 7) ------------------------------------------------------------
+
+
+def snapshot_at(index: int, term: int, voters: tuple[int, ...] = (1, 2, 3)) -> Snapshot:
+    return Snapshot(index=index, term=term, conf=ConfState(voters=frozenset(voters)), data=b"s")
+
+
+def test_follower_installs_a_snapshot_once_it_is_durable() -> None:
+    """7: a follower far behind replaces its log with the leader's snapshot. The
+    snapshot is written first; the acknowledgement and the application's restore wait
+    for that write, as every message waits for the state it reveals."""
+    node = make_node(terms=(1,), term=1)
+    snapshot = snapshot_at(5, 1, voters=(1, 2, 3, 4))
+    node.step(message(M.SNAP, 2, 1, term=1, snapshot=snapshot))
+    first = node.ready()
+    assert first.writes == (DurableWrite(1, HardState(term=1, commit=5), (), snapshot, (5, 1)),)
+    assert (first.messages, first.snapshot_to_apply, first.committed) == ((), None, ())
+    node.persisted(1)
+    second = node.ready()
+    assert second.snapshot_to_apply == snapshot
+    assert [(m.type, m.to, m.index, m.reject) for m in second.messages] == [
+        (M.APP_RESP, 2, 5, False)
+    ]
+    assert (node.log.offset, node.log.last_index(), node.log.applied) == (5, 5, 5)
+    assert node.conf == snapshot.conf
+
+
+def test_log_continues_after_an_installed_snapshot() -> None:
+    """7: the snapshot's last index and term stand in for the entries it replaced, so
+    the next append is matched against them (5.3)."""
+    node = make_node(terms=(1,), term=1)
+    node.step(message(M.SNAP, 2, 1, term=1, snapshot=snapshot_at(5, 1)))
+    drain(node)
+    node.step(message(M.APP, 2, 1, term=1, index=5, log_term=1, entries=(Entry(1, 6),)))
+    [response] = drain(node).messages
+    assert (response.type, response.index, response.reject) == (M.APP_RESP, 6, False)
+
+
+def test_follower_answers_a_stale_snapshot_without_restoring() -> None:
+    """7: a snapshot at or below the commit index holds nothing new: the follower
+    keeps its log, writes nothing, and tells the leader its commit index."""
+    node = make_node(terms=(1, 1, 1), term=1, commit=3)
+    drain(node)
+    node.step(message(M.SNAP, 2, 1, term=1, snapshot=snapshot_at(2, 1)))
+    ready = node.ready()
+    assert (ready.writes, ready.snapshot_to_apply) == ((), None)
+    assert [(m.type, m.index, m.reject) for m in ready.messages] == [(M.APP_RESP, 3, False)]
+    assert (node.log.offset, [e.index for e in node.log.entries]) == (0, [1, 2, 3])
+
+
+def test_snapshot_of_entries_the_follower_has_only_commits_them() -> None:
+    """7: if the follower already holds the snapshot's last entry, it keeps its log
+    (and what follows) and only learns that the prefix is committed."""
+    node = make_node(terms=(1, 1, 1), term=1)
+    node.step(message(M.SNAP, 2, 1, term=1, snapshot=snapshot_at(2, 1)))
+    first = node.ready()
+    assert [(w.hard_state, w.snapshot) for w in first.writes] == [(HardState(1, 0, 2), None)]
+    assert (first.snapshot_to_apply, [e.index for e in first.committed]) == (None, [1, 2])
+    node.persisted(first.writes[0].seq)
+    assert [(m.type, m.index) for m in node.ready().messages] == [(M.APP_RESP, 2)]
+    assert node.log.last_index() == 3
+
+
+def test_leader_sends_a_snapshot_when_the_follower_needs_compacted_entries() -> None:
+    """7: entries a follower lacks may be compacted away; the leader sends its snapshot
+    instead, sends no appends until the follower reports in, then replicates."""
+    config = paper_config(snapshot_keep_entries=0)
+    leader = make_leader(terms=(1, 1, 1), term=1, commit=3, config=config)  # no-op at 4
+    leader.snapshot(3, b"s")
+    drain(leader)
+    leader.step(message(M.APP_RESP, 2, 1, leader.term, index=3, reject=True, reject_hint=0))
+    [snap] = drain(leader).messages
+    assert (snap.type, snap.to, snap.snapshot) == (M.SNAP, 2, leader.log.snapshot)
+    assert leader.progress[2].state is ProgressState.SNAPSHOT
+    leader.step(message(M.APP_RESP, 2, 1, leader.term, index=3))
+    [append] = drain(leader).messages
+    assert (append.type, append.index, append.log_term, [e.index for e in append.entries]) == (
+        M.APP,
+        3,
+        1,
+        [4],
+    )
+
+
+# -- membership changes (dissertation 4.1) --------------------------------------------------
+
+
+def settled_leader(voters: tuple[int, ...] = (1, 2, 3), acks: tuple[int, ...] = (2, 3)) -> RaftNode:
+    """A leader whose no-op is committed and applied, acknowledged by ``acks``."""
+    leader = make_leader(voters=voters)
+    for follower in acks:
+        acknowledge(leader, follower, 1)
+    assert leader.log.applied == 1
+    return leader
+
+
+def test_a_new_leader_changes_no_membership_before_its_first_commit() -> None:
+    """4.1 (the single-server change bug): no change until an entry of its term commits."""
+    leader = make_leader()
+    with pytest.raises(MembershipRefused, match="already in progress"):
+        leader.propose_conf_change(ConfChange(ChangeKind.ADD, 4))
+
+
+def test_leader_adds_progress_when_an_added_voter_is_applied() -> None:
+    """4.1: a change takes effect when applied: the leader then tracks the new voter
+    and starts probing it at its own last index."""
+    leader = settled_leader()
+    index = leader.propose_conf_change(ConfChange(ChangeKind.ADD, 4))
+    drain(leader)
+    assert sorted(leader.progress) == [1, 2, 3]
+    with pytest.raises(MembershipRefused, match="already in progress"):
+        leader.propose_conf_change(ConfChange(ChangeKind.ADD, 5))
+    out = acknowledge(leader, 2, index)
+    assert [e.index for e in out.committed] == [index]
+    assert (sorted(leader.conf.voters), sorted(leader.progress)) == ([1, 2, 3, 4], [1, 2, 3, 4])
+    assert [(m.index, m.log_term, m.commit) for m in out.of(M.APP) if m.to == 4] == [(2, 1, 2)]
+
+
+def test_leader_drops_progress_of_a_removed_voter_and_refuses_its_return() -> None:
+    """4.1: a removed voter leaves the quorum when the removal applies; its id is
+    remembered, so re-adding it is refused and the log is unchanged."""
+    leader = settled_leader()
+    index = leader.propose_conf_change(ConfChange(ChangeKind.REMOVE, 3))
+    drain(leader)
+    acknowledge(leader, 2, index)
+    assert (sorted(leader.conf.voters), sorted(leader.conf.removed)) == ([1, 2], [3])
+    assert sorted(leader.progress) == [1, 2]
+    with pytest.raises(MembershipRefused, match="3 was removed and cannot rejoin"):
+        leader.propose_conf_change(ConfChange(ChangeKind.ADD, 3))
+    assert leader.log.last_index() == index
+
+
+@pytest.mark.parametrize(("removed", "allowed"), [(2, False), (3, False), (4, True), (5, True)])
+def test_removal_needs_a_reachable_majority_of_the_new_config(removed: int, allowed: bool) -> None:
+    """4.1 / 6.2: with 2 and 3 reachable of 5, removing a reachable voter leaves 2 of 4
+    reachable (no quorum): refused; removing an unreachable one leaves 3 of 4."""
+    leader = settled_leader(voters=(1, 2, 3, 4, 5), acks=(2, 3))
+    change = ConfChange(ChangeKind.REMOVE, removed)
+    if allowed:
+        assert leader.propose_conf_change(change) == 2
+        return
+    with pytest.raises(MembershipRefused, match="leave 2 reachable of 4 members"):
+        leader.propose_conf_change(change)
+    assert leader.log.last_index() == 1
+
+
+def test_a_leader_that_removes_itself_steps_down_once_applied() -> None:
+    """4.2.2: the removed leader steps down when its removal applies; the removal is
+    committed, so it is handed out as such and not failed."""
+    leader = settled_leader()
+    index = leader.propose_conf_change(ConfChange(ChangeKind.REMOVE, 1))
+    drain(leader)
+    leader.step(message(M.APP_RESP, 2, 1, leader.term, index=index))
+    ready = leader.ready()
+    assert [e.index for e in ready.committed] == [index]
+    assert ready.failed_proposals == ()
+    assert (leader.role, sorted(leader.conf.voters)) == (Role.FOLLOWER, [2, 3])
+
+
 # -- client interaction ---------------------------------------------------------------------
 
 
@@ -480,6 +652,23 @@ def test_outstanding_proposals_fail_when_leadership_is_lost() -> None:
     ready = leader.ready()
     [failure] = ready.failed_proposals
     assert (failure.index, failure.error.leader) == (index, 3)
+
+
+def test_committed_proposals_do_not_fail_when_leadership_is_lost() -> None:
+    """5.3: a committed entry is durable in the cluster whatever happens to the
+    leader, so losing leadership fails only what may still be lost: the entry goes
+    out as committed, never also as a failure, and later proposals still fail."""
+    leader = make_leader()
+    acknowledge(leader, 2, 1)
+    committed = leader.propose(b"x")
+    leader.persisted(leader.ready().writes[-1].seq)
+    leader.step(message(M.APP_RESP, 2, 1, leader.term, index=committed))
+    uncommitted = leader.propose(b"y")
+    leader.step(message(M.APP, 3, 1, term=leader.term + 1, index=0))
+    ready = leader.ready()
+    assert [e.index for e in ready.committed] == [committed]
+    assert [(f.index, f.error.leader) for f in ready.failed_proposals] == [(uncommitted, 3)]
+    assert drain(leader).committed == [] and leader.ready().failed_proposals == ()
 
 
 def test_read_index_waits_for_a_heartbeat_quorum() -> None:
