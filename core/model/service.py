@@ -392,6 +392,10 @@ class Service(StoredObject):
     update_status: UpdateStatus | None = wire("UpdateStatus", default=None)
     service_status: ServiceStatus | None = wire("ServiceStatus", default=None)
     job_status: JobStatus | None = wire("JobStatus", default=None)
+    # SwarmKit's own field, left out of the Engine API's JSON (written only when set):
+    # the version of ``spec``, bumped by every spec change and copied into the tasks
+    # made from it, so that tasks of an older revision can be told apart.
+    spec_version: Version | None = wire("SpecVersion", default=None)
 
 
 __all__ = [

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from core.model.common import GenericResource, StoredObject, Version
 from core.model.network import Network
-from core.model.service import PortConfig, TaskSpec
+from core.model.service import Endpoint, PortConfig, TaskSpec
 from core.model.timestamp import GO_ZERO_TIME, Timestamp
 from core.model.wire import Labels, WireModel, model, wire
 from core.tasks.states import TaskState
@@ -63,3 +63,9 @@ class Task(StoredObject):
     generic_resources: tuple[GenericResource, ...] = wire("GenericResources", default=())
     job_iteration: Version | None = wire("JobIteration", default=None)
     volumes: tuple[VolumeAttachment, ...] = wire("Volumes", default=())
+    # SwarmKit's own fields, which the Engine API leaves out of its JSON (so they are
+    # written only when set): the service spec version the task was made from, which
+    # the scheduler groups tasks by, and the service's endpoint as the task was made,
+    # which carries the host-mode ports the scheduler must find free on a node.
+    spec_version: Version | None = wire("SpecVersion", default=None)
+    endpoint: Endpoint | None = wire("Endpoint", default=None)

@@ -23,20 +23,11 @@ from core.model.service import (
     ServiceSpec,
     UpdateConfig,
 )
+from core.scheduler.constraint import parse_constraint
 
 #: SwarmKit's rule for service, network, secret and config names (a DNS label).
 _DNS_NAME = re.compile(r"^[a-zA-Z0-9](?:[-_]*[A-Za-z0-9]+)*$")
 NAME_LENGTH_MAX = 63
-_CONSTRAINT = re.compile(r"^\s*([A-Za-z0-9_.\-]+)\s*(==|!=)\s*(.*?)\s*$")
-_CONSTRAINT_KEYS = (
-    "node.id",
-    "node.hostname",
-    "node.role",
-    "node.platform.os",
-    "node.platform.arch",
-    "node.ip",
-)
-_CONSTRAINT_PREFIXES = ("node.labels.", "engine.labels.")
 _SPREAD_PREFIXES = ("node.labels.", "engine.labels.")
 PORT_MAX = 65535
 
@@ -133,23 +124,7 @@ def validate_placement(placement: Placement) -> None:
 
 def validate_constraint(field: str, text: str) -> None:
     """A constraint is ``key==value`` or ``key!=value`` over a known attribute."""
-    match = _CONSTRAINT.match(text)
-    if match is None:
-        raise InvalidSpec(field, text, "a constraint is key==value or key!=value")
-    key, _, value = match.groups()
-    known = key in _CONSTRAINT_KEYS or (
-        key.startswith(_CONSTRAINT_PREFIXES) and key not in _CONSTRAINT_PREFIXES
-    )
-    if not known:
-        raise InvalidSpec(
-            field,
-            text,
-            f"unknown constraint key {key!r}; use node.id, node.hostname, "
-            "node.role, node.platform.os, node.platform.arch, node.ip, "
-            "node.labels.<key> or engine.labels.<key>",
-        )
-    if value == "":
-        raise InvalidSpec(field, text, "the constraint has no value")
+    parse_constraint(field, text)
 
 
 def validate_mode(mode: ServiceMode) -> None:
