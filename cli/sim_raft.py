@@ -4,6 +4,14 @@ One seed prints a summary; ``--seeds 1..200`` prints a table, re-runs every
 twentieth seed to check that it replays to the same trace hash, and lists a replay
 command for each failure. Exit status: 0 all good, 1 a usage mistake, 3 a safety
 violation, 4 a liveness failure, 5 a run that did not replay identically.
+
+Faults come from a random schedule over ``--nemesis`` (default: all of them), or
+from a fixed ``--timeline 30s:crash-leader:10s,60s:majorities-ring:20s`` (at,
+nemesis, duration) instead. Either way the safety phase is followed by a liveness
+phase on a clean network. The clock nemeses move wall clocks, which this Raft-only
+world does not read: only clock-skew's drift (the pace of a host's ticks) reaches
+Raft; the summary's wall_clock_steps counts the wall-clock steps, each one a
+``clock`` line in the trace.
 """
 
 from __future__ import annotations
@@ -65,6 +73,35 @@ def nemesis_list(text: str) -> tuple[str, ...]:
     return names
 
 
+def timeline_spec(text: str) -> tuple[tuple[float, str, float], ...]:
+    """``AT:NEMESIS:DURATION[,...]``, e.g. ``30s:crash-leader:10s,1m:bridge:20s``."""
+    steps = []
+    for part in (p.strip() for p in text.split(",")):
+        at, sep, rest = part.partition(":")
+        name, sep2, duration = rest.partition(":")
+        if not (sep and sep2 and at and name and duration):
+            raise argparse.ArgumentTypeError(
+                f"timeline steps look like 30s:crash-leader:10s, not {part!r}"
+            )
+        if name not in NEMESES:
+            raise argparse.ArgumentTypeError(
+                f"unknown nemesis {name} in the timeline; known: {', '.join(sorted(NEMESES))}"
+            )
+        try:
+            start = parse_duration(at) / 1e9
+        except ShoalError as error:
+            raise argparse.ArgumentTypeError(str(error)) from None
+        steps.append((start, name, seconds(duration)))
+    return tuple(sorted(steps))
+
+
+def format_timeline(steps: tuple[tuple[float, str, float], ...]) -> str:
+    return ",".join(
+        f"{format_duration(round(at * 1e9))}:{name}:{format_duration(round(duration * 1e9))}"
+        for at, name, duration in steps
+    )
+
+
 def positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -79,7 +116,14 @@ def positive_int(text: str) -> int:
 OPTIONS: list[tuple[str, dict[str, Any]]] = [
     ("--managers", {"type": positive_int, "default": 5, "help": "managers (default 5)"}),
     ("--duration", {"type": seconds, "default": "5m", "help": "safety phase (5m)"}),
-    ("--nemesis", {"type": nemesis_list, "default": "all", "help": "all, none, or a,b"}),
+    (
+        "--nemesis",
+        {"type": nemesis_list, "help": "all, none, or a,b (default all; none with --timeline)"},
+    ),
+    (
+        "--timeline",
+        {"type": timeline_spec, "help": "a fixed schedule instead: 30s:crash-leader:10s,..."},
+    ),
     ("--fault-interval", {"type": seconds, "default": "10s", "help": "(10s)"}),
     ("--tick", {"type": seconds, "default": "1s", "help": "Raft tick length (1s)"}),
     ("--election-ticks", {"type": positive_int, "default": 10, "help": "(10)"}),
@@ -133,7 +177,8 @@ def world_config(args: argparse.Namespace) -> WorldConfig:
             tick_seconds=args.tick,
             raft=raft,
             wire=not args.no_wire,
-            nemeses=args.nemesis,
+            nemeses=nemeses(args),
+            timeline=args.timeline or (),
             fault_interval=args.fault_interval,
             safety_seconds=args.duration,
             liveness_seconds_max=args.liveness_max,
@@ -141,6 +186,14 @@ def world_config(args: argparse.Namespace) -> WorldConfig:
         return mutated(config, args.mutation)
     except ValueError as error:
         raise UsageError(str(error)) from None
+
+
+def nemeses(args: argparse.Namespace) -> tuple[str, ...]:
+    """The random schedule's nemeses: as given, else all of them (none under a
+    timeline)."""
+    if args.nemesis is not None:
+        return tuple(args.nemesis)
+    return () if args.timeline else tuple(sorted(NEMESES))
 
 
 def replay_command(args: argparse.Namespace, seed: int) -> str:
@@ -152,11 +205,16 @@ def replay_command(args: argparse.Namespace, seed: int) -> str:
         attribute = flag[2:].replace("-", "_")
         value = getattr(args, attribute)
         shown = attribute in ("managers", "duration", "nemesis")
+        if attribute == "nemesis":
+            value = nemeses(args)
+            value = "all" if value == tuple(sorted(NEMESES)) else ",".join(value) or "none"
+        elif attribute == "timeline":
+            if not value:
+                continue
+            value = format_timeline(value)
         if value is None or (value == getattr(defaults, attribute) and not shown):
             continue
-        if attribute == "nemesis":
-            value = "all" if value == tuple(sorted(NEMESES)) else ",".join(value) or "none"
-        elif isinstance(value, float):
+        if isinstance(value, float):
             value = format_duration(round(value * 1e9))
         parts.append(f"{flag} {value}")
     parts += [flag for flag, on in (("--swarm", args.swarm), ("--no-wire", args.no_wire)) if on]

@@ -9,6 +9,11 @@ Lifecycle: UP, PAUSED (stop-the-world: clocks run on, nothing is handled, messag
 queue), CRASHED (memory gone; the disk keeps what it keeps), RESTARTING (booting for a
 moment; messages are lost), then UP again with a new node built from the disk and a
 fresh random stream (a new incarnation).
+
+Each host's clocks start a little off (an NTP-disciplined machine): a wall offset
+within +/- ``CLOCK_OFFSET_MAX`` seconds and a drift within +/- ``CLOCK_DRIFT_MAX_PPM``
+ppm, drawn from the host's own ``host/<name>/clock`` stream. The drift is felt by Raft
+(it sets the pace of this host's ticks); the offset only moves wall time.
 """
 
 from __future__ import annotations
@@ -28,6 +33,16 @@ from sim.hashchain import HashChain
 if TYPE_CHECKING:
     from sim.world import RaftWorld
 
+CLOCK_OFFSET_MAX = 0.25  # seconds either way
+CLOCK_DRIFT_MAX_PPM = 100.0  # either way: a cheap crystal
+
+
+def starting_clock(rng: random.Random) -> HostClock:
+    """A host's clock as it is when the run starts, drawn from its own stream."""
+    offset = round(rng.uniform(-CLOCK_OFFSET_MAX, CLOCK_OFFSET_MAX), 6)
+    drift = round(rng.uniform(-CLOCK_DRIFT_MAX_PPM, CLOCK_DRIFT_MAX_PPM), 3)
+    return HostClock.started(offset, drift)
+
 
 class HostState(enum.Enum):
     UP = "up"
@@ -41,7 +56,7 @@ class SimHost:
         self.world = world
         self.name = name
         self.raft_id = raft_id
-        self.clock = HostClock()
+        self.clock = starting_clock(world.streams.child(f"host/{name}/clock"))
         self.disk = SimDisk(world.env, world.streams.child(f"host/{name}/disk"), world.disk_model)
         self.boot_rng = world.streams.child(f"host/{name}/boot")
         self.disk.on_synced = self._on_synced

@@ -14,7 +14,7 @@ from __future__ import annotations
 import random
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import networkx as nx
 import simpy
@@ -35,6 +35,10 @@ class LinkModel:
     duplicate: float = 0.0
     reorder: float = 0.0  # chance of an extra delay of up to ``reorder_delay``
     reorder_delay: float = 0.005
+
+    def plain(self) -> LinkModel:
+        """This link's latency alone: nothing lost, repeated or reordered."""
+        return replace(self, loss=0.0, duplicate=0.0, reorder=0.0)
 
     def delay(self, rng: random.Random) -> float:
         delay = self.latency_min + rng.expovariate(1.0 / self.latency_mean_extra)
@@ -75,6 +79,15 @@ class Network:
 
     def heal(self) -> None:
         self.set_graph(full(self.hosts))
+
+    def clean(self) -> None:
+        """Heal, end the bursts, and take loss, duplication and reordering off the
+        model and every per-link override, keeping their latencies: the network of
+        a liveness phase."""
+        self.heal()
+        self.burst_loss = self.burst_duplicate = 0.0
+        self.model = self.model.plain()
+        self.links = {pair: model.plain() for pair, model in sorted(self.links.items())}
 
     def add_host(self, name: str) -> None:
         self.hosts = sorted({*self.hosts, name})

@@ -6,10 +6,14 @@ phase** (every fault stopped, the network clean, crashed hosts restarted, member
 re-added) that must reach a leader and apply every acknowledged proposal on every
 host within a bound, as TigerBeetle's VOPR does. A violation stops the run and is
 reported with the seed, the simulated time and the command that replays it.
+
+The safety phase's faults come from a random schedule over ``nemeses`` or, when
+``timeline`` is given, from that fixed list of (at, nemesis, duration) steps instead.
 """
 
 from __future__ import annotations
 
+import itertools
 import statistics
 from collections import Counter
 from collections.abc import Generator
@@ -36,7 +40,7 @@ from core.raft.types import (
 from sim.client import Client
 from sim.disk import DiskModel
 from sim.faults.nemesis import NEMESES
-from sim.faults.schedule import FaultEngine
+from sim.faults.schedule import FaultEngine, Step
 from sim.hashchain import DigestLedger
 from sim.host import HostState, SimHost
 from sim.network import LinkModel, Network
@@ -57,8 +61,9 @@ class WorldConfig:
     disk: DiskModel = field(default_factory=DiskModel)
     wire: bool = True  # every message crosses as bytes through the real codec
     proposal_interval: float = 1.0  # the client's mean seconds between proposals
-    nemeses: tuple[str, ...] = ()
+    nemeses: tuple[str, ...] = ()  # the random schedule's choices
     fault_interval: float = 10.0  # mean seconds between fault starts is 0.6 of this
+    timeline: tuple[Step, ...] = ()  # a fixed schedule instead: (at, nemesis, duration)
     safety_seconds: float = 300.0
     liveness_seconds_max: float = 180.0
     restart_seconds: tuple[float, float] = (0.5, 2.0)  # a crashed process boots this long
@@ -73,6 +78,20 @@ class WorldConfig:
             )
         if not self.tick_seconds > 0:
             raise ValueError(f"tick length must be positive, not {self.tick_seconds}")
+        if self.timeline and self.nemeses:
+            raise ValueError("a run has one fault schedule: a timeline or random nemeses")
+        for at, name, duration in self.timeline:
+            if name not in NEMESES:
+                raise ValueError(
+                    f"unknown nemesis {name} in the timeline (known: {', '.join(sorted(NEMESES))})"
+                )
+            if not 0 <= at < self.safety_seconds:
+                raise ValueError(
+                    f"timeline step {name} at {at:g}s is outside the "
+                    f"{self.safety_seconds:g}s safety phase"
+                )
+            if not duration > 0:
+                raise ValueError(f"timeline step {name} at {at:g}s needs a positive duration")
 
 
 @dataclass
@@ -82,6 +101,7 @@ class RunResult:
     sim_seconds: float
     stats: Counter[str]
     faults: Counter[str]
+    fault_starts: list[tuple[float, str]]  # (when, nemesis), in order
     elections: int
     max_term: int
     leader_changes: int
@@ -91,11 +111,25 @@ class RunResult:
     violation: str | None = None
     liveness_failure: str | None = None
     converged_after: float | None = None  # seconds into the liveness phase
+    safety_seconds: float = 0.0
     knobs: dict[str, Any] = field(default_factory=dict)  # swarm draws, if any
 
     @property
     def ok(self) -> bool:
         return self.violation is None and self.liveness_failure is None
+
+    def fault_gaps(self) -> list[float]:
+        """Seconds from the safety phase's start to the first fault start, between
+        consecutive starts, and from the last to the phase's end."""
+        times = [0.0, *(at for at, _ in self.fault_starts), self.safety_seconds]
+        return [b - a for a, b in itertools.pairwise(times)]
+
+    def largest_fault_gap(self) -> float | None:
+        """The longest stretch of the safety phase without a fault start, if any
+        fault started."""
+        if not self.fault_starts:
+            return None
+        return round(max(self.fault_gaps()), 3)
 
     def summary(self) -> dict[str, Any]:
         gaps = self.leaderless_seconds
@@ -111,6 +145,8 @@ class RunResult:
             "applied_index": self.applied_index,
             "acknowledged_proposals": self.acknowledged,
             "faults": dict(sorted(self.faults.items())),
+            "largest_fault_gap_s": self.largest_fault_gap(),
+            "wall_clock_steps": self.stats["wall_clock_steps"],
             "split_votes": self.stats["split_votes"],
             "prevote_rejections": self.stats["prevote_rejections"],
             "snapshots_sent": self.stats["snapshots_sent"],
@@ -164,7 +200,7 @@ class RaftWorld:
         self.candidate_terms: set[int] = set()
         self.leader_terms: set[int] = set()
         self.elected: list[tuple[float, str, int]] = []  # (when, who, term) per election
-        self.faults = FaultEngine(self, self.streams.child("faults"))
+        self.faults = FaultEngine(self, self.streams.child("faults"), self.streams)
         voters = list(range(1, config.managers + 1))
         for raft_id, name in enumerate(self.names, start=1):
             host = SimHost(self, name, raft_id)
@@ -188,6 +224,14 @@ class RaftWorld:
             election_ticks=c.raft.election_ticks,
             heartbeat_ticks=c.raft.heartbeat_ticks,
             nemeses=list(c.nemeses),
+            timeline=[list(step) for step in c.timeline],
+            clocks={
+                name: {
+                    "offset_s": self.hosts[name].clock.base_offset,
+                    "drift_ppm": self.hosts[name].clock.base_drift_ppm,
+                }
+                for name in self.names
+            },
             wire=c.wire,
             snapshot_interval=c.raft.snapshot_interval,
             mutations=[k for k in Mutations.__dataclass_fields__ if getattr(c.raft.mutations, k)],
@@ -329,13 +373,15 @@ class RaftWorld:
         config = self.config
         try:
             self.boot()
-            if config.nemeses:
+            if config.timeline:
+                self.env.process(self.faults.timeline(config.timeline))
+            elif config.nemeses:
                 self.env.process(self.faults.run(config.nemeses, config.fault_interval))
             self.env.run(until=config.safety_seconds)
             self.trace.emit(self.env.now, "-", "liveness-phase")
             self.faults.stop_all()
             self.client.stop()
-            self._heal_everything()
+            self.heal_everything()
             converged = self._await_convergence()
         except InvariantViolation as error:
             members = " ".join(f"{h.name}=id{h.raft_id}" for h in self.hosts.values())
@@ -344,9 +390,11 @@ class RaftWorld:
             return self._result(liveness_failure=converged)
         return self._result(converged_after=converged)
 
-    def _heal_everything(self) -> None:
-        self.network.heal()
-        self.network.burst_loss = self.network.burst_duplicate = 0.0
+    def heal_everything(self) -> None:
+        """The liveness phase's world: a clean network (no partition, no burst, and
+        no loss, duplication or reordering on any link, only latency), every paused
+        host resumed and every down host booting."""
+        self.network.clean()
         for name in self.names:
             host = self.hosts[name]
             if host.state is HostState.PAUSED:
@@ -410,6 +458,8 @@ class RaftWorld:
             sim_seconds=self.env.now,
             stats=self.stats,
             faults=self.faults.started,
+            fault_starts=list(self.faults.starts),
+            safety_seconds=self.config.safety_seconds,
             elections=self.stats["elections"],
             max_term=max(terms, default=self.leader_term),
             leader_changes=self.stats["leader_changes"],

@@ -215,6 +215,28 @@ class PowerLoss(Crash):
         super().stop(world)
 
 
+class Restart:
+    """Restart one host's process straight away (``kill -9`` and a supervisor, or
+    ``systemctl restart``): memory is gone but the machine stays up, so the page
+    cache keeps every write, even those not yet fsynced, unlike ``power-loss``. The
+    host boots for the world's restart time and comes back with its disk."""
+
+    family = "process"
+    name = "restart"
+
+    def start(self, world: RaftWorld, rng: random.Random) -> Effect | None:
+        chosen = _one(world, rng)
+        if not chosen:
+            return None
+        host = chosen[0]
+        world.crash(host, power_loss=False)
+        world.restart(host)
+        return {"victim": host.name}
+
+    def stop(self, world: RaftWorld) -> None:
+        """Nothing to undo: the host restarted by itself."""
+
+
 class Pause:
     """Stop the world on one host (SIGSTOP), resume on stop."""
 
@@ -247,8 +269,27 @@ def _bump_seconds(rng: random.Random) -> float:
     return sign * float(2 ** rng.randint(2, 18)) / 1000
 
 
+def _wall_changed(world: RaftWorld, host: SimHost, nemesis: str) -> float:
+    """Record that ``host``'s wall clock moved (a ``clock`` line with the new offset):
+    nothing in the Raft-only world reads wall time, so the trace is where such a
+    step shows."""
+    now = world.env.now
+    offset = round(host.clock.offset(now), 6)
+    world.stats["wall_clock_steps"] += 1
+    world.trace.emit(
+        now, host.name, "clock", nemesis=nemesis, offset_s=offset, drift_ppm=host.clock.drift_ppm
+    )
+    return offset
+
+
 class ClockSkew:
-    """Step one host's wall clock and make both its clocks drift; reset on stop."""
+    """Step one host's wall clock and make both its clocks drift; back to the host's
+    baseline on stop.
+
+    The drift (up to +/- 5%) changes how fast the host's monotonic clock counts, so it
+    changes the pace of that host's Raft ticks: its heartbeats and election timeouts
+    run early or late. The step moves only the wall clock, which the Raft-only world
+    does not read; it shows in the trace (the fault line's ``offset_s``)."""
 
     family = "clock"
     name = "clock-skew"
@@ -263,23 +304,32 @@ class ClockSkew:
         host.clock.skew_by(now, bump)
         host.clock.set_drift(now, ppm)
         host.clock_changed()
-        return {"victim": host.name, "bump_s": bump, "drift_ppm": ppm}
+        world.stats["wall_clock_steps"] += 1
+        offset = round(host.clock.offset(now), 6)
+        return {"victim": host.name, "bump_s": bump, "drift_ppm": ppm, "offset_s": offset}
 
     def stop(self, world: RaftWorld) -> None:
         if self.victim is not None:
-            reset_clock(world, self.victim)
+            reset_clock(world, self.victim, self.name)
             self.victim = None
 
 
-def reset_clock(world: RaftWorld, host: SimHost) -> None:
-    now = world.env.now
-    host.clock.set_drift(now, 0.0)
-    host.clock.skew_by(now, -host.clock.offset(now))
+def reset_clock(world: RaftWorld, host: SimHost, nemesis: str) -> None:
+    """Put ``host``'s clocks back on their baseline (its starting drift, and the wall
+    time its undisturbed clock would show) and record the step."""
+    host.clock.reset(world.env.now)
     host.clock_changed()
+    _wall_changed(world, host, nemesis)
 
 
 class ClockStrobe:
-    """Flip one host's wall clock back and forth every period (Jepsen's strobe)."""
+    """Flip one host's wall clock back and forth every period (Jepsen's strobe).
+
+    Only the wall clock moves: the monotonic clock, and so the host's Raft ticks, are
+    untouched, and nothing in the Raft-only world reads wall time, so this nemesis
+    cannot change what Raft does. It is here for the layers that stamp objects and
+    check certificate validity with wall time. Every flip is a ``clock`` line in the
+    trace with the new offset, so a strobe run's trace records what happened."""
 
     family = "clock"
     name = "clock-strobe"
@@ -301,13 +351,14 @@ class ClockStrobe:
         sign = 1.0
         while run == self._run:
             host.clock.skew_by(world.env.now, sign * delta)
+            _wall_changed(world, host, self.name)
             sign = -sign
             yield world.env.timeout(period)
 
     def stop(self, world: RaftWorld) -> None:
         self._run += 1
         if self.victim is not None:
-            reset_clock(world, self.victim)
+            reset_clock(world, self.victim, self.name)
             self.victim = None
 
 
@@ -352,6 +403,7 @@ def _factories() -> dict[str, Callable[[], Nemesis]]:
         "crash-majority": lambda: Crash("crash-majority", _majority),
         "crash-leader": lambda: Crash("crash-leader", _leader),
         "power-loss": PowerLoss,
+        "restart": Restart,
         "pause": Pause,
         "clock-skew": ClockSkew,
         "clock-strobe": ClockStrobe,

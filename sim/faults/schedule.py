@@ -1,10 +1,17 @@
 """Fault schedules: random ones drawn from the seed, fixed timelines for scenarios.
 
-The random schedule starts a fault every U(0.2, 1.0) x ``interval`` seconds (so at
-least one per interval on average), picks the nemesis from the enabled ones, and
-holds it for U(0.5, 3) x ``interval``. A fault whose family is already active
-replaces the active one (which is stopped first). ``stop_all`` ends every fault
-for the liveness phase.
+The random schedule starts a fault every U(0.2, 1.0) x ``interval`` seconds, so
+never more than ``interval`` apart, and holds it for U(0.5, 3) x ``interval``. It
+picks the nemesis from the enabled ones; when the pick cannot fire right now (no
+leader to crash, the quorum budget spent) it draws another of the rest instead of
+leaving a gap, so with any always-applicable nemesis enabled (a partition, a burst,
+a clock fault) there is a fault start at least once per ``interval``. A fault whose
+family is already active replaces the active one (which is stopped first).
+``stop_all`` ends every fault for the liveness phase.
+
+Randomness: the schedule (when, which, how long) draws from the stream it is given;
+each nemesis draws its victims and magnitudes from its own ``nemesis/<name>`` stream,
+so enabling one more nemesis does not change what the others do once chosen.
 """
 
 from __future__ import annotations
@@ -19,30 +26,41 @@ import simpy
 from sim.faults.nemesis import NEMESES, Nemesis
 
 if TYPE_CHECKING:
+    from sim.streams import Streams
     from sim.world import RaftWorld
+
+Step = tuple[float, str, float]  # (at, nemesis, duration), seconds of simulated time
 
 
 class FaultEngine:
-    def __init__(self, world: RaftWorld, rng: random.Random) -> None:
+    def __init__(self, world: RaftWorld, rng: random.Random, streams: Streams) -> None:
+        """``rng``: the schedule's own stream; ``streams``: where each nemesis's
+        ``nemesis/<name>`` stream comes from (on first use)."""
         self.world = world
         self.rng = rng
-        self.nemeses: dict[str, Nemesis] = {}
+        self.streams = streams
+        self.nemeses: dict[str, tuple[Nemesis, random.Random]] = {}
         self.active: dict[str, tuple[Nemesis, int]] = {}  # family -> (nemesis, token)
         self.started: Counter[str] = Counter()
         self.skipped: Counter[str] = Counter()
+        self.starts: list[tuple[float, str]] = []  # (when, nemesis) of every fault started
         self._tokens = 0
 
     def nemesis(self, name: str) -> Nemesis:
+        return self._nemesis(name)[0]
+
+    def _nemesis(self, name: str) -> tuple[Nemesis, random.Random]:
         if name not in self.nemeses:
-            self.nemeses[name] = NEMESES[name]()
+            self.nemeses[name] = (NEMESES[name](), self.streams.child(f"nemesis/{name}"))
         return self.nemeses[name]
 
     def start(self, name: str, duration: float) -> bool:
         """Start ``name`` now for ``duration`` seconds; False if it did not apply."""
-        world, nemesis = self.world, self.nemesis(name)
+        world = self.world
+        nemesis, rng = self._nemesis(name)
         if nemesis.family in self.active:
             self.stop(nemesis.family)
-        effect = nemesis.start(world, self.rng)
+        effect = nemesis.start(world, rng)
         if effect is None:
             self.skipped[name] += 1
             world.trace.emit(world.env.now, "-", "fault-skipped", nemesis=name)
@@ -51,6 +69,7 @@ class FaultEngine:
         token = self._tokens
         self.active[nemesis.family] = (nemesis, token)
         self.started[name] += 1
+        self.starts.append((world.env.now, name))
         world.trace.emit(world.env.now, "-", "fault", nemesis=name, duration=duration, **effect)
         end = world.env.timeout(duration)
         end.callbacks.append(lambda _event: self._expire(nemesis.family, token))
@@ -70,6 +89,16 @@ class FaultEngine:
         for family in sorted(self.active):
             self.stop(family)
 
+    def start_one_of(self, names: list[str], duration: float) -> str | None:
+        """Start one of ``names`` (sorted), drawn at random; a draw that cannot fire
+        is followed by a draw from the rest. The one started, or None if none could."""
+        remaining = list(names)
+        while remaining:
+            name = remaining.pop(self.rng.randrange(len(remaining)))
+            if self.start(name, duration):
+                return name
+        return None
+
     def run(self, names: Iterable[str], interval: float) -> Generator[simpy.Event, None, None]:
         """The random schedule, until the safety phase ends."""
         choices = sorted(set(names))
@@ -78,13 +107,12 @@ class FaultEngine:
             yield env.timeout(self.rng.uniform(0.2, 1.0) * interval)
             if env.now >= self.world.config.safety_seconds:
                 return
-            name = choices[self.rng.randrange(len(choices))]
-            self.start(name, self.rng.uniform(0.5, 3.0) * interval)
+            self.start_one_of(choices, self.rng.uniform(0.5, 3.0) * interval)
 
-    def timeline(
-        self, steps: Iterable[tuple[float, str, float]]
-    ) -> Generator[simpy.Event, None, None]:
-        """A fixed schedule: (at, nemesis, duration) in seconds of simulated time."""
+    def timeline(self, steps: Iterable[Step]) -> Generator[simpy.Event, None, None]:
+        """A fixed schedule: (at, nemesis, duration) in seconds of simulated time.
+        A step that cannot fire at its time (say, no leader to crash) is skipped and
+        traced as such; a timeline is what it says, nothing is drawn in its place."""
         env = self.world.env
         for at, name, duration in sorted(steps):
             if at > env.now:

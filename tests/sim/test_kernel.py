@@ -1,13 +1,14 @@
 """Unit tests for the simulator's small kernel modules, each on its own.
 
-Covered: sim/clock.py (HostClock: drift, skew, re-anchoring, the mono inverse),
-core/raft/ticker.py (Go ticker semantics: one tick per advance, phase kept after a
-stall, the rounding tolerance), sim/faults/topology.py (every partition builder),
-sim/network.py (latency, loss, duplication, cuts at send and in flight, heal, the wire
-round trip, stats), sim/disk.py (group commit, crashes with and without power loss,
-wipe, the on_write hook), sim/streams.py (independent named streams) and
-sim/trace.py (canonical lines and their hash). FaultEngine needs a whole world and is
-left to tests/sim/test_world.py.
+Covered: sim/clock.py (HostClock: drift, skew, re-anchoring, the mono inverse, a
+starting offset and drift and the reset back onto them), core/raft/ticker.py (Go
+ticker semantics: one tick per advance, phase kept after a stall, the rounding
+tolerance), sim/faults/topology.py (every partition builder), sim/network.py
+(latency, loss, duplication, cuts at send and in flight, heal, the liveness phase's
+clean network, the wire round trip, stats), sim/disk.py (group commit, crashes with
+and without power loss, wipe, the on_write hook), sim/streams.py (independent named
+streams) and sim/trace.py (canonical lines and their hash). FaultEngine needs a
+whole world and is left to tests/sim/test_world.py and test_world_parts.py.
 """
 
 from __future__ import annotations
@@ -111,6 +112,29 @@ def test_sim_time_at_mono_ignores_wall_skew() -> None:
     clock = HostClock()
     clock.skew_by(1.0, 3600.0)
     assert clock.sim_time_at_mono(7.0, now=1.0) == pytest.approx(7.0)
+
+
+def test_a_started_clock_begins_off_by_its_offset_and_drifts_from_there() -> None:
+    clock = HostClock.started(offset=-0.2, drift_ppm=50.0)
+    assert clock.mono(0.0) == 0.0
+    assert clock.offset(0.0) == pytest.approx(-0.2)
+    assert clock.mono(1000.0) == pytest.approx(1000.05, abs=1e-9)
+    assert clock.offset(1000.0) == pytest.approx(-0.2 + 0.05, abs=1e-6)
+    assert clock.base_offset_at(1000.0) == pytest.approx(clock.offset(1000.0), abs=1e-6)
+    with pytest.raises(ValueError, match="ppm"):
+        HostClock.started(0.0, -1e6)
+
+
+def test_reset_returns_to_the_baseline_without_moving_mono_back() -> None:
+    clock = HostClock.started(offset=0.1, drift_ppm=-80.0)
+    clock.skew_by(10.0, 30.0)
+    clock.set_drift(10.0, 50_000.0)  # 5% fast for 100 s: mono gains 5 s
+    mono_before = clock.mono(110.0)
+    clock.reset(110.0)
+    assert clock.mono(110.0) == pytest.approx(mono_before)  # counted time is kept
+    assert clock.drift_ppm == -80.0
+    assert clock.offset(110.0) == pytest.approx(clock.base_offset_at(110.0), abs=1e-6)
+    assert clock.offset(500.0) == pytest.approx(0.1 - 500 * 80e-6, abs=1e-6)
 
 
 _ppm = st.floats(min_value=-500_000.0, max_value=500_000.0)
@@ -420,6 +444,29 @@ def test_a_link_override_applies_to_one_direction() -> None:
     network.env.run()
     assert inbox["b"] == []
     assert len(inbox["a"]) == 1
+
+
+def test_plain_keeps_the_latency_and_drops_the_rest() -> None:
+    lossy = LinkModel(0.003, 0.002, loss=0.2, duplicate=0.1, reorder=0.5, reorder_delay=0.01)
+    assert lossy.plain() == LinkModel(0.003, 0.002, reorder_delay=0.01)
+
+
+def test_clean_leaves_only_latency_on_the_model_and_every_override() -> None:
+    network, inbox = _network(LinkModel(loss=0.5, duplicate=0.5, reorder=1.0))
+    network.links[("a", "b")] = LinkModel(latency_min=0.01, loss=1.0)
+    network.set_graph(topology.isolate(HOSTS, "c"))
+    network.burst_loss = network.burst_duplicate = 0.3
+    network.clean()
+    assert network.model == LinkModel()
+    assert network.links == {("a", "b"): LinkModel(latency_min=0.01)}
+    assert network.blocked_links() == [] and network.burst_loss == network.burst_duplicate == 0
+    for _ in range(50):
+        network.send("a", "b", _message())
+        network.send("c", "a", _message())
+    network.env.run()
+    assert len(inbox["b"]) == len(inbox["a"]) == 50
+    assert min(t for t, _ in inbox["b"]) >= 0.01
+    assert network.stats == {"sent": 100, "delivered": 100}
 
 
 def test_total_duplication_delivers_twice() -> None:

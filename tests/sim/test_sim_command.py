@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from cli.main import EXIT_USER_ERROR, main
-from cli.sim_raft import EXIT_SAFETY
+from cli.sim_raft import EXIT_SAFETY, replay_command, with_defaults, world_config
 from core.raft.config import Mutations
 
 REPO = Path(__file__).parents[2]
@@ -47,6 +47,26 @@ def test_a_clean_run_passes_and_reports_what_happened(capsys: pytest.CaptureFixt
     assert report["elections"] >= 1 and report["max_term"] >= 2
     assert sum(report["faults"].values()) >= 12  # one per 10 s of the 2-minute phase
     assert report["violation"] is None and report["liveness_failure"] is None
+
+
+def test_a_timeline_replaces_the_random_schedule(capsys: pytest.CaptureFixture[str]) -> None:
+    timeline = "20s:crash-leader:8s,40s:majorities-ring:10s,1m:clock-strobe:5s"
+    argv = ["sim", "raft", "--seed", "2", "--duration", "90s", "--timeline", timeline]
+    status, report = run_json(argv, capsys)
+    assert status == 0 and report["ok"]
+    assert report["faults"] == {"clock-strobe": 1, "crash-leader": 1, "majorities-ring": 1}
+    assert report["largest_fault_gap_s"] == 30.0  # the last start to the phase's end
+    assert report["wall_clock_steps"] >= 5
+    assert "--timeline" not in replay_command(with_defaults(), 2)
+    assert "--timeline" not in replay_command(with_defaults(timeline=()), 2)
+    parsed = with_defaults(
+        timeline=((20.0, "crash-leader", 8.0), (60.0, "clock-strobe", 5.0)), duration=90.0
+    )
+    assert world_config(parsed).nemeses == ()
+    assert replay_command(parsed, 2) == (
+        "shoal sim raft --managers 5 --duration 1m30s --nemesis none "
+        "--timeline 20s:crash-leader:8s,1m0s:clock-strobe:5s --seed 2"
+    )
 
 
 def sim_hash(seed: int, hash_seed: str) -> str:
@@ -95,6 +115,10 @@ def test_trace_file_hashes_to_the_reported_trace_hash(
         (["--trace", "/nonexistent/dir/t.jsonl"], "cannot write the trace"),
         (["--election-ticks", "1"], "RaftConfig.election_ticks"),
         (["--mutation", "be_evil"], "invalid choice: 'be_evil'"),
+        (["--timeline", "5s:flood:1s"], "unknown nemesis flood in the timeline"),
+        (["--timeline", "5s-pause-1s"], "timeline steps look like 30s:crash-leader:10s"),
+        (["--timeline", "30s:pause:5s"], "outside the 10s safety phase"),
+        (["--timeline", "5s:pause:1s", "--nemesis", "pause"], "one fault schedule"),
     ],
 )
 def test_usage_mistakes_exit_1_and_name_the_problem(
