@@ -12,6 +12,7 @@ import re
 
 from core.errors import InvalidSpec
 from core.model.cluster import ClusterSpec
+from core.model.common import ResourceRequirements
 from core.model.enums import PublishMode, ResolutionMode
 from core.model.node import NodeSpec
 from core.model.service import (
@@ -53,6 +54,8 @@ def validate_service_spec(spec: ServiceSpec) -> None:
     if container is None:
         raise InvalidSpec("TaskTemplate.ContainerSpec", None, "a container spec must be provided")
     validate_container_spec(container)
+    if spec.task_template.resources is not None:
+        validate_resources(spec.task_template.resources)
     if spec.task_template.restart_policy is not None:
         validate_restart_policy(spec.task_template.restart_policy)
     if spec.task_template.placement is not None:
@@ -94,6 +97,40 @@ def validate_container_spec(container: ContainerSpec) -> None:
         ):
             if value < 0:
                 raise InvalidSpec(f"Healthcheck.{field}", value, "must not be negative")
+
+
+#: SwarmKit's floors: a CPU share below a thousandth, or under 4 MiB of memory, is
+#: a typing mistake (``--reserve-memory 4`` means bytes), not a request.
+NANO_CPUS_MIN = 1_000_000
+MEMORY_BYTES_MIN = 4 << 20
+
+
+def validate_resources(requirements: ResourceRequirements) -> None:
+    """Reservations and limits: none negative, none below SwarmKit's floors, and a
+    reservation never above its limit."""
+    limits, reservations = requirements.limits, requirements.reservations
+    for field, value in (
+        ("Resources.Limits.NanoCPUs", limits.nano_cpus if limits else 0),
+        ("Resources.Reservations.NanoCPUs", reservations.nano_cpus if reservations else 0),
+    ):
+        if value != 0 and value < NANO_CPUS_MIN:
+            raise InvalidSpec(field, value, "must be at least 0.001 CPU (1000000 nano CPUs)")
+    for field, value in (
+        ("Resources.Limits.MemoryBytes", limits.memory_bytes if limits else 0),
+        ("Resources.Reservations.MemoryBytes", reservations.memory_bytes if reservations else 0),
+    ):
+        if value != 0 and value < MEMORY_BYTES_MIN:
+            raise InvalidSpec(field, value, "must be at least 4MiB")
+    if limits is None or reservations is None:
+        return
+    for kind, limit, reserved in (
+        ("NanoCPUs", limits.nano_cpus, reservations.nano_cpus),
+        ("MemoryBytes", limits.memory_bytes, reservations.memory_bytes),
+    ):
+        if limit and reserved > limit:
+            raise InvalidSpec(
+                f"Resources.Reservations.{kind}", reserved, f"must not exceed the limit {limit}"
+            )
 
 
 def validate_restart_policy(policy: RestartPolicy) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import re
 
 import pytest
 from hypothesis import given
@@ -27,6 +28,7 @@ from core.model import (
     UpdateConfig,
     replace,
 )
+from core.model.common import Limit, ResourceRequirements, Resources
 from core.model.defaults import (
     effective_job,
     effective_replicas,
@@ -428,3 +430,59 @@ specs = st.builds(
 @given(specs)
 def test_any_service_spec_survives_the_json_round_trip(spec: ServiceSpec) -> None:
     assert ServiceSpec.from_json(spec.to_json()) == spec
+
+
+@pytest.mark.parametrize(
+    ("limits", "reservations", "message"),
+    [
+        (
+            None,
+            Resources(nano_cpus=-1),
+            "invalid Resources.Reservations.NanoCPUs -1: must be at least 0.001 CPU",
+        ),
+        (
+            Limit(nano_cpus=999_999),
+            None,
+            "invalid Resources.Limits.NanoCPUs 999999: must be at least",
+        ),
+        (
+            None,
+            Resources(memory_bytes=-5),
+            "invalid Resources.Reservations.MemoryBytes -5: must be at least 4MiB",
+        ),
+        (
+            Limit(memory_bytes=4),
+            None,
+            "invalid Resources.Limits.MemoryBytes 4: must be at least 4MiB",
+        ),
+        (
+            Limit(memory_bytes=64 << 20),
+            Resources(memory_bytes=128 << 20),
+            "invalid Resources.Reservations.MemoryBytes 134217728: must not exceed the limit",
+        ),
+    ],
+)
+def test_resources_below_swarmkits_floors_or_above_the_limit_are_refused(
+    limits: Limit | None, reservations: Resources | None, message: str
+) -> None:
+    spec = valid_spec(
+        task_template=TaskSpec(
+            container_spec=ContainerSpec(image="x"),
+            resources=ResourceRequirements(limits=limits, reservations=reservations),
+        )
+    )
+    with pytest.raises(InvalidSpec, match="^" + re.escape(message)):
+        validate_service_spec(spec)
+
+
+def test_resources_at_the_floors_and_within_limits_pass() -> None:
+    spec = valid_spec(
+        task_template=TaskSpec(
+            container_spec=ContainerSpec(image="x"),
+            resources=ResourceRequirements(
+                limits=Limit(nano_cpus=1_000_000, memory_bytes=8 << 20),
+                reservations=Resources(nano_cpus=1_000_000, memory_bytes=4 << 20),
+            ),
+        )
+    )
+    validate_service_spec(spec)
