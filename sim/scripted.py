@@ -18,6 +18,7 @@ from core.model.task import Task, TaskStatus
 from core.model.wire import replace
 from core.tasks.controller import ControllerOutput, TaskController
 from core.tasks.executor import (
+    Executor,
     ExecutorCommand,
     ExecutorResult,
     Operation,
@@ -108,6 +109,11 @@ class ScriptedExecutor:
 
     def inspect(self, task: Task) -> OperationResult:
         return self._sync(Operation.INSPECT, task)
+
+
+# mypy checks that the scripted executor conforms to the protocol, signatures included
+# (tests/ is outside mypy's files; the runtime check there sees only method names).
+_CONFORMS: Executor = ScriptedExecutor()
 
 
 @dataclass(order=True)

@@ -2,30 +2,42 @@
 
 from __future__ import annotations
 
+from core.model import defaults
 from core.model.common import Annotated, Driver, StoredObject, TLSInfo
-from core.model.duration import HOUR, SECOND
 from core.model.wire import Labels, WireModel, model, wire
 
 
 @model
 class OrchestrationConfig(WireModel):
-    task_history_retention_limit: int | None = wire("TaskHistoryRetentionLimit", default=5)
+    task_history_retention_limit: int | None = wire(
+        "TaskHistoryRetentionLimit", default=defaults.TASK_HISTORY_RETENTION_LIMIT
+    )
 
 
 @model
 class RaftConfig(WireModel):
-    """Raft timing in ticks (a tick is 1 s in SwarmKit) and snapshot policy."""
+    """Raft timing in ticks (``defaults.RAFT_TICK_NS``, 1 s) and snapshot policy."""
 
-    snapshot_interval: int = wire("SnapshotInterval", default=10_000)
-    keep_old_snapshots: int | None = wire("KeepOldSnapshots", default=0)
-    log_entries_for_slow_followers: int = wire("LogEntriesForSlowFollowers", default=500)
-    election_tick: int = wire("ElectionTick", omitempty=False, default=10)
-    heartbeat_tick: int = wire("HeartbeatTick", omitempty=False, default=1)
+    snapshot_interval: int = wire(
+        "SnapshotInterval", default=defaults.RAFT_SNAPSHOT_INTERVAL_ENTRIES
+    )
+    keep_old_snapshots: int | None = wire(
+        "KeepOldSnapshots", default=defaults.RAFT_KEEP_OLD_SNAPSHOTS
+    )
+    log_entries_for_slow_followers: int = wire(
+        "LogEntriesForSlowFollowers", default=defaults.RAFT_LOG_ENTRIES_FOR_SLOW_FOLLOWERS
+    )
+    election_tick: int = wire("ElectionTick", omitempty=False, default=defaults.RAFT_ELECTION_TICKS)
+    heartbeat_tick: int = wire(
+        "HeartbeatTick", omitempty=False, default=defaults.RAFT_HEARTBEAT_TICKS
+    )
 
 
 @model
 class DispatcherConfig(WireModel):
-    heartbeat_period_ns: int = wire("HeartbeatPeriod", default=5 * SECOND)
+    heartbeat_period_ns: int = wire(
+        "HeartbeatPeriod", default=defaults.DISPATCHER_HEARTBEAT_PERIOD_NS
+    )
 
 
 @model
@@ -38,7 +50,7 @@ class ExternalCA(WireModel):
 
 @model
 class CAConfig(WireModel):
-    node_cert_expiry_ns: int = wire("NodeCertExpiry", default=2160 * HOUR)
+    node_cert_expiry_ns: int = wire("NodeCertExpiry", default=defaults.NODE_CERT_EXPIRY_NS)
     external_cas: tuple[ExternalCA, ...] = wire("ExternalCAs", default=())
     signing_ca_cert: str = wire("SigningCACert", default="")
     signing_ca_key: str = wire("SigningCAKey", default="")
@@ -80,10 +92,10 @@ class Cluster(StoredObject):
     )
     tls_info: TLSInfo = wire("TLSInfo", omitempty=False, default_factory=TLSInfo)
     root_rotation_in_progress: bool = wire("RootRotationInProgress", omitempty=False, default=False)
-    # None (JSON null) means the default pool, 10.0.0.0/8 in /24s.
+    # None (JSON null) means the default pool, defaults.DEFAULT_ADDR_POOL in /24s.
     default_addr_pool: tuple[str, ...] | None = wire(
         "DefaultAddrPool", omitempty=False, default=None
     )
-    subnet_size: int = wire("SubnetSize", omitempty=False, default=24)
-    data_path_port: int = wire("DataPathPort", omitempty=False, default=4789)
+    subnet_size: int = wire("SubnetSize", omitempty=False, default=defaults.SUBNET_SIZE_PREFIX_BITS)
+    data_path_port: int = wire("DataPathPort", omitempty=False, default=defaults.VXLAN_UDP_PORT)
     join_tokens: JoinTokens = wire("JoinTokens", omitempty=False, default_factory=JoinTokens)

@@ -2,12 +2,13 @@
 
 A spec stores what the user sent; ``None`` (or Go's zero where the Engine API treats
 zero as unset) means "the default". Components ask this module for effective values
-instead of scattering the numbers. The values are those of DESIGN.md section 3.
+instead of scattering the numbers. The values are those of DESIGN.md section 3, and
+each name carries its unit (``_NS`` nanoseconds, ``_DAYS``, ``_PORT``, ``_ENTRIES``, ...).
 """
 
 from __future__ import annotations
 
-from core.model.duration import SECOND
+from core.model.duration import HOUR, MILLISECOND, SECOND
 from core.model.enums import FailureAction, RestartCondition, UpdateOrder
 from core.model.service import (
     ContainerSpec,
@@ -33,10 +34,51 @@ RESTART_POLICY = RestartPolicy(
 STOP_GRACE_PERIOD_NS = 10 * SECOND
 TASK_HISTORY_RETENTION_LIMIT = 5
 REPLICAS = 1
-DEFAULT_ADDR_POOL = ("10.0.0.0/8",)
-SUBNET_SIZE = 24
-DATA_PATH_PORT = 4789
 JOB_MAX_CONCURRENT = 1
+
+# -- dispatcher: heartbeats and node down detection (SwarmKit's dispatcher defaults) -----
+
+#: How often an agent heartbeats its manager.
+DISPATCHER_HEARTBEAT_PERIOD_NS = 5 * SECOND
+#: Each period is drawn uniformly from period +/- this jitter (4.5 s .. 5.5 s).
+DISPATCHER_HEARTBEAT_JITTER_NS = 500 * MILLISECOND
+#: A node that misses this many heartbeat periods in a row is marked DOWN.
+NODE_DOWN_MISSED_HEARTBEAT_PERIODS = 3
+
+# -- Raft (SwarmKit's RaftConfig defaults) -------------------------------------------------
+
+#: The length of one Raft tick; election and heartbeat timeouts are counted in ticks.
+RAFT_TICK_NS = 1 * SECOND
+RAFT_ELECTION_TICKS = 10
+RAFT_HEARTBEAT_TICKS = 1
+#: A snapshot is taken every this many applied entries ...
+RAFT_SNAPSHOT_INTERVAL_ENTRIES = 10_000
+#: ... keeping this many entries before it for followers that lag behind.
+RAFT_LOG_ENTRIES_FOR_SLOW_FOLLOWERS = 500
+RAFT_KEEP_OLD_SNAPSHOTS = 0
+
+# -- networking --------------------------------------------------------------------------
+
+#: The routing mesh's published ports when the user names none: 30000-32767 inclusive.
+INGRESS_PUBLISHED_PORT_MIN = 30000
+INGRESS_PUBLISHED_PORT_MAX = 32767
+INGRESS_PUBLISHED_PORTS = range(INGRESS_PUBLISHED_PORT_MIN, INGRESS_PUBLISHED_PORT_MAX + 1)
+#: Overlay traffic is VXLAN on this UDP port (the swarm's DataPathPort).
+VXLAN_UDP_PORT = 4789
+DATA_PATH_PORT = VXLAN_UDP_PORT
+#: Overlay subnets are carved from this pool ...
+DEFAULT_ADDR_POOL = ("10.0.0.0/8",)
+#: ... as subnets with this prefix length (/24s).
+SUBNET_SIZE_PREFIX_BITS = 24
+SUBNET_SIZE = SUBNET_SIZE_PREFIX_BITS
+
+# -- certificates and join tokens --------------------------------------------------------
+
+#: Node certificates are valid this long (shown as NodeCertExpiry "2160h0m0s").
+NODE_CERT_VALIDITY_DAYS = 90
+NODE_CERT_EXPIRY_NS = NODE_CERT_VALIDITY_DAYS * 24 * HOUR
+#: Join tokens read ``SWMTKN-1-<CA digest>-<secret>``; this is their format prefix.
+JOIN_TOKEN_PREFIX = "SWMTKN-1"
 
 
 def effective_update_config(config: UpdateConfig | None, *, rollback: bool = False) -> UpdateConfig:

@@ -42,7 +42,25 @@ class DurationError(ShoalError):
 
 
 def _quote(text: str) -> str:
-    return '"' + text.replace('"', '\\"') + '"'
+    """Go's ``time.quote``: ASCII as is (``"`` and ``\\`` escaped), every byte of any other
+    character, and of control characters, as ``\\xHH``."""
+    out = ['"']
+    for char in text:
+        if char >= "\x80" or char < " ":
+            encoded = char.encode("utf-8", errors="surrogatepass")
+            out.extend(f"\\x{byte:02x}" for byte in encoded)
+        elif char in ('"', "\\"):
+            out.append("\\" + char)
+        else:
+            out.append(char)
+    out.append('"')
+    return "".join(out)
+
+
+def _is_digit(char: str) -> bool:
+    """Go's ``'0' <= c && c <= '9'``: ASCII digits only (``str.isdigit`` also takes
+    Arabic-Indic and superscript digits, U+0661 and U+00B2)."""
+    return "0" <= char <= "9"
 
 
 def parse_duration(text: str) -> int:
@@ -58,7 +76,7 @@ def parse_duration(text: str) -> int:
         raise DurationError(text, "invalid duration")
     total = 0
     while rest:
-        if not (rest[0] == "." or rest[0].isdigit()):
+        if not (rest[0] == "." or _is_digit(rest[0])):
             raise DurationError(text, "invalid duration")
         whole, rest, whole_digits = _leading_int(rest, text)
         fraction, scale, fraction_digits = 0, 1.0, 0
@@ -67,7 +85,7 @@ def parse_duration(text: str) -> int:
         if whole_digits == 0 and fraction_digits == 0:
             raise DurationError(text, "invalid duration")
         unit_end = 0
-        while unit_end < len(rest) and not (rest[unit_end] == "." or rest[unit_end].isdigit()):
+        while unit_end < len(rest) and not (rest[unit_end] == "." or _is_digit(rest[unit_end])):
             unit_end += 1
         unit_text, rest = rest[:unit_end], rest[unit_end:]
         if unit_text == "":
@@ -92,12 +110,15 @@ def parse_duration(text: str) -> int:
 
 
 def _leading_int(rest: str, text: str) -> tuple[int, str, int]:
+    """Leading ASCII digits; like Go, give up as soon as the value passes 2**63 (so a
+    long run of digits is Go's "invalid duration", not Python's int-size error)."""
     digits = 0
-    while digits < len(rest) and rest[digits].isdigit():
+    value = 0
+    while digits < len(rest) and _is_digit(rest[digits]):
+        value = value * 10 + (ord(rest[digits]) - ord("0"))
+        if value > _MAGNITUDE_MAX:
+            raise DurationError(text, "invalid duration")
         digits += 1
-    value = int(rest[:digits]) if digits else 0
-    if value > _MAGNITUDE_MAX:
-        raise DurationError(text, "invalid duration")
     return value, rest[digits:], digits
 
 
@@ -105,7 +126,7 @@ def _leading_fraction(rest: str) -> tuple[int, float, str, int]:
     """Digits after the point; like Go, stop accumulating once precision would overflow."""
     digits = 0
     value, scale, overflow = 0, 1.0, False
-    while digits < len(rest) and rest[digits].isdigit():
+    while digits < len(rest) and _is_digit(rest[digits]):
         if not overflow:
             if value > INT64_MAX // 10:
                 overflow = True

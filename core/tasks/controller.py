@@ -11,7 +11,10 @@ the next step, exactly as SwarmKit's agent does:
 - otherwise only while desired is beyond the state: NEW/PENDING/ASSIGNED -> ACCEPTED,
   ACCEPTED -> PREPARING, READY -> STARTING. So a task desired READY parks at READY;
 - a fatal error before STARTING rejects the task, at or after STARTING fails it;
-- a temporary error keeps the state, records the error and retries after 1 s.
+  like SwarmKit's ``fatal``, it sets only the state and the error and keeps the
+  message of the step that failed ("preparing", "started");
+- a temporary error keeps the state and message, records the error and retries the
+  same step after 1 s.
 
 Inputs (``start``, ``update``, ``on_result``, ``tick``, ``close``) each return a
 :class:`ControllerOutput`: executor commands to run, status reports to send (in
@@ -143,35 +146,35 @@ def exit_error(exit_code: int) -> str:
 
 
 def conclude(
-    state: TaskState, operation: Operation, result: OperationResult
+    status: TaskStatus, operation: Operation, result: OperationResult
 ) -> Concluded | Retry | Continue:
-    """What ``result`` of ``operation`` means for a task observed in ``state``."""
+    """What ``result`` of ``operation`` means for a task whose status is ``status``."""
     outcome = result.outcome
     if outcome is Outcome.TEMPORARY:
         return Retry(result.error)
     if outcome is Outcome.FATAL:
-        return _fatal(state, result.error)
+        return _fatal(status, result.error)
     if operation is Operation.INSPECT:
         if outcome is Outcome.EXITED:
-            return _exited(state, result)
+            return _exited(status, result)
         return Continue()
     if outcome is Outcome.EXITED:
         if operation is not Operation.WAIT:
             raise InvariantViolation(f"executor answered {operation.value} with an exit")
-        return _exited(state, result)
+        return _exited(status, result)
     return _SUCCESS[operation]
 
 
-def _exited(state: TaskState, result: OperationResult) -> Concluded:
+def _exited(status: TaskStatus, result: OperationResult) -> Concluded:
     if result.exit_code == 0:
         return _SUCCESS[Operation.WAIT]
-    return _fatal(state, exit_error(result.exit_code if result.exit_code is not None else -1))
+    return _fatal(status, exit_error(result.exit_code if result.exit_code is not None else -1))
 
 
-def _fatal(state: TaskState, err: str) -> Concluded:
-    if state < S.STARTING:
-        return Concluded(S.REJECTED, "rejected", err)
-    return Concluded(S.FAILED, "failed", err)
+def _fatal(status: TaskStatus, err: str) -> Concluded:
+    """SwarmKit's ``fatal``: the terminal state by where it failed; the message stays."""
+    state = S.REJECTED if status.state < S.STARTING else S.FAILED
+    return Concluded(state, status.message, err)
 
 
 # -- the controller (stateful, still pure) ---------------------------------------------
@@ -244,8 +247,10 @@ class TaskController:
         if self.phase is Phase.REMOVING:
             return self._on_removal_result(command.operation, result.result, mono, wall)
         self.phase = Phase.IDLE
-        verdict = conclude(self.task.status.state, command.operation, result.result)
+        verdict = conclude(self.task.status, command.operation, result.result)
         if isinstance(verdict, Retry):
+            if command.operation is Operation.INSPECT:
+                self._inspect_first = True  # the same step again: inspect, not wait blind
             return self._retry_later(verdict.err, mono, wall, result.result)
         if isinstance(verdict, Concluded):
             self._set_status(
@@ -269,8 +274,11 @@ class TaskController:
         return ControllerOutput(next_deadline=self._retry_at)
 
     def close(self, mono: float, wall: float) -> ControllerOutput:
-        """The task left the agent's assignments: stop it if needed, then remove it."""
-        if self.phase in (Phase.REMOVING, Phase.DONE):
+        """The task left the agent's assignments: stop it if needed, then remove it.
+
+        Closing again changes nothing: a removal under way (or waiting out its retry
+        delay, or behind a shutdown already running) goes on at its own pace."""
+        if self._removal_requested:
             return ControllerOutput(next_deadline=self._retry_at)
         self._removal_requested = True
         if self._cancellable():

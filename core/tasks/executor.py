@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from core.model.task import ContainerStatus, Task
 
@@ -76,6 +76,7 @@ class ExecutorResult:
     result: OperationResult
 
 
+@runtime_checkable
 class Executor(Protocol):
     """A container runtime as the agent sees it; one method per :class:`Operation`.
 

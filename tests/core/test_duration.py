@@ -6,6 +6,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from core.model.defaults import (
+    DISPATCHER_HEARTBEAT_JITTER_NS,
+    DISPATCHER_HEARTBEAT_PERIOD_NS,
+    NODE_CERT_EXPIRY_NS,
+    NODE_DOWN_MISSED_HEARTBEAT_PERIODS,
+    RAFT_ELECTION_TICKS,
+    RAFT_TICK_NS,
+)
 from core.model.duration import (
     HOUR,
     INT64_MAX,
@@ -106,6 +114,24 @@ REFUSED = [
     ("9223372036854775.808us", 'time: invalid duration "9223372036854775.808us"'),
     ("9223372036s854ms775us808ns", 'time: invalid duration "9223372036s854ms775us808ns"'),
     ("-9223372036854775809ns", 'time: invalid duration "-9223372036854775809ns"'),
+    # Go's digits are ASCII 0-9 only; other Unicode digits are not numbers (nor units
+    # after one), and Go's quote spells every non-ASCII byte as \xHH.
+    ("\u0661s", 'time: invalid duration "\\xd9\\xa1s"'),  # ARABIC-INDIC DIGIT ONE
+    ("\u00b2s", 'time: invalid duration "\\xc2\\xb2s"'),  # SUPERSCRIPT TWO
+    ("-\u0663h", 'time: invalid duration "-\\xd9\\xa3h"'),
+    ("\uff15s", 'time: invalid duration "\\xef\\xbc\\x95s"'),  # FULLWIDTH DIGIT FIVE
+    ("1\u00b2s", 'time: unknown unit "\\xc2\\xb2s" in duration "1\\xc2\\xb2s"'),
+    ("1\u0661s", 'time: unknown unit "\\xd9\\xa1s" in duration "1\\xd9\\xa1s"'),
+    ("1.\u0665s", 'time: unknown unit "\\xd9\\xa5s" in duration "1.\\xd9\\xa5s"'),
+    (".\u0661s", 'time: invalid duration ".\\xd9\\xa1s"'),
+    ("1s2\u00b5", 'time: unknown unit "\\xc2\\xb5" in duration "1s2\\xc2\\xb5"'),
+    ("5\ufffds", 'time: unknown unit "\\xef\\xbf\\xbds" in duration "5\\xef\\xbf\\xbds"'),
+    # ASCII control characters are escaped too; quotes and backslashes get a backslash.
+    ("1s\t", 'time: unknown unit "s\\x09" in duration "1s\\x09"'),
+    ('1"s', 'time: unknown unit "\\"s" in duration "1\\"s"'),
+    ("1\\s", 'time: unknown unit "\\\\s" in duration "1\\\\s"'),
+    # Too many digits is Go's overflow, not a Python int-conversion error.
+    ("1" * 5000 + "s", f'time: invalid duration "{"1" * 5000}s"'),
 ]
 
 
@@ -119,3 +145,49 @@ def test_parse_refuses_what_go_refuses_with_go_message(text: str, message: str) 
 @given(st.integers(min_value=-INT64_MAX - 1, max_value=INT64_MAX))
 def test_format_then_parse_is_identity(nanoseconds: int) -> None:
     assert parse_duration(format_duration(nanoseconds)) == nanoseconds
+
+
+_DURATION_ALPHABET = st.sampled_from(
+    [*"0123456789.+-nsuµμmhd", "\u0661", "\u00b2", "\uff15", "\ufffd", '"', "\\", "\t", " "]
+)
+
+
+@given(st.one_of(st.text(), st.text(_DURATION_ALPHABET, max_size=30)))
+def test_any_text_parses_or_raises_duration_error(text: str) -> None:
+    """Whatever the input, the only failure is the module's own DurationError."""
+    try:
+        nanoseconds = parse_duration(text)
+    except DurationError as error:
+        assert str(error).startswith("time: ")
+        assert error.text == text
+    else:
+        assert -INT64_MAX - 1 <= nanoseconds <= INT64_MAX
+
+
+_NON_ASCII_DIGITS = st.characters(categories=("Nd", "No")).filter(lambda c: not "0" <= c <= "9")
+
+
+@given(_NON_ASCII_DIGITS, st.sampled_from(["ns", "us", "ms", "s", "m", "h"]))
+def test_non_ascii_digits_are_never_numbers(digit: str, unit: str) -> None:
+    with pytest.raises(DurationError, match="invalid duration"):
+        parse_duration(digit + unit)
+    with pytest.raises(DurationError, match="unknown unit"):
+        parse_duration("1" + digit + unit)
+
+
+# DESIGN.md section 3's durations, as `docker swarm inspect` and `docker info` print them.
+DESIGN_DURATIONS = [
+    (DISPATCHER_HEARTBEAT_PERIOD_NS, "5s"),
+    (DISPATCHER_HEARTBEAT_PERIOD_NS - DISPATCHER_HEARTBEAT_JITTER_NS, "4.5s"),
+    (DISPATCHER_HEARTBEAT_PERIOD_NS + DISPATCHER_HEARTBEAT_JITTER_NS, "5.5s"),
+    (NODE_DOWN_MISSED_HEARTBEAT_PERIODS * DISPATCHER_HEARTBEAT_PERIOD_NS, "15s"),
+    (RAFT_TICK_NS, "1s"),
+    (RAFT_ELECTION_TICKS * RAFT_TICK_NS, "10s"),
+    (NODE_CERT_EXPIRY_NS, "2160h0m0s"),
+]
+
+
+@pytest.mark.parametrize(("nanoseconds", "text"), DESIGN_DURATIONS)
+def test_design_defaults_print_as_docker_shows_them(nanoseconds: int, text: str) -> None:
+    assert format_duration(nanoseconds) == text
+    assert parse_duration(text) == nanoseconds

@@ -149,21 +149,43 @@ owners = st.sampled_from(list(Owner))
 states = st.sampled_from(list(TaskState))
 
 
-@given(st.lists(st.tuples(owners, states), max_size=60))
+def _refusal(owner: Owner, source: TaskState, target: TaskState) -> str:
+    """check_transition's error text; fails the test if it does not raise."""
+    with pytest.raises(InvalidTransition) as caught:
+        check_transition(owner, source, target)
+    message = str(caught.value)
+    # Independently of is_legal: the error names both states, in order, and the owner.
+    assert f"illegal task transition {source.wire_name} -> {target.wire_name} " in message
+    assert f" by the {owner.value}: " in message
+    return message
+
+
+@given(
+    st.sampled_from(OBSERVED_STATES),
+    st.lists(st.tuples(owners, states), max_size=60),
+)
 def test_random_walks_never_lower_never_observe_remove_and_refuse_illegal(
-    steps: list[tuple[Owner, TaskState]],
+    start: TaskState, steps: list[tuple[Owner, TaskState]]
 ) -> None:
     """Any sequence of (owner, target) attempts: legal ones apply, others raise."""
-    state = S.NEW
+    state = start
     for owner, target in steps:
-        if is_legal(owner, state, target):
+        if target is S.REMOVE:
+            assert "desired state only" in _refusal(owner, state, target)
+        elif target < state:
+            # Decided without is_legal: a lower target is always refused.
+            assert "never goes down" in _refusal(owner, state, target)
+        elif target == state:
+            assert "already in that state" in _refusal(owner, state, target)
+        elif is_legal(owner, state, target):
             check_transition(owner, state, target)
-            assert target > state
+            # A legal move starts with one of this owner's own steps out of ``state``.
+            assert any(o is owner and a is state for o, a, _ in EDGES)
             state = target
         else:
-            with pytest.raises(InvalidTransition):
-                check_transition(owner, state, target)
+            _refusal(owner, state, target)
         assert state is not S.REMOVE
+        assert state >= start
 
 
 @given(st.lists(states, max_size=40))

@@ -25,14 +25,23 @@ Rejected (the tables below are the source of truth):
 * ``os`` is allow-listed: only path-string helpers (OS_ALLOWED, OS_PATH_PURE); posixpath and
   ntpath count as os.path. ``sys`` is deny-listed (SYS_FORBIDDEN: streams, argv, exit, imports,
   frame hooks);
-* calls of the builtins open, input, print, breakpoint, __import__, exec, eval, compile, and any
+* any load of the builtins open, input, print, breakpoint, __import__, exec, eval, compile (a
+  call, and also naming one: ``f = __import__; f('time')`` is caught at ``__import__``), and any
   mention of ``__builtins__``;
 * evasions of this guard: a gated module (random, datetime, os, sys) used as a value, star
   imports from it, dunder attributes on it, getattr/setattr/delattr/vars on it;
 * a file that does not parse: an unparsed file is an unchecked file.
 
-Known blind spot: names are tracked per file, not per scope, so a local variable that shadows an
-imported gated module is judged as that module (a false alarm, never a miss).
+Simple aliases are followed: a plain name bound (``=``, ``:=``, an annotated assignment, tuple
+unpacking of a tuple display, or a parameter default) to a gated name or to another alias
+stands for that name, so ``D = datetime.datetime; D.now()`` is the clock read it is, and
+``g = getattr; g(datetime.datetime, 'now')`` is getattr on a gated name.
+
+Known blind spots: names are tracked per file, not per scope, so a local variable that shadows an
+imported gated module, an alias or a forbidden builtin is judged as what it shadows too (a false
+alarm, never a miss);
+aliases kept in attributes, containers or return values are not followed (the runtime layer
+traps the clock reads they would reach).
 """
 
 from __future__ import annotations
@@ -209,11 +218,18 @@ def check_source(source: str | bytes, path: Path) -> list[Violation]:
 
 
 class _Checker:
-    """Walks one module: imports first (to learn aliases), then every use of those aliases."""
+    """Walks one module: imports first (to learn aliases), then every use of those aliases.
+
+    A local name may stand for several gated names (imported under one name in two places,
+    rebound to an alias of another); each use is judged as every one of them.
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self.bindings: dict[str, str] = {}  # local name -> canonical dotted name it stands for
+        # local name -> canonical dotted names it may stand for, in the order learnt
+        self.bindings: dict[str, list[str]] = {}
+        # local name -> the getattr/setattr/delattr/vars builtins it may hold
+        self.builtin_aliases: dict[str, set[str]] = {}
 
     def run(self, tree: ast.Module) -> Iterator[Violation]:
         nodes = list(ast.walk(tree))
@@ -222,15 +238,53 @@ class _Checker:
                 yield from self._import(node)
             elif isinstance(node, ast.ImportFrom):
                 yield from self._import_from(node)
+        self._follow_aliases(nodes)
         roles = _roles(nodes)
         chain_prefixes = {id(node.value) for node in nodes if isinstance(node, ast.Attribute)}
         for node in nodes:
+            if isinstance(node, ast.Name):
+                yield from self._builtin_name(node, roles.get(id(node), "value"))
             if isinstance(node, ast.Name | ast.Attribute) and id(node) not in chain_prefixes:
                 yield from self._reference(node, roles.get(id(node), "value"))
             elif isinstance(node, ast.Call):
-                yield from self._builtin_call(node)
+                yield from self._dynamic_access(node)
             elif isinstance(node, ast.Constant) and node.value == "__builtins__":
                 yield self._violation(node, "uses '__builtins__'", DYNAMIC)
+
+    def _bind(self, local: str, qualified: str) -> bool:
+        """Record that ``local`` may stand for ``qualified``; False if already known."""
+        known = self.bindings.setdefault(local, [])
+        if qualified in known:
+            return False
+        known.append(qualified)
+        return True
+
+    def _follow_aliases(self, nodes: list[ast.AST]) -> None:
+        """Bind each simple alias of a gated name (or of getattr & co.) to what it holds.
+
+        An alias of an alias resolves in one more round, so ``len(pairs) + 1`` rounds reach
+        every chain in any order (and stop a self-extending ``D = D.x``).
+        """
+        pairs = [pair for node in nodes for pair in _simple_bindings(node)]
+        for _ in range(len(pairs) + 1):
+            learnt = False
+            for name, value in pairs:
+                for qualified in self._qualified(value):
+                    learnt |= self._bind(name, qualified)
+                if isinstance(value, ast.Name):
+                    held = self._builtins_held(value.id) - self.builtin_aliases.get(name, set())
+                    if held:
+                        self.builtin_aliases.setdefault(name, set()).update(held)
+                        learnt = True
+            if not learnt:
+                return
+
+    def _builtins_held(self, name: str) -> set[str]:
+        """The dynamic-access builtins a plain ``name`` may be (itself, or through aliases)."""
+        held = set(self.builtin_aliases.get(name, ()))
+        if name in DYNAMIC_ACCESS:
+            held.add(name)
+        return held
 
     def _import(self, node: ast.Import) -> Iterator[Violation]:
         for alias in node.names:
@@ -239,7 +293,7 @@ class _Checker:
                 yield self._violation(node, f"imports '{alias.name}'", FORBIDDEN_MODULES[top])
             elif _is_gated(top):
                 local = alias.asname or top
-                self.bindings[local] = _canonical(alias.name if alias.asname else top)
+                self._bind(local, _canonical(alias.name if alias.asname else top))
 
     def _import_from(self, node: ast.ImportFrom) -> Iterator[Violation]:
         if node.level or node.module is None:  # relative imports stay inside the project
@@ -255,7 +309,7 @@ class _Checker:
                 yield self._violation(node, f"star-imports '{node.module}'", EVASION)
             else:
                 qualified = _canonical(dotted)
-                self.bindings[alias.asname or alias.name] = qualified
+                self._bind(alias.asname or alias.name, qualified)
                 yield from self._judged(node, qualified, "import")
 
     def _reference(self, node: ast.Name | ast.Attribute, role: Role) -> Iterator[Violation]:
@@ -267,26 +321,33 @@ class _Checker:
             return
         if isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load):
             return  # rebinding a name is not a use of what it held
-        if parts[0] in self.bindings:
-            qualified = ".".join([self.bindings[parts[0]], *parts[1:]])
+        for qualified in self._qualified(node):
             yield from self._judged(node, qualified, role)
 
-    def _builtin_call(self, node: ast.Call) -> Iterator[Violation]:
-        if not isinstance(node.func, ast.Name) or node.func.id in self.bindings:
+    def _builtin_name(self, node: ast.Name, role: Role) -> Iterator[Violation]:
+        """Any load of a forbidden builtin: calling it, or naming it to call it later.
+
+        A name that an import or alias also binds is still judged as the builtin: names
+        are tracked per file, and the builtin may be what it means in another scope.
+        """
+        name = node.id
+        if isinstance(node.ctx, ast.Load) and name in FORBIDDEN_CALLS:
+            verb = "calls" if role == "call" else "uses"
+            yield self._violation(node, f"{verb} '{name}'", FORBIDDEN_CALLS[name])
+
+    def _dynamic_access(self, node: ast.Call) -> Iterator[Violation]:
+        if not isinstance(node.func, ast.Name) or not node.args:
             return
-        name = node.func.id
-        if name in FORBIDDEN_CALLS:
-            yield self._violation(node, f"calls '{name}'", FORBIDDEN_CALLS[name])
-        elif name in DYNAMIC_ACCESS and node.args:
-            target = self._qualified(node.args[0])
-            if target is not None:
+        for name in sorted(self._builtins_held(node.func.id)):
+            for target in self._qualified(node.args[0]):
                 yield self._violation(node, f"calls '{name}' on '{target}'", EVASION)
 
-    def _qualified(self, node: ast.expr) -> str | None:
+    def _qualified(self, node: ast.expr) -> list[str]:
+        """Every gated dotted name ``node`` may stand for (none if it is not one)."""
         parts = _dotted_parts(node)
-        if parts is None or parts[0] not in self.bindings:
-            return None
-        return ".".join([self.bindings[parts[0]], *parts[1:]])
+        if parts is None:
+            return []
+        return [".".join([bound, *parts[1:]]) for bound in self.bindings.get(parts[0], ())]
 
     def _judged(self, node: ast.stmt | ast.expr, qualified: str, role: Role) -> Iterator[Violation]:
         verdict = judge(qualified, role)
@@ -354,6 +415,37 @@ def _canonical(dotted: str) -> str:
     if top in PATH_MODULES:
         return f"os.path.{rest}" if rest else "os.path"
     return dotted
+
+
+def _simple_bindings(node: ast.AST) -> Iterator[tuple[str, ast.expr]]:
+    """The (plain name, value) pairs ``node`` binds: the aliases the guard follows."""
+    if isinstance(node, ast.Assign):
+        for target in node.targets:
+            yield from _unpacked(target, node.value)
+    elif isinstance(node, ast.AnnAssign | ast.NamedExpr) and node.value is not None:
+        yield from _unpacked(node.target, node.value)
+    elif isinstance(node, ast.arguments):
+        positional = [*node.posonlyargs, *node.args]
+        defaulted = positional[len(positional) - len(node.defaults) :]
+        for argument, default in zip(defaulted, node.defaults, strict=True):
+            yield argument.arg, default
+        for argument, kw_default in zip(node.kwonlyargs, node.kw_defaults, strict=True):
+            if kw_default is not None:
+                yield argument.arg, kw_default
+
+
+def _unpacked(target: ast.expr, value: ast.expr) -> Iterator[tuple[str, ast.expr]]:
+    """``a = x`` gives (a, x); ``a, b = x, y`` gives (a, x) and (b, y), nested alike."""
+    if isinstance(target, ast.Name):
+        yield target.id, value
+    elif (
+        isinstance(target, ast.Tuple | ast.List)
+        and isinstance(value, ast.Tuple | ast.List)
+        and len(target.elts) == len(value.elts)
+        and not any(isinstance(e, ast.Starred) for e in (*target.elts, *value.elts))
+    ):
+        for element, element_value in zip(target.elts, value.elts, strict=True):
+            yield from _unpacked(element, element_value)
 
 
 def _dotted_parts(node: ast.expr) -> list[str] | None:

@@ -11,6 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.rule1.ast_guard import (
+    DATETIME_CLOCK_READS,
+    FORBIDDEN_CALLS,
     FORBIDDEN_MODULES,
     RANDOM_METHODS,
     Violation,
@@ -48,6 +50,12 @@ PLANTED_VIOLATIONS: list[tuple[str, str]] = [
     ("importlib_time.py", "imports 'importlib'"),
     ("dunder_import.py", "calls '__import__'"),
     ("open_file.py", "calls 'open'"),
+    ("builtin_alias.py", "uses '__import__'"),
+    ("builtin_alias.py", "uses 'exec'"),
+    ("builtin_alias.py", "uses 'open'"),
+    ("datetime_alias.py", "calls 'datetime.datetime.now'"),
+    ("datetime_alias.py", "calls 'datetime.date.today'"),
+    ("datetime_alias.py", "calls 'datetime.datetime.utcnow'"),
 ]
 CLEAN_FILES = frozenset({"clean.py", "runtime_trampoline.py"})
 
@@ -129,6 +137,64 @@ def test_real_core_tree_passes() -> None:
         ("eval('1')\n", "calls 'eval'"),
         ("compile('1', 'x', 'eval')\n", "calls 'compile'"),
         ("print('hi')\n", "calls 'print'"),
+        # Forbidden builtins are caught wherever they are named, not only where called.
+        ("f = __import__\nf('time')\n", "uses '__import__'"),
+        ("e = exec\n", "uses 'exec'"),
+        ("o = open\n", "uses 'open'"),
+        ("handlers = {'read': open}\n", "uses 'open'"),
+        ("def f(reader=open): ...\n", "uses 'open'"),
+        ("run = [eval][0]\n", "uses 'eval'"),
+        ("compile.__call__('1', 'x', 'eval')\n", "uses 'compile'"),
+        ("def f(output: str) -> str:\n    return output\n", None),
+        ("class Door:\n    def open(self) -> None: ...\nDoor().open()\n", None),
+        # Aliases of datetime's classes are followed to their clock reads.
+        (
+            "import datetime\nD = datetime.datetime\nD.now()\n",
+            "calls 'datetime.datetime.now'",
+        ),
+        ("import datetime\nD = datetime.datetime\nD(2024, 1, 1)\n", None),
+        ("import datetime\nD = datetime.datetime\nx: D | None = None\n", None),
+        (
+            "from datetime import datetime as dt\nD = dt\nE = D\nE.utcnow()\n",
+            "calls 'datetime.datetime.utcnow'",
+        ),
+        (
+            "import datetime\nE = D\nD = datetime.date\nE.today()\n",
+            "calls 'datetime.date.today'",
+        ),
+        ("import datetime\nD: type = datetime.date\nD.today()\n", "calls 'datetime.date.today'"),
+        (
+            "import datetime\nif (D := datetime.datetime):\n    D.now()\n",
+            "calls 'datetime.datetime.now'",
+        ),
+        (
+            "import datetime\nD, n = datetime.datetime, 1\nD.now()\n",
+            "calls 'datetime.datetime.now'",
+        ),
+        (
+            "import datetime\ndef f(*, c=datetime.date):\n    return c.today()\n",
+            "calls 'datetime.date.today'",
+        ),
+        (
+            "import datetime\nf = lambda c=datetime.datetime: c.now()\n",
+            "calls 'datetime.datetime.now'",
+        ),
+        (
+            "import datetime\nD = datetime.datetime\nclass Mine(D): ...\n",
+            "subclasses 'datetime.datetime'",
+        ),
+        ("import random\nR = random.Random\nR(4)\n", "calls 'random.Random'"),
+        # One name, several meanings: each use is judged as every one of them.
+        (
+            "import datetime\ndatetime = datetime.datetime\ndatetime.now()\n",
+            "calls 'datetime.datetime.now'",
+        ),
+        ("import os.path as p\nimport random as p\np.choice([1])\n", "calls 'random.choice'"),
+        ("import datetime\nD = datetime.datetime\nD = D.min\nD = D.max\n", None),
+        (
+            "import datetime\ng = getattr\ng(datetime.datetime, 'now')\n",
+            "calls 'getattr' on 'datetime.datetime'",
+        ),
     ],
 )
 def test_source_snippets(source: str, fragment: str | None) -> None:
@@ -176,3 +242,18 @@ def test_forbidden_module_is_caught_under_any_alias(module: str, alias: str) -> 
 def test_global_random_function_is_caught_under_any_alias(function: str, alias: str) -> None:
     source = f"import random as {alias}\n{alias}.{function}()\n"
     assert any(f"'random.{function}'" in m for m in _messages(source))
+
+
+@_FAST
+@given(builtin=st.sampled_from(sorted(FORBIDDEN_CALLS)), alias=_ALIASES)
+def test_forbidden_builtin_is_caught_when_aliased_first(builtin: str, alias: str) -> None:
+    source = f"{alias} = {builtin}\n{alias}('x')\n"
+    assert any(f"uses '{builtin}'" in m for m in _messages(source))
+
+
+@_FAST
+@given(read=st.sampled_from(sorted(DATETIME_CLOCK_READS)), alias=_ALIASES)
+def test_datetime_clock_read_is_caught_through_a_class_alias(read: str, alias: str) -> None:
+    klass, _, method = read.rpartition(".")
+    source = f"import datetime\n{alias} = {klass}\n{alias}.{method}()\n"
+    assert any(f"calls '{read}'" in m for m in _messages(source))
