@@ -5,6 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from core.errors import InvalidSpec
+from core.model.defaults import (
+    RAFT_ELECTION_TICKS,
+    RAFT_HEARTBEAT_TICKS,
+    RAFT_LOG_ENTRIES_FOR_SLOW_FOLLOWERS,
+    RAFT_SNAPSHOT_INTERVAL_ENTRIES,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,15 +34,15 @@ class Mutations:
 class RaftConfig:
     """Timing is in ticks; the driver decides how long a tick is (SwarmKit: 1 s)."""
 
-    election_ticks: int = 10  # SwarmKit ElectionTick 10: timeout drawn in [10, 20)
-    heartbeat_ticks: int = 1  # SwarmKit HeartbeatTick 1
+    election_ticks: int = RAFT_ELECTION_TICKS  # SwarmKit's: a timeout drawn in [10, 20)
+    heartbeat_ticks: int = RAFT_HEARTBEAT_TICKS
     pre_vote: bool = True  # SwarmKit lacks it; shoal turns it on (swarmkit#1364)
     check_quorum: bool = True  # SwarmKit: true
     inflight_max: int = 256  # SwarmKit MaxInflightMsgs 256
     entries_per_append_max: int = 64  # batch size of one append message
     uncommitted_entries_max: int = 10_000  # proposals dropped beyond this backlog
-    snapshot_interval: int = 10_000  # SwarmKit SnapshotInterval
-    snapshot_keep_entries: int = 500  # SwarmKit LogEntriesForSlowFollowers
+    snapshot_interval: int = RAFT_SNAPSHOT_INTERVAL_ENTRIES
+    snapshot_keep_entries: int = RAFT_LOG_ENTRIES_FOR_SLOW_FOLLOWERS
     mutations: Mutations = field(default_factory=Mutations)
 
     def __post_init__(self) -> None:
