@@ -111,9 +111,19 @@ class Scheduler:
         self.service_versions.pop(service_id, None)
 
     def node_changed(self, node: Node) -> None:
-        """A node was created or updated."""
-        self.nodes.add_or_update_node(node)
+        """A node was created or updated. A new node takes on the tasks already
+        known to be on it (their events may have come first)."""
+        known = () if node.id in self.nodes.infos else self._tasks_on(node.id)
+        self.nodes.add_or_update_node(node, known)
         self._tick_required = True
+
+    def _tasks_on(self, node_id: str) -> tuple[Task, ...]:
+        return tuple(
+            self.all_tasks[task_id]
+            for task_id in sorted(self.all_tasks)
+            if self.all_tasks[task_id].node_id == node_id
+            and self.all_tasks[task_id].status.state > TaskState.PENDING
+        )
 
     def node_removed(self, node_id: str) -> None:
         self.nodes.remove_node(node_id)
@@ -169,7 +179,7 @@ class Scheduler:
         """The store refused ``decision``: undo it and try the task again later."""
         old, new = decision.old, decision.new
         info = self.nodes.infos.get(new.node_id)
-        if info is not None and new.node_id != old.node_id:
+        if info is not None and new.status.state is TaskState.ASSIGNED:
             self.nodes.remove_task(info, new)
         self.all_tasks[old.id] = old
         if old.node_id:

@@ -225,3 +225,23 @@ def test_decisions_are_values_the_store_can_check() -> None:
     assert isinstance(decision, Decision)
     assert decision.old.version == Version(index=1)
     assert decision.node_version == 7
+
+
+def test_a_refused_preassigned_decision_frees_its_node_and_is_tried_again() -> None:
+    scheduler = scheduler_with([node("n1", cpus=2)])
+    scheduler.task_changed(preassigned("n1", tasks("agent", 1, task_spec=spec(cpus=2))[0]), 0.0)
+    [decision] = scheduler.schedule(0.0, 0.0)
+    assert decision.new.status.state is TaskState.ASSIGNED
+    scheduler.decision_failed(decision)
+    assert scheduler.nodes.infos["n1"].free_nano_cpus == 2_000_000_000
+    [again] = scheduler.schedule(1.0, 1.0)
+    assert again.new.status.state is TaskState.ASSIGNED
+
+
+def test_a_node_that_joins_after_its_tasks_counts_them() -> None:
+    scheduler = scheduler_with([])
+    [running] = running_on("n1", tasks("big", 1, task_spec=spec(cpus=3)))
+    scheduler.task_changed(running, 0.0)
+    scheduler.node_changed(node("n1"))
+    assert scheduler.nodes.infos["n1"].free_nano_cpus == 1_000_000_000
+    assert scheduler.nodes.infos["n1"].active_tasks == 1
