@@ -12,9 +12,10 @@ it back through :meth:`decision_failed` so the task is tried again.
 One pass groups the unassigned tasks by (service, spec version) and places each
 group at once (:mod:`core.scheduler.spread`), so 10,000 replicas of one service are
 one decision, not 10,000. A pass takes whole groups until it has placed
-``max_tasks_per_pass`` tasks and leaves the rest for the next tick (bounded work per
-step; the placement is the same as in one big pass because groups go in a fixed
-order). Tasks that fit nowhere stay PENDING with Docker's explanation in ``Err``
+``tasks_per_pass_max`` tasks (one group at least) and leaves the rest for the next
+tick, which goes on where it stopped (bounded work per step; the placement is the
+same as in one big pass because the groups of a sweep go in one fixed order).
+Tasks that fit nowhere stay PENDING with Docker's explanation in ``Err``
 and are tried again on every tick that follows a node or task change.
 """
 
@@ -43,6 +44,7 @@ COMMIT_LATENCY_MAX_SECONDS = 1.0
 TASKS_PER_PASS_MAX = 10_000
 
 ASSIGNED_MESSAGE = "scheduler assigned task to node"
+GroupKey = tuple[int, str, int]  # (0, service, spec version) or (1, task id, 0) alone
 PREASSIGNED_MESSAGE = "scheduler confirmed task can run on preassigned node"
 
 
@@ -73,7 +75,7 @@ class Scheduler:
         self.preassigned: set[str] = set()
         self.service_versions: dict[str, int] = {}  # service id -> its spec version
         self._tick_required = False
-        self._backlog = False  # the last pass stopped at its cap
+        self._cursor: GroupKey | None = None  # where a capped sweep stopped
         self._debounce_start: float | None = None
         self._debounce_deadline: float | None = None
 
@@ -214,10 +216,11 @@ class Scheduler:
     def schedule(self, now: float, wall: float) -> list[Decision]:
         """One pass now, whatever the debounce says (the driver's first pass)."""
         decisions = self._process_preassigned(wall)
-        if self._tick_required or self._backlog:
-            self._tick_required = False
+        if self._tick_required or self._cursor is not None:
+            if self._cursor is None:
+                self._tick_required = False  # a new sweep over the whole queue starts
             decisions += self._schedule_queue(now, wall)
-        if self._backlog:
+        if self._cursor is not None:
             self._debounce_deadline = now  # more to do: come back at once
         return decisions
 
@@ -246,29 +249,31 @@ class Scheduler:
     # -- the queue ------------------------------------------------------------------------------
 
     def _schedule_queue(self, now: float, wall: float) -> list[Decision]:
-        groups: dict[tuple[str, int], list[Task]] = {}
-        one_offs: list[Task] = []
+        """Place groups in key order, from where the last capped pass stopped."""
+        groups: dict[GroupKey, list[Task]] = {}
         decisions: list[Decision] = []
         for task in list(self.unassigned.values()):
             if task.desired_state > TaskState.COMPLETE:
                 decisions.append(self._shut_down(task, wall))
-            elif task.spec_version is None:
-                one_offs.append(task)
+            elif task.spec_version is None:  # one by one, after the groups
+                groups[(1, task.id, 0)] = [task]
             else:
-                groups.setdefault((task.service_id, task.spec_version.index), []).append(task)
-        ordered = [groups[key] for key in sorted(groups)]
-        ordered += [[task] for task in sorted(one_offs, key=lambda t: t.id)]
-        placed = 0
-        self._backlog = False
-        for group in ordered:
-            if placed >= self.tasks_per_pass_max:
-                self._backlog = True
+                groups.setdefault((0, task.service_id, task.spec_version.index), []).append(task)
+        cursor, self._cursor = self._cursor, None
+        placed, last = 0, cursor
+        for key in sorted(groups):
+            if cursor is not None and key <= cursor:
+                continue  # done earlier in this sweep
+            group = groups[key]
+            if placed and placed + len(group) > self.tasks_per_pass_max:
+                self._cursor = last  # the next pass goes on after it
                 break
             for task in group:
                 del self.unassigned[task.id]
             group.sort(key=lambda t: (t.slot, t.id))
             decisions += self._schedule_group(group, now, wall)
             placed += len(group)
+            last = key
         return decisions
 
     def _schedule_group(self, group: list[Task], now: float, wall: float) -> list[Decision]:

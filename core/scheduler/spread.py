@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable, Iterator
 
+from core.errors import InvariantViolation
 from core.model.task import Task
 from core.scheduler.filters import Filter, TaskNeeds
 from core.scheduler.nodeinfo import RECENT_FAILURES_MAX, NodeInfo, ServiceVersion
@@ -80,15 +81,19 @@ class GroupSpread:
         usable_tasks = self.counts.get(branch, 0)
         children = tuple(branch.children.values())
         closed: set[int] = set()
-        while scheduled != n and len(closed) != len(children):
+        while scheduled < n and len(closed) != len(children):
             desired, remainder = divmod(usable_tasks + n - scheduled, len(children) - len(closed))
+            progress = scheduled, len(closed)
             for position, child in enumerate(children):
-                if position in closed:
+                if position in closed or scheduled == n:
                     continue
                 child_tasks = self.counts.get(child, 0)
                 if child_tasks > desired or (child_tasks == desired and remainder == 0):
                     continue
-                wanted = desired - child_tasks + (1 if remainder > 0 else 0)
+                # SwarmKit asks for the branch's whole share even when that is more
+                # than this level still has to place (a branch below is uneven),
+                # overshoots, and can then loop for ever; shoal never asks for more.
+                wanted = min(desired - child_tasks + (1 if remainder > 0 else 0), n - scheduled)
                 placed = self.distribute(child, wanted, tasks)
                 if placed < wanted:
                     closed.add(position)
@@ -96,6 +101,8 @@ class GroupSpread:
                 elif remainder > 0:
                     remainder -= 1
                 scheduled += placed
+            if (scheduled, len(closed)) == progress:
+                raise InvariantViolation(f"spread made no progress placing {n} tasks")
         return scheduled
 
     # -- a leaf ----------------------------------------------------------------------------

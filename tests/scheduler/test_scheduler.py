@@ -200,11 +200,22 @@ def test_a_pass_stops_at_its_cap_on_a_group_boundary_and_asks_to_come_back() -> 
     for name in ("a", "b", "c"):
         for task in tasks(name, 2):
             scheduler.task_changed(task, now=0.0)
+    passes = [scheduler.schedule(0.0, 0.0)]
+    while scheduler.next_deadline is not None:
+        assert scheduler.next_deadline == 0.0  # come back at once
+        passes.append(scheduler.tick(0.0, 0.0))
+    # Two groups of 2 would pass the cap of 3: one group a pass, in key order.
+    assert [[d.new.service_id for d in p] for p in passes] == [["a", "a"], ["b", "b"], ["c", "c"]]
+
+
+def test_a_capped_sweep_goes_on_past_groups_that_fit_nowhere() -> None:
+    scheduler = scheduler_with([node("n1", cpus=1)], tasks_per_pass_max=2)
+    for task in tasks("a", 2, task_spec=spec(cpus=2)) + tasks("b", 2):
+        scheduler.task_changed(task, now=0.0)
     first = scheduler.schedule(0.0, 0.0)
-    assert sorted(d.new.service_id for d in first) == ["a", "a", "b", "b"]
-    assert scheduler.next_deadline == 0.0
-    second = scheduler.tick(0.0, 0.0)
-    assert [d.new.service_id for d in second] == ["c", "c"]
+    assert [d.new.status.err[:16] for d in first] == ["no suitable node"] * 2
+    second = scheduler.tick(0.0, 0.0)  # the next pass starts after group a, not at it
+    assert [(d.new.service_id, d.new.node_id) for d in second] == [("b", "n1"), ("b", "n1")]
     assert scheduler.next_deadline is None
 
 
