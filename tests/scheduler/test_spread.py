@@ -191,3 +191,18 @@ def test_paused_and_drained_nodes_take_no_new_tasks() -> None:
         node("n3"),
     ]
     assert per_node(schedule(nodes, tasks("web", 3))) == {"n3": 3}
+
+
+def test_an_uneven_branch_never_takes_more_than_its_level_has_left() -> None:
+    # Zone a already runs 3 replicas, all on its ssd node. Of 4 new tasks zone a's
+    # share is 1 (3 + 4 = 7 over two zones: 4 and 3); inside zone a the hdd branch
+    # is owed 2 by its own count, but only 1 is left to give. SwarmKit asks it for
+    # 2, overshoots and can loop for ever (found by the property tests).
+    def zone_disk(node_id: str, zone: str, disk: str) -> Node:
+        return node(node_id, labels={"zone": zone, "disk": disk})
+
+    nodes = [zone_disk("n1", "a", "ssd"), zone_disk("n2", "a", "hdd"), zone_disk("n3", "b", "ssd")]
+    prefs = spec(preferences=("node.labels.zone", "node.labels.disk"))
+    existing = running_on("n1", tasks("web", 3, task_spec=prefs, first_slot=10))
+    decisions = schedule(nodes, tasks("web", 4, task_spec=prefs), existing)
+    assert per_node(decisions) == {"n2": 1, "n3": 3}
