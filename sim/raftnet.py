@@ -255,8 +255,11 @@ class RaftNetwork:
 
     def _apply(self, host: Host, entry: Entry) -> None:
         if entry.index != host.applied_index + 1:
-            raise InvariantViolation(
-                f"node {host.node_id} applied {entry.index} after {host.applied_index}"
+            # A gap or a repeat in what one node applies breaks state machine safety
+            # as surely as two nodes applying different entries at one index.
+            raise SafetyViolation(
+                "state machine safety",
+                f"node {host.node_id} applied {entry.index} after {host.applied_index}",
             )
         host.digest = _digest(host.digest, entry)
         host.applied_index = entry.index
