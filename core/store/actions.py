@@ -1,0 +1,89 @@
+"""Store changes as they travel in the Raft log: one entry, one transaction.
+
+A transaction is a list of :class:`StoreAction` (create, update or delete of one
+object) plus the proposer's wall time, which becomes the objects' ``CreatedAt`` /
+``UpdatedAt`` on every manager alike (a follower must not read its own clock while
+applying, or replicas would differ). Objects travel as Docker's JSON inside msgpack,
+the same codec the API speaks, so what the simulator commits is what real mode
+would write.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+import msgpack
+
+from core.errors import InvalidSpec
+from core.model.cluster import Cluster
+from core.model.common import StoredObject
+from core.model.network import Network
+from core.model.node import Node
+from core.model.secret import Config, Secret
+from core.model.service import Service
+from core.model.task import Task
+
+#: The tables of the store and the object each holds, in Docker's plural names.
+TABLES: dict[str, type[StoredObject]] = {
+    "clusters": Cluster,
+    "configs": Config,
+    "networks": Network,
+    "nodes": Node,
+    "secrets": Secret,
+    "services": Service,
+    "tasks": Task,
+}
+TABLE_OF: dict[type[StoredObject], str] = {cls: name for name, cls in TABLES.items()}
+
+#: SwarmKit's bound on one transaction of a batch (``MaxChangesPerTransaction``).
+CHANGES_PER_TRANSACTION_MAX = 200
+_FORMAT = 1
+
+
+class ActionKind(enum.StrEnum):
+    CREATE = "create"
+    UPDATE = "update"
+    DELETE = "delete"
+
+
+@dataclass(frozen=True, slots=True)
+class StoreAction:
+    """One change. For an update, ``obj.version`` is the version it was read at:
+    the store refuses the transaction if the object has moved on since."""
+
+    kind: ActionKind
+    obj: StoredObject
+
+    @property
+    def table(self) -> str:
+        return TABLE_OF[type(self.obj)]
+
+
+@dataclass(frozen=True, slots=True)
+class Transaction:
+    actions: tuple[StoreAction, ...]
+    wall_ns: int  # the proposer's wall clock, stamped on what the actions write
+
+    def encode(self) -> bytes:
+        body = [[a.kind.value, a.table, a.obj.to_json()] for a in self.actions]
+        packed: bytes = msgpack.packb([_FORMAT, self.wall_ns, body], use_bin_type=True)
+        return packed
+
+    @classmethod
+    def decode(cls, data: bytes) -> Transaction:
+        """Parse a log entry; a malformed one is a bug (or disk corruption), and says
+        where it broke."""
+        try:
+            fmt, wall_ns, body = msgpack.unpackb(data, raw=False)
+            if fmt != _FORMAT or not isinstance(wall_ns, int):
+                raise ValueError(f"format {fmt!r}")
+            actions = tuple(
+                StoreAction(ActionKind(kind), TABLES[table].from_json(obj, path=table))
+                for kind, table, obj in body
+            )
+        except (ValueError, TypeError, KeyError, InvalidSpec) as error:
+            raise InvalidSpec(
+                "store transaction", len(data), f"cannot be decoded: {error}"
+            ) from None
+        return cls(actions=actions, wall_ns=wall_ns)
