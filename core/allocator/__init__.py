@@ -1,0 +1,1 @@
+"""The allocator's bookkeeping: ingress published ports and overlay addresses."""
