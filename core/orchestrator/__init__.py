@@ -1,0 +1,1 @@
+"""Orchestration: the restart supervisor's decisions (orchestrators arrive next)."""
