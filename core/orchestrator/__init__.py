@@ -1,1 +1,1 @@
-"""Orchestration: the restart supervisor's decisions (orchestrators arrive next)."""
+"""Orchestration: the replicated reconcile and the restart supervisor's decisions."""

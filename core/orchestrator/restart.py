@@ -23,14 +23,12 @@ import random
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from core.model.common import Version
 from core.model.defaults import effective_restart_policy
 from core.model.enums import NodeAvailability, RestartCondition
-from core.model.ids import new_id
 from core.model.node import Node
 from core.model.service import RestartPolicy, Service
-from core.model.task import Task, TaskStatus
-from core.model.timestamp import Timestamp
+from core.model.task import Task
+from core.orchestrator.tasks import new_task
 from core.tasks.states import TaskState
 
 NANOSECOND = 1e-9
@@ -131,18 +129,12 @@ def replacement(
 ) -> Task:
     """The task that takes ``old``'s place: the service's current spec, the same
     slot (or node), desired READY until its delay has passed."""
-    return Task(
-        id=new_id(rng),
-        version=Version(index=0),
-        service_id=service.id,
+    return new_task(
+        service,
         slot=0 if is_global else old.slot,
         node_id=old.node_id if is_global else "",
-        spec=service.spec.task_template,
-        spec_version=service.spec_version,
-        endpoint=service.endpoint if service.endpoint.ports else None,
+        rng=rng,
+        wall=wall,
+        desired=TaskState.READY,
         job_iteration=old.job_iteration,
-        status=TaskStatus(
-            timestamp=Timestamp.from_seconds(wall), state=TaskState.NEW, message="created"
-        ),
-        desired_state=TaskState.READY,
     )
