@@ -1,1 +1,2 @@
-"""Orchestration: the replicated reconcile and the restart supervisor's decisions."""
+"""Orchestration: the replicated reconcile, the restart supervisor's decisions and
+the task reaper, as pure functions over the store's objects."""
