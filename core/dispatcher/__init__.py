@@ -1,0 +1,1 @@
+"""The dispatcher: agents' sessions and node liveness (assignments arrive next)."""
