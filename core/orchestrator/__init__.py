@@ -1,2 +1,2 @@
-"""Orchestration: the replicated and global reconciles, the restart supervisor's decisions and
-the task reaper, as pure functions over the store's objects."""
+"""Orchestration: the replicated and global reconciles, the restart supervisor's decisions,
+the task reaper and the constraint enforcer, as pure functions over the store's objects."""

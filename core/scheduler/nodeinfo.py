@@ -109,6 +109,19 @@ class GenericPool:
                 discrete = resource.discrete_resource_spec
                 self.discrete[discrete.kind] = self.discrete.get(discrete.kind, 0) + discrete.value
 
+    def holds(self, assigned: tuple[GenericResource, ...]) -> bool:
+        """Whether every resource a task was given is still here and free."""
+        discrete: dict[str, int] = {}
+        for resource in assigned:
+            if resource.named_resource_spec is not None:
+                named = resource.named_resource_spec
+                if named.value not in self.named.get(named.kind, ()):
+                    return False
+            elif resource.discrete_resource_spec is not None:
+                spec = resource.discrete_resource_spec
+                discrete[spec.kind] = discrete.get(spec.kind, 0) + spec.value
+        return all(self.discrete.get(kind, 0) >= count for kind, count in discrete.items())
+
     def consume(self, assigned: tuple[GenericResource, ...]) -> None:
         """Take exactly the resources a task already holds (read back from the store)."""
         for resource in assigned:
