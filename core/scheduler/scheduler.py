@@ -91,8 +91,8 @@ class Scheduler:
         for task in sorted(tasks, key=lambda t: t.id):
             if not _consumes_resources(task):
                 continue
-            if task.status.state is TaskState.PENDING and task.desired_state > TaskState.COMPLETE:
-                continue  # updated, scaled down or deleted before it was placed
+            # (A PENDING task no longer wanted is queued too: the first pass shuts
+            # it down, where SwarmKit would leave it pending for ever.)
             self.all_tasks[task.id] = task
             if not task.node_id:
                 self.unassigned[task.id] = task

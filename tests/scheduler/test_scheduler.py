@@ -142,14 +142,16 @@ def test_an_unplaceable_task_of_an_old_revision_desired_shutdown_is_shut_down() 
     assert decision.new.status.state is TaskState.SHUTDOWN
 
 
-def test_load_skips_what_takes_no_room() -> None:
+def test_load_counts_what_takes_room_and_queues_what_is_pending() -> None:
     new = replace(tasks("a", 1)[0], status=TaskStatus(state=TaskState.NEW))
     done = replace(running_on("n1", tasks("b", 1))[0], status=TaskStatus(state=TaskState.COMPLETE))
     dropped = replace(tasks("c", 1)[0], desired_state=TaskState.REMOVE)
     running = running_on("n1", tasks("d", 1, task_spec=spec(cpus=1)))[0]
     scheduler = scheduler_with([node("n1")], [new, done, dropped, running])
-    assert sorted(scheduler.all_tasks) == [running.id]
+    assert sorted(scheduler.all_tasks) == sorted([dropped.id, running.id])
     assert scheduler.nodes.infos["n1"].free_nano_cpus == 3_000_000_000
+    [shut] = scheduler.schedule(0.0, 0.0)  # the one no longer wanted is shut down
+    assert (shut.new.id, shut.new.status.state) == (dropped.id, TaskState.SHUTDOWN)
 
 
 def test_a_drained_node_gets_no_new_tasks_after_the_update() -> None:
