@@ -1,1 +1,1 @@
-"""The dispatcher: agents' sessions and node liveness (assignments arrive next)."""
+"""The dispatcher: node liveness and what each node's agent is assigned."""
