@@ -1,1 +1,2 @@
-"""The allocator's bookkeeping: ingress published ports and overlay addresses."""
+"""The allocator: ingress published ports, subnets, service VIPs and task addresses,
+and the move of new tasks to PENDING."""

@@ -65,7 +65,7 @@ class Subnet:
             self.used.add(offset)
             return address
         hosts = self.network.num_addresses
-        for step in range(1, hosts):
+        for step in range(1, hosts + 1):  # ending on the last one handed out
             offset = (self.last + step) % hosts
             if self._usable(offset) and offset not in self.used:
                 self.used.add(offset)

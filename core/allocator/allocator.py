@@ -1,0 +1,138 @@
+"""The allocator: networks get subnets, services their ports and virtual IPs, and
+new tasks their addresses, after which a task moves NEW -> PENDING for the
+scheduler (SwarmKit's ``manager/allocator``).
+
+Each input returns the object as it should be written back, or None when there is
+nothing to write (yet). A task of a service that is not allocated yet waits; one
+attached to no network is PENDING at once. Everything is released when its object
+goes. Networks are matched by id or name, as ``--network`` allows.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+
+from core.allocator.ipam import AddressPool, Subnet
+from core.allocator.ports import PortAllocator
+from core.errors import ShoalError
+from core.model import replace
+from core.model.enums import PublishMode, ResolutionMode
+from core.model.network import IPAMConfig, IPAMOptions, Network
+from core.model.service import Endpoint, EndpointSpec, EndpointVirtualIP, PortConfig, Service
+from core.model.task import NetworkAttachment, Task, TaskStatus
+from core.model.timestamp import Timestamp
+from core.tasks.states import TaskState
+
+PENDING_MESSAGE = "pending task scheduling"
+
+
+class Allocator:
+    """Ports, subnets and addresses in use, as the store's objects say."""
+
+    def __init__(self, pool: AddressPool | None = None) -> None:
+        self.ports = PortAllocator()
+        self.pool = pool or AddressPool()
+        self.networks: dict[str, Network] = {}
+        self.vips: dict[str, list[tuple[str, ipaddress.IPv4Address]]] = {}  # by service
+        self.addresses: dict[str, list[tuple[str, ipaddress.IPv4Address]]] = {}  # by task
+        self.ready_services: set[str] = set()
+
+    # -- networks -------------------------------------------------------------------------
+
+    def network_changed(self, network: Network) -> Network | None:
+        """Give a new network its subnet (the one it asks for, or the next free /24)."""
+        if network.id in self.pool.subnets:
+            return None
+        options = network.spec.ipam_options
+        requested = options.configs[0].subnet if options and options.configs else None
+        subnet = self.pool.allocate(network.id, network.spec.name, requested or None)
+        config = IPAMConfig(subnet=str(subnet.network), gateway=str(subnet.gateway))
+        allocated = replace(network, ipam_options=IPAMOptions(configs=(config,)))
+        self.networks[network.id] = allocated
+        return allocated
+
+    def network_removed(self, network_id: str) -> None:
+        self.pool.release(network_id)
+        self.networks.pop(network_id, None)
+
+    def _network(self, target: str) -> Network | None:
+        if target in self.networks:
+            return self.networks[target]
+        named = [n for n in self.networks.values() if n.spec.name == target]
+        return named[0] if named else None
+
+    def _ingress(self) -> Network | None:
+        return next((n for n in self.networks.values() if n.spec.ingress), None)
+
+    # -- services -------------------------------------------------------------------------
+
+    def service_changed(self, service: Service) -> Service:
+        """The service with its ports resolved and a VIP on each of its networks
+        (raises :class:`~core.allocator.ports.PortConflict` for a taken port)."""
+        spec = service.spec.endpoint_spec or EndpointSpec()
+        ports = self.ports.allocate(service.id, service.spec.name, spec.ports)
+        self._release_vips(service.id)
+        vips: list[EndpointVirtualIP] = []
+        if spec.mode is not ResolutionMode.DNSRR:
+            for network in self._service_networks(service, ports):
+                address = self.pool.subnets[network.id].allocate()
+                self.vips.setdefault(service.id, []).append((network.id, address))
+                prefix = self.pool.subnets[network.id].network.prefixlen
+                vips.append(EndpointVirtualIP(network_id=network.id, addr=f"{address}/{prefix}"))
+        self.ready_services.add(service.id)
+        endpoint = Endpoint(spec=spec, ports=ports, virtual_ips=tuple(vips))
+        return replace(service, endpoint=endpoint)
+
+    def service_removed(self, service_id: str) -> None:
+        self.ports.release(service_id)
+        self._release_vips(service_id)
+        self.ready_services.discard(service_id)
+
+    def _service_networks(self, service: Service, ports: tuple[PortConfig, ...]) -> list[Network]:
+        networks: list[Network] = []
+        ingress = self._ingress()
+        publishes = any(p.publish_mode is PublishMode.INGRESS for p in ports)
+        if publishes and ingress is not None:
+            networks.append(ingress)
+        for attachment in service.spec.task_template.networks or service.spec.networks:
+            network = self._network(attachment.target)
+            if network is not None and network not in networks:
+                networks.append(network)
+        return networks
+
+    def _release_vips(self, service_id: str) -> None:
+        for network_id, address in self.vips.pop(service_id, []):
+            subnet = self.pool.subnets.get(network_id)
+            if subnet is not None:
+                subnet.release(address)
+
+    # -- tasks ----------------------------------------------------------------------------
+
+    def task_changed(self, task: Task, service: Service | None, wall: float) -> Task | None:
+        """A NEW task of an allocated service, with its addresses, now PENDING."""
+        if task.status.state is not TaskState.NEW or task.id in self.addresses:
+            return None
+        if service is None or service.id not in self.ready_services:
+            return None  # its service first
+        attachments = []
+        self.addresses[task.id] = []
+        try:
+            for network in self._service_networks(service, service.endpoint.ports):
+                subnet: Subnet = self.pool.subnets[network.id]
+                address = subnet.allocate()
+                self.addresses[task.id].append((network.id, address))
+                addresses = (f"{address}/{subnet.network.prefixlen}",)
+                attachments.append(NetworkAttachment(network=network, addresses=addresses))
+        except ShoalError:
+            self.task_removed(task.id)  # it stays NEW and is tried again later
+            return None
+        status = TaskStatus(
+            timestamp=Timestamp.from_seconds(wall), state=TaskState.PENDING, message=PENDING_MESSAGE
+        )
+        return replace(task, status=status, networks_attachments=tuple(attachments))
+
+    def task_removed(self, task_id: str) -> None:
+        for network_id, address in self.addresses.pop(task_id, []):
+            subnet = self.pool.subnets.get(network_id)
+            if subnet is not None:
+                subnet.release(address)
