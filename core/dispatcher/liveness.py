@@ -26,11 +26,11 @@ from core.model.defaults import (
     DISPATCHER_HEARTBEAT_JITTER_NS,
     DISPATCHER_HEARTBEAT_PERIOD_NS,
 )
+from core.model.duration import SECOND
 from core.model.enums import NodeState
 from core.model.ids import new_id
 from core.timers import TimerHeap
 
-NANOSECOND = 1e-9
 HEARTBEAT_MISSES_MAX = 3  # periods of silence before a node is DOWN
 UNKNOWN_GRACE_PERIODS = 6  # after a leader change
 ORPHAN_AFTER_SECONDS = 24 * 3600.0
@@ -69,8 +69,8 @@ class NodeLiveness:
 
     def period(self) -> float:
         """A heartbeat period: 5 s, give or take 0.5 s."""
-        base = DISPATCHER_HEARTBEAT_PERIOD_NS * NANOSECOND
-        jitter = DISPATCHER_HEARTBEAT_JITTER_NS * NANOSECOND
+        base = DISPATCHER_HEARTBEAT_PERIOD_NS / SECOND
+        jitter = DISPATCHER_HEARTBEAT_JITTER_NS / SECOND
         return base - jitter + self.rng.random() * 2 * jitter
 
     # -- inputs ---------------------------------------------------------------------------

@@ -24,6 +24,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from core.model.defaults import effective_restart_policy
+from core.model.duration import SECOND
 from core.model.enums import NodeAvailability, RestartCondition
 from core.model.node import Node
 from core.model.service import RestartPolicy, Service
@@ -31,7 +32,6 @@ from core.model.task import Task
 from core.orchestrator.tasks import new_task
 from core.tasks.states import TaskState
 
-NANOSECOND = 1e-9
 SlotKey = tuple[str, int | str]  # (service id, slot) or (service id, node id) for global
 
 
@@ -87,7 +87,7 @@ class RestartHistory:
             ordered = sorted(by_slot[key], key=lambda t: (t.created_at.unix_ns, t.id))
             self.forget(key)
             for task in ordered[1:]:
-                self.record(key, version, min(at, task.created_at.unix_ns * NANOSECOND))
+                self.record(key, version, min(at, task.created_at.unix_ns / SECOND))
 
 
 def should_restart(
@@ -111,7 +111,7 @@ def should_restart(
     attempts = effective.max_attempts or 0
     if attempts == 0:
         return True
-    window_s = effective.window_ns * NANOSECOND if effective.window_ns else None
+    window_s = effective.window_ns / SECOND if effective.window_ns else None
     used = history.count(slot_key(task, is_global), _version(task), now, window_s)
     return used < attempts
 
@@ -121,7 +121,7 @@ def restart_delay_seconds(policy: RestartPolicy | None, node: Node | None) -> fl
     if node is not None and node.spec.availability is NodeAvailability.DRAIN:
         return 0.0
     delay_ns = effective_restart_policy(policy).delay_ns or 0
-    return delay_ns * NANOSECOND
+    return delay_ns / SECOND
 
 
 def replacement(
