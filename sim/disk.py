@@ -79,6 +79,11 @@ class SimDisk:
         self.pending = []
         return lost
 
+    def reset(self, state: PersistentState) -> None:
+        """A new data directory holding ``state`` (swarm init writes its first log)."""
+        self.crash(power_loss=True)
+        self.durable = state
+
     def wipe(self) -> None:
         """A fresh data directory (a node that leaves and joins again)."""
         self.crash(power_loss=True)

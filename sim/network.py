@@ -15,12 +15,12 @@ import random
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import networkx as nx
 import simpy
 
 from core.raft.codec import decode_message, encode_message
-from core.raft.types import Message
 from sim.faults.topology import full
 
 
@@ -47,7 +47,7 @@ class LinkModel:
         return delay
 
 
-Receiver = Callable[[Message], None]
+Receiver = Callable[[Any], None]
 
 
 @dataclass
@@ -62,6 +62,9 @@ class Network:
     stats: Counter[str] = field(default_factory=Counter)
     burst_loss: float = 0.0  # extra loss and duplication a nemesis switches on
     burst_duplicate: float = 0.0
+    # how a message becomes bytes and back (Raft's codec unless told otherwise)
+    encode: Callable[[Any], bytes] = encode_message
+    decode: Callable[[bytes], Any] = decode_message
 
     def __post_init__(self) -> None:
         self.graph: nx.DiGraph = full(self.hosts)
@@ -101,7 +104,7 @@ class Network:
 
     # -- traffic -----------------------------------------------------------------------
 
-    def send(self, source: str, target: str, message: Message) -> None:
+    def send(self, source: str, target: str, message: Any) -> None:
         self.stats["sent"] += 1
         if (source, target) in self._blocked:
             self.stats["cut"] += 1
@@ -112,21 +115,21 @@ class Network:
         if loss and rng.random() < loss:
             self.stats["lost"] += 1
             return
-        payload: Message | bytes = encode_message(message) if self.wire else message
+        payload: Any = self.encode(message) if self.wire else message
         self._schedule(source, target, payload, model.delay(rng))
         duplicate = model.duplicate + self.burst_duplicate
         if duplicate and rng.random() < duplicate:
             self.stats["duplicated"] += 1
             self._schedule(source, target, payload, model.delay(rng))
 
-    def _schedule(self, source: str, target: str, payload: Message | bytes, delay: float) -> None:
+    def _schedule(self, source: str, target: str, payload: Any, delay: float) -> None:
         event = self.env.timeout(delay)
         event.callbacks.append(lambda _event: self._arrive(source, target, payload))
 
-    def _arrive(self, source: str, target: str, payload: Message | bytes) -> None:
+    def _arrive(self, source: str, target: str, payload: Any) -> None:
         if (source, target) in self._blocked:
             self.stats["cut"] += 1
             return
-        message = decode_message(payload) if isinstance(payload, bytes) else payload
+        message = self.decode(payload) if isinstance(payload, bytes) else payload
         self.stats["delivered"] += 1
         self.receivers[target](message)

@@ -59,6 +59,9 @@ class ManagerStatus(WireModel):
     leader: bool = wire("Leader", default=False)
     reachability: Reachability | None = wire("Reachability", default=Reachability.UNKNOWN)
     addr: str = wire("Addr", default="")
+    # SwarmKit's own field, left out of the Engine API's JSON (written only when set):
+    # the manager's Raft member id, by which its peers address it.
+    raft_id: int = wire("RaftID", default=0)
 
 
 @model

@@ -203,13 +203,14 @@ class Batch:
         self._wall_ns = wall_ns
         self._starts: list[int] = [0]  # where each transaction's actions begin
 
-    def update(self, build: Callable[[WriteTx], None]) -> StoreError | None:
-        """Add one update; return the error that refused it, if any."""
+    def update(self, build: Callable[[WriteTx], None]) -> ShoalError | None:
+        """Add one update; return the error that refused it (a store check, or any
+        expected error ``build`` raised), if any."""
         tx, count = self._tx, len(self._tx.actions)
         tx.layer.mark()
         try:
             build(tx)
-        except StoreError as error:
+        except ShoalError as error:
             tx.layer.roll_back()
             del tx.actions[count:]
             return error
@@ -219,6 +220,22 @@ class Batch:
         if count - self._starts[-1] + added > CHANGES_PER_TRANSACTION_MAX:
             self._starts.append(count)
         return None
+
+    def boundary(self) -> None:
+        """Start a new transaction with the next update (a write that must commit
+        or fail on its own, as an API request does)."""
+        if len(self._tx.actions) > self._starts[-1]:
+            self._starts.append(len(self._tx.actions))
+
+    @property
+    def changes(self) -> int:
+        return len(self._tx.actions)
+
+    @property
+    def transaction_count(self) -> int:
+        """Transactions so far; the last update's changes are in the last one."""
+        bounds = [*self._starts, len(self._tx.actions)]
+        return sum(1 for low, high in itertools.pairwise(bounds) if high > low)
 
     def transactions(self) -> list[Transaction]:
         actions, bounds = self._tx.actions, [*self._starts, len(self._tx.actions)]

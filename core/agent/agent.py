@@ -1,0 +1,273 @@
+"""The agent of one node: its session with the leader's dispatcher, a task
+controller per assigned task, and its own small durable store of assignments
+(SwarmKit's ``agent``: session, worker, task managers, BoltDB).
+
+- **Session.** Register with a manager; one that is not the leader names the leader,
+  and the agent goes there. Heartbeat every period the dispatcher gives; a heartbeat
+  not acknowledged by the next one, or a refusal, ends the session, and the agent
+  reconnects with exponential backoff, trying the next manager it knows of.
+- **Assignments.** The first message of a session is the whole set, later ones only
+  changes; a gap in their numbering ends the session (the next one starts with the
+  whole set again). A task leaving the set is closed: stopped and removed.
+- **Status.** Controller reports are sent as one report per batch, latest status per
+  task, and sent again until acknowledged.
+- **Durable store.** Every assigned task is written to the agent's store, so an agent
+  that restarts knows its tasks, and inspects their containers rather than assuming.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+
+from core.messages import (
+    AssignmentsMessage,
+    ClusterMessage,
+    Heartbeat,
+    HeartbeatAck,
+    Register,
+    Registered,
+    SessionRefused,
+    StatusAck,
+    StatusReport,
+)
+from core.model.node import NodeDescription
+from core.model.task import Task, TaskStatus
+from core.tasks.controller import ControllerOutput, Phase, TaskController
+from core.tasks.executor import ExecutorCommand, ExecutorResult
+from core.tasks.states import TaskState
+from core.timers import TimerHeap
+
+BACKOFF_INITIAL_SECONDS = 0.1
+BACKOFF_MAX_SECONDS = 8.0
+REGISTER_TIMEOUT_SECONDS = 5.0
+STATUS_RESEND_SECONDS = 2.0
+
+
+@dataclass(frozen=True, slots=True)
+class AgentWrite:
+    """Keep (``task``) or forget (None) an assignment in the agent's durable store."""
+
+    task_id: str
+    task: Task | None
+
+
+@dataclass(slots=True)
+class AgentOutput:
+    messages: list[tuple[str, ClusterMessage]] = field(default_factory=list)
+    commands: list[ExecutorCommand] = field(default_factory=list)
+    writes: list[AgentWrite] = field(default_factory=list)
+
+
+class Agent:
+    def __init__(
+        self,
+        node_id: str,
+        managers: tuple[str, ...],
+        description: NodeDescription,
+        rng: random.Random,
+        stored: dict[str, Task] | None = None,
+        epoch: int = 1,
+    ) -> None:
+        if not managers:
+            raise ValueError("an agent needs at least one manager to talk to")
+        self.node_id = node_id
+        self.managers = list(managers)
+        self.description = description
+        self.rng = rng
+        self.epoch = epoch  # a new one per agent start: stale executor results are dropped
+        self.manager_index = 0
+        self.manager = self.managers[0]
+        self.session = ""
+        self.assignment_seq = 0
+        self.backoff = 0.0
+        self.timers: TimerHeap[str] = TimerHeap()  # connect, register-timeout, heartbeat
+        self.awaiting_ack = False
+        self.controllers: dict[str, TaskController] = {}
+        self.deadlines: TimerHeap[str] = TimerHeap()  # controller retries, by task id
+        self.statuses: dict[str, TaskStatus] = {}  # not yet acknowledged
+        self.report_seq = 0
+        self.report_sent: dict[int, dict[str, TaskStatus]] = {}
+        self.out = AgentOutput()
+        self._recovered = dict(stored or {})
+
+    # -- life ------------------------------------------------------------------------------
+
+    def start(self, mono: float, wall: float) -> AgentOutput:
+        for task_id in sorted(self._recovered):
+            task = self._recovered[task_id]
+            controller = TaskController(task, self.epoch, recovered=True)
+            self.controllers[task_id] = controller
+            self._take(task_id, controller.start(mono, wall))
+        self._recovered = {}
+        self._connect(mono)
+        return self.flush()
+
+    def flush(self) -> AgentOutput:
+        out, self.out = self.out, AgentOutput()
+        return out
+
+    # -- the session -------------------------------------------------------------------------
+
+    def _connect(self, mono: float) -> None:
+        self.session = ""
+        self.assignment_seq = 0
+        self.awaiting_ack = False
+        self.timers.cancel("heartbeat")
+        self.out.messages.append((self.manager, Register(self.node_id, self.description)))
+        self.timers.arm("register-timeout", mono + REGISTER_TIMEOUT_SECONDS)
+
+    def _session_lost(self, mono: float, leader: str = "") -> None:
+        """Back off, then try the named leader, else the next manager."""
+        self.session = ""
+        self.timers.cancel("heartbeat")
+        self.timers.cancel("register-timeout")
+        if leader and leader in self.managers:
+            self.manager_index = self.managers.index(leader)
+        else:
+            self.manager_index = (self.manager_index + 1) % len(self.managers)
+        self.manager = self.managers[self.manager_index]
+        self.backoff = min(BACKOFF_MAX_SECONDS, max(BACKOFF_INITIAL_SECONDS, self.backoff * 2))
+        delay = self.backoff * (0.5 + self.rng.random() / 2) if not leader else 0.0
+        self.timers.arm("connect", mono + delay)
+
+    def receive(self, source: str, message: ClusterMessage, mono: float, wall: float) -> None:
+        if isinstance(message, Registered):
+            if message.node_id != self.node_id or self.session:
+                return
+            self.session = message.session
+            self.backoff = 0.0
+            self.manager = source
+            for host in message.managers:
+                if host not in self.managers:
+                    self.managers.append(host)
+            self.manager_index = self.managers.index(source) if source in self.managers else 0
+            self.timers.cancel("register-timeout")
+            self._heartbeat(mono)  # the first heartbeat is at once
+            if self.statuses:
+                self._send_statuses(mono)
+        elif isinstance(message, SessionRefused):
+            if message.node_id == self.node_id and source == self.manager:
+                self._session_lost(mono, message.leader)
+        elif isinstance(message, HeartbeatAck):
+            if message.session == self.session:
+                self.awaiting_ack = False
+                self.timers.arm("heartbeat", mono + message.period)
+        elif isinstance(message, AssignmentsMessage):
+            if message.session != self.session:
+                return
+            if message.sequence != self.assignment_seq + 1:
+                self._session_lost(mono)  # a message went missing: start over
+                return
+            self.assignment_seq = message.sequence
+            self._assign(message, mono, wall)
+        elif isinstance(message, StatusAck):
+            sent = self.report_sent.pop(message.sequence, {})
+            for task_id, status in sent.items():
+                if self.statuses.get(task_id) == status:
+                    del self.statuses[task_id]
+
+    def _heartbeat(self, mono: float) -> None:
+        """Send one; unacknowledged by the time the next is due, the session is over."""
+        self.awaiting_ack = True
+        self.out.messages.append((self.manager, Heartbeat(self.node_id, self.session)))
+        self.timers.arm("heartbeat", mono + REGISTER_TIMEOUT_SECONDS)
+
+    def tick(self, mono: float, wall: float) -> AgentOutput:
+        for kind in self.timers.pop_due(mono):
+            if kind == "connect":
+                self._connect(mono)
+            elif kind == "register-timeout":
+                self._session_lost(mono)
+            elif kind == "heartbeat":
+                if self.awaiting_ack:
+                    self._session_lost(mono)
+                else:
+                    self._heartbeat(mono)
+            elif kind == "statuses":
+                self._send_statuses(mono)
+        for task_id in self.deadlines.pop_due(mono):
+            controller = self.controllers.get(task_id)
+            if controller is not None:
+                self._take(task_id, controller.tick(mono, wall))
+        return self.flush()
+
+    @property
+    def next_deadline(self) -> float | None:
+        found = [
+            d for d in (self.timers.next_deadline, self.deadlines.next_deadline) if d is not None
+        ]
+        return min(found, default=None)
+
+    # -- assignments and controllers -----------------------------------------------------------
+
+    def _assign(self, message: AssignmentsMessage, mono: float, wall: float) -> None:
+        updates = {t.id: t for t in message.updates}
+        gone = list(message.removes)
+        if message.complete:
+            gone += [i for i in sorted(self.controllers) if i not in updates]
+        for task_id in sorted(updates):
+            task = updates[task_id]
+            self.out.writes.append(AgentWrite(task_id, task))
+            controller = self.controllers.get(task_id)
+            if controller is None:
+                controller = TaskController(task, self.epoch)
+                self.controllers[task_id] = controller
+                self._take(task_id, controller.start(mono, wall))
+            else:
+                self._take(task_id, controller.update(task, mono, wall))
+        for task_id in gone:
+            controller = self.controllers.get(task_id)
+            if controller is not None:
+                self._take(task_id, controller.close(mono, wall))
+
+    def executor_result(self, result: ExecutorResult, mono: float, wall: float) -> AgentOutput:
+        controller = self.controllers.get(result.token.task_id)
+        if controller is not None and result.token.epoch == self.epoch:
+            self._take(result.token.task_id, controller.on_result(result, mono, wall))
+        return self.flush()
+
+    def _take(self, task_id: str, output: ControllerOutput) -> None:
+        self.out.commands.extend(output.commands)
+        controller = self.controllers[task_id]
+        for status in output.reports:
+            self.statuses[task_id] = status
+        if output.reports:
+            self.timers.arm("statuses", 0.0)  # at the next tick: one report per batch
+        if output.next_deadline is not None:
+            self.deadlines.arm(task_id, output.next_deadline)
+        else:
+            self.deadlines.cancel(task_id)
+        if controller.phase is Phase.DONE:
+            del self.controllers[task_id]
+            self.deadlines.cancel(task_id)
+            self.out.writes.append(AgentWrite(task_id, None))
+        elif output.reports:
+            self.out.writes.append(AgentWrite(task_id, controller.task))
+
+    def _send_statuses(self, mono: float) -> None:
+        if not self.statuses:
+            return
+        if not self.session:
+            return  # sent once a session is open
+        self.report_seq += 1
+        batch = dict(sorted(self.statuses.items()))
+        self.report_sent[self.report_seq] = batch
+        for old in [s for s in self.report_sent if s <= self.report_seq - 16]:
+            del self.report_sent[old]  # their acks were lost; the statuses go again
+        self.out.messages.append(
+            (
+                self.manager,
+                StatusReport(self.node_id, self.session, self.report_seq, tuple(batch.items())),
+            )
+        )
+        self.timers.arm("statuses", mono + STATUS_RESEND_SECONDS)
+
+    # -- what runs here ------------------------------------------------------------------------
+
+    def running(self) -> list[Task]:
+        return [
+            c.task
+            for _, c in sorted(self.controllers.items())
+            if c.task.status.state is TaskState.RUNNING
+        ]

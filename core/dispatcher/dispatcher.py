@@ -1,0 +1,252 @@
+"""The leader's dispatcher: agent sessions, node liveness, task status reports and
+assignments (SwarmKit's ``manager/dispatcher``, §9).
+
+- **Sessions.** An agent registers (its node must have joined), gets a session and a
+  heartbeat period; its node is written READY with what it reports about itself.
+  Silence makes it DOWN (:class:`~core.dispatcher.liveness.NodeLiveness`).
+- **Status reports** are queued and written in batches every 100 ms; a report from a
+  node the task is not on, or one that would lower the task's state, is dropped.
+- **Assignments.** Once a node's tasks change in the store, its session gets the
+  next message of its :class:`~core.dispatcher.assignments.AssignmentSet` (the whole
+  set first), at most every 100 ms per node.
+
+Messages go out through ``send(host, message)``; writes through the leader's
+:class:`~core.manager.writes.WriteQueue`.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from core.dispatcher.assignments import AssignmentKind, AssignmentSet
+from core.dispatcher.liveness import NodeLiveness, Orphan, SessionError, StatusChange
+from core.manager.writes import WriteQueue
+from core.messages import (
+    AssignmentsMessage,
+    ClusterMessage,
+    Heartbeat,
+    HeartbeatAck,
+    Register,
+    Registered,
+    SessionRefused,
+    StatusAck,
+    StatusReport,
+)
+from core.model import replace
+from core.model.enums import NodeState
+from core.model.node import Node, NodeStatus
+from core.model.task import Task, TaskStatus
+from core.model.timestamp import Timestamp
+from core.store import MemoryStore, WriteTx
+from core.store.index import TaskIndex
+from core.tasks.states import TaskState
+from core.timers import TimerHeap
+
+#: Status reports are written this long after the first of a batch (SwarmKit: 100 ms).
+STATUS_BATCH_SECONDS = 0.1
+#: A node's assignment changes are sent this long after the first (SwarmKit: 100 ms).
+ASSIGNMENT_BATCH_SECONDS = 0.1
+
+Send = Callable[[str, ClusterMessage], None]
+
+
+@dataclass(slots=True)
+class _Session:
+    host: str
+    session: str
+    assignments: AssignmentSet
+    sequence: int = 0
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        store: MemoryStore,
+        index: TaskIndex,
+        writes: WriteQueue,
+        send: Send,
+        rng: random.Random,
+        managers: Callable[[], tuple[str, ...]],
+    ) -> None:
+        self.store = store
+        self.index = index
+        self.writes = writes
+        self.send = send
+        self.liveness = NodeLiveness(rng)
+        self.managers = managers
+        self.sessions: dict[str, _Session] = {}  # node id -> its live session
+        self.reports: dict[str, tuple[str, TaskStatus]] = {}  # task id -> (node, status)
+        self.dirty_nodes: set[str] = set()
+        self.timers: TimerHeap[str] = TimerHeap()  # "statuses", "assignments"
+
+    # -- leadership ----------------------------------------------------------------------
+
+    def start(self, nodes: list[Node], mono: float, wall: float) -> None:
+        changes = self.liveness.leader_started(
+            ((n.id, n.status.state or NodeState.UNKNOWN) for n in nodes), mono
+        )
+        for change in changes:
+            self._write_status(change, wall)
+
+    # -- agent messages ----------------------------------------------------------------------
+
+    def on_register(self, host: str, message: Register, mono: float, wall: float) -> None:
+        node_id = message.node_id
+        known = self.store.tables["nodes"].get(node_id)
+        if known is None:
+            self.send(host, SessionRefused(node_id, "node not found"))
+            return
+        try:
+            session, period, change = self.liveness.register(node_id, mono)
+        except SessionError as error:
+            self.send(host, SessionRefused(node_id, str(error)))
+            return
+        self.sessions[node_id] = _Session(host, session, AssignmentSet(node_id))
+        self.send(host, Registered(node_id, session, period, self.managers()))
+        self._write_status(change, wall, description=message, host=host)
+        self._node_dirty(node_id, mono)
+
+    def on_heartbeat(self, host: str, message: Heartbeat, mono: float) -> None:
+        try:
+            period = self.liveness.heartbeat(message.node_id, message.session, mono)
+        except SessionError as error:
+            self.sessions.pop(message.node_id, None)
+            self.send(host, SessionRefused(message.node_id, str(error)))
+            return
+        self.send(host, HeartbeatAck(message.session, period))
+
+    def on_status(self, host: str, message: StatusReport, mono: float) -> None:
+        current = self.sessions.get(message.node_id)
+        if current is None or current.session != message.session:
+            self.send(host, SessionRefused(message.node_id, "session invalid"))
+            return
+        for task_id, status in message.statuses:
+            queued = self.reports.get(task_id)
+            if queued is None or status.state >= queued[1].state:
+                self.reports[task_id] = (message.node_id, status)
+        if not self.timers.armed("statuses"):
+            self.timers.arm("statuses", mono + STATUS_BATCH_SECONDS)
+        self.send(host, StatusAck(message.session, message.sequence))
+
+    # -- store events ------------------------------------------------------------------------
+
+    def on_task(self, old: Task | None, new: Task | None, mono: float) -> None:
+        for task in (old, new):
+            if task is not None and task.node_id and task.status.state >= TaskState.ASSIGNED:
+                self._node_dirty(task.node_id, mono)
+
+    def on_node_removed(self, node_id: str) -> None:
+        self.liveness.node_removed(node_id)
+        self.sessions.pop(node_id, None)
+
+    def _node_dirty(self, node_id: str, mono: float) -> None:
+        if node_id in self.sessions:
+            self.dirty_nodes.add(node_id)
+            if not self.timers.armed("assignments"):
+                self.timers.arm("assignments", mono + ASSIGNMENT_BATCH_SECONDS)
+
+    # -- time --------------------------------------------------------------------------------
+
+    def tick(self, mono: float, wall: float) -> None:
+        for decided in self.liveness.tick(mono):
+            if isinstance(decided, Orphan):
+                self._orphan(decided.node_id, wall)
+            else:
+                self.sessions.pop(decided.node_id, None)
+                self._write_status(decided, wall)
+        for kind in self.timers.pop_due(mono):
+            if kind == "statuses":
+                self._flush_statuses()
+            else:
+                self._flush_assignments()
+
+    @property
+    def next_deadline(self) -> float | None:
+        deadlines = [
+            d for d in (self.liveness.next_deadline, self.timers.next_deadline) if d is not None
+        ]
+        return min(deadlines, default=None)
+
+    def _flush_statuses(self) -> None:
+        reports, self.reports = self.reports, {}
+        for task_id in sorted(reports):
+            node_id, status = reports[task_id]
+            self.writes.submit(_status_write(task_id, node_id, status))
+
+    def _flush_assignments(self) -> None:
+        dirty, self.dirty_nodes = sorted(self.dirty_nodes), set()
+        tasks = self.store.tables["tasks"]
+        for node_id in dirty:
+            session = self.sessions.get(node_id)
+            if session is None:
+                continue
+            mine = [tasks[i] for i in self.index.on_node(node_id) if i in tasks]
+            message = session.assignments.next_message(t for t in mine if isinstance(t, Task))
+            if message is None:
+                continue
+            session.sequence += 1
+            self.send(
+                session.host,
+                AssignmentsMessage(
+                    session=session.session,
+                    sequence=session.sequence,
+                    complete=message.kind is AssignmentKind.COMPLETE,
+                    updates=message.updates,
+                    removes=message.removes,
+                ),
+            )
+
+    # -- writes ------------------------------------------------------------------------------
+
+    def _write_status(
+        self,
+        change: StatusChange,
+        wall: float,
+        description: Register | None = None,
+        host: str = "",
+    ) -> None:
+        def build(tx: WriteTx) -> None:
+            node = tx.get("nodes", change.node_id)
+            if not isinstance(node, Node):
+                return
+            status = NodeStatus(
+                state=change.state, message=change.message, addr=host or node.status.addr
+            )
+            described = description.description if description else node.description
+            if status != node.status or described != node.description:
+                tx.update(replace(node, status=status, description=described))
+
+        self.writes.submit(build)
+
+    def _orphan(self, node_id: str, wall: float) -> None:
+        stamp = Timestamp.from_seconds(wall)
+        for task_id in self.index.on_node(node_id):
+
+            def build(tx: WriteTx, task_id: str = task_id) -> None:
+                task = tx.get("tasks", task_id)
+                if not isinstance(task, Task):
+                    return
+                if TaskState.ASSIGNED <= task.status.state <= TaskState.RUNNING:
+                    status = replace(
+                        task.status,
+                        timestamp=stamp,
+                        state=TaskState.ORPHANED,
+                        message="task orphaned",
+                    )
+                    tx.update(replace(task, status=status))
+
+            self.writes.submit(build)
+
+
+def _status_write(task_id: str, node_id: str, status: TaskStatus) -> Callable[[WriteTx], None]:
+    def build(tx: WriteTx) -> None:
+        task = tx.get("tasks", task_id)
+        if not isinstance(task, Task) or task.node_id != node_id:
+            return  # gone, or not this node's (SwarmKit: PermissionDenied)
+        if status.state < task.status.state or status == task.status:
+            return  # a report that would lower the state is dropped
+        tx.update(replace(task, status=status))
+
+    return build

@@ -1,0 +1,348 @@
+"""The control API on the leader: services, tasks and nodes, with Docker's
+validation and Docker's errors (SwarmKit's ``manager/controlapi``).
+
+A handler either answers from the committed store at once (:class:`Answer`) or
+returns a :class:`Write`: a job for the leader's write queue and the value to reply
+with once that job's transaction is committed and applied. Raising
+:class:`~core.manager.requests.ApiError` (or any expected error) answers with it.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from core.errors import ShoalError
+from core.manager.requests import ApiError
+from core.model import replace
+from core.model.common import StoredObject, Version
+from core.model.enums import NodeAvailability, NodeRole, NodeState, Reachability
+from core.model.ids import new_id
+from core.model.node import Node
+from core.model.service import JobStatus, ReplicatedService, Service, ServiceMode, ServiceSpec
+from core.model.task import Task
+from core.model.timestamp import Timestamp
+from core.model.validate import validate_node_spec, validate_service_spec
+from core.model.wire import Labels
+from core.store import MemoryStore, NameConflict, WriteTx
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    value: Any
+
+
+@dataclass(slots=True)
+class Write:
+    build: Callable[[WriteTx], None]
+    value: Callable[[], Any] = lambda: None
+    # membership work to do once the write has committed (promote / demote)
+    then: Callable[[], None] | None = None
+
+
+@dataclass(slots=True)
+class ApiContext:
+    """What handlers may read: the committed store, the Raft membership and time."""
+
+    store: MemoryStore
+    rng: random.Random
+    wall: float
+    voters: frozenset[int] = frozenset()
+    reachable: frozenset[int] = frozenset()  # voters this leader hears from, itself included
+    leader_raft_id: int = 0
+    demote: Callable[[Node], None] | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+Handler = Callable[[ApiContext, Mapping[str, Any]], Answer | Write]
+
+
+# -- lookups -------------------------------------------------------------------------------
+
+
+def _find(store: MemoryStore, table: str, ref: str, kind: str) -> StoredObject:
+    """By full id, then by name (hostname for nodes), then by unique id prefix."""
+    objects = store.tables[table]
+    if ref in objects:
+        return objects[ref]
+    named = [o for _, o in sorted(objects.items()) if _name_of(o) == ref]
+    if len(named) == 1:
+        return named[0]
+    prefixed = [o for i, o in sorted(objects.items()) if ref and i.startswith(ref)]
+    if len(prefixed) == 1:
+        return prefixed[0]
+    if len(prefixed) > 1 or len(named) > 1:
+        raise ApiError(
+            "FailedPrecondition", f"{kind} {ref} is ambiguous ({len(prefixed)} matches found)"
+        )
+    raise ApiError("NotFound", f"{kind} {ref} not found")
+
+
+def _name_of(obj: StoredObject) -> str:
+    if isinstance(obj, Node):
+        return obj.description.hostname
+    spec = getattr(obj, "spec", None)
+    return getattr(spec, "name", "") or ""
+
+
+def find_service(store: MemoryStore, ref: str) -> Service:
+    found = _find(store, "services", ref, "service")
+    assert isinstance(found, Service)
+    return found
+
+
+def find_node(store: MemoryStore, ref: str) -> Node:
+    found = _find(store, "nodes", ref, "node")
+    assert isinstance(found, Node)
+    return found
+
+
+def _check_version(obj: StoredObject, params: Mapping[str, Any], kind: str) -> None:
+    version = params.get("version")
+    if version is not None and version != obj.version.index:
+        raise ApiError(
+            "Unknown",
+            f"update out of sequence: {kind} {obj.id} is at version "
+            f"{obj.version.index}, not {version}",
+        )
+
+
+# -- services --------------------------------------------------------------------------------
+
+
+def service_create(ctx: ApiContext, params: Mapping[str, Any]) -> Write:
+    spec = params["spec"]
+    if not isinstance(spec, ServiceSpec):
+        raise ApiError("InvalidArgument", "a service spec is required")
+    validate_service_spec(spec)
+    service_id = new_id(ctx.rng)
+    job = JobStatus(job_iteration=Version(index=0), last_execution=Timestamp.from_seconds(ctx.wall))
+    service = Service(
+        id=service_id,
+        spec=spec,
+        spec_version=Version(index=1),
+        job_status=job if spec.mode.is_job else None,
+    )
+
+    def build(tx: WriteTx) -> None:
+        try:
+            tx.create(service)
+        except NameConflict:
+            raise ApiError("AlreadyExists", f"service {spec.name} already exists") from None
+
+    return Write(build, lambda: service_id)
+
+
+def service_update(ctx: ApiContext, params: Mapping[str, Any]) -> Write:
+    """A new spec (``spec``) for the service ``service``: the mode cannot change;
+    a new spec keeps the old one as PreviousSpec; a job starts a new run."""
+    current = find_service(ctx.store, params["service"])
+    _check_version(current, params, "service")
+    spec = params["spec"]
+    if not isinstance(spec, ServiceSpec):
+        raise ApiError("InvalidArgument", "a service spec is required")
+    validate_service_spec(spec)
+    if spec.mode.name != current.spec.mode.name:
+        raise ApiError("Unimplemented", "service mode change is not allowed")
+    if spec.name != current.spec.name:
+        raise ApiError("Unimplemented", "renaming services is not supported")
+    force = bool(params.get("force"))
+    changed = spec != current.spec
+    version = current.spec_version.index if current.spec_version else 0
+    job_status = current.job_status
+    if current.spec.mode.is_job and job_status is not None and (changed or force):
+        job_status = JobStatus(
+            job_iteration=Version(index=job_status.job_iteration.index + 1),
+            last_execution=Timestamp.from_seconds(ctx.wall),
+        )
+    updated = replace(
+        current,
+        spec=spec,
+        previous_spec=current.spec if changed else current.previous_spec,
+        spec_version=Version(index=version + 1) if changed or force else current.spec_version,
+        job_status=job_status,
+    )
+
+    def build(tx: WriteTx) -> None:
+        tx.update(updated)
+
+    return Write(build, lambda: {"Warnings": None})
+
+
+def service_scale(ctx: ApiContext, params: Mapping[str, Any]) -> Write:
+    """``docker service scale``: an update of the replica count alone."""
+    current = find_service(ctx.store, params["service"])
+    replicas = params["replicas"]
+    if not isinstance(replicas, int) or isinstance(replicas, bool) or replicas < 0:
+        raise ApiError("InvalidArgument", f"invalid replicas value {replicas}: must be 0 or more")
+    if current.spec.mode.replicated is None:
+        raise ApiError(
+            "InvalidArgument",
+            "scale can only be used with replicated or replicated-job mode",
+        )
+    spec = replace(current.spec, mode=ServiceMode(replicated=ReplicatedService(replicas=replicas)))
+    return service_update(ctx, {"service": current.id, "spec": spec})
+
+
+def service_remove(ctx: ApiContext, params: Mapping[str, Any]) -> Write:
+    current = find_service(ctx.store, params["service"])
+
+    def build(tx: WriteTx) -> None:
+        found = tx.get("services", current.id)
+        if found is None:
+            raise ApiError("NotFound", f"service {params['service']} not found")
+        tx.delete(found)
+
+    return Write(build)
+
+
+def service_inspect(ctx: ApiContext, params: Mapping[str, Any]) -> Answer:
+    return Answer(find_service(ctx.store, params["service"]))
+
+
+def service_list(ctx: ApiContext, params: Mapping[str, Any]) -> Answer:
+    services = ctx.store.tables["services"]
+    return Answer(tuple(services[i] for i in sorted(services)))
+
+
+def task_list(ctx: ApiContext, params: Mapping[str, Any]) -> Answer:
+    """Tasks, optionally of one service and/or on one node (``service ps``, ``node ps``)."""
+    tasks = [t for _, t in sorted(ctx.store.tables["tasks"].items()) if isinstance(t, Task)]
+    if params.get("service"):
+        service = find_service(ctx.store, params["service"])
+        tasks = [t for t in tasks if t.service_id == service.id]
+    if params.get("node"):
+        node = find_node(ctx.store, params["node"])
+        tasks = [t for t in tasks if t.node_id == node.id]
+    return Answer(tuple(tasks))
+
+
+# -- nodes -----------------------------------------------------------------------------------
+
+
+def node_list(ctx: ApiContext, params: Mapping[str, Any]) -> Answer:
+    nodes = ctx.store.tables["nodes"]
+    return Answer(tuple(nodes[i] for i in sorted(nodes)))
+
+
+def node_inspect(ctx: ApiContext, params: Mapping[str, Any]) -> Answer:
+    return Answer(find_node(ctx.store, params["node"]))
+
+
+def node_update(ctx: ApiContext, params: Mapping[str, Any]) -> Write:
+    """Availability, labels (``label_add``: a mapping, ``label_rm``: names) and
+    role. Demotion keeps quorum or is refused; the last manager stays."""
+    node = find_node(ctx.store, params["node"])
+    _check_version(node, params, "node")
+    spec = node.spec
+    if params.get("availability") is not None:
+        spec = replace(spec, availability=NodeAvailability(params["availability"]))
+    labels = dict(spec.labels)
+    for key, value in sorted(dict(params.get("label_add") or {}).items()):
+        labels[key] = value
+    for key in params.get("label_rm") or ():
+        if key not in labels:
+            raise ApiError("InvalidArgument", f"key {key} doesn't exist in node's labels")
+        del labels[key]
+    spec = replace(spec, labels=Labels(labels))
+    role = params.get("role")
+    if role is not None:
+        spec = replace(spec, role=NodeRole(role))
+    validate_node_spec(spec)
+    demoting = node.spec.role is NodeRole.MANAGER and spec.role is NodeRole.WORKER
+    if demoting:
+        _check_demote(ctx, node)
+    updated = replace(node, spec=spec)
+
+    def build(tx: WriteTx) -> None:
+        tx.update(updated)
+
+    then = None
+    if demoting and ctx.demote is not None:
+        demote = ctx.demote
+        then = lambda: demote(updated)  # noqa: E731
+    return Write(build, then=then)
+
+
+def _managers(store: MemoryStore) -> list[Node]:
+    return [
+        n
+        for _, n in sorted(store.tables["nodes"].items())
+        if isinstance(n, Node) and n.spec.role is NodeRole.MANAGER
+    ]
+
+
+def _check_demote(ctx: ApiContext, node: Node) -> None:
+    managers = _managers(ctx.store)
+    if len(managers) <= 1:
+        raise ApiError("FailedPrecondition", "attempting to demote the last manager of the swarm")
+    raft_id = node.manager_status.raft_id if node.manager_status else 0
+    if raft_id in ctx.voters:
+        remaining = ctx.voters - {raft_id}
+        reachable = len(ctx.reachable & remaining)
+        if reachable < len(remaining) // 2 + 1:
+            raise ApiError(
+                "FailedPrecondition",
+                "can't remove member from the raft: this would result in a loss of quorum",
+            )
+
+
+def node_remove(ctx: ApiContext, params: Mapping[str, Any]) -> Write:
+    node = find_node(ctx.store, params["node"])
+    force = bool(params.get("force"))
+    name = params["node"]
+    if node.spec.role is NodeRole.MANAGER:
+        raise ApiError(
+            "FailedPrecondition",
+            f"node {name} is a cluster manager and is a member of the raft cluster. "
+            "It must be demoted to worker before removal",
+        )
+    if not force and node.status.state is not NodeState.DOWN:
+        raise ApiError("FailedPrecondition", f"node {name} is not down and can't be removed")
+
+    def build(tx: WriteTx) -> None:
+        found = tx.get("nodes", node.id)
+        if found is not None:
+            tx.delete(found)
+
+    return Write(build)
+
+
+HANDLERS: dict[str, Handler] = {
+    "ServiceCreate": service_create,
+    "ServiceUpdate": service_update,
+    "ServiceScale": service_scale,
+    "ServiceRemove": service_remove,
+    "ServiceInspect": service_inspect,
+    "ServiceList": service_list,
+    "TaskList": task_list,
+    "NodeList": node_list,
+    "NodeInspect": node_inspect,
+    "NodeUpdate": node_update,
+    "NodeRemove": node_remove,
+}
+
+
+def handle(ctx: ApiContext, method: str, params: Mapping[str, Any]) -> Answer | Write:
+    handler = HANDLERS.get(method)
+    if handler is None:
+        raise ApiError("Unimplemented", f"unknown method {method}")
+    try:
+        return handler(ctx, params)
+    except KeyError as missing:
+        raise ApiError("InvalidArgument", f"{method} needs the parameter {missing}") from None
+
+
+__all__ = [
+    "HANDLERS",
+    "Answer",
+    "ApiContext",
+    "Reachability",
+    "ShoalError",
+    "Write",
+    "find_node",
+    "find_service",
+    "handle",
+]

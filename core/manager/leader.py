@@ -1,0 +1,268 @@
+"""Everything a manager runs only while it leads: the allocator, the scheduler, the
+orchestrators, the task reaper, the constraint enforcer and the dispatcher, fed by
+the store's committed events and by time, writing through one queue.
+
+A :class:`Leadership` is made when the manager becomes leader and has applied its
+whole log, and dropped when it stops leading; nothing of it survives, as in
+SwarmKit, where a new leader rebuilds from the store. Its writes are only proposed
+while it lives; writes in flight when it ends fail (the Raft proposals do).
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Iterable
+
+from core.allocator.allocator import Allocator
+from core.dispatcher.dispatcher import Dispatcher, Send
+from core.errors import ShoalError
+from core.manager.orchestration import Orchestration, invalid_node
+from core.manager.writes import WriteQueue
+from core.model.cluster import Cluster
+from core.model.defaults import TASK_HISTORY_RETENTION_LIMIT
+from core.model.enums import NodeAvailability
+from core.model.network import Network
+from core.model.node import Node
+from core.model.service import Service
+from core.model.task import Task
+from core.orchestrator import constraint_enforcer, reaper
+from core.scheduler.scheduler import Decision, Scheduler
+from core.store import Event, EventCommit, MemoryStore, WriteTx
+from core.store.index import TaskIndex
+
+
+class StaleDecision(ShoalError):
+    """A scheduling decision read a task or node that has changed since."""
+
+
+class Leadership:
+    def __init__(
+        self,
+        store: MemoryStore,
+        send: Send,
+        rng: random.Random,
+        managers: Callable[[], tuple[str, ...]],
+    ) -> None:
+        self.store = store
+        self.writes = WriteQueue()
+        self.index = TaskIndex(self._tasks())
+        self.allocator = Allocator()
+        self.scheduler = Scheduler()
+        self.orchestration = Orchestration(self.writes, self.index, rng)
+        self.dispatcher = Dispatcher(store, self.index, self.writes, send, rng, managers)
+        self.reap: set[str] = set()  # services whose slots the reaper should look at
+        self.active = True
+
+    def _tasks(self) -> list[Task]:
+        return [t for t in self.store.tables["tasks"].values() if isinstance(t, Task)]
+
+    def _all(self, table: str) -> list:  # type: ignore[type-arg]
+        objects = self.store.tables[table]
+        return [objects[i] for i in sorted(objects)]
+
+    # -- life ------------------------------------------------------------------------------
+
+    def start(self, mono: float, wall: float) -> None:
+        """Rebuild every component's view from the store (SwarmKit's leader start
+        and ``taskinit``), then reconcile everything."""
+        nodes: list[Node] = self._all("nodes")
+        services: list[Service] = self._all("services")
+        tasks = sorted(self._tasks(), key=lambda t: t.id)
+        for network in self._all("networks"):
+            self._allocate_network(network)
+        for service in services:
+            self._allocate_service(service)
+        for task in tasks:
+            self._allocate_task(task, wall)
+        self.scheduler.load(tuple(nodes), tuple(tasks), tuple(services))
+        by_service: dict[str, list[Task]] = {}
+        for task in tasks:
+            by_service.setdefault(task.service_id, []).append(task)
+        self.orchestration.start(services, lambda s: by_service.get(s, []), mono, wall)
+        self.dispatcher.start(nodes, mono, wall)
+        self.reap.update(by_service)
+        self.on_commit(mono, wall)
+
+    def stop(self) -> None:
+        self.active = False
+        self.orchestration.stop()
+        self.writes.jobs.clear()
+
+    # -- events ------------------------------------------------------------------------------
+
+    def on_events(self, events: Iterable[Event | EventCommit], mono: float, wall: float) -> None:
+        for event in events:
+            if isinstance(event, EventCommit):
+                continue
+            self.index.on_event(event)
+            handler = getattr(self, f"_on_{event.table}", None)
+            if handler is not None:
+                handler(event, mono, wall)
+            self.orchestration.on_event(event, mono)
+        self.on_commit(mono, wall)
+
+    def on_commit(self, mono: float, wall: float) -> None:
+        self.scheduler.commit(mono)
+        self.orchestration.on_commit(mono, wall)
+        if self.reap:
+            self._reap()
+
+    def _on_networks(self, event: Event, mono: float, wall: float) -> None:
+        if event.new is None:
+            self.allocator.network_removed(event.object.id)
+        else:
+            assert isinstance(event.new, Network)
+            self._allocate_network(event.new)
+
+    def _on_services(self, event: Event, mono: float, wall: float) -> None:
+        if event.new is None:
+            self.allocator.service_removed(event.object.id)
+            self.scheduler.service_removed(event.object.id)
+        else:
+            assert isinstance(event.new, Service)
+            self._allocate_service(event.new)
+            self.scheduler.service_changed(event.new)
+        self.reap.add(event.object.id)
+
+    def _on_nodes(self, event: Event, mono: float, wall: float) -> None:
+        if event.new is None:
+            self.scheduler.node_removed(event.object.id)
+            self.dispatcher.on_node_removed(event.object.id)
+            return
+        node = event.new
+        assert isinstance(node, Node)
+        self.scheduler.node_changed(node)
+        if node.spec.availability is NodeAvailability.ACTIVE and not invalid_node(node):
+            self._enforce(node, wall)
+
+    def _on_tasks(self, event: Event, mono: float, wall: float) -> None:
+        old, new = event.old, event.new
+        assert old is None or isinstance(old, Task)
+        assert new is None or isinstance(new, Task)
+        if new is None:
+            assert old is not None
+            self.allocator.task_removed(old.id)
+            self.scheduler.task_removed(old)
+        else:
+            self._allocate_task(new, wall)
+            self.scheduler.task_changed(new, mono)
+        self.dispatcher.on_task(old, new, mono)
+        changed = new if new is not None else old
+        assert changed is not None
+        self.reap.add(changed.service_id)
+
+    # -- the allocator -------------------------------------------------------------------------
+
+    def _allocate_network(self, network: Network) -> None:
+        allocated = self.allocator.network_changed(network)
+        if allocated is not None and allocated != network:
+            self.writes.submit(_rewrite("networks", network, allocated))
+
+    def _allocate_service(self, service: Service) -> None:
+        try:
+            allocated = self.allocator.service_changed(service)
+        except ShoalError:
+            return  # a port taken since the API checked: the service waits
+        if allocated.endpoint != service.endpoint:
+            self.writes.submit(_rewrite("services", service, allocated))
+
+    def _allocate_task(self, task: Task, wall: float) -> None:
+        service = self.store.tables["services"].get(task.service_id)
+        assert service is None or isinstance(service, Service)
+        allocated = self.allocator.task_changed(task, service, wall)
+        if allocated is not None:
+            self.writes.submit(_rewrite("tasks", task, allocated))
+
+    # -- the reaper and the constraint enforcer ----------------------------------------------
+
+    def _reap(self) -> None:
+        dirty, self.reap = sorted(self.reap), set()
+        services = self.store.tables["services"]
+        limit = TASK_HISTORY_RETENTION_LIMIT
+        cluster = next(iter(self._all("clusters")), None)
+        if isinstance(cluster, Cluster):
+            configured = cluster.spec.orchestration.task_history_retention_limit
+            limit = limit if configured is None else configured
+        for service_id in dirty:
+            service = services.get(service_id)
+            known = {service_id: service} if isinstance(service, Service) else {}
+            mine = self._tasks_by_id(self.index.of_service(service_id))
+            doomed = reaper.deletions(mine, known, limit)
+            for start in range(0, len(doomed), 200):
+                self.writes.submit(_deletes(doomed[start : start + 200]))
+
+    def _enforce(self, node: Node, wall: float) -> None:
+        mine = self._tasks_by_id(self.index.on_node(node.id))
+        services = {t.service_id: self.store.tables["services"].get(t.service_id) for t in mine}
+        known = {k: v for k, v in services.items() if isinstance(v, Service)}
+        before = {t.id: t for t in mine}
+        for rejected in constraint_enforcer.rejections(node, mine, known, wall):
+            self.writes.submit(_rewrite("tasks", before[rejected.id], rejected))
+
+    def _tasks_by_id(self, ids: Iterable[str]) -> list[Task]:
+        tasks = self.store.tables["tasks"]
+        found = (tasks.get(i) for i in ids)
+        return [t for t in found if isinstance(t, Task)]
+
+    # -- time ----------------------------------------------------------------------------------
+
+    def tick(self, mono: float, wall: float) -> None:
+        self.dispatcher.tick(mono, wall)
+        self.orchestration.tick(mono)
+        for decision in self.scheduler.tick(mono, wall):
+            self.writes.submit(*self._decision_write(decision))
+
+    def _decision_write(
+        self, decision: Decision
+    ) -> tuple[Callable[[WriteTx], None], Callable[[ShoalError | None], None]]:
+        def build(tx: WriteTx) -> None:
+            current = tx.get("tasks", decision.old.id)
+            if current != decision.old:
+                raise StaleDecision(f"task {decision.old.id} changed since it was scheduled")
+            if decision.node_version is not None:
+                node = tx.get("nodes", decision.new.node_id)
+                if node is None or node.version.index != decision.node_version:
+                    raise StaleDecision(f"node {decision.new.node_id} changed")
+            tx.update(decision.new)
+
+        def done(error: ShoalError | None) -> None:
+            if error is not None and self.active:
+                self.scheduler.decision_failed(decision)
+
+        return build, done
+
+    @property
+    def next_deadline(self) -> float | None:
+        deadlines = [
+            d
+            for d in (
+                self.dispatcher.next_deadline,
+                self.orchestration.next_deadline,
+                self.scheduler.next_deadline,
+            )
+            if d is not None
+        ]
+        return min(deadlines, default=None)
+
+
+def _rewrite(table: str, before: object, after: object) -> Callable[[WriteTx], None]:
+    """Write ``after`` if the object is still as ``before`` (else a newer event
+    will bring the component round again)."""
+
+    def build(tx: WriteTx) -> None:
+        assert hasattr(before, "id")
+        if tx.get(table, before.id) == before:
+            tx.update(after)  # type: ignore[arg-type]
+
+    return build
+
+
+def _deletes(tasks: tuple[Task, ...]) -> Callable[[WriteTx], None]:
+    def build(tx: WriteTx) -> None:
+        for task in tasks:
+            if tx.get("tasks", task.id) is not None:
+                current = tx.get("tasks", task.id)
+                assert current is not None
+                tx.delete(current)
+
+    return build

@@ -1,0 +1,404 @@
+"""One manager: its Raft member, its copy of the store, and while it leads, the
+leader's components and the control API (SwarmKit's ``manager``).
+
+Every manager applies every committed entry to its own store, so the store's events
+are the same on all of them. Writes go to Raft only from the leader, one round at a
+time (:class:`~core.manager.writes.WriteQueue`). The leader's components start once
+this manager leads *and* has applied its whole log (SwarmKit's ``caughtUp``), and
+stop the moment it does not lead.
+
+Membership: a joining or promoted manager asks the leader to add it
+(:class:`JoinRaft`); a demoted one is removed once the demotion has committed (the
+leader hands leadership away first if it is the one demoted). Conf changes go one at
+a time.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from core.errors import ShoalError
+from core.manager.api import Answer, ApiContext, Write, handle
+from core.manager.leader import Leadership
+from core.manager.requests import ApiError
+from core.messages import (
+    ClusterMessage,
+    JoinAccepted,
+    JoinRefused,
+    JoinRequest,
+    Promoted,
+    RaftEnvelope,
+)
+from core.model import replace
+from core.model.cluster import Cluster
+from core.model.enums import NodeRole, NodeState, Reachability
+from core.model.ids import new_id
+from core.model.node import ManagerStatus, Node, NodeSpec, NodeStatus
+from core.raft.node import RaftNode
+from core.raft.types import (
+    ChangeKind,
+    ConfChange,
+    DurableWrite,
+    Entry,
+    EntryKind,
+    Message,
+    NodeId,
+    RaftError,
+    Role,
+)
+from core.store import MemoryStore, Transaction, WriteTx
+
+#: How often the leader looks for promoted and demoted nodes to (un)make members.
+ROLE_CHECK_SECONDS = 1.0
+
+Reply = Callable[[bool, Any, ShoalError | None], None]
+
+
+@dataclass(slots=True)
+class ManagerOutput:
+    writes: list[DurableWrite] = field(default_factory=list)
+    messages: list[tuple[str, ClusterMessage]] = field(default_factory=list)
+    applied: list[Entry] = field(default_factory=list)
+    removed_self: bool = False
+
+
+class Manager:
+    def __init__(
+        self,
+        host: str,
+        node_id: str,
+        raft: RaftNode,
+        rng: random.Random,
+        peers: dict[NodeId, str] | None = None,
+    ) -> None:
+        self.host = host
+        self.node_id = node_id
+        self.raft = raft
+        self.rng = rng
+        snapshot = raft.log.snapshot
+        self.store = MemoryStore.restore(snapshot.data) if snapshot.data else MemoryStore()
+        self.peers: dict[NodeId, str] = dict(peers or {})
+        self.peers[raft.id] = host
+        self.leadership: Leadership | None = None
+        self.out = ManagerOutput()
+        self.in_flight: dict[int, tuple[int, tuple[Callable[[ShoalError | None], None], ...]]] = {}
+        self.round_open = False
+        self.mono = 0.0
+        self.wall = 0.0
+        self.role = Role.FOLLOWER
+        self.leader_id: NodeId = 0
+        self.heard_from: dict[NodeId, float] = {}
+        self._roles_checked_at = float("-inf")
+        self._refresh_peers()
+
+    # -- inputs --------------------------------------------------------------------------
+
+    def tick(self, mono: float, wall: float) -> None:
+        self._time(mono, wall)
+        self.raft.tick()
+
+    def step(self, message: Message, mono: float, wall: float) -> None:
+        self._time(mono, wall)
+        self.heard_from[message.source] = mono
+        self.raft.step(message)
+
+    def persisted(self, seq: int) -> None:
+        self.raft.persisted(seq)
+
+    def advance(self, mono: float, wall: float) -> None:
+        """Time moved on: the leader's timers (heartbeat expiry, restarts, batches)."""
+        self._time(mono, wall)
+        if self.leadership is not None:
+            self.leadership.tick(mono, wall)
+
+    def _time(self, mono: float, wall: float) -> None:
+        self.mono, self.wall = mono, wall
+
+    @property
+    def leader_host(self) -> str:
+        return self.peers.get(self.leader_id, "") if self.leader_id else ""
+
+    @property
+    def is_leader(self) -> bool:
+        return self.leadership is not None
+
+    # -- the API -------------------------------------------------------------------------
+
+    def api(self, method: str, params: dict[str, Any], reply: Reply) -> None:
+        """Run a request on this (leading) manager; ``reply`` is called once, now for
+        a read or a refused write, after commit and apply for a write."""
+        leadership = self.leadership
+        if leadership is None:
+            reply(False, None, ApiError("Unavailable", "this manager is not the leader"))
+            return
+        conf = self.raft.conf
+        ctx = ApiContext(
+            store=self.store,
+            rng=self.rng,
+            wall=self.wall,
+            voters=conf.voters,
+            reachable=self._reachable(),
+            leader_raft_id=self.raft.id,
+            demote=self._demote,
+        )
+        try:
+            outcome = handle(ctx, method, params)
+        except ShoalError as error:
+            reply(False, None, error)
+            return
+        if isinstance(outcome, Answer):
+            reply(True, outcome.value, None)
+            return
+        write: Write = outcome
+
+        def done(error: ShoalError | None) -> None:
+            if error is not None:
+                reply(False, None, error)
+                return
+            reply(True, write.value(), None)
+            if write.then is not None:
+                write.then()
+
+        leadership.writes.submit(write.build, done, alone=True)
+
+    def _reachable(self) -> frozenset[NodeId]:
+        """Voters heard from within an election timeout, and this one."""
+        window = float(self.raft.config.election_ticks)
+        heard = {i for i, at in self.heard_from.items() if self.mono - at <= window}
+        return frozenset(heard | {self.raft.id})
+
+    # -- membership ----------------------------------------------------------------------
+
+    def add_member(self, raft_id: NodeId) -> ShoalError | None:
+        """A joining manager asks to be a voter (from the leader's point of view)."""
+        if raft_id in self.raft.conf.voters:
+            return None
+        try:
+            self.raft.propose_conf_change(ConfChange(ChangeKind.ADD, raft_id))
+        except RaftError as error:
+            return error
+        return None
+
+    def join(
+        self, host: str, request: JoinRequest, answer: Callable[[ClusterMessage], None]
+    ) -> None:
+        """A node asks to join with a token: it becomes a worker or a manager (a new
+        Raft member, added once its Node object has committed)."""
+        leadership = self.leadership
+        if leadership is None:
+            answer(JoinRefused("this manager is not the leader", self.leader_host))
+            return
+        clusters = [c for c in self.store.tables["clusters"].values() if isinstance(c, Cluster)]
+        tokens = clusters[0].join_tokens if clusters else None
+        if tokens is None or request.token not in (tokens.worker, tokens.manager):
+            refusal = ApiError(
+                "InvalidArgument", "A valid join token is necessary to join this cluster"
+            )
+            answer(JoinRefused(str(refusal)))
+            return
+        manager = request.token == tokens.manager
+        node_id = new_id(self.rng)
+        raft_id = self._new_raft_id() if manager else 0
+        node = Node(
+            id=node_id,
+            spec=NodeSpec(role=NodeRole.MANAGER if manager else NodeRole.WORKER),
+            description=request.description,
+            status=NodeStatus(state=NodeState.UNKNOWN, addr=host),
+            manager_status=(
+                ManagerStatus(reachability=Reachability.REACHABLE, addr=host, raft_id=raft_id)
+                if manager
+                else None
+            ),
+        )
+
+        def build(tx: WriteTx) -> None:
+            tx.create(node)
+
+        def done(error: ShoalError | None) -> None:
+            if error is not None:
+                answer(JoinRefused(str(error)))
+                return
+            if manager:
+                self.peers[raft_id] = host
+                self.add_member(raft_id)
+            answer(JoinAccepted(node_id, manager, raft_id, self.members()))
+
+        leadership.writes.submit(build, done, alone=True)
+
+    def _new_raft_id(self) -> NodeId:
+        taken = self.raft.conf.voters | self.raft.conf.removed | set(self.peers)
+        while True:
+            candidate = self.rng.getrandbits(63) | 1
+            if candidate not in taken:
+                return candidate
+
+    def members(self) -> tuple[tuple[int, str], ...]:
+        return tuple((i, self.peers[i]) for i in sorted(self.peers) if i in self.raft.conf.voters)
+
+    def _promote(self, node: Node) -> None:
+        """A worker whose spec says manager: give it a Raft id and tell it (it asks
+        to be added once its member runs; a node that is down is told when back)."""
+        leadership = self.leadership
+        if leadership is None or node.id not in leadership.dispatcher.sessions:
+            return
+        if node.manager_status is not None and node.manager_status.raft_id:
+            raft_id = node.manager_status.raft_id
+        else:
+            raft_id = self._new_raft_id()
+            status = ManagerStatus(
+                reachability=Reachability.REACHABLE, addr=node.status.addr, raft_id=raft_id
+            )
+            updated = replace(node, manager_status=status)
+
+            def build(tx: WriteTx) -> None:
+                if tx.get("nodes", node.id) == node:
+                    tx.update(updated)
+
+            leadership.writes.submit(build)
+            self.peers[raft_id] = node.status.addr
+        if raft_id in self.raft.conf.voters:
+            return
+        host = leadership.dispatcher.sessions[node.id].host
+        self._send(host, Promoted(node.id, raft_id, self.members()))
+
+    def _demote(self, node: Node) -> None:
+        raft_id = node.manager_status.raft_id if node.manager_status else 0
+        if raft_id not in self.raft.conf.voters:
+            return
+        if raft_id == self.raft.id:
+            self.raft.transfer_leadership()  # the next leader removes this member
+            return
+        try:
+            self.raft.propose_conf_change(ConfChange(ChangeKind.REMOVE, raft_id))
+        except RaftError:
+            return  # another change is under way; the role check tries again
+
+    def _check_roles(self) -> None:
+        """Demoted managers still in the membership are removed, one at a time;
+        promoted workers are told to start their member."""
+        if self.mono < self._roles_checked_at + ROLE_CHECK_SECONDS:
+            return
+        self._roles_checked_at = self.mono
+        voters = self.raft.conf.voters
+        for _, node in sorted(self.store.tables["nodes"].items()):
+            assert isinstance(node, Node)
+            status = node.manager_status
+            raft_id = status.raft_id if status else 0
+            if node.spec.role is NodeRole.WORKER and raft_id in voters:
+                self._demote(node)
+                return
+            promoted = node.spec.role is NodeRole.MANAGER and raft_id not in voters
+            if promoted and raft_id not in self.raft.conf.removed:
+                self._promote(node)
+
+    def _refresh_peers(self) -> None:
+        for node in self.store.tables["nodes"].values():
+            assert isinstance(node, Node)
+            status = node.manager_status
+            if status is not None and status.raft_id and status.addr:
+                self.peers.setdefault(status.raft_id, status.addr)
+
+    # -- outputs -------------------------------------------------------------------------
+
+    def process(self) -> ManagerOutput:
+        """Carry out everything Raft and the leader want done; return it."""
+        for _ in range(64):
+            while self.raft.has_ready():
+                self._handle_ready()
+            if not self._maybe_lead():
+                break
+        out, self.out = self.out, ManagerOutput()
+        return out
+
+    def _handle_ready(self) -> None:
+        raft = self.raft
+        ready = raft.ready()
+        self.out.writes.extend(ready.writes)
+        for message in ready.messages:
+            host = self.peers.get(message.to)
+            if host is not None:
+                self.out.messages.append((host, RaftEnvelope(message)))
+        if ready.snapshot_to_apply is not None:
+            self.store = MemoryStore.restore(ready.snapshot_to_apply.data)
+            self._refresh_peers()
+            if self.leadership is not None:  # cannot happen on a leader; be safe
+                self._stop_leading()
+        for entry in ready.committed:
+            self._apply(entry)
+        for failure in ready.failed_proposals:
+            self.in_flight.pop(failure.index, None)
+        if ready.soft_state is not None:
+            self.role, self.leader_id = ready.soft_state.role, ready.soft_state.leader
+            if self.role is not Role.LEADER and self.leadership is not None:
+                self._stop_leading()
+        if not self.in_flight:
+            self.round_open = False
+        if raft.wants_snapshot():
+            raft.snapshot(raft.log.applied, self.store.snapshot())
+
+    def _apply(self, entry: Entry) -> None:
+        self.out.applied.append(entry)
+        if entry.kind is EntryKind.CONF_CHANGE or not entry.data:
+            applied = self.store.apply_noop(entry.index)
+            change = entry.change
+            if change is not None and change.node_id == self.raft.id:
+                self.out.removed_self = change.kind is ChangeKind.REMOVE
+        else:
+            applied = self.store.apply(entry.index, Transaction.decode(entry.data))
+            self._refresh_peers()
+        waiting = self.in_flight.pop(entry.index, None)
+        if waiting is not None:
+            term, dones = waiting
+            error = (
+                applied.error
+                if term == entry.term
+                else ApiError("Unknown", "raft: proposal dropped")
+            )
+            for done in dones:
+                done(error)
+        if self.leadership is not None:
+            events = [e for e in applied.events]
+            self.leadership.on_events(events, self.mono, self.wall)
+
+    def _maybe_lead(self) -> bool:
+        """Start leading once caught up; propose the next round. Whether Raft has
+        something new to hand out."""
+        raft = self.raft
+        if self.leadership is None:
+            caught_up = raft.log.applied >= raft.log.last_index()
+            if raft.role is Role.LEADER and caught_up:
+                self.leadership = Leadership(self.store, self._send, self.rng, self._manager_hosts)
+                self.leadership.start(self.mono, self.wall)
+            else:
+                return False
+        leadership = self.leadership
+        if self.round_open or not leadership.writes.jobs:
+            self._check_roles()
+            return raft.has_ready()
+        round_ = leadership.writes.take(self.store, int(self.wall * 1e9))
+        for tx, dones in round_.transactions:
+            try:
+                index = raft.propose(tx.encode())
+            except RaftError as error:
+                for done in dones:
+                    done(ApiError("Unknown", str(error)))
+                continue
+            self.in_flight[index] = (raft.term, dones)
+            self.round_open = True
+        return raft.has_ready()
+
+    def _stop_leading(self) -> None:
+        assert self.leadership is not None
+        self.leadership.stop()
+        self.leadership = None
+        self.in_flight.clear()
+        self.round_open = False
+
+    def _send(self, host: str, message: ClusterMessage) -> None:
+        self.out.messages.append((host, message))
+
+    def _manager_hosts(self) -> tuple[str, ...]:
+        return tuple(self.peers[i] for i in sorted(self.peers) if i in self.raft.conf.voters)

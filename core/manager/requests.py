@@ -1,0 +1,60 @@
+"""Client requests and replies: the API as inputs and outputs (DESIGN.md's driver
+contract). A request carries an id; its reply comes out later, after the write it
+asked for is committed and applied, or with an error in Docker's words."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from core.errors import ShoalError
+
+#: How long a write may wait for its commit before the caller is told it timed out
+#: (dockerd's request timeout). The write may still commit afterwards.
+REQUEST_TIMEOUT_SECONDS = 20.0
+
+
+class ApiError(ShoalError):
+    """An error as a manager answers it: a gRPC code name and Docker's message."""
+
+    def __init__(self, code: str, message: str) -> None:
+        self.code = code
+        self.message = message
+        super().__init__(f"rpc error: code = {code} desc = {message}")
+
+
+def deadline_exceeded() -> ApiError:
+    return ApiError("DeadlineExceeded", "context deadline exceeded")
+
+
+def no_leader() -> ApiError:
+    return ApiError(
+        "Unknown",
+        "The swarm does not have a leader. It's possible that too few managers are online. "
+        "Make sure more than half of the managers are online.",
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class ClientRequest:
+    """``method`` is the Engine API operation (``ServiceCreate``, ``NodeUpdate``...)."""
+
+    id: str
+    method: str
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class ClientReply:
+    id: str
+    ok: bool
+    value: Any = None
+    error: str = ""
+    code: str = ""
+
+    @classmethod
+    def failed(cls, request_id: str, error: ShoalError) -> ClientReply:
+        if not isinstance(error, ApiError):
+            error = ApiError("InvalidArgument", str(error))
+        return cls(request_id, False, error=str(error), code=error.code)

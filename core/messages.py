@@ -1,0 +1,250 @@
+"""What nodes say to each other, beside Raft: agent sessions, task status,
+assignments, joins and forwarded API requests, with one wire codec for them all.
+
+Hosts are addressed by name (an address, in real mode). Every message is a frozen
+dataclass; :func:`encode` turns one into msgpack bytes and :func:`decode` back, so the
+simulator can pass every message through the bytes real mode would send. Model
+objects travel as Docker's JSON; Raft messages inside :class:`RaftEnvelope` as the
+Raft codec's bytes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import msgpack
+
+from core.errors import ShoalError
+from core.model.node import Node, NodeDescription
+from core.model.service import Service, ServiceSpec
+from core.model.task import Task, TaskStatus
+from core.model.wire import WireModel
+from core.raft.codec import decode_message, encode_message
+from core.raft.types import Message
+
+_FORMAT = 1
+
+
+class MessageDecodeError(ShoalError):
+    """Bytes that are not a cluster message this build reads."""
+
+
+# -- agent <-> dispatcher ----------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Register:
+    """An agent opens a session with the leader's dispatcher."""
+
+    node_id: str
+    description: NodeDescription
+
+
+@dataclass(frozen=True, slots=True)
+class Registered:
+    node_id: str
+    session: str
+    period: float  # seconds until the first heartbeat is due
+    managers: tuple[str, ...]  # hosts of the managers, for reconnecting elsewhere
+
+
+@dataclass(frozen=True, slots=True)
+class SessionRefused:
+    """Not the leader (``leader`` names it when known), or a refused registration."""
+
+    node_id: str
+    error: str
+    leader: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Heartbeat:
+    node_id: str
+    session: str
+
+
+@dataclass(frozen=True, slots=True)
+class HeartbeatAck:
+    session: str
+    period: float
+
+
+@dataclass(frozen=True, slots=True)
+class StatusReport:
+    """Task statuses since the last acknowledged report (latest per task)."""
+
+    node_id: str
+    session: str
+    sequence: int
+    statuses: tuple[tuple[str, TaskStatus], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class StatusAck:
+    session: str
+    sequence: int
+
+
+@dataclass(frozen=True, slots=True)
+class AssignmentsMessage:
+    """One message of a session's assignment stream; ``sequence`` counts from 1, so
+    an agent that sees a gap knows it missed one and opens a new session."""
+
+    session: str
+    sequence: int
+    complete: bool  # the whole set (the first of a session), else only changes
+    updates: tuple[Task, ...]
+    removes: tuple[str, ...]
+
+
+# -- joining -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class JoinRequest:
+    host: str
+    token: str
+    description: NodeDescription
+
+
+@dataclass(frozen=True, slots=True)
+class JoinAccepted:
+    node_id: str
+    manager: bool
+    raft_id: int
+    managers: tuple[tuple[int, str], ...]  # (raft id, host) of the members
+
+
+@dataclass(frozen=True, slots=True)
+class JoinRefused:
+    error: str
+    leader: str = ""  # this manager does not lead; the one that does
+
+
+@dataclass(frozen=True, slots=True)
+class Promoted:
+    """The leader tells a worker it is a manager now, under ``raft_id``."""
+
+    node_id: str
+    raft_id: int
+    managers: tuple[tuple[int, str], ...]  # (raft id, host) of the members
+
+
+@dataclass(frozen=True, slots=True)
+class JoinRaft:
+    """A promoted node, its Raft member running, asks the leader to add it."""
+
+    node_id: str
+    raft_id: int
+
+
+# -- manager <-> manager -------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RaftEnvelope:
+    message: Message
+
+
+@dataclass(frozen=True, slots=True)
+class ForwardedRequest:
+    """An API request a follower passes to the leader (SwarmKit's raft proxy)."""
+
+    origin: str
+    request_id: str
+    method: str
+    params: tuple[tuple[str, Any], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ForwardedReply:
+    request_id: str
+    ok: bool
+    value: Any
+    error: str
+
+
+ClusterMessage = (
+    Register
+    | Registered
+    | SessionRefused
+    | Heartbeat
+    | HeartbeatAck
+    | StatusReport
+    | StatusAck
+    | AssignmentsMessage
+    | JoinRequest
+    | JoinAccepted
+    | JoinRefused
+    | Promoted
+    | JoinRaft
+    | RaftEnvelope
+    | ForwardedRequest
+    | ForwardedReply
+)
+
+_CLASSES: dict[str, type] = {
+    cls.__name__: cls for cls in typing.get_args(ClusterMessage) if isinstance(cls, type)
+}
+
+# -- the codec -------------------------------------------------------------------------------
+
+_MODELS: dict[str, type[WireModel]] = {
+    cls.__name__: cls for cls in (Node, NodeDescription, Service, ServiceSpec, Task, TaskStatus)
+}
+
+
+def _pack(value: Any) -> Any:
+    if value is None or isinstance(value, (bool, int, float, str, bytes)):
+        return value
+    if isinstance(value, Message):
+        return {"$raft": encode_message(value)}
+    if isinstance(value, WireModel):
+        return {"$model": type(value).__name__, "v": value.to_json()}
+    if isinstance(value, (tuple, list)):
+        return [_pack(v) for v in value]
+    if isinstance(value, Mapping):
+        return {"$map": [[_pack(k), _pack(v)] for k, v in sorted(value.items())]}
+    raise MessageDecodeError(f"cannot encode a {type(value).__name__} in a cluster message")
+
+
+def _unpack(value: Any) -> Any:
+    if isinstance(value, list):
+        return tuple(_unpack(v) for v in value)
+    if isinstance(value, dict):
+        if "$raft" in value:
+            return decode_message(value["$raft"])
+        if "$model" in value:
+            model = _MODELS.get(value["$model"])
+            if model is None:
+                raise MessageDecodeError(f"unknown model {value['$model']!r}")
+            return model.from_json(value["v"], path=value["$model"])
+        if "$map" in value:
+            return {_unpack(k): _unpack(v) for k, v in value["$map"]}
+        raise MessageDecodeError("a map without a type tag")
+    return value
+
+
+def encode(message: ClusterMessage) -> bytes:
+    fields = [_pack(getattr(message, f.name)) for f in dataclasses.fields(message)]
+    packed: bytes = msgpack.packb([_FORMAT, type(message).__name__, fields], use_bin_type=True)
+    return packed
+
+
+def decode(data: bytes) -> ClusterMessage:
+    try:
+        fmt, name, fields = msgpack.unpackb(data, raw=False)
+    except (ValueError, TypeError) as error:
+        raise MessageDecodeError(f"not a cluster message: {error}") from None
+    if fmt != _FORMAT:
+        raise MessageDecodeError(f"cluster message format {fmt!r} is not {_FORMAT}")
+    cls = _CLASSES.get(name)
+    if cls is None:
+        raise MessageDecodeError(f"unknown cluster message {name!r}")
+    values = [_unpack(v) for v in fields]
+    message: ClusterMessage = cls(*values)
+    return message

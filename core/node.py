@@ -1,0 +1,541 @@
+"""One host's swarm node: a manager and/or an agent behind the driver contract of
+DESIGN.md (inputs in, one envelope of outputs out).
+
+Inputs: :meth:`SwarmNode.advance` (time), :meth:`receive` (a message from a host),
+:meth:`executor_result`, :meth:`request` (a client request with an id) and
+:meth:`persisted` (Raft's durable writes are on disk). After any input,
+:meth:`ready` hands out a :class:`NodeReady`: durable writes (Raft's, the agent's
+store, the node's identity), messages, executor commands, replies and the next
+deadline. A message that depends on a Raft write is only handed out once the write
+is confirmed (Raft holds it back); a reply to a write only after it is applied.
+
+The node handles ``SwarmInit``, ``SwarmJoin`` and ``SwarmLeave`` itself; every other
+request goes to the leader's control API, forwarded by a follower, and is answered
+with ``DeadlineExceeded`` if no answer came in 20 s (the write may still commit).
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from core.agent.agent import Agent, AgentWrite
+from core.errors import ShoalError
+from core.manager.manager import Manager
+from core.manager.requests import (
+    REQUEST_TIMEOUT_SECONDS,
+    ApiError,
+    ClientReply,
+    ClientRequest,
+    deadline_exceeded,
+    no_leader,
+)
+from core.messages import (
+    ClusterMessage,
+    ForwardedReply,
+    ForwardedRequest,
+    Heartbeat,
+    JoinAccepted,
+    JoinRaft,
+    JoinRefused,
+    JoinRequest,
+    Promoted,
+    RaftEnvelope,
+    Register,
+    SessionRefused,
+    StatusReport,
+)
+from core.model.cluster import Cluster, JoinTokens
+from core.model.enums import NodeRole, NodeState, Reachability
+from core.model.ids import base36, new_id
+from core.model.node import ManagerStatus, Node, NodeDescription, NodeSpec, NodeStatus
+from core.model.task import Task
+from core.raft.config import RaftConfig
+from core.raft.node import RaftNode, bootstrap_state
+from core.raft.storage import PersistentState
+from core.raft.ticker import Ticker
+from core.raft.types import DurableWrite, NodeId
+from core.store import WriteTx
+from core.tasks.executor import ExecutorCommand, ExecutorResult
+from core.timers import TimerHeap
+
+NOT_A_MANAGER = (
+    'This node is not a swarm manager. Use "docker swarm init" or "docker swarm join" '
+    "to connect this node to swarm and try again."
+)
+ALREADY_IN_SWARM = (
+    'This node is already part of a swarm. Use "docker swarm leave" to leave this swarm '
+    "and join another one."
+)
+NOT_IN_SWARM = "This node is not part of a swarm"
+NODE_METHODS = ("SwarmInit", "SwarmJoin", "SwarmLeave")
+
+
+@dataclass(frozen=True, slots=True)
+class NodeIdentity:
+    """Who this host is in the swarm: kept on disk beside Raft's state."""
+
+    node_id: str
+    manager: bool
+    raft_id: int
+    managers: tuple[tuple[int, str], ...]  # (raft id, host) as last known
+
+
+@dataclass(slots=True)
+class NodeReady:
+    raft_writes: list[DurableWrite] = field(default_factory=list)
+    # Raft's durable state starts anew from this (swarm init, --force-new-cluster),
+    # before ``raft_writes`` are applied
+    raft_reset: PersistentState | None = None
+    agent_writes: list[AgentWrite] = field(default_factory=list)
+    identity: NodeIdentity | bool | None = False  # False: unchanged; None: left the swarm
+    messages: list[tuple[str, ClusterMessage]] = field(default_factory=list)
+    commands: list[ExecutorCommand] = field(default_factory=list)
+    replies: list[ClientReply] = field(default_factory=list)
+    next_deadline: float | None = None
+
+
+@dataclass
+class NodeDisk:
+    """What a restarted node is given back: the durable part of itself."""
+
+    identity: NodeIdentity | None = None
+    raft: PersistentState = field(default_factory=PersistentState)
+    tasks: dict[str, Task] = field(default_factory=dict)
+
+
+class SwarmNode:
+    def __init__(
+        self,
+        host: str,
+        description: NodeDescription,
+        rng: random.Random,
+        entropy: Callable[[int], bytes],
+        raft_config: RaftConfig,
+        tick_seconds: float,
+        mono: float,
+        wall: float,
+        disk: NodeDisk | None = None,
+        incarnation: int = 1,
+    ) -> None:
+        self.host = host
+        self.description = description
+        self.rng = rng
+        self.entropy = entropy
+        self.raft_config = raft_config
+        self.tick_seconds = tick_seconds
+        self.mono, self.wall = mono, wall
+        self.incarnation = incarnation
+        self.out = NodeReady()
+        self.identity: NodeIdentity | None = None
+        self.manager: Manager | None = None
+        self.agent: Agent | None = None
+        self.ticker: Ticker | None = None
+        self.requests: dict[str, str] = {}  # request id -> "" (local client) or origin host
+        self.deadlines: TimerHeap[str] = TimerHeap()
+        self.forwarded: dict[str, str] = {}  # request id -> origin host, on the leader
+        self.pending_init: str | None = None
+        self.pending_join: tuple[str, str, str] | None = None  # (request id, remote, token)
+        # Raft's state as written so far (what ``--force-new-cluster`` starts from)
+        self.raft_state = disk.raft.copy() if disk is not None else PersistentState()
+        if disk is not None and disk.identity is not None:
+            self._boot(disk)
+
+    # -- booting -------------------------------------------------------------------------
+
+    def _boot(self, disk: NodeDisk) -> None:
+        identity = disk.identity
+        assert identity is not None
+        self.identity = identity
+        if identity.manager and identity.raft_id:
+            raft = RaftNode(identity.raft_id, self.raft_config, self.rng, disk.raft.copy())
+            self._start_manager(raft, dict(identity.managers))
+        self._start_agent(identity, disk.tasks)
+
+    def _start_manager(self, raft: RaftNode, peers: dict[NodeId, str]) -> None:
+        assert self.identity is not None
+        self.manager = Manager(self.host, self.identity.node_id, raft, self.rng, peers)
+        self.ticker = Ticker(self.tick_seconds, self.mono)
+
+    def _start_agent(self, identity: NodeIdentity, tasks: dict[str, Task]) -> None:
+        hosts = tuple(h for _, h in identity.managers) or (self.host,)
+        self.agent = Agent(
+            identity.node_id, hosts, self.description, self.rng, tasks, epoch=self.incarnation
+        )
+        self._take_agent(self.agent.start(self.mono, self.wall))
+
+    def _set_identity(self, identity: NodeIdentity | None) -> None:
+        self.identity = identity
+        self.out.identity = identity
+
+    # -- inputs ---------------------------------------------------------------------------
+
+    def advance(self, mono: float, wall: float) -> None:
+        self.mono, self.wall = mono, wall
+        manager = self.manager
+        if manager is not None and self.ticker is not None:
+            for _ in range(self.ticker.advance(mono)):
+                manager.tick(mono, wall)
+            manager.advance(mono, wall)
+        if self.agent is not None:
+            self._take_agent(self.agent.tick(mono, wall))
+        for request_id in self.deadlines.pop_due(mono):
+            origin = self.requests.pop(request_id, None)
+            if origin is not None:
+                self._reply(request_id, origin, False, None, deadline_exceeded())
+
+    def receive(self, source: str, message: ClusterMessage) -> None:
+        manager, agent = self.manager, self.agent
+        mono, wall = self.mono, self.wall
+        if isinstance(message, RaftEnvelope):
+            if manager is not None and message.message.to == manager.raft.id:
+                manager.step(message.message, mono, wall)
+            return
+        if isinstance(message, ForwardedRequest):
+            self._serve_forwarded(source, message)
+            return
+        if isinstance(message, ForwardedReply):
+            origin = self.requests.pop(message.request_id, None)
+            if origin is not None:
+                self.deadlines.cancel(message.request_id)
+                error = ApiError("Unknown", message.error) if not message.ok else None
+                reply = ClientReply(message.request_id, message.ok, message.value)
+                if error is not None:
+                    reply = ClientReply(message.request_id, False, error=message.error)
+                self.out.replies.append(reply)
+            return
+        if isinstance(message, JoinRequest):
+            self._serve_join(source, message)
+            return
+        if isinstance(message, (JoinAccepted, JoinRefused)):
+            self._joined(source, message)
+            return
+        if isinstance(message, Promoted):
+            self._promoted(source, message)
+            return
+        if isinstance(message, JoinRaft):
+            if manager is not None and manager.is_leader:
+                manager.peers[message.raft_id] = source
+                manager.add_member(message.raft_id)
+            return
+        if isinstance(message, (Register, Heartbeat, StatusReport)):
+            self._dispatch(source, message)
+            return
+        if agent is not None:
+            agent.receive(source, message, mono, wall)
+            self._take_agent(agent.flush())
+
+    def _dispatch(self, source: str, message: Register | Heartbeat | StatusReport) -> None:
+        """An agent's session message: the leader's dispatcher serves it; any other
+        manager names the leader, so that the agent goes there."""
+        manager = self.manager
+        if manager is None:
+            return
+        leadership = manager.leadership
+        if leadership is None:
+            refusal = SessionRefused(message.node_id, "not the leader", manager.leader_host)
+            self.out.messages.append((source, refusal))
+        elif isinstance(message, Register):
+            leadership.dispatcher.on_register(source, message, self.mono, self.wall)
+        elif isinstance(message, Heartbeat):
+            leadership.dispatcher.on_heartbeat(source, message, self.mono)
+        else:
+            leadership.dispatcher.on_status(source, message, self.mono)
+
+    def executor_result(self, result: ExecutorResult) -> None:
+        if self.agent is not None:
+            self._take_agent(self.agent.executor_result(result, self.mono, self.wall))
+
+    def persisted(self, seq: int) -> None:
+        if self.manager is not None:
+            self.manager.persisted(seq)
+
+    def request(self, request: ClientRequest) -> None:
+        method = request.method
+        if method == "SwarmInit":
+            self._init(request)
+        elif method == "SwarmJoin":
+            self._join(request)
+        elif method == "SwarmLeave":
+            self._leave(request)
+        else:
+            self._api(request.id, "", method, dict(request.params))
+
+    # -- the API ---------------------------------------------------------------------------
+
+    def _api(self, request_id: str, origin: str, method: str, params: dict[str, Any]) -> None:
+        manager = self.manager
+        if manager is None:
+            self._reply(request_id, origin, False, None, ApiError("Unavailable", NOT_A_MANAGER))
+            return
+        self.requests[request_id] = origin
+        self.deadlines.arm(request_id, self.mono + REQUEST_TIMEOUT_SECONDS)
+        if manager.is_leader:
+            manager.api(
+                method,
+                params,
+                lambda ok, value, error: self._answer(request_id, ok, value, error),
+            )
+        elif manager.leader_host and manager.leader_host != self.host:
+            forwarded = ForwardedRequest(
+                self.host, request_id, method, tuple(sorted(params.items()))
+            )
+            self.out.messages.append((manager.leader_host, forwarded))
+        else:
+            self.requests.pop(request_id, None)
+            self.deadlines.cancel(request_id)
+            self._reply(request_id, origin, False, None, no_leader())
+
+    def _serve_forwarded(self, source: str, message: ForwardedRequest) -> None:
+        manager = self.manager
+        if manager is None or not manager.is_leader:
+            self.out.messages.append(
+                (source, ForwardedReply(message.request_id, False, None, str(no_leader())))
+            )
+            return
+        self._api(message.request_id, source, message.method, dict(message.params))
+
+    def _answer(self, request_id: str, ok: bool, value: Any, error: ShoalError | None) -> None:
+        origin = self.requests.pop(request_id, None)
+        if origin is None:
+            return  # timed out already
+        self.deadlines.cancel(request_id)
+        self._reply(request_id, origin, ok, value, error)
+
+    def _reply(
+        self, request_id: str, origin: str, ok: bool, value: Any, error: ShoalError | None
+    ) -> None:
+        if origin:
+            text = str(error) if error is not None else ""
+            self.out.messages.append((origin, ForwardedReply(request_id, ok, value, text)))
+        elif error is not None:
+            self.out.replies.append(ClientReply.failed(request_id, error))
+        else:
+            self.out.replies.append(ClientReply(request_id, True, value))
+
+    # -- swarm init, join, leave -------------------------------------------------------------
+
+    def _init(self, request: ClientRequest) -> None:
+        force = bool(request.params.get("force_new_cluster"))
+        if self.identity is not None and not force:
+            self.out.replies.append(
+                ClientReply.failed(request.id, ApiError("Unavailable", ALREADY_IN_SWARM))
+            )
+            return
+        if force:
+            if self.manager is None or self.identity is None:
+                self.out.replies.append(
+                    ClientReply.failed(
+                        request.id, ApiError("FailedPrecondition", "this node is not a manager")
+                    )
+                )
+                return
+            self._force_new_cluster(request)
+            return
+        node_id = new_id(self.rng)
+        raft_id = self.rng.getrandbits(63) | 1
+        self._set_identity(NodeIdentity(node_id, True, raft_id, ((raft_id, self.host),)))
+        state = bootstrap_state([raft_id])
+        self._reset_raft(state)
+        raft = RaftNode(raft_id, self.raft_config, self.rng, state.copy())
+        self._start_manager(raft, {raft_id: self.host})
+        self.pending_init = request.id
+
+    def _force_new_cluster(self, request: ClientRequest) -> None:
+        manager, identity = self.manager, self.identity
+        assert manager is not None and identity is not None
+        # The removals it appends reach the disk as ordinary writes.
+        raft = RaftNode.force_new_cluster(
+            identity.raft_id, self.raft_config, self.rng, self.raft_state.copy()
+        )
+        peers = dict(manager.peers)
+        self._start_manager(raft, peers)
+        self._set_identity(
+            NodeIdentity(identity.node_id, True, identity.raft_id, ((identity.raft_id, self.host),))
+        )
+        self.out.replies.append(ClientReply(request.id, True, identity.node_id))
+
+    def _reset_raft(self, state: PersistentState) -> None:
+        self.raft_state = state.copy()
+        self.out.raft_reset = state.copy()
+        self.out.raft_writes = []
+
+    def _bootstrap_cluster(self) -> None:
+        """The first leader of a new swarm writes the cluster and its own node."""
+        manager, identity = self.manager, self.identity
+        assert manager is not None and manager.leadership is not None and identity is not None
+        tokens = JoinTokens(worker=self._token(), manager=self._token())
+        cluster = Cluster(id=new_id(self.rng), join_tokens=tokens)
+        node = Node(
+            id=identity.node_id,
+            spec=NodeSpec(role=NodeRole.MANAGER),
+            description=self.description,
+            status=NodeStatus(state=NodeState.UNKNOWN, addr=self.host),
+            manager_status=ManagerStatus(
+                leader=True,
+                reachability=Reachability.REACHABLE,
+                addr=self.host,
+                raft_id=identity.raft_id,
+            ),
+        )
+        request_id = self.pending_init
+        self.pending_init = None
+
+        def build(tx: WriteTx) -> None:
+            tx.create(cluster)
+            tx.create(node)
+
+        def done(error: ShoalError | None) -> None:
+            if request_id is None:
+                return
+            if error is not None:
+                self.out.replies.append(ClientReply.failed(request_id, error))
+                return
+            assert self.identity is not None
+            self._start_agent(self.identity, {})
+            self.out.replies.append(ClientReply(request_id, True, identity.node_id))
+
+        manager.leadership.writes.submit(build, done, alone=True)
+
+    def _token(self) -> str:
+        """``SWMTKN-1-<50 base36>-<25 base36>``: the CA digest part and the secret."""
+        digest = base36(int.from_bytes(self.entropy(32), "big"), 50)[-50:]
+        secret = base36(int.from_bytes(self.entropy(16), "big"), 25)[-25:]
+        return f"SWMTKN-1-{digest}-{secret}"
+
+    def _join(self, request: ClientRequest) -> None:
+        if self.identity is not None:
+            self.out.replies.append(
+                ClientReply.failed(request.id, ApiError("Unavailable", ALREADY_IN_SWARM))
+            )
+            return
+        remote, token = str(request.params["remote"]), str(request.params["token"])
+        self.pending_join = (request.id, remote, token)
+        self.out.messages.append((remote, JoinRequest(self.host, token, self.description)))
+        self.deadlines.arm(request.id, self.mono + REQUEST_TIMEOUT_SECONDS)
+        self.requests[request.id] = ""
+
+    def _serve_join(self, source: str, message: JoinRequest) -> None:
+        manager = self.manager
+        if manager is None:
+            self.out.messages.append((source, JoinRefused(NOT_A_MANAGER)))
+            return
+        manager.join(source, message, lambda answer: self.out.messages.append((source, answer)))
+
+    def _joined(self, source: str, message: JoinAccepted | JoinRefused) -> None:
+        pending = self.pending_join
+        if pending is None:
+            return
+        request_id, _, token = pending
+        if isinstance(message, JoinRefused):
+            if message.leader and message.leader != source:
+                self.pending_join = (request_id, message.leader, token)
+                self.out.messages.append(
+                    (message.leader, JoinRequest(self.host, token, self.description))
+                )
+                return
+            self.pending_join = None
+            if self.requests.pop(request_id, None) is not None:
+                self.deadlines.cancel(request_id)
+                self.out.replies.append(
+                    ClientReply(request_id, False, error=message.error, code="InvalidArgument")
+                )
+            return
+        self.pending_join = None
+        managers = message.managers or ((0, source),)
+        identity = NodeIdentity(message.node_id, message.manager, message.raft_id, managers)
+        self._set_identity(identity)
+        if message.manager:
+            raft = RaftNode.join(message.raft_id, self.raft_config, self.rng)
+            self._start_manager(raft, {i: h for i, h in managers if i})
+        self._start_agent(identity, {})
+        if self.requests.pop(request_id, None) is not None:
+            self.deadlines.cancel(request_id)
+            role = "manager" if message.manager else "worker"
+            self.out.replies.append(
+                ClientReply(request_id, True, f"This node joined a swarm as a {role}.")
+            )
+
+    def _promoted(self, source: str, message: Promoted) -> None:
+        identity = self.identity
+        if identity is None or identity.node_id != message.node_id or self.manager is not None:
+            return
+        peers = {i: h for i, h in message.managers}
+        self._set_identity(NodeIdentity(identity.node_id, True, message.raft_id, message.managers))
+        raft = RaftNode.join(message.raft_id, self.raft_config, self.rng)
+        self._start_manager(raft, peers)
+        self.out.messages.append((source, JoinRaft(identity.node_id, message.raft_id)))
+
+    def _leave(self, request: ClientRequest) -> None:
+        if self.identity is None:
+            self.out.replies.append(
+                ClientReply.failed(request.id, ApiError("Unavailable", NOT_IN_SWARM))
+            )
+            return
+        if self.manager is not None and not request.params.get("force"):
+            voters = len(self.manager.raft.conf.voters)
+            self.out.replies.append(
+                ClientReply.failed(
+                    request.id,
+                    ApiError(
+                        "FailedPrecondition",
+                        "You are attempting to leave the swarm on a node that is participating "
+                        f"as a manager. Removing this node leaves {voters - 1} managers out of "
+                        f"{voters}. Without a Raft quorum your swarm will be inaccessible. The "
+                        "only way to restore a swarm that has lost consensus is to reinitialize "
+                        "it with `--force-new-cluster`. Use `--force` to suppress this message.",
+                    ),
+                )
+            )
+            return
+        self.manager = None
+        self.agent = None
+        self.ticker = None
+        self._set_identity(None)
+        self.out.replies.append(ClientReply(request.id, True, "Node left the swarm."))
+
+    # -- outputs ---------------------------------------------------------------------------------
+
+    def _take_agent(self, output: Any) -> None:
+        self.out.messages.extend(output.messages)
+        self.out.commands.extend(output.commands)
+        self.out.agent_writes.extend(output.writes)
+
+    def ready(self) -> NodeReady:
+        manager = self.manager
+        if manager is not None:
+            removed = self._take_manager(manager)
+            if self.pending_init is not None and manager.leadership is not None:
+                self._bootstrap_cluster()
+                removed = self._take_manager(manager) or removed
+            if removed:
+                self._demoted()
+        deadlines = [self.deadlines.next_deadline]
+        if self.ticker is not None:
+            deadlines.append(self.ticker.next_deadline)
+        if manager is not None and manager.leadership is not None:
+            deadlines.append(manager.leadership.next_deadline)
+        if self.agent is not None:
+            deadlines.append(self.agent.next_deadline)
+        found = [d for d in deadlines if d is not None]
+        self.out.next_deadline = min(found, default=None)
+        out, self.out = self.out, NodeReady()
+        return out
+
+    def _take_manager(self, manager: Manager) -> bool:
+        """Collect the manager's outputs; whether it was removed from the membership."""
+        produced = manager.process()
+        for write in produced.writes:
+            self.raft_state.apply(write)
+        self.out.raft_writes.extend(produced.writes)
+        self.out.messages.extend(produced.messages)
+        return produced.removed_self
+
+    def _demoted(self) -> None:
+        identity = self.identity
+        self.manager = None
+        self.ticker = None
+        if identity is not None:
+            self._set_identity(NodeIdentity(identity.node_id, False, 0, identity.managers))

@@ -1,0 +1,366 @@
+"""A whole simulated swarm: hosts running :class:`~core.node.SwarmNode`, each with
+its own clocks, disk, simulated container runtime and place on the network.
+
+The host is the driver of DESIGN.md's contract: it feeds the node time (one wake-up
+armed for the node's ``next_deadline``), messages, executor results, fsync
+confirmations and client requests, and carries out every :class:`NodeReady`: Raft's
+writes to the disk (confirmed after an fsync), the agent's store and the node's
+identity (kept at once), messages to the network, commands to the executor, replies
+to the waiting client. A crash loses the process and what the disk had not synced;
+the containers die with the host.
+"""
+
+from __future__ import annotations
+
+import enum
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import msgpack
+import simpy
+
+from core.manager.requests import ClientReply, ClientRequest
+from core.messages import ClusterMessage, decode, encode
+from core.model.common import Platform, Resources
+from core.model.node import EngineDescription, NodeDescription
+from core.model.task import Task
+from core.model.wire import Labels
+from core.node import NodeDisk, NodeIdentity, NodeReady, SwarmNode
+from core.raft.config import RaftConfig
+from core.tasks.executor import ExecutorResult
+from sim.disk import DiskModel, SimDisk
+from sim.executor import ImageBehaviour, SimExecutor
+from sim.host import starting_clock
+from sim.network import LinkModel, Network
+from sim.streams import Streams
+from sim.trace import Trace
+
+GIB = 1024**3
+
+
+@dataclass(frozen=True)
+class HostSpec:
+    name: str
+    manager: bool = False  # joins as a manager (the first one inits the swarm)
+    cpus: int = 2
+    memory_bytes: int = 4 * GIB
+    labels: tuple[tuple[str, str], ...] = ()  # engine labels
+
+
+@dataclass
+class Envelope:
+    source: str
+    message: ClusterMessage
+
+
+def _encode(envelope: Envelope) -> bytes:
+    packed: bytes = msgpack.packb([envelope.source, encode(envelope.message)], use_bin_type=True)
+    return packed
+
+
+def _decode(data: bytes) -> Envelope:
+    source, body = msgpack.unpackb(data, raw=False)
+    return Envelope(source, decode(body))
+
+
+class HostState(enum.Enum):
+    UP = "up"
+    CRASHED = "crashed"
+
+
+class ClusterHost:
+    def __init__(self, world: ClusterWorld, spec: HostSpec) -> None:
+        self.world = world
+        self.spec = spec
+        self.name = spec.name
+        streams = world.streams
+        self.clock = starting_clock(streams.child(f"host/{self.name}/clock"))
+        self.disk = SimDisk(world.env, streams.child(f"host/{self.name}/disk"), world.disk_model)
+        self.disk.on_synced = self._synced
+        self.executor = SimExecutor(
+            world.env, streams.child(f"host/{self.name}/executor"), world.images, self._result
+        )
+        self._entropy = streams.child(f"host/{self.name}/entropy")
+        self.identity: NodeIdentity | None = None
+        self.tasks: dict[str, Task] = {}  # the agent's durable store
+        self.state = HostState.CRASHED
+        self.node: SwarmNode | None = None
+        self.incarnation = 0
+        self._wake_generation = 0
+        self.description = NodeDescription(
+            hostname=self.name,
+            platform=Platform(architecture="x86_64", os="linux"),
+            resources=Resources(nano_cpus=spec.cpus * 10**9, memory_bytes=spec.memory_bytes),
+            engine=EngineDescription(engine_version="shoal-sim", labels=Labels(dict(spec.labels))),
+        )
+
+    # -- life ----------------------------------------------------------------------------
+
+    def boot(self) -> None:
+        self.incarnation += 1
+        env = self.world.env
+        rng = self.world.streams.child(f"host/{self.name}/node/{self.incarnation}")
+        disk = NodeDisk(self.identity, self.disk.durable.copy(), dict(self.tasks))
+        self.executor.host_started(self._result)
+        self.node = SwarmNode(
+            self.name,
+            self.description,
+            rng,
+            lambda n: self._entropy.randbytes(n),
+            self.world.raft_config,
+            self.world.tick_seconds,
+            self.clock.mono(env.now),
+            self.clock.wall(env.now),
+            disk=disk,
+            incarnation=self.incarnation,
+        )
+        self.state = HostState.UP
+        self.world.trace.emit(env.now, self.name, "boot", incarnation=self.incarnation)
+        self.step()
+
+    def crash(self) -> None:
+        if self.state is not HostState.UP:
+            return
+        self.state = HostState.CRASHED
+        self.node = None
+        self._wake_generation += 1
+        self.disk.crash(power_loss=True)
+        self.executor.host_crashed()
+        self.world.trace.emit(self.world.env.now, self.name, "crash")
+
+    # -- inputs --------------------------------------------------------------------------
+
+    def _now(self) -> tuple[float, float]:
+        now = self.world.env.now
+        return self.clock.mono(now), self.clock.wall(now)
+
+    def _advance(self) -> SwarmNode | None:
+        if self.state is not HostState.UP or self.node is None:
+            return None
+        self.node.advance(*self._now())
+        return self.node
+
+    def receive(self, envelope: Envelope) -> None:
+        node = self._advance()
+        if node is not None:
+            node.receive(envelope.source, envelope.message)
+            self.step()
+
+    def request(self, request: ClientRequest) -> None:
+        node = self._advance()
+        if node is None:
+            self.world.replies[request.id] = ClientReply(
+                request.id, False, error="Cannot connect to the Docker daemon", code="Unavailable"
+            )
+            return
+        node.request(request)
+        self.step()
+
+    def _synced(self, seq: int) -> None:
+        node = self._advance()
+        if node is not None:
+            node.persisted(seq)
+            self.step()
+
+    def _result(self, result: ExecutorResult) -> None:
+        node = self._advance()
+        if node is not None:
+            node.executor_result(result)
+            self.step()
+
+    def _loopback(self, envelope: Envelope, _event: object) -> None:
+        self.receive(envelope)
+
+    def _wake(self, generation: int) -> None:
+        if generation == self._wake_generation and self._advance() is not None:
+            self.step()
+
+    # -- outputs -------------------------------------------------------------------------
+
+    def step(self) -> None:
+        node = self.node
+        if node is None:
+            return
+        ready = node.ready()
+        self._carry_out(ready)
+        self._arm(ready.next_deadline)
+
+    def _carry_out(self, ready: NodeReady) -> None:
+        world = self.world
+        if ready.raft_reset is not None:
+            self.disk.reset(ready.raft_reset)
+        for write in ready.raft_writes:
+            self.disk.write(write)
+        for agent_write in ready.agent_writes:
+            if agent_write.task is None:
+                self.tasks.pop(agent_write.task_id, None)
+            else:
+                self.tasks[agent_write.task_id] = agent_write.task
+        if ready.identity is not False:
+            self.identity = ready.identity if isinstance(ready.identity, NodeIdentity) else None
+        for target, message in ready.messages:
+            if target == self.name:  # to itself: the next instant, as over loopback
+                loopback = functools.partial(self._loopback, Envelope(self.name, message))
+                world.env.timeout(0).callbacks.append(loopback)
+            elif target in world.hosts:
+                world.network.send(self.name, target, Envelope(self.name, message))
+        for command in ready.commands:
+            self.executor.run(command)
+        for reply in ready.replies:
+            world.replies[reply.id] = reply
+
+    def _arm(self, deadline: float | None) -> None:
+        self._wake_generation += 1
+        if deadline is None:
+            return
+        env, generation = self.world.env, self._wake_generation
+        at = self.clock.sim_time_at_mono(deadline, env.now)
+        env.timeout(max(0.0, at - env.now)).callbacks.append(lambda _e: self._wake(generation))
+
+
+@dataclass
+class ClusterConfig:
+    hosts: tuple[HostSpec, ...]
+    images: dict[str, ImageBehaviour] = field(default_factory=dict)
+    link: LinkModel = field(default_factory=LinkModel)
+    disk: DiskModel = field(default_factory=DiskModel)
+    raft: RaftConfig = field(default_factory=RaftConfig)
+    tick_seconds: float = 1.0
+    wire: bool = True
+
+
+def standard_hosts(managers: int, workers: int) -> tuple[HostSpec, ...]:
+    return tuple(HostSpec(f"manager-{i}", manager=True) for i in range(1, managers + 1)) + tuple(
+        HostSpec(f"worker-{i}") for i in range(1, workers + 1)
+    )
+
+
+class ClusterWorld:
+    def __init__(self, config: ClusterConfig, seed: int, trace_path: str | Path | None = None):
+        self.config = config
+        self.seed = seed
+        self.env = simpy.Environment()
+        self.streams = Streams(seed)
+        self.trace = Trace(trace_path)
+        self.images = dict(config.images)
+        self.disk_model = config.disk
+        self.raft_config = config.raft
+        self.tick_seconds = config.tick_seconds
+        names = [h.name for h in config.hosts]
+        self.network = Network(
+            self.env,
+            self.streams.child("network"),
+            names,
+            config.link,
+            config.wire,
+            encode=_encode,
+            decode=_decode,
+        )
+        self.hosts: dict[str, ClusterHost] = {}
+        for spec in config.hosts:
+            host = ClusterHost(self, spec)
+            self.hosts[spec.name] = host
+            self.network.receivers[spec.name] = host.receive
+        self.replies: dict[str, ClientReply] = {}
+        self._request_seq = 0
+
+    # -- driving ---------------------------------------------------------------------------
+
+    def boot_all(self) -> None:
+        for name in sorted(self.hosts):
+            self.hosts[name].boot()
+
+    def run_for(self, seconds: float) -> None:
+        self.env.run(until=self.env.now + seconds)
+
+    def run_until(self, done: Callable[[], bool], timeout: float, step: float = 0.5) -> bool:
+        deadline = self.env.now + timeout
+        while self.env.now < deadline:
+            if done():
+                return True
+            self.env.run(until=min(deadline, self.env.now + step))
+        return done()
+
+    def send_request(self, host: str, method: str, **params: Any) -> str:
+        self._request_seq += 1
+        request_id = f"req-{self._request_seq}"
+        self.hosts[host].request(ClientRequest(request_id, method, params))
+        return request_id
+
+    def call(self, host: str, method: str, timeout: float = 30.0, **params: Any) -> ClientReply:
+        """A request and its reply (running the world until it comes)."""
+        request_id = self.send_request(host, method, **params)
+        self.run_until(lambda: request_id in self.replies, timeout, step=0.05)
+        reply = self.replies.get(request_id)
+        if reply is None:
+            raise AssertionError(f"no reply to {method} on {host} in {timeout}s")
+        return reply
+
+    # -- building a swarm ------------------------------------------------------------------
+
+    def form_swarm(self, timeout: float = 120.0) -> None:
+        """Boot every host, init the swarm on the first manager, join the others."""
+        self.boot_all()
+        specs = self.config.hosts
+        first = next(s for s in specs if s.manager)
+        reply = self.call(first.name, "SwarmInit")
+        if not reply.ok:
+            raise AssertionError(f"swarm init failed: {reply.error}")
+        tokens = self.join_tokens(first.name)
+        for spec in specs:
+            if spec is first:
+                continue
+            token = tokens.manager if spec.manager else tokens.worker
+            joined = self.call(spec.name, "SwarmJoin", remote=first.name, token=token)
+            if not joined.ok:
+                raise AssertionError(f"{spec.name} could not join: {joined.error}")
+        ok = self.run_until(self.all_ready, timeout)
+        if not ok:
+            raise AssertionError("the swarm did not form in time")
+
+    def join_tokens(self, host: str) -> Any:
+        store = self.leader_store()
+        assert store is not None
+        cluster = next(iter(store.tables["clusters"].values()))
+        return cluster.join_tokens
+
+    # -- looking at it ---------------------------------------------------------------------------
+
+    def leader(self) -> ClusterHost | None:
+        for name in sorted(self.hosts):
+            host = self.hosts[name]
+            node = host.node
+            if node is not None and node.manager is not None and node.manager.is_leader:
+                return host
+        return None
+
+    def leader_store(self) -> Any:
+        leader = self.leader()
+        if leader is None or leader.node is None or leader.node.manager is None:
+            return None
+        return leader.node.manager.store
+
+    def all_ready(self) -> bool:
+        store = self.leader_store()
+        if store is None:
+            return False
+        nodes = list(store.tables["nodes"].values())
+        return len(nodes) == len(self.hosts) and all(
+            n.status.state is not None and n.status.state.value == "ready" for n in nodes
+        )
+
+    def tasks(self) -> list[Task]:
+        store = self.leader_store()
+        if store is None:
+            return []
+        return [store.tables["tasks"][i] for i in sorted(store.tables["tasks"])]
+
+    def running_containers(self) -> dict[str, list[str]]:
+        """Task ids whose containers run, per host: the executors' truth."""
+        return {
+            name: [c.task_id for c in self.hosts[name].executor.running()]
+            for name in sorted(self.hosts)
+        }
