@@ -348,13 +348,20 @@ def leaf_errors(error: BaseException) -> list[BaseException]:
     return [error]
 
 
+#: Examples per mutated run. Which steps a derandomized stateful run explores still
+#: shifts with the Hypothesis tests that ran before it in the process (cause not
+#: found); at 200, ``accept_stale_term`` on 3 nodes survived one such ordering, so the
+#: budget leaves room for the weakest mutation under any ordering seen.
+MUTATION_EXAMPLES = 500
+
+
 def run_mutated(mutation: str, size: int) -> Exception | None:
     """The error that the ci-sized random run of a mutated cluster ends with."""
     try:
         run_state_machine_as_test(
             machine_with(mutation, size),
             settings=settings(
-                max_examples=200,
+                max_examples=MUTATION_EXAMPLES,
                 stateful_step_count=60,
                 phases=[Phase.generate],
                 database=None,
