@@ -165,7 +165,8 @@ class ForwardedReply:
     request_id: str
     ok: bool
     value: Any
-    error: str
+    error: str  # the whole message, "rpc error: code = ... desc = ..."
+    code: str = ""
 
 
 ClusterMessage = (

@@ -135,9 +135,8 @@ class SwarmNode:
         self.ticker: Ticker | None = None
         self.requests: dict[str, str] = {}  # request id -> "" (local client) or origin host
         self.deadlines: TimerHeap[str] = TimerHeap()
-        self.forwarded: dict[str, str] = {}  # request id -> origin host, on the leader
         self.pending_init: str | None = None
-        self.pending_join: tuple[str, str, str] | None = None  # (request id, remote, token)
+        self.pending_join: tuple[str, str] | None = None  # (request id, token)
         # Raft's state as written so far (what ``--force-new-cluster`` starts from)
         self.raft_state = disk.raft.copy() if disk is not None else PersistentState()
         if disk is not None and disk.identity is not None:
@@ -197,14 +196,13 @@ class SwarmNode:
             self._serve_forwarded(source, message)
             return
         if isinstance(message, ForwardedReply):
-            origin = self.requests.pop(message.request_id, None)
-            if origin is not None:
+            if self.requests.pop(message.request_id, None) is not None:
                 self.deadlines.cancel(message.request_id)
-                error = ApiError("Unknown", message.error) if not message.ok else None
-                reply = ClientReply(message.request_id, message.ok, message.value)
-                if error is not None:
-                    reply = ClientReply(message.request_id, False, error=message.error)
-                self.out.replies.append(reply)
+                self.out.replies.append(
+                    ClientReply(
+                        message.request_id, message.ok, message.value, message.error, message.code
+                    )
+                )
             return
         if isinstance(message, JoinRequest):
             self._serve_join(source, message)
@@ -292,7 +290,10 @@ class SwarmNode:
         manager = self.manager
         if manager is None or not manager.is_leader:
             self.out.messages.append(
-                (source, ForwardedReply(message.request_id, False, None, str(no_leader())))
+                (
+                    source,
+                    ForwardedReply(message.request_id, False, None, str(no_leader()), "Unknown"),
+                )
             )
             return
         self._api(message.request_id, source, message.method, dict(message.params))
@@ -307,13 +308,16 @@ class SwarmNode:
     def _reply(
         self, request_id: str, origin: str, ok: bool, value: Any, error: ShoalError | None
     ) -> None:
+        reply = (
+            ClientReply.failed(request_id, error)
+            if error is not None
+            else ClientReply(request_id, True, value)
+        )
         if origin:
-            text = str(error) if error is not None else ""
-            self.out.messages.append((origin, ForwardedReply(request_id, ok, value, text)))
-        elif error is not None:
-            self.out.replies.append(ClientReply.failed(request_id, error))
+            forwarded = ForwardedReply(request_id, reply.ok, reply.value, reply.error, reply.code)
+            self.out.messages.append((origin, forwarded))
         else:
-            self.out.replies.append(ClientReply(request_id, True, value))
+            self.out.replies.append(reply)
 
     # -- swarm init, join, leave -------------------------------------------------------------
 
@@ -412,7 +416,7 @@ class SwarmNode:
             )
             return
         remote, token = str(request.params["remote"]), str(request.params["token"])
-        self.pending_join = (request.id, remote, token)
+        self.pending_join = (request.id, token)
         self.out.messages.append((remote, JoinRequest(self.host, token, self.description)))
         self.deadlines.arm(request.id, self.mono + REQUEST_TIMEOUT_SECONDS)
         self.requests[request.id] = ""
@@ -428,10 +432,9 @@ class SwarmNode:
         pending = self.pending_join
         if pending is None:
             return
-        request_id, _, token = pending
+        request_id, token = pending
         if isinstance(message, JoinRefused):
             if message.leader and message.leader != source:
-                self.pending_join = (request_id, message.leader, token)
                 self.out.messages.append(
                     (message.leader, JoinRequest(self.host, token, self.description))
                 )

@@ -24,12 +24,15 @@ import simpy
 
 from core.manager.requests import ClientReply, ClientRequest
 from core.messages import ClusterMessage, decode, encode
+from core.model.cluster import Cluster, JoinTokens
 from core.model.common import Platform, Resources
-from core.model.node import EngineDescription, NodeDescription
+from core.model.enums import NodeState
+from core.model.node import EngineDescription, Node, NodeDescription
 from core.model.task import Task
 from core.model.wire import Labels
 from core.node import NodeDisk, NodeIdentity, NodeReady, SwarmNode
 from core.raft.config import RaftConfig
+from core.store import MemoryStore
 from core.tasks.executor import ExecutorResult
 from sim.disk import DiskModel, SimDisk
 from sim.executor import ImageBehaviour, SimExecutor
@@ -321,10 +324,11 @@ class ClusterWorld:
         if not ok:
             raise AssertionError("the swarm did not form in time")
 
-    def join_tokens(self, host: str) -> Any:
+    def join_tokens(self, host: str) -> JoinTokens:
         store = self.leader_store()
         assert store is not None
         cluster = next(iter(store.tables["clusters"].values()))
+        assert isinstance(cluster, Cluster)
         return cluster.join_tokens
 
     # -- looking at it ---------------------------------------------------------------------------
@@ -337,7 +341,7 @@ class ClusterWorld:
                 return host
         return None
 
-    def leader_store(self) -> Any:
+    def leader_store(self) -> MemoryStore | None:
         leader = self.leader()
         if leader is None or leader.node is None or leader.node.manager is None:
             return None
@@ -347,16 +351,17 @@ class ClusterWorld:
         store = self.leader_store()
         if store is None:
             return False
-        nodes = list(store.tables["nodes"].values())
+        nodes = [n for n in store.tables["nodes"].values() if isinstance(n, Node)]
         return len(nodes) == len(self.hosts) and all(
-            n.status.state is not None and n.status.state.value == "ready" for n in nodes
+            n.status.state is NodeState.READY for n in nodes
         )
 
     def tasks(self) -> list[Task]:
         store = self.leader_store()
         if store is None:
             return []
-        return [store.tables["tasks"][i] for i in sorted(store.tables["tasks"])]
+        tasks = store.tables["tasks"]
+        return [t for _, t in sorted(tasks.items()) if isinstance(t, Task)]
 
     def running_containers(self) -> dict[str, list[str]]:
         """Task ids whose containers run, per host: the executors' truth."""

@@ -105,7 +105,7 @@ class Dispatcher:
             return
         self.sessions[node_id] = _Session(host, session, AssignmentSet(node_id))
         self.send(host, Registered(node_id, session, period, self.managers()))
-        self._write_status(change, wall, description=message, host=host)
+        self._write_status(change, wall, registration=message, host=host)
         self._node_dirty(node_id, mono)
 
     def on_heartbeat(self, host: str, message: Heartbeat, mono: float) -> None:
@@ -204,7 +204,7 @@ class Dispatcher:
         self,
         change: StatusChange,
         wall: float,
-        description: Register | None = None,
+        registration: Register | None = None,
         host: str = "",
     ) -> None:
         def build(tx: WriteTx) -> None:
@@ -214,7 +214,7 @@ class Dispatcher:
             status = NodeStatus(
                 state=change.state, message=change.message, addr=host or node.status.addr
             )
-            described = description.description if description else node.description
+            described = registration.description if registration else node.description
             if status != node.status or described != node.description:
                 tx.update(replace(node, status=status, description=described))
 

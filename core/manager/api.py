@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from core.errors import ShoalError
 from core.manager.requests import ApiError
 from core.model import replace
 from core.model.common import StoredObject, Version
-from core.model.enums import NodeAvailability, NodeRole, NodeState, Reachability
+from core.model.enums import NodeAvailability, NodeRole, NodeState
 from core.model.ids import new_id
 from core.model.node import Node
 from core.model.service import JobStatus, ReplicatedService, Service, ServiceMode, ServiceSpec
@@ -51,9 +50,7 @@ class ApiContext:
     wall: float
     voters: frozenset[int] = frozenset()
     reachable: frozenset[int] = frozenset()  # voters this leader hears from, itself included
-    leader_raft_id: int = 0
     demote: Callable[[Node], None] | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 Handler = Callable[[ApiContext, Mapping[str, Any]], Answer | Write]
@@ -333,16 +330,3 @@ def handle(ctx: ApiContext, method: str, params: Mapping[str, Any]) -> Answer | 
         return handler(ctx, params)
     except KeyError as missing:
         raise ApiError("InvalidArgument", f"{method} needs the parameter {missing}") from None
-
-
-__all__ = [
-    "HANDLERS",
-    "Answer",
-    "ApiContext",
-    "Reachability",
-    "ShoalError",
-    "Write",
-    "find_node",
-    "find_service",
-    "handle",
-]

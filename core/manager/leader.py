@@ -260,9 +260,8 @@ def _rewrite(table: str, before: object, after: object) -> Callable[[WriteTx], N
 def _deletes(tasks: tuple[Task, ...]) -> Callable[[WriteTx], None]:
     def build(tx: WriteTx) -> None:
         for task in tasks:
-            if tx.get("tasks", task.id) is not None:
-                current = tx.get("tasks", task.id)
-                assert current is not None
+            current = tx.get("tasks", task.id)
+            if current is not None:
                 tx.delete(current)
 
     return build

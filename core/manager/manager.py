@@ -61,7 +61,6 @@ Reply = Callable[[bool, Any, ShoalError | None], None]
 class ManagerOutput:
     writes: list[DurableWrite] = field(default_factory=list)
     messages: list[tuple[str, ClusterMessage]] = field(default_factory=list)
-    applied: list[Entry] = field(default_factory=list)
     removed_self: bool = False
 
 
@@ -141,7 +140,6 @@ class Manager:
             wall=self.wall,
             voters=conf.voters,
             reachable=self._reachable(),
-            leader_raft_id=self.raft.id,
             demote=self._demote,
         )
         try:
@@ -340,7 +338,6 @@ class Manager:
             raft.snapshot(raft.log.applied, self.store.snapshot())
 
     def _apply(self, entry: Entry) -> None:
-        self.out.applied.append(entry)
         if entry.kind is EntryKind.CONF_CHANGE or not entry.data:
             applied = self.store.apply_noop(entry.index)
             change = entry.change
@@ -360,8 +357,7 @@ class Manager:
             for done in dones:
                 done(error)
         if self.leadership is not None:
-            events = [e for e in applied.events]
-            self.leadership.on_events(events, self.mono, self.wall)
+            self.leadership.on_events(applied.events, self.mono, self.wall)
 
     def _maybe_lead(self) -> bool:
         """Start leading once caught up; propose the next round. Whether Raft has

@@ -249,11 +249,10 @@ class Orchestration:
             stopped = task.status.state > TaskState.RUNNING and not (
                 job and task.status.state is TaskState.COMPLETE
             )
-            on_invalid = bool(task.node_id) and invalid_node(node)
+            on_invalid = (
+                bool(task.node_id) and invalid_node(node) and task.status.state <= TaskState.RUNNING
+            )
             if not wanted or not (stopped or (on_invalid and not glob)) or budget.exhausted:
-                result.append(task)
-                continue
-            if job and task.status.state is TaskState.COMPLETE:
                 result.append(task)
                 continue
             old = replace(task, desired_state=TaskState.SHUTDOWN)
@@ -289,38 +288,16 @@ class Orchestration:
             job_plan = jobs.reconcile(service, tasks)
             for task in job_plan.remove:
                 budget.update(replace(task, desired_state=TaskState.REMOVE))
-            iteration = service.job_status.job_iteration if service.job_status else None
             for slot in job_plan.create_slots:
-                budget.create(
-                    new_task(
-                        service,
-                        slot=slot,
-                        node_id="",
-                        rng=self.rng,
-                        wall=wall,
-                        desired=TaskState.COMPLETE,
-                        job_iteration=iteration,
-                    )
-                )
+                self._create(budget, service, slot=slot, wall=wall)
             return
         if glob:
             nodes = [n for n in budget.tx.find("nodes") if isinstance(n, Node)]
             plan = global_.reconcile(service, tasks, nodes, restartable)
             for task in plan.shutdown:
                 budget.update(replace(task, desired_state=TaskState.SHUTDOWN))
-            iteration = service.job_status.job_iteration if service.job_status else None
             for node_id in plan.create_nodes:
-                budget.create(
-                    new_task(
-                        service,
-                        slot=0,
-                        node_id=node_id,
-                        rng=self.rng,
-                        wall=wall,
-                        desired=run_state(service),
-                        job_iteration=iteration,
-                    )
-                )
+                self._create(budget, service, node_id=node_id, wall=wall)
             if self.updater is not None and not job:
                 self.updater(budget.tx, service, plan.update, wall)
             return
@@ -328,9 +305,25 @@ class Orchestration:
         for task in rplan.remove:
             budget.update(replace(task, desired_state=TaskState.REMOVE))
         for slot in rplan.create_slots:
-            budget.create(new_task(service, slot=slot, node_id="", rng=self.rng, wall=wall))
+            self._create(budget, service, slot=slot, wall=wall)
         if self.updater is not None:
             self.updater(budget.tx, service, rplan.update, wall)
+
+    def _create(
+        self, budget: _Budget, service: Service, *, wall: float, slot: int = 0, node_id: str = ""
+    ) -> None:
+        """A new task of the service's current spec (and job run), desired to run."""
+        iteration = service.job_status.job_iteration if service.job_status else None
+        task = new_task(
+            service,
+            slot=slot,
+            node_id=node_id,
+            rng=self.rng,
+            wall=wall,
+            desired=run_state(service),
+            job_iteration=iteration,
+        )
+        budget.create(task)
 
 
 def _version(service: Service) -> int:

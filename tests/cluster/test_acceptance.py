@@ -88,18 +88,10 @@ def test_crashed_worker_is_down_in_bound_and_its_tasks_replaced(seed: int) -> No
 
 @pytest.mark.parametrize("seed", SEEDS)
 def test_unschedulable_service_stays_pending_and_starts_on_a_new_node(seed: int) -> None:
-    world = swarm(seed, managers=1, workers=2)
-    spec = replicated("web", 2)
-    from core.model.service import Placement, TaskSpec
+    from core.model.service import Placement
 
-    spec = spec.__class__(
-        name="web",
-        task_template=TaskSpec(
-            container_spec=spec.task_template.container_spec,
-            placement=Placement(constraints=("node.labels.zone==east",)),
-        ),
-        mode=spec.mode,
-    )
+    world = swarm(seed, managers=1, workers=2)
+    spec = replicated("web", 2, placement=Placement(constraints=("node.labels.zone==east",)))
     service_id = world.call("manager-1", "ServiceCreate", spec=spec).value
     world.run_for(10)
     tasks = [t for t in world.tasks() if t.service_id == service_id]
