@@ -122,13 +122,20 @@ class Agent:
         self.session = ""
         self.timers.cancel("heartbeat")
         self.timers.cancel("register-timeout")
-        if leader and leader in self.managers:
+        redirected = bool(leader) and leader != self.manager
+        if redirected:
+            if leader not in self.managers:
+                self.managers.append(leader)
             self.manager_index = self.managers.index(leader)
         else:
             self.manager_index = (self.manager_index + 1) % len(self.managers)
         self.manager = self.managers[self.manager_index]
+        # Straight to a named leader the first time; every further failure (managers
+        # that name each other while their views differ) waits out the backoff.
+        first_failure = self.backoff == 0.0
         self.backoff = min(BACKOFF_MAX_SECONDS, max(BACKOFF_INITIAL_SECONDS, self.backoff * 2))
-        delay = self.backoff * (0.5 + self.rng.random() / 2) if not leader else 0.0
+        jitter = self.backoff * (0.5 + self.rng.random() / 2)
+        delay = 0.0 if redirected and first_failure else jitter
         self.timers.arm("connect", mono + delay)
 
     def receive(self, source: str, message: ClusterMessage, mono: float, wall: float) -> None:
