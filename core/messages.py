@@ -69,8 +69,13 @@ class Heartbeat:
 
 @dataclass(frozen=True, slots=True)
 class HeartbeatAck:
+    """``assignments``: the sequence of the session's last assignment message, so an
+    agent that missed the newest one (the stream's tail, lost on the wire, has no
+    later message to reveal the gap) starts a new session."""
+
     session: str
     period: float
+    assignments: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,6 +24,7 @@ from typing import Any
 from core.agent.agent import Agent, AgentWrite
 from core.errors import ShoalError
 from core.manager.manager import Manager
+from core.manager.mutations import NO_MUTATIONS, ManagerMutations
 from core.manager.requests import (
     REQUEST_TIMEOUT_SECONDS,
     ApiError,
@@ -56,8 +57,8 @@ from core.raft.config import RaftConfig
 from core.raft.node import RaftNode, bootstrap_state
 from core.raft.storage import PersistentState
 from core.raft.ticker import Ticker
-from core.raft.types import DurableWrite, NodeId
-from core.store import WriteTx
+from core.raft.types import DurableWrite, Entry, NodeId
+from core.store import Applied, WriteTx
 from core.tasks.executor import ExecutorCommand, ExecutorResult
 from core.timers import TimerHeap
 
@@ -95,6 +96,8 @@ class NodeReady:
     commands: list[ExecutorCommand] = field(default_factory=list)
     replies: list[ClientReply] = field(default_factory=list)
     next_deadline: float | None = None
+    # the store entries applied (a manager), for the driver's checkers
+    applied: list[tuple[Entry, Applied]] = field(default_factory=list)
 
 
 @dataclass
@@ -119,8 +122,10 @@ class SwarmNode:
         wall: float,
         disk: NodeDisk | None = None,
         incarnation: int = 1,
+        mutations: ManagerMutations = NO_MUTATIONS,
     ) -> None:
         self.host = host
+        self.mutations = mutations
         self.description = description
         self.rng = rng
         self.entropy = entropy
@@ -155,7 +160,9 @@ class SwarmNode:
 
     def _start_manager(self, raft: RaftNode, peers: dict[NodeId, str]) -> None:
         assert self.identity is not None
-        self.manager = Manager(self.host, self.identity.node_id, raft, self.rng, peers)
+        self.manager = Manager(
+            self.host, self.identity.node_id, raft, self.rng, peers, self.mutations
+        )
         self.ticker = Ticker(self.tick_seconds, self.mono)
 
     def _start_agent(self, identity: NodeIdentity, tasks: dict[str, Task]) -> None:
@@ -534,6 +541,7 @@ class SwarmNode:
             self.raft_state.apply(write)
         self.out.raft_writes.extend(produced.writes)
         self.out.messages.extend(produced.messages)
+        self.out.applied.extend(produced.applied)
         return produced.removed_self
 
     def _demoted(self) -> None:

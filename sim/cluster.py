@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import enum
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Generator, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,8 +22,9 @@ from typing import Any
 import msgpack
 import simpy
 
+from core.manager.mutations import NO_MUTATIONS, ManagerMutations
 from core.manager.requests import ClientReply, ClientRequest
-from core.messages import ClusterMessage, decode, encode
+from core.messages import ClusterMessage, RaftEnvelope, decode, encode
 from core.model.cluster import Cluster, JoinTokens
 from core.model.common import Platform, Resources
 from core.model.enums import NodeState
@@ -32,16 +33,19 @@ from core.model.task import Task
 from core.model.wire import Labels
 from core.node import NodeDisk, NodeIdentity, NodeReady, SwarmNode
 from core.raft.config import RaftConfig
-from core.store import MemoryStore
+from core.store import Event, EventCommit, MemoryStore
 from core.tasks.executor import ExecutorResult
+from sim.cluster_checks import TaskChecker
 from sim.disk import DiskModel, SimDisk
 from sim.executor import ImageBehaviour, SimExecutor
 from sim.host import starting_clock
 from sim.network import LinkModel, Network
+from sim.raft_checks import RaftChecker
 from sim.streams import Streams
 from sim.trace import Trace
 
 GIB = 1024**3
+WAKE_ROUNDING_SECONDS = 1e-6
 
 
 @dataclass(frozen=True)
@@ -119,6 +123,7 @@ class ClusterHost:
             self.clock.wall(env.now),
             disk=disk,
             incarnation=self.incarnation,
+            mutations=self.world.config.mutations,
         )
         self.state = HostState.UP
         self.world.trace.emit(env.now, self.name, "boot", incarnation=self.incarnation)
@@ -188,6 +193,7 @@ class ClusterHost:
         if node is None:
             return
         ready = node.ready()
+        self.world.observe(self, node, ready)
         self._carry_out(ready)
         self._arm(ready.next_deadline)
 
@@ -220,8 +226,12 @@ class ClusterHost:
         if deadline is None:
             return
         env, generation = self.world.env, self._wake_generation
-        at = self.clock.sim_time_at_mono(deadline, env.now)
-        env.timeout(max(0.0, at - env.now)).callbacks.append(lambda _e: self._wake(generation))
+        delay = max(0.0, self.clock.sim_time_at_mono(deadline, env.now) - env.now)
+        if delay == 0.0 and self.clock.mono(env.now) < deadline:
+            # the clock's inverse rounded below a deadline a hair ahead: waking now
+            # would find it not yet due, and arm the same instant again forever
+            delay = WAKE_ROUNDING_SECONDS
+        env.timeout(delay).callbacks.append(lambda _e: self._wake(generation))
 
 
 @dataclass
@@ -233,6 +243,8 @@ class ClusterConfig:
     raft: RaftConfig = field(default_factory=RaftConfig)
     tick_seconds: float = 1.0
     wire: bool = True
+    mutations: ManagerMutations = NO_MUTATIONS  # test-only orchestrator/scheduler bugs
+    checks: bool = False  # run the Raft and task checkers on every step
 
 
 def standard_hosts(managers: int, workers: int) -> tuple[HostSpec, ...]:
@@ -269,6 +281,86 @@ class ClusterWorld:
             self.network.receivers[spec.name] = host.receive
         self.replies: dict[str, ClientReply] = {}
         self._request_seq = 0
+        self.raft_checker = RaftChecker() if config.checks else None
+        self.task_checker = TaskChecker() if config.checks else None
+        self.traced_index = 0  # the newest committed entry written to the trace
+        self.leaders: list[tuple[float, str, int]] = []  # (when, host, term) per leadership
+        self._led: dict[str, int] = {}  # host -> the term it last led in
+        self._commit_seen = 0  # the leader's commit index at the last sample
+        if config.checks:
+            self.env.process(self._every(1.0, self._sample))
+
+    # -- watching ----------------------------------------------------------------------------
+
+    def observe(self, host: ClusterHost, node: SwarmNode, ready: NodeReady) -> None:
+        """Everything a node hands out, before the host carries it out: the checkers'
+        inputs, and the trace's record of commits and leaders."""
+        manager = node.manager
+        raft_checker, task_checker = self.raft_checker, self.task_checker
+        if raft_checker is not None:
+            for _, message in ready.messages:
+                if isinstance(message, RaftEnvelope):
+                    raft_checker.on_send(message.message, host.disk.durable)
+            if manager is not None:
+                for entry, _ in ready.applied:
+                    raft_checker.on_apply(manager.raft.id, entry)
+                raft_checker.on_state(manager.raft.id, manager.raft)
+        if manager is None:
+            return
+        if task_checker is not None and ready.applied:
+            events = [event for _, applied in ready.applied for event in applied.events]
+            task_checker.on_applied(manager.store, events)
+        for entry, applied in ready.applied:
+            if entry.index > self.traced_index:
+                self.traced_index = entry.index
+                self._trace_entry(host.name, entry.index, applied.events)
+        term = manager.raft.term
+        if manager.is_leader and self._led.get(host.name) != term:
+            self._led[host.name] = term
+            self.leaders.append((self.env.now, host.name, term))
+            self.trace.emit(self.env.now, host.name, "leader", term=term)
+
+    def _trace_entry(self, host: str, index: int, events: Iterable[Event | EventCommit]) -> None:
+        for event in events:
+            if isinstance(event, Event) and event.table == "tasks":
+                task = event.new if isinstance(event.new, Task) else event.old
+                assert isinstance(task, Task)
+                self.trace.emit(
+                    self.env.now,
+                    host,
+                    "task",
+                    index=index,
+                    id=task.id,
+                    service=task.service_id,
+                    slot=task.slot,
+                    node=task.node_id,
+                    state=task.status.state.name if event.new is not None else "DELETED",
+                    desired=task.desired_state.name,
+                )
+
+    def _every(self, seconds: float, action: Callable[[], None]) -> Generator[simpy.Event]:
+        while True:
+            yield self.env.timeout(seconds)
+            action()
+
+    def _sample(self) -> None:
+        leader = self.leader()
+        if self.raft_checker is not None:
+            self.raft_checker.check_logs(
+                (h.node.manager.raft.id, h.node.manager.raft)
+                for h in self.up_hosts()
+                if h.node is not None and h.node.manager is not None
+            )
+        if leader is None or self.task_checker is None or leader.name not in self._led:
+            return
+        store = self.leader_store()
+        assert leader.node is not None and leader.node.manager is not None
+        log = leader.node.manager.raft.log
+        stalled = log.committed < log.last_index() and log.committed == self._commit_seen
+        self._commit_seen = log.committed
+        if store is not None:
+            lead = (leader.name, self._led[leader.name])
+            self.task_checker.sample(self.env.now, store, lead, stalled)
 
     # -- driving ---------------------------------------------------------------------------
 
@@ -332,6 +424,13 @@ class ClusterWorld:
         return cluster.join_tokens
 
     # -- looking at it ---------------------------------------------------------------------------
+
+    @property
+    def names(self) -> list[str]:
+        return sorted(self.hosts)
+
+    def up_hosts(self) -> list[ClusterHost]:
+        return [self.hosts[n] for n in sorted(self.hosts) if self.hosts[n].state is HostState.UP]
 
     def leader(self) -> ClusterHost | None:
         for name in sorted(self.hosts):

@@ -200,7 +200,9 @@ class RaftWorld:
         self.candidate_terms: set[int] = set()
         self.leader_terms: set[int] = set()
         self.elected: list[tuple[float, str, int]] = []  # (when, who, term) per election
-        self.faults = FaultEngine(self, self.streams.child("faults"), self.streams)
+        self.faults = FaultEngine(
+            self, self.streams.child("faults"), self.streams, NEMESES, config.safety_seconds
+        )
         voters = list(range(1, config.managers + 1))
         for raft_id, name in enumerate(self.names, start=1):
             host = SimHost(self, name, raft_id)

@@ -151,8 +151,11 @@ class Agent:
             self.manager_index = self.managers.index(source) if source in self.managers else 0
             self.timers.cancel("register-timeout")
             self._heartbeat(mono)  # the first heartbeat is at once
-            if self.statuses:
-                self._send_statuses(mono)
+            # As SwarmKit's worker.Listen: a new session hears every task's status, for
+            # an acknowledged report may have died with the leader before it committed.
+            for task_id in sorted(self.controllers):
+                self.statuses.setdefault(task_id, self.controllers[task_id].task.status)
+            self._send_statuses(mono)
         elif isinstance(message, SessionRefused):
             if message.node_id == self.node_id and source == self.manager:
                 self._session_lost(mono, message.leader)
@@ -160,6 +163,8 @@ class Agent:
             if message.session == self.session:
                 self.awaiting_ack = False
                 self.timers.arm("heartbeat", mono + message.period)
+                if message.assignments > self.assignment_seq:
+                    self._session_lost(mono)  # the newest assignments went missing
         elif isinstance(message, AssignmentsMessage):
             if message.session != self.session:
                 return

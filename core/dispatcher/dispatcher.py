@@ -115,7 +115,9 @@ class Dispatcher:
             self.sessions.pop(message.node_id, None)
             self.send(host, SessionRefused(message.node_id, str(error)))
             return
-        self.send(host, HeartbeatAck(message.session, period))
+        session = self.sessions.get(message.node_id)
+        sent = session.sequence if session is not None else 0
+        self.send(host, HeartbeatAck(message.session, period, sent))
 
     def on_status(self, host: str, message: StatusReport, mono: float) -> None:
         current = self.sessions.get(message.node_id)

@@ -16,8 +16,10 @@ from collections.abc import Callable, Iterable
 from core.allocator.allocator import Allocator
 from core.dispatcher.dispatcher import Dispatcher, Send
 from core.errors import ShoalError
+from core.manager.mutations import NO_MUTATIONS, ManagerMutations
 from core.manager.orchestration import Orchestration, invalid_node
 from core.manager.writes import WriteQueue
+from core.model import replace
 from core.model.cluster import Cluster
 from core.model.defaults import TASK_HISTORY_RETENTION_LIMIT
 from core.model.enums import NodeAvailability
@@ -29,6 +31,7 @@ from core.orchestrator import constraint_enforcer, reaper
 from core.scheduler.scheduler import Decision, Scheduler
 from core.store import Event, EventCommit, MemoryStore, WriteTx
 from core.store.index import TaskIndex
+from core.tasks.states import TaskState
 
 
 class StaleDecision(ShoalError):
@@ -42,13 +45,14 @@ class Leadership:
         send: Send,
         rng: random.Random,
         managers: Callable[[], tuple[str, ...]],
+        mutations: ManagerMutations = NO_MUTATIONS,
     ) -> None:
         self.store = store
         self.writes = WriteQueue()
         self.index = TaskIndex(self._tasks())
         self.allocator = Allocator()
-        self.scheduler = Scheduler()
-        self.orchestration = Orchestration(self.writes, self.index, rng)
+        self.scheduler = Scheduler(mutations=mutations)
+        self.orchestration = Orchestration(self.writes, self.index, rng, mutations=mutations)
         self.dispatcher = Dispatcher(store, self.index, self.writes, send, rng, managers)
         self.reap: set[str] = set()  # services whose slots the reaper should look at
         self.active = True
@@ -171,7 +175,7 @@ class Leadership:
         assert service is None or isinstance(service, Service)
         allocated = self.allocator.task_changed(task, service, wall)
         if allocated is not None:
-            self.writes.submit(_rewrite("tasks", task, allocated))
+            self.writes.submit(_allocation(allocated))
 
     # -- the reaper and the constraint enforcer ----------------------------------------------
 
@@ -253,6 +257,20 @@ def _rewrite(table: str, before: object, after: object) -> Callable[[WriteTx], N
         assert hasattr(before, "id")
         if tx.get(table, before.id) == before:
             tx.update(after)  # type: ignore[arg-type]
+
+    return build
+
+
+def _allocation(allocated: Task) -> Callable[[WriteTx], None]:
+    """Write the allocation onto the task as it is when the job runs, while it is
+    still NEW: the orchestrator may have changed it since (a delayed start), and
+    the allocator, holding its addresses, will not be asked again."""
+
+    def build(tx: WriteTx) -> None:
+        current = tx.get("tasks", allocated.id)
+        if isinstance(current, Task) and current.status.state is TaskState.NEW:
+            networks = allocated.networks_attachments
+            tx.update(replace(current, status=allocated.status, networks_attachments=networks))
 
     return build
 

@@ -23,6 +23,7 @@ from typing import Any
 from core.errors import ShoalError
 from core.manager.api import Answer, ApiContext, Write, handle
 from core.manager.leader import Leadership
+from core.manager.mutations import NO_MUTATIONS, ManagerMutations
 from core.manager.requests import ApiError
 from core.messages import (
     ClusterMessage,
@@ -49,7 +50,7 @@ from core.raft.types import (
     RaftError,
     Role,
 )
-from core.store import MemoryStore, Transaction, WriteTx
+from core.store import Applied, MemoryStore, Transaction, WriteTx
 
 #: How often the leader looks for promoted and demoted nodes to (un)make members.
 ROLE_CHECK_SECONDS = 1.0
@@ -62,6 +63,8 @@ class ManagerOutput:
     writes: list[DurableWrite] = field(default_factory=list)
     messages: list[tuple[str, ClusterMessage]] = field(default_factory=list)
     removed_self: bool = False
+    # every entry applied to the store, with what it did: for the driver's checkers
+    applied: list[tuple[Entry, Applied]] = field(default_factory=list)
 
 
 class Manager:
@@ -72,8 +75,10 @@ class Manager:
         raft: RaftNode,
         rng: random.Random,
         peers: dict[NodeId, str] | None = None,
+        mutations: ManagerMutations = NO_MUTATIONS,
     ) -> None:
         self.host = host
+        self.mutations = mutations
         self.node_id = node_id
         self.raft = raft
         self.rng = rng
@@ -346,6 +351,7 @@ class Manager:
         else:
             applied = self.store.apply(entry.index, Transaction.decode(entry.data))
             self._refresh_peers()
+        self.out.applied.append((entry, applied))
         waiting = self.in_flight.pop(entry.index, None)
         if waiting is not None:
             term, dones = waiting
@@ -366,7 +372,9 @@ class Manager:
         if self.leadership is None:
             caught_up = raft.log.applied >= raft.log.last_index()
             if raft.role is Role.LEADER and caught_up:
-                self.leadership = Leadership(self.store, self._send, self.rng, self._manager_hosts)
+                self.leadership = Leadership(
+                    self.store, self._send, self.rng, self._manager_hosts, self.mutations
+                )
                 self.leadership.start(self.mono, self.wall)
             else:
                 return False

@@ -27,6 +27,7 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from core.manager.mutations import NO_MUTATIONS, ManagerMutations
 from core.manager.writes import WriteQueue
 from core.model import replace
 from core.model.defaults import effective_restart_policy
@@ -34,7 +35,8 @@ from core.model.duration import SECOND
 from core.model.enums import NodeAvailability, NodeState
 from core.model.node import Node
 from core.model.service import Service
-from core.model.task import Task
+from core.model.task import Task, TaskStatus
+from core.model.timestamp import Timestamp
 from core.orchestrator import global_, jobs, replicated
 from core.orchestrator.restart import (
     RestartHistory,
@@ -53,6 +55,10 @@ from core.timers import TimerHeap
 CHANGES_PER_JOB_MAX = 200
 #: How long a replacement waits for the task it replaces to stop (SwarmKit: 1 min).
 WAIT_STOP_SECONDS = 60.0
+#: A start that ran before its task's creation committed tries again this often, at
+#: most UNBORN_RETRIES_MAX times (then the creation is taken as lost with its round).
+UNBORN_RETRY_SECONDS = 1.0
+UNBORN_RETRIES_MAX = 60
 
 SlotUpdater = Callable[[WriteTx, Service, tuple[replicated.Slot, ...], float], None]
 
@@ -82,6 +88,8 @@ class _Starts:
     timers: TimerHeap[tuple[str, str]] = field(default_factory=TimerHeap)  # (kind, task id)
     waiting_for: dict[str, str] = field(default_factory=dict)  # new task id -> old task id
     service_of: dict[str, str] = field(default_factory=dict)  # new task id -> service id
+    # start jobs that found their task not yet committed, to try again (how often so far)
+    unborn: dict[str, int] = field(default_factory=dict)
 
 
 class Orchestration:
@@ -91,12 +99,15 @@ class Orchestration:
         index: TaskIndex,
         rng: random.Random,
         updater: SlotUpdater | None = None,
+        mutations: ManagerMutations = NO_MUTATIONS,
     ) -> None:
         self.writes = writes
         self.index = index
         self.rng = rng
         self.updater = updater
+        self.mutations = mutations
         self.dirty: set[str] = set()
+        self.queued: set[str] = set()  # services with a reconcile job not yet built
         self.history = RestartHistory()
         self.starts = _Starts()
         self.global_services: set[str] = set()
@@ -163,7 +174,13 @@ class Orchestration:
         """Submit one reconcile job per dirty service, in id order."""
         dirty, self.dirty = sorted(self.dirty), set()
         for service_id in dirty:
-            self.writes.submit(self._reconcile_job(service_id, mono, wall))
+            # One job per service per round: a second would read the task index,
+            # which holds only committed tasks, and miss what the first one created.
+            if service_id not in self.queued:
+                self.queued.add(service_id)
+                self.writes.submit(self._reconcile_job(service_id, mono, wall))
+                if self.mutations.reconcile_twice:
+                    self.writes.submit(self._reconcile_job(service_id, mono, wall))
 
     # -- timers ------------------------------------------------------------------------------
 
@@ -201,8 +218,18 @@ class Orchestration:
 
         def start(tx: WriteTx) -> None:
             task, service = tx.get("tasks", new_id), tx.get("services", service_id)
-            if not isinstance(task, Task) or not isinstance(service, Service):
+            if not isinstance(service, Service):
                 return
+            if not isinstance(task, Task):
+                # its creation is still in flight (a slow commit outlasted the delay)
+                tries = self.starts.unborn.get(new_id, 0) + 1
+                if tries <= UNBORN_RETRIES_MAX and not self._stopped:
+                    self.starts.unborn[new_id] = tries
+                    self._arm_start(new_id, service_id, "", mono + UNBORN_RETRY_SECONDS, mono)
+                else:
+                    self.starts.unborn.pop(new_id, None)
+                return
+            self.starts.unborn.pop(new_id, None)
             if task.desired_state is TaskState.READY:
                 tx.update(replace(task, desired_state=run_state(service)))
 
@@ -214,6 +241,7 @@ class Orchestration:
         self, service_id: str, mono: float, wall: float
     ) -> Callable[[WriteTx], None]:
         def build(tx: WriteTx) -> None:
+            self.queued.discard(service_id)
             if self._stopped:
                 return
             budget = _Budget(tx, CHANGES_PER_JOB_MAX)
@@ -252,7 +280,14 @@ class Orchestration:
             on_invalid = (
                 bool(task.node_id) and invalid_node(node) and task.status.state <= TaskState.RUNNING
             )
+            if self.mutations.keep_tasks_on_invalid_nodes:
+                on_invalid = False
             if not wanted or not (stopped or (on_invalid and not glob)) or budget.exhausted:
+                result.append(task)
+                continue
+            if stopped and self.mutations.restart_in_place:
+                fresh = TaskStatus(timestamp=Timestamp.from_seconds(wall), state=TaskState.NEW)
+                budget.update(replace(task, status=fresh))
                 result.append(task)
                 continue
             old = replace(task, desired_state=TaskState.SHUTDOWN)

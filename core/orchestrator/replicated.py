@@ -55,8 +55,11 @@ def runnable(slot: Slot, restartable: Callable[[Task], bool]) -> Slot:
     wanted = tuple(t for t in slot if t.desired_state <= TaskState.RUNNING)
     if wanted:
         return wanted
+    # A slot whose newest task finished for good (its policy says no restart) stays
+    # as it is; one whose newest task is only being shut down needs a new one.
     newest = max(slot, key=lambda t: (t.created_at.unix_ns, t.id))
-    return (newest,) if not restartable(newest) else ()
+    finished = newest.status.state > TaskState.RUNNING and not restartable(newest)
+    return (newest,) if finished else ()
 
 
 def reconcile(

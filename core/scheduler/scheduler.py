@@ -25,12 +25,13 @@ from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from core.manager.mutations import NO_MUTATIONS, ManagerMutations
 from core.model import replace
 from core.model.node import Node
 from core.model.service import Service
 from core.model.task import Task, TaskStatus
 from core.model.timestamp import Timestamp
-from core.scheduler.filters import FILTERS, Filter, TaskNeeds
+from core.scheduler.filters import FILTERS, ConstraintFilter, Filter, ReadyFilter, TaskNeeds
 from core.scheduler.nodeinfo import NodeInfo, service_version
 from core.scheduler.nodeset import NodeSet
 from core.scheduler.spread import GroupSpread
@@ -64,10 +65,20 @@ class Decision:
 class Scheduler:
     """Places tasks on nodes. Inputs are store events and time; outputs decisions."""
 
-    def __init__(self, tasks_per_pass_max: int = TASKS_PER_PASS_MAX) -> None:
+    def __init__(
+        self,
+        tasks_per_pass_max: int = TASKS_PER_PASS_MAX,
+        mutations: ManagerMutations = NO_MUTATIONS,
+    ) -> None:
         if tasks_per_pass_max < 1:
             raise ValueError("tasks_per_pass_max must be at least 1")
         self.tasks_per_pass_max = tasks_per_pass_max
+        skipped: list[type[Filter]] = []
+        if mutations.schedule_on_unavailable_nodes:
+            skipped.append(ReadyFilter)
+        if mutations.ignore_constraints:
+            skipped.append(ConstraintFilter)
+        self.filters = tuple(f for f in FILTERS if f not in skipped)
         self.nodes = NodeSet()
         self.all_tasks: dict[str, Task] = {}
         self.unassigned: dict[str, Task] = {}
@@ -80,6 +91,9 @@ class Scheduler:
         self._debounce_deadline: float | None = None
 
     # -- inputs: the store -----------------------------------------------------------------
+
+    def _enabled(self, needs: TaskNeeds) -> tuple[type[Filter], ...]:
+        return tuple(f for f in self.filters if f.enabled(needs))
 
     def load(
         self, nodes: tuple[Node, ...], tasks: tuple[Task, ...], services: tuple[Service, ...]
@@ -234,7 +248,7 @@ class Scheduler:
             if info is None:
                 continue  # the node is not known (yet): wait for it
             needs = TaskNeeds.of(task)
-            failing = _first_failure(_enabled(needs), needs, info)
+            failing = _first_failure(self._enabled(needs), needs, info)
             if failing is None:
                 del self.pending_preassigned[task_id]
                 new = self._with_status(task, wall, TaskState.ASSIGNED, PREASSIGNED_MESSAGE)
@@ -279,7 +293,7 @@ class Scheduler:
     def _schedule_group(self, group: list[Task], now: float, wall: float) -> list[Decision]:
         first = group[0]
         needs = TaskNeeds.of(first)
-        filters = _enabled(needs)
+        filters = self._enabled(needs)
         static = tuple(f for f in filters if f.static)
         placement = first.spec.placement
         descriptors = tuple(
@@ -351,10 +365,6 @@ def _at(wall: float) -> Timestamp:
 
 def _consumes_resources(task: Task) -> bool:
     return TaskState.PENDING <= task.status.state <= TaskState.RUNNING
-
-
-def _enabled(needs: TaskNeeds) -> tuple[type[Filter], ...]:
-    return tuple(f for f in FILTERS if f.enabled(needs))
 
 
 def _first_failure(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Generator
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 import networkx as nx
 import simpy
@@ -18,6 +18,7 @@ import simpy
 from core.raft.types import ChangeKind, ConfChange
 from sim.faults import topology
 from sim.host import HostState, SimHost
+from sim.network import Network
 
 if TYPE_CHECKING:
     from sim.world import RaftWorld
@@ -25,13 +26,18 @@ if TYPE_CHECKING:
 Effect = dict[str, Any]
 
 
-class Nemesis(Protocol):
+W_contra = TypeVar("W_contra", contravariant=True)
+
+
+class Nemesis(Protocol[W_contra]):
+    """A fault against a world of type ``W_contra`` (the Raft world, the cluster world)."""
+
     name: str
     family: str
 
-    def start(self, world: RaftWorld, rng: random.Random) -> Effect | None: ...
+    def start(self, world: W_contra, rng: random.Random) -> Effect | None: ...
 
-    def stop(self, world: RaftWorld) -> None: ...
+    def stop(self, world: W_contra) -> None: ...
 
 
 def _pick(rng: random.Random, hosts: list[SimHost]) -> SimHost | None:
@@ -51,23 +57,33 @@ def _quorum_budget(world: RaftWorld) -> int:
 # -- network ------------------------------------------------------------------------
 
 
-class Partition:
+class Networked(Protocol):
+    """A world with a simulated network (the Raft world, the cluster world)."""
+
+    @property
+    def network(self) -> Network: ...
+
+
+N = TypeVar("N", bound=Networked)
+
+
+class Partition(Generic[N]):
     """Replace the connectivity graph; heal on stop."""
 
     family = "network"
 
     def __init__(
-        self, name: str, build: Callable[[RaftWorld, random.Random], tuple[nx.DiGraph, Effect]]
+        self, name: str, build: Callable[[N, random.Random], tuple[nx.DiGraph, Effect]]
     ) -> None:
         self.name = name
         self.build = build
 
-    def start(self, world: RaftWorld, rng: random.Random) -> Effect | None:
+    def start(self, world: N, rng: random.Random) -> Effect | None:
         graph, effect = self.build(world, rng)
         world.network.set_graph(graph)
         return {**effect, "blocked": len(world.network.blocked_links())}
 
-    def stop(self, world: RaftWorld) -> None:
+    def stop(self, world: N) -> None:
         world.network.heal()
 
 
@@ -103,7 +119,7 @@ def _one_way(world: RaftWorld, rng: random.Random) -> tuple[nx.DiGraph, Effect]:
 # -- link quality -------------------------------------------------------------------
 
 
-class Burst:
+class Burst(Generic[N]):
     """Extra loss or duplication on every link for a while."""
 
     family = "link"
@@ -112,12 +128,12 @@ class Burst:
         self.name = name
         self.attribute = attribute
 
-    def start(self, world: RaftWorld, rng: random.Random) -> Effect | None:
+    def start(self, world: N, rng: random.Random) -> Effect | None:
         rate = round(rng.uniform(0.1, 0.5), 3)
         setattr(world.network, self.attribute, rate)
         return {"rate": rate}
 
-    def stop(self, world: RaftWorld) -> None:
+    def stop(self, world: N) -> None:
         setattr(world.network, self.attribute, 0.0)
 
 
@@ -390,7 +406,7 @@ class ReplaceMember:
         """Nothing to undo: re-admission is the reconciler's job."""
 
 
-def _factories() -> dict[str, Callable[[], Nemesis]]:
+def _factories() -> dict[str, Callable[[], Nemesis[RaftWorld]]]:
     return {
         "partition-random-halves": lambda: Partition("partition-random-halves", _halves),
         "majorities-ring": lambda: Partition("majorities-ring", _ring),
@@ -411,4 +427,4 @@ def _factories() -> dict[str, Callable[[], Nemesis]]:
     }
 
 
-NEMESES: dict[str, Callable[[], Nemesis]] = _factories()
+NEMESES: dict[str, Callable[[], Nemesis[RaftWorld]]] = _factories()

@@ -18,40 +18,63 @@ from __future__ import annotations
 
 import random
 from collections import Counter
-from collections.abc import Generator, Iterable
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Generator, Iterable, Mapping
+from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
 
 import simpy
 
-from sim.faults.nemesis import NEMESES, Nemesis
+from sim.faults.nemesis import Nemesis
+from sim.trace import Trace
 
 if TYPE_CHECKING:
     from sim.streams import Streams
-    from sim.world import RaftWorld
 
 Step = tuple[float, str, float]  # (at, nemesis, duration), seconds of simulated time
 
 
-class FaultEngine:
-    def __init__(self, world: RaftWorld, rng: random.Random, streams: Streams) -> None:
+class FaultWorld(Protocol):
+    """What the engine needs of a world: its clock and its trace."""
+
+    @property
+    def env(self) -> simpy.Environment: ...
+
+    @property
+    def trace(self) -> Trace: ...
+
+
+W = TypeVar("W", bound=FaultWorld)
+
+
+class FaultEngine(Generic[W]):
+    def __init__(
+        self,
+        world: W,
+        rng: random.Random,
+        streams: Streams,
+        registry: Mapping[str, Callable[[], Nemesis[W]]],
+        safety_seconds: float,
+    ) -> None:
         """``rng``: the schedule's own stream; ``streams``: where each nemesis's
-        ``nemesis/<name>`` stream comes from (on first use)."""
+        ``nemesis/<name>`` stream comes from (on first use); ``registry``: the
+        nemeses by name; the random schedule ends at ``safety_seconds``."""
         self.world = world
         self.rng = rng
         self.streams = streams
-        self.nemeses: dict[str, tuple[Nemesis, random.Random]] = {}
-        self.active: dict[str, tuple[Nemesis, int]] = {}  # family -> (nemesis, token)
+        self.registry = registry
+        self.safety_seconds = safety_seconds
+        self.nemeses: dict[str, tuple[Nemesis[W], random.Random]] = {}
+        self.active: dict[str, tuple[Nemesis[W], int]] = {}  # family -> (nemesis, token)
         self.started: Counter[str] = Counter()
         self.skipped: Counter[str] = Counter()
         self.starts: list[tuple[float, str]] = []  # (when, nemesis) of every fault started
         self._tokens = 0
 
-    def nemesis(self, name: str) -> Nemesis:
+    def nemesis(self, name: str) -> Nemesis[W]:
         return self._nemesis(name)[0]
 
-    def _nemesis(self, name: str) -> tuple[Nemesis, random.Random]:
+    def _nemesis(self, name: str) -> tuple[Nemesis[W], random.Random]:
         if name not in self.nemeses:
-            self.nemeses[name] = (NEMESES[name](), self.streams.child(f"nemesis/{name}"))
+            self.nemeses[name] = (self.registry[name](), self.streams.child(f"nemesis/{name}"))
         return self.nemeses[name]
 
     def start(self, name: str, duration: float) -> bool:
@@ -105,7 +128,7 @@ class FaultEngine:
         env = self.world.env
         while True:
             yield env.timeout(self.rng.uniform(0.2, 1.0) * interval)
-            if env.now >= self.world.config.safety_seconds:
+            if env.now >= self.safety_seconds:
                 return
             self.start_one_of(choices, self.rng.uniform(0.5, 3.0) * interval)
 

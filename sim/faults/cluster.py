@@ -1,0 +1,183 @@
+"""Nemeses for the whole-swarm world: the network ones of the Raft world, host
+crashes chosen by role (a worker, the leader, a minority of managers, all within
+the managers' quorum budget), process restarts, and an operator draining a worker.
+
+A crashed host is booted again when its fault stops, with its disk (as a machine
+that comes back); the containers it ran died with it.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import networkx as nx
+
+from sim.faults import topology
+from sim.faults.nemesis import Burst, Effect, Nemesis, Partition
+
+if TYPE_CHECKING:
+    from sim.cluster import ClusterHost, ClusterWorld
+
+
+def _is_manager(host: ClusterHost) -> bool:
+    return host.identity is not None and host.identity.manager
+
+
+def _quorum_budget(world: ClusterWorld) -> int:
+    """How many more managers may go down with a majority of them still up."""
+    managers = [h for h in world.hosts.values() if _is_manager(h)]
+    down = sum(1 for h in managers if h.node is None)
+    return (len(managers) - 1) // 2 - down
+
+
+def _pick(rng: random.Random, hosts: list[ClusterHost]) -> ClusterHost | None:
+    return hosts[rng.randrange(len(hosts))] if hosts else None
+
+
+def _workers(world: ClusterWorld) -> list[ClusterHost]:
+    return [h for h in world.up_hosts() if h.identity is not None and not _is_manager(h)]
+
+
+# -- the network -----------------------------------------------------------------------------
+
+
+def _halves(world: ClusterWorld, rng: random.Random) -> tuple[nx.DiGraph, Effect]:
+    graph, small = topology.random_halves(world.names, rng)
+    return graph, {"minority": small}
+
+
+def _isolate_leader(world: ClusterWorld, rng: random.Random) -> tuple[nx.DiGraph, Effect]:
+    leader = world.leader()
+    names = world.names
+    name = leader.name if leader is not None else names[rng.randrange(len(names))]
+    return topology.isolate(names, name), {"isolated": name}
+
+
+def _isolate_worker(world: ClusterWorld, rng: random.Random) -> tuple[nx.DiGraph, Effect]:
+    worker = _pick(rng, _workers(world))
+    names = world.names
+    name = worker.name if worker is not None else names[rng.randrange(len(names))]
+    return topology.isolate(names, name), {"isolated": name}
+
+
+def _bridge(world: ClusterWorld, rng: random.Random) -> tuple[nx.DiGraph, Effect]:
+    graph, middle = topology.bridge(world.names, rng)
+    return graph, {"bridge": middle}
+
+
+# -- hosts -----------------------------------------------------------------------------------
+
+
+class CrashHosts:
+    """Crash the hosts ``choose`` picks; boot them again on stop."""
+
+    family = "process"
+
+    def __init__(
+        self, name: str, choose: Callable[[ClusterWorld, random.Random], list[ClusterHost]]
+    ) -> None:
+        self.name = name
+        self.choose = choose
+        self.victims: list[ClusterHost] = []
+
+    def start(self, world: ClusterWorld, rng: random.Random) -> Effect | None:
+        self.victims = self.choose(world, rng)
+        if not self.victims:
+            return None
+        for host in self.victims:
+            host.crash()
+        return {"victims": [h.name for h in self.victims]}
+
+    def stop(self, world: ClusterWorld) -> None:
+        for host in self.victims:
+            host.boot()
+        self.victims = []
+
+
+def _a_worker(world: ClusterWorld, rng: random.Random) -> list[ClusterHost]:
+    worker = _pick(rng, _workers(world))
+    return [worker] if worker is not None else []
+
+
+def _the_leader(world: ClusterWorld, rng: random.Random) -> list[ClusterHost]:
+    leader = world.leader()
+    return [leader] if leader is not None and _quorum_budget(world) >= 1 else []
+
+
+def _manager_minority(world: ClusterWorld, rng: random.Random) -> list[ClusterHost]:
+    budget = _quorum_budget(world)
+    up = [h for h in world.up_hosts() if _is_manager(h)]
+    if budget < 1 or not up:
+        return []
+    chosen = rng.sample(up, rng.randint(1, min(budget, len(up))))
+    return sorted(chosen, key=lambda h: h.name)
+
+
+class Restart:
+    """Kill one host's process and start it straight away (its disk kept)."""
+
+    family = "process"
+    name = "restart"
+
+    def start(self, world: ClusterWorld, rng: random.Random) -> Effect | None:
+        candidates = [h for h in world.up_hosts() if not _is_manager(h) or _quorum_budget(world)]
+        host = _pick(rng, candidates)
+        if host is None:
+            return None
+        host.crash()
+        host.boot()
+        return {"victim": host.name}
+
+    def stop(self, world: ClusterWorld) -> None:
+        """Nothing to undo: the host restarted by itself."""
+
+
+# -- the operator ----------------------------------------------------------------------------
+
+
+class Drain:
+    """``docker node update --availability drain`` on a worker, ``active`` on stop
+    (both sent to the leader; without one the fault does not start)."""
+
+    family = "operator"
+    name = "drain"
+
+    def __init__(self) -> None:
+        self.victim: str | None = None
+
+    def start(self, world: ClusterWorld, rng: random.Random) -> Effect | None:
+        leader, worker = world.leader(), _pick(rng, _workers(world))
+        if leader is None or worker is None:
+            return None
+        self.victim = worker.name
+        world.send_request(leader.name, "NodeUpdate", node=worker.name, availability="drain")
+        return {"victim": worker.name}
+
+    def stop(self, world: ClusterWorld) -> None:
+        if self.victim is None:
+            return
+        leader = world.leader()
+        target = leader.name if leader is not None else world.names[0]
+        world.send_request(target, "NodeUpdate", node=self.victim, availability="active")
+        self.victim = None
+
+
+def _factories() -> dict[str, Callable[[], Nemesis[ClusterWorld]]]:
+    return {
+        "partition-random-halves": lambda: Partition("partition-random-halves", _halves),
+        "isolate-leader": lambda: Partition("isolate-leader", _isolate_leader),
+        "isolate-worker": lambda: Partition("isolate-worker", _isolate_worker),
+        "bridge": lambda: Partition("bridge", _bridge),
+        "loss-burst": lambda: Burst("loss-burst", "burst_loss"),
+        "duplicate-burst": lambda: Burst("duplicate-burst", "burst_duplicate"),
+        "crash-worker": lambda: CrashHosts("crash-worker", _a_worker),
+        "crash-leader": lambda: CrashHosts("crash-leader", _the_leader),
+        "crash-managers": lambda: CrashHosts("crash-managers", _manager_minority),
+        "restart": Restart,
+        "drain": Drain,
+    }
+
+
+CLUSTER_NEMESES: dict[str, Callable[[], Nemesis[ClusterWorld]]] = _factories()
