@@ -5,8 +5,25 @@ and when its container exits and with what code (a crash loop is an image that
 exits non-zero soon after every start), whether it is missing from the registry
 (prepare fails for good: the task is REJECTED), an out-of-memory kill (exit 137),
 and how long it takes to stop on SIGTERM (cut at the task's stop grace period,
-10 s by default, then killed with 137). Unknown images behave as the default: a
-short pull and start, then running until stopped.
+10 s by default, then killed with 137), and how its health check command answers.
+Unknown images behave as the default: a short pull and start, then running until
+stopped, every health probe passing at once.
+
+Health checks are dockerd's: a container whose task spec has one (see
+:func:`core.model.defaults.effective_healthcheck`) is "starting" when it starts; the
+first probe runs one interval later (the start interval while a start period lasts and
+it is still starting), the next one interval after the previous probe finished. A pass
+makes it "healthy" and clears the failure streak; a failure counts unless the
+container is still starting and the probe began inside the start period; ``retries``
+counted failures in a row make it "unhealthy". A probe slower than the timeout fails.
+
+On top of that, what SwarmKit's container controller does with it: START of a
+container with a health check answers only once it is healthy (OK) or has exited
+(an exit 0 is OK, any other code fails the task with its exit error). When it turns
+unhealthy while a START or WAIT watches it, or an INSPECT finds it unhealthy, the
+executor stops it as SHUTDOWN would (SIGTERM, killed at the stop grace period) and,
+once it has exited, answers FATAL :data:`UNHEALTHY_ERROR`: the task fails and its
+container is not left running.
 
 The executor is the ground truth of what runs: tests ask it which containers are
 running, not only the store. Containers are keyed by task id (the label a real
@@ -19,12 +36,15 @@ import functools
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Literal
 
 import simpy
 
-from core.model.defaults import effective_stop_grace_period_ns
+from core.model.defaults import effective_healthcheck, effective_stop_grace_period_ns
 from core.model.duration import SECOND
+from core.model.service import HealthConfig
 from core.model.task import ContainerStatus, Task
+from core.tasks.controller import exit_error
 from core.tasks.executor import (
     ExecutorCommand,
     ExecutorResult,
@@ -36,6 +56,11 @@ from core.tasks.executor import (
 OOM_EXIT_CODE = 137
 KILLED_EXIT_CODE = 137
 
+#: The error of a task whose container failed its health check (and was stopped).
+UNHEALTHY_ERROR = "task: non-zero exit (137): dockerexec: unhealthy container"
+
+HealthStatus = Literal["starting", "healthy", "unhealthy"]
+
 
 @dataclass(frozen=True)
 class ImageBehaviour:
@@ -46,6 +71,19 @@ class ImageBehaviour:
     missing: bool = False  # not in any registry
     oom_after: float | None = None  # killed for memory after this long: exit 137
     stop_seconds: float = 0.1  # how long it takes to exit on SIGTERM
+    # How its health check command answers (when the task spec configures one). A probe
+    # that begins ``t`` seconds after the container started passes when
+    # ``healthy_after <= t`` and, if ``unhealthy_after`` is set, ``t < unhealthy_after``;
+    # so ``healthy_after=math.inf`` (or ``unhealthy_after=0``) never passes.
+    healthy_after: float = 0.0  # probes fail until this many seconds after start
+    unhealthy_after: float | None = None  # probes fail from this many seconds on
+    probe_seconds: float = 0.0  # how long a probe takes; beyond the timeout it fails
+
+    def probe_passes(self, since_start: float) -> bool:
+        """Whether the check command, begun ``since_start`` seconds after the start, passes."""
+        if since_start < self.healthy_after:
+            return False
+        return self.unhealthy_after is None or since_start < self.unhealthy_after
 
 
 @dataclass
@@ -56,6 +94,11 @@ class Container:
     started_at: float | None = None
     exited: int | None = None  # exit code once it has exited
     waiters: list[Callable[[int], None]] = field(default_factory=list)
+    # None: no health check; otherwise its last status (kept after the container exits).
+    health: HealthStatus | None = None
+    failing_streak: int = 0  # consecutive counted probe failures
+    stopped_unhealthy: bool = False  # the executor stopped it for failing its check
+    health_waiters: list[Callable[[HealthStatus], None]] = field(default_factory=list)
 
     @property
     def running(self) -> bool:
@@ -93,6 +136,7 @@ class SimExecutor:
             if container.running:
                 container.exited = KILLED_EXIT_CODE
             container.waiters.clear()
+            container.health_waiters.clear()
 
     def host_started(self, deliver: Callable[[ExecutorResult], None]) -> None:
         self.alive = True
@@ -148,20 +192,31 @@ class SimExecutor:
             container.waiters.append(
                 lambda code: self._deliver(command, self._exit_result(container))
             )
+            if container.health == "unhealthy":
+                self._stop_unhealthy(container, task)
+            elif container.health is not None:
+                container.health_waiters.append(
+                    lambda status: (
+                        self._stop_unhealthy(container, task) if status == "unhealthy" else None
+                    )
+                )
         elif op is Operation.INSPECT:
             if container is None or container.started_at is None:
                 answer(OperationResult(Outcome.FATAL, error=f"No such container: {task.id}"))
             elif container.exited is not None:
                 answer(self._exit_result(container))
+            elif container.health == "unhealthy":
+                container.waiters.append(
+                    lambda code: self._deliver(command, self._exit_result(container))
+                )
+                self._stop_unhealthy(container, task)
             else:
                 answer(OperationResult(Outcome.OK, container=self._status(container)))
         elif op is Operation.SHUTDOWN:
             if container is None or not container.running:
                 answer(OperationResult(Outcome.OK))
                 return
-            grace = effective_stop_grace_period_ns(task.spec.container_spec) / SECOND
-            after = min(behaviour.stop_seconds, grace)
-            code = 0 if behaviour.stop_seconds <= grace else KILLED_EXIT_CODE
+            after, code = _stopping(behaviour, task)
 
             def stopped() -> None:
                 self._exit(container, code)
@@ -181,11 +236,112 @@ class SimExecutor:
             return
         container.started_at = self.env.now
         self.logs.append((self.env.now, container.task_id, f"started {container.image}"))
-        self._deliver(command, OperationResult(Outcome.OK, container=self._status(container)))
+        check = effective_healthcheck(command.task.spec.container_spec)
+        if check is None:
+            self._deliver(command, OperationResult(Outcome.OK, container=self._status(container)))
+        else:
+            self._set_health(container, "starting")
+            self._answer_start_when_healthy(command, container)
+            self._next_probe(container, b, check, 0.0)
         ends = [(b.exit_after, b.exit_code), (b.oom_after, OOM_EXIT_CODE)]
         for after, code in ends:
             if after is not None:
                 self._later(after, functools.partial(self._exit, container, code))
+
+    # -- health checks -------------------------------------------------------------------
+
+    def _answer_start_when_healthy(self, command: ExecutorCommand, container: Container) -> None:
+        """SwarmKit's START of a container with a health check: OK once it is healthy;
+        if it turns unhealthy, stop it and fail; if it exits, conclude from the code."""
+        answered = False
+
+        def finish(result: OperationResult) -> None:
+            nonlocal answered
+            if answered:
+                return
+            answered = True
+            if on_health in container.health_waiters:
+                container.health_waiters.remove(on_health)
+            if on_exit in container.waiters:
+                container.waiters.remove(on_exit)
+            self._deliver(command, result)
+
+        def on_health(status: HealthStatus) -> None:
+            if status == "healthy":
+                finish(OperationResult(Outcome.OK, container=self._status(container)))
+            elif status == "unhealthy":
+                self._stop_unhealthy(container, command.task)  # on_exit answers
+
+        def on_exit(code: int) -> None:
+            if container.stopped_unhealthy:
+                finish(self._exit_result(container))
+            elif code != 0:
+                finish(self._failed(container, exit_error(code)))
+            else:  # as SwarmKit: started; the WAIT that follows finds the exit 0
+                finish(OperationResult(Outcome.OK, container=self._status(container)))
+
+        container.health_waiters.append(on_health)
+        container.waiters.append(on_exit)
+
+    # Times in the probe chain are seconds since the container started, carried along
+    # (not recomputed from ``env.now``) so that a probe due at 4 s is at exactly 4.0.
+
+    def _next_probe(
+        self, container: Container, b: ImageBehaviour, check: HealthConfig, now: float
+    ) -> None:
+        """Arm the next probe, as dockerd's monitor resets its timer after each probe."""
+        if now < check.start_period_ns / SECOND and container.health == "starting":
+            interval = check.start_interval_ns / SECOND
+        else:
+            interval = check.interval_ns / SECOND
+        self._later(interval, lambda: self._probe(container, b, check, now + interval))
+
+    def _probe(
+        self, container: Container, b: ImageBehaviour, check: HealthConfig, began: float
+    ) -> None:
+        if not container.running:
+            return  # probes stop with the container
+        timeout = check.timeout_ns / SECOND
+        passed = b.probe_seconds <= timeout and b.probe_passes(began)
+        took = min(b.probe_seconds, timeout)
+        self._later(took, lambda: self._probe_result(container, b, check, began, took, passed))
+
+    def _probe_result(
+        self,
+        container: Container,
+        b: ImageBehaviour,
+        check: HealthConfig,
+        began: float,
+        took: float,
+        passed: bool,
+    ) -> None:
+        if not container.running:
+            return  # dockerd drops the result of a probe cut short by the exit
+        if passed:
+            container.failing_streak = 0
+            self._set_health(container, "healthy")
+        elif container.health != "starting" or began >= check.start_period_ns / SECOND:
+            container.failing_streak += 1
+            if container.failing_streak >= check.retries:
+                self._set_health(container, "unhealthy")
+        self._next_probe(container, b, check, began + took)
+
+    def _set_health(self, container: Container, status: HealthStatus) -> None:
+        if container.health == status:
+            return
+        container.health = status
+        self.logs.append((self.env.now, container.task_id, f"health: {status}"))
+        for waiter in list(container.health_waiters):
+            waiter(status)
+
+    def _stop_unhealthy(self, container: Container, task: Task) -> None:
+        """Stop an unhealthy container as SHUTDOWN would; its watchers answer on exit."""
+        if container.stopped_unhealthy or not container.running:
+            return
+        container.stopped_unhealthy = True
+        self.logs.append((self.env.now, container.task_id, "stopping: unhealthy"))
+        after, code = _stopping(self.behaviour(container.image), task)
+        self._later(after, functools.partial(self._exit, container, code))
 
     def _exit(self, container: Container, code: int) -> None:
         if not container.running:
@@ -197,9 +353,22 @@ class SimExecutor:
             waiter(code)
 
     def _exit_result(self, container: Container) -> OperationResult:
+        """What WAIT or INSPECT answers for an exited container: its exit, or FATAL
+        :data:`UNHEALTHY_ERROR` if the executor stopped it for failing its check."""
         assert container.exited is not None
+        if container.stopped_unhealthy:
+            return self._failed(container, UNHEALTHY_ERROR)
         return OperationResult(
             Outcome.EXITED, exit_code=container.exited, container=self._status(container)
+        )
+
+    def _failed(self, container: Container, error: str) -> OperationResult:
+        assert container.exited is not None
+        return OperationResult(
+            Outcome.FATAL,
+            error=error,
+            exit_code=container.exited,
+            container=self._status(container),
         )
 
     def _status(self, container: Container) -> ContainerStatus:
@@ -216,6 +385,14 @@ class SimExecutor:
     def _deliver(self, command: ExecutorCommand, result: OperationResult) -> None:
         if self.alive:
             self.deliver(ExecutorResult(command.token, command.operation, result))
+
+
+def _stopping(behaviour: ImageBehaviour, task: Task) -> tuple[float, int]:
+    """How long a stop takes and the exit code: SIGTERM, then SIGKILL at the grace period."""
+    grace = effective_stop_grace_period_ns(task.spec.container_spec) / SECOND
+    after = min(behaviour.stop_seconds, grace)
+    code = 0 if behaviour.stop_seconds <= grace else KILLED_EXIT_CODE
+    return after, code
 
 
 def _image(task: Task) -> str:

@@ -12,6 +12,7 @@ from core.model.duration import HOUR, MILLISECOND, SECOND
 from core.model.enums import FailureAction, RestartCondition, UpdateOrder
 from core.model.service import (
     ContainerSpec,
+    HealthConfig,
     ReplicatedJob,
     RestartPolicy,
     ServiceSpec,
@@ -44,6 +45,19 @@ DISPATCHER_HEARTBEAT_PERIOD_NS = 5 * SECOND
 DISPATCHER_HEARTBEAT_JITTER_NS = 500 * MILLISECOND
 #: A node that misses this many heartbeat periods in a row is marked DOWN.
 NODE_DOWN_MISSED_HEARTBEAT_PERIODS = 3
+
+# -- container health checks (dockerd's defaults for a check's unset fields) -------------
+
+#: A probe runs this long after the previous one finished ...
+HEALTH_INTERVAL_NS = 30 * SECOND
+#: ... and fails if it has not answered within this.
+HEALTH_TIMEOUT_NS = 30 * SECOND
+#: Failures this soon after the start, while not yet healthy, are not counted ...
+HEALTH_START_PERIOD_NS = 0
+#: ... and while it lasts and the container is still "starting", probes run this often.
+HEALTH_START_INTERVAL_NS = 5 * SECOND
+#: This many counted failures in a row make the container unhealthy.
+HEALTH_RETRIES = 3
 
 # -- Raft (SwarmKit's RaftConfig defaults) -------------------------------------------------
 
@@ -113,6 +127,33 @@ def effective_stop_grace_period_ns(container: ContainerSpec | None) -> int:
     if container is None or container.stop_grace_period_ns is None:
         return STOP_GRACE_PERIOD_NS
     return container.stop_grace_period_ns
+
+
+def health_check_enabled(config: HealthConfig | None) -> bool:
+    """Whether a container runs a health check, as SwarmKit's container controller
+    decides it: a test is set and is not ``["NONE"]``. (An empty test means "the
+    image's", and the images shoal knows carry no HEALTHCHECK.)"""
+    return config is not None and bool(config.test) and config.test[0] != "NONE"
+
+
+def effective_healthcheck(container: ContainerSpec | None) -> HealthConfig | None:
+    """The health check a container runs, every unset (zero) field at dockerd's
+    default; ``None`` when it runs none (see :func:`health_check_enabled`)."""
+    config = container.healthcheck if container is not None else None
+    if config is None or not health_check_enabled(config):
+        return None
+    return replace(
+        config,
+        interval_ns=config.interval_ns if config.interval_ns > 0 else HEALTH_INTERVAL_NS,
+        timeout_ns=config.timeout_ns if config.timeout_ns > 0 else HEALTH_TIMEOUT_NS,
+        start_period_ns=(
+            config.start_period_ns if config.start_period_ns > 0 else HEALTH_START_PERIOD_NS
+        ),
+        start_interval_ns=(
+            config.start_interval_ns if config.start_interval_ns > 0 else HEALTH_START_INTERVAL_NS
+        ),
+        retries=config.retries if config.retries > 0 else HEALTH_RETRIES,
+    )
 
 
 def effective_replicas(spec: ServiceSpec) -> int:
