@@ -10,17 +10,25 @@ with once that job's transaction is committed and applied. Raising
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from core.allocator.ports import PortConflict
 from core.manager.requests import ApiError
 from core.model import replace
 from core.model.common import StoredObject, Version
-from core.model.enums import NodeAvailability, NodeRole, NodeState
+from core.model.enums import NodeAvailability, NodeRole, NodeState, PortProtocol, PublishMode
 from core.model.ids import new_id
 from core.model.node import Node
-from core.model.service import JobStatus, ReplicatedService, Service, ServiceMode, ServiceSpec
+from core.model.service import (
+    JobStatus,
+    PortConfig,
+    ReplicatedService,
+    Service,
+    ServiceMode,
+    ServiceSpec,
+)
 from core.model.task import Task
 from core.model.timestamp import Timestamp
 from core.model.validate import validate_node_spec, validate_service_spec
@@ -124,12 +132,37 @@ def service_create(ctx: ApiContext, params: Mapping[str, Any]) -> Write:
     )
 
     def build(tx: WriteTx) -> None:
+        _check_port_conflicts(tx, spec, service_id)
         try:
             tx.create(service)
         except NameConflict:
             raise ApiError("AlreadyExists", f"service {spec.name} already exists") from None
 
     return Write(build, lambda: service_id)
+
+
+def _ingress(ports: Iterable[PortConfig]) -> set[tuple[str, int]]:
+    """The (protocol, published port) pairs of the ingress-mode ports."""
+    return {
+        (str(p.protocol or PortProtocol.TCP), p.published_port)
+        for p in ports
+        if p.published_port and (p.publish_mode or PublishMode.INGRESS) is PublishMode.INGRESS
+    }
+
+
+def _check_port_conflicts(tx: WriteTx, spec: ServiceSpec, service_id: str) -> None:
+    """SwarmKit's ``checkPortConflicts``: an ingress port another service publishes
+    (asked for in its spec, or given to it by the allocator) is refused."""
+    wanted = _ingress(spec.endpoint_spec.ports if spec.endpoint_spec else ())
+    if not wanted:
+        return
+    for other in tx.find("services"):
+        if not isinstance(other, Service) or other.id == service_id:
+            continue
+        asked = other.spec.endpoint_spec.ports if other.spec.endpoint_spec else ()
+        taken = _ingress(asked) | _ingress(other.endpoint.ports)
+        for _, port in sorted(wanted & taken):
+            raise ApiError("InvalidArgument", str(PortConflict(port, other.spec.name, other.id)))
 
 
 def service_update(ctx: ApiContext, params: Mapping[str, Any]) -> Write:
@@ -163,6 +196,7 @@ def service_update(ctx: ApiContext, params: Mapping[str, Any]) -> Write:
     )
 
     def build(tx: WriteTx) -> None:
+        _check_port_conflicts(tx, spec, current.id)
         tx.update(updated)
 
     return Write(build, lambda: {"Warnings": None})
