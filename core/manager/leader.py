@@ -30,7 +30,7 @@ from core.model.task import Task
 from core.orchestrator import constraint_enforcer, reaper
 from core.scheduler.scheduler import Decision, Scheduler
 from core.store import Event, EventCommit, MemoryStore, WriteTx
-from core.store.index import TaskIndex
+from core.store.index import SlotKey, TaskIndex, slot_key
 from core.tasks.states import TaskState
 
 
@@ -54,7 +54,7 @@ class Leadership:
         self.scheduler = Scheduler(mutations=mutations)
         self.orchestration = Orchestration(self.writes, self.index, rng, mutations=mutations)
         self.dispatcher = Dispatcher(store, self.index, self.writes, send, rng, managers)
-        self.reap: set[str] = set()  # services whose slots the reaper should look at
+        self.reap: set[SlotKey] = set()  # slots the reaper should look at
         self.active = True
 
     def _tasks(self) -> list[Task]:
@@ -84,7 +84,7 @@ class Leadership:
             by_service.setdefault(task.service_id, []).append(task)
         self.orchestration.start(services, lambda s: by_service.get(s, []), mono, wall)
         self.dispatcher.start(nodes, mono, wall)
-        self.reap.update(by_service)
+        self.reap.update(self.index.by_slot)
         self.on_commit(mono, wall)
 
     def stop(self) -> None:
@@ -126,7 +126,8 @@ class Leadership:
             assert isinstance(event.new, Service)
             self._allocate_service(event.new)
             self.scheduler.service_changed(event.new)
-        self.reap.add(event.object.id)
+        tasks = self._tasks_by_id(self.index.of_service(event.object.id))
+        self.reap.update(slot_key(task) for task in tasks)
 
     def _on_nodes(self, event: Event, mono: float, wall: float) -> None:
         if event.new is None:
@@ -151,9 +152,9 @@ class Leadership:
             self._allocate_task(new, wall)
             self.scheduler.task_changed(new, mono)
         self.dispatcher.on_task(old, new, mono)
-        changed = new if new is not None else old
-        assert changed is not None
-        self.reap.add(changed.service_id)
+        for task in (old, new):
+            if task is not None:
+                self.reap.add(slot_key(task))
 
     # -- the allocator -------------------------------------------------------------------------
 
@@ -180,17 +181,20 @@ class Leadership:
     # -- the reaper and the constraint enforcer ----------------------------------------------
 
     def _reap(self) -> None:
-        dirty, self.reap = sorted(self.reap), set()
+        dirty, self.reap = sorted(self.reap, key=repr), set()
         services = self.store.tables["services"]
         limit = TASK_HISTORY_RETENTION_LIMIT
         cluster = next(iter(self._all("clusters")), None)
         if isinstance(cluster, Cluster):
             configured = cluster.spec.orchestration.task_history_retention_limit
             limit = limit if configured is None else configured
-        for service_id in dirty:
+        by_service: dict[str, set[str]] = {}
+        for key in dirty:
+            by_service.setdefault(key[0], set()).update(self.index.by_slot.get(key, ()))
+        for service_id in sorted(by_service):
             service = services.get(service_id)
             known = {service_id: service} if isinstance(service, Service) else {}
-            mine = self._tasks_by_id(self.index.of_service(service_id))
+            mine = self._tasks_by_id(sorted(by_service[service_id]))
             doomed = reaper.deletions(mine, known, limit)
             for start in range(0, len(doomed), 200):
                 self.writes.submit(_deletes(doomed[start : start + 200]))

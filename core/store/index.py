@@ -9,15 +9,27 @@ exactly the committed state.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TypeVar
 
 from core.model.task import Task
 from core.store.store import Event, EventCommit
+
+K = TypeVar("K")
+
+
+SlotKey = tuple[str, int | str]  # (service id, slot; or node id for a global task)
+
+
+def slot_key(task: Task) -> SlotKey:
+    """A task's place in its service: its slot, or its node when it has none (global)."""
+    return (task.service_id, task.slot if task.slot else task.node_id)
 
 
 class TaskIndex:
     def __init__(self, tasks: Iterable[Task] = ()) -> None:
         self.by_service: dict[str, set[str]] = {}
         self.by_node: dict[str, set[str]] = {}
+        self.by_slot: dict[SlotKey, set[str]] = {}
         self.service_of: dict[str, str] = {}
         for task in tasks:
             self._add(task)
@@ -25,12 +37,14 @@ class TaskIndex:
     def _add(self, task: Task) -> None:
         self.service_of[task.id] = task.service_id
         self.by_service.setdefault(task.service_id, set()).add(task.id)
+        self.by_slot.setdefault(slot_key(task), set()).add(task.id)
         if task.node_id:
             self.by_node.setdefault(task.node_id, set()).add(task.id)
 
     def _drop(self, task: Task) -> None:
         self.service_of.pop(task.id, None)
         _discard(self.by_service, task.service_id, task.id)
+        _discard(self.by_slot, slot_key(task), task.id)
         if task.node_id:
             _discard(self.by_node, task.node_id, task.id)
 
@@ -51,7 +65,7 @@ class TaskIndex:
         return sorted(self.by_node.get(node_id, ()))
 
 
-def _discard(index: dict[str, set[str]], key: str, task_id: str) -> None:
+def _discard(index: dict[K, set[str]], key: K, task_id: str) -> None:
     ids = index.get(key)
     if ids is not None:
         ids.discard(task_id)
