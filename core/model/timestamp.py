@@ -23,6 +23,10 @@ _RFC3339 = re.compile(
 )
 
 
+_PARSED: dict[str, Timestamp] = {}  # texts already parsed, dropped when full
+_PARSED_KEPT = 65_536
+
+
 @dataclass(frozen=True, slots=True, order=True)
 class Timestamp:
     """An instant: nanoseconds since 1970-01-01T00:00:00Z (negative before it)."""
@@ -37,6 +41,19 @@ class Timestamp:
 
     @classmethod
     def parse(cls, text: str, field: str = "Timestamp") -> Timestamp:
+        """Parse RFC 3339 text (the same few texts come back in every copy of an
+        object: parsed once each)."""
+        known = _PARSED.get(text)
+        if known is not None:
+            return known
+        parsed = cls._parse(text, field)
+        if len(_PARSED) >= _PARSED_KEPT:
+            _PARSED.clear()
+        _PARSED[text] = parsed
+        return parsed
+
+    @classmethod
+    def _parse(cls, text: str, field: str) -> Timestamp:
         match = _RFC3339.match(text)
         if match is None:
             raise InvalidSpec(field, text, "not an RFC 3339 timestamp")

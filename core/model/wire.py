@@ -188,29 +188,25 @@ def _enum_name(value: enum.Enum) -> str:
     return str(getattr(value, "wire_name", value.value))
 
 
-def _enum_member(kind: type[enum.Enum], text: str) -> enum.Enum:
-    for member in kind:
-        if _enum_name(member) == text:
-            return member
-    raise ValueError(text)
-
-
 def _enum_codec(kind: type[enum.Enum], optional: bool) -> _Codec:
     """A Go string type. As ``X | None``, ``None`` stands for its zero value ``""``;
     as plain ``X`` the key is always written and a missing key takes the default.
     Enums may spell themselves on the wire with a ``wire_name`` property."""
 
+    by_name = {_enum_name(member): member for member in kind}
+    names = {member: name for name, member in by_name.items()}
+
     def decode(value: JSON, path: str) -> enum.Enum | None:
         if value == "" and optional:
             return None
-        try:
-            return _enum_member(kind, value)
-        except ValueError:
-            allowed = ", ".join(_enum_name(member) for member in kind)
-            raise InvalidSpec(path, value, f"must be one of {allowed}") from None
+        member = by_name.get(value) if isinstance(value, str) else None
+        if member is None:
+            allowed = ", ".join(by_name)
+            raise InvalidSpec(path, value, f"must be one of {allowed}")
+        return member
 
     def encode(value: enum.Enum | None) -> str:
-        return "" if value is None else _enum_name(value)
+        return "" if value is None else names[value]
 
     if optional:
         return _Codec(decode, encode, lambda: None, lambda v: v is None)
@@ -304,6 +300,14 @@ class WireModel:
         type.__setattr__(cls, "_wire_cache", fields)
         return fields
 
+    @classmethod
+    def _wire_keys(cls) -> frozenset[str]:
+        cached = cls.__dict__.get("_wire_keys_cache")
+        if cached is None:
+            cached = frozenset(field.key for field in cls._fields())
+            type.__setattr__(cls, "_wire_keys_cache", cached)
+        return typing.cast(frozenset[str], cached)
+
     def to_json(self) -> dict[str, JSON]:
         """This object as Docker writes it: Go key names, ``omitempty`` applied."""
         out: dict[str, JSON] = {}
@@ -319,10 +323,10 @@ class WireModel:
         """Read Docker's JSON; unknown keys and ill-typed values raise InvalidSpec."""
         where = path or cls.__name__
         fields = cls._fields()
-        known = {field.key for field in fields}
-        for key in sorted(data):
-            if key not in known:
-                raise InvalidSpec(f"{where}.{key}", data[key], f"unknown field of {cls.__name__}")
+        known = cls._wire_keys()
+        if not known.issuperset(data):
+            key = min(k for k in data if k not in known)
+            raise InvalidSpec(f"{where}.{key}", data[key], f"unknown field of {cls.__name__}")
         values = {}
         for field in fields:
             if field.key in data:

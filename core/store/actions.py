@@ -11,6 +11,7 @@ would write.
 from __future__ import annotations
 
 import enum
+import functools
 from dataclasses import dataclass
 
 import msgpack
@@ -23,6 +24,9 @@ from core.model.node import Node
 from core.model.secret import Config, Secret
 from core.model.service import Service
 from core.model.task import Task
+
+#: Parsed log entries kept per process (the managers of a simulated swarm share them).
+DECODED_TRANSACTIONS_KEPT = 4096
 
 #: The tables of the store and the object each holds, in Docker's plural names.
 TABLES: dict[str, type[StoredObject]] = {
@@ -73,7 +77,12 @@ class Transaction:
     @classmethod
     def decode(cls, data: bytes) -> Transaction:
         """Parse a log entry; a malformed one is a bug (or disk corruption), and says
-        where it broke."""
+        where it broke. Every manager applies every entry: within one process (a
+        simulated swarm) the same bytes are parsed once, the objects being immutable."""
+        return _decode_transaction(data)
+
+    @classmethod
+    def _parse(cls, data: bytes) -> Transaction:
         try:
             fmt, wall_ns, body = msgpack.unpackb(data, raw=False)
             if fmt != _FORMAT or not isinstance(wall_ns, int):
@@ -87,3 +96,8 @@ class Transaction:
                 "store transaction", len(data), f"cannot be decoded: {error}"
             ) from None
         return cls(actions=actions, wall_ns=wall_ns)
+
+
+@functools.lru_cache(maxsize=DECODED_TRANSACTIONS_KEPT)
+def _decode_transaction(data: bytes) -> Transaction:
+    return Transaction._parse(data)
