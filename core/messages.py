@@ -174,6 +174,23 @@ class ForwardedReply:
     code: str = ""
 
 
+@dataclass(frozen=True, slots=True)
+class LogRequest:
+    """The leader asks an agent for the output of these tasks' containers."""
+
+    request_id: str
+    task_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class LogReply:
+    """(seconds since the epoch, task id, line number in its output, line) per line."""
+
+    request_id: str
+    node_id: str
+    entries: tuple[tuple[float, str, int, str], ...]
+
+
 ClusterMessage = (
     Register
     | Registered
@@ -191,6 +208,8 @@ ClusterMessage = (
     | RaftEnvelope
     | ForwardedRequest
     | ForwardedReply
+    | LogRequest
+    | LogReply
 )
 
 _CLASSES: dict[str, type] = {

@@ -42,6 +42,8 @@ from core.messages import (
     JoinRaft,
     JoinRefused,
     JoinRequest,
+    LogReply,
+    LogRequest,
     Promoted,
     RaftEnvelope,
     Register,
@@ -227,6 +229,14 @@ class SwarmNode:
             return
         if isinstance(message, (Register, Heartbeat, StatusReport)):
             self._dispatch(source, message)
+            return
+        if isinstance(message, LogReply):
+            if manager is not None and manager.leadership is not None:
+                manager.leadership.logs.on_reply(source, message)
+            return
+        if isinstance(message, LogRequest):
+            if agent is not None:
+                self._take_agent(agent.logs_requested(source, message))
             return
         if agent is not None:
             agent.receive(source, message, mono, wall)

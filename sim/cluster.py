@@ -88,7 +88,11 @@ class ClusterHost:
         self.disk = SimDisk(world.env, streams.child(f"host/{self.name}/disk"), world.disk_model)
         self.disk.on_synced = self._synced
         self.executor = SimExecutor(
-            world.env, streams.child(f"host/{self.name}/executor"), world.images, self._result
+            world.env,
+            streams.child(f"host/{self.name}/executor"),
+            world.images,
+            self._result,
+            wall=lambda: self.clock.wall(world.env.now),
         )
         self._entropy = streams.child(f"host/{self.name}/entropy")
         self.identity: NodeIdentity | None = None

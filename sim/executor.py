@@ -71,6 +71,7 @@ class ImageBehaviour:
     missing: bool = False  # not in any registry
     oom_after: float | None = None  # killed for memory after this long: exit 137
     stop_seconds: float = 0.1  # how long it takes to exit on SIGTERM
+    output: tuple[str, ...] = ()  # lines the container prints when it starts
     # How its health check command answers (when the task spec configures one). A probe
     # that begins ``t`` seconds after the container started passes when
     # ``healthy_after <= t`` and, if ``unhealthy_after`` is set, ``t < unhealthy_after``;
@@ -94,6 +95,7 @@ class Container:
     started_at: float | None = None
     exited: int | None = None  # exit code once it has exited
     waiters: list[Callable[[int], None]] = field(default_factory=list)
+    output: list[tuple[float, str]] = field(default_factory=list)  # (wall seconds, line)
     # None: no health check; otherwise its last status (kept after the container exits).
     health: HealthStatus | None = None
     failing_streak: int = 0  # consecutive counted probe failures
@@ -114,8 +116,12 @@ class SimExecutor:
         rng: random.Random,
         images: dict[str, ImageBehaviour],
         deliver: Callable[[ExecutorResult], None],
+        wall: Callable[[], float] | None = None,
     ) -> None:
+        """``wall``: the host's wall clock, which stamps the containers' output
+        (default: simulated seconds)."""
         self.env = env
+        self.wall = wall if wall is not None else (lambda: float(env.now))
         self.rng = rng
         self.images = images
         self.deliver = deliver
@@ -212,6 +218,11 @@ class SimExecutor:
                 self._stop_unhealthy(container, task)
             else:
                 answer(OperationResult(Outcome.OK, container=self._status(container)))
+        elif op is Operation.LOGS:
+            if container is None:
+                answer(OperationResult(Outcome.FATAL, error=f"No such container: {task.id}"))
+            else:
+                answer(OperationResult(Outcome.OK, output=tuple(container.output)))
         elif op is Operation.SHUTDOWN:
             if container is None or not container.running:
                 answer(OperationResult(Outcome.OK))
@@ -236,6 +247,7 @@ class SimExecutor:
             return
         container.started_at = self.env.now
         self.logs.append((self.env.now, container.task_id, f"started {container.image}"))
+        container.output.extend((self.wall(), line) for line in b.output)
         check = effective_healthcheck(command.task.spec.container_spec)
         if check is None:
             self._deliver(command, OperationResult(Outcome.OK, container=self._status(container)))

@@ -110,6 +110,9 @@ class ScriptedExecutor:
     def inspect(self, task: Task) -> OperationResult:
         return self._sync(Operation.INSPECT, task)
 
+    def logs(self, task: Task) -> OperationResult:
+        return self._sync(Operation.LOGS, task)
+
 
 # mypy checks that the scripted executor conforms to the protocol, signatures included
 # (tests/ is outside mypy's files; the runtime check there sees only method names).

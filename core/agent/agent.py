@@ -25,6 +25,8 @@ from core.messages import (
     ClusterMessage,
     Heartbeat,
     HeartbeatAck,
+    LogReply,
+    LogRequest,
     Register,
     Registered,
     SessionRefused,
@@ -34,7 +36,7 @@ from core.messages import (
 from core.model.node import NodeDescription
 from core.model.task import Task, TaskStatus
 from core.tasks.controller import ControllerOutput, Phase, TaskController
-from core.tasks.executor import ExecutorCommand, ExecutorResult
+from core.tasks.executor import ExecutorCommand, ExecutorResult, Operation, OperationToken
 from core.tasks.states import TaskState
 from core.timers import TimerHeap
 
@@ -57,6 +59,19 @@ class AgentOutput:
     messages: list[tuple[str, ClusterMessage]] = field(default_factory=list)
     commands: list[ExecutorCommand] = field(default_factory=list)
     writes: list[AgentWrite] = field(default_factory=list)
+
+
+#: The controller epoch of LOGS commands (controllers count from 1), so that their
+#: results are never taken for a controller's.
+LOGS_EPOCH = 0
+
+
+@dataclass
+class _LogGathering:
+    leader: str
+    request_id: str
+    waiting: set[str]  # task ids whose output has not come yet
+    entries: list[tuple[float, str, int, str]] = field(default_factory=list)
 
 
 class Agent:
@@ -90,6 +105,8 @@ class Agent:
         self.report_sent: dict[int, dict[str, TaskStatus]] = {}
         self.out = AgentOutput()
         self._recovered = dict(stored or {})
+        self.log_sequence = 0
+        self.log_requests: dict[int, _LogGathering] = {}
 
     # -- life ------------------------------------------------------------------------------
 
@@ -233,7 +250,44 @@ class Agent:
             if controller is not None:
                 self._take(task_id, controller.close(mono, wall))
 
+    # -- logs ----------------------------------------------------------------------------------
+
+    def logs_requested(self, source: str, message: LogRequest) -> AgentOutput:
+        """The leader wants the output of these tasks' containers: one LOGS command
+        each for the tasks this agent holds; the reply goes once all have answered."""
+        self.log_sequence += 1
+        mine = [t for t in message.task_ids if t in self.controllers]
+        gathering = _LogGathering(source, message.request_id, set(mine))
+        self.log_requests[self.log_sequence] = gathering
+        for task_id in mine:
+            token = OperationToken(task_id, LOGS_EPOCH, self.log_sequence)
+            task = self.controllers[task_id].task
+            self.out.commands.append(ExecutorCommand(token, Operation.LOGS, task))
+        self._logs_done(self.log_sequence)
+        return self.flush()
+
+    def _log_result(self, result: ExecutorResult) -> None:
+        gathering = self.log_requests.get(result.token.sequence)
+        task_id = result.token.task_id
+        if gathering is None or task_id not in gathering.waiting:
+            return
+        gathering.waiting.discard(task_id)
+        for number, (at, line) in enumerate(result.result.output):
+            gathering.entries.append((at, task_id, number, line))
+        self._logs_done(result.token.sequence)
+
+    def _logs_done(self, sequence: int) -> None:
+        gathering = self.log_requests[sequence]
+        if gathering.waiting:
+            return
+        del self.log_requests[sequence]
+        reply = LogReply(gathering.request_id, self.node_id, tuple(gathering.entries))
+        self.out.messages.append((gathering.leader, reply))
+
     def executor_result(self, result: ExecutorResult, mono: float, wall: float) -> AgentOutput:
+        if result.operation is Operation.LOGS:
+            self._log_result(result)
+            return self.flush()
         controller = self.controllers.get(result.token.task_id)
         if controller is not None and result.token.epoch == self.epoch:
             self._take(result.token.task_id, controller.on_result(result, mono, wall))

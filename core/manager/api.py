@@ -49,6 +49,13 @@ class Write:
     then: Callable[[], None] | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class Gather:
+    """A read the leader answers from the agents: the output of these tasks, by node."""
+
+    tasks_by_node: dict[str, tuple[str, ...]]
+
+
 @dataclass(slots=True)
 class ApiContext:
     """What handlers may read: the committed store, the Raft membership and time."""
@@ -61,7 +68,7 @@ class ApiContext:
     demote: Callable[[Node], None] | None = None
 
 
-Handler = Callable[[ApiContext, Mapping[str, Any]], Answer | Write]
+Handler = Callable[[ApiContext, Mapping[str, Any]], Answer | Write | Gather]
 
 
 # -- lookups -------------------------------------------------------------------------------
@@ -238,6 +245,16 @@ def service_list(ctx: ApiContext, params: Mapping[str, Any]) -> Answer:
     return Answer(tuple(services[i] for i in sorted(services)))
 
 
+def service_logs(ctx: ApiContext, params: Mapping[str, Any]) -> Gather:
+    """The output of every task of the service that was placed on a node."""
+    service = find_service(ctx.store, params["service"])
+    by_node: dict[str, list[str]] = {}
+    for task in ctx.store.tables["tasks"].values():
+        if isinstance(task, Task) and task.service_id == service.id and task.node_id:
+            by_node.setdefault(task.node_id, []).append(task.id)
+    return Gather({node: tuple(sorted(ids)) for node, ids in sorted(by_node.items())})
+
+
 def task_list(ctx: ApiContext, params: Mapping[str, Any]) -> Answer:
     """Tasks, optionally of one service and/or on one node (``service ps``, ``node ps``)."""
     tasks = [t for _, t in sorted(ctx.store.tables["tasks"].items()) if isinstance(t, Task)]
@@ -342,6 +359,7 @@ def node_remove(ctx: ApiContext, params: Mapping[str, Any]) -> Write:
 
 
 HANDLERS: dict[str, Handler] = {
+    "ServiceLogs": service_logs,
     "ServiceCreate": service_create,
     "ServiceUpdate": service_update,
     "ServiceScale": service_scale,
@@ -356,7 +374,7 @@ HANDLERS: dict[str, Handler] = {
 }
 
 
-def handle(ctx: ApiContext, method: str, params: Mapping[str, Any]) -> Answer | Write:
+def handle(ctx: ApiContext, method: str, params: Mapping[str, Any]) -> Answer | Write | Gather:
     handler = HANDLERS.get(method)
     if handler is None:
         raise ApiError("Unimplemented", f"unknown method {method}")

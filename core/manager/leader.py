@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable
 from core.allocator.allocator import Allocator
 from core.dispatcher.dispatcher import Dispatcher, Send
 from core.errors import ShoalError
+from core.manager.logs import LogGather
 from core.manager.mutations import NO_MUTATIONS, ManagerMutations
 from core.manager.orchestration import Orchestration, invalid_node
 from core.manager.writes import WriteQueue
@@ -55,6 +56,7 @@ class Leadership:
         self.orchestration = Orchestration(self.writes, self.index, rng, mutations=mutations)
         self.dispatcher = Dispatcher(store, self.index, self.writes, send, rng, managers)
         self.reap: set[SlotKey] = set()  # slots the reaper should look at
+        self.logs = LogGather(send)
         self.active = True
 
     def _tasks(self) -> list[Task]:
@@ -217,6 +219,7 @@ class Leadership:
     def tick(self, mono: float, wall: float) -> None:
         self.dispatcher.tick(mono, wall)
         self.orchestration.tick(mono)
+        self.logs.tick(mono)
         for decision in self.scheduler.tick(mono, wall):
             self.writes.submit(*self._decision_write(decision))
 
@@ -247,6 +250,7 @@ class Leadership:
                 self.dispatcher.next_deadline,
                 self.orchestration.next_deadline,
                 self.scheduler.next_deadline,
+                self.logs.next_deadline,
             )
             if d is not None
         ]

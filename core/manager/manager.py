@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from core.errors import ShoalError
-from core.manager.api import Answer, ApiContext, Write, handle
+from core.manager.api import Answer, ApiContext, Gather, Write, handle
 from core.manager.leader import Leadership
 from core.manager.mutations import NO_MUTATIONS, ManagerMutations
 from core.manager.requests import ApiError
@@ -154,6 +154,12 @@ class Manager:
             return
         if isinstance(outcome, Answer):
             reply(True, outcome.value, None)
+            return
+        if isinstance(outcome, Gather):
+            hosts = {n: s.host for n, s in leadership.dispatcher.sessions.items()}
+            leadership.logs.start(
+                outcome.tasks_by_node, hosts, lambda value: reply(True, value, None), self.mono
+            )
             return
         write: Write = outcome
 

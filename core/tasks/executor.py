@@ -25,6 +25,7 @@ class Operation(enum.Enum):
     SHUTDOWN = "shutdown"  # stop it, within the stop grace period
     REMOVE = "remove"  # delete the container
     INSPECT = "inspect"  # what is there now (after an agent restart)
+    LOGS = "logs"  # the container's output so far (``docker service logs``)
 
 
 class Outcome(enum.Enum):
@@ -59,6 +60,7 @@ class OperationResult:
     error: str = ""
     exit_code: int | None = None
     container: ContainerStatus | None = None
+    output: tuple[tuple[float, str], ...] = ()  # LOGS: (seconds since the epoch, line)
 
     def __post_init__(self) -> None:
         if self.outcome in (Outcome.FATAL, Outcome.TEMPORARY) and not self.error:
@@ -95,6 +97,8 @@ class Executor(Protocol):
     def remove(self, task: Task) -> OperationResult: ...
 
     def inspect(self, task: Task) -> OperationResult: ...
+
+    def logs(self, task: Task) -> OperationResult: ...
 
 
 def perform(executor: Executor, command: ExecutorCommand) -> ExecutorResult:
