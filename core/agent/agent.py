@@ -44,6 +44,7 @@ BACKOFF_INITIAL_SECONDS = 0.1
 BACKOFF_MAX_SECONDS = 8.0
 REGISTER_TIMEOUT_SECONDS = 5.0
 STATUS_RESEND_SECONDS = 2.0
+REPORTS_TRACKED = 64  # reports awaiting their ack; an older one's ack is ignored
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +102,7 @@ class Agent:
         self.controllers: dict[str, TaskController] = {}
         self.deadlines: TimerHeap[str] = TimerHeap()  # controller retries, by task id
         self.statuses: dict[str, TaskStatus] = {}  # not yet acknowledged
+        self.unsent: set[str] = set()  # tasks whose status changed since it was sent
         self.report_seq = 0
         self.report_sent: dict[int, dict[str, TaskStatus]] = {}
         self.out = AgentOutput()
@@ -195,6 +197,8 @@ class Agent:
             for task_id, status in sent.items():
                 if self.statuses.get(task_id) == status:
                     del self.statuses[task_id]
+            if not self.statuses:
+                self.timers.cancel("resend")
 
     def _heartbeat(self, mono: float) -> None:
         """Send one; unacknowledged by the time the next is due, the session is over."""
@@ -214,6 +218,8 @@ class Agent:
                 else:
                     self._heartbeat(mono)
             elif kind == "statuses":
+                self._send_statuses(mono, fresh_only=True)
+            elif kind == "resend":
                 self._send_statuses(mono)
         for task_id in self.deadlines.pop_due(mono):
             controller = self.controllers.get(task_id)
@@ -299,6 +305,7 @@ class Agent:
         for status in output.reports:
             self.statuses[task_id] = status
         if output.reports:
+            self.unsent.add(task_id)
             self.timers.arm("statuses", 0.0)  # at the next tick: one report per batch
         if output.next_deadline is not None:
             self.deadlines.arm(task_id, output.next_deadline)
@@ -311,15 +318,20 @@ class Agent:
         elif output.reports:
             self.out.writes.append(AgentWrite(task_id, controller.task))
 
-    def _send_statuses(self, mono: float) -> None:
-        if not self.statuses:
-            return
+    def _send_statuses(self, mono: float, fresh_only: bool = False) -> None:
+        """Report the statuses not reported since they changed (``fresh_only``), or
+        every one not yet acknowledged (a new session, the resend timer). A report
+        lost on the way is covered by the resend, STATUS_RESEND_SECONDS later."""
         if not self.session:
             return  # sent once a session is open
+        ids = sorted(self.unsent & self.statuses.keys()) if fresh_only else sorted(self.statuses)
+        if not ids:
+            return
         self.report_seq += 1
-        batch = dict(sorted(self.statuses.items()))
+        batch = {task_id: self.statuses[task_id] for task_id in ids}
+        self.unsent.difference_update(ids)
         self.report_sent[self.report_seq] = batch
-        for old in [s for s in self.report_sent if s <= self.report_seq - 16]:
+        for old in [s for s in self.report_sent if s <= self.report_seq - REPORTS_TRACKED]:
             del self.report_sent[old]  # their acks were lost; the statuses go again
         self.out.messages.append(
             (
@@ -327,7 +339,8 @@ class Agent:
                 StatusReport(self.node_id, self.session, self.report_seq, tuple(batch.items())),
             )
         )
-        self.timers.arm("statuses", mono + STATUS_RESEND_SECONDS)
+        if not fresh_only or not self.timers.armed("resend"):
+            self.timers.arm("resend", mono + STATUS_RESEND_SECONDS)
 
     # -- what runs here ------------------------------------------------------------------------
 

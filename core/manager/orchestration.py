@@ -347,7 +347,10 @@ class Orchestration:
     def _create(
         self, budget: _Budget, service: Service, *, wall: float, slot: int = 0, node_id: str = ""
     ) -> None:
-        """A new task of the service's current spec (and job run), desired to run."""
+        """A new task of the service's current spec (and job run), desired to run;
+        none once the job's budget is spent (the service stays dirty for the next)."""
+        if budget.exhausted:
+            return
         iteration = service.job_status.job_iteration if service.job_status else None
         task = new_task(
             service,

@@ -279,6 +279,12 @@ class _Field:
     codec: _Codec
 
 
+#: JSON of recently written objects, by identity (the object is held, so its id
+#: cannot be reused while the entry lives); emptied when full.
+_JSON_KEPT: dict[int, tuple[WireModel, dict[str, JSON]]] = {}
+_JSON_KEPT_MAX = 65_536
+
+
 class WireModel:
     """Base of model classes: ``to_json`` and ``from_json`` in Docker's shape."""
 
@@ -309,7 +315,22 @@ class WireModel:
         return typing.cast(frozenset[str], cached)
 
     def to_json(self) -> dict[str, JSON]:
-        """This object as Docker writes it: Go key names, ``omitempty`` applied."""
+        """This object as Docker writes it: Go key names, ``omitempty`` applied.
+
+        Objects are immutable and shared (one task spec in thousands of tasks, one task
+        in an assignment and a log entry), so the JSON of recent ones is kept and
+        handed out again: callers must not change what they get."""
+        key = id(self)
+        known = _JSON_KEPT.get(key)
+        if known is not None and known[0] is self:
+            return known[1]
+        out = self._to_json()
+        if len(_JSON_KEPT) >= _JSON_KEPT_MAX:
+            _JSON_KEPT.clear()
+        _JSON_KEPT[key] = (self, out)
+        return out
+
+    def _to_json(self) -> dict[str, JSON]:
         out: dict[str, JSON] = {}
         for field in self._fields():
             value = getattr(self, field.name)
