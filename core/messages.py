@@ -191,6 +191,16 @@ class LogReply:
     entries: tuple[tuple[float, str, int, str], ...]
 
 
+@dataclass(frozen=True, slots=True)
+class Proxied:
+    """An agent's message relayed by a manager that is not the leader, or the
+    leader's answer relayed back (SwarmKit's raft proxy): ``origin`` is the agent's
+    host, ``message`` what it sent or is sent."""
+
+    origin: str
+    message: Any  # a ClusterMessage
+
+
 ClusterMessage = (
     Register
     | Registered
@@ -210,6 +220,7 @@ ClusterMessage = (
     | ForwardedReply
     | LogRequest
     | LogReply
+    | Proxied
 )
 
 _CLASSES: dict[str, type] = {
@@ -230,6 +241,8 @@ def _pack(value: Any) -> Any:
         return {"$raft": encode_message(value)}
     if isinstance(value, WireModel):
         return {"$model": type(value).__name__, "v": value.to_json()}
+    if type(value).__name__ in _CLASSES and dataclasses.is_dataclass(value):
+        return {"$message": encode(value)}  # type: ignore[arg-type]
     if isinstance(value, (tuple, list)):
         return [_pack(v) for v in value]
     if isinstance(value, Mapping):
@@ -243,6 +256,8 @@ def _unpack(value: Any) -> Any:
     if isinstance(value, dict):
         if "$raft" in value:
             return decode_message(value["$raft"])
+        if "$message" in value:
+            return decode(value["$message"])
         if "$model" in value:
             model = _MODELS.get(value["$model"])
             if model is None:

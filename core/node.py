@@ -45,6 +45,7 @@ from core.messages import (
     LogReply,
     LogRequest,
     Promoted,
+    Proxied,
     RaftEnvelope,
     Register,
     SessionRefused,
@@ -74,6 +75,7 @@ ALREADY_IN_SWARM = (
 )
 NOT_IN_SWARM = "This node is not part of a swarm"
 NODE_METHODS = ("SwarmInit", "SwarmJoin", "SwarmLeave")
+AgentMessage = Register | Heartbeat | StatusReport | LogReply
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,6 +143,7 @@ class SwarmNode:
         self.agent: Agent | None = None
         self.ticker: Ticker | None = None
         self.requests: dict[str, str] = {}  # request id -> "" (local client) or origin host
+        self.via: dict[str, str] = {}  # agent host -> the manager relaying its session
         self.deadlines: TimerHeap[str] = TimerHeap()
         self.pending_init: str | None = None
         self.pending_join: tuple[str, str] | None = None  # (request id, token)
@@ -227,12 +230,12 @@ class SwarmNode:
                 manager.peers[message.raft_id] = source
                 manager.add_member(message.raft_id)
             return
-        if isinstance(message, (Register, Heartbeat, StatusReport)):
-            self._dispatch(source, message)
+        if isinstance(message, Proxied):
+            self._proxied(source, message)
             return
-        if isinstance(message, LogReply):
-            if manager is not None and manager.leadership is not None:
-                manager.leadership.logs.on_reply(source, message)
+        if isinstance(message, (Register, Heartbeat, StatusReport, LogReply)):
+            self.via.pop(source, None)  # the agent reaches this manager itself
+            self._from_agent(source, message)
             return
         if isinstance(message, LogRequest):
             if agent is not None:
@@ -242,15 +245,45 @@ class SwarmNode:
             agent.receive(source, message, mono, wall)
             self._take_agent(agent.flush())
 
+    def _from_agent(self, source: str, message: AgentMessage) -> None:
+        if isinstance(message, LogReply):
+            manager = self.manager
+            if manager is not None and manager.leadership is not None:
+                manager.leadership.logs.on_reply(source, message)
+            elif manager is not None and manager.leader_host not in ("", self.host):
+                self.out.messages.append((manager.leader_host, Proxied(source, message)))
+            return
+        self._dispatch(source, message)
+
+    def _proxied(self, source: str, envelope: Proxied) -> None:
+        """On the leader: an agent's message through ``source``; answers to that
+        agent go back the same way until it talks to the leader itself. On the
+        relay: the leader's answer, passed on to the agent."""
+        message = envelope.message
+        manager = self.manager
+        if isinstance(message, (Register, Heartbeat, StatusReport, LogReply)):
+            if manager is not None and manager.leadership is not None:
+                self.via[envelope.origin] = source
+            self._from_agent(envelope.origin, message)
+        elif envelope.origin == self.host:
+            self.receive(self.host, message)  # for this host's own agent, relayed here
+        else:
+            self.out.messages.append((envelope.origin, message))
+
     def _dispatch(self, source: str, message: Register | Heartbeat | StatusReport) -> None:
-        """An agent's session message: the leader's dispatcher serves it; any other
-        manager names the leader, so that the agent goes there."""
+        """An agent's session message: the leader's dispatcher serves it; a follower
+        that knows the leader relays it there (and the answers back); one that does
+        not refuses, and the agent tries another manager."""
         manager = self.manager
         if manager is None:
             return
         leadership = manager.leadership
         if leadership is None:
-            refusal = SessionRefused(message.node_id, "not the leader", manager.leader_host)
+            leader = manager.leader_host
+            if leader and leader != self.host:
+                self.out.messages.append((leader, Proxied(source, message)))
+                return
+            refusal = SessionRefused(message.node_id, "not the leader", leader)
             self.out.messages.append((source, refusal))
         elif isinstance(message, Register):
             leadership.dispatcher.on_register(source, message, self.mono, self.wall)
@@ -550,7 +583,12 @@ class SwarmNode:
         for write in produced.writes:
             self.raft_state.apply(write)
         self.out.raft_writes.extend(produced.writes)
-        self.out.messages.extend(produced.messages)
+        for target, message in produced.messages:
+            relay = self.via.get(target)
+            if relay is not None and not isinstance(message, RaftEnvelope):
+                self.out.messages.append((relay, Proxied(target, message)))
+            else:
+                self.out.messages.append((target, message))
         self.out.applied.extend(produced.applied)
         return produced.removed_self
 
