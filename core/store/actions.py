@@ -54,10 +54,16 @@ class ActionKind(enum.StrEnum):
 @dataclass(frozen=True, slots=True)
 class StoreAction:
     """One change. For an update, ``obj.version`` is the version it was read at:
-    the store refuses the transaction if the object has moved on since."""
+    the store refuses the transaction if the object has moved on since.
+
+    ``previous`` (a batch's later transaction changing what an earlier one of the
+    same batch changed): the object must be as the entry ``previous`` entries before
+    this one left it, for the version it was read at is stamped only then. The
+    batch's transactions go into the log back to back."""
 
     kind: ActionKind
     obj: StoredObject
+    previous: int = 0
 
     @property
     def table(self) -> str:
@@ -70,7 +76,10 @@ class Transaction:
     wall_ns: int  # the proposer's wall clock, stamped on what the actions write
 
     def encode(self) -> bytes:
-        body = [[a.kind.value, a.table, a.obj.to_json()] for a in self.actions]
+        body = [
+            [a.kind.value, a.table, a.obj.to_json(), *([a.previous] if a.previous else [])]
+            for a in self.actions
+        ]
         packed: bytes = msgpack.packb([_FORMAT, self.wall_ns, body], use_bin_type=True)
         return packed
 
@@ -88,8 +97,12 @@ class Transaction:
             if fmt != _FORMAT or not isinstance(wall_ns, int):
                 raise ValueError(f"format {fmt!r}")
             actions = tuple(
-                StoreAction(ActionKind(kind), TABLES[table].from_json(obj, path=table))
-                for kind, table, obj in body
+                StoreAction(
+                    ActionKind(kind),
+                    TABLES[table].from_json(obj, path=table),
+                    int(previous[0]) if previous else 0,
+                )
+                for kind, table, obj, *previous in body
             )
         except (ValueError, TypeError, KeyError, InvalidSpec) as error:
             raise InvalidSpec(

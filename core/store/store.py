@@ -18,6 +18,7 @@ Raft index of its entry.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -202,6 +203,7 @@ class Batch:
         self._tx = WriteTx(store.tables)
         self._wall_ns = wall_ns
         self._starts: list[int] = [0]  # where each transaction's actions begin
+        self._written_in: dict[tuple[str, str], int] = {}  # object -> its last transaction
 
     def update(self, build: Callable[[WriteTx], None]) -> ShoalError | None:
         """Add one update; return the error that refused it (a store check, or any
@@ -219,6 +221,14 @@ class Batch:
             raise StoreError(f"one update of a batch made {added} changes")
         if count - self._starts[-1] + added > CHANGES_PER_TRANSACTION_MAX:
             self._starts.append(count)
+        number = len(self._starts) - 1  # the transaction this update is in
+        for position in range(count, len(tx.actions)):
+            action = tx.actions[position]
+            key = (action.table, action.obj.id)
+            earlier = self._written_in.get(key, number)
+            if earlier < number and action.kind is not ActionKind.CREATE:
+                tx.actions[position] = dataclasses.replace(action, previous=number - earlier)
+            self._written_in[key] = number
         return None
 
     def boundary(self) -> None:
@@ -284,8 +294,12 @@ class MemoryStore:
             for action in transaction.actions:
                 key = (action.table, action.obj.id)
                 # A second write of an object in one transaction holds the version the
-                # writer saw before the first (the index is stamped only here).
-                old = _check(layer, action, versioned=key not in touched)
+                # writer saw before the first (the index is stamped only here); so does
+                # a write after an earlier transaction of its batch.
+                first = key not in touched
+                if first and action.previous:
+                    _check_written_at(layer, action, index - action.previous)
+                old = _check(layer, action, versioned=first and not action.previous)
                 touched.add(key)
                 new = _stamped(action, old, index, stamp)
                 layer.put(action.table, action.obj.id, new)
@@ -354,6 +368,12 @@ def _check(layer: _Layer, action: StoreAction, versioned: bool = True) -> Stored
     if action.kind is ActionKind.UPDATE:
         _check_name(layer, table, obj)
     return stored
+
+
+def _check_written_at(layer: _Layer, action: StoreAction, index: int) -> None:
+    stored = layer.get(action.table, action.obj.id)
+    if stored is not None and stored.version.index != index:
+        raise SequenceConflict(action.table, action.obj.id)
 
 
 def _check_name(layer: _Layer, table: str, obj: StoredObject) -> None:
