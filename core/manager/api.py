@@ -34,6 +34,7 @@ from core.model.timestamp import Timestamp
 from core.model.validate import validate_node_spec, validate_service_spec
 from core.model.wire import Labels
 from core.store import MemoryStore, NameConflict, WriteTx
+from core.store.store import SequenceConflict
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +110,15 @@ def find_node(store: MemoryStore, ref: str) -> Node:
     found = _find(store, "nodes", ref, "node")
     assert isinstance(found, Node)
     return found
+
+
+def _unchanged_spec(tx: WriteTx, table: str, read: Node | Service) -> Any:
+    """The object as the write finds it, refused as out of sequence if its spec is
+    no longer the one the request was checked against (another user's update)."""
+    now = tx.get(table, read.id)
+    if now is None or getattr(now, "spec", None) != read.spec:
+        raise SequenceConflict(table, read.id)
+    return now
 
 
 def _check_version(obj: StoredObject, params: Mapping[str, Any], kind: str) -> None:
@@ -204,7 +214,18 @@ def service_update(ctx: ApiContext, params: Mapping[str, Any]) -> Write:
 
     def build(tx: WriteTx) -> None:
         _check_port_conflicts(tx, spec, current.id)
-        tx.update(updated)
+        # onto the service as it is now: the allocator or the updater may have written
+        # its endpoint or update status since
+        now = _unchanged_spec(tx, "services", current)
+        tx.update(
+            replace(
+                now,
+                spec=updated.spec,
+                previous_spec=updated.previous_spec,
+                spec_version=updated.spec_version,
+                job_status=updated.job_status,
+            )
+        )
 
     return Write(build, lambda: {"Warnings": None})
 
@@ -305,7 +326,8 @@ def node_update(ctx: ApiContext, params: Mapping[str, Any]) -> Write:
     updated = replace(node, spec=spec)
 
     def build(tx: WriteTx) -> None:
-        tx.update(updated)
+        # onto the node as it is now: the dispatcher may have written its status
+        tx.update(replace(_unchanged_spec(tx, "nodes", node), spec=spec))
 
     then = None
     if demoting and ctx.demote is not None:

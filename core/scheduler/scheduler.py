@@ -192,11 +192,20 @@ class Scheduler:
         return info is not None and self.nodes.remove_task(info, task)
 
     def decision_failed(self, decision: Decision) -> None:
-        """The store refused ``decision``: undo it and try the task again later."""
+        """The store refused ``decision``: undo it and try the task again later, as
+        the newest copy known (a refusal at apply time comes after the events of the
+        entries before it: the task may have changed or gone since)."""
         old, new = decision.old, decision.new
         info = self.nodes.infos.get(new.node_id)
         if info is not None and new.status.state is TaskState.ASSIGNED:
             self.nodes.remove_task(info, new)
+        current = self.all_tasks.get(old.id)
+        if current is None:
+            return  # deleted or finished since
+        if current.version.index > old.version.index:
+            if current.node_id and current.status.state is not TaskState.PENDING:
+                return  # placed since, by another decision that committed
+            old = current
         self.all_tasks[old.id] = old
         if old.node_id:
             self.pending_preassigned[old.id] = old
