@@ -121,6 +121,31 @@ def test_a_refused_decision_is_undone_and_tried_again() -> None:
     assert again.old == decision.old and again.new.node_id == "n1"
 
 
+def test_a_decision_refused_after_its_task_changed_retries_the_newer_copy() -> None:
+    """Refused at apply time, after the entry that changed the task was applied: the
+    retry is of the newer copy (retrying the stale one is refused forever)."""
+    scheduler = scheduler_with([node("n1")])
+    [task] = tasks("web", 1)
+    scheduler.task_changed(task, now=0.0)
+    [decision] = scheduler.schedule(0.0, 0.0)
+    newer = replace(task, version=Version(index=9), desired_state=TaskState.RUNNING)
+    scheduler.task_changed(newer, now=0.5)
+    scheduler.decision_failed(decision)
+    [again] = scheduler.schedule(1.0, 1.0)
+    assert again.old == newer and again.new.node_id == "n1"
+
+
+def test_a_decision_refused_after_its_task_was_removed_is_dropped() -> None:
+    scheduler = scheduler_with([node("n1")])
+    [task] = tasks("web", 1)
+    scheduler.task_changed(task, now=0.0)
+    [decision] = scheduler.schedule(0.0, 0.0)
+    scheduler.task_removed(decision.new)
+    scheduler.decision_failed(decision)
+    assert scheduler.schedule(1.0, 1.0) == []
+    assert scheduler.nodes.infos["n1"].active_tasks == 0
+
+
 def test_a_pending_task_nobody_wants_running_is_shut_down_not_placed() -> None:
     [task] = tasks("web", 1)
     scheduler = scheduler_with([node("n1")])
