@@ -497,7 +497,9 @@ class SwarmNode:
                 )
             return
         self.pending_join = None
-        managers = message.managers or ((0, source),)
+        # the manager that let it in (the leader) first: the agent's first session
+        # goes there directly rather than through a follower's relay
+        managers = tuple(sorted(message.managers, key=lambda m: m[1] != source)) or ((0, source),)
         identity = NodeIdentity(message.node_id, message.manager, message.raft_id, managers)
         self._set_identity(identity)
         if message.manager:

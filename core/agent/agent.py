@@ -130,6 +130,7 @@ class Agent:
 
     def _connect(self, mono: float) -> None:
         self.session = ""
+        self.report_sent.clear()  # the old session's reports will not be acknowledged
         self.assignment_seq = 0
         self.awaiting_ack = False
         self.timers.cancel("heartbeat")
@@ -199,6 +200,8 @@ class Agent:
                     del self.statuses[task_id]
             if not self.statuses:
                 self.timers.cancel("resend")
+            if message.session == self.session:
+                self._send_statuses(mono, fresh_only=True)  # what gathered meanwhile
 
     def _heartbeat(self, mono: float) -> None:
         """Send one; unacknowledged by the time the next is due, the session is over."""
@@ -324,9 +327,13 @@ class Agent:
         lost on the way is covered by the resend, STATUS_RESEND_SECONDS later."""
         if not self.session:
             return  # sent once a session is open
+        if fresh_only and self.report_sent:
+            return  # one report at a time (SwarmKit's reporter): the ack sends the next
         ids = sorted(self.unsent & self.statuses.keys()) if fresh_only else sorted(self.statuses)
         if not ids:
             return
+        if not fresh_only:
+            self.report_sent.clear()  # this report carries all those ones did
         self.report_seq += 1
         batch = {task_id: self.statuses[task_id] for task_id in ids}
         self.unsent.difference_update(ids)
