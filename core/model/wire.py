@@ -123,6 +123,13 @@ class _Codec:
     encode: Callable[[Any], JSON]
     zero: Callable[[], Any]
     is_zero: Callable[[Any], bool]
+    # The same reading without the path bookkeeping, for well-formed input: raises
+    # (anything) wherever ``decode`` would, and the strict reading then says why.
+    fast: Callable[[JSON], Any]
+
+
+class _Slow(Exception):
+    """The fast reading met something the strict one must judge (and word)."""
 
 
 def _never_zero(_: Any) -> bool:
@@ -138,8 +145,15 @@ def _scalar(kind: type, zero: Any, expected: str) -> _Codec:
             raise InvalidSpec(path, value, f"expected {expected}")
         return value
 
+    def fast(value: JSON) -> Any:
+        if type(value) is kind:
+            return value
+        if kind is float and type(value) is int:
+            return float(value)
+        raise _Slow
+
     encode = _encode_float if kind is float else _identity
-    return _Codec(decode, encode, lambda: zero, lambda v: bool(v == zero))
+    return _Codec(decode, encode, lambda: zero, lambda v: bool(v == zero), fast)
 
 
 def _identity(value: Any) -> Any:
@@ -165,7 +179,12 @@ def _timestamp_codec() -> _Codec:
             raise InvalidSpec(path, value, "expected an RFC 3339 timestamp string")
         return Timestamp.parse(value, path)
 
-    return _Codec(decode, lambda v: v.format(), lambda: GO_ZERO_TIME, _never_zero)
+    def fast(value: JSON) -> Timestamp:
+        if type(value) is not str:
+            raise _Slow
+        return Timestamp.parse(value)
+
+    return _Codec(decode, lambda v: v.format(), lambda: GO_ZERO_TIME, _never_zero, fast)
 
 
 def _labels_codec() -> _Codec:
@@ -177,7 +196,12 @@ def _labels_codec() -> _Codec:
                 raise InvalidSpec(f"{path}.{key}", item, "expected a string")
         return Labels(value)
 
-    return _Codec(decode, lambda v: dict(v.items()), Labels, lambda v: len(v) == 0)
+    def fast(value: JSON) -> Labels:
+        if type(value) is not dict or any(type(item) is not str for item in value.values()):
+            raise _Slow
+        return Labels(value)
+
+    return _Codec(decode, lambda v: dict(v.items()), Labels, lambda v: len(v) == 0, fast)
 
 
 _USE_DEFAULT: Any = object()
@@ -208,9 +232,14 @@ def _enum_codec(kind: type[enum.Enum], optional: bool) -> _Codec:
     def encode(value: enum.Enum | None) -> str:
         return "" if value is None else names[value]
 
+    def fast(value: JSON) -> enum.Enum | None:
+        if value == "" and optional:
+            return None
+        return by_name[value]
+
     if optional:
-        return _Codec(decode, encode, lambda: None, lambda v: v is None)
-    return _Codec(decode, encode, lambda: _USE_DEFAULT, _never_zero)
+        return _Codec(decode, encode, lambda: None, lambda v: v is None, fast)
+    return _Codec(decode, encode, lambda: _USE_DEFAULT, _never_zero, fast)
 
 
 def _tuple_codec(item: _Codec) -> _Codec:
@@ -221,7 +250,14 @@ def _tuple_codec(item: _Codec) -> _Codec:
             item.decode(element, f"{path}[{index}]") for index, element in enumerate(value)
         )
 
-    return _Codec(decode, lambda v: [item.encode(e) for e in v], tuple, lambda v: len(v) == 0)
+    item_fast = item.fast
+
+    def fast(value: JSON) -> tuple[Any, ...]:
+        if type(value) is not list:
+            raise _Slow
+        return tuple([item_fast(element) for element in value])
+
+    return _Codec(decode, lambda v: [item.encode(e) for e in v], tuple, lambda v: len(v) == 0, fast)
 
 
 def _model_codec(kind: type[WireModel]) -> _Codec:
@@ -230,7 +266,12 @@ def _model_codec(kind: type[WireModel]) -> _Codec:
             raise InvalidSpec(path, value, "expected an object")
         return kind.from_json(value, path)
 
-    return _Codec(decode, lambda v: v.to_json(), lambda: kind.from_json({}), _never_zero)
+    def fast(value: JSON) -> WireModel:
+        if type(value) is not dict:
+            raise _Slow
+        return kind._from_json_fast(value)
+
+    return _Codec(decode, lambda v: v.to_json(), lambda: kind.from_json({}), _never_zero, fast)
 
 
 def _pointer_codec(inner: _Codec) -> _Codec:
@@ -240,7 +281,12 @@ def _pointer_codec(inner: _Codec) -> _Codec:
     def encode(value: Any) -> JSON:
         return None if value is None else inner.encode(value)
 
-    return _Codec(decode, encode, lambda: None, lambda v: v is None)
+    inner_fast = inner.fast
+
+    def fast(value: JSON) -> Any:
+        return None if value is None else inner_fast(value)
+
+    return _Codec(decode, encode, lambda: None, lambda v: v is None, fast)
 
 
 def _codec_for(hint: Any) -> _Codec:
@@ -285,6 +331,13 @@ _JSON_KEPT: dict[int, tuple[WireModel, dict[str, JSON]]] = {}
 _JSON_KEPT_MAX = 65_536
 
 
+# The types the class-level caches hold, built once (a subscript in a cast would
+# build a new generic alias on every call).
+_Fields = tuple[_Field, ...]
+_Keys = frozenset[str]
+_Plan = tuple[tuple[str, str, Callable[[JSON], Any], bool, Any], ...]
+
+
 class WireModel:
     """Base of model classes: ``to_json`` and ``from_json`` in Docker's shape."""
 
@@ -294,7 +347,7 @@ class WireModel:
     def _fields(cls) -> tuple[_Field, ...]:
         cached = cls.__dict__.get("_wire_cache")
         if cached is not None:
-            return typing.cast(tuple[_Field, ...], cached)
+            return typing.cast(_Fields, cached)
         hints = typing.get_type_hints(cls)
         built = []
         for spec in dataclasses.fields(typing.cast(Any, cls)):
@@ -312,7 +365,7 @@ class WireModel:
         if cached is None:
             cached = frozenset(field.key for field in cls._fields())
             type.__setattr__(cls, "_wire_keys_cache", cached)
-        return typing.cast(frozenset[str], cached)
+        return typing.cast(_Keys, cached)
 
     def to_json(self) -> dict[str, JSON]:
         """This object as Docker writes it: Go key names, ``omitempty`` applied.
@@ -340,8 +393,42 @@ class WireModel:
         return out
 
     @classmethod
+    def _reading_plan(cls) -> _Plan:
+        """Per field: name, key, fast reader, whether a missing key takes the
+        dataclass default, and the zero value otherwise (shared: values are frozen)."""
+        cached = cls.__dict__.get("_wire_plan")
+        if cached is None:
+            plan = []
+            for field in cls._fields():
+                zero = field.codec.zero()
+                use_default = zero is _USE_DEFAULT
+                plan.append((field.name, field.key, field.codec.fast, use_default, zero))
+            cached = tuple(plan)
+            type.__setattr__(cls, "_wire_plan", cached)
+        return typing.cast(_Plan, cached)
+
+    @classmethod
+    def _from_json_fast(cls, data: Mapping[str, JSON]) -> Self:
+        if not cls._wire_keys().issuperset(data):
+            raise _Slow
+        values = {}
+        for name, key, fast, use_default, zero in cls._reading_plan():
+            if key in data:
+                values[name] = fast(data[key])
+            elif not use_default:
+                values[name] = zero
+        return cls(**values)
+
+    @classmethod
     def from_json(cls, data: Mapping[str, JSON], path: str | None = None) -> Self:
-        """Read Docker's JSON; unknown keys and ill-typed values raise InvalidSpec."""
+        """Read Docker's JSON; unknown keys and ill-typed values raise InvalidSpec.
+
+        Well-formed input takes a fast reading; anything it stumbles on is read again
+        strictly, field by field, so that the error names the path."""
+        try:
+            return cls._from_json_fast(data)
+        except Exception:
+            pass
         where = path or cls.__name__
         fields = cls._fields()
         known = cls._wire_keys()
