@@ -37,15 +37,18 @@ anything that differs from the defaults (empty unless a flag changes it).
 Usage:
   python benchmarks/cluster_speed.py [--quick] [--only reference|swarm2k]
       [--seed 1] [--window 600] [--workers 2000] [--tasks 95000] [--services 1]
-      [--in-process]
+      [--timeout 900] [--wall-limit S] [--in-process]
 
 ``--quick``: a 120 s window and 200 workers / 9,500 tasks (for development).
+``--timeout``: simulated seconds Swarm2k may take to converge.
+``--wall-limit``: stop Swarm2k after S wall seconds and report how far it got.
 ``--in-process``: run the chosen measurement(s) in this process (for cProfile).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -56,6 +59,7 @@ import sys
 import time
 import types
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -345,15 +349,76 @@ def measure_reference(seed: int, window: float) -> dict[str, Any]:
 # -- Swarm2k ---------------------------------------------------------------------------------
 
 
+class WallLimit(Exception):
+    """The run took longer than it was allowed (``--wall-limit``)."""
+
+
+@contextlib.contextmanager
+def wall_limit(seconds: float | None) -> Iterator[None]:
+    """Raise :class:`WallLimit` out of whatever runs once ``seconds`` of wall time
+    have passed (from a ``SIGALRM`` handler: no cost while it waits)."""
+    if not seconds:
+        yield
+        return
+
+    def expired(_signum: int, _frame: object) -> None:
+        raise WallLimit
+
+    signal.signal(signal.SIGALRM, expired)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0.0)
+        signal.signal(signal.SIGALRM, signal.SIG_DFL)
+
+
+def task_states(world: ClusterWorld) -> dict[str, int]:
+    store = world.leader_store()
+    if store is None:
+        return {}
+    states = Counter(
+        t.status.state.name for t in store.tables["tasks"].values() if isinstance(t, Task)
+    )
+    return dict(sorted(states.items()))
+
+
 def measure_swarm2k(
-    seed: int, workers: int, tasks: int, services: int, timeout: float
+    seed: int, workers: int, tasks: int, services: int, timeout: float, limit: float | None
 ) -> dict[str, Any]:
+    """``swarm2k``'s figures; cut short by ``limit``, what it had reached by then."""
     world = build_world(SWARM2K_MANAGERS, workers, seed)
+    reached: dict[str, Any] = {}
+    started = time.perf_counter()
+    try:
+        with wall_limit(limit):
+            return swarm2k(world, tasks, services, timeout, reached)
+    except WallLimit:
+        return {
+            "hosts": f"{SWARM2K_MANAGERS} managers, {workers} workers",
+            "tasks": tasks,
+            "converged": False,
+            "stopped_at_wall_limit_s": limit,
+            **reached,
+            "stopped_at_sim_s": round(world.env.now, 3),
+            "tasks_by_state_in_store": task_states(world),
+            "running_on_hosts": running_on_hosts(world),
+            "wall_s": round(time.perf_counter() - started, 1),
+            "peak_rss_mib": round(peak_rss_bytes() / 2**20, 1),
+        }
+
+
+def swarm2k(
+    world: ClusterWorld, tasks: int, services: int, timeout: float, reached: dict[str, Any]
+) -> dict[str, Any]:
+    workers = len(world.hosts) - SWARM2K_MANAGERS
+
     started, cpu_started = time.perf_counter(), time.process_time()
     world.form_swarm(timeout=600.0)
     form_wall, form_cpu = time.perf_counter() - started, time.process_time() - cpu_started
     form_sim = world.env.now
     rss_formed = peak_rss_bytes()
+    reached.update(form_wall_s=round(form_wall, 2), form_cpu_s=round(form_cpu, 2))
     check_wall = 0.0
     checks = 0
 
@@ -370,6 +435,7 @@ def measure_swarm2k(
     started, cpu_started = time.perf_counter(), time.process_time()
     create_services(world, tasks, services)
     created_wall = time.perf_counter() - started
+    reached.update(create_reply_wall_s=round(created_wall, 2))
     ok = world.run_until(done, timeout, step=1.0)
     wall, cpu = time.perf_counter() - started, time.process_time() - cpu_started
     sim = world.env.now - sim_started
@@ -408,7 +474,9 @@ def measure_swarm2k(
 def measure(args: argparse.Namespace, which: str) -> dict[str, Any]:
     if which == "reference":
         return measure_reference(args.seed, args.window)
-    return measure_swarm2k(args.seed, args.workers, args.tasks, args.services, args.timeout)
+    return measure_swarm2k(
+        args.seed, args.workers, args.tasks, args.services, args.timeout, args.wall_limit
+    )
 
 
 def in_subprocess(args: argparse.Namespace, which: str) -> dict[str, Any]:
@@ -430,6 +498,7 @@ def in_subprocess(args: argparse.Namespace, which: str) -> dict[str, Any]:
         str(args.services),
         "--timeout",
         str(args.timeout),
+        *(["--wall-limit", str(args.wall_limit)] if args.wall_limit else []),
     ]
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     if done.returncode != 0:
@@ -470,6 +539,7 @@ def main() -> None:
     parser.add_argument("--tasks", type=int, help="swarm2k: replicas in all")
     parser.add_argument("--services", type=int, default=1, help="swarm2k: services to split into")
     parser.add_argument("--timeout", type=float, default=900.0, help="swarm2k: simulated s")
+    parser.add_argument("--wall-limit", type=float, help="swarm2k: stop after this many wall s")
     parser.add_argument("--in-process", action="store_true", help="no subprocess (profiling)")
     args = parser.parse_args()
     if args.window is None:
