@@ -133,13 +133,15 @@ class ClusterHost:
         self.world.trace.emit(env.now, self.name, "boot", incarnation=self.incarnation)
         self.step()
 
-    def crash(self) -> None:
+    def crash(self, power_loss: bool = True) -> None:
+        """The host goes down (``power_loss``: what the disk had not synced is lost;
+        otherwise only the process dies and the page cache keeps it)."""
         if self.state is not HostState.UP:
             return
         self.state = HostState.CRASHED
         self.node = None
         self._wake_generation += 1
-        self.disk.crash(power_loss=True)
+        self.disk.crash(power_loss=power_loss)
         self.executor.host_crashed()
         self.world.trace.emit(self.world.env.now, self.name, "crash")
 
@@ -432,6 +434,12 @@ class ClusterWorld:
     @property
     def names(self) -> list[str]:
         return sorted(self.hosts)
+
+    def crash(self, host: ClusterHost, power_loss: bool = False) -> None:
+        host.crash(power_loss)
+
+    def restart(self, host: ClusterHost) -> None:
+        host.boot()
 
     def up_hosts(self) -> list[ClusterHost]:
         return [self.hosts[n] for n in sorted(self.hosts) if self.hosts[n].state is HostState.UP]

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import networkx as nx
 
 from sim.faults import topology
-from sim.faults.nemesis import Burst, Effect, Nemesis, Partition
+from sim.faults.nemesis import Burst, Crash, Effect, Nemesis, Partition
 
 if TYPE_CHECKING:
     from sim.cluster import ClusterHost, ClusterWorld
@@ -70,32 +70,6 @@ def _bridge(world: ClusterWorld, rng: random.Random) -> tuple[nx.DiGraph, Effect
 # -- hosts -----------------------------------------------------------------------------------
 
 
-class CrashHosts:
-    """Crash the hosts ``choose`` picks; boot them again on stop."""
-
-    family = "process"
-
-    def __init__(
-        self, name: str, choose: Callable[[ClusterWorld, random.Random], list[ClusterHost]]
-    ) -> None:
-        self.name = name
-        self.choose = choose
-        self.victims: list[ClusterHost] = []
-
-    def start(self, world: ClusterWorld, rng: random.Random) -> Effect | None:
-        self.victims = self.choose(world, rng)
-        if not self.victims:
-            return None
-        for host in self.victims:
-            host.crash()
-        return {"victims": [h.name for h in self.victims]}
-
-    def stop(self, world: ClusterWorld) -> None:
-        for host in self.victims:
-            host.boot()
-        self.victims = []
-
-
 def _a_worker(world: ClusterWorld, rng: random.Random) -> list[ClusterHost]:
     worker = _pick(rng, _workers(world))
     return [worker] if worker is not None else []
@@ -126,7 +100,7 @@ class Restart:
         host = _pick(rng, candidates)
         if host is None:
             return None
-        host.crash()
+        world.crash(host)  # the page cache survives a process restart
         host.boot()
         return {"victim": host.name}
 
@@ -172,9 +146,9 @@ def _factories() -> dict[str, Callable[[], Nemesis[ClusterWorld]]]:
         "bridge": lambda: Partition("bridge", _bridge),
         "loss-burst": lambda: Burst("loss-burst", "burst_loss"),
         "duplicate-burst": lambda: Burst("duplicate-burst", "burst_duplicate"),
-        "crash-worker": lambda: CrashHosts("crash-worker", _a_worker),
-        "crash-leader": lambda: CrashHosts("crash-leader", _the_leader),
-        "crash-managers": lambda: CrashHosts("crash-managers", _manager_minority),
+        "crash-worker": lambda: Crash("crash-worker", _a_worker, power_loss=True),
+        "crash-leader": lambda: Crash("crash-leader", _the_leader, power_loss=True),
+        "crash-managers": lambda: Crash("crash-managers", _manager_minority, power_loss=True),
         "restart": Restart,
         "drain": Drain,
     }

@@ -140,23 +140,45 @@ class Burst(Generic[N]):
 # -- processes -------------------------------------------------------------------------
 
 
-class Crash:
-    """Kill hosts, restart them on stop. ``count`` decides how many from the world."""
+class Named(Protocol):
+    @property
+    def name(self) -> str: ...
+
+
+H = TypeVar("H", bound=Named)
+
+
+H_contra = TypeVar("H_contra", bound=Named, contravariant=True)
+
+
+class Crashing(Protocol[H_contra]):
+    """A world whose hosts can be crashed and restarted (the Raft world, the cluster world)."""
+
+    def crash(self, host: H_contra, power_loss: bool = False) -> None: ...
+
+    def restart(self, host: H_contra) -> None: ...
+
+
+C = TypeVar("C", bound=Crashing[Any])
+
+
+class Crash(Generic[C, H]):
+    """Kill the hosts ``choose`` picks from the world; restart them on stop."""
 
     family = "process"
 
     def __init__(
         self,
         name: str,
-        choose: Callable[[RaftWorld, random.Random], list[SimHost]],
+        choose: Callable[[C, random.Random], list[H]],
         power_loss: bool = False,
     ) -> None:
         self.name = name
         self.choose = choose
         self.power_loss = power_loss
-        self.victims: list[SimHost] = []
+        self.victims: list[H] = []
 
-    def start(self, world: RaftWorld, rng: random.Random) -> Effect | None:
+    def start(self, world: C, rng: random.Random) -> Effect | None:
         self.victims = self.choose(world, rng)
         if not self.victims:
             return None
@@ -164,7 +186,7 @@ class Crash:
             world.crash(host, self.power_loss)
         return {"victims": [h.name for h in self.victims], "power_loss": self.power_loss}
 
-    def stop(self, world: RaftWorld) -> None:
+    def stop(self, world: C) -> None:
         for host in self.victims:
             world.restart(host)
         self.victims = []
@@ -195,7 +217,7 @@ def _one(world: RaftWorld, rng: random.Random) -> list[SimHost]:
     return [host] if host is not None else []
 
 
-class PowerLoss(Crash):
+class PowerLoss(Crash["RaftWorld", SimHost]):
     """Cut the power while a write waits for its fsync, so the tail is lost."""
 
     def __init__(self) -> None:
