@@ -38,6 +38,7 @@ from core.tasks.executor import ExecutorResult
 from sim.cluster_checks import TaskChecker
 from sim.disk import DiskModel, SimDisk
 from sim.executor import ImageBehaviour, SimExecutor
+from sim.heap import pace_collector
 from sim.host import starting_clock
 from sim.network import LinkModel, Network
 from sim.raft_checks import RaftChecker
@@ -261,6 +262,7 @@ def standard_hosts(managers: int, workers: int) -> tuple[HostSpec, ...]:
 
 class ClusterWorld:
     def __init__(self, config: ClusterConfig, seed: int, trace_path: str | Path | None = None):
+        pace_collector()
         self.config = config
         self.seed = seed
         self.env = simpy.Environment()

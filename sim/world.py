@@ -42,6 +42,7 @@ from sim.disk import DiskModel
 from sim.faults.nemesis import NEMESES
 from sim.faults.schedule import FaultEngine, Step
 from sim.hashchain import DigestLedger
+from sim.heap import pace_collector
 from sim.host import HostState, SimHost
 from sim.network import LinkModel, Network
 from sim.raft_checks import RaftChecker, SafetyViolation
@@ -173,6 +174,7 @@ class RaftWorld:
         swarm: bool = False,
     ) -> None:
         """``swarm``: draw this seed's network, disk, batching and workload knobs."""
+        pace_collector()
         self.seed = seed
         self.env = simpy.Environment()
         self.streams = Streams(seed)

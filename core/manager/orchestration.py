@@ -17,13 +17,19 @@ which reads the service, its tasks and their nodes as they are then and:
    or a job's completions;
 3. on a deleted service, sets its tasks to desired REMOVE (the reaper deletes them).
 
-A job writes at most :data:`CHANGES_PER_JOB_MAX` changes; a service with more to do
-is marked dirty again and carries on in the next round.
+A job writes at most :data:`CHANGES_PER_JOB_MAX` changes. Creations it planned
+beyond that are carried on by follow-up jobs from the same plan (in the same round
+while it has room) rather than by reading the whole service again for every 200:
+a 95,000-replica service would otherwise be read 475 times. The service stays
+queued until the plan is done, and is then reconciled afresh. A service with other
+work left over (restarts, removals) is marked dirty again and carries on in the
+next round.
 """
 
 from __future__ import annotations
 
 import random
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -82,6 +88,15 @@ def invalid_node(node: Node | None) -> bool:
 
 
 @dataclass(slots=True)
+class _Leftover:
+    """Creations a reconcile job planned beyond its change limit."""
+
+    version: int  # the service's store version the plan was made against
+    slots: deque[int] = field(default_factory=deque)
+    nodes: deque[str] = field(default_factory=deque)
+
+
+@dataclass(slots=True)
 class _Starts:
     """Replacements waiting to be started: the delay first, then the old task."""
 
@@ -108,6 +123,7 @@ class Orchestration:
         self.mutations = mutations
         self.dirty: set[str] = set()
         self.queued: set[str] = set()  # services with a reconcile job not yet built
+        self.leftovers: dict[str, _Leftover] = {}  # service id -> creations still to make
         self.history = RestartHistory()
         self.starts = _Starts()
         self.global_services: set[str] = set()
@@ -242,6 +258,7 @@ class Orchestration:
     ) -> Callable[[WriteTx], None]:
         def build(tx: WriteTx) -> None:
             self.queued.discard(service_id)
+            self.leftovers.pop(service_id, None)  # this job plans afresh
             if self._stopped:
                 return
             budget = _Budget(tx, CHANGES_PER_JOB_MAX)
@@ -257,8 +274,46 @@ class Orchestration:
             else:
                 typed = self._restarts(budget, service, typed, mono, wall)
                 self._reconcile(budget, service, typed, wall)
-            if budget.exhausted:
+            if service_id in self.leftovers:
+                self.queued.add(service_id)
+                self.writes.submit(self._carry_on_job(service_id, wall))
+            elif budget.exhausted:
                 self.dirty.add(service_id)
+
+        return build
+
+    def _carry_on_job(self, service_id: str, wall: float) -> Callable[[WriteTx], None]:
+        """The next :data:`CHANGES_PER_JOB_MAX` creations of a reconcile job's plan,
+        while the service is as the plan found it."""
+
+        def build(tx: WriteTx) -> None:
+            leftover = self.leftovers.pop(service_id)
+            service = tx.get("services", service_id)
+            if self._stopped or not isinstance(service, Service):
+                self.queued.discard(service_id)
+                return
+            if service.version.index != leftover.version:
+                self.queued.discard(service_id)
+                self.dirty.add(service_id)
+                return
+            slots, nodes = leftover.slots, leftover.nodes
+            now_slots = [slots.popleft() for _ in range(min(len(slots), CHANGES_PER_JOB_MAX))]
+            room = CHANGES_PER_JOB_MAX - len(now_slots)
+            now_nodes = [nodes.popleft() for _ in range(min(len(nodes), room))]
+            # the bookkeeping first: a refused write must not leave the service queued
+            if slots or nodes:
+                self.leftovers[service_id] = leftover
+                self.writes.submit(self._carry_on_job(service_id, wall))
+            else:
+                self.queued.discard(service_id)
+                self.dirty.add(service_id)  # read afresh what changed meanwhile
+            budget = _Budget(tx, CHANGES_PER_JOB_MAX)
+            for slot in now_slots:
+                self._create(budget, service, slot=slot, wall=wall)
+            for node_id in now_nodes:
+                node = tx.get("nodes", node_id)
+                if isinstance(node, Node) and not invalid_node(node):
+                    self._create(budget, service, node_id=node_id, wall=wall)
 
         return build
 
@@ -348,8 +403,13 @@ class Orchestration:
         self, budget: _Budget, service: Service, *, wall: float, slot: int = 0, node_id: str = ""
     ) -> None:
         """A new task of the service's current spec (and job run), desired to run;
-        none once the job's budget is spent (the service stays dirty for the next)."""
+        once the job's budget is spent, left over for a follow-up job."""
         if budget.exhausted:
+            leftover = self.leftovers.setdefault(service.id, _Leftover(service.version.index))
+            if node_id:
+                leftover.nodes.append(node_id)
+            else:
+                leftover.slots.append(slot)
             return
         iteration = service.job_status.job_iteration if service.job_status else None
         task = new_task(
