@@ -54,9 +54,7 @@ def test_plan_beyond_one_job_fills_every_slot_once(seed: int, small_jobs: None) 
 
 
 @pytest.mark.parametrize("seed", SEEDS)
-def test_scale_down_while_a_plan_is_carried_on_drops_the_rest(
-    seed: int, small_jobs: None
-) -> None:
+def test_scale_down_while_a_plan_is_carried_on_drops_the_rest(seed: int, small_jobs: None) -> None:
     world = swarm(seed, managers=1, workers=3)
     created_at: dict[str, tuple[int, int]] = {}  # task id -> (log index, slot) of its creation
     emit = world.trace.emit
