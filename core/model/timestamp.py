@@ -25,6 +25,7 @@ _RFC3339 = re.compile(
 
 _PARSED: dict[str, Timestamp] = {}  # texts already parsed, dropped when full
 _PARSED_KEPT = 65_536
+_FORMATTED: dict[int, str] = {}  # instants already formatted, dropped when full
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -75,7 +76,17 @@ class Timestamp:
         return self.unix_ns / _NS_PER_SECOND
 
     def format(self) -> str:
-        """RFC3339Nano in UTC, exactly as Go's encoding/json writes a time.Time."""
+        """RFC3339Nano in UTC, exactly as Go's encoding/json writes a time.Time (an
+        instant is written in many objects and messages: formatted once each)."""
+        known = _FORMATTED.get(self.unix_ns)
+        if known is None:
+            known = self._format()
+            if len(_FORMATTED) >= _PARSED_KEPT:
+                _FORMATTED.clear()
+            _FORMATTED[self.unix_ns] = known
+        return known
+
+    def _format(self) -> str:
         whole_seconds, nanos = divmod(self.unix_ns, _NS_PER_SECOND)
         moment = _EPOCH + _dt.timedelta(seconds=whole_seconds)
         text = (

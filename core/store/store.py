@@ -386,10 +386,25 @@ def _check_name(layer: _Layer, table: str, obj: StoredObject) -> None:
             raise NameConflict(table, name)
 
 
+#: Stamped copies of recently applied actions, by the action's identity: every
+#: manager applies the same decoded entry (one parse per process) and stamps it
+#: alike, so the copy is made once and shared, the objects being immutable.
+_STAMPED: dict[tuple[int, int, int], tuple[StoreAction, StoredObject]] = {}
+_STAMPED_MAX = 65_536
+
+
 def _stamped(
     action: StoreAction, old: StoredObject | None, index: int, stamp: Timestamp
 ) -> StoredObject | None:
     if action.kind is ActionKind.DELETE:
         return None
     created = stamp if old is None else old.created_at
-    return replace(action.obj, version=Version(index=index), created_at=created, updated_at=stamp)
+    key = (id(action), index, created.unix_ns)
+    known = _STAMPED.get(key)
+    if known is not None and known[0] is action:
+        return known[1]
+    obj = replace(action.obj, version=Version(index=index), created_at=created, updated_at=stamp)
+    if len(_STAMPED) >= _STAMPED_MAX:
+        _STAMPED.clear()
+    _STAMPED[key] = (action, obj)
+    return obj
