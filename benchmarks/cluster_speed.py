@@ -70,6 +70,7 @@ from core.model.task import Task
 from core.tasks.states import TaskState
 from sim.cluster import ClusterConfig, ClusterWorld, HostState, standard_hosts
 from sim.faults.topology import components
+from sim.heap import MIDDLE_THRESHOLD, OLD_THRESHOLD, YOUNG_THRESHOLD
 
 REFERENCE_MANAGERS = 3
 REFERENCE_WORKERS = 20
@@ -561,6 +562,8 @@ def main() -> None:
                 "commit": commit(),
                 "load_average": [round(x, 2) for x in os.getloadavg()],
                 "settings_changed": [],
+                # the simulator's own (sim/heap.py), as in every test and scenario
+                "gc_thresholds": [YOUNG_THRESHOLD, MIDDLE_THRESHOLD, OLD_THRESHOLD],
                 **results,
             },
             indent=2,

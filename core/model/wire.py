@@ -85,6 +85,9 @@ class Labels(Mapping[str, str]):
         return Labels({k: v for k, v in self._items.items() if k not in drop})
 
 
+_NO_LABELS = Labels()
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class WireKey:
     """The JSON side of one field: its key and Go's ``omitempty``."""
@@ -204,7 +207,7 @@ def _labels_codec() -> _Codec:
     def fast(value: JSON) -> Labels:
         if type(value) is not dict or any(type(item) is not str for item in value.values()):
             raise _Slow
-        return Labels(value)
+        return Labels(value) if value else _NO_LABELS  # most maps are empty: share one
 
     return _Codec(decode, lambda v: dict(v.items()), Labels, lambda v: len(v) == 0, fast)
 

@@ -377,8 +377,10 @@ def _check_written_at(layer: _Layer, action: StoreAction, index: int) -> None:
 
 
 def _check_name(layer: _Layer, table: str, obj: StoredObject) -> None:
+    if table not in NAMED_TABLES:
+        return
     name = _name(obj)
-    if table not in NAMED_TABLES or name is None:
+    if name is None:
         return
     for other_id in layer.ids(table):
         other = layer.get(table, other_id)
