@@ -18,7 +18,14 @@ from core.allocator.ports import PortConflict
 from core.manager.requests import ApiError
 from core.model import replace
 from core.model.common import StoredObject, Version
-from core.model.enums import NodeAvailability, NodeRole, NodeState, PortProtocol, PublishMode
+from core.model.enums import (
+    NodeAvailability,
+    NodeRole,
+    NodeState,
+    PortProtocol,
+    PublishMode,
+    UpdateState,
+)
 from core.model.ids import new_id
 from core.model.node import Node
 from core.model.service import (
@@ -28,6 +35,7 @@ from core.model.service import (
     Service,
     ServiceMode,
     ServiceSpec,
+    UpdateStatus,
 )
 from core.model.task import Task
 from core.model.timestamp import Timestamp
@@ -183,10 +191,14 @@ def _check_port_conflicts(tx: WriteTx, spec: ServiceSpec, service_id: str) -> No
 
 
 def service_update(ctx: ApiContext, params: Mapping[str, Any]) -> Write:
-    """A new spec (``spec``) for the service ``service``: the mode cannot change;
-    a new spec keeps the old one as PreviousSpec; a job starts a new run."""
+    """A new spec (``spec``) for the service ``service``: the mode cannot change; a
+    changed spec keeps the old one (and its version) as PreviousSpec; a job starts a
+    new run. Every update clears the update status, so a paused update resumes
+    (SwarmKit's controlapi). ``rollback``: back to PreviousSpec instead."""
     current = find_service(ctx.store, params["service"])
     _check_version(current, params, "service")
+    if params.get("rollback"):
+        return _service_rollback(ctx, current, params.get("spec"))
     spec = params["spec"]
     if not isinstance(spec, ServiceSpec):
         raise ApiError("InvalidArgument", "a service spec is required")
@@ -195,39 +207,66 @@ def service_update(ctx: ApiContext, params: Mapping[str, Any]) -> Write:
         raise ApiError("Unimplemented", "service mode change is not allowed")
     if spec.name != current.spec.name:
         raise ApiError("Unimplemented", "renaming services is not supported")
-    force = bool(params.get("force"))
+    if params.get("force"):  # as the CLI's --force: a new task spec, so every task is dirty
+        template = spec.task_template
+        spec = replace(
+            spec, task_template=replace(template, force_update=template.force_update + 1)
+        )
     changed = spec != current.spec
     version = current.spec_version.index if current.spec_version else 0
     job_status = current.job_status
-    if current.spec.mode.is_job and job_status is not None and (changed or force):
+    if current.spec.mode.is_job and job_status is not None and changed:
         job_status = JobStatus(
             job_iteration=Version(index=job_status.job_iteration.index + 1),
             last_execution=Timestamp.from_seconds(ctx.wall),
         )
-    updated = replace(
-        current,
-        spec=spec,
-        previous_spec=current.spec if changed else current.previous_spec,
-        spec_version=Version(index=version + 1) if changed or force else current.spec_version,
-        job_status=job_status,
-    )
+    changes = {
+        "spec": spec,
+        "previous_spec": current.spec if changed else current.previous_spec,
+        "previous_spec_version": (
+            current.spec_version if changed else current.previous_spec_version
+        ),
+        "spec_version": Version(index=version + 1) if changed else current.spec_version,
+        "job_status": job_status,
+        "update_status": None,
+    }
+    return _service_write(current, changes, spec)
 
+
+def _service_rollback(ctx: ApiContext, current: Service, spec: object) -> Write:
+    """``docker service rollback``: swap Spec and PreviousSpec (with their versions),
+    so the tasks that were never updated are not touched, and roll over to it."""
+    if spec is not None and spec != current.spec:
+        raise ApiError("InvalidArgument", "other flags may not be combined with --rollback")
+    if current.previous_spec is None:
+        raise ApiError("FailedPrecondition", f"service {current.id} does not have a previous spec")
+    changes = {
+        "spec": current.previous_spec,
+        "previous_spec": current.spec,
+        "spec_version": current.previous_spec_version,
+        "previous_spec_version": current.spec_version,
+        "update_status": UpdateStatus(
+            state=UpdateState.ROLLBACK_STARTED,
+            started_at=Timestamp.from_seconds(ctx.wall),
+            message="manually requested rollback",
+        ),
+    }
+    return _service_write(current, changes, current.previous_spec)
+
+
+def _service_write(current: Service, changes: dict[str, Any], spec: ServiceSpec) -> Write:
     def build(tx: WriteTx) -> None:
         _check_port_conflicts(tx, spec, current.id)
         # onto the service as it is now: the allocator or the updater may have written
         # its endpoint or update status since
         now = _unchanged_spec(tx, "services", current)
-        tx.update(
-            replace(
-                now,
-                spec=updated.spec,
-                previous_spec=updated.previous_spec,
-                spec_version=updated.spec_version,
-                job_status=updated.job_status,
-            )
-        )
+        tx.update(replace(now, **changes))
 
     return Write(build, lambda: {"Warnings": None})
+
+
+def service_rollback(ctx: ApiContext, params: Mapping[str, Any]) -> Write:
+    return service_update(ctx, {**params, "rollback": True})
 
 
 def service_scale(ctx: ApiContext, params: Mapping[str, Any]) -> Write:
@@ -384,6 +423,7 @@ HANDLERS: dict[str, Handler] = {
     "ServiceLogs": service_logs,
     "ServiceCreate": service_create,
     "ServiceUpdate": service_update,
+    "ServiceRollback": service_rollback,
     "ServiceScale": service_scale,
     "ServiceRemove": service_remove,
     "ServiceInspect": service_inspect,

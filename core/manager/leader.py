@@ -33,6 +33,7 @@ from core.scheduler.scheduler import Decision, Scheduler
 from core.store import Event, EventCommit, MemoryStore, WriteTx
 from core.store.index import SlotKey, TaskIndex, slot_key
 from core.tasks.states import TaskState
+from core.update.supervisor import UpdateSupervisor
 
 
 class StaleDecision(ShoalError):
@@ -54,6 +55,8 @@ class Leadership:
         self.allocator = Allocator()
         self.scheduler = Scheduler(mutations=mutations)
         self.orchestration = Orchestration(self.writes, self.index, rng, mutations=mutations)
+        self.updates = UpdateSupervisor(self.writes, self.orchestration.start_later, rng)
+        self.orchestration.updater = self.updates.update
         self.dispatcher = Dispatcher(store, self.index, self.writes, send, rng, managers)
         self.reap: set[SlotKey] = set()  # slots the reaper should look at
         self.logs = LogGather(send)
@@ -92,6 +95,7 @@ class Leadership:
     def stop(self) -> None:
         self.active = False
         self.orchestration.stop()
+        self.updates.stop()
         self.writes.jobs.clear()
 
     # -- events ------------------------------------------------------------------------------
@@ -105,6 +109,7 @@ class Leadership:
             if handler is not None:
                 handler(event, mono, wall)
             self.orchestration.on_event(event, mono)
+            self.updates.on_event(event, mono, wall)
         self.on_commit(mono, wall)
 
     def on_commit(self, mono: float, wall: float) -> None:
@@ -219,6 +224,7 @@ class Leadership:
     def tick(self, mono: float, wall: float) -> None:
         self.dispatcher.tick(mono, wall)
         self.orchestration.tick(mono)
+        self.updates.tick(mono, wall)
         self.logs.tick(mono)
         for decision in self.scheduler.tick(mono, wall):
             self.writes.submit(*self._decision_write(decision))
@@ -249,6 +255,7 @@ class Leadership:
             for d in (
                 self.dispatcher.next_deadline,
                 self.orchestration.next_deadline,
+                self.updates.next_deadline,
                 self.scheduler.next_deadline,
                 self.logs.next_deadline,
             )

@@ -66,7 +66,7 @@ WAIT_STOP_SECONDS = 60.0
 UNBORN_RETRY_SECONDS = 1.0
 UNBORN_RETRIES_MAX = 60
 
-SlotUpdater = Callable[[WriteTx, Service, tuple[replicated.Slot, ...], float], None]
+SlotUpdater = Callable[[WriteTx, Service, tuple[replicated.Slot, ...], float, float], None]
 
 
 def is_global(service: Service) -> bool:
@@ -211,6 +211,11 @@ class Orchestration:
     def next_deadline(self) -> float | None:
         return self.starts.timers.next_deadline
 
+    def start_later(self, new_id: str, service_id: str, old_id: str, at: float) -> None:
+        """SwarmKit's ``DelayStart`` for the updater: start the task at ``at``, once
+        ``old_id`` (if any) has stopped, or its node is down, or a minute has passed."""
+        self._arm_start(new_id, service_id, old_id, at, at)
+
     def _arm_start(self, new_id: str, service_id: str, old_id: str, at: float, mono: float) -> None:
         self.starts.service_of[new_id] = service_id
         if old_id:
@@ -273,7 +278,7 @@ class Orchestration:
                         budget.update(replace(task, desired_state=TaskState.REMOVE))
             else:
                 typed = self._restarts(budget, service, typed, mono, wall)
-                self._reconcile(budget, service, typed, wall)
+                self._reconcile(budget, service, typed, mono, wall)
             if service_id in self.leftovers:
                 self.queued.add(service_id)
                 self.writes.submit(self._carry_on_job(service_id, wall))
@@ -364,7 +369,9 @@ class Orchestration:
             self._arm_start(new.id, service.id, wait_for, mono + delay, mono)
         return result
 
-    def _reconcile(self, budget: _Budget, service: Service, tasks: list[Task], wall: float) -> None:
+    def _reconcile(
+        self, budget: _Budget, service: Service, tasks: list[Task], mono: float, wall: float
+    ) -> None:
         mode = service.spec.mode
         policy = service.spec.task_template.restart_policy
         glob, job = is_global(service), mode.is_job
@@ -389,7 +396,7 @@ class Orchestration:
             for node_id in plan.create_nodes:
                 self._create(budget, service, node_id=node_id, wall=wall)
             if self.updater is not None and not job:
-                self.updater(budget.tx, service, plan.update, wall)
+                self.updater(budget.tx, service, plan.update, mono, wall)
             return
         rplan = replicated.reconcile(service, tasks, restartable)
         for task in rplan.remove:
@@ -397,7 +404,7 @@ class Orchestration:
         for slot in rplan.create_slots:
             self._create(budget, service, slot=slot, wall=wall)
         if self.updater is not None:
-            self.updater(budget.tx, service, rplan.update, wall)
+            self.updater(budget.tx, service, rplan.update, mono, wall)
 
     def _create(
         self, budget: _Budget, service: Service, *, wall: float, slot: int = 0, node_id: str = ""

@@ -309,6 +309,10 @@ class UpdateConfig(WireModel):
     monitor_ns: int = wire("Monitor", default=5 * SECOND)
     max_failure_ratio: float = wire("MaxFailureRatio", omitempty=False, default=0.0)
     order: UpdateOrder | None = wire("Order", omitempty=False, default=UpdateOrder.STOP_FIRST)
+    # shoal's own, not Docker's (written only when set): how long a slot's new task
+    # may take to reach RUNNING before it counts as a failure. 0, the default, waits
+    # for ever, as SwarmKit does (moby#37493: updates stuck in "updating").
+    progress_deadline_ns: int = wire("ProgressDeadline", default=0)
 
 
 @model
@@ -396,6 +400,9 @@ class Service(StoredObject):
     # the version of ``spec``, bumped by every spec change and copied into the tasks
     # made from it, so that tasks of an older revision can be told apart.
     spec_version: Version | None = wire("SpecVersion", default=None)
+    # and the version of ``previous_spec``, which a rollback restores with it (so the
+    # tasks never updated stay as they are)
+    previous_spec_version: Version | None = wire("PreviousSpecVersion", default=None)
 
 
 __all__ = [

@@ -195,6 +195,10 @@ def validate_update_config(field: str, config: UpdateConfig) -> None:
         raise InvalidSpec(f"{field}.Monitor", config.monitor_ns, "must not be negative")
     if not 0.0 <= config.max_failure_ratio <= 1.0:
         raise InvalidSpec(f"{field}.MaxFailureRatio", config.max_failure_ratio, "must be in [0, 1]")
+    if config.progress_deadline_ns < 0:
+        raise InvalidSpec(
+            f"{field}.ProgressDeadline", config.progress_deadline_ns, "must not be negative"
+        )
 
 
 def validate_endpoint_spec(endpoint: EndpointSpec) -> None:

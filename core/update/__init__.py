@@ -1,0 +1,1 @@
+"""Rolling updates and rollbacks (SwarmKit's ``orchestrator/update``)."""

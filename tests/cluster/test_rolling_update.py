@@ -1,0 +1,68 @@
+"""Issue 7's acceptance: rolling updates in a simulated swarm, over seeds."""
+
+from __future__ import annotations
+
+import pytest
+
+from core.model import replace
+from core.model.enums import UpdateOrder, UpdateState
+from tests.cluster.support import replicated, running, swarm
+from tests.cluster.updates import (
+    TaskLog,
+    images_running,
+    update_config,
+    update_state,
+    with_image,
+)
+
+SEEDS = (1, 2, 3)
+
+
+def rolled(
+    seed: int, order: UpdateOrder, parallelism: int = 2, delay: float = 10.0
+) -> tuple[TaskLog, set[str], float, float]:
+    """10 replicas of nginx:1 updated to nginx:2; the log, the new tasks, when the
+    update was asked and when it completed."""
+    world = swarm(seed)
+    config = update_config(parallelism=parallelism, delay=delay, order=order)
+    spec = replicated("web", 10, image="nginx:1")
+    spec = replace(spec, update_config=config)
+    service_id = world.call("manager-1", "ServiceCreate", spec=spec).value
+    assert world.run_until(lambda: len(running(world, service_id)) == 10, 60)
+    log = TaskLog(service_id).attach(world)
+    before = {t.id for t in world.tasks()}
+    asked = world.env.now
+    new_spec = with_image(spec, "nginx:2")
+    reply = world.call("manager-1", "ServiceUpdate", service="web", spec=new_spec)
+    assert reply.ok, reply.error
+    assert world.run_until(lambda: update_state(world, service_id) is UpdateState.COMPLETED, 300)
+    completed = world.env.now
+    assert images_running(world, service_id) == ["nginx:2"] * 10
+    return log, log.ids() - before, asked, completed
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_stop_first_keeps_two_in_flight_rests_between_and_serves_eight(seed: int) -> None:
+    log, new, asked, completed = rolled(seed, UpdateOrder.STOP_FIRST)
+    assert len(new) == 10  # one new task per slot, none failed
+    spans = log.in_flight(new)
+    assert len(spans) == 10
+    instants = sorted({t for span in spans for t in span})
+    for t in instants:
+        assert sum(1 for start, end in spans if start <= t < end) <= 2
+    # a worker rests 10 s after a slot: in flight + finished in the last 10 s <= 2
+    for start, _ in spans:
+        busy = sum(1 for s, e in spans if s <= start < e)
+        resting = sum(1 for _, e in spans if start - 10.0 + 1e-6 < e <= start)
+        assert busy + resting <= 2, (start, busy, resting)
+    assert completed - asked >= 40.0
+    assert min(count for _, count in log.running_counts()) >= 8
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_start_first_never_runs_more_than_twelve_nor_fewer_than_ten(seed: int) -> None:
+    log, new, _, _ = rolled(seed, UpdateOrder.START_FIRST)
+    assert len(new) == 10
+    counts = [count for _, count in log.running_counts()]
+    assert max(counts) <= 12
+    assert min(counts) >= 10
