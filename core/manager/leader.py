@@ -55,7 +55,10 @@ class Leadership:
         self.allocator = Allocator()
         self.scheduler = Scheduler(mutations=mutations)
         self.orchestration = Orchestration(self.writes, self.index, rng, mutations=mutations)
-        self.updates = UpdateSupervisor(self.writes, self.orchestration.start_later, rng)
+        orchestration = self.orchestration
+        self.updates = UpdateSupervisor(
+            self.writes, orchestration.start_later, orchestration.tasks_in, rng
+        )
         self.orchestration.updater = self.updates.update
         self.dispatcher = Dispatcher(store, self.index, self.writes, send, rng, managers)
         self.reap: set[SlotKey] = set()  # slots the reaper should look at

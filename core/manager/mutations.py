@@ -18,8 +18,8 @@ class ManagerMutations:
     ignore_constraints: bool = False
     # orchestrator: leave the tasks of a down or drained node where they are
     keep_tasks_on_invalid_nodes: bool = False
-    # orchestrator: two reconcile jobs for a service in one write round (the second
-    # reads an index without the first one's tasks, so a slot can get two)
+    # orchestrator: two reconcile jobs for a service in one write round, the second
+    # reading only the committed tasks (not the first one's), so a slot can get two
     reconcile_twice: bool = False
     # orchestrator: restart a stopped task by resetting its status, not replacing it
     restart_in_place: bool = False

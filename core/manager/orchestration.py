@@ -190,13 +190,15 @@ class Orchestration:
         """Submit one reconcile job per dirty service, in id order."""
         dirty, self.dirty = sorted(self.dirty), set()
         for service_id in dirty:
-            # One job per service per round: a second would read the task index,
-            # which holds only committed tasks, and miss what the first one created.
+            # One job per service per round (a second would only find the first's
+            # work to do again).
             if service_id not in self.queued:
                 self.queued.add(service_id)
                 self.writes.submit(self._reconcile_job(service_id, mono, wall))
                 if self.mutations.reconcile_twice:
-                    self.writes.submit(self._reconcile_job(service_id, mono, wall))
+                    self.writes.submit(
+                        self._reconcile_job(service_id, mono, wall, committed_only=True)
+                    )
 
     # -- timers ------------------------------------------------------------------------------
 
@@ -259,7 +261,7 @@ class Orchestration:
     # -- the reconcile job -----------------------------------------------------------------
 
     def _reconcile_job(
-        self, service_id: str, mono: float, wall: float
+        self, service_id: str, mono: float, wall: float, committed_only: bool = False
     ) -> Callable[[WriteTx], None]:
         def build(tx: WriteTx) -> None:
             self.queued.discard(service_id)
@@ -268,10 +270,7 @@ class Orchestration:
                 return
             budget = _Budget(tx, CHANGES_PER_JOB_MAX)
             service = tx.get("services", service_id)
-            tasks = [
-                t for t in (tx.get("tasks", i) for i in self.index.of_service(service_id)) if t
-            ]
-            typed = [t for t in tasks if isinstance(t, Task)]
+            typed = self.tasks_in(tx, service_id, committed_only)
             if not isinstance(service, Service):
                 for task in typed:
                     if task.desired_state < TaskState.REMOVE:
@@ -286,6 +285,18 @@ class Orchestration:
                 self.dirty.add(service_id)
 
         return build
+
+    def tasks_in(self, tx: WriteTx, service_id: str, committed_only: bool = False) -> list[Task]:
+        """The service's tasks as the write sees them, in id order: the committed
+        ones (the index) and those an earlier job of the same round created (an
+        updater's new task, a replacement), which the index does not hold yet."""
+        ids = set(self.index.of_service(service_id))
+        for task_id in [] if committed_only else tx.layer.changed_ids("tasks"):
+            task = tx.get("tasks", task_id)
+            if isinstance(task, Task) and task.service_id == service_id:
+                ids.add(task_id)
+        found = (tx.get("tasks", i) for i in sorted(ids))
+        return [t for t in found if isinstance(t, Task)]
 
     def _carry_on_job(self, service_id: str, wall: float) -> Callable[[WriteTx], None]:
         """The next :data:`CHANGES_PER_JOB_MAX` creations of a reconcile job's plan,

@@ -124,6 +124,10 @@ class _Layer:
         kept = [i for i in self.base[table] if i not in changed]
         return sorted(kept + [i for i in changed if self.changes[(table, i)] is not None])
 
+    def changed_ids(self, table: str) -> list[str]:
+        """The ids of the table this layer wrote (created, changed or deleted)."""
+        return [i for t, i in self.changes if t == table]
+
     def put(self, table: str, object_id: str, obj: StoredObject | None) -> None:
         key = (table, object_id)
         self.journal.append((key, key in self.changes, self.changes.get(key)))

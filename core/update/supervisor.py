@@ -20,16 +20,19 @@ from core.model.service import Service
 from core.model.task import Task
 from core.store import Event, WriteTx
 from core.update.dirty import Slot, is_slot_dirty
-from core.update.updater import StartLater, Updater
+from core.update.updater import StartLater, TasksIn, Updater
 
 PAUSED = (UpdateState.PAUSED, UpdateState.ROLLBACK_PAUSED)
 IN_PROGRESS = (UpdateState.UPDATING, UpdateState.ROLLBACK_STARTED)
 
 
 class UpdateSupervisor:
-    def __init__(self, writes: WriteQueue, start_later: StartLater, rng: random.Random) -> None:
+    def __init__(
+        self, writes: WriteQueue, start_later: StartLater, tasks_in: TasksIn, rng: random.Random
+    ) -> None:
         self.writes = writes
         self.start_later = start_later
+        self.tasks_in = tasks_in
         self.rng = rng
         self.updaters: dict[str, Updater] = {}
 
@@ -60,7 +63,13 @@ class UpdateSupervisor:
         dirty = [slot for slot in slots if is_slot_dirty(service, slot, nodes)]
         is_global = service.spec.mode.name in ("global", "global-job")
         updater = Updater(
-            service, dirty, self.writes, self.start_later, self.rng, is_global=is_global
+            service,
+            dirty,
+            self.writes,
+            self.start_later,
+            self.tasks_in,
+            self.rng,
+            is_global=is_global,
         )
         if not dirty:
             if status is not None and status.state in IN_PROGRESS:

@@ -51,6 +51,8 @@ from core.update.dirty import Slot, is_task_dirty
 #: What the updater asks of the orchestrator to start a new task: (new task id,
 #: service id, the old task id to wait for or "", at this manager time).
 StartLater = Callable[[str, str, str, float], None]
+#: The orchestrator's view of a service's tasks as a write sees them.
+TasksIn = Callable[[WriteTx, str], list[Task]]
 
 
 class _Phase(enum.Enum):
@@ -74,6 +76,7 @@ class Updater:
         dirty: list[Slot],
         writes: WriteQueue,
         start_later: StartLater,
+        tasks_in: TasksIn,
         rng: random.Random,
         *,
         is_global: bool,
@@ -88,7 +91,7 @@ class Updater:
         self.delay = self.config.delay_ns / SECOND
         self.deadline = self.config.progress_deadline_ns / SECOND
         self.is_global = is_global
-        self.writes, self.start_later, self.rng = writes, start_later, rng
+        self.writes, self.start_later, self.tasks_in, self.rng = writes, start_later, tasks_in, rng
         self.dirty_count = len(dirty)
         self.pending: deque[Slot] = deque(dirty)
         width = self.config.parallelism or len(dirty)
@@ -183,9 +186,12 @@ class Updater:
                 return
             if service.spec_version != self.spec_version:
                 return  # a newer update takes over
-            current = (tx.get("tasks", t.id) for t in slot)
+            # the slot as the write sees it: a task made for it earlier in this round
+            # (a restart's replacement) counts too
             tasks = [
-                t for t in current if isinstance(t, Task) and t.desired_state <= TaskState.RUNNING
+                t
+                for t in self.tasks_in(tx, self.service_id)
+                if self._in_slot(t, slot[0]) and t.desired_state <= TaskState.RUNNING
             ]
             keep = _up_to_date(service, tasks, tx)
             if keep is not None:
@@ -212,6 +218,11 @@ class Updater:
                 self._rest(worker, mono)  # SwarmKit logs "update failed" and goes on
 
         self.writes.submit(build, done)
+
+    def _in_slot(self, task: Task, member: Task) -> bool:
+        if self.is_global:
+            return task.node_id == member.node_id
+        return task.slot == member.slot
 
     def _use_existing(
         self, tx: WriteTx, service: Service, tasks: list[Task], keep: Task, mono: float

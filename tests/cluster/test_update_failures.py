@@ -1,0 +1,200 @@
+"""Issue 7's acceptance: what an update does when its new tasks fail or never
+start, and which changes redeploy, in a simulated swarm over seeds."""
+
+from __future__ import annotations
+
+import pytest
+
+from core.model import replace
+from core.model.duration import SECOND
+from core.model.enums import FailureAction, UpdateState
+from core.model.service import ServiceSpec
+from core.tasks.states import TaskState
+from sim.cluster import ClusterWorld
+from sim.executor import ImageBehaviour
+from tests.cluster.support import replicated, running, swarm
+from tests.cluster.updates import (
+    TaskLog,
+    images_running,
+    service,
+    update_config,
+    update_state,
+    with_image,
+)
+
+SEEDS = (1, 2, 3)
+CRASHY = ImageBehaviour(exit_after=1.0, exit_code=1)
+SLOW_PULL = ImageBehaviour(pull_seconds=100_000.0)  # never gets to RUNNING in a test
+
+
+def started(seed: int, replicas: int = 5, **template: object) -> tuple[ClusterWorld, ServiceSpec]:
+    world = swarm(seed, **{"bad:2": CRASHY, "slow:2": SLOW_PULL})  # type: ignore[arg-type]
+    spec = replace(replicated("web", replicas, image="nginx:1"), **template)  # type: ignore[arg-type]
+    service_id = world.call("manager-1", "ServiceCreate", spec=spec).value
+    assert world.run_until(lambda: len(running(world, service_id)) == replicas, 60)
+    return world, spec
+
+
+def update(world: ClusterWorld, spec: ServiceSpec, **params: object) -> None:
+    reply = world.call("manager-1", "ServiceUpdate", service="web", spec=spec, **params)
+    assert reply.ok, reply.error
+
+
+def web(world: ClusterWorld) -> str:
+    store = world.leader_store()
+    assert store is not None
+    return next(s.id for s in store.tables["services"].values() if s.spec.name == "web")
+
+
+def wait_state(world: ClusterWorld, state: UpdateState, seconds: float = 300.0) -> bool:
+    return world.run_until(lambda: update_state(world, web(world)) is state, seconds)
+
+
+def failed_new_tasks(world: ClusterWorld, image: str) -> list[str]:
+    return sorted(
+        t.id
+        for t in world.tasks()
+        if t.service_id == web(world)
+        and t.spec.container_spec is not None
+        and t.spec.container_spec.image == image
+        and t.status.state is TaskState.FAILED
+    )
+
+
+# -- which changes redeploy ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_replicas_and_labels_alone_keep_the_running_tasks(seed: int) -> None:
+    world, spec = started(seed)
+    before = {t.id for t in running(world, web(world))}
+    labelled = replace(spec, labels=spec.labels.updated({"tier": "front"}))
+    update(world, labelled)
+    update(world, replace(labelled, mode=replicated("web", 7).mode))
+    assert world.run_until(lambda: len(running(world, web(world))) == 7, 60)
+    world.run_for(30)
+    after = {t.id for t in running(world, web(world))}
+    assert before < after and len(after) == 7
+    assert update_state(world, web(world)) is None  # nothing was dirty: no update ran
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_force_replaces_every_task(seed: int) -> None:
+    world, spec = started(seed)
+    before = {t.id for t in running(world, web(world))}
+    update(world, spec, force=True)
+    assert wait_state(world, UpdateState.COMPLETED)
+    after = {t.id for t in running(world, web(world))}
+    assert len(after) == 5 and not before & after
+
+
+# -- failure actions -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_crash_looping_image_pauses_after_the_first_failure(seed: int) -> None:
+    world, spec = started(seed)
+    update(world, with_image(spec, "bad:2"))
+    assert wait_state(world, UpdateState.PAUSED)
+    status = service(world, web(world)).update_status
+    assert status is not None
+    failed = failed_new_tasks(world, "bad:2")
+    assert status.message == (
+        f"update paused due to failure or early termination of task {failed[0]}"
+    )
+    # the second slot was taken when the first one's task reached RUNNING, as in
+    # SwarmKit; once paused, no other slot is touched
+    old_running = images_running(world, web(world)).count("nginx:1")
+    assert old_running >= 3
+    world.run_for(60)
+    assert update_state(world, web(world)) is UpdateState.PAUSED
+    assert images_running(world, web(world)).count("nginx:1") == old_running
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_crash_looping_image_with_rollback_returns_to_the_old_image(seed: int) -> None:
+    world, spec = started(seed)
+    bad = replace(
+        with_image(spec, "bad:2"),
+        update_config=update_config(failure_action=FailureAction.ROLLBACK),
+    )
+    update(world, bad)
+    assert wait_state(world, UpdateState.ROLLBACK_COMPLETED)
+    current = service(world, web(world))
+    assert current.spec.task_template.container_spec.image == "nginx:1"  # type: ignore[union-attr]
+    assert current.update_status is not None
+    assert current.update_status.message == "rollback completed"
+    assert world.run_until(lambda: images_running(world, web(world)) == ["nginx:1"] * 5, 60)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_crash_looping_image_with_continue_completes(seed: int) -> None:
+    world, spec = started(seed)
+    bad = replace(
+        with_image(spec, "bad:2"),
+        update_config=update_config(failure_action=FailureAction.CONTINUE),
+    )
+    update(world, bad)
+    assert wait_state(world, UpdateState.COMPLETED)
+    assert len(failed_new_tasks(world, "bad:2")) >= 5  # every slot was updated, and failed
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_failure_ratio_tolerates_one_of_five_and_pauses_on_the_second(seed: int) -> None:
+    world, spec = started(seed)
+    log = TaskLog(web(world)).attach(world)
+    tolerant = update_config(max_failure_ratio=0.2)
+    update(world, replace(with_image(spec, "bad:2"), update_config=tolerant))
+    assert wait_state(world, UpdateState.PAUSED)
+    status = service(world, web(world)).update_status
+    assert status is not None
+    old = {task_id for _, task_id, _, _, _ in log.events[: log.seeded]}
+    # the update's own tasks: the first new task of each slot (the restart
+    # supervisor's replacements of failed ones do not count)
+    first_in_slot: dict[int, str] = {}
+    for _, task_id, slot, _, _ in log.events:
+        if task_id not in old:
+            first_in_slot.setdefault(slot, task_id)
+    updates = set(first_in_slot.values())
+    failed_at: dict[str, float] = {}
+    for time, task_id, _, state, _ in log.events:
+        if task_id in updates and state == TaskState.FAILED.name:
+            failed_at.setdefault(task_id, time)
+    failures = sorted(failed_at, key=lambda task_id: failed_at[task_id])
+    assert len(failures) >= 2
+    assert status.message.endswith(f"early termination of task {failures[1]}")
+
+
+# -- never reaching RUNNING: the progress deadline --------------------------------------
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_without_a_progress_deadline_a_stuck_update_waits_as_swarm_does(seed: int) -> None:
+    world, spec = started(seed)
+    update(world, with_image(spec, "slow:2"))
+    world.run_for(600)
+    assert update_state(world, web(world)) is UpdateState.UPDATING
+    assert images_running(world, web(world)) == ["nginx:1"] * 4  # one slot down, waiting
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_progress_deadline_applies_the_failure_action(seed: int) -> None:
+    world, spec = started(seed)
+    config = update_config(progress_deadline_ns=30 * SECOND)
+    update(world, replace(with_image(spec, "slow:2"), update_config=config))
+    asked = world.env.now
+    assert wait_state(world, UpdateState.PAUSED, 120)
+    assert 30.0 <= world.env.now - asked <= 32.0
+    status = service(world, web(world)).update_status
+    assert status is not None and "early termination of task" in status.message
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_progress_deadline_with_rollback_returns_to_the_old_image(seed: int) -> None:
+    world, spec = started(seed)
+    config = update_config(
+        progress_deadline_ns=20 * SECOND, failure_action=FailureAction.ROLLBACK
+    )
+    update(world, replace(with_image(spec, "slow:2"), update_config=config))
+    assert wait_state(world, UpdateState.ROLLBACK_COMPLETED, 200)
+    assert world.run_until(lambda: images_running(world, web(world)) == ["nginx:1"] * 5, 60)
