@@ -61,6 +61,14 @@ def failed_new_tasks(world: ClusterWorld, image: str) -> list[str]:
     )
 
 
+def to_bad_image(seed: int, action: FailureAction) -> ClusterWorld:
+    """5 replicas of nginx:1 updated to the crash-looping bad:2, with ``action``."""
+    world, spec = started(seed)
+    config = update_config(failure_action=action)
+    update(world, replace(with_image(spec, "bad:2"), update_config=config))
+    return world
+
+
 # -- which changes redeploy ------------------------------------------------------------
 
 
@@ -113,12 +121,7 @@ def test_crash_looping_image_pauses_after_the_first_failure(seed: int) -> None:
 
 @pytest.mark.parametrize("seed", SEEDS)
 def test_crash_looping_image_with_rollback_returns_to_the_old_image(seed: int) -> None:
-    world, spec = started(seed)
-    bad = replace(
-        with_image(spec, "bad:2"),
-        update_config=update_config(failure_action=FailureAction.ROLLBACK),
-    )
-    update(world, bad)
+    world = to_bad_image(seed, FailureAction.ROLLBACK)
     assert wait_state(world, UpdateState.ROLLBACK_COMPLETED)
     current = service(world, web(world))
     assert current.spec.task_template.container_spec.image == "nginx:1"  # type: ignore[union-attr]
@@ -129,12 +132,7 @@ def test_crash_looping_image_with_rollback_returns_to_the_old_image(seed: int) -
 
 @pytest.mark.parametrize("seed", SEEDS)
 def test_crash_looping_image_with_continue_completes(seed: int) -> None:
-    world, spec = started(seed)
-    bad = replace(
-        with_image(spec, "bad:2"),
-        update_config=update_config(failure_action=FailureAction.CONTINUE),
-    )
-    update(world, bad)
+    world = to_bad_image(seed, FailureAction.CONTINUE)
     assert wait_state(world, UpdateState.COMPLETED)
     assert len(failed_new_tasks(world, "bad:2")) >= 5  # every slot was updated, and failed
 
