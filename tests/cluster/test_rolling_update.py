@@ -6,6 +6,7 @@ import pytest
 
 from core.model import replace
 from core.model.enums import UpdateOrder, UpdateState
+from core.model.service import ContainerSpec, GlobalService, ServiceMode, ServiceSpec, TaskSpec
 from tests.cluster.support import replicated, running, swarm
 from tests.cluster.updates import (
     TaskLog,
@@ -66,3 +67,32 @@ def test_start_first_never_runs_more_than_twelve_nor_fewer_than_ten(seed: int) -
     counts = [count for _, count in log.running_counts()]
     assert max(counts) <= 12
     assert min(counts) >= 10
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_global_service_updates_node_by_node(seed: int) -> None:
+    world = swarm(seed)
+    spec = ServiceSpec(
+        name="agent",
+        task_template=TaskSpec(container_spec=ContainerSpec(image="agent:1")),
+        mode=ServiceMode(global_=GlobalService()),
+        update_config=update_config(parallelism=1),
+    )
+    service_id = world.call("manager-1", "ServiceCreate", spec=spec).value
+    nodes = len(world.hosts)
+    assert world.run_until(lambda: len(running(world, service_id)) == nodes, 60)
+    node_of = {t.id: t.node_id for t in world.tasks()}
+    log = TaskLog(service_id).attach(world)
+    before = log.ids()
+    assert world.call(
+        "manager-1", "ServiceUpdate", service="agent", spec=with_image(spec, "agent:2")
+    ).ok
+    assert world.run_until(lambda: update_state(world, service_id) is UpdateState.COMPLETED, 300)
+    assert images_running(world, service_id) == ["agent:2"] * nodes
+    new = log.ids() - before
+    spans = log.in_flight(new)
+    assert len(spans) == nodes
+    for t in sorted({t for span in spans for t in span}):
+        assert sum(1 for start, end in spans if start <= t < end) <= 1
+    fresh = {t.id: t.node_id for t in world.tasks() if t.id in new}
+    assert sorted(fresh.values()) == sorted(node_of.values())  # each on its old task's node

@@ -190,9 +190,7 @@ def test_progress_deadline_applies_the_failure_action(seed: int) -> None:
 @pytest.mark.parametrize("seed", SEEDS)
 def test_progress_deadline_with_rollback_returns_to_the_old_image(seed: int) -> None:
     world, spec = started(seed)
-    config = update_config(
-        progress_deadline_ns=20 * SECOND, failure_action=FailureAction.ROLLBACK
-    )
+    config = update_config(progress_deadline_ns=20 * SECOND, failure_action=FailureAction.ROLLBACK)
     update(world, replace(with_image(spec, "slow:2"), update_config=config))
     assert wait_state(world, UpdateState.ROLLBACK_COMPLETED, 200)
     assert world.run_until(lambda: images_running(world, web(world)) == ["nginx:1"] * 5, 60)
