@@ -5,8 +5,17 @@ from __future__ import annotations
 import pytest
 
 from core.model import replace
+from core.model.duration import SECOND
 from core.model.enums import UpdateOrder, UpdateState
-from core.model.service import ContainerSpec, GlobalService, ServiceMode, ServiceSpec, TaskSpec
+from core.model.service import (
+    ContainerSpec,
+    GlobalService,
+    HealthConfig,
+    ServiceMode,
+    ServiceSpec,
+    TaskSpec,
+)
+from sim.executor import ImageBehaviour
 from tests.cluster.support import replicated, running, swarm
 from tests.cluster.updates import (
     TaskLog,
@@ -96,3 +105,54 @@ def test_global_service_updates_node_by_node(seed: int) -> None:
         assert sum(1 for start, end in spans if start <= t < end) <= 1
     fresh = {t.id: t.node_id for t in world.tasks() if t.id in new}
     assert sorted(fresh.values()) == sorted(node_of.values())  # each on its old task's node
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_start_first_stops_the_old_task_only_once_the_new_one_is_healthy(seed: int) -> None:
+    check = HealthConfig(test=("CMD", "true"), interval_ns=SECOND, retries=10)
+    world = swarm(seed, **{"web:2": ImageBehaviour(healthy_after=4.0)})
+    config = update_config(order=UpdateOrder.START_FIRST)
+    spec = replace(replicated("web", 3, image="web:1"), update_config=config)
+    service_id = world.call("manager-1", "ServiceCreate", spec=spec).value
+    assert world.run_until(lambda: len(running(world, service_id)) == 3, 60)
+    log = TaskLog(service_id).attach(world)
+    old = log.ids()
+    container = replace(with_image(spec, "web:2").task_template.container_spec, healthcheck=check)  # type: ignore[type-var]
+    new_spec = replace(spec, task_template=replace(spec.task_template, container_spec=container))
+    assert world.call("manager-1", "ServiceUpdate", service="web", spec=new_spec).ok
+    assert world.run_until(lambda: update_state(world, service_id) is UpdateState.COMPLETED, 300)
+    running_at = {}  # slot -> when its new task was first RUNNING (so healthy)
+    shut_at = {}  # slot -> when its old task was first told to shut down
+    for time, task_id, slot, state, desired in log.events[log.seeded :]:
+        if task_id not in old and state == "RUNNING":
+            running_at.setdefault(slot, time)
+        if task_id in old and desired == "SHUTDOWN":
+            shut_at.setdefault(slot, time)
+    assert sorted(running_at) == sorted(shut_at) == [1, 2, 3]
+    assert all(shut_at[slot] >= running_at[slot] for slot in shut_at)
+    assert all(running_at[slot] - log.events[0][0] >= 4.0 for slot in running_at)
+
+
+@pytest.mark.parametrize(("delay", "monitor", "after_last"), [(0.0, 5.0, 5.0), (10.0, 5.0, 21.0)])
+def test_completion_waits_one_monitoring_period_after_the_last_slot(
+    delay: float, monitor: float, after_last: float
+) -> None:
+    """After the last slot the worker rests ``delay``; then one more period is
+    watched: ``monitor``, or ``delay`` + 1 s when ``delay`` >= ``monitor``."""
+    world = swarm(1, managers=1, workers=2)
+    config = update_config(delay=delay, monitor_ns=round(monitor * SECOND))
+    spec = replace(replicated("web", 2, image="web:1"), update_config=config)
+    service_id = world.call("manager-1", "ServiceCreate", spec=spec).value
+    assert world.run_until(lambda: len(running(world, service_id)) == 2, 60)
+    log = TaskLog(service_id).attach(world)
+    old = log.ids()
+    assert world.call(
+        "manager-1", "ServiceUpdate", service="web", spec=with_image(spec, "web:2")
+    ).ok
+    assert world.run_until(
+        lambda: update_state(world, service_id) is UpdateState.COMPLETED, 300, step=0.01
+    )
+    last_running = max(
+        t for t, task_id, _, state, _ in log.events if task_id not in old and state == "RUNNING"
+    )
+    assert after_last <= world.env.now - last_running <= after_last + 0.1
