@@ -31,6 +31,8 @@ from core.model.task import Task
 from core.scheduler.constraint import node_matches, parse_constraints
 from core.store import Event, EventCommit, MemoryStore
 from core.tasks.states import TaskState
+from core.update.dirty import is_task_dirty
+from core.update.supervisor import IN_PROGRESS
 
 #: How long a wanted task may stay on a down or drained node under one leader: the
 #: leader's next write round, with room for a backlog of status batches.
@@ -184,7 +186,8 @@ def _unavailable(node: Node) -> bool:
 def convergence(store: MemoryStore, running: Mapping[str, Iterable[str]]) -> list[str]:
     """What keeps the swarm from its desired state (empty once converged): every
     replicated service runs its replicas in slots 1..n with one container each, every
-    global service one task per eligible node, and no other container runs anywhere.
+    global service one task per eligible node, every task wanted is up to date and no
+    update is in progress, and no other container runs anywhere.
     ``running``: the task ids whose containers run, per host (the executors)."""
     problems: list[str] = []
     nodes = {n.id: n for n in store.tables["nodes"].values() if isinstance(n, Node)}
@@ -209,6 +212,12 @@ def convergence(store: MemoryStore, running: Mapping[str, Iterable[str]]) -> lis
         without = [t.id for t in wanted if containers.get(t.id, 0) != 1]
         if without:
             problems.append(f"{name}: {len(without)} wanted tasks without exactly one container")
+        status = service.update_status
+        if status is not None and status.state in IN_PROGRESS:
+            problems.append(f"{name}: update {status.state.value}")
+        stale = [t.id for t in wanted if is_task_dirty(service, t, nodes.get(t.node_id))]
+        if stale:
+            problems.append(f"{name}: {len(stale)} wanted tasks out of date")
         mode = service.spec.mode
         if mode.replicated is not None:
             slots = sorted(t.slot for t in wanted)

@@ -1,6 +1,7 @@
 """Nemeses for the whole-swarm world: the network ones of the Raft world, host
 crashes chosen by role (a worker, the leader, a minority of managers, all within
-the managers' quorum budget), process restarts, and an operator draining a worker.
+the managers' quorum budget), process restarts, and an operator draining a worker
+or rolling the replicated service to a new image.
 
 A crashed host is booted again when its fault stops, with its disk (as a machine
 that comes back); the containers it ran died with it.
@@ -14,6 +15,10 @@ from typing import TYPE_CHECKING
 
 import networkx as nx
 
+from core.model import replace
+from core.model.duration import SECOND
+from core.model.enums import FailureAction, UpdateOrder
+from core.model.service import ContainerSpec, Service, UpdateConfig
 from sim.faults import topology
 from sim.faults.nemesis import Burst, Crash, Effect, Nemesis, Partition
 
@@ -138,6 +143,46 @@ class Drain:
         self.victim = None
 
 
+class Update:
+    """``docker service update --image`` of the replicated service ``web`` to an image
+    it has not run (every task is dirty), in a drawn order, parallelism and delay,
+    failure action continue (a task lost to another fault must not pause it: the
+    liveness phase wants it completed); sent to the leader, and left to carry on
+    when the fault stops."""
+
+    family = "operator"
+    name = "update"
+
+    def start(self, world: ClusterWorld, rng: random.Random) -> Effect | None:
+        leader, store = world.leader(), world.leader_store()
+        if leader is None or store is None:
+            return None
+        services = [s for s in store.tables["services"].values() if isinstance(s, Service)]
+        service = next((s for s in services if s.spec.name == "web"), None)
+        if service is None:
+            return None
+        image = f"nginx:{rng.randrange(1_000_000)}"
+        order = rng.choice([UpdateOrder.STOP_FIRST, UpdateOrder.START_FIRST])
+        config = UpdateConfig(
+            parallelism=rng.randint(0, 3),
+            delay_ns=rng.choice([0, SECOND, 3 * SECOND]),
+            order=order,
+            failure_action=FailureAction.CONTINUE,
+        )
+        template = service.spec.task_template
+        container = replace(template.container_spec or ContainerSpec(), image=image)
+        spec = replace(
+            service.spec,
+            task_template=replace(template, container_spec=container),
+            update_config=config,
+        )
+        world.send_request(leader.name, "ServiceUpdate", service="web", spec=spec)
+        return {"image": image, "order": order.value, "parallelism": config.parallelism}
+
+    def stop(self, world: ClusterWorld) -> None:
+        """Nothing to undo: the update carries on."""
+
+
 def _factories() -> dict[str, Callable[[], Nemesis[ClusterWorld]]]:
     return {
         "partition-random-halves": lambda: Partition("partition-random-halves", _halves),
@@ -151,6 +196,7 @@ def _factories() -> dict[str, Callable[[], Nemesis[ClusterWorld]]]:
         "crash-managers": lambda: Crash("crash-managers", _manager_minority, power_loss=True),
         "restart": Restart,
         "drain": Drain,
+        "update": Update,
     }
 
 
