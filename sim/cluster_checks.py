@@ -32,7 +32,7 @@ from core.scheduler.constraint import node_matches, parse_constraints
 from core.store import Event, EventCommit, MemoryStore
 from core.tasks.states import TaskState
 from core.update.dirty import is_task_dirty
-from core.update.supervisor import IN_PROGRESS
+from core.update.updater import IN_PROGRESS
 
 #: How long a wanted task may stay on a down or drained node under one leader: the
 #: leader's next write round, with room for a backlog of status batches.

@@ -198,7 +198,7 @@ def service_update(ctx: ApiContext, params: Mapping[str, Any]) -> Write:
     current = find_service(ctx.store, params["service"])
     _check_version(current, params, "service")
     if params.get("rollback"):
-        return _service_rollback(ctx, current, params.get("spec"))
+        return _service_rollback(ctx, current, params)
     spec = params["spec"]
     if not isinstance(spec, ServiceSpec):
         raise ApiError("InvalidArgument", "a service spec is required")
@@ -213,7 +213,10 @@ def service_update(ctx: ApiContext, params: Mapping[str, Any]) -> Write:
             spec, task_template=replace(template, force_update=template.force_update + 1)
         )
     changed = spec != current.spec
-    version = current.spec_version.index if current.spec_version else 0
+    # SwarmKit's Meta.Version: it only rises, so a spec after a rollback (which moves
+    # the version back) never reuses a number that tasks of another spec carry
+    used = max(_index(current.spec_version), _index(current.previous_spec_version))
+    version = max(current.version.index, used + 1)
     job_status = current.job_status
     if current.spec.mode.is_job and job_status is not None and changed:
         job_status = JobStatus(
@@ -226,17 +229,22 @@ def service_update(ctx: ApiContext, params: Mapping[str, Any]) -> Write:
         "previous_spec_version": (
             current.spec_version if changed else current.previous_spec_version
         ),
-        "spec_version": Version(index=version + 1) if changed else current.spec_version,
+        "spec_version": Version(index=version) if changed else current.spec_version,
         "job_status": job_status,
         "update_status": None,
     }
     return _service_write(current, changes, spec)
 
 
-def _service_rollback(ctx: ApiContext, current: Service, spec: object) -> Write:
+def _index(version: Version | None) -> int:
+    return version.index if version is not None else 0
+
+
+def _service_rollback(ctx: ApiContext, current: Service, params: Mapping[str, Any]) -> Write:
     """``docker service rollback``: swap Spec and PreviousSpec (with their versions),
     so the tasks that were never updated are not touched, and roll over to it."""
-    if spec is not None and spec != current.spec:
+    spec = params.get("spec")
+    if (spec is not None and spec != current.spec) or params.get("force"):
         raise ApiError("InvalidArgument", "other flags may not be combined with --rollback")
     if current.previous_spec is None:
         raise ApiError("FailedPrecondition", f"service {current.id} does not have a previous spec")

@@ -20,10 +20,9 @@ from core.model.service import Service
 from core.model.task import Task
 from core.store import Event, WriteTx
 from core.update.dirty import Slot, is_slot_dirty
-from core.update.updater import StartLater, TasksIn, Updater
+from core.update.updater import IN_PROGRESS, StartLater, TasksIn, Updater
 
 PAUSED = (UpdateState.PAUSED, UpdateState.ROLLBACK_PAUSED)
-IN_PROGRESS = (UpdateState.UPDATING, UpdateState.ROLLBACK_STARTED)
 
 
 class UpdateSupervisor:
@@ -46,9 +45,9 @@ class UpdateSupervisor:
     ) -> None:
         """The orchestrator's hook, called as it reconciles ``service``."""
         running = self.updaters.get(service.id)
-        if running is not None and not running.finished:
+        if running is not None and not running.settled:
             if running.spec == service.spec and running.spec_version == service.spec_version:
-                return  # already working toward this
+                return  # already working toward this (or writing how it ended)
             running.cancel()
         self.updaters.pop(service.id, None)
         status = service.update_status
@@ -98,7 +97,7 @@ class UpdateSupervisor:
     def tick(self, mono: float, wall: float) -> None:
         for service_id in sorted(self.updaters):
             self.updaters[service_id].tick(mono, wall)
-        for service_id in [s for s in sorted(self.updaters) if self.updaters[s].finished]:
+        for service_id in [s for s in sorted(self.updaters) if self.updaters[s].settled]:
             del self.updaters[service_id]
 
     def stop(self) -> None:

@@ -48,6 +48,8 @@ from core.store import WriteTx
 from core.tasks.states import TaskState
 from core.update.dirty import Slot, is_task_dirty
 
+IN_PROGRESS = (UpdateState.UPDATING, UpdateState.ROLLBACK_STARTED)
+
 #: What the updater asks of the orchestrator to start a new task: (new task id,
 #: service id, the old task id to wait for or "", at this manager time).
 StartLater = Callable[[str, str, str, float], None]
@@ -100,6 +102,12 @@ class Updater:
         self.failed: set[str] = set()
         self.monitoring_until: float | None = None
         self.finished = False  # completed, paused, rolled back, or cancelled
+        # and its last status write no longer pending: until then a reconcile queued
+        # before that write must not start another updater toward the same spec
+        self.settled = False
+        # start-first tasks whose slot timed out (the progress deadline) and which
+        # may still come up: the slot's old tasks go once they do
+        self.late: dict[str, Slot] = {}
 
     # -- inputs ------------------------------------------------------------------------------
 
@@ -112,7 +120,7 @@ class Updater:
 
     def cancel(self) -> None:
         """A newer spec (or the service's removal) supersedes this update."""
-        self.finished = True
+        self.finished = self.settled = True
 
     def on_task(self, old: Task | None, new: Task | None, mono: float, wall: float) -> None:
         if self.finished:
@@ -126,6 +134,11 @@ class Updater:
                 self._maybe_failed(new, mono, wall)
             if self.finished:
                 return
+        late = self.late.get(task.id)
+        if late is not None and (new is None or new.status.state >= TaskState.RUNNING):
+            del self.late[task.id]
+            if new is not None and new.status.state is TaskState.RUNNING:
+                self.writes.submit(_shut_down_others(late, task.id))
         for worker in self.workers:
             if worker.phase is _Phase.WAITING and worker.new_id == task.id:
                 self._watch(worker, new, mono)
@@ -143,6 +156,8 @@ class Updater:
             self._count_failure(worker.new_id, mono, wall)  # the progress deadline passed
             if self.finished:
                 return
+            if self.config.order is UpdateOrder.START_FIRST:
+                self.late[worker.new_id] = worker.slot
             self._rest(worker, mono)
         self._dispatch(mono, wall)
 
@@ -177,8 +192,7 @@ class Updater:
         start_first = self.config.order is UpdateOrder.START_FIRST
         worker.take += 1
         take = worker.take
-        worker.phase, worker.new_id, worker.slot = _Phase.WAITING, "", slot
-        worker.until = mono + self.deadline if self.deadline > 0 else None
+        worker.phase, worker.new_id, worker.slot, worker.until = _Phase.WAITING, "", slot, None
 
         def build(tx: WriteTx) -> None:
             service = tx.get("services", self.service_id)
@@ -194,6 +208,13 @@ class Updater:
                 if self._in_slot(t, slot[0]) and t.desired_state <= TaskState.RUNNING
             ]
             keep = _up_to_date(service, tasks, tx)
+            if keep is not None and start_first and keep.status.state < TaskState.RUNNING:
+                # a start-first slot cut short: wait for its new task as for our own
+                if keep.desired_state < TaskState.RUNNING:
+                    self.start_later(keep.id, service.id, "", mono)
+                worker.new_id = keep.id
+                worker.until = mono + self.deadline if self.deadline > 0 else None
+                return
             if keep is not None:
                 self._use_existing(tx, service, tasks, keep, mono)
                 self._rest(worker, mono)
@@ -204,7 +225,8 @@ class Updater:
             )
             tx.create(new)
             self.created[new.id] = None
-            worker.new_id = new.id
+            worker.new_id = new.id  # the progress deadline runs from here
+            worker.until = mono + self.deadline if self.deadline > 0 else None
             if start_first:
                 self.start_later(new.id, service.id, "", mono)
                 return
@@ -269,7 +291,7 @@ class Updater:
         what = "rollback" if self.rollback else "update"
         if self.config.failure_action is FailureAction.ROLLBACK and not self.rollback:
             message = f"update rolled back due to failure or early termination of task {task_id}"
-            self._finish(self._rolled_back(message, wall))
+            self._finish(self._rolled_back(message))
         else:
             message = f"{what} paused due to failure or early termination of task {task_id}"
             self._finish(self._paused(message))
@@ -294,8 +316,8 @@ class Updater:
     def _completed(self, wall: float) -> Callable[[WriteTx], None]:
         def change(service: Service) -> Service | None:
             status = service.update_status
-            if status is None:
-                return None  # updated since: the next updater decides
+            if status is None or status.state not in IN_PROGRESS:
+                return None  # updated since (the next updater decides), or done already
             rollback = status.state is UpdateState.ROLLBACK_STARTED
             done = UpdateState.ROLLBACK_COMPLETED if rollback else UpdateState.COMPLETED
             message = "rollback completed" if rollback else "update completed"
@@ -318,19 +340,16 @@ class Updater:
 
         return self._status_write(change)
 
-    def _rolled_back(self, message: str, wall: float) -> Callable[[WriteTx], None]:
+    def _rolled_back(self, message: str) -> Callable[[WriteTx], None]:
         def change(service: Service) -> Service | None:
             status = service.update_status
             if status is None:
                 return None
             if service.previous_spec is None:  # nothing to go back to: stop here
-                paused = replace(status, state=UpdateState.PAUSED, message=message)
+                text = message.replace("update rolled back", "update paused", 1)
+                paused = replace(status, state=UpdateState.PAUSED, message=text)
                 return replace(service, update_status=paused)
-            started = UpdateStatus(
-                state=UpdateState.ROLLBACK_STARTED,
-                started_at=Timestamp.from_seconds(wall),
-                message=message,
-            )
+            started = replace(status, state=UpdateState.ROLLBACK_STARTED, message=message)
             return replace(
                 service,
                 spec=service.previous_spec,
@@ -359,7 +378,11 @@ class Updater:
 
     def _finish(self, write: Callable[[WriteTx], None]) -> None:
         self.finished = True
-        self.writes.submit(write)
+
+        def settled(_error: object) -> None:
+            self.settled = True
+
+        self.writes.submit(write, settled)
 
 
 def _config(service: Service, rollback: bool) -> UpdateConfig:

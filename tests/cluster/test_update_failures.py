@@ -7,8 +7,10 @@ import pytest
 
 from core.model import replace
 from core.model.duration import SECOND
-from core.model.enums import FailureAction, UpdateState
+from core.model.enums import FailureAction, UpdateOrder, UpdateState
 from core.model.service import ServiceSpec
+from core.model.task import Task
+from core.store import Event
 from core.tasks.states import TaskState
 from sim.cluster import ClusterWorld
 from sim.executor import ImageBehaviour
@@ -25,10 +27,11 @@ from tests.cluster.updates import (
 SEEDS = (1, 2, 3)
 CRASHY = ImageBehaviour(exit_after=1.0, exit_code=1)
 SLOW_PULL = ImageBehaviour(pull_seconds=100_000.0)  # never gets to RUNNING in a test
+LATE = ImageBehaviour(pull_seconds=15.0)  # RUNNING, but after a 10 s deadline
 
 
 def started(seed: int, replicas: int = 5, **template: object) -> tuple[ClusterWorld, ServiceSpec]:
-    world = swarm(seed, **{"bad:2": CRASHY, "slow:2": SLOW_PULL})  # type: ignore[arg-type]
+    world = swarm(seed, **{"bad:2": CRASHY, "slow:2": SLOW_PULL, "late:2": LATE})  # type: ignore[arg-type]
     spec = replace(replicated("web", replicas, image="nginx:1"), **template)  # type: ignore[arg-type]
     service_id = world.call("manager-1", "ServiceCreate", spec=spec).value
     assert world.run_until(lambda: len(running(world, service_id)) == replicas, 60)
@@ -128,6 +131,10 @@ def test_crash_looping_image_with_rollback_returns_to_the_old_image(seed: int) -
     assert current.update_status is not None
     assert current.update_status.message == "rollback completed"
     assert world.run_until(lambda: images_running(world, web(world)) == ["nginx:1"] * 5, 60)
+    # and the next update reaches every slot (the rollback moved the version back)
+    update(world, with_image(replicated("web", 5, image="nginx:1"), "nginx:3"))
+    assert wait_state(world, UpdateState.COMPLETED)
+    assert world.run_until(lambda: images_running(world, web(world)) == ["nginx:3"] * 5, 60)
 
 
 @pytest.mark.parametrize("seed", SEEDS)
@@ -194,3 +201,64 @@ def test_progress_deadline_with_rollback_returns_to_the_old_image(seed: int) -> 
     update(world, replace(with_image(spec, "slow:2"), update_config=config))
     assert wait_state(world, UpdateState.ROLLBACK_COMPLETED, 200)
     assert world.run_until(lambda: images_running(world, web(world)) == ["nginx:1"] * 5, 60)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_start_first_slot_past_its_deadline_keeps_serving_until_its_task_comes_up(
+    seed: int,
+) -> None:
+    """A start-first task that misses the deadline (a failure, here tolerated) may
+    still come up: the slot's old task is stopped only then, so no slot goes dark."""
+    world, spec = started(seed, replicas=3)
+    log = TaskLog(web(world)).attach(world)
+    config = update_config(
+        order=UpdateOrder.START_FIRST,
+        failure_action=FailureAction.CONTINUE,
+        progress_deadline_ns=10 * SECOND,
+    )
+    update(world, replace(with_image(spec, "late:2"), update_config=config))
+    assert wait_state(world, UpdateState.COMPLETED, 120)
+    assert world.run_until(lambda: images_running(world, web(world)) == ["late:2"] * 3, 60)
+    world.run_for(5)
+    assert min(count for _, count in log.running_counts()) >= 3
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_a_reconcile_queued_before_the_pause_is_written_does_not_go_on(seed: int) -> None:
+    """An earlier write of the same round (a node change, say) queued a reconcile of
+    the service ahead of the updater's PAUSED write: it still reads UPDATING, and must
+    not start another updater toward the same spec while the pause is on its way."""
+    world, spec = started(seed)
+    service_id = web(world)
+    host = world.leader()
+    assert host is not None and host.node is not None and host.node.manager is not None
+    leadership = host.node.manager.leadership
+    assert leadership is not None
+    supervisor, orchestration = leadership.updates, leadership.orchestration
+    route = supervisor.on_event
+    queued: list[str] = []
+
+    def on_event(event: Event, mono: float, wall: float) -> None:
+        updater = supervisor.updaters.get(service_id)
+        task = event.new
+        if (
+            not queued
+            and updater is not None
+            and isinstance(task, Task)
+            and task.id in updater.created
+            and task.status.state > TaskState.RUNNING
+        ):
+            queued.append(task.id)  # the reconcile goes into the queue before the pause
+            orchestration.dirty.add(service_id)
+            orchestration.on_commit(mono, wall)
+        route(event, mono, wall)
+
+    supervisor.on_event = on_event  # type: ignore[method-assign]
+    update(world, with_image(spec, "bad:2"))
+    assert wait_state(world, UpdateState.PAUSED)
+    assert queued
+    touched = {t.slot for t in world.tasks() if t.spec.container_spec.image == "bad:2"}  # type: ignore[union-attr]
+    world.run_for(120)
+    assert update_state(world, service_id) is UpdateState.PAUSED
+    assert {t.slot for t in world.tasks() if t.spec.container_spec.image == "bad:2"} == touched  # type: ignore[union-attr]
+    assert len(touched) <= 2

@@ -75,8 +75,26 @@ def test_a_failing_rollback_pauses_and_is_never_rolled_back(seed: int) -> None:
         "rollback paused due to failure or early termination of task "
     )
     world.run_for(60)
-    assert update_state(world, service_id) is UpdateState.ROLLBACK_PAUSED
-    assert current.spec.task_template.container_spec.image == "bad:2"  # type: ignore[union-attr]
+    later = service(world, service_id)
+    assert later.update_status is not None
+    assert later.update_status.state is UpdateState.ROLLBACK_PAUSED
+    assert later.spec.task_template.container_spec.image == "bad:2"  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_an_update_after_a_rollback_cut_short_reaches_every_slot(seed: int) -> None:
+    """A rollback moves the spec version back: the next update must not reuse a
+    version that tasks of another spec carry (so every slot is dirty again)."""
+    slow_back = update_config(delay=30.0)
+    world, service_id, spec = deployed(seed, "nginx:1", "nginx:2", rollback_config=slow_back)
+    assert world.call("manager-1", "ServiceRollback", service="web").ok
+    assert world.run_until(lambda: "nginx:1" in images_running(world, service_id), 60)
+    assert images_running(world, service_id).count("nginx:2") == 2  # cut short
+    reply = world.call(
+        "manager-1", "ServiceUpdate", service="web", spec=with_image(spec, "nginx:3")
+    )
+    assert reply.ok, reply.error
+    assert settled(world, service_id, UpdateState.COMPLETED, "nginx:3")
 
 
 @pytest.mark.parametrize("seed", SEEDS[:1])
@@ -85,6 +103,8 @@ def test_rollback_refusals(seed: int) -> None:
     reply = world.call("manager-1", "ServiceRollback", service="web")
     assert not reply.ok and reply.code == "FailedPrecondition"
     assert reply.error.endswith("does not have a previous spec")
+    forced = world.call("manager-1", "ServiceUpdate", service="web", rollback=True, force=True)
+    assert not forced.ok and forced.error.endswith("may not be combined with --rollback")
     changed = with_image(spec, "nginx:9")
     reply = world.call("manager-1", "ServiceUpdate", service="web", spec=changed, rollback=True)
     assert not reply.ok and reply.error.endswith("other flags may not be combined with --rollback")
