@@ -1,0 +1,75 @@
+"""What every command turns into, and the flags several commands share."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from cli.commands.flags import CommandParser, UsageError
+from core.model.service import ServiceSpec
+
+
+@dataclass(frozen=True)
+class Call:
+    """One request for a manager (``params`` as the API takes them); ``show`` names
+    how the answer is printed, ``view`` holds the printing's own options (filters,
+    ``--format``, ``--quiet``)."""
+
+    method: str
+    params: dict[str, Any] = field(default_factory=dict)
+    show: str = "none"
+    view: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Change:
+    """``docker service update``: ``edit`` applied to the current spec."""
+
+    service: str
+    edit: Callable[[ServiceSpec], ServiceSpec]
+    force: bool = False
+    rollback: bool = False
+    detach: bool = False
+    quiet: bool = False
+
+
+def inspecting(kind: str, method: str, argv: Sequence[str]) -> list[Call]:
+    """``docker service|node inspect [--pretty] [-f FORMAT] NAME [NAME...]``."""
+    parser = CommandParser(f"{kind} inspect", least=1)
+    parser.add_argument("--pretty", action="store_true")
+    parser.add_argument("-f", "--format")
+    flags, names = parser.parse(argv)
+    show = f"{kind} inspect --pretty" if flags.pretty else f"{kind} inspect"
+    view = {"format": flags.format}
+    return [Call(method, {kind: name}, show=show, view=view) for name in names]
+
+
+def filter_of(text: str, allowed: tuple[str, ...], parser: CommandParser) -> tuple[str, str]:
+    """``--filter key=value``, for one of the ``allowed`` keys."""
+    key, sep, value = text.partition("=")
+    if not sep:
+        raise UsageError("bad format of filter (expected name=value)", parser.command)
+    if key not in allowed:
+        raise UsageError(f"invalid filter '{key}'")
+    return key, value
+
+
+def listing_flags(
+    command: str,
+    filters: tuple[str, ...],
+    argv: Sequence[str],
+    least: int = 0,
+    most: int | None = 0,
+) -> tuple[dict[str, Any], list[str]]:
+    """The flags of every listing (``-f/--filter k=v``, ``--format``, ``-q``): the
+    printing's options, and the command's arguments."""
+    parser = CommandParser(command, least=least, most=most)
+    parser.add_argument("-f", "--filter", action="append", default=[])
+    parser.add_argument("--format")
+    parser.add_argument("-q", "--quiet", action="store_true")
+    parser.add_argument("--no-trunc", action="store_true")
+    flags, arguments = parser.parse(argv)
+    chosen = [filter_of(f, filters, parser) for f in flags.filter]
+    view = {"filters": chosen, "format": flags.format, "quiet": flags.quiet}
+    return view, arguments

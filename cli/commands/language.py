@@ -1,0 +1,102 @@
+"""The command language of the shoal CLI, scenario files and the shell: Docker's
+``service`` and ``node`` commands, read from one line (``docker`` in front is
+optional), into the requests they stand for.
+
+``parse`` returns a list of :class:`~cli.commands.service.Call` (answered as they
+are) and :class:`~cli.commands.service.Change` (a service update: the current spec
+is read first, as the docker CLI does). A line Docker would refuse raises
+:class:`~cli.commands.flags.UsageError` with Docker's message.
+"""
+
+from __future__ import annotations
+
+import random
+import shlex
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from cli.commands import node, service
+from cli.commands.common import Call, Change
+from cli.commands.flags import UsageError
+
+Command = Call | Change
+ReadFile = Callable[[str], str]
+
+
+def _read(path: str) -> str:
+    return Path(path).read_text(encoding="utf-8")
+
+
+def parse(
+    line: str | Sequence[str], rng: random.Random, read_file: ReadFile = _read
+) -> list[Command]:
+    words = _words(line)
+    if words and words[0] == "docker":
+        words = words[1:]
+    if len(words) < 2:
+        raise UsageError(_usage(words[0] if words else ""))
+    group, verb, rest = words[0], words[1], words[2:]
+    if group == "service":
+        return _service(verb, rest, rng, read_file)
+    if group == "node":
+        return _node(verb, rest)
+    raise UsageError(f"docker: '{group}' is not a docker command.\nSee 'docker --help'")
+
+
+def _words(line: str | Sequence[str]) -> list[str]:
+    if not isinstance(line, str):
+        return list(line)
+    try:
+        return shlex.split(line)
+    except ValueError as error:  # an unclosed quote
+        raise UsageError(f"cannot split the command line: {error}") from None
+
+
+def _service(verb: str, rest: list[str], rng: random.Random, read_file: ReadFile) -> list[Command]:
+    if verb == "create":
+        return [service.create(rest, rng, read_file)]
+    if verb == "update":
+        return [service.update(rest)]
+    if verb == "scale":
+        return list(service.scale(rest))
+    if verb == "rollback":
+        return [service.rollback(rest)]
+    if verb in ("rm", "remove"):
+        return list(service.remove(rest))
+    if verb in ("ls", "list"):
+        return [service.listing(rest)]
+    if verb == "ps":
+        return list(service.tasks(rest))
+    if verb == "inspect":
+        return list(service.inspect(rest))
+    if verb == "logs":
+        return [service.logs(rest)]
+    raise UsageError(_unknown("service", verb))
+
+
+def _node(verb: str, rest: list[str]) -> list[Command]:
+    if verb in ("ls", "list"):
+        return [node.listing(rest)]
+    if verb == "inspect":
+        return list(node.inspect(rest))
+    if verb == "update":
+        return [node.update(rest)]
+    if verb == "promote":
+        return list(node.promote(rest))
+    if verb == "demote":
+        return list(node.demote(rest))
+    if verb in ("rm", "remove"):
+        return list(node.remove(rest))
+    if verb == "ps":
+        return list(node.tasks(rest))
+    raise UsageError(_unknown("node", verb))
+
+
+def _unknown(group: str, verb: str) -> str:
+    return f'unknown command "{verb}" for "docker {group}"'
+
+
+def _usage(group: str) -> str:
+    if group in ("service", "node"):
+        return f"\"docker {group}\" requires a subcommand.\nSee 'docker {group} --help'."
+    return "docker: a command is needed: service or node"
