@@ -1,0 +1,226 @@
+"""What ``docker node ls``, ``service ls``, ``service ps`` and ``inspect`` print,
+from the objects a manager answers with (``--format json`` prints them as JSON
+lines instead; ``-q`` the IDs alone)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from cli.output.tables import human_duration, table
+from core.model.enums import NodeRole, Reachability
+from core.model.node import Node
+from core.model.service import PortConfig, Service
+from core.model.task import Task
+from core.tasks.states import TaskState
+
+SHORT_ID = 12
+ERROR_WIDTH = 30  # the docker CLI cuts longer task errors in `service ps`
+
+
+@dataclass
+class Context:
+    """What a listing needs beside its own objects."""
+
+    now: float  # wall-clock seconds, for "Running 47 seconds ago"
+    self_node_id: str = ""  # marked with * in node ls
+    nodes: dict[str, Node] = field(default_factory=dict)
+    services: dict[str, Service] = field(default_factory=dict)
+    tasks: Sequence[Task] = ()
+
+
+def _title(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+def _json_lines(objects: Iterable[Node | Service | Task]) -> str:
+    return "\n".join(json.dumps(o.to_json(), sort_keys=True) for o in objects)
+
+
+def _listing(
+    objects: Sequence[Any],
+    ids: Sequence[str],
+    header: Sequence[str],
+    row: Callable[[Any], Sequence[str]],
+    fmt: str | None,
+    quiet: bool,
+) -> str:
+    """A table; ``-q``: the IDs alone; ``--format json``: one JSON object a line."""
+    if quiet:
+        return "\n".join(ids)
+    if fmt == "json":
+        return _json_lines(objects)
+    return table(header, [row(o) for o in objects])
+
+
+# -- node ls -------------------------------------------------------------------------------
+
+NODE_HEADER = ("ID", "HOSTNAME", "STATUS", "AVAILABILITY", "MANAGER STATUS", "ENGINE VERSION")
+
+
+def node_ls(
+    nodes: Sequence[Node], ctx: Context, *, fmt: str | None = None, quiet: bool = False
+) -> str:
+    ordered = sorted(nodes, key=lambda n: (n.description.hostname, n.id))
+
+    def row(n: Node) -> tuple[str, ...]:
+        return (
+            n.id + (" *" if n.id == ctx.self_node_id else ""),
+            n.description.hostname,
+            _title(str(n.status.state or "unknown")),
+            _title(str(n.spec.availability or "active")),
+            _manager_status(n),
+            n.description.engine.engine_version,
+        )
+
+    ids = [n.id for n in ordered]
+    return _listing(ordered, ids, NODE_HEADER, row, fmt, quiet)
+
+
+def _manager_status(node: Node) -> str:
+    status = node.manager_status
+    if status is None or node.spec.role is not NodeRole.MANAGER:
+        return ""
+    if status.leader:
+        return "Leader"
+    if status.reachability is Reachability.REACHABLE:
+        return "Reachable"
+    return "Unreachable" if status.reachability is Reachability.UNREACHABLE else "Unknown"
+
+
+# -- service ls -------------------------------------------------------------------------------
+
+SERVICE_HEADER = ("ID", "NAME", "MODE", "REPLICAS", "IMAGE", "PORTS")
+
+
+def service_ls(
+    services: Sequence[Service], ctx: Context, *, fmt: str | None = None, quiet: bool = False
+) -> str:
+    ordered = sorted(services, key=lambda s: (s.spec.name, s.id))
+
+    def row(s: Service) -> tuple[str, ...]:
+        asked = s.spec.endpoint_spec.ports if s.spec.endpoint_spec else ()
+        return (
+            s.id[:SHORT_ID],
+            s.spec.name,
+            s.spec.mode.name.replace("-", " "),
+            replicas(s, [t for t in ctx.tasks if t.service_id == s.id]),
+            image(s),
+            ports(s.endpoint.ports or asked),
+        )
+
+    ids = [s.id[:SHORT_ID] for s in ordered]
+    return _listing(ordered, ids, SERVICE_HEADER, row, fmt, quiet)
+
+
+def replicas(service: Service, tasks: Sequence[Task]) -> str:
+    """``running/desired``; jobs add ``(completed/total completed)``."""
+    running = sum(
+        1
+        for t in tasks
+        if t.status.state is TaskState.RUNNING and t.desired_state <= TaskState.COMPLETE
+    )
+    wanted = [t for t in tasks if t.desired_state <= TaskState.COMPLETE]
+    mode = service.spec.mode
+    if mode.replicated is not None:
+        return f"{running}/{mode.replicated.replicas or 0}"
+    if mode.replicated_job is not None:
+        job = mode.replicated_job
+        done = sum(1 for t in tasks if t.status.state is TaskState.COMPLETE)
+        total = job.total_completions if job.total_completions is not None else job.max_concurrent
+        return f"{running}/{job.max_concurrent or 0} ({done}/{total or 0} completed)"
+    if mode.global_job is not None:
+        done = sum(1 for t in tasks if t.status.state is TaskState.COMPLETE)
+        return f"{running}/{len(wanted)} ({done}/{len(wanted)} completed)"
+    return f"{running}/{len(wanted)}"
+
+
+def image(service: Service) -> str:
+    container = service.spec.task_template.container_spec
+    return container.image if container is not None else ""
+
+
+def ports(configs: Sequence[PortConfig]) -> str:
+    """``*:8080->80/tcp``, comma separated, as ``service ls`` and ``service ps`` show."""
+    return ", ".join(
+        f"*:{p.published_port}->{p.target_port}/{p.protocol or 'tcp'}"
+        for p in configs
+        if p.published_port
+    )
+
+
+# -- service ps / node ps -------------------------------------------------------------------
+
+TASK_HEADER = ("ID", "NAME", "IMAGE", "NODE", "DESIRED STATE", "CURRENT STATE", "ERROR", "PORTS")
+
+
+def service_ps(
+    tasks: Sequence[Task],
+    ctx: Context,
+    *,
+    fmt: str | None = None,
+    quiet: bool = False,
+    no_trunc: bool = False,
+) -> str:
+    """Each slot's newest task first, its older ones under it as ``\\_`` rows."""
+    ordered = _by_slot(tasks, ctx)
+    if quiet:
+        return "\n".join(t.id if no_trunc else t.id[:SHORT_ID] for t, _ in ordered)
+    if fmt == "json":
+        return _json_lines(t for t, _ in ordered)
+    rows = []
+    for task, history in ordered:
+        name = _task_name(task, ctx)
+        container = task.spec.container_spec
+        node = ctx.nodes.get(task.node_id)
+        error = task.status.err
+        if error and not no_trunc and len(error) > ERROR_WIDTH:
+            error = error[: ERROR_WIDTH - 1] + "…"
+        rows.append(
+            (
+                task.id if no_trunc else task.id[:SHORT_ID],
+                ("\\_ " if history else "") + name,
+                container.image if container is not None else "",
+                node.description.hostname if node is not None else "",
+                _title(task.desired_state.name.lower()),
+                _current_state(task, ctx.now),
+                f'"{error}"' if error else "",
+                ports(task.status.port_status.ports),
+            )
+        )
+    return table(TASK_HEADER, rows)
+
+
+def _by_slot(tasks: Sequence[Task], ctx: Context) -> list[tuple[Task, bool]]:
+    groups: dict[tuple[str, str], list[Task]] = {}
+    for task in tasks:
+        service = ctx.services.get(task.service_id)
+        name = service.spec.name if service is not None else task.service_id
+        slot = f"{task.slot:09d}" if task.slot else task.node_id
+        groups.setdefault((name, slot), []).append(task)
+    ordered: list[tuple[Task, bool]] = []
+    for key in sorted(groups):
+        newest_first = sorted(groups[key], key=lambda t: (-t.status.timestamp.unix_ns, t.id))
+        ordered += [(task, index > 0) for index, task in enumerate(newest_first)]
+    return ordered
+
+
+def _task_name(task: Task, ctx: Context) -> str:
+    service = ctx.services.get(task.service_id)
+    name = service.spec.name if service is not None else task.service_id
+    return f"{name}.{task.slot}" if task.slot else f"{name}.{task.node_id}"
+
+
+def _current_state(task: Task, now: float) -> str:
+    age = max(0.0, now - task.status.timestamp.seconds())
+    return f"{_title(task.status.state.name.lower())} {human_duration(age)} ago"
+
+
+# -- inspect -----------------------------------------------------------------------------------
+
+
+def inspect(objects: Sequence[Node | Service | Task]) -> str:
+    """``docker ... inspect``: a JSON array, indented as Docker indents it."""
+    return json.dumps([o.to_json() for o in objects], indent=4)

@@ -1,0 +1,180 @@
+"""Listings in Docker's shape: the columns, names and ages of node ls, service ls
+and service ps (seeds-features NODE-01, SVC-05, SVC-06, OUT-14, OUT-16)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from cli.output.tables import human_duration, table
+from cli.output.views import Context, node_ls, service_ls, service_ps
+from core.model.common import Version
+from core.model.enums import NodeRole, NodeState, Reachability
+from core.model.node import (
+    EngineDescription,
+    ManagerStatus,
+    Node,
+    NodeDescription,
+    NodeSpec,
+    NodeStatus,
+)
+from core.model.service import (
+    ContainerSpec,
+    Endpoint,
+    PortConfig,
+    ReplicatedService,
+    Service,
+    ServiceMode,
+    ServiceSpec,
+    TaskSpec,
+)
+from core.model.task import Task, TaskStatus
+from core.model.timestamp import Timestamp
+from core.tasks.states import TaskState
+
+NOW = 1_767_225_700.0
+
+
+def node(node_id: str, host: str, *, leader: bool = False, manager: bool = False) -> Node:
+    return Node(
+        id=node_id,
+        spec=NodeSpec(role=NodeRole.MANAGER if manager or leader else NodeRole.WORKER),
+        description=NodeDescription(
+            hostname=host, engine=EngineDescription(engine_version="27.5.1")
+        ),
+        status=NodeStatus(state=NodeState.READY),
+        manager_status=ManagerStatus(leader=leader, reachability=Reachability.REACHABLE)
+        if manager or leader
+        else None,
+    )
+
+
+SERVICE = Service(
+    id="8q4i3wqkhekdujazxhiwbhsuw",
+    spec=ServiceSpec(
+        name="web",
+        task_template=TaskSpec(container_spec=ContainerSpec(image="nginx:2")),
+        mode=ServiceMode(replicated=ReplicatedService(replicas=3)),
+    ),
+    endpoint=Endpoint(ports=(PortConfig(target_port=80, published_port=8080),)),
+)
+
+
+def task(
+    task_id: str, slot: int, state: TaskState, desired: TaskState, age: float, **more: object
+) -> Task:
+    return Task(
+        id=task_id,
+        service_id=SERVICE.id,
+        slot=slot,
+        node_id="n1",
+        spec=TaskSpec(container_spec=ContainerSpec(image=str(more.pop("image", "nginx:2")))),
+        status=TaskStatus(
+            timestamp=Timestamp.from_seconds(NOW - age), state=state, err=str(more.pop("err", ""))
+        ),
+        desired_state=desired,
+        spec_version=Version(index=1),
+    )
+
+
+NODES = {"n1": node("n1", "manager-1", leader=True), "n2": node("n2", "worker-1")}
+
+
+def test_tables_pad_as_tabwriter_does() -> None:
+    assert table(("A", "LONGER HEADER", "Z"), [("x", "y", "z")]) == (
+        "A         LONGER HEADER   Z\nx         y               z"
+    )
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [
+        (0.4, "Less than a second"),
+        (1, "1 second"),
+        (47, "47 seconds"),
+        (90, "About a minute"),
+        (120, "2 minutes"),
+        (3600, "About an hour"),
+        (3 * 3600, "3 hours"),
+        (3 * 86400, "3 days"),
+        (20 * 86400, "2 weeks"),
+        (90 * 86400, "3 months"),
+        (800 * 86400, "2 years"),
+    ],
+)
+def test_ages_read_as_docker_writes_them(seconds: float, text: str) -> None:
+    assert human_duration(seconds) == text
+
+
+def test_node_ls_marks_this_node_and_the_leader() -> None:
+    out = node_ls(list(NODES.values()), Context(now=NOW, self_node_id="n1")).splitlines()
+    assert out[0].split() == [
+        "ID",
+        "HOSTNAME",
+        "STATUS",
+        "AVAILABILITY",
+        "MANAGER",
+        "STATUS",
+        "ENGINE",
+        "VERSION",
+    ]
+    assert out[1].split() == ["n1", "*", "manager-1", "Ready", "Active", "Leader", "27.5.1"]
+    assert out[2].split() == ["n2", "worker-1", "Ready", "Active", "27.5.1"]
+    assert node_ls(list(NODES.values()), Context(now=NOW), quiet=True) == "n1\nn2"
+
+
+def test_service_ls_shows_replicas_image_and_ports() -> None:
+    tasks = [
+        task("t1", 1, TaskState.RUNNING, TaskState.RUNNING, 5),
+        task("t2", 2, TaskState.STARTING, TaskState.RUNNING, 5),
+        task("t3", 3, TaskState.RUNNING, TaskState.RUNNING, 5),
+    ]
+    out = service_ls([SERVICE], Context(now=NOW, tasks=tasks)).splitlines()
+    assert out[0].split() == ["ID", "NAME", "MODE", "REPLICAS", "IMAGE", "PORTS"]
+    assert out[1].split() == [
+        "8q4i3wqkhekd",
+        "web",
+        "replicated",
+        "2/3",
+        "nginx:2",
+        "*:8080->80/tcp",
+    ]
+    (line,) = service_ls([SERVICE], Context(now=NOW), fmt="json").splitlines()
+    assert json.loads(line)["Spec"]["Name"] == "web"
+
+
+def test_service_ps_names_slots_ages_and_history() -> None:
+    tasks = [
+        task(
+            "old1aaaaaaaaaaaaaaaaaaaaa",
+            1,
+            TaskState.SHUTDOWN,
+            TaskState.SHUTDOWN,
+            120,
+            image="nginx:1",
+        ),
+        task("new1aaaaaaaaaaaaaaaaaaaaa", 1, TaskState.RUNNING, TaskState.RUNNING, 47),
+        task(
+            "bad2aaaaaaaaaaaaaaaaaaaaa",
+            2,
+            TaskState.FAILED,
+            TaskState.SHUTDOWN,
+            20,
+            err="task: non-zero exit (1)",
+        ),
+    ]
+    ctx = Context(now=NOW, nodes=NODES, services={SERVICE.id: SERVICE})
+    out = service_ps(tasks, ctx).splitlines()
+    header = ["ID", "NAME", "IMAGE", "NODE", "DESIRED STATE", "CURRENT STATE", "ERROR", "PORTS"]
+    assert [h for h in header if h in out[0]] == header
+    assert out[1].split()[:4] == ["new1aaaaaaaa", "web.1", "nginx:2", "manager-1"]
+    assert "Running 47 seconds ago" in out[1]
+    assert out[2].split()[1:3] == ["\\_", "web.1"]
+    assert "Shutdown 2 minutes ago" in out[2]
+    assert '"task: non-zero exit (1)"' in out[3] and "Failed 20 seconds ago" in out[3]
+    long_error = task(
+        "x" * 25, 4, TaskState.REJECTED, TaskState.SHUTDOWN, 1, err="No such container: " + "w" * 40
+    )
+    (row,) = service_ps([long_error], ctx).splitlines()[1:]
+    assert '"No such container: wwwwwwwwww…"' in row
