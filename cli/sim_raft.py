@@ -138,7 +138,8 @@ OPTIONS: list[tuple[str, dict[str, Any]]] = [
 ]
 
 
-def add_parser(commands: Any) -> None:
+def add_parser(commands: Any) -> Any:
+    """``shoal sim raft``; returns the ``sim`` group for its other commands."""
     sim = commands.add_parser("sim", help="run simulated clusters").add_subparsers(
         dest="sim_command", metavar="WHAT", required=True
     )
@@ -149,6 +150,7 @@ def add_parser(commands: Any) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _add_options(raft)
+    return sim
 
 
 def _add_options(raft: argparse.ArgumentParser) -> None:

@@ -32,6 +32,7 @@ class Change:
     rollback: bool = False
     detach: bool = False
     quiet: bool = False
+    said: str = ""  # what the CLI prints once it is done (the service's name by default)
 
 
 def inspecting(kind: str, method: str, argv: Sequence[str]) -> list[Call]:

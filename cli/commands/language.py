@@ -33,14 +33,16 @@ def parse(
     words = _words(line)
     if words and words[0] == "docker":
         words = words[1:]
+    if not words:
+        raise UsageError(_usage(""))
+    if words[0] not in ("service", "node"):
+        raise UsageError(f"docker: '{words[0]}' is not a docker command.\nSee 'docker --help'")
     if len(words) < 2:
-        raise UsageError(_usage(words[0] if words else ""))
+        raise UsageError(_usage(words[0]))
     group, verb, rest = words[0], words[1], words[2:]
     if group == "service":
         return _service(verb, rest, rng, read_file)
-    if group == "node":
-        return _node(verb, rest)
-    raise UsageError(f"docker: '{group}' is not a docker command.\nSee 'docker --help'")
+    return _node(verb, rest)
 
 
 def _words(line: str | Sequence[str]) -> list[str]:

@@ -490,7 +490,7 @@ def scale(argv: Sequence[str]) -> list[Change]:
         def edit(spec: ServiceSpec, replicas: int = replicas) -> ServiceSpec:
             return _replicas(spec, replicas, parser)
 
-        changes.append(Change(name, edit, detach=flags.detach))
+        changes.append(Change(name, edit, detach=flags.detach, said=f"{name} scaled to {replicas}"))
     return changes
 
 

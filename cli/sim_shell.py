@@ -1,0 +1,249 @@
+"""``shoal sim shell``: a simulated swarm to type Docker commands at.
+
+Simulated time stands still between lines; ``advance 30s`` moves it on. Besides
+Docker's ``service`` and ``node`` commands (sent to the leader, or to a host
+named first, ``@manager-2 node ls``), the shell knows:
+
+    advance DURATION      run the swarm for that long (10s, 1m30s)
+    crash HOST            the host goes down (its unsynced disk lost)
+    boot HOST             a crashed host comes back
+    isolate HOST [HOST]   cut hosts off from the rest of the swarm
+    heal                  every link back
+    time                  the simulated time
+    help, quit
+
+A Docker mistake prints Docker's message and the shell goes on.
+"""
+
+from __future__ import annotations
+
+import random
+import shlex
+import sys
+from collections.abc import Iterable
+from typing import Any, TextIO
+
+from cli.commands.common import Call, Change
+from cli.commands.flags import UsageError
+from cli.commands.language import parse
+from cli.commands.run import Outcome, execute
+from cli.output.views import Context, inspect, node_ls, service_ls, service_ps
+from core.errors import ShoalError
+from core.manager.requests import ClientReply
+from core.model.duration import parse_duration
+from core.model.node import Node
+from core.model.service import Service
+from core.model.task import Task
+from sim.cluster import ClusterConfig, ClusterWorld, HostState, standard_hosts
+from sim.faults.topology import components
+
+PROMPT = "shoal> "
+
+
+class Shell:
+    def __init__(self, world: ClusterWorld, out: TextIO, rng: random.Random) -> None:
+        self.world, self.out, self.rng = world, out, rng
+
+    # -- the loop -------------------------------------------------------------------------
+
+    def run(self, lines: Iterable[str], echo: bool = False) -> int:
+        for line in lines:
+            if echo:
+                self.say(PROMPT + line.rstrip("\n"))
+            if not self.handle(line):
+                break
+        return 0
+
+    def handle(self, line: str) -> bool:
+        """Carry out one line; False once the user asked to quit."""
+        text = line.strip()
+        if not text or text.startswith("#"):
+            return True
+        try:
+            words = shlex.split(text)
+        except ValueError as error:  # an unclosed quote
+            self.say(f"Error: cannot split the line: {error}")
+            return True
+        verb = words[0]
+        try:
+            if verb in ("quit", "exit"):
+                return False
+            if verb in ("help", "?"):
+                self.say(__doc__.split("\n\n", 2)[1] if __doc__ else "")
+            elif verb == "advance":
+                self._advance(words[1:])
+            elif verb == "time":
+                self.say(f"t={self.world.env.now:.3f}s")
+            elif verb in ("crash", "boot", "isolate", "heal"):
+                self._fault(verb, words[1:])
+            else:
+                self._docker(words)
+        except UsageError as error:
+            self.say(
+                f"Error: {error.message}" if not error.hint else f"{error.message}\n{error.hint}"
+            )
+        except ShoalError as error:
+            self.say(f"Error: {error}")
+        return True
+
+    def say(self, text: str) -> None:
+        if text:
+            print(text, file=self.out)
+
+    # -- time and faults --------------------------------------------------------------------
+
+    def _advance(self, words: list[str]) -> None:
+        if len(words) != 1:
+            raise UsageError("advance takes one duration, e.g. advance 30s")
+        seconds = parse_duration(words[0]) / 1e9
+        if seconds <= 0:
+            raise UsageError(f"advance needs a positive duration, not {words[0]}")
+        self.world.run_for(seconds)
+        self.say(f"t={self.world.env.now:.3f}s")
+
+    def _fault(self, verb: str, hosts: list[str]) -> None:
+        for name in hosts:
+            if name not in self.world.hosts:
+                raise UsageError(f"no host {name}: the hosts are {', '.join(self.world.names)}")
+        if verb == "heal":
+            self.world.network.heal()
+        elif verb == "isolate":
+            if not hosts:
+                raise UsageError("isolate names at least one host")
+            rest = [n for n in self.world.names if n not in hosts]
+            self.world.network.set_graph(
+                components(self.world.names, [[h] for h in hosts] + [rest])
+            )
+        else:
+            if len(hosts) != 1:
+                raise UsageError(f"{verb} names one host")
+            host = self.world.hosts[hosts[0]]
+            if verb == "crash":
+                host.crash()
+            elif host.state is HostState.CRASHED:
+                host.boot()
+        self.say(f"{verb} {' '.join(hosts)}".rstrip())
+
+    # -- Docker's commands ------------------------------------------------------------------
+
+    def _docker(self, words: list[str]) -> None:
+        target = None
+        if words[0].startswith("@"):
+            target, words = words[0][1:], words[1:]
+            if target not in self.world.hosts:
+                raise UsageError(f"no host {target}")
+        host = target or self._leader_name()
+        for command in parse(words, self.rng):
+            self.show(execute(command, lambda m, p: self._send(host, m, p), host), host)
+
+    def _leader_name(self) -> str:
+        leader = self.world.leader()
+        if leader is not None:
+            return leader.name
+        up = [h.name for h in self.world.up_hosts() if h.spec.manager]
+        if not up:
+            raise UsageError("no manager is up: boot one first")
+        return up[0]
+
+    def _send(self, host: str, method: str, params: dict[str, Any]) -> ClientReply:
+        return self.world.call(host, method, **params)
+
+    def show(self, outcome: Outcome, host: str) -> None:
+        command = outcome.command
+        if not outcome.ok:
+            missing = isinstance(command, Call) and command.show.endswith("inspect")
+            if missing and "NotFound" in outcome.error:  # Docker's inspect: [] then the error
+                kind, name = next(iter(command.params.items()))  # type: ignore[union-attr]
+                self.say(f"[]\nError: no such {kind}: {name}")
+            else:
+                self.say(f"Error response from daemon: {outcome.error}")
+            return
+        if isinstance(command, Change):
+            self.say("" if command.quiet else command.said or command.service)
+            return
+        self.say(self._render(command, outcome.value, host))
+
+    def _render(self, call: Call, value: Any, host: str) -> str:
+        view, show = call.view, call.show
+        if show in ("created", "id"):
+            return str(value)
+        if show == "name":
+            return str(call.params.get("service") or call.params.get("node"))
+        if show == "promoted":
+            return f"Node {call.params['node']} promoted to a manager in the swarm."
+        if show == "demoted":
+            return f"Manager {call.params['node']} demoted in the swarm."
+        if show in ("service inspect", "node inspect"):
+            return inspect([value])
+        ctx = self._context(host)
+        if show == "node ls":
+            return node_ls(list(value), ctx, fmt=view.get("format"), quiet=view.get("quiet", False))
+        if show == "service ls":
+            return service_ls(
+                list(value), ctx, fmt=view.get("format"), quiet=view.get("quiet", False)
+            )
+        if show in ("service ps", "node ps"):
+            return service_ps(
+                list(value), ctx, fmt=view.get("format"), quiet=view.get("quiet", False)
+            )
+        if show == "logs":
+            return "\n".join(str(line) for line in value or ())
+        return "" if value is None else str(value)
+
+    def _context(self, host: str) -> Context:
+        store = self.world.leader_store()
+        nodes: dict[str, Node] = {}
+        services: dict[str, Service] = {}
+        tasks: list[Task] = []
+        if store is not None:
+            nodes = {k: v for k, v in store.tables["nodes"].items() if isinstance(v, Node)}
+            services = {k: v for k, v in store.tables["services"].items() if isinstance(v, Service)}
+            tasks = [t for t in store.tables["tasks"].values() if isinstance(t, Task)]
+        me = next((n.id for n in nodes.values() if n.description.hostname == host), "")
+        clock = self.world.hosts[host].clock
+        return Context(
+            now=clock.wall(self.world.env.now),
+            self_node_id=me,
+            nodes=nodes,
+            services=services,
+            tasks=tasks,
+        )
+
+
+def add_parser(sim: Any) -> None:
+    shell = sim.add_parser(
+        "shell",
+        help="type Docker commands at a simulated swarm, advancing time by hand",
+        description=__doc__,
+    )
+    shell.add_argument("--managers", type=int, default=3, help="managers (default 3)")
+    shell.add_argument("--workers", type=int, default=5, help="workers (default 5)")
+    shell.add_argument("--seed", type=int, default=1, help="the run's seed (default 1)")
+    shell.add_argument("--echo", action="store_true", help="print each line read (for scripts)")
+
+
+def run(args: Any, lines: Iterable[str] | None = None, out: TextIO | None = None) -> int:
+    if args.managers < 1 or args.workers < 0:
+        raise UsageError("a swarm needs at least 1 manager and no fewer than 0 workers")
+    out = out or sys.stdout
+    world = ClusterWorld(
+        ClusterConfig(hosts=standard_hosts(args.managers, args.workers)), args.seed
+    )
+    world.form_swarm()
+    shell = Shell(world, out, world.streams.child("shell"))
+    shell.say(
+        f"a swarm of {args.managers} managers and {args.workers} workers, "
+        f"t={world.env.now:.3f}s; 'help' lists the shell's own commands"
+    )
+    interactive = lines is None and sys.stdin.isatty()
+    source = lines if lines is not None else _prompted(out) if interactive else sys.stdin
+    return shell.run(source, echo=args.echo)
+
+
+def _prompted(out: TextIO) -> Iterable[str]:
+    while True:
+        try:
+            yield input(PROMPT)
+        except EOFError:
+            print(file=out)
+            return

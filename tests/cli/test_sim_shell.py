@@ -1,0 +1,86 @@
+"""``shoal sim shell``: Docker's commands typed at a simulated swarm, time moved on
+by hand, and Docker's words for the results and the mistakes."""
+
+from __future__ import annotations
+
+import argparse
+import io
+
+from cli.main import main
+from cli.sim_shell import run
+
+
+def session(*lines: str, managers: int = 1, workers: int = 2) -> list[str]:
+    out = io.StringIO()
+    args = argparse.Namespace(managers=managers, workers=workers, seed=1, echo=False)
+    assert run(args, lines=list(lines), out=out) == 0
+    return out.getvalue().splitlines()
+
+
+def test_a_service_through_its_life() -> None:
+    out = session(
+        "service create --name web --replicas 2 -p 8080:80 nginx:1",
+        "advance 20s",
+        "service ls",
+        "service scale web=3",
+        "advance 20s",
+        "service ps web",
+        "service rm web",
+    )
+    service_id = out[1]
+    assert len(service_id) == 25 and service_id.isalnum()
+    header = out.index(next(line for line in out if line.startswith("ID   ") and "MODE" in line))
+    assert out[header + 1].split() == [
+        service_id[:12],
+        "web",
+        "replicated",
+        "2/2",
+        "nginx:1",
+        "*:8080->80/tcp",
+    ]
+    assert "web scaled to 3" in out
+    rows = [line for line in out if line.split()[1:2] and line.split()[1].startswith("web.")]
+    assert sorted(row.split()[1] for row in rows) == ["web.1", "web.2", "web.3"]
+    assert all("Running" in row for row in rows)
+    assert out[-1] == "web"
+
+
+def test_faults_and_node_listing() -> None:
+    out = session(
+        "node update --availability drain worker-1",
+        "crash worker-2",
+        "advance 30s",
+        "node ls",
+        managers=1,
+        workers=2,
+    )
+    table = {line.split()[1]: line for line in out if line.split()[1:2] and "-" in line.split()[1]}
+    assert "Drain" in table["worker-1"].split()
+    assert "Down" in table["worker-2"].split()
+    (manager,) = [line for line in out if "manager-1" in line]
+    assert manager.split()[1:3] == ["*", "manager-1"]  # the node spoken to, starred
+
+
+def test_mistakes_get_docker_messages_and_the_shell_goes_on() -> None:
+    out = session(
+        "service create --replicas abc nginx",
+        "service inspect nowhere",
+        "frobnicate",
+        "advance soon",
+        "crash nohost",
+        "time",
+    )
+    assert out[1] == (
+        'invalid argument "abc" for "--replicas" flag: strconv.ParseUint: parsing "abc": '
+        "invalid syntax"
+    )
+    assert out[2] == "See 'docker service create --help'."
+    assert out[3:5] == ["[]", "Error: no such service: nowhere"]
+    assert out[5] == "Error: docker: 'frobnicate' is not a docker command."
+    assert out[7] == 'Error: time: invalid duration "soon"'
+    assert out[8].startswith("Error: no host nohost: the hosts are manager-1")
+    assert out[9].startswith("t=")
+
+
+def test_bad_swarm_size_is_a_user_error(capsys: object) -> None:
+    assert main(["sim", "shell", "--managers", "0"]) == 1
