@@ -17,7 +17,8 @@ $(STAMP): pyproject.toml
 setup: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/shoal demo
+	$(BIN)/shoal sim run scenarios/rolling-update-isolated-leader.yml --plot demo.png
+	@echo "wrote demo.png"
 
 lint: $(STAMP)
 	$(BIN)/ruff check core sim real cli tests benchmarks

@@ -1,0 +1,61 @@
+"""A scenario run as a picture: running replicas per service over simulated time,
+each fault as a shaded band, each leadership as a dashed vertical line.
+
+:func:`figure` builds the matplotlib figure (tests look at it as a figure: its
+labels, legend, spans and lines); :func:`draw` writes it as a PNG.
+"""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")  # no display: files only
+
+from matplotlib.figure import Figure
+
+from cli.scenario.runner import Report
+
+FAULT_COLOUR = "tab:red"
+LEADER_COLOUR = "tab:gray"
+
+
+def figure(report: Report) -> Figure:
+    fig = Figure(figsize=(10, 4.5), dpi=100)
+    axes = fig.add_subplot(1, 1, 1)
+    for name in sorted(report.running):
+        points = report.running[name]
+        axes.step(
+            [t for t, _ in points], [n for _, n in points], where="post", label=f"{name} running"
+        )
+    for index, (start, end, what) in enumerate(report.faults):
+        axes.axvspan(
+            start, end, color=FAULT_COLOUR, alpha=0.15, label="fault" if index == 0 else None
+        )
+        axes.annotate(what, (start, 0), xytext=(2, 2), textcoords="offset points", fontsize=8)
+    for index, (when, host) in enumerate(report.leaders):
+        axes.axvline(
+            when,
+            color=LEADER_COLOUR,
+            linestyle="--",
+            linewidth=1,
+            label="new leader" if index == 0 else None,
+        )
+        axes.annotate(host, (when, 0), xytext=(2, 12), textcoords="offset points", fontsize=8)
+    axes.set_xlabel("simulated time since the swarm formed (s)")
+    axes.set_ylabel("tasks running")
+    axes.set_title(f"{report.scenario.name} (seed {report.seed})")
+    axes.set_xlim(0, max(report.simulated, 1.0))
+    axes.set_ylim(bottom=0)
+    axes.legend(loc="lower right")
+    axes.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def draw(report: Report, path: str) -> None:
+    try:
+        figure(report).savefig(path)
+    except OSError as error:
+        from cli.sim_raft import UsageError
+
+        raise UsageError(f"cannot write the plot {path}: {error.strerror}") from None

@@ -1,0 +1,160 @@
+"""What a scenario's expectations say, read once (a wrong one is the file's mistake)
+and asked of a simulated swarm at any instant.
+
+- ``service NAME running 6/6``: the REPLICAS column of ``docker service ls``;
+- ``update NAME completed`` (or updating, paused, rollback_started,
+  rollback_paused, rollback_completed);
+- ``leader is manager-1``, ``leader is not manager-1``, ``no leader``;
+- ``node worker-3 down`` (or ready, unknown, disconnected);
+- ``no task on worker-3 after 30s`` (throughout: nothing wanted on its node, no
+  container running on it);
+- ``raft safety``, ``task invariants`` (throughout: the simulator's checkers).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from cli.output.views import replicas
+from core.errors import ShoalError
+from core.model.duration import parse_duration
+from core.model.enums import NodeState, UpdateState
+from core.model.node import Node
+from core.model.service import Service
+from core.model.task import Task
+from core.tasks.states import TaskState
+from sim.cluster import ClusterWorld
+
+Probe = Callable[[ClusterWorld], tuple[bool, str]]  # holds?, what was seen
+
+
+class BadCondition(ShoalError):
+    """An expectation shoal cannot read."""
+
+
+@dataclass(frozen=True)
+class Condition:
+    text: str
+    probe: Probe | None  # None: checked by the simulator's own checkers
+    after: float = 0.0  # for "no task on X after T"
+
+
+CHECKERS = ("raft safety", "task invariants")
+
+
+def read(text: str) -> Condition:
+    words = text.split()
+    if text in CHECKERS:
+        return Condition(text, None)
+    if match := re.fullmatch(r"service (\S+) running (\d+/\d+.*)", text):
+        return Condition(text, _replicas(match.group(1), match.group(2)))
+    if match := re.fullmatch(r"update (\S+) (\S+)", text):
+        updates = {s.value: s for s in UpdateState}
+        if match.group(2) not in updates:
+            raise BadCondition(f"an update is one of {', '.join(updates)}, not {match.group(2)!r}")
+        return Condition(text, _update(match.group(1), updates[match.group(2)]))
+    if match := re.fullmatch(r"leader is (not )?(\S+)", text):
+        return Condition(text, _leader(match.group(2), negate=bool(match.group(1))))
+    if text == "no leader":
+        return Condition(text, _leader("", negate=False))
+    if match := re.fullmatch(r"node (\S+) (\S+)", text):
+        nodes = {s.value: s for s in NodeState}
+        if match.group(2) not in nodes:
+            raise BadCondition(f"a node is one of {', '.join(nodes)}, not {match.group(2)!r}")
+        return Condition(text, _node(match.group(1), nodes[match.group(2)]))
+    if match := re.fullmatch(r"no task on (\S+) after (\S+)", text):
+        try:
+            after = parse_duration(match.group(2)) / 1e9
+        except ShoalError as error:
+            raise BadCondition(str(error)) from None
+        return Condition(text, _no_task_on(match.group(1)), after=after)
+    known = "service X running N/M, update X STATE, leader is [not] X, no leader, node X STATE, "
+    raise BadCondition(
+        f"cannot read {' '.join(words)!r}: expected one of {known}no task on X after T, "
+        f"{', '.join(CHECKERS)}"
+    )
+
+
+def _service(world: ClusterWorld, name: str) -> tuple[Service | None, list[Task]]:
+    store = world.leader_store()
+    if store is None:
+        return None, []
+    services = [s for s in store.tables["services"].values() if isinstance(s, Service)]
+    found = next((s for s in services if s.spec.name == name), None)
+    tasks = [
+        t
+        for t in store.tables["tasks"].values()
+        if isinstance(t, Task) and found is not None and t.service_id == found.id
+    ]
+    return found, tasks
+
+
+def _replicas(name: str, wanted: str) -> Probe:
+    def probe(world: ClusterWorld) -> tuple[bool, str]:
+        service, tasks = _service(world, name)
+        if service is None:
+            return False, f"no service {name}" if world.leader_store() else "no leader"
+        seen = replicas(service, tasks)
+        return seen == wanted, f"running {seen}"
+
+    return probe
+
+
+def _update(name: str, state: UpdateState) -> Probe:
+    def probe(world: ClusterWorld) -> tuple[bool, str]:
+        service, _ = _service(world, name)
+        if service is None:
+            return False, f"no service {name}"
+        status = service.update_status
+        seen = status.state if status is not None else None
+        return seen is state, f"update {seen.value if seen else 'not started'}"
+
+    return probe
+
+
+def _leader(host: str, negate: bool) -> Probe:
+    def probe(world: ClusterWorld) -> tuple[bool, str]:
+        leader = world.leader()
+        name = leader.name if leader is not None else ""
+        holds = (name != host) if negate else (name == host)
+        return holds, f"leader {name or 'none'}"
+
+    return probe
+
+
+def _node_of(world: ClusterWorld, host: str) -> Node | None:
+    store = world.leader_store()
+    if store is None:
+        return None
+    nodes = [n for n in store.tables["nodes"].values() if isinstance(n, Node)]
+    return next((n for n in nodes if n.description.hostname == host), None)
+
+
+def _node(host: str, state: NodeState) -> Probe:
+    def probe(world: ClusterWorld) -> tuple[bool, str]:
+        node = _node_of(world, host)
+        seen = node.status.state if node is not None else None
+        return seen is state, f"node {seen.value if seen else 'unknown to the leader'}"
+
+    return probe
+
+
+def _no_task_on(host: str) -> Probe:
+    def probe(world: ClusterWorld) -> tuple[bool, str]:
+        containers = len(world.running_containers().get(host, ()))
+        node = _node_of(world, host)
+        store = world.leader_store()
+        wanted = 0
+        if node is not None and store is not None:
+            wanted = sum(
+                1
+                for t in store.tables["tasks"].values()
+                if isinstance(t, Task)
+                and t.node_id == node.id
+                and t.desired_state <= TaskState.RUNNING
+            )
+        return containers == 0 and wanted == 0, f"{wanted} tasks wanted, {containers} running"
+
+    return probe

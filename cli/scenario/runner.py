@@ -1,0 +1,326 @@
+"""Running a scenario in a simulated swarm: the steps at their times, the
+expectations watched, a verdict for each.
+
+Time 0 is when the swarm has formed (every host booted, the first manager's
+``swarm init``, every join done, every node ready). Every 0.5 simulated seconds
+the runner looks at the swarm: a ``by`` expectation passes the first time it holds
+before its deadline, an ``at`` one is judged at its instant, an ``always`` one must
+hold at every look from its start (the Raft and task checkers look at every step
+of every node). A command a step runs that the manager refuses, or that Docker
+would refuse, fails that step's verdict.
+
+Faults: ``crash HOST``, ``boot HOST``, ``restart HOST``, ``isolate HOST``,
+``heal``, where HOST may be ``leader`` or ``a worker`` (drawn from the run's
+seed); with ``for``, a crash is booted and an isolation healed when it ends.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cli.commands.flags import UsageError
+from cli.commands.language import parse as parse_command
+from cli.commands.run import execute
+from cli.scenario.conditions import BadCondition, Condition, read
+from cli.scenario.schema import Expectation, Scenario, ScenarioError, Step
+from core.errors import InvariantViolation
+from core.model.service import Service
+from core.model.task import Task
+from core.tasks.states import TaskState
+from sim.cluster import ClusterConfig, ClusterHost, ClusterWorld, HostSpec, HostState
+from sim.cluster_checks import TaskViolation
+from sim.faults.topology import components
+from sim.raft_checks import SafetyViolation
+
+LOOK_EVERY = 0.5
+
+
+@dataclass
+class Verdict:
+    """One expectation's (or step's) outcome: when it was settled, and what was seen."""
+
+    text: str
+    passed: bool
+    when: float | None = None
+    seen: str = ""
+    line: int | None = None
+
+
+@dataclass
+class Report:
+    scenario: Scenario
+    seed: int
+    verdicts: list[Verdict] = field(default_factory=list)
+    trace_hash: str = ""
+    simulated: float = 0.0
+    leaders: list[tuple[float, str]] = field(default_factory=list)  # (time from 0, host)
+    faults: list[tuple[float, float, str]] = field(default_factory=list)  # start, end, what
+    running: dict[str, list[tuple[float, int]]] = field(default_factory=dict)  # per service
+
+    @property
+    def passed(self) -> bool:
+        return all(v.passed for v in self.verdicts)
+
+
+def conditions(scenario: Scenario) -> list[tuple[Expectation, Condition]]:
+    """Every expectation read, or the file's mistake with its line."""
+    out = []
+    for expectation in scenario.expectations:
+        try:
+            out.append((expectation, read(expectation.check)))
+        except BadCondition as error:
+            raise ScenarioError(scenario.path, expectation.line, "expect", str(error)) from None
+    return out
+
+
+def run(
+    scenario: Scenario,
+    seed: int | None = None,
+    trace_path: str | Path | None = None,
+    progress: Callable[[float], None] | None = None,
+) -> Report:
+    seed = scenario.seed if seed is None else seed
+    watched = conditions(scenario)
+    world = _world(scenario, seed, trace_path)
+    report = Report(scenario, seed)
+    try:
+        _Run(world, scenario, watched, report, progress).go()
+    finally:
+        report.trace_hash = world.trace.hexdigest()
+        world.trace.close()
+    return report
+
+
+def _world(scenario: Scenario, seed: int, trace_path: str | Path | None) -> ClusterWorld:
+    hosts = tuple(
+        HostSpec(f"manager-{i}", manager=True, labels=_labels(scenario, f"manager-{i}"))
+        for i in range(1, scenario.managers + 1)
+    ) + tuple(
+        HostSpec(f"worker-{i}", labels=_labels(scenario, f"worker-{i}"))
+        for i in range(1, scenario.workers + 1)
+    )
+    config = ClusterConfig(
+        hosts=hosts, images=dict(scenario.images), link=scenario.link, checks=True
+    )
+    try:
+        return ClusterWorld(config, seed, trace_path)
+    except OSError as error:
+        raise ScenarioError(str(trace_path), None, "", f"cannot write the trace: {error}") from None
+
+
+def _labels(scenario: Scenario, host: str) -> tuple[tuple[str, str], ...]:
+    return tuple(sorted(scenario.labels.get(host, {}).items()))
+
+
+class _Run:
+    def __init__(
+        self,
+        world: ClusterWorld,
+        scenario: Scenario,
+        watched: list[tuple[Expectation, Condition]],
+        report: Report,
+        progress: Callable[[float], None] | None,
+    ) -> None:
+        self.world, self.scenario, self.watched, self.report = world, scenario, watched, report
+        self.progress = progress
+        self.rng: random.Random = world.streams.child("scenario")
+        self.start = 0.0
+        self.open_faults: list[tuple[float, str]] = []
+
+    def go(self) -> None:
+        world, report = self.world, self.report
+        world.form_swarm()
+        self.start = world.env.now
+        settled: dict[int, Verdict] = {}
+        steps = list(self.scenario.steps)
+        undo: list[tuple[float, Step, str]] = []
+        failure: InvariantViolation | None = None
+        now = 0.0
+        try:
+            while now <= self.scenario.duration + 1e-9:
+                while steps and steps[0].at <= now + 1e-9:
+                    undo += self._step(steps.pop(0), now)
+                for when, step, victim in [u for u in undo if u[0] <= now + 1e-9]:
+                    undo.remove((when, step, victim))
+                    self._undo(step, victim, now)
+                self._look(now, settled)
+                if self.progress is not None:
+                    self.progress(now)
+                if now >= self.scenario.duration:
+                    break
+                world.run_for(min(LOOK_EVERY, self.scenario.duration - now))
+                now = world.env.now - self.start
+        except InvariantViolation as violation:
+            failure = violation
+        report.simulated = world.env.now - self.start
+        report.leaders = [(t - self.start, h) for t, h, _ in world.leaders if t >= self.start]
+        for at, what in self.open_faults:
+            report.faults.append((at, report.simulated, what))
+        for index, (expectation, condition) in enumerate(self.watched):
+            verdict = settled.get(index)
+            if verdict is None:
+                verdict = self._unsettled(expectation, condition, failure)
+            report.verdicts.append(verdict)
+
+    # -- steps ---------------------------------------------------------------------------
+
+    def _step(self, step: Step, now: float) -> list[tuple[float, Step, str]]:
+        if step.run:
+            self._command(step, now)
+            return []
+        victim = self._fault(step, now)
+        if step.duration is not None and victim:
+            return [(step.at + step.duration, step, victim)]
+        return []
+
+    def _command(self, step: Step, now: float) -> None:
+        leader = self.world.leader()
+        host = leader.name if leader is not None else "manager-1"
+        try:
+            commands = parse_command(step.run, self.rng)
+        except UsageError as error:
+            self.report.verdicts.append(
+                Verdict(f"step: {step.run}", False, now, error.message, step.line)
+            )
+            return
+        for command in commands:
+            outcome = execute(command, lambda m, p: self.world.call(host, m, **p), host)
+            if not outcome.ok:
+                self.report.verdicts.append(
+                    Verdict(f"step: {step.run}", False, now, outcome.error, step.line)
+                )
+
+    def _fault(self, step: Step, now: float) -> str:
+        verb, _, target = step.fault.partition(" ")
+        world = self.world
+        if verb == "heal":
+            world.network.heal()
+            self._close_faults("isolate", now)
+            return "all"
+        host = self._host(target, step)
+        if verb == "crash":
+            host.crash()
+        elif verb == "boot":
+            if host.state is HostState.CRASHED:
+                host.boot()
+        elif verb == "restart":
+            world.restart(host)
+        elif verb == "isolate":
+            rest = [n for n in world.names if n != host.name]
+            world.network.set_graph(components(world.names, [[host.name], rest]))
+        else:
+            raise ScenarioError(
+                self.scenario.path,
+                step.line,
+                "fault",
+                f"unknown fault {verb!r} (crash, boot, restart, isolate, heal)",
+            )
+        if verb in ("crash", "isolate"):
+            self.open_faults.append((now, f"{verb} {host.name}"))
+        return host.name
+
+    def _host(self, target: str, step: Step) -> ClusterHost:
+        world = self.world
+        if target == "leader":
+            leader = world.leader()
+            if leader is None:
+                raise ScenarioError(self.scenario.path, step.line, "fault", "no leader to fault")
+            return leader
+        if target == "a worker":
+            workers = [h for h in world.up_hosts() if not h.spec.manager]
+            if not workers:
+                raise ScenarioError(self.scenario.path, step.line, "fault", "no worker is up")
+            return workers[self.rng.randrange(len(workers))]
+        if target not in world.hosts:
+            raise ScenarioError(
+                self.scenario.path,
+                step.line,
+                "fault",
+                f"no host {target!r} (the hosts are {', '.join(world.names)})",
+            )
+        return world.hosts[target]
+
+    def _undo(self, step: Step, victim: str, now: float) -> None:
+        verb = step.fault.partition(" ")[0]
+        if verb == "crash":
+            host = self.world.hosts[victim]
+            if host.state is HostState.CRASHED:
+                host.boot()
+            self._close_faults(f"crash {victim}", now)
+        elif verb == "isolate":
+            self.world.network.heal()
+            self._close_faults("isolate", now)
+
+    def _close_faults(self, prefix: str, now: float) -> None:
+        for at, what in list(self.open_faults):
+            if what.startswith(prefix):
+                self.open_faults.remove((at, what))
+                self.report.faults.append((at, now, what))
+
+    # -- expectations --------------------------------------------------------------------
+
+    def _look(self, now: float, settled: dict[int, Verdict]) -> None:
+        for index, (expectation, condition) in enumerate(self.watched):
+            if index in settled or condition.probe is None:
+                continue
+            if expectation.kind == "always":
+                if now < condition.after:
+                    continue
+                holds, seen = condition.probe(self.world)
+                if not holds:
+                    settled[index] = Verdict(
+                        _label(expectation), False, now, seen, expectation.line
+                    )
+                continue
+            assert expectation.at is not None
+            if expectation.kind == "by" and now <= expectation.at + 1e-9:
+                holds, seen = condition.probe(self.world)
+                if holds:
+                    settled[index] = Verdict(_label(expectation), True, now, seen, expectation.line)
+            elif expectation.kind == "at" and abs(now - expectation.at) < LOOK_EVERY / 2:
+                holds, seen = condition.probe(self.world)
+                settled[index] = Verdict(_label(expectation), holds, now, seen, expectation.line)
+        self._record(now)
+
+    def _record(self, now: float) -> None:
+        """Running replicas per service, for the plots."""
+        store = self.world.leader_store()
+        if store is None:
+            return
+        names = {
+            s.id: s.spec.name for s in store.tables["services"].values() if isinstance(s, Service)
+        }
+        counts = dict.fromkeys(sorted(names.values()), 0)
+        for task in store.tables["tasks"].values():
+            if (
+                isinstance(task, Task)
+                and task.service_id in names
+                and task.status.state is TaskState.RUNNING
+            ):
+                counts[names[task.service_id]] += 1
+        for name, count in counts.items():
+            self.report.running.setdefault(name, []).append((now, count))
+
+    def _unsettled(
+        self, expectation: Expectation, condition: Condition, failure: InvariantViolation | None
+    ) -> Verdict:
+        label, line = _label(expectation), expectation.line
+        if condition.probe is None:  # a checker: did its own violation stop the run?
+            kind = SafetyViolation if condition.text == "raft safety" else TaskViolation
+            broken = isinstance(failure, kind)
+            return Verdict(label, not broken, None, str(failure) if broken else "", line)
+        if failure is not None:
+            return Verdict(label, False, None, f"the run stopped: {failure}", line)
+        if expectation.kind == "always":
+            return Verdict(label, True, None, "", line)
+        _, seen = condition.probe(self.world)
+        return Verdict(label, False, None, f"not by {expectation.at:g}s: {seen}", line)
+
+
+def _label(expectation: Expectation) -> str:
+    if expectation.kind == "always":
+        return f"always: {expectation.check}"
+    return f"{expectation.kind} {expectation.at:g}s: {expectation.check}"

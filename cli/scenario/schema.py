@@ -1,0 +1,324 @@
+"""Scenario files: YAML read into a checked :class:`Scenario`, each mistake named
+by file, line and field (``web.yml:12: steps[2].at: "10x" is not a duration``).
+
+    name: rolling update while the leader is cut off
+    seed: 1                       # default; --seed overrides it
+    cluster:
+      managers: 3
+      workers: 5
+      labels: {worker-1: {rack: a}}          # engine labels per host
+      images:                                 # simulated behaviour per image
+        app:bad: {exit_after: 1, exit_code: 1}
+    network: {latency_min: 0.001, loss: 0.0}  # the links (sim.network.LinkModel)
+    steps:                                    # times from when the swarm is formed
+      - {at: 0s, run: service create --name web --replicas 6 app:1}
+      - {at: 30s, run: service update --image app:2 web}
+      - {at: 35s, fault: isolate leader, for: 20s}
+    expect:
+      always: [raft safety, task invariants, no task on worker-3 after 30s]
+      by:
+        - {at: 120s, check: service web running 6/6}
+        - {at: 150s, check: update web completed}
+      at:
+        - {at: 60s, check: leader is not manager-1}
+    duration: 200s                # how long to run (default: the last deadline + 10 s)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from core.errors import ShoalError
+from core.model.duration import parse_duration
+from sim.executor import ImageBehaviour
+from sim.network import LinkModel
+
+
+class ScenarioError(ShoalError):
+    """A scenario file that cannot run: where, which field, what is wrong."""
+
+    def __init__(self, path: str, line: int | None, where: str, problem: str) -> None:
+        self.path, self.line, self.where, self.problem = path, line, where, problem
+        place = f"{path}:{line}" if line is not None else path
+        super().__init__(f"{place}: {where}: {problem}" if where else f"{place}: {problem}")
+
+
+@dataclass(frozen=True)
+class Step:
+    at: float
+    run: str = ""  # a command line
+    fault: str = ""  # a fault: isolate/crash/boot/heal/partition ...
+    duration: float | None = None  # how long the fault lasts (then it is undone)
+    line: int | None = None
+
+
+@dataclass(frozen=True)
+class Expectation:
+    kind: str  # "always", "by" or "at"
+    check: str  # the condition's text
+    at: float | None = None  # the deadline ("by") or the instant ("at")
+    line: int | None = None
+
+
+@dataclass(frozen=True)
+class Scenario:
+    path: str
+    name: str
+    seed: int
+    managers: int
+    workers: int
+    labels: dict[str, dict[str, str]] = field(default_factory=dict)
+    images: dict[str, ImageBehaviour] = field(default_factory=dict)
+    link: LinkModel = field(default_factory=LinkModel)
+    steps: tuple[Step, ...] = ()
+    expectations: tuple[Expectation, ...] = ()
+    duration: float = 0.0
+
+
+# -- reading, with positions ------------------------------------------------------------
+
+
+class _Reader:
+    """Plain values from a YAML node tree, and where each came from."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def fail(self, node: yaml.Node | None, where: str, problem: str) -> ScenarioError:
+        line = node.start_mark.line + 1 if node is not None else None
+        return ScenarioError(self.path, line, where, problem)
+
+    def mapping(
+        self, node: yaml.Node, where: str, allowed: tuple[str, ...]
+    ) -> dict[str, yaml.Node]:
+        if not isinstance(node, yaml.MappingNode):
+            raise self.fail(node, where, "expected a mapping")
+        out: dict[str, yaml.Node] = {}
+        for key_node, value in node.value:
+            key = key_node.value
+            if allowed and key not in allowed:
+                raise self.fail(
+                    key_node,
+                    f"{where}.{key}".lstrip("."),
+                    f"unknown field (expected one of {', '.join(allowed)})",
+                )
+            if key in out:
+                raise self.fail(key_node, f"{where}.{key}".lstrip("."), "given twice")
+            out[key] = value
+        return out
+
+    def sequence(self, node: yaml.Node, where: str) -> list[yaml.Node]:
+        if not isinstance(node, yaml.SequenceNode):
+            raise self.fail(node, where, "expected a list")
+        return list(node.value)
+
+    def text(self, node: yaml.Node, where: str) -> str:
+        if not isinstance(node, yaml.ScalarNode) or node.value == "":
+            raise self.fail(node, where, "expected text")
+        return str(node.value)
+
+    def integer(self, node: yaml.Node, where: str, least: int = 0) -> int:
+        text = self.text(node, where)
+        try:
+            value = int(text)
+        except ValueError:
+            raise self.fail(node, where, f"{text!r} is not a whole number") from None
+        if value < least:
+            raise self.fail(node, where, f"must be at least {least}, not {value}")
+        return value
+
+    def number(self, node: yaml.Node, where: str) -> float:
+        text = self.text(node, where)
+        try:
+            return float(text)
+        except ValueError:
+            raise self.fail(node, where, f"{text!r} is not a number") from None
+
+    def seconds(self, node: yaml.Node, where: str) -> float:
+        text = self.text(node, where)
+        try:
+            return parse_duration(text) / 1e9
+        except ShoalError:
+            try:
+                return float(text)
+            except ValueError:
+                raise self.fail(node, where, f"{text!r} is not a duration (10s, 1m30s)") from None
+
+
+def load(path: str | Path) -> Scenario:
+    text_path = str(path)
+    try:
+        source = Path(path).read_text(encoding="utf-8")
+    except OSError as error:
+        raise ScenarioError(text_path, None, "", f"cannot be read: {error.strerror}") from None
+    return parse(source, text_path)
+
+
+TOP = ("name", "seed", "cluster", "network", "steps", "expect", "duration")
+
+
+def parse(source: str, path: str = "<scenario>") -> Scenario:
+    reader = _Reader(path)
+    try:
+        root = yaml.compose(source, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        raise ScenarioError(
+            path, line, "", f"not YAML: {getattr(error, 'problem', error)}"
+        ) from None
+    if root is None:
+        raise ScenarioError(path, None, "", "the file is empty")
+    top = reader.mapping(root, "", TOP)
+    cluster = (
+        reader.mapping(top["cluster"], "cluster", ("managers", "workers", "labels", "images"))
+        if "cluster" in top
+        else {}
+    )
+    managers = (
+        reader.integer(cluster["managers"], "cluster.managers", 1) if "managers" in cluster else 3
+    )
+    workers = (
+        reader.integer(cluster["workers"], "cluster.workers", 0) if "workers" in cluster else 0
+    )
+    hosts = [f"manager-{i}" for i in range(1, managers + 1)] + [
+        f"worker-{i}" for i in range(1, workers + 1)
+    ]
+    steps = tuple(_steps(reader, top.get("steps")))
+    expectations = tuple(_expectations(reader, top.get("expect")))
+    deadlines = [e.at for e in expectations if e.at is not None] + [
+        s.at + (s.duration or 0) for s in steps
+    ]
+    duration = (
+        reader.seconds(top["duration"], "duration")
+        if "duration" in top
+        else max(deadlines, default=60.0) + 10.0
+    )
+    return Scenario(
+        path=path,
+        name=reader.text(top["name"], "name") if "name" in top else Path(path).stem,
+        seed=reader.integer(top["seed"], "seed") if "seed" in top else 1,
+        managers=managers,
+        workers=workers,
+        labels=_labels(reader, cluster.get("labels"), hosts),
+        images=_images(reader, cluster.get("images")),
+        link=_link(reader, top.get("network")),
+        steps=steps,
+        expectations=expectations,
+        duration=duration,
+    )
+
+
+def _labels(reader: _Reader, node: yaml.Node | None, hosts: list[str]) -> dict[str, dict[str, str]]:
+    if node is None:
+        return {}
+    out = {}
+    for host, labels in reader.mapping(node, "cluster.labels", ()).items():
+        if host not in hosts:
+            raise reader.fail(
+                labels, f"cluster.labels.{host}", f"no such host (the hosts are {', '.join(hosts)})"
+            )
+        values = reader.mapping(labels, f"cluster.labels.{host}", ())
+        out[host] = {k: reader.text(v, f"cluster.labels.{host}.{k}") for k, v in values.items()}
+    return out
+
+
+IMAGE_FIELDS = (
+    "pull_seconds", "start_seconds", "exit_after", "exit_code", "missing", "oom_after",
+    "stop_seconds", "healthy_after", "unhealthy_after", "probe_seconds",
+)  # fmt: skip
+
+
+def _images(reader: _Reader, node: yaml.Node | None) -> dict[str, ImageBehaviour]:
+    if node is None:
+        return {}
+    out = {}
+    for image, spec in reader.mapping(node, "cluster.images", ()).items():
+        where = f"cluster.images.{image}"
+        values: dict[str, Any] = {}
+        for key, value in reader.mapping(spec, where, IMAGE_FIELDS).items():
+            if key == "missing":
+                values[key] = reader.text(value, f"{where}.{key}") in ("true", "True", "yes")
+            elif key == "exit_code":
+                values[key] = reader.integer(value, f"{where}.{key}")
+            else:
+                values[key] = reader.number(value, f"{where}.{key}")
+        out[image] = ImageBehaviour(**values)
+    return out
+
+
+LINK_FIELDS = ("latency_min", "latency_mean_extra", "loss", "duplicate", "reorder", "reorder_delay")
+
+
+def _link(reader: _Reader, node: yaml.Node | None) -> LinkModel:
+    if node is None:
+        return LinkModel()
+    values = {
+        k: reader.number(v, f"network.{k}")
+        for k, v in reader.mapping(node, "network", LINK_FIELDS).items()
+    }
+    return LinkModel(**values)
+
+
+def _steps(reader: _Reader, node: yaml.Node | None) -> list[Step]:
+    if node is None:
+        return []
+    steps = []
+    for index, item in enumerate(reader.sequence(node, "steps")):
+        where = f"steps[{index}]"
+        fields = reader.mapping(item, where, ("at", "run", "fault", "for"))
+        if "at" not in fields:
+            raise reader.fail(item, where, "needs 'at' (when, from the swarm's forming)")
+        if ("run" in fields) == ("fault" in fields):
+            raise reader.fail(item, where, "needs one of 'run' (a command) or 'fault'")
+        if "for" in fields and "fault" not in fields:
+            raise reader.fail(fields["for"], f"{where}.for", "only a fault lasts 'for' a while")
+        steps.append(
+            Step(
+                at=reader.seconds(fields["at"], f"{where}.at"),
+                run=reader.text(fields["run"], f"{where}.run") if "run" in fields else "",
+                fault=reader.text(fields["fault"], f"{where}.fault") if "fault" in fields else "",
+                duration=reader.seconds(fields["for"], f"{where}.for") if "for" in fields else None,
+                line=item.start_mark.line + 1,
+            )
+        )
+    return sorted(steps, key=lambda s: s.at)
+
+
+def _expectations(reader: _Reader, node: yaml.Node | None) -> list[Expectation]:
+    if node is None:
+        return []
+    out = []
+    groups = reader.mapping(node, "expect", ("always", "by", "at"))
+    for index, item in enumerate(
+        reader.sequence(groups["always"], "expect.always") if "always" in groups else []
+    ):
+        out.append(
+            Expectation(
+                "always",
+                reader.text(item, f"expect.always[{index}]"),
+                line=item.start_mark.line + 1,
+            )
+        )
+    for kind in ("by", "at"):
+        for index, item in enumerate(
+            reader.sequence(groups[kind], f"expect.{kind}") if kind in groups else []
+        ):
+            where = f"expect.{kind}[{index}]"
+            fields = reader.mapping(item, where, ("at", "check"))
+            for needed in ("at", "check"):
+                if needed not in fields:
+                    raise reader.fail(item, where, f"needs '{needed}'")
+            out.append(
+                Expectation(
+                    kind,
+                    reader.text(fields["check"], f"{where}.check"),
+                    at=reader.seconds(fields["at"], f"{where}.at"),
+                    line=item.start_mark.line + 1,
+                )
+            )
+    return out

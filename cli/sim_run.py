@@ -1,0 +1,115 @@
+"""``shoal sim run FILE``: a scenario in a simulated swarm, with a progress bar over
+simulated time, a verdict for every expectation, the trace hash, and for a failure
+the command that replays it. Exit status 0 when every verdict passes, 2 when one
+fails (1 is a mistake in the command line or the file).
+
+``--seeds 1..20`` runs the scenario once per seed and prints a line per seed.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any, TextIO
+
+from tqdm import tqdm
+
+from cli.output.tables import table
+from cli.scenario.runner import Report, run
+from cli.scenario.schema import load
+from cli.sim_raft import UsageError, seed_range
+
+EXIT_FAILED = 2
+
+
+def add_parser(sim: Any) -> None:
+    parser = sim.add_parser(
+        "run",
+        help="run a scenario file in a simulated swarm and judge its expectations",
+        description=__doc__,
+    )
+    parser.add_argument("file", help="the scenario (YAML)")
+    chosen = parser.add_mutually_exclusive_group()
+    chosen.add_argument("--seed", type=int, help="the run's seed (default: the file's)")
+    chosen.add_argument("--seeds", type=seed_range, help="one run per seed, e.g. 1..20")
+    parser.add_argument("--trace", help="write the run's JSONL trace here (one seed only)")
+    parser.add_argument("--plot", help="draw the run as a PNG here (one seed only)")
+    parser.add_argument("--format", choices=("table", "json"), default="table")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def main(args: Any, out: TextIO | None = None, err: TextIO | None = None) -> int:
+    out, err = out or sys.stdout, err or sys.stderr
+    scenario = load(args.file)
+    if args.seeds is not None:
+        if args.trace or args.plot:
+            raise UsageError("--trace and --plot record one run: use them with --seed")
+        reports = [run(scenario, seed) for seed in args.seeds]
+        _sweep(args, reports, out)
+        return 0 if all(r.passed for r in reports) else EXIT_FAILED
+    bar = None
+    if not args.no_progress and args.format == "table":
+        bar = tqdm(total=round(scenario.duration), unit="sim-s", file=err, leave=False)
+
+    def advance(now: float) -> None:
+        if bar is not None:
+            bar.update(round(now) - bar.n)
+
+    try:
+        report = run(scenario, args.seed, args.trace, advance)
+    finally:
+        if bar is not None:
+            bar.close()
+    if args.plot:
+        from cli.plots import draw
+
+        draw(report, args.plot)
+    if args.format == "json":
+        print(json.dumps(_as_json(report), indent=2), file=out)
+    else:
+        _verdicts(args, report, out)
+    return 0 if report.passed else EXIT_FAILED
+
+
+def _verdicts(args: Any, report: Report, out: TextIO) -> None:
+    print(f"{report.scenario.name} (seed {report.seed})", file=out)
+    rows = [
+        (
+            v.text,
+            "pass" if v.passed else "FAIL",
+            f"{v.when:.1f}s" if v.when is not None else "-",
+            v.seen,
+        )
+        for v in report.verdicts
+    ]
+    print(table(("EXPECTATION", "VERDICT", "WHEN", "SEEN"), rows), file=out)
+    print(f"trace hash {report.trace_hash}", file=out)
+    if not report.passed:
+        print(f"replay: shoal sim run {args.file} --seed {report.seed} --trace run.jsonl", file=out)
+
+
+def _sweep(args: Any, reports: list[Report], out: TextIO) -> None:
+    if args.format == "json":
+        print(json.dumps([_as_json(r) for r in reports], indent=2), file=out)
+        return
+    rows = []
+    for report in reports:
+        failed = [v.text for v in report.verdicts if not v.passed]
+        rows.append((str(report.seed), "pass" if not failed else "FAIL", "; ".join(failed)))
+    print(table(("SEED", "VERDICT", "FAILED"), rows), file=out)
+    for report in reports:
+        if not report.passed:
+            print(f"replay: shoal sim run {args.file} --seed {report.seed}", file=out)
+
+
+def _as_json(report: Report) -> dict[str, Any]:
+    return {
+        "scenario": report.scenario.name,
+        "seed": report.seed,
+        "passed": report.passed,
+        "trace_hash": report.trace_hash,
+        "verdicts": [
+            {"expectation": v.text, "passed": v.passed, "when": v.when, "seen": v.seen}
+            for v in report.verdicts
+        ],
+    }

@@ -1,0 +1,200 @@
+"""Scenario files: the shipped ones pass; every expectation kind has a mutated twin
+that fails with a clear verdict and a replay command; schema mistakes name file,
+line and field; the plot is checked as a figure."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+
+from cli.main import main
+from cli.plots import figure
+from cli.scenario.runner import Report, run
+from cli.scenario.schema import ScenarioError, load, parse
+
+SCENARIOS = sorted(Path(__file__).resolve().parents[2].joinpath("scenarios").glob("*.yml"))
+FLAGSHIP = Path(__file__).resolve().parents[2] / "scenarios" / "rolling-update-isolated-leader.yml"
+
+
+@pytest.mark.parametrize("path", SCENARIOS, ids=lambda p: p.stem)
+def test_every_shipped_scenario_passes(path: Path) -> None:
+    report = run(load(path))
+    assert report.passed, [v for v in report.verdicts if not v.passed]
+    assert report.verdicts
+
+
+def test_the_same_seed_gives_the_same_trace() -> None:
+    scenario = load(FLAGSHIP)
+    assert run(scenario, 3).trace_hash == run(scenario, 3).trace_hash
+    assert run(scenario, 3).trace_hash != run(scenario, 4).trace_hash
+
+
+# -- mutated twins: each expectation kind, made wrong --------------------------------------
+
+BASE = """
+name: twin
+cluster: {managers: 3, workers: 2}
+steps:
+  - {at: 0s, run: service create --name web --replicas 3 --constraint node.role==worker nginx}
+  - {at: 20s, run: service update --image nginx:2 web}
+  - {at: 30s, fault: isolate leader, for: 20s}
+  - {at: 5s, run: node update --availability drain worker-2}
+expect:
+  EXPECTATIONS
+duration: 120s
+"""
+
+
+def verdicts(expectations: str) -> Report:
+    return run(parse(BASE.replace("EXPECTATIONS", expectations), "twin.yml"))
+
+
+@pytest.mark.parametrize(
+    ("right", "wrong", "seen"),
+    [
+        (
+            "by: [{at: 30s, check: service web running 3/3}]",
+            "by: [{at: 30s, check: service web running 4/3}]",
+            "running 3/3",
+        ),
+        (
+            "by: [{at: 100s, check: update web completed}]",
+            "by: [{at: 21s, check: update web completed}]",
+            "update",
+        ),
+        (
+            "at: [{at: 60s, check: leader is not manager-1}]",
+            "at: [{at: 60s, check: leader is manager-1}]",
+            "leader manager-",
+        ),
+        (
+            "always: [no task on worker-2 after 20s]",
+            "always: [no task on worker-1 after 20s]",
+            "running",
+        ),
+        (
+            "by: [{at: 60s, check: node worker-2 ready}]",
+            "by: [{at: 60s, check: node worker-2 down}]",
+            "node ready",
+        ),
+    ],
+)
+def test_each_kind_of_expectation_fails_when_made_wrong(right: str, wrong: str, seen: str) -> None:
+    good = verdicts(right)
+    assert good.passed, good.verdicts
+    bad = verdicts(wrong)
+    assert not bad.passed
+    (verdict,) = [v for v in bad.verdicts if not v.passed]
+    assert seen in verdict.seen and verdict.line is not None
+
+
+def test_a_failed_run_prints_its_verdict_and_how_to_replay_it(tmp_path: Path) -> None:
+    path = tmp_path / "wrong.yml"
+    path.write_text(BASE.replace("EXPECTATIONS", "by: [{at: 30s, check: service web running 4/3}]"))
+    out = io.StringIO()
+    from cli.sim_run import main as sim_run
+
+    args = type(
+        "Args",
+        (),
+        {
+            "file": str(path),
+            "seed": 7,
+            "seeds": None,
+            "trace": None,
+            "plot": None,
+            "format": "table",
+            "no_progress": True,
+        },
+    )()
+    assert sim_run(args, out=out, err=io.StringIO()) == 2
+    text = out.getvalue()
+    assert "by 30s: service web running 4/3" in text and "FAIL" in text
+    assert f"replay: shoal sim run {path} --seed 7" in text
+    assert "trace hash " in text
+
+
+def test_a_bad_step_command_fails_its_step() -> None:
+    scenario = parse(
+        "steps: [{at: 0s, run: service create --replicas abc nginx}]\nduration: 5s", "x.yml"
+    )
+    (verdict,) = run(scenario).verdicts
+    assert not verdict.passed and verdict.line == 1
+    assert verdict.seen.startswith('invalid argument "abc" for "--replicas" flag')
+
+
+# -- schema mistakes ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("cluster: {managers: 0}", "x.yml:1: cluster.managers: must be at least 1, not 0"),
+        ("cluster:\n  managers: three", "x.yml:2: cluster.managers: 'three' is not a whole number"),
+        (
+            "steps:\n  - {at: 10x, run: service ls}",
+            "x.yml:2: steps[0].at: '10x' is not a duration (10s, 1m30s)",
+        ),
+        (
+            "steps:\n  - {run: service ls}",
+            "x.yml:2: steps[0]: needs 'at' (when, from the swarm's forming)",
+        ),
+        ("steps:\n  - {at: 1s}", "x.yml:2: steps[0]: needs one of 'run' (a command) or 'fault'"),
+        (
+            "colour: red",
+            "x.yml:1: colour: unknown field (expected one of name, seed, cluster, network, "
+            "steps, expect, duration)",
+        ),
+        ("expect:\n  by:\n    - {at: 5s}", "x.yml:3: expect.by[0]: needs 'check'"),
+        (
+            "cluster: {workers: 1, labels: {worker-9: {a: b}}}",
+            "x.yml:1: cluster.labels.worker-9: no such host (the hosts are manager-1, "
+            "manager-2, manager-3, worker-1)",
+        ),
+        ("steps: [", "x.yml:1: not YAML"),
+        ("", "x.yml: the file is empty"),
+    ],
+)
+def test_schema_mistakes_name_file_line_and_field(text: str, message: str) -> None:
+    with pytest.raises(ScenarioError) as caught:
+        parse(text, "x.yml")
+    assert str(caught.value).startswith(message)
+
+
+def test_an_unreadable_expectation_is_the_files_mistake() -> None:
+    scenario = parse("expect:\n  always:\n    - the moon is blue", "x.yml")
+    with pytest.raises(ScenarioError) as caught:
+        run(scenario)
+    assert str(caught.value).startswith("x.yml:3: expect: cannot read 'the moon is blue'")
+
+
+def test_sim_run_exits_1_for_a_file_mistake(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "bad.yml"
+    path.write_text("cluster: {managers: 0}\n")
+    assert main(["sim", "run", str(path), "--no-progress"]) == 1
+    assert "cluster.managers: must be at least 1, not 0" in capsys.readouterr().err
+    assert main(["sim", "run", str(tmp_path / "missing.yml"), "--no-progress"]) == 1
+
+
+# -- the plot, as a figure -----------------------------------------------------------------
+
+
+def test_the_plot_shows_replicas_faults_and_leaders() -> None:
+    report = run(load(FLAGSHIP))
+    axes = figure(report).axes[0]
+    assert axes.get_xlabel() and axes.get_ylabel()
+    labels = [t.get_text() for t in axes.get_legend().get_texts()]
+    assert labels == ["web running", "fault", "new leader"]
+    spans = [p for p in axes.patches]
+    bands = sorted((round(p.get_x(), 3), round(p.get_x() + p.get_width(), 3)) for p in spans)
+    assert bands == sorted((round(s, 3), round(e, 3)) for s, e, _ in report.faults)
+    assert len(report.faults) == 1
+    vertical = [line for line in axes.get_lines() if line.get_linestyle() == "--"]
+    assert sorted(round(line.get_xdata()[0], 3) for line in vertical) == sorted(
+        round(t, 3) for t, _ in report.leaders
+    )
+    assert report.leaders  # the isolation made a new one
