@@ -404,25 +404,37 @@ class ClusterWorld:
 
     # -- building a swarm ------------------------------------------------------------------
 
-    def form_swarm(self, timeout: float = 120.0) -> None:
-        """Boot every host, init the swarm on the first manager, join the others."""
-        self.boot_all()
-        specs = self.config.hosts
+    def form_swarm(self, timeout: float = 120.0, spare: Iterable[str] = ()) -> None:
+        """Boot every host, init the swarm on the first manager, join the others;
+        ``spare`` hosts stay off (to :meth:`join` later, as a swarm grows)."""
+        left_out = set(spare)
+        specs = [s for s in self.config.hosts if s.name not in left_out]
+        for spec in sorted(specs, key=lambda s: s.name):
+            self.hosts[spec.name].boot()
         first = next(s for s in specs if s.manager)
         reply = self.call(first.name, "SwarmInit")
         if not reply.ok:
             raise AssertionError(f"swarm init failed: {reply.error}")
         tokens = self.join_tokens(first.name)
         for spec in specs:
-            if spec is first:
-                continue
-            token = tokens.manager if spec.manager else tokens.worker
-            joined = self.call(spec.name, "SwarmJoin", remote=first.name, token=token)
-            if not joined.ok:
-                raise AssertionError(f"{spec.name} could not join: {joined.error}")
-        ok = self.run_until(self.all_ready, timeout)
+            if spec is not first:
+                self._join(spec, first.name, tokens)
+        ok = self.run_until(lambda: self.all_ready(len(specs)), timeout)
         if not ok:
             raise AssertionError("the swarm did not form in time")
+
+    def join(self, name: str, via: str) -> None:
+        """Boot a spare host and join it through the manager ``via``."""
+        host = self.hosts[name]
+        if host.state is not HostState.UP:
+            host.boot()
+        self._join(host.spec, via, self.join_tokens(via))
+
+    def _join(self, spec: HostSpec, via: str, tokens: JoinTokens) -> None:
+        token = tokens.manager if spec.manager else tokens.worker
+        joined = self.call(spec.name, "SwarmJoin", remote=via, token=token)
+        if not joined.ok:
+            raise AssertionError(f"{spec.name} could not join: {joined.error}")
 
     def join_tokens(self, host: str) -> JoinTokens:
         store = self.leader_store()
@@ -460,14 +472,14 @@ class ClusterWorld:
             return None
         return leader.node.manager.store
 
-    def all_ready(self) -> bool:
+    def all_ready(self, count: int | None = None) -> bool:
+        """Every node (``count`` of them, by default one per host) known and READY."""
         store = self.leader_store()
         if store is None:
             return False
         nodes = [n for n in store.tables["nodes"].values() if isinstance(n, Node)]
-        return len(nodes) == len(self.hosts) and all(
-            n.status.state is NodeState.READY for n in nodes
-        )
+        wanted = len(self.hosts) if count is None else count
+        return len(nodes) == wanted and all(n.status.state is NodeState.READY for n in nodes)
 
     def tasks(self) -> list[Task]:
         store = self.leader_store()

@@ -2,6 +2,10 @@
 and asked of a simulated swarm at any instant.
 
 - ``service NAME running 6/6``: the REPLICAS column of ``docker service ls``;
+- ``service NAME spread over node.labels.rack``: its running tasks per value of the
+  label differ by at most one (what ``--placement-pref spread=`` asks for), over
+  at least two values;
+- ``service NAME has 4 tasks``: in the store, history included (``service ps``);
 - ``update NAME completed`` (or updating, paused, rollback_started,
   rollback_paused, rollback_completed);
 - ``leader is manager-1``, ``leader is not manager-1``, ``no leader``;
@@ -50,6 +54,10 @@ def read(text: str) -> Condition:
         return Condition(text, None)
     if match := re.fullmatch(r"service (\S+) running (\d+/\d+.*)", text):
         return Condition(text, _replicas(match.group(1), match.group(2)))
+    if match := re.fullmatch(r"service (\S+) has (\d+) tasks?", text):
+        return Condition(text, _task_count(match.group(1), int(match.group(2))))
+    if match := re.fullmatch(r"service (\S+) spread over node\.labels\.(\S+)", text):
+        return Condition(text, _spread(match.group(1), match.group(2)))
     if match := re.fullmatch(r"update (\S+) (\S+)", text):
         updates = {s.value: s for s in UpdateState}
         if match.group(2) not in updates:
@@ -70,7 +78,11 @@ def read(text: str) -> Condition:
         except ShoalError as error:
             raise BadCondition(str(error)) from None
         return Condition(text, _no_task_on(match.group(1)), after=after)
-    known = "service X running N/M, update X STATE, leader is [not] X, no leader, node X STATE, "
+    known = (
+        "service X running N/M, service X has N tasks, service X spread over node.labels.L, "
+        "update X STATE, "
+        "leader is [not] X, no leader, node X STATE, "
+    )
     raise BadCondition(
         f"cannot read {' '.join(words)!r}: expected one of {known}no task on X after T, "
         f"{', '.join(CHECKERS)}"
@@ -98,6 +110,39 @@ def _replicas(name: str, wanted: str) -> Probe:
             return False, f"no service {name}" if world.leader_store() else "no leader"
         seen = replicas(service, tasks)
         return seen == wanted, f"running {seen}"
+
+    return probe
+
+
+def _spread(name: str, label: str) -> Probe:
+    def probe(world: ClusterWorld) -> tuple[bool, str]:
+        service, tasks = _service(world, name)
+        store = world.leader_store()
+        if service is None or store is None:
+            return False, f"no service {name}"
+        nodes = {n.id: n for n in store.tables["nodes"].values() if isinstance(n, Node)}
+        values = {n.spec.labels[label]: 0 for n in nodes.values() if label in n.spec.labels}
+        for task in tasks:
+            placed = nodes.get(task.node_id)
+            if task.status.state is TaskState.RUNNING and placed is not None:
+                value = placed.spec.labels.get(label, "")
+                values[value] = values.get(value, 0) + 1
+        counts = [values[v] for v in sorted(values)]
+        seen = ", ".join(f"{v or '(no label)'}: {values[v]}" for v in sorted(values))
+        labelled = [v for v in values if v]
+        if len(labelled) < 2:
+            return False, f"no two nodes differ in label {label} ({seen})"
+        return max(counts) - min(counts) <= 1, seen
+
+    return probe
+
+
+def _task_count(name: str, wanted: int) -> Probe:
+    def probe(world: ClusterWorld) -> tuple[bool, str]:
+        service, tasks = _service(world, name)
+        if service is None:
+            return False, f"no service {name}"
+        return len(tasks) == wanted, f"{len(tasks)} tasks"
 
     return probe
 

@@ -10,8 +10,11 @@ of every node). A command a step runs that the manager refuses, or that Docker
 would refuse, fails that step's verdict.
 
 Faults: ``crash HOST``, ``boot HOST``, ``restart HOST``, ``isolate HOST``,
-``heal``, where HOST may be ``leader`` or ``a worker`` (drawn from the run's
-seed); with ``for``, a crash is booted and an isolation healed when it ends.
+``heal``, ``join HOST`` (a spare host boots and joins), ``force-new-cluster HOST``
+(``swarm init --force-new-cluster`` there), where HOST may be ``leader`` or ``a
+worker`` (drawn from the run's seed); with ``for``, a crash is booted and an
+isolation healed when it ends. A step's command runs until the manager answers
+(a write waits for its commit, or 20 s without quorum).
 """
 
 from __future__ import annotations
@@ -132,7 +135,7 @@ class _Run:
 
     def go(self) -> None:
         world, report = self.world, self.report
-        world.form_swarm()
+        world.form_swarm(spare=self.scenario.spare)
         self.start = world.env.now
         settled: dict[int, Verdict] = {}
         steps = list(self.scenario.steps)
@@ -177,21 +180,25 @@ class _Run:
         return []
 
     def _command(self, step: Step, now: float) -> None:
+        """Run the step's command (until the manager answers); a refusal fails the
+        step, unless the step says it ``fails``, when only success does."""
         leader = self.world.leader()
-        host = leader.name if leader is not None else "manager-1"
+        host = step.on or (leader.name if leader is not None else "manager-1")
+        label = f"step: {step.run}" + (" (fails)" if step.fails else "")
+        errors: list[str] = []
         try:
             commands = parse_command(step.run, self.rng)
         except UsageError as error:
-            self.report.verdicts.append(
-                Verdict(f"step: {step.run}", False, now, error.message, step.line)
-            )
-            return
+            commands, errors = [], [error.message]
         for command in commands:
             outcome = execute(command, lambda m, p: self.world.call(host, m, **p), host)
             if not outcome.ok:
-                self.report.verdicts.append(
-                    Verdict(f"step: {step.run}", False, now, outcome.error, step.line)
-                )
+                errors.append(outcome.error)
+        if step.fails:
+            seen = errors[0] if errors else "it was accepted"
+            self.report.verdicts.append(Verdict(label, bool(errors), now, seen, step.line))
+        elif errors:
+            self.report.verdicts.append(Verdict(label, False, now, errors[0], step.line))
 
     def _fault(self, step: Step, now: float) -> str:
         verb, _, target = step.fault.partition(" ")
@@ -201,6 +208,17 @@ class _Run:
             self._close_faults("isolate", now)
             return "all"
         host = self._host(target, step)
+        if verb == "join":
+            leader = world.leader()
+            world.join(host.name, leader.name if leader is not None else "manager-1")
+            return ""
+        if verb == "force-new-cluster":
+            reply = world.call(host.name, "SwarmInit", force_new_cluster=True)
+            if not reply.ok:
+                self.report.verdicts.append(
+                    Verdict(f"fault: {step.fault}", False, now, reply.error, step.line)
+                )
+            return ""
         if verb == "crash":
             host.crash()
         elif verb == "boot":
@@ -216,7 +234,8 @@ class _Run:
                 self.scenario.path,
                 step.line,
                 "fault",
-                f"unknown fault {verb!r} (crash, boot, restart, isolate, heal)",
+                f"unknown fault {verb!r} (crash, boot, restart, isolate, heal, join, "
+                "force-new-cluster)",
             )
         if verb in ("crash", "isolate"):
             self.open_faults.append((now, f"{verb} {host.name}"))

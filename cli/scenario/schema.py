@@ -6,6 +6,7 @@ by file, line and field (``web.yml:12: steps[2].at: "10x" is not a duration``).
     cluster:
       managers: 3
       workers: 5
+      spare: [worker-5]                       # off until a step joins it
       labels: {worker-1: {rack: a}}          # engine labels per host
       images:                                 # simulated behaviour per image
         app:bad: {exit_after: 1, exit_code: 1}
@@ -14,6 +15,8 @@ by file, line and field (``web.yml:12: steps[2].at: "10x" is not a duration``).
       - {at: 0s, run: service create --name web --replicas 6 app:1}
       - {at: 30s, run: service update --image app:2 web}
       - {at: 35s, fault: isolate leader, for: 20s}
+      - {at: 40s, run: service scale web=7, on: manager-1, fails: true}
+      - {at: 90s, fault: join worker-5}
     expect:
       always: [raft safety, task invariants, no task on worker-3 after 30s]
       by:
@@ -53,6 +56,8 @@ class Step:
     run: str = ""  # a command line
     fault: str = ""  # a fault: isolate/crash/boot/heal/partition ...
     duration: float | None = None  # how long the fault lasts (then it is undone)
+    on: str = ""  # the host the command is sent to (default: the leader)
+    fails: bool = False  # the command is expected to be refused (or to time out)
     line: int | None = None
 
 
@@ -72,6 +77,7 @@ class Scenario:
     managers: int
     workers: int
     labels: dict[str, dict[str, str]] = field(default_factory=dict)
+    spare: tuple[str, ...] = ()  # hosts left off when the swarm forms (a step joins them)
     images: dict[str, ImageBehaviour] = field(default_factory=dict)
     link: LinkModel = field(default_factory=LinkModel)
     steps: tuple[Step, ...] = ()
@@ -120,6 +126,12 @@ class _Reader:
         if not isinstance(node, yaml.ScalarNode) or node.value == "":
             raise self.fail(node, where, "expected text")
         return str(node.value)
+
+    def boolean(self, node: yaml.Node, where: str) -> bool:
+        text = self.text(node, where).lower()
+        if text not in ("true", "false", "yes", "no"):
+            raise self.fail(node, where, f"{text!r} is not true or false")
+        return text in ("true", "yes")
 
     def integer(self, node: yaml.Node, where: str, least: int = 0) -> int:
         text = self.text(node, where)
@@ -175,7 +187,9 @@ def parse(source: str, path: str = "<scenario>") -> Scenario:
         raise ScenarioError(path, None, "", "the file is empty")
     top = reader.mapping(root, "", TOP)
     cluster = (
-        reader.mapping(top["cluster"], "cluster", ("managers", "workers", "labels", "images"))
+        reader.mapping(
+            top["cluster"], "cluster", ("managers", "workers", "labels", "images", "spare")
+        )
         if "cluster" in top
         else {}
     )
@@ -205,6 +219,7 @@ def parse(source: str, path: str = "<scenario>") -> Scenario:
         managers=managers,
         workers=workers,
         labels=_labels(reader, cluster.get("labels"), hosts),
+        spare=_spare(reader, cluster.get("spare"), hosts),
         images=_images(reader, cluster.get("images")),
         link=_link(reader, top.get("network")),
         steps=steps,
@@ -225,6 +240,20 @@ def _labels(reader: _Reader, node: yaml.Node | None, hosts: list[str]) -> dict[s
         values = reader.mapping(labels, f"cluster.labels.{host}", ())
         out[host] = {k: reader.text(v, f"cluster.labels.{host}.{k}") for k, v in values.items()}
     return out
+
+
+def _spare(reader: _Reader, node: yaml.Node | None, hosts: list[str]) -> tuple[str, ...]:
+    if node is None:
+        return ()
+    names = []
+    for index, item in enumerate(reader.sequence(node, "cluster.spare")):
+        name = reader.text(item, f"cluster.spare[{index}]")
+        if name not in hosts or name == "manager-1":
+            raise reader.fail(
+                item, f"cluster.spare[{index}]", f"{name!r} is not a host that can wait"
+            )
+        names.append(name)
+    return tuple(names)
 
 
 IMAGE_FIELDS = (
@@ -270,19 +299,25 @@ def _steps(reader: _Reader, node: yaml.Node | None) -> list[Step]:
     steps = []
     for index, item in enumerate(reader.sequence(node, "steps")):
         where = f"steps[{index}]"
-        fields = reader.mapping(item, where, ("at", "run", "fault", "for"))
+        fields = reader.mapping(item, where, ("at", "run", "fault", "for", "on", "fails"))
         if "at" not in fields:
             raise reader.fail(item, where, "needs 'at' (when, from the swarm's forming)")
         if ("run" in fields) == ("fault" in fields):
             raise reader.fail(item, where, "needs one of 'run' (a command) or 'fault'")
         if "for" in fields and "fault" not in fields:
             raise reader.fail(fields["for"], f"{where}.for", "only a fault lasts 'for' a while")
+        for only in ("on", "fails"):
+            if only in fields and "run" not in fields:
+                raise reader.fail(fields[only], f"{where}.{only}", f"'{only}' goes with 'run'")
+        fails = "fails" in fields and reader.boolean(fields["fails"], f"{where}.fails")
         steps.append(
             Step(
                 at=reader.seconds(fields["at"], f"{where}.at"),
                 run=reader.text(fields["run"], f"{where}.run") if "run" in fields else "",
                 fault=reader.text(fields["fault"], f"{where}.fault") if "fault" in fields else "",
                 duration=reader.seconds(fields["for"], f"{where}.for") if "for" in fields else None,
+                on=reader.text(fields["on"], f"{where}.on") if "on" in fields else "",
+                fails=fails,
                 line=item.start_mark.line + 1,
             )
         )

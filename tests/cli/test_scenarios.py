@@ -5,6 +5,7 @@ line and field; the plot is checked as a figure."""
 from __future__ import annotations
 
 import io
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -198,3 +199,20 @@ def test_the_plot_shows_replicas_faults_and_leaders() -> None:
         round(t, 3) for t, _ in report.leaders
     )
     assert report.leaders  # the isolation made a new one
+
+
+def test_spread_and_task_count_expectations_fail_when_made_wrong() -> None:
+    racks = load(FLAGSHIP.parent / "placement-preferences-racks.yml")
+    unlabelled = replace(racks, steps=tuple(s for s in racks.steps if "manager-1" not in s.run))
+    (spread,) = [v for v in run(unlabelled).verdicts if "spread" in v.text]
+    assert not spread.passed and spread.seen == "a: 3, b: 2, c: 1"  # SwarmKit's own quirk
+    restarts = load(FLAGSHIP.parent / "restart-policy-max-attempts.yml")
+    counted = replace(
+        restarts,
+        expectations=tuple(
+            replace(e, check=e.check.replace("has 4 tasks", "has 3 tasks"))
+            for e in restarts.expectations
+        ),
+    )
+    (count,) = [v for v in run(counted).verdicts if "tasks" in v.text]
+    assert not count.passed and count.seen == "4 tasks"
