@@ -103,23 +103,33 @@ def _service(world: ClusterWorld, name: str) -> tuple[Service | None, list[Task]
     return found, tasks
 
 
-def _replicas(name: str, wanted: str) -> Probe:
+Judge = Callable[[Service, list[Task], ClusterWorld], tuple[bool, str]]
+
+
+def _of_service(name: str, judge: Judge) -> Probe:
+    """A probe of the service ``name`` (failing, and saying so, while there is none)."""
+
     def probe(world: ClusterWorld) -> tuple[bool, str]:
         service, tasks = _service(world, name)
         if service is None:
             return False, f"no service {name}" if world.leader_store() else "no leader"
-        seen = replicas(service, tasks)
-        return seen == wanted, f"running {seen}"
+        return judge(service, tasks, world)
 
     return probe
 
 
+def _replicas(name: str, wanted: str) -> Probe:
+    def judge(service: Service, tasks: list[Task], _world: ClusterWorld) -> tuple[bool, str]:
+        seen = replicas(service, tasks)
+        return seen == wanted, f"running {seen}"
+
+    return _of_service(name, judge)
+
+
 def _spread(name: str, label: str) -> Probe:
-    def probe(world: ClusterWorld) -> tuple[bool, str]:
-        service, tasks = _service(world, name)
+    def judge(_service: Service, tasks: list[Task], world: ClusterWorld) -> tuple[bool, str]:
         store = world.leader_store()
-        if service is None or store is None:
-            return False, f"no service {name}"
+        assert store is not None
         nodes = {n.id: n for n in store.tables["nodes"].values() if isinstance(n, Node)}
         values = {n.spec.labels[label]: 0 for n in nodes.values() if label in n.spec.labels}
         for task in tasks:
@@ -129,34 +139,27 @@ def _spread(name: str, label: str) -> Probe:
                 values[value] = values.get(value, 0) + 1
         counts = [values[v] for v in sorted(values)]
         seen = ", ".join(f"{v or '(no label)'}: {values[v]}" for v in sorted(values))
-        labelled = [v for v in values if v]
-        if len(labelled) < 2:
+        if len([v for v in values if v]) < 2:
             return False, f"no two nodes differ in label {label} ({seen})"
         return max(counts) - min(counts) <= 1, seen
 
-    return probe
+    return _of_service(name, judge)
 
 
 def _task_count(name: str, wanted: int) -> Probe:
-    def probe(world: ClusterWorld) -> tuple[bool, str]:
-        service, tasks = _service(world, name)
-        if service is None:
-            return False, f"no service {name}"
+    def judge(_service: Service, tasks: list[Task], _world: ClusterWorld) -> tuple[bool, str]:
         return len(tasks) == wanted, f"{len(tasks)} tasks"
 
-    return probe
+    return _of_service(name, judge)
 
 
 def _update(name: str, state: UpdateState) -> Probe:
-    def probe(world: ClusterWorld) -> tuple[bool, str]:
-        service, _ = _service(world, name)
-        if service is None:
-            return False, f"no service {name}"
+    def judge(service: Service, _tasks: list[Task], _world: ClusterWorld) -> tuple[bool, str]:
         status = service.update_status
         seen = status.state if status is not None else None
         return seen is state, f"update {seen.value if seen else 'not started'}"
 
-    return probe
+    return _of_service(name, judge)
 
 
 def _leader(host: str, negate: bool) -> Probe:
