@@ -1,8 +1,10 @@
 """A scenario run as a picture: running replicas per service over simulated time,
-each fault as a shaded band, each leadership as a dashed vertical line.
+each fault as a shaded band, each leadership as a dashed vertical line; and the
+election latencies as a histogram.
 
-:func:`figure` builds the matplotlib figure (tests look at it as a figure: its
-labels, legend, spans and lines); :func:`draw` writes it as a PNG.
+:func:`figure` builds the matplotlib figure from a :class:`~cli.timeline.Timeline`
+(a run's report, or its trace read back); tests look at it as a figure: its
+labels, legend, spans and lines. :func:`draw` writes it as a PNG.
 """
 
 from __future__ import annotations
@@ -13,13 +15,13 @@ matplotlib.use("Agg")  # no display: files only
 
 from matplotlib.figure import Figure
 
-from cli.scenario.runner import Report
+from cli.timeline import Timeline
 
 FAULT_COLOUR = "tab:red"
 LEADER_COLOUR = "tab:gray"
 
 
-def figure(report: Report) -> Figure:
+def figure(report: Timeline) -> Figure:
     fig = Figure(figsize=(10, 4.5), dpi=100)
     axes = fig.add_subplot(1, 1, 1)
     for name in sorted(report.running):
@@ -43,7 +45,7 @@ def figure(report: Report) -> Figure:
         axes.annotate(host, (when, 0), xytext=(2, 12), textcoords="offset points", fontsize=8)
     axes.set_xlabel("simulated time since the swarm formed (s)")
     axes.set_ylabel("tasks running")
-    axes.set_title(f"{report.scenario.name} (seed {report.seed})")
+    axes.set_title(report.title)
     axes.set_xlim(0, max(report.simulated, 1.0))
     axes.set_ylim(bottom=0)
     axes.legend(loc="lower right")
@@ -52,7 +54,20 @@ def figure(report: Report) -> Figure:
     return fig
 
 
-def draw(report: Report, path: str) -> None:
+def latency_figure(latencies: list[float]) -> Figure:
+    """How long each election took after a fault on the leader (of one run or many:
+    :meth:`~cli.timeline.Timeline.election_latencies`)."""
+    fig = Figure(figsize=(6, 3.5), dpi=100)
+    axes = fig.add_subplot(1, 1, 1)
+    axes.hist(latencies, bins=max(1, min(20, len(latencies))), color="tab:blue")
+    axes.set_xlabel("seconds from the leader's fault to a new leader")
+    axes.set_ylabel("elections")
+    axes.set_title(f"election latency ({len(latencies)} elections)")
+    fig.tight_layout()
+    return fig
+
+
+def draw(report: Timeline, path: str) -> None:
     try:
         figure(report).savefig(path)
     except OSError as error:

@@ -63,7 +63,7 @@ def main(args: Any, out: TextIO | None = None, err: TextIO | None = None) -> int
     if args.plot:
         from cli.plots import draw
 
-        draw(report, args.plot)
+        draw(report.timeline(), args.plot)
     if args.format == "json":
         print(json.dumps(_as_json(report), indent=2), file=out)
     else:

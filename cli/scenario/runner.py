@@ -29,6 +29,7 @@ from cli.commands.language import parse as parse_command
 from cli.commands.run import execute
 from cli.scenario.conditions import BadCondition, Condition, read
 from cli.scenario.schema import Expectation, Scenario, ScenarioError, Step
+from cli.timeline import Timeline
 from core.errors import InvariantViolation
 from core.model.service import Service
 from core.model.task import Task
@@ -62,10 +63,21 @@ class Report:
     leaders: list[tuple[float, str]] = field(default_factory=list)  # (time from 0, host)
     faults: list[tuple[float, float, str]] = field(default_factory=list)  # start, end, what
     running: dict[str, list[tuple[float, int]]] = field(default_factory=dict)  # per service
+    initial_leader: str = ""
 
     @property
     def passed(self) -> bool:
         return all(v.passed for v in self.verdicts)
+
+    def timeline(self) -> Timeline:
+        return Timeline(
+            title=f"{self.scenario.name} (seed {self.seed})",
+            simulated=self.simulated,
+            running=self.running,
+            faults=self.faults,
+            leaders=self.leaders,
+            initial_leader=self.initial_leader,
+        )
 
 
 def conditions(scenario: Scenario) -> list[tuple[Expectation, Condition]]:
@@ -137,6 +149,7 @@ class _Run:
         world, report = self.world, self.report
         world.form_swarm(spare=self.scenario.spare)
         self.start = world.env.now
+        world.trace.emit(world.env.now, "-", "scenario", name=self.scenario.name, seed=report.seed)
         settled: dict[int, Verdict] = {}
         steps = list(self.scenario.steps)
         undo: list[tuple[float, Step, str]] = []
@@ -160,6 +173,8 @@ class _Run:
             failure = violation
         report.simulated = world.env.now - self.start
         report.leaders = [(t - self.start, h) for t, h, _ in world.leaders if t >= self.start]
+        before = [h for t, h, _ in world.leaders if t < self.start]
+        report.initial_leader = before[-1] if before else ""
         for at, what in self.open_faults:
             report.faults.append((at, report.simulated, what))
         for index, (expectation, condition) in enumerate(self.watched):
@@ -185,6 +200,7 @@ class _Run:
         leader = self.world.leader()
         host = step.on or (leader.name if leader is not None else "manager-1")
         label = f"step: {step.run}" + (" (fails)" if step.fails else "")
+        self.world.trace.emit(self.world.env.now, host, "step", run=step.run)
         errors: list[str] = []
         try:
             commands = parse_command(step.run, self.rng)
@@ -239,6 +255,7 @@ class _Run:
             )
         if verb in ("crash", "isolate"):
             self.open_faults.append((now, f"{verb} {host.name}"))
+            world.trace.emit(world.env.now, "-", "fault", what=f"{verb} {host.name}")
         return host.name
 
     def _host(self, target: str, step: Step) -> ClusterHost:
@@ -278,6 +295,7 @@ class _Run:
             if what.startswith(prefix):
                 self.open_faults.remove((at, what))
                 self.report.faults.append((at, now, what))
+                self.world.trace.emit(self.world.env.now, "-", "fault-end", what=what)
 
     # -- expectations --------------------------------------------------------------------
 

@@ -186,7 +186,7 @@ def test_sim_run_exits_1_for_a_file_mistake(
 
 def test_the_plot_shows_replicas_faults_and_leaders() -> None:
     report = run(load(FLAGSHIP))
-    axes = figure(report).axes[0]
+    axes = figure(report.timeline()).axes[0]
     assert axes.get_xlabel() and axes.get_ylabel()
     labels = [t.get_text() for t in axes.get_legend().get_texts()]
     assert labels == ["web running", "fault", "new leader"]
@@ -216,3 +216,19 @@ def test_spread_and_task_count_expectations_fail_when_made_wrong() -> None:
     )
     (count,) = [v for v in run(counted).verdicts if "tasks" in v.text]
     assert not count.passed and count.seen == "4 tasks"
+
+
+def test_a_trace_read_back_draws_the_same_run(tmp_path: Path) -> None:
+    from cli.timeline import read_trace
+
+    trace = tmp_path / "run.jsonl"
+    report = run(load(FLAGSHIP), trace_path=trace)
+    timeline = read_trace(trace)
+    assert timeline.title == report.timeline().title
+    assert [(round(s, 3), round(e, 3), w) for s, e, w in timeline.faults] == [
+        (round(s, 3), round(e, 3), w) for s, e, w in report.faults
+    ]
+    assert [h for _, h in timeline.leaders] == [h for _, h in report.leaders]
+    assert timeline.initial_leader == report.initial_leader == "manager-1"
+    (latency,) = timeline.election_latencies()
+    assert 10.0 <= latency <= 40.0  # the election bound after the leader is cut off
