@@ -27,7 +27,14 @@ from cli.commands.common import Call, Change
 from cli.commands.flags import UsageError
 from cli.commands.language import parse
 from cli.commands.run import Outcome, execute
-from cli.output.views import Context, inspect, node_ls, service_ls, service_ps
+from cli.output.views import (
+    Context,
+    inspect,
+    node_ls,
+    service_ls,
+    service_pretty,
+    service_ps,
+)
 from core.errors import ShoalError
 from core.manager.requests import ClientReply
 from core.model.duration import parse_duration
@@ -173,7 +180,9 @@ class Shell:
             return f"Node {call.params['node']} promoted to a manager in the swarm."
         if show == "demoted":
             return f"Manager {call.params['node']} demoted in the swarm."
-        if show in ("service inspect", "node inspect"):
+        if show == "service inspect --pretty":
+            return service_pretty(value, self._context(host).now)
+        if show in ("service inspect", "node inspect", "node inspect --pretty"):
             return inspect([value])
         ctx = self._context(host)
         if show == "node ls":

@@ -10,9 +10,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cli.output.tables import human_duration, table
+from core.model.defaults import effective_update_config
+from core.model.duration import format_duration
 from core.model.enums import NodeRole, Reachability
 from core.model.node import Node
-from core.model.service import PortConfig, Service
+from core.model.service import PortConfig, Service, UpdateConfig
 from core.model.task import Task
 from core.tasks.states import TaskState
 
@@ -224,3 +226,88 @@ def _current_state(task: Task, now: float) -> str:
 def inspect(objects: Sequence[Node | Service | Task]) -> str:
     """``docker ... inspect``: a JSON array, indented as Docker indents it."""
     return json.dumps([o.to_json() for o in objects], indent=4)
+
+
+# -- service inspect --pretty ------------------------------------------------------------------
+
+
+def service_pretty(service: Service, now: float) -> str:
+    """``docker service inspect --pretty``, in the docker CLI's template's layout."""
+    spec = service.spec
+    lines = [f"ID:\t\t{service.id}", f"Name:\t\t{spec.name}"]
+    if spec.labels:
+        lines.append("Labels:")
+        lines += [f" {k}={v}" for k, v in spec.labels.items()]
+    mode = spec.mode
+    if mode.replicated is not None:
+        lines += ["Service Mode:\tReplicated", f" Replicas:\t{mode.replicated.replicas or 0}"]
+    elif mode.replicated_job is not None:
+        job = mode.replicated_job
+        lines += [
+            "Service Mode:\tReplicated Job",
+            f" Max Concurrent:\t{job.max_concurrent or 0}",
+            f" Total Completions:\t{job.total_completions or 0}",
+        ]
+    else:
+        lines.append("Service Mode:\t" + ("Global Job" if mode.global_job else "Global"))
+    status = service.update_status
+    if status is not None and status.state is not None:
+        lines += ["UpdateStatus:", f" State:\t\t{status.state.value}"]
+        if status.started_at is not None:
+            lines.append(f" Started:\t{human_duration(now - status.started_at.seconds())} ago")
+        if status.completed_at is not None:
+            ago = human_duration(now - status.completed_at.seconds())
+            lines.append(f" Completed:\t{ago} ago")
+        lines.append(f" Message:\t{status.message}")
+    template = spec.task_template
+    placement = template.placement
+    lines.append("Placement:")
+    if placement is not None and placement.constraints:
+        lines.append(f" Constraints:\t[{' '.join(placement.constraints)}]")
+    if placement is not None and placement.preferences:
+        spreads = [p.spread.spread_descriptor for p in placement.preferences if p.spread]
+        lines.append(" Preferences:\t" + ", ".join(f"Spread={s}" for s in spreads))
+    if not mode.is_job:
+        lines += _update_lines(
+            "UpdateConfig", "Update", effective_update_config(spec.update_config)
+        )
+    rollback = effective_update_config(spec.rollback_config, rollback=True)
+    lines += _update_lines("RollbackConfig", "Rollback", rollback)
+    container = template.container_spec
+    lines.append("ContainerSpec:")
+    if container is not None:
+        lines.append(f" Image:\t\t{container.image}")
+        if container.args:
+            lines.append(f" Args:\t\t{' '.join(container.args)}")
+        if container.env:
+            lines.append(f" Env:\t\t{' '.join(container.env)}")
+        lines.append(f" Init:\t\t{'true' if container.init else 'false'}")
+    lines.append("Resources:")
+    endpoint = spec.endpoint_spec
+    lines.append(f"Endpoint Mode:\t{(endpoint.mode if endpoint and endpoint.mode else 'vip')}")
+    published = service.endpoint.ports or (endpoint.ports if endpoint else ())
+    if published:
+        lines.append("Ports:")
+        for port in published:
+            lines += [
+                f" PublishedPort = {port.published_port}",
+                f"  Protocol = {port.protocol or 'tcp'}",
+                f"  TargetPort = {port.target_port}",
+                f"  PublishMode = {port.publish_mode or 'ingress'}",
+            ]
+    return "\n".join(lines)
+
+
+def _update_lines(title: str, word: str, config: UpdateConfig) -> list[str]:
+    lines = [f"{title}:", f" Parallelism:\t{config.parallelism}"]
+    if config.delay_ns:
+        lines.append(f" Delay:\t\t{format_duration(config.delay_ns)}")
+    lines += [
+        f" On failure:\t{config.failure_action.value if config.failure_action else 'pause'}",
+        f" Monitoring Period: {format_duration(config.monitor_ns)}",
+        f" Max failure ratio: {config.max_failure_ratio:g}",
+        f" {word} order:".ljust(20) + (config.order.value if config.order else "stop-first"),
+    ]
+    if config.progress_deadline_ns:
+        lines.append(f" Progress deadline: {format_duration(config.progress_deadline_ns)}")
+    return lines

@@ -4,6 +4,7 @@ and service ps (seeds-features NODE-01, SVC-05, SVC-06, OUT-14, OUT-16)."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 
@@ -178,3 +179,33 @@ def test_service_ps_names_slots_ages_and_history() -> None:
     )
     (row,) = service_ps([long_error], ctx).splitlines()[1:]
     assert '"No such container: wwwwwwwwww…"' in row
+
+
+def test_service_inspect_pretty_shows_the_defaults_as_docker_does() -> None:
+    from cli.output.views import service_pretty
+    from core.model.enums import UpdateState
+    from core.model.service import UpdateStatus
+
+    updating = UpdateStatus(
+        state=UpdateState.UPDATING,
+        started_at=Timestamp.from_seconds(NOW - 27),
+        message="update in progress",
+    )
+    lines = service_pretty(replace(SERVICE, update_status=updating), NOW).splitlines()
+    assert lines[:2] == [f"ID:\t\t{SERVICE.id}", "Name:\t\tweb"]
+    assert "Service Mode:\tReplicated" in lines and " Replicas:\t3" in lines
+    assert lines[lines.index("UpdateStatus:") + 1 :][:3] == [
+        " State:\t\tupdating",
+        " Started:\t27 seconds ago",
+        " Message:\tupdate in progress",
+    ]
+    update = lines[lines.index("UpdateConfig:") + 1 :][:5]
+    assert update == [
+        " Parallelism:\t1",
+        " On failure:\tpause",
+        " Monitoring Period: 5s",
+        " Max failure ratio: 0",
+        " Update order:      stop-first",
+    ]
+    assert " Rollback order:    stop-first" in lines
+    assert "Endpoint Mode:\tvip" in lines and " PublishedPort = 8080" in lines
