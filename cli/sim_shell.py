@@ -176,6 +176,32 @@ class Shell:
             return str(value)
         if show == "name":
             return str(call.params.get("service") or call.params.get("node"))
+        if show == "swarm init":
+            tokens = self._send(host, "SwarmInspect", {}).value.join_tokens
+            return (
+                f"Swarm initialized: current node ({value}) is now a manager.\n\n"
+                + _join_advice("worker", tokens.worker, host)
+                + "\nTo add a manager to this swarm, run 'docker swarm join-token manager' "
+                "and follow the instructions."
+            )
+        if show == "swarm join":
+            identity = self.world.hosts[host].identity
+            role = "manager" if identity is not None and identity.manager else "worker"
+            return f"This node joined a swarm as a {role}."
+        if show == "join-token":
+            token = getattr(value.join_tokens, view["role"])
+            if view.get("quiet"):
+                return str(token)
+            rotated = (
+                f"Successfully rotated {view['role']} join token.\n\n"
+                if view.get("rotated")
+                else ""
+            )
+            return rotated + _join_advice(view["role"], token, host)
+        if show == "swarm updated":
+            return "Swarm updated."
+        if show == "value":
+            return str(value)
         if show == "promoted":
             return f"Node {call.params['node']} promoted to a manager in the swarm."
         if show == "demoted":
@@ -217,6 +243,13 @@ class Shell:
             services=services,
             tasks=tasks,
         )
+
+
+def _join_advice(role: str, token: str, manager: str) -> str:
+    return (
+        f"To add a {role} to this swarm, run the following command:\n\n"
+        f"    docker swarm join --token {token} {manager}:2377\n"
+    )
 
 
 def add_parser(sim: Any) -> None:

@@ -51,9 +51,9 @@ from core.messages import (
     SessionRefused,
     StatusReport,
 )
-from core.model.cluster import Cluster, JoinTokens
+from core.model.cluster import Cluster, JoinTokens, join_token
 from core.model.enums import NodeRole, NodeState, Reachability
-from core.model.ids import base36, new_id
+from core.model.ids import new_id
 from core.model.node import ManagerStatus, Node, NodeDescription, NodeSpec, NodeStatus
 from core.model.task import Task
 from core.raft.config import RaftConfig
@@ -166,7 +166,7 @@ class SwarmNode:
     def _start_manager(self, raft: RaftNode, peers: dict[NodeId, str]) -> None:
         assert self.identity is not None
         self.manager = Manager(
-            self.host, self.identity.node_id, raft, self.rng, peers, self.mutations
+            self.host, self.identity.node_id, raft, self.rng, peers, self.mutations, self.entropy
         )
         self.ticker = Ticker(self.tick_seconds, self.mono)
 
@@ -420,7 +420,10 @@ class SwarmNode:
         """The first leader of a new swarm writes the cluster and its own node."""
         manager, identity = self.manager, self.identity
         assert manager is not None and manager.leadership is not None and identity is not None
-        tokens = JoinTokens(worker=self._token(), manager=self._token())
+        digest = join_token(self.entropy).split("-")[2]  # the CA's, shared by both tokens
+        tokens = JoinTokens(
+            worker=join_token(self.entropy, digest), manager=join_token(self.entropy, digest)
+        )
         cluster = Cluster(id=new_id(self.rng), join_tokens=tokens)
         node = Node(
             id=identity.node_id,
@@ -452,12 +455,6 @@ class SwarmNode:
             self.out.replies.append(ClientReply(request_id, True, identity.node_id))
 
         manager.leadership.writes.submit(build, done, alone=True)
-
-    def _token(self) -> str:
-        """``SWMTKN-1-<50 base36>-<25 base36>``: the CA digest part and the secret."""
-        digest = base36(int.from_bytes(self.entropy(32), "big"), 50)[-50:]
-        secret = base36(int.from_bytes(self.entropy(16), "big"), 25)[-25:]
-        return f"SWMTKN-1-{digest}-{secret}"
 
     def _join(self, request: ClientRequest) -> None:
         if self.identity is not None:

@@ -1,5 +1,5 @@
 """The command language of the shoal CLI, scenario files and the shell: Docker's
-``service`` and ``node`` commands, read from one line (``docker`` in front is
+``service``, ``node`` and ``swarm`` commands, read from one line (``docker`` in front is
 optional), into the requests they stand for.
 
 ``parse`` returns a list of :class:`~cli.commands.service.Call` (answered as they
@@ -15,7 +15,7 @@ import shlex
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from cli.commands import node, service
+from cli.commands import node, service, swarm
 from cli.commands.common import Call, Change
 from cli.commands.flags import UsageError
 
@@ -35,13 +35,15 @@ def parse(
         words = words[1:]
     if not words:
         raise UsageError(_usage(""))
-    if words[0] not in ("service", "node"):
+    if words[0] not in ("service", "node", "swarm"):
         raise UsageError(f"docker: '{words[0]}' is not a docker command.\nSee 'docker --help'")
     if len(words) < 2:
         raise UsageError(_usage(words[0]))
     group, verb, rest = words[0], words[1], words[2:]
     if group == "service":
         return _service(verb, rest, rng, read_file)
+    if group == "swarm":
+        return _swarm(verb, rest)
     return _node(verb, rest)
 
 
@@ -94,11 +96,25 @@ def _node(verb: str, rest: list[str]) -> list[Command]:
     raise UsageError(_unknown("node", verb))
 
 
+def _swarm(verb: str, rest: list[str]) -> list[Command]:
+    if verb == "init":
+        return [swarm.init(rest)]
+    if verb == "join":
+        return [swarm.join(rest)]
+    if verb == "join-token":
+        return list(swarm.join_token(rest))
+    if verb == "leave":
+        return [swarm.leave(rest)]
+    if verb == "update":
+        return [swarm.update(rest)]
+    raise UsageError(_unknown("swarm", verb))
+
+
 def _unknown(group: str, verb: str) -> str:
     return f'unknown command "{verb}" for "docker {group}"'
 
 
 def _usage(group: str) -> str:
-    if group in ("service", "node"):
+    if group in ("service", "node", "swarm"):
         return f"\"docker {group}\" requires a subcommand.\nSee 'docker {group} --help'."
-    return "docker: a command is needed: service or node"
+    return "docker: a command is needed: service, node or swarm"

@@ -17,6 +17,7 @@ from typing import Any
 from core.allocator.ports import PortConflict
 from core.manager.requests import ApiError
 from core.model import replace
+from core.model.cluster import Cluster, join_token
 from core.model.common import StoredObject, Version
 from core.model.enums import (
     NodeAvailability,
@@ -75,6 +76,7 @@ class ApiContext:
     voters: frozenset[int] = frozenset()
     reachable: frozenset[int] = frozenset()  # voters this leader hears from, itself included
     demote: Callable[[Node], None] | None = None
+    entropy: Callable[[int], bytes] | None = None  # the driver's, for new secrets
 
 
 Handler = Callable[[ApiContext, Mapping[str, Any]], Answer | Write | Gather]
@@ -427,7 +429,58 @@ def node_remove(ctx: ApiContext, params: Mapping[str, Any]) -> Write:
     return Write(build)
 
 
+# -- the swarm -------------------------------------------------------------------------------
+
+
+def _cluster(store: MemoryStore) -> Cluster:
+    clusters = [c for c in store.tables["clusters"].values() if isinstance(c, Cluster)]
+    if not clusters:
+        raise ApiError("Unavailable", "This node is not a swarm manager.")
+    return clusters[0]
+
+
+def swarm_inspect(ctx: ApiContext, params: Mapping[str, Any]) -> Answer:
+    """``docker swarm inspect`` (and the join tokens ``swarm join-token`` prints)."""
+    return Answer(_cluster(ctx.store))
+
+
+def swarm_update(ctx: ApiContext, params: Mapping[str, Any]) -> Write:
+    """``docker swarm update`` and ``join-token --rotate``: the task history limit,
+    the dispatcher's heartbeat period, new join secrets (the CA digest kept)."""
+    current = _cluster(ctx.store)
+    spec = current.spec
+    limit = params.get("task_history_limit")
+    if limit is not None:
+        orchestration = replace(spec.orchestration, task_history_retention_limit=int(limit))
+        spec = replace(spec, orchestration=orchestration)
+    heartbeat = params.get("dispatcher_heartbeat_ns")
+    if heartbeat is not None:
+        if int(heartbeat) <= 0:
+            raise ApiError("InvalidArgument", "heartbeat period must be positive")
+        spec = replace(
+            spec, dispatcher=replace(spec.dispatcher, heartbeat_period_ns=int(heartbeat))
+        )
+    tokens = current.join_tokens
+    for role in ("worker", "manager"):
+        if params.get(f"rotate_{role}_token"):
+            if ctx.entropy is None:
+                raise ApiError("Internal", "no entropy to make a new join token with")
+            digest = getattr(tokens, role).split("-")[2]
+            tokens = replace(tokens, **{role: join_token(ctx.entropy, digest)})
+    updated = replace(current, spec=spec, join_tokens=tokens)
+
+    def build(tx: WriteTx) -> None:
+        now = tx.get("clusters", current.id)
+        if now is None or now.version != current.version:
+            raise SequenceConflict("clusters", current.id)
+        tx.update(updated)
+
+    return Write(build)
+
+
 HANDLERS: dict[str, Handler] = {
+    "SwarmInspect": swarm_inspect,
+    "SwarmUpdate": swarm_update,
     "ServiceLogs": service_logs,
     "ServiceCreate": service_create,
     "ServiceUpdate": service_update,

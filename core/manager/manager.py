@@ -76,8 +76,10 @@ class Manager:
         rng: random.Random,
         peers: dict[NodeId, str] | None = None,
         mutations: ManagerMutations = NO_MUTATIONS,
+        entropy: Callable[[int], bytes] | None = None,
     ) -> None:
         self.host = host
+        self.entropy = entropy  # the driver's, for secrets (a rotated join token)
         self.mutations = mutations
         self.node_id = node_id
         self.raft = raft
@@ -146,6 +148,7 @@ class Manager:
             voters=conf.voters,
             reachable=self._reachable(),
             demote=self._demote,
+            entropy=self.entropy,
         )
         try:
             outcome = handle(ctx, method, params)

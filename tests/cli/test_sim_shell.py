@@ -84,3 +84,28 @@ def test_mistakes_get_docker_messages_and_the_shell_goes_on() -> None:
 
 def test_bad_swarm_size_is_a_user_error(capsys: object) -> None:
     assert main(["sim", "shell", "--managers", "0"]) == 1
+
+
+def test_swarm_commands() -> None:
+    out = session(
+        "swarm join-token -q worker",
+        "swarm join-token --rotate worker",
+        "swarm join-token -q worker",
+        "swarm join-token -q manager",
+        "swarm update --task-history-limit 2",
+        "@worker-1 swarm leave",
+        "@manager-1 swarm leave",
+    )
+    out = [line for line in out if line]  # the advice is set off by blank lines
+    before, after, manager = out[1], out[5], out[6]
+    assert before.startswith("SWMTKN-1-") and after.startswith("SWMTKN-1-")
+    assert before != after  # a new secret
+    assert before.split("-")[2] == after.split("-")[2] == manager.split("-")[2]  # one CA digest
+    assert out[2] == "Successfully rotated worker join token."
+    assert out[3] == "To add a worker to this swarm, run the following command:"
+    assert out[4] == f"    docker swarm join --token {after} manager-1:2377"
+    assert out[7:9] == ["Swarm updated.", "Node left the swarm."]
+    assert out[9].startswith(
+        "Error response from daemon: rpc error: code = FailedPrecondition desc = You are "
+        "attempting to leave the swarm on a node that is participating as a manager."
+    )

@@ -1,0 +1,66 @@
+"""``docker swarm init|join|join-token|leave|update``: requests for the node the
+command runs on (init, join and leave are that node's own) or for its manager."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from cli.commands.common import Call
+from cli.commands.flags import UINT, CommandParser, UsageError
+from cli.commands.values import DURATION
+
+
+def init(argv: Sequence[str]) -> Call:
+    parser = CommandParser("swarm init", most=0)
+    parser.add_argument("--force-new-cluster", action="store_true")
+    parser.add_argument("--advertise-addr")
+    parser.add_argument("--listen-addr")
+    flags, _ = parser.parse(argv)
+    params = {"force_new_cluster": True} if flags.force_new_cluster else {}
+    return Call("SwarmInit", params, show="swarm init")
+
+
+def join(argv: Sequence[str]) -> Call:
+    parser = CommandParser("swarm join", least=1, most=1)
+    parser.add_argument("--token", required=False)
+    parser.add_argument("--advertise-addr")
+    parser.add_argument("--listen-addr")
+    flags, (remote,) = parser.parse(argv)
+    if not flags.token:
+        raise UsageError("--token is required", parser.command)
+    host = remote.rsplit(":", 1)[0] if remote.endswith(":2377") else remote
+    return Call("SwarmJoin", {"remote": host, "token": flags.token}, show="swarm join")
+
+
+def join_token(argv: Sequence[str]) -> list[Call]:
+    """``docker swarm join-token [-q] [--rotate] (worker|manager)``."""
+    parser = CommandParser("swarm join-token", least=1, most=1)
+    parser.add_argument("-q", "--quiet", action="store_true")
+    parser.add_argument("--rotate", action="store_true")
+    flags, (role,) = parser.parse(argv)
+    if role not in ("worker", "manager"):
+        raise UsageError("unknown role " + role)
+    view = {"role": role, "quiet": flags.quiet, "rotated": flags.rotate}
+    calls = []
+    if flags.rotate:
+        calls.append(Call("SwarmUpdate", {f"rotate_{role}_token": True}, show="none"))
+    return [*calls, Call("SwarmInspect", show="join-token", view=view)]
+
+
+def leave(argv: Sequence[str]) -> Call:
+    parser = CommandParser("swarm leave", most=0)
+    parser.add_argument("-f", "--force", action="store_true")
+    flags, _ = parser.parse(argv)
+    return Call("SwarmLeave", {"force": flags.force}, show="value")
+
+
+def update(argv: Sequence[str]) -> Call:
+    parser = CommandParser("swarm update", most=0)
+    parser.add_argument("--task-history-limit", type=UINT)
+    parser.add_argument("--dispatcher-heartbeat", type=DURATION)
+    flags, _ = parser.parse(argv)
+    params = {
+        "task_history_limit": flags.task_history_limit,
+        "dispatcher_heartbeat_ns": flags.dispatcher_heartbeat,
+    }
+    return Call("SwarmUpdate", params, show="swarm updated")
