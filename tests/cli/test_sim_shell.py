@@ -109,3 +109,20 @@ def test_swarm_commands() -> None:
         "Error response from daemon: rpc error: code = FailedPrecondition desc = You are "
         "attempting to leave the swarm on a node that is participating as a manager."
     )
+
+
+def test_create_and_update_wait_for_convergence_unless_detached() -> None:
+    out = session(
+        "service create --name web --replicas 2 nginx:1",
+        "service update --image nginx:2 web",
+        "service create -d --name quick nginx",
+    )
+    assert out[2:6] == [
+        "overall progress: 2 out of 2 tasks",
+        "1/2: running   [" + "=" * 49 + ">]",
+        "2/2: running   [" + "=" * 49 + ">]",
+        "verify: Service converged",
+    ]
+    assert out[6] == "web" and out[7] == "overall progress: 2 out of 2 tasks"
+    assert out[10] == "verify: Service converged"
+    assert len(out) == 12 and len(out[11]) == 25  # detached: the id alone
