@@ -38,6 +38,7 @@ from cli.output.views import (
 from core.errors import ShoalError
 from core.manager.requests import ClientReply
 from core.model.duration import parse_duration
+from core.model.enums import NodeRole
 from core.model.node import Node
 from core.model.service import Service
 from core.model.task import Task
@@ -49,6 +50,7 @@ from sim.faults.topology import components
 PROMPT = "shoal> "
 CONVERGE_SECONDS = 120.0  # how long the shell waits for a service to converge
 VERIFY_SECONDS = 5.0  # Docker's "Waiting 5 seconds to verify that tasks are stable"
+MANAGERS_RECOMMENDED_MAX = 7
 BAR = 50
 STEPS = (  # how far along each state is, as Docker's progress bar draws it
     TaskState.NEW, TaskState.PENDING, TaskState.ASSIGNED, TaskState.ACCEPTED,
@@ -215,7 +217,7 @@ class Shell:
         if show == "swarm join":
             identity = self.world.hosts[host].identity
             role = "manager" if identity is not None and identity.manager else "worker"
-            return f"This node joined a swarm as a {role}."
+            return f"This node joined a swarm as a {role}." + self._too_many_managers()
         if show == "join-token":
             token = getattr(value.join_tokens, view["role"])
             if view.get("quiet"):
@@ -231,7 +233,8 @@ class Shell:
         if show == "value":
             return str(value)
         if show == "promoted":
-            return f"Node {call.params['node']} promoted to a manager in the swarm."
+            promoted = f"Node {call.params['node']} promoted to a manager in the swarm."
+            return promoted + self._too_many_managers()
         if show == "demoted":
             return f"Manager {call.params['node']} demoted in the swarm."
         if show == "service inspect --pretty":
@@ -252,6 +255,21 @@ class Shell:
         if show == "logs":
             return "\n".join(str(line) for line in value or ())
         return "" if value is None else str(value)
+
+    def _too_many_managers(self) -> str:
+        """shoal's warning past 7 managers (3, 5 or 7 are what Docker recommends)."""
+        store = self.world.leader_store()
+        if store is None:
+            return ""
+        nodes = [n for n in store.tables["nodes"].values() if isinstance(n, Node)]
+        managers = sum(1 for n in nodes if n.spec.role is NodeRole.MANAGER)
+        if managers <= MANAGERS_RECOMMENDED_MAX:
+            return ""
+        return (
+            f"\nWARNING: this swarm has {managers} managers. More than "
+            f"{MANAGERS_RECOMMENDED_MAX} add Raft traffic without a fault tolerance worth it: "
+            "3, 5 or 7 managers are recommended."
+        )
 
     def _context(self, host: str) -> Context:
         store = self.world.leader_store()

@@ -528,18 +528,24 @@ class SwarmNode:
             return
         if self.manager is not None and not request.params.get("force"):
             voters = len(self.manager.raft.conf.voters)
-            self.out.replies.append(
-                ClientReply.failed(
-                    request.id,
-                    ApiError(
-                        "FailedPrecondition",
-                        "You are attempting to leave the swarm on a node that is participating "
-                        f"as a manager. Removing this node leaves {voters - 1} managers out of "
-                        f"{voters}. Without a Raft quorum your swarm will be inaccessible. The "
-                        "only way to restore a swarm that has lost consensus is to reinitialize "
-                        "it with `--force-new-cluster`. Use `--force` to suppress this message.",
-                    ),
+            leaving = (
+                "You are attempting to leave the swarm on a node that is participating as a "
+                "manager. "
+            )
+            if voters <= 1:
+                problem = (
+                    "Removing the last manager erases all current state of the swarm. Use "
+                    "`--force` to ignore this message."
                 )
+            else:
+                problem = (
+                    f"Removing this node leaves {voters - 1} managers out of {voters}. Without "
+                    "a Raft quorum your swarm will be inaccessible. The only way to restore a "
+                    "swarm that has lost consensus is to reinitialize it with "
+                    "`--force-new-cluster`. Use `--force` to suppress this message."
+                )
+            self.out.replies.append(
+                ClientReply.failed(request.id, ApiError("FailedPrecondition", leaving + problem))
             )
             return
         self.manager = None

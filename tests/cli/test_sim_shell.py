@@ -126,3 +126,20 @@ def test_create_and_update_wait_for_convergence_unless_detached() -> None:
     assert out[6] == "web" and out[7] == "overall progress: 2 out of 2 tasks"
     assert out[10] == "verify: Service converged"
     assert len(out) == 12 and len(out[11]) == 25  # detached: the id alone
+
+
+def test_more_than_seven_managers_is_warned_of_and_the_last_manager_may_not_leave() -> None:
+    out = session(
+        "node promote worker-1 worker-2 worker-3 worker-4 worker-5",
+        managers=3,
+        workers=5,
+    )
+    promoted = [line for line in out if line.endswith("promoted to a manager in the swarm.")]
+    assert len(promoted) == 5
+    warnings = [line for line in out if line.startswith("WARNING: this swarm has 8 managers.")]
+    assert len(warnings) == 1  # once past seven
+    (refused,) = session("swarm leave", managers=1, workers=0)[1:]
+    assert refused.endswith(
+        "Removing the last manager erases all current state of the swarm. Use `--force` to "
+        "ignore this message."
+    )
