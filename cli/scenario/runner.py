@@ -31,8 +31,10 @@ from cli.scenario.conditions import BadCondition, Condition, read
 from cli.scenario.schema import Expectation, Scenario, ScenarioError, Step
 from cli.timeline import Timeline
 from core.errors import InvariantViolation
+from core.manager.mutations import ManagerMutations
 from core.model.service import Service
 from core.model.task import Task
+from core.raft.config import Mutations, RaftConfig
 from core.tasks.states import TaskState
 from sim.cluster import ClusterConfig, ClusterHost, ClusterWorld, HostSpec, HostState
 from sim.cluster_checks import TaskViolation
@@ -117,8 +119,20 @@ def _world(scenario: Scenario, seed: int, trace_path: str | Path | None) -> Clus
         HostSpec(f"worker-{i}", labels=_labels(scenario, f"worker-{i}"))
         for i in range(1, scenario.workers + 1)
     )
+    planted = set(scenario.mutations)
+    raft = RaftConfig(
+        mutations=Mutations(**{n: True for n in Mutations.__dataclass_fields__ if n in planted})
+    )
+    manager = ManagerMutations(
+        **{n: True for n in ManagerMutations.__dataclass_fields__ if n in planted}
+    )
     config = ClusterConfig(
-        hosts=hosts, images=dict(scenario.images), link=scenario.link, checks=True
+        hosts=hosts,
+        images=dict(scenario.images),
+        link=scenario.link,
+        raft=raft,
+        mutations=manager,
+        checks=True,
     )
     try:
         return ClusterWorld(config, seed, trace_path)
@@ -128,6 +142,10 @@ def _world(scenario: Scenario, seed: int, trace_path: str | Path | None) -> Clus
 
 def _labels(scenario: Scenario, host: str) -> tuple[tuple[str, str], ...]:
     return tuple(sorted(scenario.labels.get(host, {}).items()))
+
+
+class _Stopped(Exception):
+    """The run cannot go on (its verdict already says why)."""
 
 
 class _Run:
@@ -147,15 +165,22 @@ class _Run:
 
     def go(self) -> None:
         world, report = self.world, self.report
-        world.form_swarm(spare=self.scenario.spare)
-        self.start = world.env.now
-        world.trace.emit(world.env.now, "-", "scenario", name=self.scenario.name, seed=report.seed)
         settled: dict[int, Verdict] = {}
         steps = list(self.scenario.steps)
         undo: list[tuple[float, Step, str]] = []
         failure: InvariantViolation | None = None
         now = 0.0
         try:
+            try:
+                world.form_swarm(spare=self.scenario.spare)  # the checkers watch this too
+            except InvariantViolation:
+                raise
+            except AssertionError as error:  # (a planted bug can keep a swarm from forming)
+                report.verdicts.append(Verdict("the swarm forms", False, None, str(error)))
+                raise _Stopped from None
+            self.start = world.env.now
+            name, seed = self.scenario.name, report.seed
+            world.trace.emit(world.env.now, "-", "scenario", name=name, seed=seed)
             while now <= self.scenario.duration + 1e-9:
                 while steps and steps[0].at <= now + 1e-9:
                     undo += self._step(steps.pop(0), now)
@@ -171,6 +196,8 @@ class _Run:
                 now = world.env.now - self.start
         except InvariantViolation as violation:
             failure = violation
+        except _Stopped:
+            pass
         report.simulated = world.env.now - self.start
         report.leaders = [(t - self.start, h) for t, h, _ in world.leaders if t >= self.start]
         before = [h for t, h, _ in world.leaders if t < self.start]

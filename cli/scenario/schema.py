@@ -25,6 +25,8 @@ by file, line and field (``web.yml:12: steps[2].at: "10x" is not a duration``).
       at:
         - {at: 60s, check: leader is not manager-1}
     duration: 200s                # how long to run (default: the last deadline + 10 s)
+    mutations: [ignore_constraints]  # plant a known bug, to see the checkers catch it
+                                     # (core/manager/mutations.py, core/raft/config.py)
 """
 
 from __future__ import annotations
@@ -36,7 +38,9 @@ from typing import Any
 import yaml
 
 from core.errors import ShoalError
+from core.manager.mutations import ManagerMutations
 from core.model.duration import parse_duration
+from core.raft.config import Mutations
 from sim.executor import ImageBehaviour
 from sim.network import LinkModel
 
@@ -83,6 +87,7 @@ class Scenario:
     steps: tuple[Step, ...] = ()
     expectations: tuple[Expectation, ...] = ()
     duration: float = 0.0
+    mutations: tuple[str, ...] = ()  # planted bugs, by name (raft's or the manager's)
 
 
 # -- reading, with positions ------------------------------------------------------------
@@ -170,7 +175,8 @@ def load(path: str | Path) -> Scenario:
     return parse(source, text_path)
 
 
-TOP = ("name", "seed", "cluster", "network", "steps", "expect", "duration")
+TOP = ("name", "seed", "cluster", "network", "steps", "expect", "duration", "mutations")
+MUTATIONS = tuple(sorted({*Mutations.__dataclass_fields__, *ManagerMutations.__dataclass_fields__}))
 
 
 def parse(source: str, path: str = "<scenario>") -> Scenario:
@@ -225,7 +231,22 @@ def parse(source: str, path: str = "<scenario>") -> Scenario:
         steps=steps,
         expectations=expectations,
         duration=duration,
+        mutations=_mutations(reader, top.get("mutations")),
     )
+
+
+def _mutations(reader: _Reader, node: yaml.Node | None) -> tuple[str, ...]:
+    if node is None:
+        return ()
+    names = []
+    for index, item in enumerate(reader.sequence(node, "mutations")):
+        name = reader.text(item, f"mutations[{index}]")
+        if name not in MUTATIONS:
+            raise reader.fail(
+                item, f"mutations[{index}]", f"no such mutation (one of {', '.join(MUTATIONS)})"
+            )
+        names.append(name)
+    return tuple(names)
 
 
 def _labels(reader: _Reader, node: yaml.Node | None, hosts: list[str]) -> dict[str, dict[str, str]]:

@@ -146,7 +146,7 @@ def test_a_bad_step_command_fails_its_step() -> None:
         (
             "colour: red",
             "x.yml:1: colour: unknown field (expected one of name, seed, cluster, network, "
-            "steps, expect, duration)",
+            "steps, expect, duration, mutations)",
         ),
         ("expect:\n  by:\n    - {at: 5s}", "x.yml:3: expect.by[0]: needs 'check'"),
         (
@@ -232,3 +232,16 @@ def test_a_trace_read_back_draws_the_same_run(tmp_path: Path) -> None:
     assert timeline.initial_leader == report.initial_leader == "manager-1"
     (latency,) = timeline.election_latencies()
     assert 10.0 <= latency <= 40.0  # the election bound after the leader is cut off
+
+
+@pytest.mark.parametrize(
+    ("mutation", "checker"),
+    [("ignore_constraints", "task invariants"), ("send_before_persist", "raft safety")],
+)
+def test_a_planted_bug_fails_its_checkers_verdict(mutation: str, checker: str) -> None:
+    text = BASE.replace("EXPECTATIONS", "always: [raft safety, task invariants]")
+    clean = run(parse(text, "twin.yml"))
+    assert clean.passed
+    planted = run(parse(text + f"mutations: [{mutation}]\n", "twin.yml"))
+    (failed,) = [v for v in planted.verdicts if not v.passed]
+    assert failed.text == f"always: {checker}" and failed.seen
