@@ -1,5 +1,6 @@
-"""A scenario run as a picture: running replicas per service over simulated time,
-each fault as a shaded band, each leadership as a dashed vertical line; and the
+"""A scenario run as a picture: running replicas per service over simulated time
+(and, while an update rolls, how many run the current spec: its progress), each
+fault as a shaded band, each leadership as a dashed vertical line; and the
 election latencies as a histogram.
 
 :func:`figure` builds the matplotlib figure from a :class:`~cli.timeline.Timeline`
@@ -24,6 +25,13 @@ LEADER_COLOUR = "tab:gray"
 def figure(report: Timeline) -> Figure:
     fig = Figure(figsize=(10, 4.5), dpi=100)
     axes = fig.add_subplot(1, 1, 1)
+    for name in sorted(report.up_to_date):
+        points = report.up_to_date[name]
+        if any(
+            n != m for (_, n), (_, m) in zip(points, report.running.get(name, ()), strict=False)
+        ):
+            xs, ys = [t for t, _ in points], [n for _, n in points]
+            axes.step(xs, ys, where="post", linestyle=":", label=f"{name} on the current spec")
     for name in sorted(report.running):
         points = report.running[name]
         axes.step(

@@ -20,6 +20,8 @@ class Timeline:
     title: str
     simulated: float = 0.0
     running: dict[str, list[tuple[float, int]]] = field(default_factory=dict)  # service
+    # of those, the tasks of the service's current spec: a rolling update's progress
+    up_to_date: dict[str, list[tuple[float, int]]] = field(default_factory=dict)
     faults: list[tuple[float, float, str]] = field(default_factory=list)  # start, end, what
     leaders: list[tuple[float, str]] = field(default_factory=list)  # when, host
     initial_leader: str = ""  # the leader when the scenario started

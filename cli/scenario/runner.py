@@ -65,6 +65,7 @@ class Report:
     leaders: list[tuple[float, str]] = field(default_factory=list)  # (time from 0, host)
     faults: list[tuple[float, float, str]] = field(default_factory=list)  # start, end, what
     running: dict[str, list[tuple[float, int]]] = field(default_factory=dict)  # per service
+    up_to_date: dict[str, list[tuple[float, int]]] = field(default_factory=dict)  # of them
     initial_leader: str = ""
 
     @property
@@ -76,6 +77,7 @@ class Report:
             title=f"{self.scenario.name} (seed {self.seed})",
             simulated=self.simulated,
             running=self.running,
+            up_to_date=self.up_to_date,
             faults=self.faults,
             leaders=self.leaders,
             initial_leader=self.initial_leader,
@@ -350,23 +352,25 @@ class _Run:
         self._record(now)
 
     def _record(self, now: float) -> None:
-        """Running replicas per service, for the plots."""
+        """Running tasks per service, and how many of them are up to date (an
+        update's progress), for the plots."""
         store = self.world.leader_store()
         if store is None:
             return
-        names = {
-            s.id: s.spec.name for s in store.tables["services"].values() if isinstance(s, Service)
-        }
-        counts = dict.fromkeys(sorted(names.values()), 0)
+        services = {s.id: s for s in store.tables["services"].values() if isinstance(s, Service)}
+        counts = {s.spec.name: 0 for s in services.values()}
+        current = dict(counts)
         for task in store.tables["tasks"].values():
-            if (
-                isinstance(task, Task)
-                and task.service_id in names
-                and task.status.state is TaskState.RUNNING
-            ):
-                counts[names[task.service_id]] += 1
-        for name, count in counts.items():
-            self.report.running.setdefault(name, []).append((now, count))
+            if not isinstance(task, Task) or task.service_id not in services:
+                continue
+            if task.status.state is TaskState.RUNNING:
+                service = services[task.service_id]
+                counts[service.spec.name] += 1
+                if task.spec_version == service.spec_version:
+                    current[service.spec.name] += 1
+        for name in sorted(counts):
+            self.report.running.setdefault(name, []).append((now, counts[name]))
+            self.report.up_to_date.setdefault(name, []).append((now, current[name]))
 
     def _unsettled(
         self, expectation: Expectation, condition: Condition, failure: InvariantViolation | None

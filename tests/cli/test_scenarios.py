@@ -189,7 +189,7 @@ def test_the_plot_shows_replicas_faults_and_leaders() -> None:
     axes = figure(report.timeline()).axes[0]
     assert axes.get_xlabel() and axes.get_ylabel()
     labels = [t.get_text() for t in axes.get_legend().get_texts()]
-    assert labels == ["web running", "fault", "new leader"]
+    assert labels == ["web on the current spec", "web running", "fault", "new leader"]
     spans = [p for p in axes.patches]
     bands = sorted((round(p.get_x(), 3), round(p.get_x() + p.get_width(), 3)) for p in spans)
     assert bands == sorted((round(s, 3), round(e, 3)) for s, e, _ in report.faults)
@@ -245,3 +245,16 @@ def test_a_planted_bug_fails_its_checkers_verdict(mutation: str, checker: str) -
     planted = run(parse(text + f"mutations: [{mutation}]\n", "twin.yml"))
     (failed,) = [v for v in planted.verdicts if not v.passed]
     assert failed.text == f"always: {checker}" and failed.seen
+
+
+def test_sim_run_over_seeds_and_as_json(capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    assert main(["sim", "run", str(FLAGSHIP), "--seeds", "1..3", "--no-progress"]) == 0
+    rows = capsys.readouterr().out.splitlines()
+    assert rows[0].split() == ["SEED", "VERDICT", "FAILED"]
+    assert [r.split()[:2] for r in rows[1:]] == [["1", "pass"], ["2", "pass"], ["3", "pass"]]
+    assert main(["sim", "run", str(FLAGSHIP), "--format", "json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["passed"] and len(report["trace_hash"]) == 64
+    assert {v["expectation"] for v in report["verdicts"]} >= {"by 150s: update web completed"}
