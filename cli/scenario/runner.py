@@ -115,11 +115,13 @@ def run(
 
 def _world(scenario: Scenario, seed: int, trace_path: str | Path | None) -> ClusterWorld:
     hosts = tuple(
-        HostSpec(f"manager-{i}", manager=True, labels=_labels(scenario, f"manager-{i}"))
-        for i in range(1, scenario.managers + 1)
-    ) + tuple(
-        HostSpec(f"worker-{i}", labels=_labels(scenario, f"worker-{i}"))
-        for i in range(1, scenario.workers + 1)
+        HostSpec(
+            name,
+            manager=manager,
+            labels=_labels(scenario, name),
+            **_resources(scenario, name),
+        )
+        for name, manager in scenario.hosts
     )
     planted = set(scenario.mutations)
     raft = RaftConfig(
@@ -140,6 +142,13 @@ def _world(scenario: Scenario, seed: int, trace_path: str | Path | None) -> Clus
         return ClusterWorld(config, seed, trace_path)
     except OSError as error:
         raise ScenarioError(str(trace_path), None, "", f"cannot write the trace: {error}") from None
+
+
+def _resources(scenario: Scenario, host: str) -> dict[str, int]:
+    if host not in scenario.resources:
+        return {}
+    cpus, memory = scenario.resources[host]
+    return {"cpus": cpus, "memory_bytes": memory}
 
 
 def _labels(scenario: Scenario, host: str) -> tuple[tuple[str, str], ...]:
@@ -192,9 +201,9 @@ class _Run:
                 self._look(now, settled)
                 if self.progress is not None:
                     self.progress(now)
-                if now >= self.scenario.duration:
+                if now >= self.scenario.duration - 1e-9:
                     break
-                world.run_for(min(LOOK_EVERY, self.scenario.duration - now))
+                world.run_for(max(1e-6, min(LOOK_EVERY, self.scenario.duration - now)))
                 now = world.env.now - self.start
         except InvariantViolation as violation:
             failure = violation
@@ -227,7 +236,7 @@ class _Run:
         """Run the step's command (until the manager answers); a refusal fails the
         step, unless the step says it ``fails``, when only success does."""
         leader = self.world.leader()
-        host = step.on or (leader.name if leader is not None else "manager-1")
+        host = step.on or (leader.name if leader is not None else self._first_manager())
         label = f"step: {step.run}" + (" (fails)" if step.fails else "")
         self.world.trace.emit(self.world.env.now, host, "step", run=step.run)
         errors: list[str] = []
@@ -245,6 +254,9 @@ class _Run:
         elif errors:
             self.report.verdicts.append(Verdict(label, False, now, errors[0], step.line))
 
+    def _first_manager(self) -> str:
+        return next(name for name, manager in self.scenario.hosts if manager)
+
     def _fault(self, step: Step, now: float) -> str:
         verb, _, target = step.fault.partition(" ")
         world = self.world
@@ -255,7 +267,7 @@ class _Run:
         host = self._host(target, step)
         if verb == "join":
             leader = world.leader()
-            world.join(host.name, leader.name if leader is not None else "manager-1")
+            world.join(host.name, leader.name if leader is not None else self._first_manager())
             return ""
         if verb == "force-new-cluster":
             reply = world.call(host.name, "SwarmInit", force_new_cluster=True)

@@ -6,6 +6,8 @@ by file, line and field (``web.yml:12: steps[2].at: "10x" is not a duration``).
     cluster:
       managers: 3
       workers: 5
+      names: {worker-4: db-1}                 # hosts called otherwise (default manager-N, worker-N)
+      resources: {db-1: {cpus: 8, memory: 16G}}   # default 2 CPUs, 4 GiB
       spare: [worker-5]                       # off until a step joins it
       labels: {worker-1: {rack: a}}          # engine labels per host
       images:                                 # simulated behaviour per image
@@ -31,6 +33,7 @@ by file, line and field (``web.yml:12: steps[2].at: "10x" is not a duration``).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -80,6 +83,8 @@ class Scenario:
     seed: int
     managers: int
     workers: int
+    hosts: tuple[tuple[str, bool], ...] = ()  # (name, manager?), the managers first
+    resources: dict[str, tuple[int, int]] = field(default_factory=dict)  # cpus, memory bytes
     labels: dict[str, dict[str, str]] = field(default_factory=dict)
     spare: tuple[str, ...] = ()  # hosts left off when the swarm forms (a step joins them)
     images: dict[str, ImageBehaviour] = field(default_factory=dict)
@@ -175,6 +180,7 @@ def load(path: str | Path) -> Scenario:
     return parse(source, text_path)
 
 
+CLUSTER_FIELDS = ("managers", "workers", "names", "resources", "labels", "images", "spare")
 TOP = ("name", "seed", "cluster", "network", "steps", "expect", "duration", "mutations")
 MUTATIONS = tuple(sorted({*Mutations.__dataclass_fields__, *ManagerMutations.__dataclass_fields__}))
 
@@ -192,22 +198,18 @@ def parse(source: str, path: str = "<scenario>") -> Scenario:
     if root is None:
         raise ScenarioError(path, None, "", "the file is empty")
     top = reader.mapping(root, "", TOP)
-    cluster = (
-        reader.mapping(
-            top["cluster"], "cluster", ("managers", "workers", "labels", "images", "spare")
-        )
-        if "cluster" in top
-        else {}
-    )
+    cluster = reader.mapping(top["cluster"], "cluster", CLUSTER_FIELDS) if "cluster" in top else {}
     managers = (
         reader.integer(cluster["managers"], "cluster.managers", 1) if "managers" in cluster else 3
     )
     workers = (
         reader.integer(cluster["workers"], "cluster.workers", 0) if "workers" in cluster else 0
     )
-    hosts = [f"manager-{i}" for i in range(1, managers + 1)] + [
-        f"worker-{i}" for i in range(1, workers + 1)
-    ]
+    roles = [(f"manager-{i}", True) for i in range(1, managers + 1)]
+    roles += [(f"worker-{i}", False) for i in range(1, workers + 1)]
+    renamed = _names(reader, cluster.get("names"), [name for name, _ in roles])
+    named = tuple((renamed.get(name, name), manager) for name, manager in roles)
+    hosts = [name for name, _ in named]
     steps = tuple(_steps(reader, top.get("steps")))
     expectations = tuple(_expectations(reader, top.get("expect")))
     deadlines = [e.at for e in expectations if e.at is not None] + [
@@ -224,6 +226,8 @@ def parse(source: str, path: str = "<scenario>") -> Scenario:
         seed=reader.integer(top["seed"], "seed") if "seed" in top else 1,
         managers=managers,
         workers=workers,
+        hosts=named,
+        resources=_resources(reader, cluster.get("resources"), hosts),
         labels=_labels(reader, cluster.get("labels"), hosts),
         spare=_spare(reader, cluster.get("spare"), hosts),
         images=_images(reader, cluster.get("images")),
@@ -263,13 +267,59 @@ def _labels(reader: _Reader, node: yaml.Node | None, hosts: list[str]) -> dict[s
     return out
 
 
+def _names(reader: _Reader, node: yaml.Node | None, hosts: list[str]) -> dict[str, str]:
+    """``names: {manager-1: alpha}``: hosts called otherwise (the first manager inits)."""
+    if node is None:
+        return {}
+    renamed = {}
+    for host, name in reader.mapping(node, "cluster.names", ()).items():
+        where = f"cluster.names.{host}"
+        if host not in hosts:
+            raise reader.fail(name, where, f"no such host (the hosts are {', '.join(hosts)})")
+        renamed[host] = reader.text(name, where)
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9.-]*", renamed[host]):
+            raise reader.fail(name, where, f"{renamed[host]!r} is not a host name")
+    final = [renamed.get(h, h) for h in hosts]
+    if len(set(final)) != len(final):
+        raise reader.fail(node, "cluster.names", "two hosts would have one name")
+    return renamed
+
+
+def _resources(
+    reader: _Reader, node: yaml.Node | None, hosts: list[str]
+) -> dict[str, tuple[int, int]]:
+    """``resources: {worker-1: {cpus: 4, memory: 8G}}`` (default 2 CPUs, 4 GiB)."""
+    if node is None:
+        return {}
+    out = {}
+    for host, spec in reader.mapping(node, "cluster.resources", ()).items():
+        where = f"cluster.resources.{host}"
+        if host not in hosts:
+            raise reader.fail(spec, where, f"no such host (the hosts are {', '.join(hosts)})")
+        fields = reader.mapping(spec, where, ("cpus", "memory"))
+        cpus = reader.integer(fields["cpus"], f"{where}.cpus", 1) if "cpus" in fields else 2
+        memory = 4 * 2**30
+        if "memory" in fields:
+            text = reader.text(fields["memory"], f"{where}.memory")
+            match = re.fullmatch(r"(\d+)([KMG]?)", text.upper().removesuffix("B"))
+            if match is None:
+                raise reader.fail(
+                    fields["memory"], f"{where}.memory", f"{text!r} is not a size (8G)"
+                )
+            memory = (
+                int(match.group(1)) * {"": 1, "K": 2**10, "M": 2**20, "G": 2**30}[match.group(2)]
+            )
+        out[host] = (cpus, memory)
+    return out
+
+
 def _spare(reader: _Reader, node: yaml.Node | None, hosts: list[str]) -> tuple[str, ...]:
     if node is None:
         return ()
     names = []
     for index, item in enumerate(reader.sequence(node, "cluster.spare")):
         name = reader.text(item, f"cluster.spare[{index}]")
-        if name not in hosts or name == "manager-1":
+        if name not in hosts or name == hosts[0]:
             raise reader.fail(
                 item, f"cluster.spare[{index}]", f"{name!r} is not a host that can wait"
             )

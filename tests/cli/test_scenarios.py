@@ -258,3 +258,32 @@ def test_sim_run_over_seeds_and_as_json(capsys: pytest.CaptureFixture[str]) -> N
     report = json.loads(capsys.readouterr().out)
     assert report["passed"] and len(report["trace_hash"]) == 64
     assert {v["expectation"] for v in report["verdicts"]} >= {"by 150s: update web completed"}
+
+
+def test_hosts_can_be_named_and_sized() -> None:
+    scenario = parse(
+        """
+cluster:
+  managers: 1
+  workers: 2
+  names: {manager-1: alpha, worker-1: small}
+  resources: {small: {cpus: 1, memory: 512M}}
+steps:
+  - at: 0s
+    run: >-
+      service create --name big --replicas 2 --reserve-memory 1G
+      --constraint node.role==worker nginx
+expect:
+  always: [no task on small after 0s]
+  by: [{at: 20s, check: service big running 2/2}, {at: 20s, check: node small ready}]
+  at: [{at: 5s, check: leader is alpha}]
+duration: 25s
+""",
+        "named.yml",
+    )
+    assert [name for name, _ in scenario.hosts] == ["alpha", "small", "worker-2"]
+    report = run(scenario)
+    assert report.passed, [v for v in report.verdicts if not v.passed]
+    with pytest.raises(ScenarioError) as caught:
+        parse("cluster: {workers: 1, names: {worker-1: manager-1}}", "x.yml")
+    assert str(caught.value) == "x.yml:1: cluster.names: two hosts would have one name"
