@@ -76,9 +76,11 @@ def latency_figure(latencies: list[float]) -> Figure:
 
 
 def draw(report: Timeline, path: str) -> None:
+    from cli.sim_raft import UsageError
+
+    if not path.lower().endswith(".png"):
+        raise UsageError(f"--plot writes a PNG: give a path ending in .png, not {path!r}")
     try:
         figure(report).savefig(path)
     except OSError as error:
-        from cli.sim_raft import UsageError
-
         raise UsageError(f"cannot write the plot {path}: {error.strerror}") from None

@@ -10,9 +10,10 @@ files and the interactive shell.
   invalid syntax``
 - ``"docker service create" requires at least 1 argument.``
 
-Flags come before the positional words, as Docker parses ``service create`` (its
-flags stop at the image): everything from the first positional word on is the
-command's own.
+Flags may come anywhere among the positional words, as cobra parses them, except
+for ``service create``, whose flags stop at the image (the rest is the container's
+command); ``--`` ends the flags everywhere. A boolean flag takes ``--detach=true``
+and ``--detach=false`` too, as pflag's do.
 """
 
 from __future__ import annotations
@@ -42,12 +43,15 @@ _NUMBER = re.compile(r"-\d+(\.\d+)?")
 class CommandParser(argparse.ArgumentParser):
     """One Docker command (``service create``): its flags, then its arguments."""
 
-    def __init__(self, command: str, least: int = 0, most: int | None = None) -> None:
+    def __init__(
+        self, command: str, least: int = 0, most: int | None = None, interspersed: bool = True
+    ) -> None:
         super().__init__(
             prog=f"docker {command}", add_help=False, exit_on_error=False, allow_abbrev=False
         )
         self.command = command
         self.least, self.most = least, most
+        self.interspersed = interspersed
 
     def parse(self, argv: Sequence[str]) -> tuple[argparse.Namespace, list[str]]:
         """The flags' values and the positional arguments."""
@@ -63,15 +67,44 @@ class CommandParser(argparse.ArgumentParser):
         raise UsageError(message, self.command)
 
     def _split(self, words: list[str]) -> tuple[list[str], list[str]]:
+        flags: list[str] = []
+        arguments: list[str] = []
         index = 0
         while index < len(words):
             word = words[index]
             if word == "--":
-                return words[:index], words[index + 1 :]
+                return flags, arguments + words[index + 1 :]
             if not word.startswith("-") or word == "-" or _NUMBER.fullmatch(word):
-                return words[:index], words[index:]
-            index += 2 if self._value_follows(word) else 1
-        return words, []
+                if not self.interspersed:
+                    return flags, words[index:]
+                arguments.append(word)
+                index += 1
+                continue
+            word = self._boolean_value(word)
+            if word:
+                flags.append(word)
+            takes = bool(word) and self._value_follows(word)
+            if takes and index + 1 < len(words):
+                flags.append(words[index + 1])
+            index += 2 if takes else 1
+        return flags, arguments
+
+    def _boolean_value(self, word: str) -> str:
+        """pflag's ``--detach=true`` / ``--detach=false`` for a boolean flag: the flag,
+        or nothing."""
+        name, sep, value = word.partition("=")
+        action = self._option_string_actions.get(name)
+        if not sep or action is None or action.nargs != 0:
+            return word
+        if value.lower() in ("true", "1", "t"):
+            return name
+        if value.lower() in ("false", "0", "f"):
+            return ""
+        raise UsageError(
+            f'invalid argument "{value}" for "{_long_name("/".join(action.option_strings))}" '
+            f'flag: strconv.ParseBool: parsing "{value}": invalid syntax',
+            self.command,
+        )
 
     def _value_follows(self, word: str) -> bool:
         """Whether the flag ``word`` takes the next word as its value; unknown flags
@@ -131,20 +164,28 @@ def go_value(parse: Callable[[str], Any], reason: Callable[[str], str]) -> Calla
     def convert(text: str) -> Any:
         try:
             return parse(text)
-        except (ValueError, ShoalError):
+        except (ValueError, ArithmeticError, UnicodeError, ShoalError):
             raise argparse.ArgumentTypeError(f"{_MARK}{text}{_MARK}{reason(text)}") from None
 
     return convert
 
 
+UINT_MAX = 2**64 - 1
+
+
 def _uint(text: str) -> int:
-    if not text.isdigit():
+    if not text.isascii() or not text.isdigit() or int(text) > UINT_MAX:
         raise ValueError(text)
     return int(text)
 
 
+def _uint_reason(text: str) -> str:
+    problem = "value out of range" if text.isascii() and text.isdigit() else "invalid syntax"
+    return f'strconv.ParseUint: parsing "{text}": {problem}'
+
+
 #: Go's ``strconv.ParseUint`` (``--replicas``, ``--update-parallelism``).
-UINT = go_value(_uint, lambda t: f'strconv.ParseUint: parsing "{t}": invalid syntax')
+UINT = go_value(_uint, _uint_reason)
 #: Go's ``strconv.ParseFloat`` (``--update-max-failure-ratio``).
 FLOAT = go_value(float, lambda t: f'strconv.ParseFloat: parsing "{t}": invalid syntax')
 

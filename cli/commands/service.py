@@ -34,6 +34,7 @@ from core.model.service import (
     HealthConfig,
     Placement,
     PlacementPreference,
+    PortConfig,
     ReplicatedJob,
     ReplicatedService,
     RestartPolicy,
@@ -97,7 +98,7 @@ def _common_flags(parser: CommandParser) -> None:
 
 
 def create_parser() -> CommandParser:
-    parser = CommandParser("service create", least=1)
+    parser = CommandParser("service create", least=1, interspersed=False)
     parser.add_argument("--name")
     parser.add_argument("--mode", type=choice(*MODES), default="replicated")
     parser.add_argument("-e", "--env", action="append", default=[])
@@ -165,6 +166,8 @@ def _env_file(path: str, read_file: Callable[[str], str]) -> list[str]:
         text = read_file(path)
     except OSError as error:
         raise UsageError(f"open {path}: {error.strerror or 'cannot be read'}") from None
+    except UnicodeDecodeError:
+        raise UsageError(f"{path}: not a text file of KEY=value lines") from None
     lines = []
     for number, raw in enumerate(text.splitlines(), start=1):
         line = raw.strip()
@@ -443,11 +446,20 @@ def _ports(spec: ServiceSpec, flags: argparse.Namespace) -> ServiceSpec:
     if not flags.publish_add and not flags.publish_rm:
         return spec
     endpoint = spec.endpoint_spec or EndpointSpec()
-    removed = set()
-    for text in flags.publish_rm:  # "8080", "8080:80" or "8080/udp": by published port
-        published = text.partition("/")[0].split(":")[0]
-        removed.add(int(published) if published.isdigit() else -1)
-    ports = [p for p in endpoint.ports if p.published_port not in removed]
+
+    def removed(port: PortConfig) -> bool:
+        """Docker's ``--publish-rm``: by target port (``80``, ``80/udp``), or by
+        ``published:target``."""
+        for text in flags.publish_rm:
+            ports, _, protocol = text.partition("/")
+            published, _, target = ports.rpartition(":")
+            if protocol and str(port.protocol or "tcp") != protocol:
+                continue
+            if target == str(port.target_port) and published in ("", str(port.published_port)):
+                return True
+        return False
+
+    ports = [p for p in endpoint.ports if not removed(p)]
     ports += [p for p in flags.publish_add if p not in ports]
     return replace(spec, endpoint_spec=replace(endpoint, ports=tuple(ports)))
 

@@ -166,7 +166,8 @@ def service_ps(
     quiet: bool = False,
     no_trunc: bool = False,
 ) -> str:
-    """Each slot's newest task first, its older ones under it as ``\\_`` rows."""
+    """Each slot's newest task (by creation) first, its older ones under it as ``\\_``
+    rows."""
     ordered = _by_slot(tasks, ctx)
     if quiet:
         return "\n".join(t.id if no_trunc else t.id[:SHORT_ID] for t, _ in ordered)

@@ -152,7 +152,8 @@ def test_update_ports_and_config() -> None:
         ports=(PortConfig(target_port=80, published_port=8080),)
     )
     assert spec.update_config is not None and spec.update_config.parallelism == 0
-    assert edited("service update --publish-rm 8080 web", spec).endpoint_spec == EndpointSpec()
+    assert edited("service update --publish-rm 80 web", spec).endpoint_spec == EndpointSpec()
+    assert edited("service update --publish-rm 8080 web", spec).endpoint_spec == spec.endpoint_spec
 
 
 def test_update_force_rollback_and_scale() -> None:
