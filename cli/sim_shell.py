@@ -29,6 +29,7 @@ from cli.commands.language import parse
 from cli.commands.run import Outcome, execute
 from cli.output.views import (
     Context,
+    filtered,
     inspect,
     node_ls,
     service_ls,
@@ -51,6 +52,7 @@ PROMPT = "shoal> "
 CONVERGE_SECONDS = 120.0  # how long the shell waits for a service to converge
 VERIFY_SECONDS = 5.0  # Docker's "Waiting 5 seconds to verify that tasks are stable"
 MANAGERS_RECOMMENDED_MAX = 7
+_KINDS = {"node ls": "node", "service ls": "service", "service ps": "task", "node ps": "task"}
 BAR = 50
 STEPS = (  # how far along each state is, as Docker's progress bar draws it
     TaskState.NEW, TaskState.PENDING, TaskState.ASSIGNED, TaskState.ACCEPTED,
@@ -242,15 +244,19 @@ class Shell:
         if show in ("service inspect", "node inspect", "node inspect --pretty"):
             return inspect([value])
         ctx = self._context(host)
+        listed = list(value or ()) if show in _KINDS else []
+        rows = filtered(_KINDS.get(show, ""), listed, view.get("filters", ()), ctx)
         if show == "node ls":
-            return node_ls(list(value), ctx, fmt=view.get("format"), quiet=view.get("quiet", False))
+            return node_ls(rows, ctx, fmt=view.get("format"), quiet=view.get("quiet", False))
         if show == "service ls":
-            return service_ls(
-                list(value), ctx, fmt=view.get("format"), quiet=view.get("quiet", False)
-            )
+            return service_ls(rows, ctx, fmt=view.get("format"), quiet=view.get("quiet", False))
         if show in ("service ps", "node ps"):
             return service_ps(
-                list(value), ctx, fmt=view.get("format"), quiet=view.get("quiet", False)
+                rows,
+                ctx,
+                fmt=view.get("format"),
+                quiet=view.get("quiet", False),
+                no_trunc=view.get("no_trunc", False),
             )
         if show == "logs":
             return "\n".join(str(line) for line in value or ())
@@ -294,7 +300,10 @@ class Shell:
 def _waits(command: Call | Change) -> bool:
     if isinstance(command, Change):
         return not command.detach and not command.quiet
-    return command.show == "created"
+    if command.show != "created":
+        return False
+    spec = command.params.get("spec")
+    return not (spec is not None and spec.mode.is_job)  # a job runs to its end: no wait
 
 
 def _wanted(world: ClusterWorld, service_id: str) -> tuple[Service | None, list[Task]]:
@@ -322,7 +331,9 @@ def _converged(world: ClusterWorld, service_id: str) -> bool:
     replicas = service.spec.mode.replicated
     wanted = replicas.replicas if replicas is not None else None
     running = [t for t in tasks if t.status.state is TaskState.RUNNING]
-    return len(running) == len(tasks) and (wanted is None or len(tasks) == wanted) and bool(tasks)
+    if wanted is not None:
+        return len(tasks) == wanted and len(running) == wanted  # scaled to 0 too
+    return len(running) == len(tasks) and bool(tasks)
 
 
 def _progress(world: ClusterWorld, service_id: str, converged: bool) -> str:

@@ -72,5 +72,10 @@ def listing_flags(
     parser.add_argument("--no-trunc", action="store_true")
     flags, arguments = parser.parse(argv)
     chosen = [filter_of(f, filters, parser) for f in flags.filter]
-    view = {"filters": chosen, "format": flags.format, "quiet": flags.quiet}
+    view = {
+        "filters": chosen,
+        "format": flags.format,
+        "quiet": flags.quiet,
+        "no_trunc": flags.no_trunc,
+    }
     return view, arguments

@@ -312,3 +312,56 @@ def _update_lines(title: str, word: str, config: UpdateConfig) -> list[str]:
     if config.progress_deadline_ns:
         lines.append(f" Progress deadline: {format_duration(config.progress_deadline_ns)}")
     return lines
+
+
+# -- --filter ---------------------------------------------------------------------------------
+
+
+def filtered(
+    kind: str, objects: Sequence[Any], filters: Sequence[tuple[str, str]], ctx: Context
+) -> list[Any]:
+    """Docker's ``--filter key=value`` for ``service ls`` (id, name, label, mode),
+    ``service ps``/``node ps`` (id, name, node, desired-state) and ``node ls`` (id,
+    name, role, label, node.label, membership): different keys must all match,
+    values of one key any."""
+    by_key: dict[str, list[str]] = {}
+    for key, value in filters:
+        by_key.setdefault(key, []).append(value)
+    return [
+        o
+        for o in objects
+        if all(any(_match(kind, o, k, v, ctx) for v in vs) for k, vs in by_key.items())
+    ]
+
+
+def _labelled(labels: Any, value: str) -> bool:
+    key, sep, wanted = value.partition("=")
+    return key in labels and (not sep or labels[key] == wanted)
+
+
+def _match(kind: str, obj: Any, key: str, value: str, ctx: Context) -> bool:
+    if key == "id":
+        return bool(obj.id.startswith(value))
+    if kind == "service":
+        if key == "name":
+            return bool(obj.spec.name.startswith(value))
+        if key == "label":
+            return _labelled(obj.spec.labels, value)
+        return bool(key == "mode" and obj.spec.mode.name == value)
+    if kind == "task":
+        if key == "desired-state":
+            return bool(obj.desired_state.name.lower() == value.lower())
+        if key == "node":
+            node = ctx.nodes.get(obj.node_id)
+            return obj.node_id == value or (node is not None and node.description.hostname == value)
+        service = ctx.services.get(obj.service_id)
+        name = f"{service.spec.name}.{obj.slot}" if service is not None else obj.id
+        return bool(key == "name" and name.startswith(value))
+    if key == "name":
+        return bool(obj.description.hostname.startswith(value))
+    if key == "role":
+        return bool(str(obj.spec.role or "worker") == value)
+    if key in ("label", "node.label"):
+        labels = obj.spec.labels if key == "node.label" else obj.description.engine.labels
+        return _labelled(labels, value)
+    return key == "membership" and value == "accepted"
