@@ -173,6 +173,7 @@ class _Run:
         self.rng: random.Random = world.streams.child("scenario")
         self.start = 0.0
         self.open_faults: list[tuple[float, str]] = []
+        self.isolated: set[str] = set()  # hosts cut off now
 
     def go(self) -> None:
         world, report = self.world, self.report
@@ -203,7 +204,7 @@ class _Run:
                     self.progress(now)
                 if now >= self.scenario.duration - 1e-9:
                     break
-                world.run_for(max(1e-6, min(LOOK_EVERY, self.scenario.duration - now)))
+                world.run_for(max(1e-6, self._next_stop(now, steps, undo) - now))
                 now = world.env.now - self.start
         except InvariantViolation as violation:
             failure = violation
@@ -220,6 +221,16 @@ class _Run:
             if verdict is None:
                 verdict = self._unsettled(expectation, condition, failure)
             report.verdicts.append(verdict)
+
+    def _next_stop(
+        self, now: float, steps: list[Step], undo: list[tuple[float, Step, str]]
+    ) -> float:
+        """The next instant to look at: the next half second, step, fault's end or
+        ``at`` expectation, whichever comes first (and never past the end)."""
+        times = [now + LOOK_EVERY, self.scenario.duration]
+        times += [s.at for s in steps[:1]] + [u[0] for u in undo]
+        times += [e.at for e, _ in self.watched if e.kind == "at" and e.at is not None]
+        return min(t for t in times if t > now + 1e-9)
 
     # -- steps ---------------------------------------------------------------------------
 
@@ -245,7 +256,11 @@ class _Run:
         except UsageError as error:
             commands, errors = [], [error.message]
         for command in commands:
-            outcome = execute(command, lambda m, p: self.world.call(host, m, **p), host)
+            try:
+                outcome = execute(command, lambda m, p: self.world.call(host, m, **p), host)
+            except UsageError as error:  # an edit the spec refuses (replicas of a global)
+                errors.append(error.message)
+                continue
             if not outcome.ok:
                 errors.append(outcome.error)
         if step.fails:
@@ -261,13 +276,22 @@ class _Run:
         verb, _, target = step.fault.partition(" ")
         world = self.world
         if verb == "heal":
+            self.isolated.clear()
             world.network.heal()
-            self._close_faults("isolate", now)
-            return "all"
+            for _, what in list(self.open_faults):
+                if what.startswith("isolate "):
+                    self._close_fault(what, now)
+            return ""
         host = self._host(target, step)
         if verb == "join":
             leader = world.leader()
-            world.join(host.name, leader.name if leader is not None else self._first_manager())
+            via = leader.name if leader is not None else self._first_manager()
+            try:
+                world.join(host.name, via)
+            except AssertionError as error:  # already in a swarm, or no manager to answer
+                self.report.verdicts.append(
+                    Verdict(f"fault: {step.fault}", False, now, str(error), step.line)
+                )
             return ""
         if verb == "force-new-cluster":
             reply = world.call(host.name, "SwarmInit", force_new_cluster=True)
@@ -281,11 +305,12 @@ class _Run:
         elif verb == "boot":
             if host.state is HostState.CRASHED:
                 host.boot()
+            self._close_fault(f"crash {host.name}", now)
         elif verb == "restart":
             world.restart(host)
         elif verb == "isolate":
-            rest = [n for n in world.names if n != host.name]
-            world.network.set_graph(components(world.names, [[host.name], rest]))
+            self.isolated.add(host.name)
+            self._cut_off()
         else:
             raise ScenarioError(
                 self.scenario.path,
@@ -320,21 +345,31 @@ class _Run:
             )
         return world.hosts[target]
 
+    def _cut_off(self) -> None:
+        """The network with every isolated host on its own (or whole again)."""
+        world, cut = self.world, sorted(self.isolated)
+        if not cut:
+            world.network.heal()
+            return
+        rest = [n for n in world.names if n not in self.isolated]
+        world.network.set_graph(components(world.names, [[h] for h in cut] + [rest]))
+
     def _undo(self, step: Step, victim: str, now: float) -> None:
+        """A fault's ``for`` is over: only this fault is undone."""
         verb = step.fault.partition(" ")[0]
         if verb == "crash":
             host = self.world.hosts[victim]
             if host.state is HostState.CRASHED:
                 host.boot()
-            self._close_faults(f"crash {victim}", now)
         elif verb == "isolate":
-            self.world.network.heal()
-            self._close_faults("isolate", now)
+            self.isolated.discard(victim)
+            self._cut_off()
+        self._close_fault(f"{verb} {victim}", now)
 
-    def _close_faults(self, prefix: str, now: float) -> None:
-        for at, what in list(self.open_faults):
-            if what.startswith(prefix):
-                self.open_faults.remove((at, what))
+    def _close_fault(self, what: str, now: float) -> None:
+        for at, open_what in list(self.open_faults):
+            if open_what == what:
+                self.open_faults.remove((at, open_what))
                 self.report.faults.append((at, now, what))
                 self.world.trace.emit(self.world.env.now, "-", "fault-end", what=what)
 
@@ -358,7 +393,9 @@ class _Run:
                 holds, seen = condition.probe(self.world)
                 if holds:
                     settled[index] = Verdict(_label(expectation), True, now, seen, expectation.line)
-            elif expectation.kind == "at" and abs(now - expectation.at) < LOOK_EVERY / 2:
+            elif expectation.kind == "at" and now >= expectation.at - 1e-9:
+                # judged at its instant (or at the first look after it, when a step's
+                # command held the run past it)
                 holds, seen = condition.probe(self.world)
                 settled[index] = Verdict(_label(expectation), holds, now, seen, expectation.line)
         self._record(now)
@@ -395,7 +432,8 @@ class _Run:
         if failure is not None:
             return Verdict(label, False, None, f"the run stopped: {failure}", line)
         if expectation.kind == "always":
-            return Verdict(label, True, None, "", line)
+            formed = all(v.text != "the swarm forms" for v in self.report.verdicts)
+            return Verdict(label, formed, None, "" if formed else "the swarm did not form", line)
         _, seen = condition.probe(self.world)
         return Verdict(label, False, None, f"not by {expectation.at:g}s: {seen}", line)
 

@@ -97,6 +97,11 @@ class Scenario:
 
 # -- reading, with positions ------------------------------------------------------------
 
+NUMBER_MAX = 1e6
+SECONDS_MAX = 30 * 86400.0
+FAULTS = ("crash", "boot", "restart", "isolate", "heal", "join", "force-new-cluster")
+LASTING = ("crash", "isolate")  # the faults that may last 'for' a while
+
 
 class _Reader:
     """Plain values from a YAML node tree, and where each came from."""
@@ -143,7 +148,7 @@ class _Reader:
             raise self.fail(node, where, f"{text!r} is not true or false")
         return text in ("true", "yes")
 
-    def integer(self, node: yaml.Node, where: str, least: int = 0) -> int:
+    def integer(self, node: yaml.Node, where: str, least: int = 0, most: int = 10_000) -> int:
         text = self.text(node, where)
         try:
             value = int(text)
@@ -151,24 +156,35 @@ class _Reader:
             raise self.fail(node, where, f"{text!r} is not a whole number") from None
         if value < least:
             raise self.fail(node, where, f"must be at least {least}, not {value}")
+        if value > most:
+            raise self.fail(node, where, f"must be at most {most}, not {value}")
         return value
 
-    def number(self, node: yaml.Node, where: str) -> float:
+    def number(self, node: yaml.Node, where: str, most: float = NUMBER_MAX) -> float:
+        """A finite number from 0 to ``most``."""
         text = self.text(node, where)
         try:
-            return float(text)
+            value = float(text)
         except ValueError:
             raise self.fail(node, where, f"{text!r} is not a number") from None
+        if not 0.0 <= value <= most:  # NaN fails this too
+            raise self.fail(node, where, f"must be from 0 to {most:g}, not {text}")
+        return value
 
-    def seconds(self, node: yaml.Node, where: str) -> float:
+    def seconds(self, node: yaml.Node, where: str, positive: bool = False) -> float:
+        """A duration (``10s``, ``1m30s``, or plain seconds) from 0 to 30 days."""
         text = self.text(node, where)
         try:
-            return parse_duration(text) / 1e9
+            value = parse_duration(text) / 1e9
         except ShoalError:
             try:
-                return float(text)
+                value = float(text)
             except ValueError:
                 raise self.fail(node, where, f"{text!r} is not a duration (10s, 1m30s)") from None
+        if not 0.0 <= value <= SECONDS_MAX or (positive and value == 0.0):
+            bound = "more than 0" if positive else "from 0"
+            raise self.fail(node, where, f"must be {bound} and at most 30 days, not {text}")
+        return value
 
 
 def load(path: str | Path) -> Scenario:
@@ -210,20 +226,20 @@ def parse(source: str, path: str = "<scenario>") -> Scenario:
     renamed = _names(reader, cluster.get("names"), [name for name, _ in roles])
     named = tuple((renamed.get(name, name), manager) for name, manager in roles)
     hosts = [name for name, _ in named]
-    steps = tuple(_steps(reader, top.get("steps")))
+    steps = tuple(_steps(reader, top.get("steps"), hosts))
     expectations = tuple(_expectations(reader, top.get("expect")))
     deadlines = [e.at for e in expectations if e.at is not None] + [
         s.at + (s.duration or 0) for s in steps
     ]
     duration = (
-        reader.seconds(top["duration"], "duration")
+        reader.seconds(top["duration"], "duration", positive=True)
         if "duration" in top
         else max(deadlines, default=60.0) + 10.0
     )
     return Scenario(
         path=path,
         name=reader.text(top["name"], "name") if "name" in top else Path(path).stem,
-        seed=reader.integer(top["seed"], "seed") if "seed" in top else 1,
+        seed=reader.integer(top["seed"], "seed", most=2**63 - 1) if "seed" in top else 1,
         managers=managers,
         workers=workers,
         hosts=named,
@@ -298,6 +314,8 @@ def _resources(
             raise reader.fail(spec, where, f"no such host (the hosts are {', '.join(hosts)})")
         fields = reader.mapping(spec, where, ("cpus", "memory"))
         cpus = reader.integer(fields["cpus"], f"{where}.cpus", 1) if "cpus" in fields else 2
+        if cpus > 1024:
+            raise reader.fail(fields["cpus"], f"{where}.cpus", "at most 1024 CPUs")
         memory = 4 * 2**30
         if "memory" in fields:
             text = reader.text(fields["memory"], f"{where}.memory")
@@ -319,7 +337,7 @@ def _spare(reader: _Reader, node: yaml.Node | None, hosts: list[str]) -> tuple[s
     names = []
     for index, item in enumerate(reader.sequence(node, "cluster.spare")):
         name = reader.text(item, f"cluster.spare[{index}]")
-        if name not in hosts or name == hosts[0]:
+        if name not in hosts or name == hosts[0] or name in names:
             raise reader.fail(
                 item, f"cluster.spare[{index}]", f"{name!r} is not a host that can wait"
             )
@@ -345,6 +363,8 @@ def _images(reader: _Reader, node: yaml.Node | None) -> dict[str, ImageBehaviour
                 values[key] = reader.text(value, f"{where}.{key}") in ("true", "True", "yes")
             elif key == "exit_code":
                 values[key] = reader.integer(value, f"{where}.{key}")
+                if values[key] > 255:
+                    raise reader.fail(value, f"{where}.{key}", "an exit code is 0 to 255")
             else:
                 values[key] = reader.number(value, f"{where}.{key}")
         out[image] = ImageBehaviour(**values)
@@ -358,13 +378,13 @@ def _link(reader: _Reader, node: yaml.Node | None) -> LinkModel:
     if node is None:
         return LinkModel()
     values = {
-        k: reader.number(v, f"network.{k}")
+        k: reader.number(v, f"network.{k}", 1.0 if k in ("loss", "duplicate", "reorder") else 60.0)
         for k, v in reader.mapping(node, "network", LINK_FIELDS).items()
     }
     return LinkModel(**values)
 
 
-def _steps(reader: _Reader, node: yaml.Node | None) -> list[Step]:
+def _steps(reader: _Reader, node: yaml.Node | None, hosts: list[str]) -> list[Step]:
     if node is None:
         return []
     steps = []
@@ -381,18 +401,51 @@ def _steps(reader: _Reader, node: yaml.Node | None) -> list[Step]:
             if only in fields and "run" not in fields:
                 raise reader.fail(fields[only], f"{where}.{only}", f"'{only}' goes with 'run'")
         fails = "fails" in fields and reader.boolean(fields["fails"], f"{where}.fails")
+        if "on" in fields and reader.text(fields["on"], f"{where}.on") not in hosts:
+            raise reader.fail(
+                fields["on"], f"{where}.on", f"no such host (the hosts are {', '.join(hosts)})"
+            )
+        if "fault" in fields:
+            _check_fault(reader, fields, where, hosts)
         steps.append(
             Step(
                 at=reader.seconds(fields["at"], f"{where}.at"),
                 run=reader.text(fields["run"], f"{where}.run") if "run" in fields else "",
                 fault=reader.text(fields["fault"], f"{where}.fault") if "fault" in fields else "",
-                duration=reader.seconds(fields["for"], f"{where}.for") if "for" in fields else None,
+                duration=reader.seconds(fields["for"], f"{where}.for", positive=True)
+                if "for" in fields
+                else None,
                 on=reader.text(fields["on"], f"{where}.on") if "on" in fields else "",
                 fails=fails,
                 line=item.start_mark.line + 1,
             )
         )
     return sorted(steps, key=lambda s: s.at)
+
+
+def _check_fault(
+    reader: _Reader, fields: dict[str, yaml.Node], where: str, hosts: list[str]
+) -> None:
+    text = reader.text(fields["fault"], f"{where}.fault")
+    verb, _, target = text.partition(" ")
+    if verb not in FAULTS:
+        raise reader.fail(
+            fields["fault"],
+            f"{where}.fault",
+            f"unknown fault {verb!r} (one of {', '.join(FAULTS)})",
+        )
+    if verb == "heal" and target:
+        raise reader.fail(fields["fault"], f"{where}.fault", "heal takes no host")
+    if verb != "heal" and target not in (*hosts, "leader", "a worker"):
+        raise reader.fail(
+            fields["fault"],
+            f"{where}.fault",
+            f"{verb} needs a host: one of {', '.join(hosts)}, leader or 'a worker'",
+        )
+    if "for" in fields and verb not in LASTING:
+        raise reader.fail(
+            fields["for"], f"{where}.for", f"only {' and '.join(LASTING)} last 'for' a while"
+        )
 
 
 def _expectations(reader: _Reader, node: yaml.Node | None) -> list[Expectation]:

@@ -176,6 +176,12 @@ def validate_mode(mode: ServiceMode) -> None:
         raise InvalidSpec(
             "Mode.Replicated.Replicas", mode.replicated.replicas, "must not be negative"
         )
+    if mode.replicated is not None and (mode.replicated.replicas or 0) > REPLICAS_MAX:
+        raise InvalidSpec(
+            "Mode.Replicated.Replicas",
+            mode.replicated.replicas,
+            f"shoal simulates every task: at most {REPLICAS_MAX:,}",
+        )
     job = mode.replicated_job
     if job is not None:
         for field, value in (
@@ -184,6 +190,14 @@ def validate_mode(mode: ServiceMode) -> None:
         ):
             if value is not None and value < 0:
                 raise InvalidSpec(f"Mode.ReplicatedJob.{field}", value, "must not be negative")
+            if value is not None and value > REPLICAS_MAX:
+                problem = f"shoal simulates every task: at most {REPLICAS_MAX:,}"
+                raise InvalidSpec(f"Mode.ReplicatedJob.{field}", value, problem)
+
+
+#: Swarm sets no limit; shoal keeps every task of every manager in memory (a
+#: Swarm2k-size run holds 95,000 in 2.5 GB).
+REPLICAS_MAX = 1_000_000
 
 
 def validate_update_config(field: str, config: UpdateConfig) -> None:

@@ -3,6 +3,7 @@ result or one user error that names the problem, never another exception."""
 
 from __future__ import annotations
 
+import io
 import random
 
 import yaml
@@ -25,7 +26,9 @@ WORDS = st.sampled_from(
         "--availability", "drain", "--role", "--filter", "--format", "json", "--health-cmd",
         "--no-healthcheck", "--env-file", "--image", "web", "web=3", "nginx:1", "8080:80",
         "10s", "1.5", "-1", "abc", "=", "--", "-", "spread=node.labels.rack", "published=80",
-        "512M", "x=y", "'", '"',
+        "512M", "x=y", "'", '"', "inf", "nan", "sNaN", "1e999999", "99999999999",
+        "99999999999999999999999", "--detach=true", "-d=false", "web=0", "--publish-rm",
+        "--rollback-monitor", "--restart-max-attempts", "--health-interval",
     ]
 )  # fmt: skip
 
@@ -91,3 +94,27 @@ def test_any_text_as_a_scenario_is_a_scenario_or_its_error(text: str) -> None:
         parse_scenario(text, "fuzz.yml")
     except ScenarioError as error:
         assert str(error).startswith("fuzz.yml")
+
+
+_WORLD: list[object] = []
+
+
+def _shell() -> object:
+    """One small swarm for every example (state carries over: what matters is that
+    no line crashes the shell)."""
+    if not _WORLD:
+        from cli.sim_shell import Shell
+        from sim.cluster import ClusterConfig, ClusterWorld, standard_hosts
+
+        world = ClusterWorld(ClusterConfig(hosts=standard_hosts(1, 1)), 1)
+        world.form_swarm()
+        _WORLD.append(Shell(world, io.StringIO(), random.Random(1)))
+    return _WORLD[0]
+
+
+@settings(max_examples=60)
+@given(words=st.lists(st.one_of(WORDS, st.sampled_from(["-d", "advance", "1s"])), max_size=8))
+def test_shell_lines_never_crash(words: list[str]) -> None:
+    shell = _shell()
+    assert shell.handle("service " + " ".join(words))  # type: ignore[attr-defined]
+    assert shell.handle("node " + " ".join(words))  # type: ignore[attr-defined]
