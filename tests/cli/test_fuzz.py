@@ -16,6 +16,13 @@ from cli.scenario.conditions import BadCondition, read
 from cli.scenario.schema import ScenarioError
 from cli.scenario.schema import parse as parse_scenario
 
+# bounded in CI, many more nightly (HYPOTHESIS_PROFILE)
+NIGHTLY = settings.default.max_examples > 200
+LINES = 5_000 if NIGHTLY else 300
+FILES = 5_000 if NIGHTLY else 300
+TEXTS = 2_000 if NIGHTLY else 200
+SHELL = 1_000 if NIGHTLY else 60
+
 WORDS = st.sampled_from(
     [
         "docker", "service", "node", "create", "update", "scale", "rollback", "rm", "ls", "ps",
@@ -33,7 +40,7 @@ WORDS = st.sampled_from(
 )  # fmt: skip
 
 
-@settings(max_examples=300)
+@settings(max_examples=LINES)
 @given(words=st.lists(st.one_of(WORDS, st.text(max_size=12)), max_size=10))
 def test_command_lines_give_commands_or_a_usage_error(words: list[str]) -> None:
     try:
@@ -69,7 +76,7 @@ TREES = st.recursive(
 )
 
 
-@settings(max_examples=300)
+@settings(max_examples=FILES)
 @given(tree=st.dictionaries(KEYS, TREES, max_size=7))
 def test_scenario_files_give_a_scenario_or_an_error_naming_the_place(
     tree: dict[str, object],
@@ -87,7 +94,7 @@ def test_scenario_files_give_a_scenario_or_an_error_naming_the_place(
             assert str(error)
 
 
-@settings(max_examples=200)
+@settings(max_examples=TEXTS)
 @given(text=st.text(max_size=80))
 def test_any_text_as_a_scenario_is_a_scenario_or_its_error(text: str) -> None:
     try:
@@ -112,7 +119,7 @@ def _shell() -> object:
     return _WORLD[0]
 
 
-@settings(max_examples=60)
+@settings(max_examples=SHELL)
 @given(words=st.lists(st.one_of(WORDS, st.sampled_from(["-d", "advance", "1s"])), max_size=8))
 def test_shell_lines_never_crash(words: list[str]) -> None:
     shell = _shell()
