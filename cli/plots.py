@@ -16,6 +16,7 @@ matplotlib.use("Agg")  # no display: files only
 
 from matplotlib.figure import Figure
 
+from cli.commands.flags import UsageError
 from cli.timeline import Timeline
 
 FAULT_COLOUR = "tab:red"
@@ -76,8 +77,6 @@ def latency_figure(latencies: list[float]) -> Figure:
 
 
 def draw(report: Timeline, path: str) -> None:
-    from cli.sim_raft import UsageError
-
     if not path.lower().endswith(".png"):
         raise UsageError(f"--plot writes a PNG: give a path ending in .png, not {path!r}")
     try:

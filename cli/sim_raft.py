@@ -21,6 +21,7 @@ import json
 import sys
 from typing import Any, TextIO
 
+from cli.commands.flags import UsageError
 from core.errors import ShoalError
 from core.model.duration import format_duration, parse_duration
 from core.raft.config import Mutations, RaftConfig
@@ -31,10 +32,6 @@ EXIT_SAFETY = 3
 EXIT_LIVENESS = 4
 EXIT_NONDETERMINISM = 5
 DETERMINISM_EVERY = 20  # re-run 5% of a sweep's seeds, as FoundationDB does
-
-
-class UsageError(ShoalError):
-    pass
 
 
 def seconds(text: str) -> float:

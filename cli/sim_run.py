@@ -14,10 +14,11 @@ from typing import Any, TextIO
 
 from tqdm import tqdm
 
+from cli.commands.flags import UsageError
 from cli.output.tables import table
 from cli.scenario.runner import Report, run
 from cli.scenario.schema import load
-from cli.sim_raft import UsageError, seed_range
+from cli.sim_raft import seed_range
 
 EXIT_FAILED = 2
 
@@ -63,7 +64,7 @@ def main(args: Any, out: TextIO | None = None, err: TextIO | None = None) -> int
     if args.plot:
         from cli.plots import draw
 
-        draw(report.timeline(), args.plot)
+        draw(report.timeline, args.plot)
     if args.format == "json":
         print(json.dumps(_as_json(report), indent=2), file=out)
     else:

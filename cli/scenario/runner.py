@@ -61,27 +61,11 @@ class Report:
     seed: int
     verdicts: list[Verdict] = field(default_factory=list)
     trace_hash: str = ""
-    simulated: float = 0.0
-    leaders: list[tuple[float, str]] = field(default_factory=list)  # (time from 0, host)
-    faults: list[tuple[float, float, str]] = field(default_factory=list)  # start, end, what
-    running: dict[str, list[tuple[float, int]]] = field(default_factory=dict)  # per service
-    up_to_date: dict[str, list[tuple[float, int]]] = field(default_factory=dict)  # of them
-    initial_leader: str = ""
+    timeline: Timeline = field(default_factory=lambda: Timeline(title=""))  # for the plots
 
     @property
     def passed(self) -> bool:
         return all(v.passed for v in self.verdicts)
-
-    def timeline(self) -> Timeline:
-        return Timeline(
-            title=f"{self.scenario.name} (seed {self.seed})",
-            simulated=self.simulated,
-            running=self.running,
-            up_to_date=self.up_to_date,
-            faults=self.faults,
-            leaders=self.leaders,
-            initial_leader=self.initial_leader,
-        )
 
 
 def conditions(scenario: Scenario) -> list[tuple[Expectation, Condition]]:
@@ -104,7 +88,7 @@ def run(
     seed = scenario.seed if seed is None else seed
     watched = conditions(scenario)
     world = _world(scenario, seed, trace_path)
-    report = Report(scenario, seed)
+    report = Report(scenario, seed, timeline=Timeline(f"{scenario.name} (seed {seed})"))
     try:
         _Run(world, scenario, watched, report, progress).go()
     finally:
@@ -210,12 +194,14 @@ class _Run:
             failure = violation
         except _Stopped:
             pass
-        report.simulated = world.env.now - self.start
-        report.leaders = [(t - self.start, h) for t, h, _ in world.leaders if t >= self.start]
+        report.timeline.simulated = world.env.now - self.start
+        report.timeline.leaders = [
+            (t - self.start, h) for t, h, _ in world.leaders if t >= self.start
+        ]
         before = [h for t, h, _ in world.leaders if t < self.start]
-        report.initial_leader = before[-1] if before else ""
+        report.timeline.initial_leader = before[-1] if before else ""
         for at, what in self.open_faults:
-            report.faults.append((at, report.simulated, what))
+            report.timeline.faults.append((at, report.timeline.simulated, what))
         for index, (expectation, condition) in enumerate(self.watched):
             verdict = settled.get(index)
             if verdict is None:
@@ -370,7 +356,7 @@ class _Run:
         for at, open_what in list(self.open_faults):
             if open_what == what:
                 self.open_faults.remove((at, open_what))
-                self.report.faults.append((at, now, what))
+                self.report.timeline.faults.append((at, now, what))
                 self.world.trace.emit(self.world.env.now, "-", "fault-end", what=what)
 
     # -- expectations --------------------------------------------------------------------
@@ -418,8 +404,8 @@ class _Run:
                 if task.spec_version == service.spec_version:
                     current[service.spec.name] += 1
         for name in sorted(counts):
-            self.report.running.setdefault(name, []).append((now, counts[name]))
-            self.report.up_to_date.setdefault(name, []).append((now, current[name]))
+            self.report.timeline.running.setdefault(name, []).append((now, counts[name]))
+            self.report.timeline.up_to_date.setdefault(name, []).append((now, current[name]))
 
     def _unsettled(
         self, expectation: Expectation, condition: Condition, failure: InvariantViolation | None

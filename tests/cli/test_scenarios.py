@@ -186,19 +186,19 @@ def test_sim_run_exits_1_for_a_file_mistake(
 
 def test_the_plot_shows_replicas_faults_and_leaders() -> None:
     report = run(load(FLAGSHIP))
-    axes = figure(report.timeline()).axes[0]
+    axes = figure(report.timeline).axes[0]
     assert axes.get_xlabel() and axes.get_ylabel()
     labels = [t.get_text() for t in axes.get_legend().get_texts()]
     assert labels == ["web on the current spec", "web running", "fault", "new leader"]
     spans = [p for p in axes.patches]
     bands = sorted((round(p.get_x(), 3), round(p.get_x() + p.get_width(), 3)) for p in spans)
-    assert bands == sorted((round(s, 3), round(e, 3)) for s, e, _ in report.faults)
-    assert len(report.faults) == 1
+    assert bands == sorted((round(s, 3), round(e, 3)) for s, e, _ in report.timeline.faults)
+    assert len(report.timeline.faults) == 1
     vertical = [line for line in axes.get_lines() if line.get_linestyle() == "--"]
     assert sorted(round(line.get_xdata()[0], 3) for line in vertical) == sorted(
-        round(t, 3) for t, _ in report.leaders
+        round(t, 3) for t, _ in report.timeline.leaders
     )
-    assert report.leaders  # the isolation made a new one
+    assert report.timeline.leaders  # the isolation made a new one
 
 
 def test_spread_and_task_count_expectations_fail_when_made_wrong() -> None:
@@ -224,12 +224,12 @@ def test_a_trace_read_back_draws_the_same_run(tmp_path: Path) -> None:
     trace = tmp_path / "run.jsonl"
     report = run(load(FLAGSHIP), trace_path=trace)
     timeline = read_trace(trace)
-    assert timeline.title == report.timeline().title
+    assert timeline.title == report.timeline.title
     assert [(round(s, 3), round(e, 3), w) for s, e, w in timeline.faults] == [
-        (round(s, 3), round(e, 3), w) for s, e, w in report.faults
+        (round(s, 3), round(e, 3), w) for s, e, w in report.timeline.faults
     ]
-    assert [h for _, h in timeline.leaders] == [h for _, h in report.leaders]
-    assert timeline.initial_leader == report.initial_leader == "manager-1"
+    assert [h for _, h in timeline.leaders] == [h for _, h in report.timeline.leaders]
+    assert timeline.initial_leader == report.timeline.initial_leader == "manager-1"
     (latency,) = timeline.election_latencies()
     assert 10.0 <= latency <= 40.0  # the election bound after the leader is cut off
 
