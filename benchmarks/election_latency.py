@@ -2,13 +2,16 @@
 
 Crashes the leader ``--crashes`` times; each time measures the simulated time from
 the crash to the first election of another host in a higher term, then restarts
-the old leader and lets the cluster settle for two maximum election timeouts.
+the old leader (it boots for ``--boot-ms``) and waits until it has rejoined: up,
+following the current leader in its term, with the leader's committed entries.
+Only then does the next crash come, so every measurement is of an election among
+a whole cluster, never of a host still booting (which at small ticks dominated).
 Election timeouts are drawn from [election, 2 x election) ticks, so the timeout
 range in milliseconds is ``--election-ticks`` x ``--tick-ms``. At SwarmKit's
 defaults (1 s ticks, 10 ticks) the expected median is about 11 s and the maximum
 about 20 s (simulation-testing.md, section 7.4). Usage:
 python benchmarks/election_latency.py [--crashes 200] [--tick-ms 1000]
-    [--election-ticks 10] [--latency-ms 0.3] [--seed 1]
+    [--election-ticks 10] [--latency-ms 0.3] [--boot-ms 1000] [--seed 1]
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from dataclasses import replace
 import numpy as np
 
 from core.raft.config import RaftConfig
+from sim.host import HostState, SimHost
 from sim.network import LinkModel
 from sim.world import RaftWorld, WorldConfig
 
@@ -36,6 +40,7 @@ def measure(args: argparse.Namespace) -> list[float]:
         link=link,
         proposal_interval=max(tick, 0.001),
         safety_seconds=0.0,
+        restart_seconds=(args.boot_ms / 1000, args.boot_ms / 1000),
     )
     world = RaftWorld(config, args.seed)
     world.boot()
@@ -59,8 +64,25 @@ def measure(args: argparse.Namespace) -> list[float]:
         )
         latencies.append(elected_at - crashed_at)
         world.restart(leader)
-        env.run(until=env.now + settle)
+        while not rejoined(world, leader):
+            env.run(until=env.now + tick / 10)
     return latencies
+
+
+def rejoined(world: RaftWorld, host: SimHost) -> bool:
+    """``host`` is up, follows the leader of the current term, and holds everything
+    the leader has committed."""
+    leader = world.leader_host()
+    if leader is None or leader is host or host.state is not HostState.UP:
+        return False
+    ours, theirs = host.raft, leader.raft
+    if ours is None or theirs is None:
+        return False
+    return (
+        ours.term == theirs.term
+        and ours.lead == theirs.id
+        and ours.log.committed >= theirs.log.committed
+    )
 
 
 def main() -> None:
@@ -70,6 +92,9 @@ def main() -> None:
     parser.add_argument("--tick-ms", type=float, default=1000.0)
     parser.add_argument("--election-ticks", type=int, default=10)
     parser.add_argument("--latency-ms", type=float, default=0.3, help="mean one-way latency")
+    parser.add_argument(
+        "--boot-ms", type=float, default=1000.0, help="how long a restarted host boots"
+    )
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
     latencies = np.array(measure(args)) * 1000
@@ -86,6 +111,7 @@ def main() -> None:
                     2 * args.election_ticks * args.tick_ms,
                 ],
                 "mean_link_latency_ms": args.latency_ms,
+                "boot_ms": args.boot_ms,
                 "time_to_new_leader_ms": {
                     "p50": round(float(p50), 1),
                     "p90": round(float(p90), 1),

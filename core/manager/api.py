@@ -25,6 +25,7 @@ from core.model.enums import (
     NodeState,
     PortProtocol,
     PublishMode,
+    Reachability,
     UpdateState,
 )
 from core.model.ids import new_id
@@ -75,6 +76,7 @@ class ApiContext:
     wall: float
     voters: frozenset[int] = frozenset()
     reachable: frozenset[int] = frozenset()  # voters this leader hears from, itself included
+    leader: int = 0  # the Raft id of the leader answering (this manager)
     demote: Callable[[Node], None] | None = None
     entropy: Callable[[int], bytes] | None = None  # the driver's, for new secrets
 
@@ -340,13 +342,30 @@ def task_list(ctx: ApiContext, params: Mapping[str, Any]) -> Answer:
 # -- nodes -----------------------------------------------------------------------------------
 
 
+def _live(ctx: ApiContext, node: Node) -> Node:
+    """The node with its manager status as the Raft membership has it now, not as it
+    was stored (SwarmKit's ListNodes): ``Leader`` for the member answering, and
+    ``Reachable`` or ``Unreachable`` by whether this leader has heard from it within
+    an election timeout. A manager that is no longer a member keeps what was stored."""
+    status = node.manager_status
+    if status is None or status.raft_id not in ctx.voters:
+        return node
+    reachable = status.raft_id in ctx.reachable
+    live = replace(
+        status,
+        leader=status.raft_id == ctx.leader,
+        reachability=Reachability.REACHABLE if reachable else Reachability.UNREACHABLE,
+    )
+    return node if live == status else replace(node, manager_status=live)
+
+
 def node_list(ctx: ApiContext, params: Mapping[str, Any]) -> Answer:
     nodes = ctx.store.tables["nodes"]
-    return Answer(tuple(nodes[i] for i in sorted(nodes)))
+    return Answer(tuple(_live(ctx, n) for _, n in sorted(nodes.items()) if isinstance(n, Node)))
 
 
 def node_inspect(ctx: ApiContext, params: Mapping[str, Any]) -> Answer:
-    return Answer(find_node(ctx.store, params["node"]))
+    return Answer(_live(ctx, find_node(ctx.store, params["node"])))
 
 
 def node_update(ctx: ApiContext, params: Mapping[str, Any]) -> Write:

@@ -147,6 +147,7 @@ class Manager:
             wall=self.wall,
             voters=conf.voters,
             reachable=self._reachable(),
+            leader=self.raft.id,
             demote=self._demote,
             entropy=self.entropy,
         )
