@@ -10,7 +10,26 @@ prints its seed.
 from __future__ import annotations
 
 
-class ShoalError(Exception):
+class Rebuildable(BaseException):
+    """An exception whose ``args`` are its constructor's arguments, whatever message
+    the constructor composed from them, so that ``type(e)(*e.args)`` rebuilds it:
+    SimPy re-raises a failed process's exception that way, and copy and pickle do
+    too. Subclasses build their message and pass it up; construct them positionally.
+    """
+
+    def __init__(self, *message: object) -> None:
+        # BaseException.__new__ has set ``args`` to the constructor's own arguments.
+        # Keep them, and remember the composed message for __str__.
+        constructor_args = self.args
+        super().__init__(*message)
+        self._text = super().__str__()
+        self.args = constructor_args
+
+    def __str__(self) -> str:
+        return self._text
+
+
+class ShoalError(Rebuildable, Exception):
     """Base of every expected error the core raises."""
 
 
@@ -32,7 +51,7 @@ class InvalidTransition(ShoalError):
     """A task state change that its owner may not make (or nobody may)."""
 
 
-class InvariantViolation(AssertionError):
+class InvariantViolation(Rebuildable, AssertionError):
     """A broken invariant: a bug in shoal, never a user mistake. Never caught."""
 
 

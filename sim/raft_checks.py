@@ -18,6 +18,12 @@ And two contracts the implementation promises, checked as directly:
 
 Every check raises :class:`SafetyViolation` naming the property, the nodes and the
 indexes involved, so that a failing seed says what broke.
+
+``--force-new-cluster`` breaks these properties on purpose: the survivor drops its
+uncommitted entries (committed elsewhere, perhaps) and writes its own at the same
+indexes and term, as etcd does. The checker forgets what it knew above the point of
+the reset as soon as it sees a node so reset (:attr:`RaftNode.log_reset_above`), or
+when a driver tells it (:meth:`RaftChecker.on_log_reset`).
 """
 
 from __future__ import annotations
@@ -31,8 +37,12 @@ from core.raft.types import NONE, Entry, Message, MessageType, NodeId, Role
 
 
 class SafetyViolation(InvariantViolation):
+    """A broken property: a verdict on the run. Rebuildable from its args (see
+    :class:`~core.errors.Rebuildable`), as SimPy re-raises it."""
+
     def __init__(self, prop: str, detail: str) -> None:
         self.property = prop
+        self.detail = detail
         super().__init__(f"{prop}: {detail}")
 
 
@@ -47,12 +57,16 @@ class RaftChecker:
         self.observations = 0
         self._checked_terms: dict[NodeId, list[int]] = {}
         self._entries: dict[tuple[int, int], tuple[Entry, int, NodeId]] = {}
+        self._resets_seen: dict[NodeId, RaftNode] = {}  # the reset node object, once seen
 
     # -- hooks -------------------------------------------------------------------------
 
     def on_state(self, node_id: NodeId, raft: RaftNode) -> None:
         """After any input to ``raft``: roles, terms, its log as leader."""
         self.observations += 1
+        if raft.log_reset_above is not None and self._resets_seen.get(node_id) is not raft:
+            self._resets_seen[node_id] = raft
+            self.on_log_reset(node_id, raft.log_reset_above)
         if raft.role is Role.LEADER:
             self._check_leader(node_id, raft)
         if raft.lead != NONE and raft.role is not Role.LEADER:
@@ -80,6 +94,15 @@ class RaftChecker:
             raise SafetyViolation(
                 "durable before sent", f"node {message.source} sent {message.type.value}: {problem}"
             )
+
+    def on_log_reset(self, node_id: NodeId, above: int) -> None:
+        """``node_id`` was forced into a new cluster keeping its log up to ``above``
+        and rewriting it after: forget every entry seen above that point, applied or
+        not, on any node; the new cluster's log is checked from there on as a fresh
+        one. Idempotent."""
+        self.committed = {i: e for i, e in self.committed.items() if i <= above}
+        self._entries = {key: seen for key, seen in self._entries.items() if key[0] <= above}
+        del self._checked_terms.setdefault(node_id, [0])[above + 1 :]
 
     def check_logs(self, rafts: Iterable[tuple[NodeId, RaftNode]]) -> None:
         """Log matching (call between steps), incrementally.

@@ -245,6 +245,9 @@ class RaftNetwork:
         self._restarts[node_id] = self._restarts.get(node_id, 0) + 1
         build = RaftNode.force_new_cluster if force_new_cluster else RaftNode
         host.raft = build(node_id, self.config, self._rng(node_id), host.disk.copy())
+        reset = host.raft.log_reset_above
+        if reset is not None:  # the new cluster's history starts over above it
+            self.digests = {i: d for i, d in self.digests.items() if i <= reset}
         host.alive = True
         host.unconfirmed = []
         snapshot = host.disk.snapshot

@@ -15,6 +15,7 @@ a time.
 
 from __future__ import annotations
 
+import contextlib
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -282,7 +283,11 @@ class Manager:
         if raft_id not in self.raft.conf.voters:
             return
         if raft_id == self.raft.id:
-            self.raft.transfer_leadership()  # the next leader removes this member
+            # The next leader removes this member. A transfer under way is left to run
+            # (Raft abandons it after an election timeout, then writes flow again);
+            # with no reachable voter to take over, the next role check tries again.
+            with contextlib.suppress(RaftError):
+                self.raft.transfer_leadership()
             return
         try:
             self.raft.propose_conf_change(ConfChange(ChangeKind.REMOVE, raft_id))

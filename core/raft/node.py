@@ -110,6 +110,9 @@ class RaftNode:
         self.randomized_election_timeout = config.election_ticks
         self.lead_transferee = NONE
         self.pending_conf_index = 0
+        # force_new_cluster rewrote this node's log above this index (None: it did not):
+        # entries there may differ from others' of the same term, as in etcd.
+        self.log_reset_above: int | None = None
         self._step: Callable[[Message], None] = self._step_follower
         self._tick: Callable[[], None] = self._tick_election
         # outputs and their bookkeeping
@@ -129,6 +132,7 @@ class RaftNode:
         self._last_soft_state: SoftState | None = None
         self._replay_conf_changes(self.log.committed)
         self._become_follower(self.term, NONE)
+        self._campaign_if_sole_voter()
 
     # -- construction ------------------------------------------------------------
 
@@ -169,6 +173,7 @@ class RaftNode:
         others = sorted(node.conf.voters - {node_id})
         node.log.discard_uncommitted()  # as SwarmKit: entries never committed are dropped
         index = node.log.last_index()
+        node.log_reset_above = index
         removals = [
             Entry(
                 term=node.term,
@@ -184,6 +189,7 @@ class RaftNode:
             voters=frozenset({node_id}), removed=node.conf.removed | frozenset(others)
         )
         node._become_follower(node.term, NONE)
+        node._campaign_if_sole_voter()
         return node
 
     # -- inputs ------------------------------------------------------------------
@@ -219,9 +225,17 @@ class RaftNode:
         return index
 
     def transfer_leadership(self, to: NodeId = NONE) -> NodeId:
-        """Hand leadership to ``to`` (or the most caught-up active voter); returns it."""
+        """Hand leadership to ``to`` (or the most caught-up active voter); returns it.
+
+        A transfer under way is abandoned after an election timeout, and proposals
+        are taken again. Asking again meanwhile, for the same target or for any,
+        changes nothing (etcd ignores it): restarting the clock on every request of
+        a driver that retries would keep an unreachable target's transfer, and the
+        refusal of every proposal, going for good."""
         if self.role is not Role.LEADER:
             raise NotLeader(self.lead, "only the leader can transfer leadership")
+        if self.lead_transferee != NONE and to in (NONE, self.lead_transferee):
+            return self.lead_transferee
         target = to if to != NONE else self._best_transferee()
         if target == self.id:
             return target
@@ -465,6 +479,19 @@ class RaftNode:
     def _tick_election(self) -> None:
         self.election_elapsed += 1
         if self._promotable() and self.election_elapsed >= self.randomized_election_timeout:
+            self.election_elapsed = 0
+            self._campaign(transfer=False)
+        else:
+            self._campaign_if_sole_voter()
+
+    def _is_sole_voter(self) -> bool:
+        return self.conf.voters == frozenset({self.id})
+
+    def _campaign_if_sole_voter(self) -> None:
+        """The only voter has nobody to wait for: it campaigns at once and wins alone
+        (SwarmKit campaigns when it is the only member; waiting out an election timeout
+        made ``swarm init`` take 10-20 s)."""
+        if self.role is Role.FOLLOWER and self._is_sole_voter():
             self.election_elapsed = 0
             self._campaign(transfer=False)
 

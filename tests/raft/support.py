@@ -17,6 +17,7 @@ from core.raft.types import (
     MessageType,
     NodeId,
     ReadState,
+    Role,
     Snapshot,
 )
 
@@ -102,8 +103,9 @@ def make_leader(
 ) -> RaftNode:
     """A node that has just won an election (its no-op appended), output drained."""
     node = make_node(node_id, voters, **kw)  # type: ignore[arg-type]
-    node._become_candidate()
-    node._become_leader()
+    if node.role is not Role.LEADER:  # a sole voter has won already
+        node._become_candidate()
+        node._become_leader()
     drain(node)
     return node
 

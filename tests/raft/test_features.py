@@ -186,6 +186,66 @@ def test_transfer_to_a_lagging_follower_catches_it_up_first() -> None:
     assert net.hosts[3].applied_index >= 5
 
 
+def _retry_transfer_each_tick(net: RaftNetwork, to: int, ticks: int) -> list[int]:
+    """Ask leader 1 for a transfer to ``to``, then tick the cluster; on every tick the
+    leader takes a proposal if it can, then asks for the transfer again, as a driver
+    that retries does. Returns the ticks at which a proposal was taken."""
+    net.hosts[1].raft.transfer_leadership(to)
+    accepted = []
+    for tick in range(1, ticks + 1):
+        net.tick()
+        net.deliver_all()
+        leader = net.hosts[1].raft
+        if leader.role is not Role.LEADER:
+            break
+        try:
+            net.propose(1, f"w{tick}".encode())
+            accepted.append(tick)
+        except ProposalDropped:
+            pass
+        leader.transfer_leadership(to)
+        net.process(1)
+        net.deliver_all()
+    return accepted
+
+
+def test_repeated_transfer_to_an_unreachable_target_is_abandoned_after_an_election_timeout() -> (
+    None
+):
+    """etcd: a transfer aborts after an election timeout, and asking again for the same
+    target while it is under way is ignored. Restarting it on every request kept the
+    leader refusing every proposal for good (issue 15, 14c)."""
+    net = cluster()
+    net.isolate(2)
+    timeout = net.config.election_ticks
+    accepted = _retry_transfer_each_tick(net, 2, 3 * timeout)
+    assert accepted and accepted[0] <= timeout + 1
+    assert net.hosts[1].raft.role is Role.LEADER
+
+
+def test_transfer_to_any_target_abandons_an_unreachable_one_for_a_reachable_one() -> None:
+    """A driver that asks for any target every tick: the first pick, unreachable, is
+    abandoned after an election timeout, and the next pick is a voter that answers."""
+    net = cluster()
+    net.isolate(2)
+    net.hosts[1].raft.transfer_leadership(2)
+    for _ in range(2 * net.config.election_ticks):
+        net.tick()
+        net.deliver_all()
+        if net.hosts[1].raft.role is Role.LEADER:
+            net.hosts[1].raft.transfer_leadership()
+    assert net.leader() == 3
+
+
+def test_transfer_succeeds_once_the_target_is_back() -> None:
+    net = cluster()
+    net.isolate(2)
+    _retry_transfer_each_tick(net, 2, net.config.election_ticks + 1)
+    net.heal()
+    _retry_transfer_each_tick(net, 2, net.config.election_ticks + 1)
+    assert net.leader() == 2
+
+
 # -- read index ------------------------------------------------------------------------------
 
 

@@ -11,9 +11,11 @@ import random
 
 import pytest
 
+from core.raft.config import RaftConfig
 from core.raft.node import RaftNode
 from core.raft.progress import ProgressState
 from core.raft.quorum import VoteResult, committed_index, quorum, vote_result
+from core.raft.storage import PersistentState
 from core.raft.types import (
     NONE,
     ChangeKind,
@@ -102,6 +104,40 @@ def test_candidate_starts_new_election_on_timeout() -> None:
     for _ in range(2 * node.config.election_ticks):
         node.tick()
     assert (node.role, node.term) == (Role.CANDIDATE, 3)
+
+
+def test_sole_voter_leads_at_once() -> None:
+    """A cluster of one has nobody to wait for: a node whose configuration names only
+    itself campaigns and wins as it starts (SwarmKit campaigns when it is the only
+    member), with PreVote and CheckQuorum on as in production."""
+    node = RaftNode.bootstrap(1, (1,), RaftConfig(), random.Random(0))
+    assert (node.role, node.term, node.vote, node.lead) == (Role.LEADER, 2, 1, 1)
+    out = drain(node)
+    assert out.messages == [] and [(e.index, e.term) for e in out.committed] == [(1, 1), (2, 2)]
+
+
+def test_sole_voter_that_lost_leadership_campaigns_on_its_next_tick() -> None:
+    """A sole voter turned follower (a message of a higher term) does not wait out an
+    election timeout: one tick and it leads again."""
+    node = make_node(voters=(1,), terms=(1,), term=1, config=RaftConfig())
+    drain(node)
+    node.step(message(M.APP_RESP, 9, 1, term=5))
+    assert (node.role, node.term) == (Role.FOLLOWER, 5)
+    node.tick()
+    assert (node.role, node.term) == (Role.LEADER, 6)
+
+
+def test_force_new_cluster_leads_at_once() -> None:
+    """Disaster recovery: the survivor restarted as a cluster of one leads as it
+    starts, in a new term, with the other voters removed."""
+    disk = make_node(voters=(1, 2, 3), terms=(1, 1), term=1, commit=2)
+    state = PersistentState(
+        hard_state=disk.hard_state(),
+        snapshot=disk.log.snapshot,
+        entries=list(disk.log.entries),
+    )
+    node = RaftNode.force_new_cluster(1, RaftConfig(), random.Random(0), state)
+    assert (node.role, node.term, node.conf.voters) == (Role.LEADER, 2, frozenset({1}))
 
 
 @pytest.mark.parametrize(
@@ -240,6 +276,20 @@ def test_follower_commits_what_the_leader_committed() -> None:
     node.step(message(M.APP, 2, 1, term=1, index=0, log_term=0, entries=entries, commit=1))
     out = drain(node)
     assert node.log.committed == 1 and [e.data for e in out.committed] == [b"a"]
+    assert [(m.type, m.index, m.reject) for m in out.messages] == [(M.APP_RESP, 2, False)]
+
+
+def test_follower_commit_is_capped_at_the_last_new_entry() -> None:
+    """Figure 2, AppendEntries rule 5: commitIndex = min(leaderCommit, index of last
+    new entry). Entries beyond the append are a stale tail the leader may not hold
+    (here of term 2, where the leader of term 3 has its own): they are not committed
+    although the leader's commit index reaches them."""
+    node = make_node(terms=(1, 1, 2, 2), term=3)
+    entries = (Entry(1, 2, data=b"e2"),)
+    node.step(message(M.APP, 2, 1, term=3, index=1, log_term=1, entries=entries, commit=4))
+    out = drain(node)
+    assert node.log.committed == 2
+    assert [(e.index, e.term) for e in out.committed] == [(1, 1), (2, 1)]
     assert [(m.type, m.index, m.reject) for m in out.messages] == [(M.APP_RESP, 2, False)]
 
 
@@ -440,6 +490,38 @@ def test_pre_candidate_becomes_candidate_after_a_majority_of_pre_votes() -> None
     node.step(message(M.PRE_VOTE_RESP, 2, 1, term=2))
     assert (node.role, node.term, node.vote) == (Role.CANDIDATE, 2, 1)
     assert len(drain(node).of(M.VOTE)) == 2
+
+
+@pytest.mark.parametrize(
+    ("heard_leader", "candidate_index", "candidate_term", "granted"),
+    [
+        (False, 2, 2, True),  # as up to date: granted
+        (False, 3, 1, False),  # longer but of an older last term: behind
+        (False, 1, 2, False),  # same last term, shorter: behind
+        (True, 2, 2, True),  # a leader was heard, but longer ago than an election timeout
+        (True, 1, 2, False),
+    ],
+)
+def test_pre_vote_is_granted_only_to_an_up_to_date_log(
+    heard_leader: bool, candidate_index: int, candidate_term: int, granted: bool
+) -> None:
+    """Dissertation 9.6: a pre-vote is granted on the same terms as a vote (5.4.1), so
+    a candidate whose log is behind cannot even start an election. The voter has not
+    heard from a leader within an election timeout, so its lease does not refuse first."""
+    voter = make_node(
+        2, terms=(1, 2), term=2, config=paper_config(pre_vote=True, check_quorum=True)
+    )
+    if heard_leader:
+        voter.step(message(M.HEARTBEAT, 1, 2, term=2))
+        voter.randomized_election_timeout = 2 * voter.config.election_ticks - 1
+        for _ in range(voter.config.election_ticks):
+            voter.tick()
+        assert (voter.role, voter.lead) == (Role.FOLLOWER, 1)
+    drain(voter)
+    voter.step(message(M.PRE_VOTE, 3, 2, term=3, index=candidate_index, log_term=candidate_term))
+    [response] = drain(voter).messages
+    assert (response.type, response.to, response.reject) == (M.PRE_VOTE_RESP, 3, not granted)
+    assert (voter.term, voter.vote) == (2, NONE)  # a pre-vote changes neither
 
 
 def test_rejoining_node_does_not_disrupt_a_healthy_leader() -> None:
@@ -685,6 +767,39 @@ def test_read_index_waits_for_a_heartbeat_quorum() -> None:
 def test_quorum_sizes() -> None:
     assert [quorum(n) for n in range(1, 10)] == [1, 2, 2, 3, 3, 4, 4, 5, 5]
     assert committed_index(frozenset({1, 2, 3}), {1: 5, 2: 3, 3: 1}) == 3
+
+
+@pytest.mark.parametrize(
+    ("match", "committed"),
+    [
+        ({1: 5}, 5),
+        ({1: 5, 2: 3}, 3),  # two voters: both must have it
+        ({1: 5, 2: 4, 3: 3, 4: 2}, 3),  # four: three must
+        ({1: 5, 2: 5, 3: 1, 4: 1}, 1),  # half is not a majority
+        ({1: 6, 2: 5, 3: 4, 4: 3, 5: 2, 6: 1}, 3),  # six: four must
+        ({1: 9, 2: 9, 3: 9, 4: 2, 5: 2, 6: 2}, 2),
+        ({1: 4, 2: 4}, 4),
+    ],
+)
+def test_committed_index_with_any_number_of_voters(match: dict[int, int], committed: int) -> None:
+    """5.3: the commit index is the highest that a majority (floor(n/2)+1) hold; for
+    an even n, exactly half is not enough."""
+    assert committed_index(frozenset(match), match) == committed
+
+
+@pytest.mark.parametrize(
+    ("size", "acks", "committed"),
+    [(2, [], False), (2, [2], True), (4, [2], False), (4, [2, 3], True), (6, [2, 3], False)],
+)
+def test_leader_with_an_even_number_of_voters_needs_more_than_half(
+    size: int, acks: list[int], committed: bool
+) -> None:
+    leader = make_leader(voters=range(1, size + 1))
+    index = leader.propose(b"x")
+    drain(leader)
+    for follower in acks:
+        acknowledge(leader, follower, index)
+    assert (leader.log.committed >= index) == committed
 
 
 def test_node_is_deterministic_for_a_seed() -> None:

@@ -15,10 +15,22 @@ import re
 
 import pytest
 
+from core.raft.config import RaftConfig
 from core.raft.node import RaftNode
 from core.raft.storage import PersistentState
-from core.raft.types import NONE, DurableWrite, Entry, HardState, Message, Role, Snapshot
+from core.raft.types import (
+    NONE,
+    ChangeKind,
+    ConfChange,
+    DurableWrite,
+    Entry,
+    HardState,
+    Message,
+    Role,
+    Snapshot,
+)
 from sim.raft_checks import RaftChecker, SafetyViolation
+from sim.raftnet import RaftNetwork
 from tests.raft.support import (
     M,
     acknowledge,
@@ -342,6 +354,82 @@ def test_a_suffix_replaced_between_calls_after_another_term_is_checked() -> None
         ),
     ):
         checker.check_logs([(1, first), (2, second)])
+
+
+# -- force-new-cluster ------------------------------------------------------------------------
+
+
+def _forced(node_id: int, source: RaftNode) -> RaftNode:
+    """``source``'s disk restarted as a cluster of one (``--force-new-cluster``)."""
+    disk = PersistentState(
+        hard_state=source.hard_state(), snapshot=source.log.snapshot, entries=source.log.entries
+    )
+    return RaftNode.force_new_cluster(node_id, source.config, source.rng, disk)
+
+
+def test_a_log_rewritten_by_force_new_cluster_is_legal_and_checked_afresh() -> None:
+    """etcd's force-new-cluster drops uncommitted entries and writes its own at the
+    same indexes and term: the checker forgets what it saw above the reset, then checks
+    the new cluster's log from there (a copy differing from it is still caught)."""
+    checker = RaftChecker()
+    lost = make_node(1, terms=(1, 1, 1))  # indexes 2 and 3 never committed
+    survivor = make_node(2, terms=(1, 1), commit=1)
+    checker.check_logs([(1, lost), (2, survivor)])
+    forced = _forced(2, survivor)
+    assert forced.log_reset_above == 1 and forced.log.term(2) == 1
+    checker.on_state(2, forced)
+    checker.check_logs([(2, forced)])
+    joiner = make_node(4, terms=(1,))
+    joiner.log.append(forced.log.slice(2, forced.log.last_index() + 1))  # a new member's copy
+    checker.check_logs([(2, forced), (4, joiner)])
+    forger = make_node(5, terms=(1,))
+    forger.log.append([Entry(term=1, index=2, data=b"forged")])
+    with pytest.raises(SafetyViolation, match=starts("log matching: nodes 5 and 2")):
+        checker.check_logs([(5, forger)])
+
+
+def test_without_a_reset_the_same_rewrite_violates_log_matching() -> None:
+    """The rewrite is a violation for any other cause: only the reset excuses it."""
+    checker = RaftChecker()
+    lost, survivor = make_node(1, terms=(1, 1, 1)), make_node(2, terms=(1, 1), commit=1)
+    checker.check_logs([(1, lost), (2, survivor)])
+    forced = _forced(2, survivor)
+    forced.log_reset_above = None
+    checker.on_state(2, forced)
+    with pytest.raises(SafetyViolation, match=starts("log matching: nodes 2 and 1")):
+        checker.check_logs([(2, forced)])
+
+
+def test_force_new_cluster_then_a_new_member_passes_every_checker() -> None:
+    """A survivor that never saw the old leader's last entries is forced into a new
+    cluster, which then adds a member: every property holds at every step."""
+    net = RaftNetwork([1, 2, 3], RaftConfig(), seed=3)
+    net.elect(1)
+    net.stabilize()
+    net.cut(1, 2)
+    for i in range(3):
+        net.propose(1, f"lost{i}".encode())  # reaches 3 only: committed, 2 never sees it
+    net.stabilize()
+    everyone = lambda: [(n, net.hosts[n].raft) for n in net.alive()]  # noqa: E731
+    net.checker.check_logs(everyone())
+    for node_id in (1, 2, 3):
+        net.crash(node_id)
+    net.heal()
+    net.restart(2, force_new_cluster=True)
+    assert net.hosts[2].raft.role is Role.LEADER
+    net.stabilize(ticks=2)
+    net.checker.check_logs(everyone())
+    net.hosts[2].raft.propose_conf_change(ConfChange(ChangeKind.ADD, 4))
+    net.add_host(4)
+    net.process(2)
+    for _ in range(10):
+        net.stabilize(ticks=1)
+        net.checker.check_logs(everyone())
+    index = net.propose(2, b"after")
+    net.stabilize(ticks=2)
+    net.checker.check_logs(everyone())
+    assert net.hosts[2].raft.conf.voters == {2, 4}
+    assert net.hosts[4].applied_index >= index
 
 
 # -- durable before sent ---------------------------------------------------------------------
