@@ -6,11 +6,17 @@ Each input returns the object as it should be written back, or None when there i
 nothing to write (yet). A task of a service that is not allocated yet waits; one
 attached to no network is PENDING at once. Everything is released when its object
 goes. Networks are matched by id or name, as ``--network`` allows.
+
+What is handed out stays: a service keeps its ports and VIPs through its updates,
+and a new leader first takes back everything the store says is allocated
+(:meth:`Allocator.restore`, SwarmKit's allocator init), so a failover changes no
+subnet, port or address and the next one handed out is one nobody holds.
 """
 
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Iterable
 
 from core.allocator.ipam import AddressPool, Subnet
 from core.allocator.ports import PortAllocator
@@ -36,6 +42,42 @@ class Allocator:
         self.vips: dict[str, list[tuple[str, ipaddress.IPv4Address]]] = {}  # by service
         self.addresses: dict[str, list[tuple[str, ipaddress.IPv4Address]]] = {}  # by task
         self.ready_services: set[str] = set()
+
+    # -- a new leader ---------------------------------------------------------------------
+
+    def restore(
+        self, networks: Iterable[Network], services: Iterable[Service], tasks: Iterable[Task]
+    ) -> None:
+        """Hold what the store says was handed out: the networks' subnets, the
+        services' published ports and VIPs, the tasks' addresses. Nothing new is
+        allocated and nothing held changes; call it before any other input."""
+        for network in networks:
+            configs = network.ipam_options.configs if network.ipam_options else ()
+            cidr = configs[0].subnet if configs else ""
+            if cidr and self.pool.restore(network.id, network.spec.name, cidr):
+                self.networks[network.id] = network
+        for service in services:
+            self.ports.restore(service.id, service.spec.name, service.endpoint.ports)
+            for vip in service.endpoint.virtual_ips:
+                self._hold(self.vips, service.id, vip.network_id, vip.addr)
+        for task in tasks:
+            for attachment in task.networks_attachments:
+                for address in attachment.addresses:
+                    self._hold(self.addresses, task.id, attachment.network.id, address)
+        for subnet in self.pool.subnets.values():
+            subnet.resume()
+
+    def _hold(
+        self,
+        holders: dict[str, list[tuple[str, ipaddress.IPv4Address]]],
+        holder: str,
+        network_id: str,
+        address: str,
+    ) -> None:
+        subnet = self.pool.subnets.get(network_id)
+        ip = ipaddress.IPv4Interface(address).ip
+        if subnet is not None and subnet.hold(ip):
+            holders.setdefault(holder, []).append((network_id, ip))
 
     # -- networks -------------------------------------------------------------------------
 
@@ -71,11 +113,12 @@ class Allocator:
         (raises :class:`~core.allocator.ports.PortConflict` for a taken port)."""
         spec = service.spec.endpoint_spec or EndpointSpec()
         ports = self.ports.allocate(service.id, service.spec.name, spec.ports)
+        kept = dict(self.vips.get(service.id, ()))  # a network's VIP stays the service's
         self._release_vips(service.id)
         vips: list[EndpointVirtualIP] = []
         if spec.mode is not ResolutionMode.DNSRR:
             for network in self._service_networks(service, ports):
-                address = self.pool.subnets[network.id].allocate()
+                address = self._vip(self.pool.subnets[network.id], kept.get(network.id))
                 self.vips.setdefault(service.id, []).append((network.id, address))
                 prefix = self.pool.subnets[network.id].network.prefixlen
                 vips.append(EndpointVirtualIP(network_id=network.id, addr=f"{address}/{prefix}"))
@@ -99,6 +142,12 @@ class Allocator:
             if network is not None and network not in networks:
                 networks.append(network)
         return networks
+
+    @staticmethod
+    def _vip(subnet: Subnet, kept: ipaddress.IPv4Address | None) -> ipaddress.IPv4Address:
+        if kept is not None and subnet.hold(kept):
+            return kept
+        return subnet.allocate()
 
     def _release_vips(self, service_id: str) -> None:
         for network_id, address in self.vips.pop(service_id, []):

@@ -59,8 +59,8 @@ class Subnet:
         the last handed out."""
         if requested is not None:
             address = ipaddress.IPv4Address(requested)
-            offset = int(address) - int(self.network.network_address)
-            if address not in self.network or not self._usable(offset) or offset in self.used:
+            offset = self._free(address)
+            if offset is None:
                 raise AddressesExhausted(self.name)
             self.used.add(offset)
             return address
@@ -73,8 +73,29 @@ class Subnet:
                 return self.network.network_address + offset
         raise AddressesExhausted(self.name)
 
+    def hold(self, address: ipaddress.IPv4Address) -> bool:
+        """Hold an address handed out before (one kept, or taken back by a new
+        leader): False if it is not one of this subnet's or is held already."""
+        offset = self._free(address)
+        if offset is None:
+            return False
+        self.used.add(offset)
+        return True
+
+    def resume(self) -> None:
+        """After a restore: go on handing out after the highest address held (the
+        serial order's best guess at where the last leader stopped)."""
+        self.last = max(self.used, default=1)
+
     def release(self, address: ipaddress.IPv4Address) -> None:
         self.used.discard(int(address) - int(self.network.network_address))
+
+    def _free(self, address: ipaddress.IPv4Address) -> int | None:
+        """The address's offset if it is a usable one of this subnet and free."""
+        offset = int(address) - int(self.network.network_address)
+        if address not in self.network or not self._usable(offset) or offset in self.used:
+            return None
+        return offset
 
     def _usable(self, offset: int) -> bool:
         # Not the network address, the gateway (offset 1) or the broadcast address.
@@ -99,6 +120,15 @@ class AddressPool:
         else:
             wanted = self._lowest_free()
         subnet = self.subnets[network_id] = Subnet(wanted, name)
+        return subnet
+
+    def restore(self, network_id: str, name: str, cidr: str) -> Subnet | None:
+        """Take back a subnet a network was given before (a new leader's restore);
+        None if it overlaps one taken back already."""
+        network = ipaddress.IPv4Network(cidr, strict=False)
+        if any(network.overlaps(other.network) for other in self.subnets.values()):
+            return None
+        subnet = self.subnets[network_id] = Subnet(network, name)
         return subnet
 
     def release(self, network_id: str) -> None:

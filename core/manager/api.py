@@ -41,7 +41,7 @@ from core.model.service import (
 )
 from core.model.task import Task
 from core.model.timestamp import Timestamp
-from core.model.validate import validate_node_spec, validate_service_spec
+from core.model.validate import validate_cluster_spec, validate_node_spec, validate_service_spec
 from core.model.wire import Labels
 from core.store import MemoryStore, NameConflict, WriteTx
 from core.store.store import SequenceConflict
@@ -206,16 +206,16 @@ def service_update(ctx: ApiContext, params: Mapping[str, Any]) -> Write:
     spec = params["spec"]
     if not isinstance(spec, ServiceSpec):
         raise ApiError("InvalidArgument", "a service spec is required")
-    validate_service_spec(spec)
-    if spec.mode.name != current.spec.mode.name:
-        raise ApiError("Unimplemented", "service mode change is not allowed")
-    if spec.name != current.spec.name:
-        raise ApiError("Unimplemented", "renaming services is not supported")
     if params.get("force"):  # as the CLI's --force: a new task spec, so every task is dirty
         template = spec.task_template
         spec = replace(
             spec, task_template=replace(template, force_update=template.force_update + 1)
         )
+    validate_service_spec(spec)  # with the count --force raised (it may overflow)
+    if spec.mode.name != current.spec.mode.name:
+        raise ApiError("Unimplemented", "service mode change is not allowed")
+    if spec.name != current.spec.name:
+        raise ApiError("Unimplemented", "renaming services is not supported")
     changed = spec != current.spec
     # SwarmKit's Meta.Version: it only rises, so a spec after a rollback (which moves
     # the version back) never reuses a number that tasks of another spec carry
@@ -318,12 +318,23 @@ def service_list(ctx: ApiContext, params: Mapping[str, Any]) -> Answer:
 
 
 def service_logs(ctx: ApiContext, params: Mapping[str, Any]) -> Gather:
-    """The output of every task of the service that was placed on a node."""
-    service = find_service(ctx.store, params["service"])
+    """The output of every task of the service that was placed on a node; or, as
+    Docker takes a task too, of the task with that ID (or unique ID prefix)."""
+    tasks = [t for t in ctx.store.tables["tasks"].values() if isinstance(t, Task) and t.node_id]
+    try:
+        service = find_service(ctx.store, params["service"])
+        tasks = [t for t in tasks if t.service_id == service.id]
+    except ApiError as error:
+        if error.code != "NotFound":
+            raise
+        try:
+            one = _find(ctx.store, "tasks", params["service"], "task")
+        except ApiError:
+            raise error from None
+        tasks = [t for t in tasks if t.id == one.id]
     by_node: dict[str, list[str]] = {}
-    for task in ctx.store.tables["tasks"].values():
-        if isinstance(task, Task) and task.service_id == service.id and task.node_id:
-            by_node.setdefault(task.node_id, []).append(task.id)
+    for task in tasks:
+        by_node.setdefault(task.node_id, []).append(task.id)
     return Gather({node: tuple(sorted(ids)) for node, ids in sorted(by_node.items())})
 
 
@@ -428,17 +439,20 @@ def _check_demote(ctx: ApiContext, node: Node) -> None:
 
 
 def node_remove(ctx: ApiContext, params: Mapping[str, Any]) -> Write:
+    """SwarmKit's RemoveNode: a manager still in the Raft membership must be
+    demoted first, and only a READY node needs ``force`` (an unknown or
+    disconnected one goes as a down one does). Errors name the node by its ID."""
     node = find_node(ctx.store, params["node"])
     force = bool(params.get("force"))
-    name = params["node"]
-    if node.spec.role is NodeRole.MANAGER:
+    raft_id = node.manager_status.raft_id if node.manager_status else None
+    if node.spec.role is NodeRole.MANAGER and raft_id in ctx.voters:
         raise ApiError(
             "FailedPrecondition",
-            f"node {name} is a cluster manager and is a member of the raft cluster. "
+            f"node {node.id} is a cluster manager and is a member of the raft cluster. "
             "It must be demoted to worker before removal",
         )
-    if not force and node.status.state is not NodeState.DOWN:
-        raise ApiError("FailedPrecondition", f"node {name} is not down and can't be removed")
+    if not force and node.status.state is NodeState.READY:
+        raise ApiError("FailedPrecondition", f"node {node.id} is not down and can't be removed")
 
     def build(tx: WriteTx) -> None:
         found = tx.get("nodes", node.id)
@@ -479,6 +493,7 @@ def swarm_update(ctx: ApiContext, params: Mapping[str, Any]) -> Write:
         spec = replace(
             spec, dispatcher=replace(spec.dispatcher, heartbeat_period_ns=int(heartbeat))
         )
+    validate_cluster_spec(spec)
     tokens = current.join_tokens
     for role in ("worker", "manager"):
         if params.get(f"rotate_{role}_token"):

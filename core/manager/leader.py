@@ -80,7 +80,9 @@ class Leadership:
         nodes: list[Node] = self._all("nodes")
         services: list[Service] = self._all("services")
         tasks = sorted(self._tasks(), key=lambda t: t.id)
-        for network in self._all("networks"):
+        networks: list[Network] = self._all("networks")
+        self.allocator.restore(networks, services, tasks)  # what is held stays held
+        for network in networks:
             self._allocate_network(network)
         for service in services:
             self._allocate_service(service)

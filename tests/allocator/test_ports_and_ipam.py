@@ -78,7 +78,7 @@ def test_an_update_may_keep_its_own_ports_and_a_refused_one_keeps_the_old_ones()
 def test_released_ports_are_free_again() -> None:
     ports = PortAllocator()
     ports.allocate("s1", "web", (ingress(80),))
-    assert ports.release("s1") == [("tcp", 30000)]
+    assert [p.published_port for p in ports.release("s1")] == [30000]
     assert ports.allocate("s2", "api", (ingress(80),))[0].published_port == 30000
 
 
