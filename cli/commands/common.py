@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cli.commands.flags import CommandParser, UsageError
+from cli.output.template import check
 from core.model.service import ServiceSpec
 
 
@@ -41,6 +42,7 @@ def inspecting(kind: str, method: str, argv: Sequence[str]) -> list[Call]:
     parser.add_argument("--pretty", action="store_true")
     parser.add_argument("-f", "--format")
     flags, names = parser.parse(argv)
+    check(flags.format, listing=False)
     show = f"{kind} inspect --pretty" if flags.pretty else f"{kind} inspect"
     view = {"format": flags.format}
     return [Call(method, {kind: name}, show=show, view=view) for name in names]
@@ -71,6 +73,7 @@ def listing_flags(
     parser.add_argument("-q", "--quiet", action="store_true")
     parser.add_argument("--no-trunc", action="store_true")
     flags, arguments = parser.parse(argv)
+    check(flags.format, listing=True)
     chosen = [filter_of(f, filters, parser) for f in flags.filter]
     view = {
         "filters": chosen,

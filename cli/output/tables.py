@@ -15,16 +15,36 @@ PADDING = 3
 
 
 def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    lines = [list(header), *[list(row) for row in rows]]
-    columns = len(header)
-    widths = [
-        max(MIN_WIDTH, max(len(line[i]) for line in lines) + PADDING) for i in range(columns - 1)
-    ]
-    out = []
-    for line in lines:
-        cells = [cell.ljust(width) for cell, width in zip(line, widths, strict=False)]
-        out.append(("".join(cells) + line[-1]).rstrip())
-    return "\n".join(out)
+    return tabwrite(["\t".join(line) for line in [header, *rows]], MIN_WIDTH, PADDING)
+
+
+def tabwrite(lines: Sequence[str], min_width: int = MIN_WIDTH, padding: int = PADDING) -> str:
+    """Go's ``tabwriter`` as the docker CLI sets it up (cells of at least 10
+    columns, 3 spaces past the widest cell of their column block; a line's text
+    after its last tab is not a cell). Trailing blanks are dropped."""
+    rows = [cells for line in "\n".join(lines).split("\n") for cells in [line.split("\t")]]
+    widths: list[list[int]] = [[0] * (len(cells) - 1) for cells in rows]
+
+    def layout(first: int, last: int, column: int) -> None:
+        index = first
+        while index < last:
+            if len(rows[index]) - 1 <= column:
+                index += 1
+                continue
+            end = index
+            while end < last and len(rows[end]) - 1 > column:
+                end += 1
+            width = max(min_width, max(len(rows[k][column]) for k in range(index, end)) + padding)
+            for k in range(index, end):
+                widths[k][column] = width
+            layout(index, end, column + 1)
+            index = end
+
+    layout(0, len(rows), 0)
+    return "\n".join(
+        ("".join(c.ljust(w) for c, w in zip(cells, sizes, strict=False)) + cells[-1]).rstrip()
+        for cells, sizes in zip(rows, widths, strict=True)
+    )
 
 
 def human_duration(seconds: float) -> str:

@@ -1,15 +1,18 @@
 """What ``docker node ls``, ``service ls``, ``service ps`` and ``inspect`` print,
-from the objects a manager answers with (``--format json`` prints them as JSON
-lines instead; ``-q`` the IDs alone)."""
+from the objects a manager answers with: Docker's tables by default, drawn through
+the same Go templates ``--format`` takes (cli/output/template.py), with the fields
+docker/cli's formatters give each row; ``-q`` the IDs alone."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import cmp_to_key
 from typing import Any
 
-from cli.output.tables import human_duration, table
+from cli.output.tables import human_duration
+from cli.output.template import Fields, render_each, render_listing
 from core.model.defaults import effective_update_config
 from core.model.duration import format_duration
 from core.model.enums import NodeRole, Reachability
@@ -37,29 +40,42 @@ def _title(text: str) -> str:
     return text[:1].upper() + text[1:]
 
 
-def _json_lines(objects: Iterable[Node | Service | Task]) -> str:
-    return "\n".join(json.dumps(o.to_json(), sort_keys=True) for o in objects)
+class Header(Fields):
+    """A listing's column names, and the table Docker prints when no ``--format``
+    is given."""
+
+    def __init__(self, kind: str, default: str, names: dict[str, Any]) -> None:
+        super().__init__(kind, names)
+        self.kind_format = default
 
 
 def _listing(
-    objects: Sequence[Any],
-    ids: Sequence[str],
-    header: Sequence[str],
-    row: Callable[[Any], Sequence[str]],
-    fmt: str | None,
-    quiet: bool,
+    rows: Sequence[Fields], ids: Sequence[str], header: Header, fmt: str | None, quiet: bool
 ) -> str:
-    """A table; ``-q``: the IDs alone; ``--format json``: one JSON object a line."""
+    """``-q``: the IDs alone; else the rows through ``--format`` (a template,
+    ``table ...``, or ``json``: one JSON object a line), Docker's table by default."""
     if quiet:
         return "\n".join(ids)
-    if fmt == "json":
-        return _json_lines(objects)
-    return table(header, [row(o) for o in objects])
+    return render_listing(fmt or header.kind_format, rows, header)
 
 
 # -- node ls -------------------------------------------------------------------------------
 
-NODE_HEADER = ("ID", "HOSTNAME", "STATUS", "AVAILABILITY", "MANAGER STATUS", "ENGINE VERSION")
+NODE_HEADER = Header(
+    "*formatter.nodeContext",
+    "table {{.ID}} {{if .Self}}*{{else}} {{ end }}\t{{.Hostname}}\t{{.Status}}\t"
+    "{{.Availability}}\t{{.ManagerStatus}}\t{{.EngineVersion}}",
+    {
+        "ID": "ID",
+        "Self": "",
+        "Hostname": "HOSTNAME",
+        "Status": "STATUS",
+        "Availability": "AVAILABILITY",
+        "ManagerStatus": "MANAGER STATUS",
+        "EngineVersion": "ENGINE VERSION",
+        "TLSStatus": "TLS STATUS",
+    },
+)
 
 
 def node_ls(
@@ -67,18 +83,22 @@ def node_ls(
 ) -> str:
     ordered = sorted(nodes, key=lambda n: (n.description.hostname, n.id))
 
-    def row(n: Node) -> tuple[str, ...]:
-        return (
-            n.id + (" *" if n.id == ctx.self_node_id else ""),
-            n.description.hostname,
-            _title(str(n.status.state or "unknown")),
-            _title(str(n.spec.availability or "active")),
-            _manager_status(n),
-            n.description.engine.engine_version,
+    def row(n: Node) -> Fields:
+        return Fields(
+            NODE_HEADER.kind,
+            {
+                "ID": n.id,
+                "Self": n.id == ctx.self_node_id,
+                "Hostname": n.description.hostname,
+                "Status": _title(str(n.status.state or "unknown")),
+                "Availability": _title(str(n.spec.availability or "active")),
+                "ManagerStatus": _manager_status(n),
+                "EngineVersion": n.description.engine.engine_version,
+                "TLSStatus": "Ready",
+            },
         )
 
-    ids = [n.id for n in ordered]
-    return _listing(ordered, ids, NODE_HEADER, row, fmt, quiet)
+    return _listing([row(n) for n in ordered], [n.id for n in ordered], NODE_HEADER, fmt, quiet)
 
 
 def _manager_status(node: Node) -> str:
@@ -94,7 +114,18 @@ def _manager_status(node: Node) -> str:
 
 # -- service ls -------------------------------------------------------------------------------
 
-SERVICE_HEADER = ("ID", "NAME", "MODE", "REPLICAS", "IMAGE", "PORTS")
+SERVICE_HEADER = Header(
+    "*formatter.serviceContext",
+    "table {{.ID}}\t{{.Name}}\t{{.Mode}}\t{{.Replicas}}\t{{.Image}}\t{{.Ports}}",
+    {
+        "ID": "ID",
+        "Name": "NAME",
+        "Mode": "MODE",
+        "Replicas": "REPLICAS",
+        "Image": "IMAGE",
+        "Ports": "PORTS",
+    },
+)
 
 
 def service_ls(
@@ -102,19 +133,22 @@ def service_ls(
 ) -> str:
     ordered = sorted(services, key=lambda s: (s.spec.name, s.id))
 
-    def row(s: Service) -> tuple[str, ...]:
+    def row(s: Service) -> Fields:
         asked = s.spec.endpoint_spec.ports if s.spec.endpoint_spec else ()
-        return (
-            s.id[:SHORT_ID],
-            s.spec.name,
-            s.spec.mode.name.replace("-", " "),
-            replicas(s, [t for t in ctx.tasks if t.service_id == s.id]),
-            image(s),
-            ports(s.endpoint.ports or asked),
+        return Fields(
+            SERVICE_HEADER.kind,
+            {
+                "ID": s.id[:SHORT_ID],
+                "Name": s.spec.name,
+                "Mode": s.spec.mode.name.replace("-", " "),
+                "Replicas": replicas(s, [t for t in ctx.tasks if t.service_id == s.id]),
+                "Image": image(s),
+                "Ports": ports(s.endpoint.ports or asked),
+            },
         )
 
     ids = [s.id[:SHORT_ID] for s in ordered]
-    return _listing(ordered, ids, SERVICE_HEADER, row, fmt, quiet)
+    return _listing([row(s) for s in ordered], ids, SERVICE_HEADER, fmt, quiet)
 
 
 def replicas(service: Service, tasks: Sequence[Task]) -> str:
@@ -155,7 +189,22 @@ def ports(configs: Sequence[PortConfig]) -> str:
 
 # -- service ps / node ps -------------------------------------------------------------------
 
-TASK_HEADER = ("ID", "NAME", "IMAGE", "NODE", "DESIRED STATE", "CURRENT STATE", "ERROR", "PORTS")
+TASK_HEADER = Header(
+    "*task.taskContext",
+    "table {{.ID}}\t{{.Name}}\t{{.Image}}\t{{.Node}}\t{{.DesiredState}}\t{{.CurrentState}}"
+    "\t{{.Error}}\t{{.Ports}}",
+    {
+        "ID": "ID",
+        "Name": "NAME",
+        "Image": "IMAGE",
+        "Node": "NODE",
+        "DesiredState": "DESIRED STATE",
+        "CurrentState": "CURRENT STATE",
+        "Error": "ERROR",
+        "Ports": "PORTS",
+    },
+)
+HISTORY_INDENT = " \\_ "  # docker/cli's mark of a slot's older tasks (tables only)
 
 
 def service_ps(
@@ -166,51 +215,83 @@ def service_ps(
     quiet: bool = False,
     no_trunc: bool = False,
 ) -> str:
-    """Each slot's newest task (by creation) first, its older ones under it as ``\\_``
-    rows."""
-    ordered = _by_slot(tasks, ctx)
-    if quiet:
-        return "\n".join(t.id if no_trunc else t.id[:SHORT_ID] for t, _ in ordered)
-    if fmt == "json":
-        return _json_lines(t for t, _ in ordered)
+    """Tasks by name (``web.2`` before ``web.10``), each slot's newest task (by
+    creation, as docker/cli sorts them) first and its older ones under it, marked
+    ``\\_`` in a table."""
+    ordered = by_slot(tasks, ctx)
+    indent = HISTORY_INDENT if (fmt or TASK_HEADER.kind_format).startswith("table") else ""
     rows = []
     for task, history in ordered:
-        name = _task_name(task, ctx)
         container = task.spec.container_spec
         node = ctx.nodes.get(task.node_id)
         error = task.status.err
         if error and not no_trunc and len(error) > ERROR_WIDTH:
             error = error[: ERROR_WIDTH - 1] + "…"
-        rows.append(
-            (
-                task.id if no_trunc else task.id[:SHORT_ID],
-                ("\\_ " if history else "") + name,
-                container.image if container is not None else "",
-                node.description.hostname if node is not None else "",
-                _title(task.desired_state.name.lower()),
-                _current_state(task, ctx.now),
-                f'"{error}"' if error else "",
-                ports(task.status.port_status.ports),
-            )
-        )
-    return table(TASK_HEADER, rows)
+        fields = {
+            "ID": task.id if no_trunc else task.id[:SHORT_ID],
+            "Name": (indent if history else "") + task_name(task, ctx),
+            "Image": container.image if container is not None else "",
+            "Node": node.description.hostname if node is not None else "",
+            "DesiredState": _title(task.desired_state.name.lower()),
+            "CurrentState": _current_state(task, ctx.now),
+            "Error": f'"{error}"' if error else "",
+            "Ports": ports(task.status.port_status.ports),
+        }
+        rows.append(Fields(TASK_HEADER.kind, fields))
+    ids = [str(row["ID"]) for row in rows]
+    return _listing(rows, ids, TASK_HEADER, fmt, quiet)
 
 
-def _by_slot(tasks: Sequence[Task], ctx: Context) -> list[tuple[Task, bool]]:
-    groups: dict[tuple[str, str], list[Task]] = {}
-    for task in tasks:
-        service = ctx.services.get(task.service_id)
-        name = service.spec.name if service is not None else task.service_id
-        slot = f"{task.slot:09d}" if task.slot else task.node_id
-        groups.setdefault((name, slot), []).append(task)
-    ordered: list[tuple[Task, bool]] = []
-    for key in sorted(groups):
-        newest_first = sorted(groups[key], key=lambda t: (-t.status.timestamp.unix_ns, t.id))
-        ordered += [(task, index > 0) for index, task in enumerate(newest_first)]
-    return ordered
+def by_slot(tasks: Sequence[Task], ctx: Context) -> list[tuple[Task, bool]]:
+    """docker/cli's order: by task name, naturally; within a name (a slot, or a
+    node for global services) newest created first. Each task comes with whether
+    an earlier one has its name (a history row)."""
+    names = {id(t): task_name(t, ctx) for t in tasks}
+    newest_first = sorted(tasks, key=lambda t: -t.created_at.unix_ns)
+    ordered = sorted(
+        newest_first, key=cmp_to_key(lambda a, b: _natural(names[id(a)], names[id(b)]))
+    )
+    return [
+        (task, index > 0 and names[id(ordered[index - 1])] == names[id(task)])
+        for index, task in enumerate(ordered)
+    ]
 
 
-def _task_name(task: Task, ctx: Context) -> str:
+def _natural(left: str, right: str) -> int:
+    """fvbommel/sortorder's ``NaturalLess`` as a comparison: runs of digits compare
+    as numbers and sort before other characters, the rest byte by byte."""
+    i = j = 0
+    while i < len(left) and j < len(right):
+        a, b = left[i], right[j]
+        if a.isdigit() != b.isdigit():
+            return -1 if a.isdigit() else 1
+        if not a.isdigit():
+            if a != b:
+                return -1 if a < b else 1
+            i, j = i + 1, j + 1
+            continue
+        i0, j0 = i, j
+        while i < len(left) and left[i] == "0":
+            i += 1
+        while j < len(right) and right[j] == "0":
+            j += 1
+        start_i, start_j = i, j
+        while i < len(left) and left[i].isdigit():
+            i += 1
+        while j < len(right) and right[j].isdigit():
+            j += 1
+        first, second = left[start_i:i], right[start_j:j]
+        if len(first) != len(second):
+            return -1 if len(first) < len(second) else 1
+        if first != second:
+            return -1 if first < second else 1
+        if start_i - i0 != start_j - j0:
+            return -1 if start_i - i0 < start_j - j0 else 1
+    return (len(left) - i > 0) - (len(right) - j > 0)  # equal so far: the shorter first
+
+
+def task_name(task: Task, ctx: Context) -> str:
+    """``service.slot``, or ``service.node-id`` for a global service's task."""
     service = ctx.services.get(task.service_id)
     name = service.spec.name if service is not None else task.service_id
     return f"{name}.{task.slot}" if task.slot else f"{name}.{task.node_id}"
@@ -224,9 +305,16 @@ def _current_state(task: Task, now: float) -> str:
 # -- inspect -----------------------------------------------------------------------------------
 
 
-def inspect(objects: Sequence[Node | Service | Task]) -> str:
-    """``docker ... inspect``: a JSON array, indented as Docker indents it."""
-    return json.dumps([o.to_json() for o in objects], indent=4)
+def inspect(objects: Sequence[Node | Service | Task], fmt: str | None = None) -> str:
+    """``docker ... inspect``: a JSON array, indented as Docker indents it;
+    ``--format json`` the same on one line; another ``--format`` the template once
+    per object, on its JSON."""
+    shapes = [o.to_json() for o in objects]
+    if not fmt:
+        return json.dumps(shapes, indent=4)
+    if fmt == "json":
+        return json.dumps(shapes, separators=(",", ":"), ensure_ascii=False)
+    return render_each(fmt, shapes)
 
 
 # -- service inspect --pretty ------------------------------------------------------------------

@@ -9,7 +9,7 @@ from dataclasses import replace
 import pytest
 
 from cli.output.tables import human_duration, table
-from cli.output.views import Context, node_ls, service_ls, service_ps
+from cli.output.views import Context, filtered, node_ls, service_ls, service_ps
 from core.model.common import Version
 from core.model.enums import NodeRole, NodeState, Reachability
 from core.model.node import (
@@ -76,6 +76,7 @@ def task(
         ),
         desired_state=desired,
         spec_version=Version(index=1),
+        created_at=Timestamp.from_seconds(NOW - float(more.pop("created_ago", age))),  # type: ignore[arg-type]
     )
 
 
@@ -142,7 +143,14 @@ def test_service_ls_shows_replicas_image_and_ports() -> None:
         "*:8080->80/tcp",
     ]
     (line,) = service_ls([SERVICE], Context(now=NOW), fmt="json").splitlines()
-    assert json.loads(line)["Spec"]["Name"] == "web"
+    assert json.loads(line) == {  # docker/cli's row, not the service
+        "ID": "8q4i3wqkhekd",
+        "Image": "nginx:2",
+        "Mode": "replicated",
+        "Name": "web",
+        "Ports": "*:8080->80/tcp",
+        "Replicas": "0/3",
+    }
 
 
 def test_service_ps_names_slots_ages_and_history() -> None:
@@ -179,6 +187,39 @@ def test_service_ps_names_slots_ages_and_history() -> None:
     )
     (row,) = service_ps([long_error], ctx).splitlines()[1:]
     assert '"No such container: wwwwwwwwww…"' in row
+
+
+def test_service_ps_orders_a_slot_by_creation_not_by_status_time() -> None:
+    """A failed task whose status changed last still sorts under its newer
+    replacement (docker/cli: newest created first), in service ps and node ps, with
+    or without filters; slots sort as numbers (web.2 before web.10)."""
+    failed = task(
+        "fail1aaaaaaaaaaaaaaaaaaaa", 1, TaskState.FAILED, TaskState.SHUTDOWN, 2, created_ago=120
+    )
+    replacement = task(
+        "repl1aaaaaaaaaaaaaaaaaaaa", 1, TaskState.RUNNING, TaskState.RUNNING, 25, created_ago=30
+    )
+    tenth = task("tenthaaaaaaaaaaaaaaaaaaaa", 10, TaskState.RUNNING, TaskState.RUNNING, 5)
+    second = task("secondaaaaaaaaaaaaaaaaaaa", 2, TaskState.RUNNING, TaskState.RUNNING, 5)
+    ctx = Context(now=NOW, nodes=NODES, services={SERVICE.id: SERVICE})
+    for listed in ([failed, replacement, tenth, second], [second, tenth, replacement, failed]):
+        rows = [line.split()[:3] for line in service_ps(listed, ctx).splitlines()[1:]]
+        assert rows == [
+            ["repl1aaaaaaa", "web.1", "nginx:2"],
+            ["fail1aaaaaaa", "\\_", "web.1"],
+            ["secondaaaaaa", "web.2", "nginx:2"],
+            ["tenthaaaaaaa", "web.10", "nginx:2"],
+        ]
+        on_node = filtered("task", listed, [("node", "manager-1")], ctx)
+        assert service_ps(on_node, ctx, quiet=True).splitlines()[:2] == [
+            "repl1aaaaaaa",
+            "fail1aaaaaaa",
+        ]
+    names = service_ps([failed, replacement], ctx, fmt="{{.Name}} {{.CurrentState}}")
+    assert names.splitlines() == [  # no history mark outside a table
+        "web.1 Running 25 seconds ago",
+        "web.1 Failed 2 seconds ago",
+    ]
 
 
 def test_service_inspect_pretty_shows_the_defaults_as_docker_does() -> None:

@@ -1,0 +1,53 @@
+"""How the docker CLI prints a manager's answer to a listing, an ``inspect`` or
+``service logs`` (with the command's ``--format``, ``-q``, ``--filter``...), in one
+place for every front end (the shell, scenario files)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from cli.output.logs import service_logs
+from cli.output.views import (
+    Context,
+    filtered,
+    inspect,
+    node_ls,
+    service_ls,
+    service_pretty,
+    service_ps,
+)
+
+#: What the rows of each listing are, for ``--filter``.
+KINDS = {"node ls": "node", "service ls": "service", "service ps": "task", "node ps": "task"}
+
+
+def render(
+    show: str, view: Mapping[str, Any], params: Mapping[str, Any], value: Any, ctx: Context
+) -> str | None:
+    """The text for a call shown as ``show`` that answered ``value``; None for the
+    calls whose printing is the front end's own (``swarm init``, ``promoted``...)."""
+    fmt = view.get("format")
+    quiet = bool(view.get("quiet", False))
+    if show == "service inspect --pretty":
+        return service_pretty(value, ctx.now)
+    if show in ("service inspect", "node inspect", "node inspect --pretty"):
+        return inspect([value], fmt)
+    if show == "logs":
+        return service_logs(
+            value or {},
+            ctx,
+            str(params.get("service", "")),
+            timestamps=bool(view.get("timestamps", False)),
+            task_ids=bool(view.get("task_ids", True)),
+            no_trunc=bool(view.get("no_trunc", False)),
+            resolve=bool(view.get("resolve", True)),
+        )
+    if show not in KINDS:
+        return None
+    rows = filtered(KINDS[show], list(value or ()), view.get("filters", ()), ctx)
+    if show == "node ls":
+        return node_ls(rows, ctx, fmt=fmt, quiet=quiet)
+    if show == "service ls":
+        return service_ls(rows, ctx, fmt=fmt, quiet=quiet)
+    return service_ps(rows, ctx, fmt=fmt, quiet=quiet, no_trunc=bool(view.get("no_trunc")))
