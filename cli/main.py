@@ -1,7 +1,8 @@
 """The ``shoal`` console script: argument parsing and output only.
 
 User mistakes exit with status 1 and one line naming the problem; an unexpected
-exception is a bug in shoal and exits with status 70 (EX_SOFTWARE) with a traceback.
+exception is a bug in shoal and exits with status 70 (EX_SOFTWARE) with a traceback;
+Ctrl-C exits with status 130, without one.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from core.errors import ShoalError
 
 EXIT_USER_ERROR = 1
 EXIT_INTERNAL_ERROR = 70
+EXIT_INTERRUPTED = 130  # 128 + SIGINT
 
 
 def version() -> str:
@@ -82,6 +84,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ShoalError as error:
         print(f"Error: {error}", file=sys.stderr)
         return EXIT_USER_ERROR
+    except KeyboardInterrupt:  # Ctrl-C: stopped by the user, as a shell reports it
+        print(file=sys.stderr)
+        return EXIT_INTERRUPTED
     except Exception:  # a bug, not a user mistake: say so loudly
         import traceback
 

@@ -16,7 +16,7 @@ from tqdm import tqdm
 
 from cli.commands.flags import UsageError
 from cli.output.tables import table
-from cli.scenario.runner import Report, run
+from cli.scenario.runner import Report, conditions, run
 from cli.scenario.schema import load
 from cli.sim_raft import seed_range
 
@@ -42,6 +42,7 @@ def add_parser(sim: Any) -> None:
 def main(args: Any, out: TextIO | None = None, err: TextIO | None = None) -> int:
     out, err = out or sys.stdout, err or sys.stderr
     scenario = load(args.file)
+    conditions(scenario)  # every expectation read now: the file's mistakes before any run
     if args.seeds is not None:
         if args.trace or args.plot:
             raise UsageError("--trace and --plot record one run: use them with --seed")

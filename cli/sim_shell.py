@@ -12,30 +12,27 @@ named first, ``@manager-2 node ls``), the shell knows:
     time                  the simulated time
     help, quit
 
-A Docker mistake prints Docker's message and the shell goes on.
+A Docker mistake prints Docker's message and the shell goes on. Ctrl-C at the
+prompt drops the line typed and gives a new prompt, as a shell does; Ctrl-C while a
+command runs ends the shell with status 130, as it ends a ``docker`` command (a
+swarm stopped in the middle of a simulated step cannot be trusted to go on).
 """
 
 from __future__ import annotations
 
 import random
-import shlex
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, TextIO
 
 from cli.commands.common import Call, Change
 from cli.commands.flags import UsageError
 from cli.commands.language import parse
 from cli.commands.run import Outcome, execute
-from cli.output.views import (
-    Context,
-    filtered,
-    inspect,
-    node_ls,
-    service_ls,
-    service_pretty,
-    service_ps,
-)
+from cli.main import EXIT_INTERRUPTED
+from cli.output.answers import render as answer_text
+from cli.output.views import Context
+from cli.words import split
 from core.errors import ShoalError
 from core.manager.requests import ClientReply
 from core.model.duration import parse_duration
@@ -49,10 +46,42 @@ from sim.cluster import ClusterConfig, ClusterWorld, HostState, standard_hosts
 from sim.faults.topology import components
 
 PROMPT = "shoal> "
+LEADER_WAIT_SECONDS = 60.0  # how long ``swarm init`` waits for its node to lead
+HELP = (  # (command, what it does): what ``help`` prints, in Docker's words for its own
+    ("service create", "Create a new service"),
+    ("service inspect", "Display detailed information on one or more services"),
+    ("service logs", "Fetch the logs of a service or task"),
+    ("service ls", "List services"),
+    ("service ps", "List the tasks of one or more services"),
+    ("service rm", "Remove one or more services"),
+    ("service rollback", "Revert changes to a service's configuration"),
+    ("service scale", "Scale one or multiple replicated services"),
+    ("service update", "Update a service"),
+    ("node demote", "Demote one or more nodes from manager in the swarm"),
+    ("node inspect", "Display detailed information on one or more nodes"),
+    ("node ls", "List nodes in the swarm"),
+    ("node promote", "Promote one or more nodes to manager in the swarm"),
+    ("node ps", "List tasks running on one or more nodes, defaults to current node"),
+    ("node rm", "Remove one or more nodes from the swarm"),
+    ("node update", "Update a node"),
+    ("swarm init", "Initialize a swarm"),
+    ("swarm join", "Join a swarm as a node and/or manager"),
+    ("swarm join-token", "Manage join tokens"),
+    ("swarm leave", "Leave the swarm"),
+    ("swarm update", "Update the swarm"),
+    ("@HOST COMMAND", "send a Docker command to HOST (default: the leader)"),
+    ("advance DURATION", "run the swarm for that long (10s, 1m30s)"),
+    ("crash HOST", "the host goes down (its unsynced disk lost)"),
+    ("boot HOST", "a crashed host comes back"),
+    ("isolate HOST [HOST...]", "cut hosts off from the rest of the swarm"),
+    ("heal", "every link back"),
+    ("time", "the simulated time"),
+    ("help", "this list"),
+    ("quit, exit", "leave the shell (Ctrl-D too)"),
+)
 CONVERGE_SECONDS = 120.0  # how long the shell waits for a service to converge
 VERIFY_SECONDS = 5.0  # Docker's "Waiting 5 seconds to verify that tasks are stable"
 MANAGERS_RECOMMENDED_MAX = 7
-_KINDS = {"node ls": "node", "service ls": "service", "service ps": "task", "node ps": "task"}
 BAR = 50
 STEPS = (  # how far along each state is, as Docker's progress bar draws it
     TaskState.NEW, TaskState.PENDING, TaskState.ASSIGNED, TaskState.ACCEPTED,
@@ -67,11 +96,15 @@ class Shell:
     # -- the loop -------------------------------------------------------------------------
 
     def run(self, lines: Iterable[str], echo: bool = False) -> int:
-        for line in lines:
-            if echo:
-                self.say(PROMPT + line.rstrip("\n"))
-            if not self.handle(line):
-                break
+        try:
+            for line in lines:
+                if echo:
+                    self.say(PROMPT + line.rstrip("\n"))
+                if not self.handle(line):
+                    break
+        except KeyboardInterrupt:  # Ctrl-C while a command ran (the prompt's is _prompted's)
+            self.say("^C: interrupted; the shell ends")
+            return EXIT_INTERRUPTED
         return 0
 
     def handle(self, line: str) -> bool:
@@ -80,7 +113,7 @@ class Shell:
         if not text or text.startswith("#"):
             return True
         try:
-            words = shlex.split(text)
+            words = split(text)
         except ValueError as error:  # an unclosed quote
             self.say(f"Error: cannot split the line: {error}")
             return True
@@ -89,7 +122,8 @@ class Shell:
             if verb in ("quit", "exit"):
                 return False
             if verb in ("help", "?"):
-                self.say(__doc__.split("\n\n", 2)[1] if __doc__ else "")
+                width = max(len(command) for command, _ in HELP)
+                self.say("\n".join(f"{c:<{width}}  {what}" for c, what in HELP))
             elif verb == "advance":
                 self._advance(words[1:])
             elif verb == "time":
@@ -209,7 +243,12 @@ class Shell:
         if show == "name":
             return str(call.params.get("service") or call.params.get("node"))
         if show == "swarm init":
-            tokens = self._send(host, "SwarmInspect", {}).value.join_tokens
+            # Docker's init returns once the node leads; the CLI then reads the tokens
+            self.world.run_until(lambda: self.world.leader() is not None, LEADER_WAIT_SECONDS)
+            swarm = self._send(host, "SwarmInspect", {})
+            if not swarm.ok or swarm.value is None:
+                return f"Error response from daemon: {swarm.error or 'no leader'}"
+            tokens = swarm.value.join_tokens
             return (
                 f"Swarm initialized: current node ({value}) is now a manager.\n\n"
                 + _join_advice("worker", tokens.worker, host)
@@ -239,27 +278,9 @@ class Shell:
             return promoted + self._too_many_managers()
         if show == "demoted":
             return f"Manager {call.params['node']} demoted in the swarm."
-        if show == "service inspect --pretty":
-            return service_pretty(value, self._context(host).now)
-        if show in ("service inspect", "node inspect", "node inspect --pretty"):
-            return inspect([value])
-        ctx = self._context(host)
-        listed = list(value or ()) if show in _KINDS else []
-        rows = filtered(_KINDS.get(show, ""), listed, view.get("filters", ()), ctx)
-        if show == "node ls":
-            return node_ls(rows, ctx, fmt=view.get("format"), quiet=view.get("quiet", False))
-        if show == "service ls":
-            return service_ls(rows, ctx, fmt=view.get("format"), quiet=view.get("quiet", False))
-        if show in ("service ps", "node ps"):
-            return service_ps(
-                rows,
-                ctx,
-                fmt=view.get("format"),
-                quiet=view.get("quiet", False),
-                no_trunc=view.get("no_trunc", False),
-            )
-        if show == "logs":
-            return "\n".join(str(line) for line in value or ())
+        text = answer_text(show, view, call.params, value, self._context(host))
+        if text is not None:
+            return text
         return "" if value is None else str(value)
 
     def _too_many_managers(self) -> str:
@@ -387,17 +408,20 @@ def run(args: Any, lines: Iterable[str] | None = None, out: TextIO | None = None
     shell = Shell(world, out, world.streams.child("shell"))
     shell.say(
         f"a swarm of {args.managers} managers and {args.workers} workers, "
-        f"t={world.env.now:.3f}s; 'help' lists the shell's own commands"
+        f"t={world.env.now:.3f}s; 'help' lists the commands"
     )
     interactive = lines is None and sys.stdin.isatty()
     source = lines if lines is not None else _prompted(out) if interactive else sys.stdin
     return shell.run(source, echo=args.echo)
 
 
-def _prompted(out: TextIO) -> Iterable[str]:
+def _prompted(out: TextIO, read: Callable[[str], str] = input) -> Iterable[str]:
+    """Lines typed at the prompt: Ctrl-C drops the line and prompts again, Ctrl-D ends."""
     while True:
         try:
-            yield input(PROMPT)
+            yield read(PROMPT)
+        except KeyboardInterrupt:
+            print("^C", file=out)
         except EOFError:
             print(file=out)
             return

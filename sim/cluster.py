@@ -8,12 +8,19 @@ writes to the disk (confirmed after an fsync), the agent's store and the node's
 identity (kept at once), messages to the network, commands to the executor, replies
 to the waiting client. A crash loses the process and what the disk had not synced;
 the containers die with the host.
+
+A host can also be paused (SIGSTOP of the swarm daemon): its clocks run on and its
+containers keep running, but nothing reaches the node; messages, fsync confirmations,
+executor results and client requests queue, and are handed over in arrival order when
+it resumes. Its clocks take faults as :class:`sim.clock.HostClock` allows: a step of
+the wall clock (skew, an NTP jump) and a drift of both (which moves its timers).
 """
 
 from __future__ import annotations
 
 import enum
 import functools
+from collections import Counter
 from collections.abc import Callable, Generator, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -74,8 +81,21 @@ def _decode(data: bytes) -> Envelope:
     return Envelope(source, decode(body))
 
 
+class NoReply(AssertionError):
+    """A host did not answer a request in time (it is paused, crashed or cut off):
+    for tests a failed assertion, for the scenario runner a failed step."""
+
+    def __init__(self, host: str, method: str, timeout: float) -> None:
+        super().__init__(host, method, timeout)
+        self.host, self.method, self.timeout = host, method, timeout
+
+    def __str__(self) -> str:
+        return f"no reply to {self.method} on {self.host} in {self.timeout:g}s"
+
+
 class HostState(enum.Enum):
     UP = "up"
+    PAUSED = "paused"  # stopped: clocks run on, inputs queue until it resumes
     CRASHED = "crashed"
 
 
@@ -102,6 +122,8 @@ class ClusterHost:
         self.node: SwarmNode | None = None
         self.incarnation = 0
         self._wake_generation = 0
+        self._deadline: float | None = None  # the node's last next_deadline
+        self._held: list[Callable[[], None]] = []  # inputs queued while paused
         self.description = NodeDescription(
             hostname=self.name,
             platform=Platform(architecture="x86_64", os="linux"),
@@ -137,14 +159,77 @@ class ClusterHost:
     def crash(self, power_loss: bool = True) -> None:
         """The host goes down (``power_loss``: what the disk had not synced is lost;
         otherwise only the process dies and the page cache keeps it)."""
-        if self.state is not HostState.UP:
+        if self.state is HostState.CRASHED:
             return
         self.state = HostState.CRASHED
         self.node = None
+        self._held = []
         self._wake_generation += 1
         self.disk.crash(power_loss=power_loss)
         self.executor.host_crashed()
         self.world.trace.emit(self.world.env.now, self.name, "crash")
+
+    def pause(self) -> None:
+        """Stop the process (SIGSTOP): nothing is handled until :meth:`resume`."""
+        if self.state is HostState.UP:
+            self.state = HostState.PAUSED
+            self._wake_generation += 1
+            self.world.trace.emit(self.world.env.now, self.name, "pause")
+
+    def resume(self) -> None:
+        """Continue (SIGCONT): what queued meanwhile is handled in arrival order."""
+        if self.state is not HostState.PAUSED:
+            return
+        self.state = HostState.UP
+        held, self._held = self._held, []
+        self.world.trace.emit(self.world.env.now, self.name, "resume", queued=len(held))
+        for action in held:
+            action()
+        if self._advance() is not None:
+            self.step()
+
+    def _hold(self, action: Callable[[], None]) -> bool:
+        """Queue ``action`` if the host is paused (and say so)."""
+        if self.state is HostState.PAUSED:
+            self._held.append(action)
+            return True
+        return False
+
+    # -- clocks --------------------------------------------------------------------------
+
+    def skew_clock(self, seconds: float) -> None:
+        """Step the wall clock by ``seconds`` (either way), as an NTP step would."""
+        self.clock.skew_by(self.world.env.now, seconds)
+        self._clock_moved()
+
+    def set_drift(self, ppm: float) -> None:
+        """Both clocks run ``ppm`` fast (or slow) from now on."""
+        self.clock.set_drift(self.world.env.now, ppm)
+        self.clock_changed()
+        self._clock_moved()
+
+    def reset_clock(self) -> None:
+        """Back onto the clock's baseline (its drift, and the wall time it would read)."""
+        self.clock.reset(self.world.env.now)
+        self.clock_changed()
+        self._clock_moved()
+
+    def clock_changed(self) -> None:
+        """The drift changed: the pending wake-up was computed at the old rate."""
+        if self.state is HostState.UP:
+            self._arm(self._deadline)
+
+    def _clock_moved(self) -> None:
+        """Record the clock's new offset and drift (a ``clock`` line in the trace)."""
+        now = self.world.env.now
+        self.world.stats["wall_clock_steps"] += 1
+        self.world.trace.emit(
+            now,
+            self.name,
+            "clock",
+            offset_s=round(self.clock.offset(now), 6),
+            drift_ppm=self.clock.drift_ppm,
+        )
 
     # -- inputs --------------------------------------------------------------------------
 
@@ -159,12 +244,16 @@ class ClusterHost:
         return self.node
 
     def receive(self, envelope: Envelope) -> None:
+        if self._hold(functools.partial(self.receive, envelope)):
+            return
         node = self._advance()
         if node is not None:
             node.receive(envelope.source, envelope.message)
             self.step()
 
     def request(self, request: ClientRequest) -> None:
+        if self._hold(functools.partial(self.request, request)):
+            return
         node = self._advance()
         if node is None:
             self.world.replies[request.id] = ClientReply(
@@ -175,12 +264,16 @@ class ClusterHost:
         self.step()
 
     def _synced(self, seq: int) -> None:
+        if self._hold(functools.partial(self._synced, seq)):
+            return
         node = self._advance()
         if node is not None:
             node.persisted(seq)
             self.step()
 
     def _result(self, result: ExecutorResult) -> None:
+        if self._hold(functools.partial(self._result, result)):
+            return
         node = self._advance()
         if node is not None:
             node.executor_result(result)
@@ -230,6 +323,7 @@ class ClusterHost:
 
     def _arm(self, deadline: float | None) -> None:
         self._wake_generation += 1
+        self._deadline = deadline
         if deadline is None:
             return
         env, generation = self.world.env, self._wake_generation
@@ -289,6 +383,7 @@ class ClusterWorld:
             self.network.receivers[spec.name] = host.receive
         self.replies: dict[str, ClientReply] = {}
         self._request_seq = 0
+        self.stats: Counter[str] = Counter()
         self.raft_checker = RaftChecker() if config.checks else None
         self.task_checker = TaskChecker() if config.checks else None
         self.traced_index = 0  # the newest committed entry written to the trace
@@ -399,7 +494,7 @@ class ClusterWorld:
         self.run_until(lambda: request_id in self.replies, timeout, step=0.05)
         reply = self.replies.get(request_id)
         if reply is None:
-            raise AssertionError(f"no reply to {method} on {host} in {timeout}s")
+            raise NoReply(host, method, timeout)
         return reply
 
     # -- building a swarm ------------------------------------------------------------------
@@ -426,7 +521,7 @@ class ClusterWorld:
     def join(self, name: str, via: str) -> None:
         """Boot a spare host and join it through the manager ``via``."""
         host = self.hosts[name]
-        if host.state is not HostState.UP:
+        if host.state is HostState.CRASHED:
             host.boot()
         self._join(host.spec, via, self.join_tokens(via))
 
@@ -455,12 +550,15 @@ class ClusterWorld:
     def restart(self, host: ClusterHost) -> None:
         host.boot()
 
+    def pause(self, host: ClusterHost) -> None:
+        host.pause()
+
     def up_hosts(self) -> list[ClusterHost]:
         return [self.hosts[n] for n in sorted(self.hosts) if self.hosts[n].state is HostState.UP]
 
     def leader(self) -> ClusterHost | None:
-        for name in sorted(self.hosts):
-            host = self.hosts[name]
+        """The first (by name) running host whose node leads; a paused one cannot act."""
+        for host in self.up_hosts():
             node = host.node
             if node is not None and node.manager is not None and node.manager.is_leader:
                 return host

@@ -76,6 +76,7 @@ def _common_flags(parser: CommandParser) -> None:
     parser.add_argument("--hostname")
     parser.add_argument("--endpoint-mode", type=choice("vip", "dnsrr"))
     parser.add_argument("--stop-grace-period", type=DURATION)
+    parser.add_argument("--stop-signal")  # Signal to stop the container
     parser.add_argument("--restart-condition", type=choice("none", "on-failure", "any"))
     parser.add_argument("--restart-delay", type=DURATION)
     parser.add_argument("--restart-max-attempts", type=UINT)
@@ -204,6 +205,7 @@ def _apply_common(
         user=flags.user,
         hostname=flags.hostname,
         stop_grace_period_ns=flags.stop_grace_period,
+        stop_signal=flags.stop_signal,
     )
     container = _healthcheck(container, flags, parser)
     template = replace(template, container_spec=container)
@@ -401,6 +403,8 @@ def _edit(spec: ServiceSpec, flags: argparse.Namespace, parser: CommandParser) -
     placement = template.placement or Placement()
     constraints = [c for c in placement.constraints if c not in flags.constraint_rm]
     constraints += [c for c in flags.constraint_add if c not in constraints]
+    if flags.constraint_add or flags.constraint_rm:
+        constraints.sort()  # docker/cli sorts them "so that the result is predictable"
     preferences = [
         p
         for p in placement.preferences
@@ -423,6 +427,8 @@ def _edit(spec: ServiceSpec, flags: argparse.Namespace, parser: CommandParser) -
     spec = _ports(spec, flags)
     if flags.replicas is not None:
         spec = _replicas(spec, flags.replicas, parser)
+    if flags.max_concurrent is not None:
+        spec = _max_concurrent(spec, flags.max_concurrent, parser)
     return _apply_common(spec, flags, parser)
 
 
@@ -476,6 +482,13 @@ def _replicas(spec: ServiceSpec, replicas: int, parser: CommandParser) -> Servic
     )
 
 
+def _max_concurrent(spec: ServiceSpec, concurrent: int, parser: CommandParser) -> ServiceSpec:
+    job = spec.mode.replicated_job
+    if job is None:
+        raise UsageError("max-concurrent can only be used with replicated-job mode", parser.command)
+    return replace(spec, mode=ServiceMode(replicated_job=replace(job, max_concurrent=concurrent)))
+
+
 # -- the others ---------------------------------------------------------------------------
 
 
@@ -522,13 +535,13 @@ def remove(argv: Sequence[str]) -> list[Call]:
 
 
 def listing(argv: Sequence[str]) -> Call:
-    """``docker service ls [--filter k=v] [--format json] [-q]``."""
+    """``docker service ls [--filter k=v] [--format TEMPLATE|json] [-q]``."""
     view, _ = listing_flags("service ls", ("id", "label", "mode", "name"), argv)
     return Call("ServiceList", show="service ls", view=view)
 
 
 def tasks(argv: Sequence[str]) -> list[Call]:
-    """``docker service ps SERVICE [SERVICE...] [--filter k=v] [--format json] [-q]``."""
+    """``docker service ps SERVICE [SERVICE...] [--filter k=v] [--format TEMPLATE] [-q]``."""
     allowed = ("id", "name", "node", "desired-state")
     view, services = listing_flags("service ps", allowed, argv, least=1, most=None)
     return [Call("TaskList", {"service": s}, show="service ps", view=view) for s in services]
@@ -540,10 +553,18 @@ def inspect(argv: Sequence[str]) -> list[Call]:
 
 
 def logs(argv: Sequence[str]) -> Call:
-    """``docker service logs SERVICE``."""
+    """``docker service logs [-t] [--no-task-ids] [--no-trunc] [--no-resolve]
+    SERVICE|TASK``."""
     parser = CommandParser("service logs", least=1, most=1)
     parser.add_argument("-t", "--timestamps", action="store_true")
     parser.add_argument("--no-task-ids", action="store_true")
-    flags, (service,) = parser.parse(argv)
-    view = {"timestamps": flags.timestamps, "task_ids": not flags.no_task_ids}
-    return Call("ServiceLogs", {"service": service}, show="logs", view=view)
+    parser.add_argument("--no-trunc", action="store_true")
+    parser.add_argument("--no-resolve", action="store_true")
+    flags, (target,) = parser.parse(argv)
+    view = {
+        "timestamps": flags.timestamps,
+        "task_ids": not flags.no_task_ids,
+        "no_trunc": flags.no_trunc,
+        "resolve": not flags.no_resolve,
+    }
+    return Call("ServiceLogs", {"service": target}, show="logs", view=view)

@@ -43,6 +43,7 @@ class Condition:
     text: str
     probe: Probe | None  # None: checked by the simulator's own checkers
     after: float = 0.0  # for "no task on X after T"
+    host: str = ""  # the host it names, if any (the scenario must have it)
 
 
 CHECKERS = ("raft safety", "task invariants")
@@ -64,20 +65,21 @@ def read(text: str) -> Condition:
             raise BadCondition(f"an update is one of {', '.join(updates)}, not {match.group(2)!r}")
         return Condition(text, _update(match.group(1), updates[match.group(2)]))
     if match := re.fullmatch(r"leader is (not )?(\S+)", text):
-        return Condition(text, _leader(match.group(2), negate=bool(match.group(1))))
+        host = match.group(2)
+        return Condition(text, _leader(host, negate=bool(match.group(1))), host=host)
     if text == "no leader":
         return Condition(text, _leader("", negate=False))
     if match := re.fullmatch(r"node (\S+) (\S+)", text):
         nodes = {s.value: s for s in NodeState}
         if match.group(2) not in nodes:
             raise BadCondition(f"a node is one of {', '.join(nodes)}, not {match.group(2)!r}")
-        return Condition(text, _node(match.group(1), nodes[match.group(2)]))
+        return Condition(text, _node(match.group(1), nodes[match.group(2)]), host=match.group(1))
     if match := re.fullmatch(r"no task on (\S+) after (\S+)", text):
         try:
             after = parse_duration(match.group(2)) / 1e9
         except ShoalError as error:
             raise BadCondition(str(error)) from None
-        return Condition(text, _no_task_on(match.group(1)), after=after)
+        return Condition(text, _no_task_on(match.group(1)), after=after, host=match.group(1))
     known = (
         "service X running N/M, service X has N tasks, service X spread over node.labels.L, "
         "update X STATE, "

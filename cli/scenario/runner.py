@@ -13,8 +13,13 @@ Faults: ``crash HOST``, ``boot HOST``, ``restart HOST``, ``isolate HOST``,
 ``heal``, ``join HOST`` (a spare host boots and joins), ``force-new-cluster HOST``
 (``swarm init --force-new-cluster`` there), where HOST may be ``leader`` or ``a
 worker`` (drawn from the run's seed); with ``for``, a crash is booted and an
-isolation healed when it ends. A step's command runs until the manager answers
-(a write waits for its commit, or 20 s without quorum).
+isolation healed when it ends. The faults on a container, an image's pulls, a
+process, a clock and the network's shape (``kill web.2``, ``pull-fails IMAGE on HOST``,
+``pause HOST``, ``resume HOST``, ``skew HOST +40s``, ``partition majority-ring``) are
+:mod:`sim.faults.scenario`'s. A step's command runs until the manager answers
+(a write waits for its commit, or 20 s without quorum). Each step runs at its
+instant of simulated time, however long the commands before it took; only a step
+whose instant passed while an earlier command waited runs late, when it is answered.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from cli.commands.flags import UsageError
 from cli.commands.language import parse as parse_command
@@ -30,14 +36,16 @@ from cli.commands.run import execute
 from cli.scenario.conditions import BadCondition, Condition, read
 from cli.scenario.schema import Expectation, Scenario, ScenarioError, Step
 from cli.timeline import Timeline
+from cli.words import split
 from core.errors import InvariantViolation
 from core.manager.mutations import ManagerMutations
 from core.model.service import Service
 from core.model.task import Task
 from core.raft.config import Mutations, RaftConfig
 from core.tasks.states import TaskState
-from sim.cluster import ClusterConfig, ClusterHost, ClusterWorld, HostSpec, HostState
+from sim.cluster import ClusterConfig, ClusterHost, ClusterWorld, HostSpec, HostState, NoReply
 from sim.cluster_checks import TaskViolation
+from sim.faults import scenario as scenario_faults
 from sim.faults.topology import components
 from sim.raft_checks import SafetyViolation
 
@@ -71,11 +79,21 @@ class Report:
 def conditions(scenario: Scenario) -> list[tuple[Expectation, Condition]]:
     """Every expectation read, or the file's mistake with its line."""
     out = []
+    hosts = [name for name, _ in scenario.hosts]
     for expectation in scenario.expectations:
         try:
-            out.append((expectation, read(expectation.check)))
+            condition = read(expectation.check)
         except BadCondition as error:
             raise ScenarioError(scenario.path, expectation.line, "expect", str(error)) from None
+        if condition.host and condition.host not in hosts:
+            raise ScenarioError(
+                scenario.path,
+                expectation.line,
+                "expect",
+                f"{expectation.check!r}: no such host {condition.host!r} "
+                f"(the hosts are {', '.join(hosts)})",
+            )
+        out.append((expectation, condition))
     return out
 
 
@@ -143,6 +161,40 @@ class _Stopped(Exception):
     """The run cannot go on (its verdict already says why)."""
 
 
+_CHECKED: dict[str, type[InvariantViolation]] = {
+    "raft safety": SafetyViolation,
+    "task invariants": TaskViolation,
+}  # each checker expectation, and the violations that fail it
+
+
+def _record_violations(world: ClusterWorld) -> list[InvariantViolation]:
+    """Every violation the world's checkers raise, as raised.
+
+    A violation raised inside a SimPy process reaches the runner as SimPy's copy,
+    ``type(error)(*error.args)``, or as the ``TypeError`` of a constructor that
+    cannot be called so: keeping the original makes a broken invariant a verdict
+    whatever its exception's constructor looks like."""
+    seen: list[InvariantViolation] = []
+
+    def kept(method: Callable[..., Any]) -> Callable[..., Any]:
+        def call(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return method(*args, **kwargs)
+            except InvariantViolation as violation:
+                seen.append(violation)
+                raise
+
+        return call
+
+    for checker in (world.raft_checker, world.task_checker):
+        if checker is None:
+            continue
+        for name in sorted(vars(type(checker))):
+            if not name.startswith("_") and callable(getattr(type(checker), name)):
+                setattr(checker, name, kept(getattr(checker, name)))
+    return seen
+
+
 class _Run:
     def __init__(
         self,
@@ -158,6 +210,8 @@ class _Run:
         self.start = 0.0
         self.open_faults: list[tuple[float, str]] = []
         self.isolated: set[str] = set()  # hosts cut off now
+        self.faults = scenario_faults.ScenarioFaults(world, self.rng)  # kill, pause, skew ...
+        self.violations = _record_violations(world)
 
     def go(self) -> None:
         world, report = self.world, self.report
@@ -180,6 +234,7 @@ class _Run:
             while now <= self.scenario.duration + 1e-9:
                 while steps and steps[0].at <= now + 1e-9:
                     undo += self._step(steps.pop(0), now)
+                    now = world.env.now - self.start  # a command runs the world on
                 for when, step, victim in [u for u in undo if u[0] <= now + 1e-9]:
                     undo.remove((when, step, victim))
                     self._undo(step, victim, now)
@@ -188,12 +243,18 @@ class _Run:
                     self.progress(now)
                 if now >= self.scenario.duration - 1e-9:
                     break
-                world.run_for(max(1e-6, self._next_stop(now, steps, undo) - now))
+                # to the instant itself, not 'that long from now': a command above
+                # ran the world on, and a step must not slip by the time it took
+                world.env.run(until=self.start + self._next_stop(now, steps, undo))
                 now = world.env.now - self.start
         except InvariantViolation as violation:
-            failure = violation
+            failure = self.violations[0] if self.violations else violation
         except _Stopped:
             pass
+        except Exception:  # SimPy could not rebuild a checker's violation from its args
+            if not self.violations:
+                raise
+            failure = self.violations[0]
         report.timeline.simulated = world.env.now - self.start
         report.timeline.leaders = [
             (t - self.start, h) for t, h, _ in world.leaders if t >= self.start
@@ -207,6 +268,10 @@ class _Run:
             if verdict is None:
                 verdict = self._unsettled(expectation, condition, failure)
             report.verdicts.append(verdict)
+        if failure is not None and not any(
+            c.probe is None and isinstance(failure, _CHECKED[c.text]) for _, c in self.watched
+        ):  # a broken invariant no expectation names is a failed verdict all the same
+            report.verdicts.append(Verdict("invariants hold", False, None, str(failure)))
 
     def _next_stop(
         self, now: float, steps: list[Step], undo: list[tuple[float, Step, str]]
@@ -238,7 +303,9 @@ class _Run:
         self.world.trace.emit(self.world.env.now, host, "step", run=step.run)
         errors: list[str] = []
         try:
-            commands = parse_command(step.run, self.rng)
+            commands = parse_command(split(step.run), self.rng)
+        except ValueError as error:  # an unclosed quote
+            commands, errors = [], [f"cannot split the command line: {error}"]
         except UsageError as error:
             commands, errors = [], [error.message]
         for command in commands:
@@ -246,6 +313,9 @@ class _Run:
                 outcome = execute(command, lambda m, p: self.world.call(host, m, **p), host)
             except UsageError as error:  # an edit the spec refuses (replicas of a global)
                 errors.append(error.message)
+                continue
+            except NoReply as error:  # the host is paused, down or cut off
+                errors.append(str(error))
                 continue
             if not outcome.ok:
                 errors.append(outcome.error)
@@ -265,9 +335,11 @@ class _Run:
             self.isolated.clear()
             world.network.heal()
             for _, what in list(self.open_faults):
-                if what.startswith("isolate "):
+                if what.startswith(("isolate ", "partition ")):
                     self._close_fault(what, now)
             return ""
+        if verb in scenario_faults.VERBS:
+            return self._world_fault(step, now)
         host = self._host(target, step)
         if verb == "join":
             leader = world.leader()
@@ -340,9 +412,27 @@ class _Run:
         rest = [n for n in world.names if n not in self.isolated]
         world.network.set_graph(components(world.names, [[h] for h in cut] + [rest]))
 
+    def _world_fault(self, step: Step, now: float) -> str:
+        """A fault of :mod:`sim.faults.scenario`; one that cannot strike fails its step."""
+        try:
+            victim = self.faults.start(step.fault)
+        except scenario_faults.FaultFailed as error:
+            verdict = Verdict(f"fault: {step.fault}", False, now, str(error), step.line)
+            self.report.verdicts.append(verdict)
+            return ""
+        verb = step.fault.partition(" ")[0]
+        if verb == "resume":
+            self._close_fault(f"pause {victim}", now)
+        elif verb in scenario_faults.LASTING:
+            self.open_faults.append((now, f"{verb} {victim}"))
+        self.world.trace.emit(self.world.env.now, "-", "fault", what=f"{verb} {victim}")
+        return victim
+
     def _undo(self, step: Step, victim: str, now: float) -> None:
         """A fault's ``for`` is over: only this fault is undone."""
         verb = step.fault.partition(" ")[0]
+        if verb in scenario_faults.VERBS:
+            self.faults.undo(step.fault, victim)
         if verb == "crash":
             host = self.world.hosts[victim]
             if host.state is HostState.CRASHED:
@@ -412,8 +502,7 @@ class _Run:
     ) -> Verdict:
         label, line = _label(expectation), expectation.line
         if condition.probe is None:  # a checker: did its own violation stop the run?
-            kind = SafetyViolation if condition.text == "raft safety" else TaskViolation
-            broken = isinstance(failure, kind)
+            broken = isinstance(failure, _CHECKED[condition.text])
             return Verdict(label, not broken, None, str(failure) if broken else "", line)
         if failure is not None:
             return Verdict(label, False, None, f"the run stopped: {failure}", line)

@@ -44,7 +44,8 @@ from core.errors import ShoalError
 from core.manager.mutations import ManagerMutations
 from core.model.duration import parse_duration
 from core.raft.config import Mutations
-from sim.executor import ImageBehaviour
+from sim.executor import ImageBehaviour, parse_signal
+from sim.faults import scenario as scenario_faults
 from sim.network import LinkModel
 
 
@@ -98,6 +99,14 @@ class Scenario:
 # -- reading, with positions ------------------------------------------------------------
 
 NUMBER_MAX = 1e6
+BYTES_MAX = 2**20
+"""A scenario is a page of YAML: a bigger file (or /dev/zero) is refused unread."""
+DEPTH_MAX = 32
+"""A scenario nests five levels deep; PyYAML composes recursively, so a file nested
+hundreds deep would exhaust Python's stack before the schema saw it."""
+HOSTS_MAX = 2_500
+"""What the simulator carries: Swarm2k's 2,000 workers converge in about 130 s of
+CPU; ten thousand hosts run out of time or memory long before a verdict."""
 SECONDS_MAX = 30 * 86400.0
 FAULTS = ("crash", "boot", "restart", "isolate", "heal", "join", "force-new-cluster")
 LASTING = ("crash", "isolate")  # the faults that may last 'for' a while
@@ -120,6 +129,8 @@ class _Reader:
             raise self.fail(node, where, "expected a mapping")
         out: dict[str, yaml.Node] = {}
         for key_node, value in node.value:
+            if not isinstance(key_node, yaml.ScalarNode):
+                raise self.fail(key_node, where, "a key must be plain text")
             key = key_node.value
             if allowed and key not in allowed:
                 raise self.fail(
@@ -188,11 +199,22 @@ class _Reader:
 
 
 def load(path: str | Path) -> Scenario:
+    """The file read (at most :data:`BYTES_MAX` bytes of UTF-8) and parsed."""
     text_path = str(path)
     try:
-        source = Path(path).read_text(encoding="utf-8")
+        with Path(path).open("rb") as file:
+            data = file.read(BYTES_MAX + 1)
     except OSError as error:
         raise ScenarioError(text_path, None, "", f"cannot be read: {error.strerror}") from None
+    if len(data) > BYTES_MAX:
+        raise ScenarioError(
+            text_path, None, "", f"is larger than {BYTES_MAX // 2**20} MiB: not a scenario"
+        )
+    try:
+        source = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = data[: error.start].count(b"\n") + 1
+        raise ScenarioError(text_path, line, "", "not UTF-8 text (a binary file?)") from None
     return parse(source, text_path)
 
 
@@ -204,6 +226,7 @@ MUTATIONS = tuple(sorted({*Mutations.__dataclass_fields__, *ManagerMutations.__d
 def parse(source: str, path: str = "<scenario>") -> Scenario:
     reader = _Reader(path)
     try:
+        _shallow(source, path)
         root = yaml.compose(source, Loader=yaml.SafeLoader)
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
@@ -216,11 +239,22 @@ def parse(source: str, path: str = "<scenario>") -> Scenario:
     top = reader.mapping(root, "", TOP)
     cluster = reader.mapping(top["cluster"], "cluster", CLUSTER_FIELDS) if "cluster" in top else {}
     managers = (
-        reader.integer(cluster["managers"], "cluster.managers", 1) if "managers" in cluster else 3
+        reader.integer(cluster["managers"], "cluster.managers", 1, 2**31)
+        if "managers" in cluster
+        else 3
     )
     workers = (
-        reader.integer(cluster["workers"], "cluster.workers", 0) if "workers" in cluster else 0
+        reader.integer(cluster["workers"], "cluster.workers", 0, 2**31)
+        if "workers" in cluster
+        else 0
     )
+    if managers + workers > HOSTS_MAX:
+        raise reader.fail(
+            cluster.get("workers", cluster.get("managers")),
+            "cluster",
+            f"{managers} managers and {workers} workers: a scenario has at most "
+            f"{HOSTS_MAX} hosts (what the simulator carries)",
+        )
     roles = [(f"manager-{i}", True) for i in range(1, managers + 1)]
     roles += [(f"worker-{i}", False) for i in range(1, workers + 1)]
     renamed = _names(reader, cluster.get("names"), [name for name, _ in roles])
@@ -253,6 +287,20 @@ def parse(source: str, path: str = "<scenario>") -> Scenario:
         duration=duration,
         mutations=_mutations(reader, top.get("mutations")),
     )
+
+
+def _shallow(source: str, path: str) -> None:
+    """Refuse a file nested deeper than :data:`DEPTH_MAX`, reading its events (which
+    PyYAML parses without recursion) before composing it (which recurses)."""
+    depth = 0
+    for event in yaml.parse(source, Loader=yaml.SafeLoader):
+        if isinstance(event, yaml.CollectionStartEvent):
+            depth += 1
+            if depth > DEPTH_MAX:
+                line = event.start_mark.line + 1 if event.start_mark is not None else None
+                raise ScenarioError(path, line, "", f"nested more than {DEPTH_MAX} deep")
+        elif isinstance(event, yaml.CollectionEndEvent):
+            depth -= 1
 
 
 def _mutations(reader: _Reader, node: yaml.Node | None) -> tuple[str, ...]:
@@ -347,7 +395,7 @@ def _spare(reader: _Reader, node: yaml.Node | None, hosts: list[str]) -> tuple[s
 
 IMAGE_FIELDS = (
     "pull_seconds", "start_seconds", "exit_after", "exit_code", "missing", "oom_after",
-    "stop_seconds", "healthy_after", "unhealthy_after", "probe_seconds",
+    "stop_seconds", "stop_signals", "healthy_after", "unhealthy_after", "probe_seconds",
 )  # fmt: skip
 
 
@@ -361,6 +409,9 @@ def _images(reader: _Reader, node: yaml.Node | None) -> dict[str, ImageBehaviour
         for key, value in reader.mapping(spec, where, IMAGE_FIELDS).items():
             if key == "missing":
                 values[key] = reader.text(value, f"{where}.{key}") in ("true", "True", "yes")
+            elif key == "stop_signals":
+                names = [reader.text(v, f"{where}.{key}") for v in reader.sequence(value, where)]
+                values[key] = tuple(_signal(reader, value, f"{where}.{key}", n) for n in names)
             elif key == "exit_code":
                 values[key] = reader.integer(value, f"{where}.{key}")
                 if values[key] > 255:
@@ -369,6 +420,14 @@ def _images(reader: _Reader, node: yaml.Node | None) -> dict[str, ImageBehaviour
                 values[key] = reader.number(value, f"{where}.{key}")
         out[image] = ImageBehaviour(**values)
     return out
+
+
+def _signal(reader: _Reader, node: yaml.Node, where: str, name: str) -> str:
+    """A signal as dockerd reads one (``SIGTERM``, ``term`` or ``15``)."""
+    signal = parse_signal(name)
+    if signal is None:
+        raise reader.fail(node, where, f"invalid signal: {name}")
+    return signal
 
 
 LINK_FIELDS = ("latency_min", "latency_mean_extra", "loss", "duplicate", "reorder", "reorder_delay")
@@ -428,11 +487,16 @@ def _check_fault(
 ) -> None:
     text = reader.text(fields["fault"], f"{where}.fault")
     verb, _, target = text.partition(" ")
+    if verb in scenario_faults.VERBS:  # kill, pull-fails, pause, resume, skew, partition
+        problem = scenario_faults.check(text, hosts, lasting="for" in fields)
+        if problem:
+            raise reader.fail(fields["fault"], f"{where}.fault", problem)
+        return
     if verb not in FAULTS:
         raise reader.fail(
             fields["fault"],
             f"{where}.fault",
-            f"unknown fault {verb!r} (one of {', '.join(FAULTS)})",
+            f"unknown fault {verb!r} (one of {', '.join((*FAULTS, *scenario_faults.VERBS))})",
         )
     if verb == "heal" and target:
         raise reader.fail(fields["fault"], f"{where}.fault", "heal takes no host")
@@ -444,7 +508,9 @@ def _check_fault(
         )
     if "for" in fields and verb not in LASTING:
         raise reader.fail(
-            fields["for"], f"{where}.for", f"only {' and '.join(LASTING)} last 'for' a while"
+            fields["for"],
+            f"{where}.for",
+            f"only {', '.join((*LASTING, *scenario_faults.LASTING))} last 'for' a while",
         )
 
 

@@ -1,7 +1,8 @@
 """Nemeses for the whole-swarm world: the network ones of the Raft world, host
 crashes chosen by role (a worker, the leader, a minority of managers, all within
-the managers' quorum budget), process restarts, and an operator draining a worker
-or rolling the replicated service to a new image.
+the managers' quorum budget), process restarts and pauses (the leader half the
+time), clock skew (a wall-clock step and a drift of both clocks), and an operator
+draining a worker or rolling the replicated service to a new image.
 
 A crashed host is booted again when its fault stops, with its disk (as a machine
 that comes back); the containers it ran died with it.
@@ -20,7 +21,7 @@ from core.model.duration import SECOND
 from core.model.enums import FailureAction, UpdateOrder
 from core.model.service import ContainerSpec, Service, UpdateConfig
 from sim.faults import topology
-from sim.faults.nemesis import Burst, Crash, Effect, Nemesis, Partition
+from sim.faults.nemesis import Burst, ClockSkew, Crash, Effect, Nemesis, Partition, Pause
 
 if TYPE_CHECKING:
     from sim.cluster import ClusterHost, ClusterWorld
@@ -92,6 +93,14 @@ def _manager_minority(world: ClusterWorld, rng: random.Random) -> list[ClusterHo
         return []
     chosen = rng.sample(up, rng.randint(1, min(budget, len(up))))
     return sorted(chosen, key=lambda h: h.name)
+
+
+def _leader_or_any(world: ClusterWorld, rng: random.Random) -> list[ClusterHost]:
+    """The leader half the time, else any running host (one only: a pause shares the
+    process family with the crashes, so it never adds to a crash's toll)."""
+    leader = world.leader() if rng.random() < 0.5 else None
+    host = leader or _pick(rng, world.up_hosts())
+    return [host] if host is not None else []
 
 
 class Restart:
@@ -195,6 +204,8 @@ def _factories() -> dict[str, Callable[[], Nemesis[ClusterWorld]]]:
         "crash-leader": lambda: Crash("crash-leader", _the_leader, power_loss=True),
         "crash-managers": lambda: Crash("crash-managers", _manager_minority, power_loss=True),
         "restart": Restart,
+        "pause": lambda: Pause("pause", _leader_or_any),
+        "clock-skew": ClockSkew,
         "drain": Drain,
         "update": Update,
     }

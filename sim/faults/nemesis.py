@@ -9,16 +9,19 @@ when it does not apply right now (no leader to isolate, the quorum budget spent)
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Generator
+from collections import Counter
+from collections.abc import Callable, Generator, Mapping
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 import networkx as nx
 import simpy
 
 from core.raft.types import ChangeKind, ConfChange
+from sim.clock import HostClock
 from sim.faults import topology
 from sim.host import HostState, SimHost
 from sim.network import Network
+from sim.trace import Trace
 
 if TYPE_CHECKING:
     from sim.world import RaftWorld
@@ -275,24 +278,42 @@ class Restart:
         """Nothing to undo: the host restarted by itself."""
 
 
-class Pause:
-    """Stop the world on one host (SIGSTOP), resume on stop."""
+class Resumable(Named, Protocol):
+    def resume(self) -> None: ...
+
+
+R = TypeVar("R", bound=Resumable)
+R_contra = TypeVar("R_contra", bound=Resumable, contravariant=True)
+
+
+class Pausing(Protocol[R_contra]):
+    """A world whose hosts can be paused (the Raft world, the cluster world)."""
+
+    def pause(self, host: R_contra) -> None: ...
+
+
+P = TypeVar("P", bound=Pausing[Any])
+
+
+class Pause(Generic[P, R]):
+    """Stop the world on the host ``choose`` picks (SIGSTOP), resume on stop."""
 
     family = "process"
-    name = "pause"
 
-    def __init__(self) -> None:
-        self.victim: SimHost | None = None
+    def __init__(self, name: str, choose: Callable[[P, random.Random], list[R]]) -> None:
+        self.name = name
+        self.choose = choose
+        self.victim: R | None = None
 
-    def start(self, world: RaftWorld, rng: random.Random) -> Effect | None:
-        chosen = _one(world, rng)
+    def start(self, world: P, rng: random.Random) -> Effect | None:
+        chosen = self.choose(world, rng)
         if not chosen:
             return None
         self.victim = chosen[0]
         world.pause(self.victim)
         return {"victim": self.victim.name}
 
-    def stop(self, world: RaftWorld) -> None:
+    def stop(self, world: P) -> None:
         if self.victim is not None:
             self.victim.resume()
             self.victim = None
@@ -307,10 +328,41 @@ def _bump_seconds(rng: random.Random) -> float:
     return sign * float(2 ** rng.randint(2, 18)) / 1000
 
 
-def _wall_changed(world: RaftWorld, host: SimHost, nemesis: str) -> float:
+class Clocked(Protocol):
+    """A host with clocks a nemesis can disturb (told when their rate changed)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def clock(self) -> HostClock: ...
+
+    def clock_changed(self) -> None: ...
+
+
+class ClockWorld(Protocol):
+    """A world whose hosts' clocks a nemesis can disturb."""
+
+    @property
+    def env(self) -> simpy.Environment: ...
+
+    @property
+    def trace(self) -> Trace: ...
+
+    @property
+    def stats(self) -> Counter[str]: ...
+
+    @property
+    def names(self) -> list[str]: ...
+
+    @property
+    def hosts(self) -> Mapping[str, Clocked]: ...
+
+
+def _wall_changed(world: ClockWorld, host: Clocked, nemesis: str) -> float:
     """Record that ``host``'s wall clock moved (a ``clock`` line with the new offset):
     nothing in the Raft-only world reads wall time, so the trace is where such a
-    step shows."""
+    step shows (in the whole swarm, wall time stamps statuses and objects)."""
     now = world.env.now
     offset = round(host.clock.offset(now), 6)
     world.stats["wall_clock_steps"] += 1
@@ -333,9 +385,9 @@ class ClockSkew:
     name = "clock-skew"
 
     def __init__(self) -> None:
-        self.victim: SimHost | None = None
+        self.victim: Clocked | None = None
 
-    def start(self, world: RaftWorld, rng: random.Random) -> Effect | None:
+    def start(self, world: ClockWorld, rng: random.Random) -> Effect | None:
         host = self.victim = world.hosts[world.names[rng.randrange(len(world.names))]]
         bump, ppm = _bump_seconds(rng), round(rng.uniform(-50_000, 50_000))
         now = world.env.now
@@ -346,13 +398,13 @@ class ClockSkew:
         offset = round(host.clock.offset(now), 6)
         return {"victim": host.name, "bump_s": bump, "drift_ppm": ppm, "offset_s": offset}
 
-    def stop(self, world: RaftWorld) -> None:
+    def stop(self, world: ClockWorld) -> None:
         if self.victim is not None:
             reset_clock(world, self.victim, self.name)
             self.victim = None
 
 
-def reset_clock(world: RaftWorld, host: SimHost, nemesis: str) -> None:
+def reset_clock(world: ClockWorld, host: Clocked, nemesis: str) -> None:
     """Put ``host``'s clocks back on their baseline (its starting drift, and the wall
     time its undisturbed clock would show) and record the step."""
     host.clock.reset(world.env.now)
@@ -442,7 +494,7 @@ def _factories() -> dict[str, Callable[[], Nemesis[RaftWorld]]]:
         "crash-leader": lambda: Crash("crash-leader", _leader),
         "power-loss": PowerLoss,
         "restart": Restart,
-        "pause": Pause,
+        "pause": lambda: Pause("pause", _one),
         "clock-skew": ClockSkew,
         "clock-strobe": ClockStrobe,
         "replace-member": ReplaceMember,

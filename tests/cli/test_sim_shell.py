@@ -143,3 +143,19 @@ def test_more_than_seven_managers_is_warned_of_and_the_last_manager_may_not_leav
         "Removing the last manager erases all current state of the swarm. Use `--force` to "
         "ignore this message."
     )
+
+
+def test_inspect_format_and_logs_are_printed_as_docker_prints_them() -> None:
+    started = (
+        "service create -d --name web --replicas 1 -p 8080:80 nginx:1",
+        "advance 20s",
+        "service inspect --format '{{.Spec.Name}} {{json .Endpoint.Spec.Ports}}' web",
+        "service ps -q web",
+    )
+    out = session(*started, "service logs web")
+    ports = '[{"Protocol":"tcp","TargetPort":80,"PublishedPort":8080,"PublishMode":"ingress"}]'
+    assert f"web {ports}" in out
+    task_id = out[out.index(f"web {ports}") + 1]
+    assert "Logs" not in out and "Warnings" not in out
+    by_task = session(*started, f"service logs {task_id}")  # the same seed: the same task
+    assert not any(line.startswith("Error") for line in by_task), by_task
