@@ -76,6 +76,26 @@ class HeartbeatAck:
     session: str
     period: float
     assignments: int = 0
+    managers: tuple[str, ...] = ()  # the managers now, as :class:`ManagerList` says
+
+
+@dataclass(frozen=True, slots=True)
+class ManagerList:
+    """The managers' hosts changed: pushed to every session (SwarmKit's session
+    stream), so that an agent can reconnect to a manager that joined after it."""
+
+    session: str
+    managers: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class LeaderElected:
+    """A manager that has just become leader tells every node it knows of, so that
+    an agent without a session registers with it at once rather than on its next
+    backed-off try of managers that may be gone (after ``--force-new-cluster``). The
+    leader is the sender."""
+
+    node_id: str  # the node addressed
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,6 +227,8 @@ ClusterMessage = (
     | SessionRefused
     | Heartbeat
     | HeartbeatAck
+    | ManagerList
+    | LeaderElected
     | StatusReport
     | StatusAck
     | AssignmentsMessage

@@ -18,10 +18,10 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from core.agent.agent import Agent, AgentWrite
+from core.agent.agent import Agent, AgentOutput, AgentWrite
 from core.errors import ShoalError
 from core.manager.manager import Manager
 from core.manager.mutations import NO_MUTATIONS, ManagerMutations
@@ -75,6 +75,46 @@ ALREADY_IN_SWARM = (
 )
 NOT_IN_SWARM = "This node is not part of a swarm"
 NODE_METHODS = ("SwarmInit", "SwarmJoin", "SwarmLeave")
+#: A follower asks the leader how reachable the managers are (dockerd's managerStats,
+#: a ListNodes call with a 5 s timeout) before it refuses a manager's leave.
+MANAGER_STATS = "ManagerStats"
+MANAGER_STATS_TIMEOUT_SECONDS = 5.0
+LEAVE_AS_MANAGER = (
+    "You are attempting to leave the swarm on a node that is participating as a manager. "
+)
+LEAVE_LAST_MANAGER = (
+    "Removing the last manager erases all current state of the swarm. Use `--force` to "
+    "ignore this message."
+)
+LEAVE_MAY_LOSE_CONSENSUS = "Doing so may lose the consensus of your cluster. "
+LEAVE_RESTORE = (
+    "The only way to restore a swarm that has lost consensus is to reinitialize it with "
+    "`--force-new-cluster`. Use `--force` to suppress this message."
+)
+
+
+def leave_refusal(stats: tuple[bool, int, int] | None, active: bool = True) -> str:
+    """Why a manager may not leave without --force, in dockerd's words: the quorum
+    sentence only when leaving would lose quorum (``removingManagerCausesLossOfQuorum``:
+    reachable - 2 <= unreachable); ``stats`` is (this node reachable, reachable,
+    unreachable), None when they could not be had; ``active``: a leader is known."""
+    if not active:
+        return LEAVE_AS_MANAGER + LEAVE_MAY_LOSE_CONSENSUS + LEAVE_RESTORE
+    if stats is None:
+        return LEAVE_AS_MANAGER + LEAVE_RESTORE
+    current, reachable, unreachable = stats
+    if not current or reachable - 2 > unreachable:
+        return LEAVE_AS_MANAGER + LEAVE_RESTORE
+    if reachable == 1 and unreachable == 0:
+        return LEAVE_AS_MANAGER + LEAVE_LAST_MANAGER
+    return (
+        LEAVE_AS_MANAGER
+        + f"Removing this node leaves {reachable - 1} managers out of "
+        + f"{reachable + unreachable}. Without a Raft quorum your swarm will be inaccessible. "
+        + LEAVE_RESTORE
+    )
+
+
 AgentMessage = Register | Heartbeat | StatusReport | LogReply
 
 
@@ -147,6 +187,7 @@ class SwarmNode:
         self.deadlines: TimerHeap[str] = TimerHeap()
         self.pending_init: str | None = None
         self.pending_join: tuple[str, str] | None = None  # (request id, token)
+        self.leaving: set[str] = set()  # leave requests waiting for the leader's stats
         # Raft's state as written so far (what ``--force-new-cluster`` starts from)
         self.raft_state = disk.raft.copy() if disk is not None else PersistentState()
         if disk is not None and disk.identity is not None:
@@ -160,7 +201,7 @@ class SwarmNode:
         self.identity = identity
         if identity.manager and identity.raft_id:
             raft = RaftNode(identity.raft_id, self.raft_config, self.rng, disk.raft.copy())
-            self._start_manager(raft, dict(identity.managers))
+            self._start_manager(raft, {i: h for i, h in identity.managers if i})
         self._start_agent(identity, disk.tasks)
 
     def _start_manager(self, raft: RaftNode, peers: dict[NodeId, str]) -> None:
@@ -193,6 +234,10 @@ class SwarmNode:
         if self.agent is not None:
             self._take_agent(self.agent.tick(mono, wall))
         for request_id in self.deadlines.pop_due(mono):
+            if request_id in self.leaving:
+                self.leaving.discard(request_id)
+                self._refuse_leave(request_id, None)  # no stats: the plain refusal
+                continue
             origin = self.requests.pop(request_id, None)
             if origin is not None:
                 self._reply(request_id, origin, False, None, deadline_exceeded())
@@ -208,7 +253,12 @@ class SwarmNode:
             self._serve_forwarded(source, message)
             return
         if isinstance(message, ForwardedReply):
-            if self.requests.pop(message.request_id, None) is not None:
+            if message.request_id in self.leaving:
+                self.leaving.discard(message.request_id)
+                self.deadlines.cancel(message.request_id)
+                stats = tuple(message.value) if message.ok else None
+                self._refuse_leave(message.request_id, stats)
+            elif self.requests.pop(message.request_id, None) is not None:
                 self.deadlines.cancel(message.request_id)
                 self.out.replies.append(
                     ClientReply(
@@ -338,6 +388,11 @@ class SwarmNode:
 
     def _serve_forwarded(self, source: str, message: ForwardedRequest) -> None:
         manager = self.manager
+        if message.method == MANAGER_STATS and manager is not None and manager.is_leader:
+            raft_id = int(dict(message.params).get("raft_id", 0))
+            stats = self._manager_stats(raft_id)
+            self.out.messages.append((source, ForwardedReply(message.request_id, True, stats, "")))
+            return
         if manager is None or not manager.is_leader:
             self.out.messages.append(
                 (
@@ -526,40 +581,69 @@ class SwarmNode:
                 ClientReply.failed(request.id, ApiError("Unavailable", NOT_IN_SWARM))
             )
             return
-        if self.manager is not None and not request.params.get("force"):
-            voters = len(self.manager.raft.conf.voters)
-            leaving = (
-                "You are attempting to leave the swarm on a node that is participating as a "
-                "manager. "
-            )
-            if voters <= 1:
-                problem = (
-                    "Removing the last manager erases all current state of the swarm. Use "
-                    "`--force` to ignore this message."
+        manager = self.manager
+        if manager is not None and not request.params.get("force"):
+            # A manager leaves only with --force; what the refusal says depends on
+            # the managers' reachability as the leader sees it (dockerd's Leave).
+            if manager.is_leader:
+                self._refuse_leave(request.id, self._manager_stats(manager.raft.id))
+            elif manager.leader_host and manager.leader_host != self.host:
+                ask = ForwardedRequest(
+                    self.host, request.id, MANAGER_STATS, (("raft_id", manager.raft.id),)
                 )
+                self.out.messages.append((manager.leader_host, ask))
+                self.leaving.add(request.id)
+                self.deadlines.arm(request.id, self.mono + MANAGER_STATS_TIMEOUT_SECONDS)
             else:
-                problem = (
-                    f"Removing this node leaves {voters - 1} managers out of {voters}. Without "
-                    "a Raft quorum your swarm will be inaccessible. The only way to restore a "
-                    "swarm that has lost consensus is to reinitialize it with "
-                    "`--force-new-cluster`. Use `--force` to suppress this message."
-                )
-            self.out.replies.append(
-                ClientReply.failed(request.id, ApiError("FailedPrecondition", leaving + problem))
-            )
+                self._refuse_leave(request.id, None, active=False)
             return
+        self._left(request.id)
+
+    def _manager_stats(self, raft_id: int) -> tuple[bool, int, int]:
+        """On the leader: whether ``raft_id`` is a reachable manager, and how many
+        managers are reachable and unreachable (dockerd's ``managerStats``)."""
+        manager = self.manager
+        assert manager is not None
+        voters = manager.raft.conf.voters
+        reachable = voters & manager._reachable()
+        return raft_id in reachable, len(reachable), len(voters - reachable)
+
+    def _refuse_leave(
+        self, request_id: str, stats: tuple[bool, int, int] | None, active: bool = True
+    ) -> None:
+        message = leave_refusal(stats, active)
+        self.out.replies.append(
+            ClientReply.failed(request_id, ApiError("FailedPrecondition", message))
+        )
+
+    def _left(self, request_id: str) -> None:
         self.manager = None
         self.agent = None
         self.ticker = None
         self._set_identity(None)
-        self.out.replies.append(ClientReply(request.id, True, "Node left the swarm."))
+        self.out.replies.append(ClientReply(request_id, True, "Node left the swarm."))
 
     # -- outputs ---------------------------------------------------------------------------------
 
-    def _take_agent(self, output: Any) -> None:
+    def _take_agent(self, output: AgentOutput) -> None:
         self.out.messages.extend(output.messages)
         self.out.commands.extend(output.commands)
         self.out.agent_writes.extend(output.writes)
+        if output.managers is not None:
+            self._managers_changed(output.managers)
+
+    def _managers_changed(self, hosts: tuple[str, ...]) -> None:
+        """The agent heard of a new list of managers: the identity keeps it (with
+        each one's Raft id where this node knows it), so a restart starts from it."""
+        identity = self.identity
+        if identity is None:
+            return
+        raft_ids = {h: i for i, h in identity.managers if i}
+        if self.manager is not None:
+            raft_ids.update((h, i) for i, h in sorted(self.manager.peers.items()))
+        managers = tuple((raft_ids.get(h, 0), h) for h in hosts)
+        if managers != identity.managers:
+            self._set_identity(replace(identity, managers=managers))
 
     def ready(self) -> NodeReady:
         manager = self.manager

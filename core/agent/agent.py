@@ -6,6 +6,10 @@ controller per assigned task, and its own small durable store of assignments
   and the agent goes there. Heartbeat every period the dispatcher gives; a heartbeat
   not acknowledged by the next one, or a refusal, ends the session, and the agent
   reconnects with exponential backoff, trying the next manager it knows of.
+- **Managers.** The dispatcher tells the session the managers' hosts, at once and on
+  every change; the agent keeps the list (and has it written to its node's identity,
+  so a restart knows it). Once every manager of the list has failed it, it tries
+  every other manager host it has ever seen (SwarmKit's remotes).
 - **Assignments.** The first message of a session is the whole set, later ones only
   changes; a gap in their numbering ends the session (the next one starts with the
   whole set again). A task leaving the set is closed: stopped and removed.
@@ -25,8 +29,10 @@ from core.messages import (
     ClusterMessage,
     Heartbeat,
     HeartbeatAck,
+    LeaderElected,
     LogReply,
     LogRequest,
+    ManagerList,
     Register,
     Registered,
     SessionRefused,
@@ -60,6 +66,7 @@ class AgentOutput:
     messages: list[tuple[str, ClusterMessage]] = field(default_factory=list)
     commands: list[ExecutorCommand] = field(default_factory=list)
     writes: list[AgentWrite] = field(default_factory=list)
+    managers: tuple[str, ...] | None = None  # the managers changed: keep this list
 
 
 #: The controller epoch of LOGS commands (controllers count from 1), so that their
@@ -88,11 +95,11 @@ class Agent:
         if not managers:
             raise ValueError("an agent needs at least one manager to talk to")
         self.node_id = node_id
-        self.managers = list(managers)
+        self.managers = list(managers)  # as the dispatcher last said
+        self.seen = list(managers)  # every manager host ever heard of, oldest first
         self.description = description
         self.rng = rng
         self.epoch = epoch  # a new one per agent start: stale executor results are dropped
-        self.manager_index = 0
         self.manager = self.managers[0]
         self.session = ""
         self.assignment_seq = 0
@@ -144,12 +151,10 @@ class Agent:
         self.timers.cancel("register-timeout")
         redirected = bool(leader) and leader != self.manager
         if redirected:
-            if leader not in self.managers:
-                self.managers.append(leader)
-            self.manager_index = self.managers.index(leader)
+            self._seen((leader,))
+            self.manager = leader
         else:
-            self.manager_index = (self.manager_index + 1) % len(self.managers)
-        self.manager = self.managers[self.manager_index]
+            self.manager = self._next_manager()
         # Straight to a named leader the first time; every further failure (managers
         # that name each other while their views differ) waits out the backoff.
         first_failure = self.backoff == 0.0
@@ -158,17 +163,33 @@ class Agent:
         delay = 0.0 if redirected and first_failure else jitter
         self.timers.arm("connect", mono + delay)
 
+    def _next_manager(self) -> str:
+        """The manager after the current one: the dispatcher's list first, then every
+        other host ever seen (for when all of the list are gone)."""
+        order = self.managers + [h for h in self.seen if h not in self.managers]
+        at = order.index(self.manager) if self.manager in order else -1
+        return order[(at + 1) % len(order)]
+
+    def _seen(self, hosts: tuple[str, ...]) -> None:
+        self.seen.extend(h for h in hosts if h not in self.seen)
+
+    def _learn_managers(self, managers: tuple[str, ...]) -> None:
+        """The dispatcher's list of managers: kept, and written to the identity."""
+        if not managers or list(managers) == self.managers:
+            return
+        self.managers = list(managers)
+        self._seen(managers)
+        self.out.managers = managers
+
     def receive(self, source: str, message: ClusterMessage, mono: float, wall: float) -> None:
         if isinstance(message, Registered):
-            if message.node_id != self.node_id or self.session:
-                return
+            if message.node_id != self.node_id or self.session or source != self.manager:
+                return  # not the registration under way (a late answer to an older one)
             self.session = message.session
             self.backoff = 0.0
             self.manager = source
-            for host in message.managers:
-                if host not in self.managers:
-                    self.managers.append(host)
-            self.manager_index = self.managers.index(source) if source in self.managers else 0
+            self._learn_managers(message.managers)
+            self._seen((source,))
             self.timers.cancel("register-timeout")
             self._heartbeat(mono)  # the first heartbeat is at once
             # As SwarmKit's worker.Listen: a new session hears every task's status, for
@@ -179,8 +200,19 @@ class Agent:
         elif isinstance(message, SessionRefused):
             if message.node_id == self.node_id and source == self.manager:
                 self._session_lost(mono, message.leader)
+        elif isinstance(message, LeaderElected):
+            if message.node_id == self.node_id and not self.session:
+                self._seen((source,))
+                self.manager = source  # a new leader: straight there, no backoff
+                self.backoff = 0.0
+                self.timers.cancel("connect")
+                self._connect(mono)
+        elif isinstance(message, ManagerList):
+            if message.session == self.session:
+                self._learn_managers(message.managers)
         elif isinstance(message, HeartbeatAck):
             if message.session == self.session:
+                self._learn_managers(message.managers)
                 self.awaiting_ack = False
                 self.timers.arm("heartbeat", mono + message.period)
                 if message.assignments > self.assignment_seq:
@@ -246,14 +278,17 @@ class Agent:
             gone += [i for i in sorted(self.controllers) if i not in updates]
         for task_id in sorted(updates):
             task = updates[task_id]
-            self.out.writes.append(AgentWrite(task_id, task))
             controller = self.controllers.get(task_id)
             if controller is None:
                 controller = TaskController(task, self.epoch)
                 self.controllers[task_id] = controller
-                self._take(task_id, controller.start(mono, wall))
+                output = controller.start(mono, wall)
             else:
-                self._take(task_id, controller.update(task, mono, wall))
+                output = controller.update(task, mono, wall)
+            # Stored with the agent's own status, not the manager's copy of it, which
+            # lags (SwarmKit keeps the two apart): a restart must not find it older.
+            self.out.writes.append(AgentWrite(task_id, controller.task))
+            self._take(task_id, output)
         for task_id in gone:
             controller = self.controllers.get(task_id)
             if controller is not None:

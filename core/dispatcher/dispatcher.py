@@ -5,10 +5,18 @@ assignments (SwarmKit's ``manager/dispatcher``, §9).
   heartbeat period; its node is written READY with what it reports about itself.
   Silence makes it DOWN (:class:`~core.dispatcher.liveness.NodeLiveness`).
 - **Status reports** are queued and written in batches every 100 ms; a report from a
-  node the task is not on, or one that would lower the task's state, is dropped.
+  node the task is not on, or one that would lower the task's state, is dropped. A
+  report is acknowledged only once its writes have committed (or changed nothing):
+  one whose write fails is not, and the agent sends it again.
 - **Assignments.** Once a node's tasks change in the store, its session gets the
   next message of its :class:`~core.dispatcher.assignments.AssignmentSet` (the whole
   set first), at most every 100 ms per node.
+- **Managers.** Every session hears the managers' hosts when it opens and again
+  whenever they change (SwarmKit's session stream), and each heartbeat's ack
+  carries them too, so that a lost push is made good.
+- **Heartbeat period:** the cluster object's ``Dispatcher.HeartbeatPeriod``, read
+  afresh for every period drawn, so ``swarm update --dispatcher-heartbeat`` takes
+  effect at each node's next heartbeat.
 
 Messages go out through ``send(host, message)``; writes through the leader's
 :class:`~core.manager.writes.WriteQueue`.
@@ -22,12 +30,15 @@ from dataclasses import dataclass
 
 from core.dispatcher.assignments import AssignmentKind, AssignmentSet
 from core.dispatcher.liveness import NodeLiveness, Orphan, SessionError, StatusChange
+from core.errors import ShoalError
 from core.manager.writes import WriteQueue
 from core.messages import (
     AssignmentsMessage,
     ClusterMessage,
     Heartbeat,
     HeartbeatAck,
+    LeaderElected,
+    ManagerList,
     Register,
     Registered,
     SessionRefused,
@@ -35,6 +46,8 @@ from core.messages import (
     StatusReport,
 )
 from core.model import replace
+from core.model.cluster import Cluster
+from core.model.duration import SECOND
 from core.model.enums import NodeState
 from core.model.node import Node, NodeStatus
 from core.model.task import Task, TaskStatus
@@ -60,6 +73,24 @@ class _Session:
     sequence: int = 0
 
 
+@dataclass(slots=True)
+class _PendingAcks:
+    """The acks of the reports one batch of status writes carries: sent once every
+    write is done, and only if none failed (the agent resends what is unacked)."""
+
+    send: Send
+    acks: list[tuple[str, StatusAck]]
+    writes: int = 0
+    failed: bool = False
+
+    def done(self, error: ShoalError | None) -> None:
+        self.writes -= 1
+        self.failed = self.failed or error is not None
+        if self.writes == 0 and not self.failed:
+            for host, ack in self.acks:
+                self.send(host, ack)
+
+
 class Dispatcher:
     def __init__(
         self,
@@ -78,17 +109,24 @@ class Dispatcher:
         self.managers = managers
         self.sessions: dict[str, _Session] = {}  # node id -> its live session
         self.reports: dict[str, tuple[str, TaskStatus]] = {}  # task id -> (node, status)
+        self.acks: list[tuple[str, StatusAck]] = []  # for the reports in ``reports``
+        self.told_managers: tuple[str, ...] = ()  # the managers sessions were last told of
         self.dirty_nodes: set[str] = set()
         self.timers: TimerHeap[str] = TimerHeap()  # "statuses", "assignments"
 
     # -- leadership ----------------------------------------------------------------------
 
     def start(self, nodes: list[Node], mono: float, wall: float) -> None:
+        self.told_managers = self.managers()
+        self._heartbeat_period()
         changes = self.liveness.leader_started(
             ((n.id, n.status.state or NodeState.UNKNOWN) for n in nodes), mono
         )
         for change in changes:
             self._write_status(change, wall)
+        for node in sorted(nodes, key=lambda n: n.id):
+            if node.status.addr:
+                self.send(node.status.addr, LeaderElected(node.id))
 
     # -- agent messages ----------------------------------------------------------------------
 
@@ -117,7 +155,7 @@ class Dispatcher:
             return
         session = self.sessions.get(message.node_id)
         sent = session.sequence if session is not None else 0
-        self.send(host, HeartbeatAck(message.session, period, sent))
+        self.send(host, HeartbeatAck(message.session, period, sent, self.managers()))
 
     def on_status(self, host: str, message: StatusReport, mono: float) -> None:
         current = self.sessions.get(message.node_id)
@@ -128,9 +166,9 @@ class Dispatcher:
             queued = self.reports.get(task_id)
             if queued is None or status.state >= queued[1].state:
                 self.reports[task_id] = (message.node_id, status)
+        self.acks.append((host, StatusAck(message.session, message.sequence)))
         if not self.timers.armed("statuses"):
             self.timers.arm("statuses", mono + STATUS_BATCH_SECONDS)
-        self.send(host, StatusAck(message.session, message.sequence))
 
     # -- store events ------------------------------------------------------------------------
 
@@ -152,6 +190,8 @@ class Dispatcher:
     # -- time --------------------------------------------------------------------------------
 
     def tick(self, mono: float, wall: float) -> None:
+        self._heartbeat_period()
+        self._push_managers()
         for decided in self.liveness.tick(mono):
             if isinstance(decided, Orphan):
                 self._orphan(decided.node_id, wall)
@@ -171,11 +211,35 @@ class Dispatcher:
         ]
         return min(deadlines, default=None)
 
+    def _heartbeat_period(self) -> None:
+        """Follow the cluster's ``Dispatcher.HeartbeatPeriod`` (``swarm update``)."""
+        cluster = next(iter(self.store.tables["clusters"].values()), None)
+        if isinstance(cluster, Cluster):
+            period_ns = cluster.spec.dispatcher.heartbeat_period_ns
+            if period_ns > 0:
+                self.liveness.base_period = period_ns / SECOND
+
+    def _push_managers(self) -> None:
+        """Tell every session the managers, when they changed since last told."""
+        managers = self.managers()
+        if managers == self.told_managers:
+            return
+        self.told_managers = managers
+        for node_id in sorted(self.sessions):
+            session = self.sessions[node_id]
+            self.send(session.host, ManagerList(session.session, managers))
+
     def _flush_statuses(self) -> None:
         reports, self.reports = self.reports, {}
+        pending = _PendingAcks(self.send, self.acks, writes=len(reports))
+        self.acks = []
+        if not reports:
+            pending.writes = 1
+            pending.done(None)
+            return
         for task_id in sorted(reports):
             node_id, status = reports[task_id]
-            self.writes.submit(_status_write(task_id, node_id, status))
+            self.writes.submit(_status_write(task_id, node_id, status), pending.done)
 
     def _flush_assignments(self) -> None:
         dirty, self.dirty_nodes = sorted(self.dirty_nodes), set()

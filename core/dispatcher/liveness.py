@@ -2,8 +2,9 @@
 DOWN and, a day later, their tasks ORPHANED (SwarmKit's dispatcher, §9.1).
 
 - A node registers and gets a session; it heartbeats every *period*, drawn anew
-  each time from [4.5 s, 5.5 s); a node silent for 3 periods (13.5-16.5 s) is
-  DOWN ("heartbeat failure") and its session ends.
+  each time from the cluster's period (``swarm update --dispatcher-heartbeat``,
+  5 s by default) +/- 0.5 s; a node silent for 3 periods (13.5-16.5 s by default)
+  is DOWN ("heartbeat failure") and its session ends.
 - When this manager becomes leader every node not already DOWN is UNKNOWN and gets
   6 periods (27-33 s) to register with it before it is DOWN.
 - A node DOWN for 24 hours has its tasks orphaned (their containers may still be
@@ -62,15 +63,17 @@ class NodeLiveness:
 
     def __init__(self, rng: random.Random) -> None:
         self.rng = rng
+        self.base_period = DISPATCHER_HEARTBEAT_PERIOD_NS / SECOND  # the cluster's setting
         self.sessions: dict[str, str] = {}  # node id -> session id
         self.down: set[str] = set()
         self._expiry: TimerHeap[tuple[str, str]] = TimerHeap()  # (kind, node id)
         self._registrations: dict[str, deque[float]] = {}
 
     def period(self) -> float:
-        """A heartbeat period: 5 s, give or take 0.5 s."""
-        base = DISPATCHER_HEARTBEAT_PERIOD_NS / SECOND
-        jitter = DISPATCHER_HEARTBEAT_JITTER_NS / SECOND
+        """A heartbeat period: the base period (5 s by default), give or take 0.5 s
+        (never below half the base, for a base of a second or less)."""
+        base = self.base_period
+        jitter = min(DISPATCHER_HEARTBEAT_JITTER_NS / SECOND, base / 2)
         return base - jitter + self.rng.random() * 2 * jitter
 
     # -- inputs ---------------------------------------------------------------------------
