@@ -17,6 +17,24 @@ makes it "healthy" and clears the failure streak; a failure counts unless the
 container is still starting and the probe began inside the start period; ``retries``
 counted failures in a row make it "unhealthy". A probe slower than the timeout fails.
 
+Stopping sends the task's stop signal (``--stop-signal``, SIGTERM by default): an
+image that exits on that signal (:attr:`ImageBehaviour.stop_signals`) takes its
+``stop_seconds`` and exits 0 (if that fits in the grace period); one that ignores it
+is killed at the grace period, exit 137; SIGKILL kills at once. A stop signal dockerd
+does not know rejects the task when its container is created (``invalid signal: X``).
+
+Faults a test or scenario injects on one host: :meth:`SimExecutor.kill` (the
+container exits 137 at once, as ``docker kill`` leaves it) and
+:meth:`SimExecutor.fail_pulls` (pulls of an image fail on this host: as dockerd, the
+container is still created if the image is here already, else creating it fails with
+``No such image: X`` and the task is REJECTED).
+
+Published host ports: a started container binds each host-mode port of its task's
+endpoint, the published port or, without one, a free port drawn from the host's
+ephemeral range (:data:`EPHEMERAL_PORTS`) from the executor's seeded stream; a port
+another running container holds fails the start as dockerd's port allocator does.
+START and INSPECT answer the bound ports (the task's PortStatus); an exit frees them.
+
 On top of that, what SwarmKit's container controller does with it: START of a
 container with a health check answers only once it is healthy (OK) or has exited
 (an exit 0 is OK, any other code fails the task with its exit error). When it turns
@@ -42,7 +60,8 @@ import simpy
 
 from core.model.defaults import effective_healthcheck, effective_stop_grace_period_ns
 from core.model.duration import SECOND
-from core.model.service import HealthConfig
+from core.model.enums import PortProtocol, PublishMode
+from core.model.service import HealthConfig, PortConfig
 from core.model.task import ContainerStatus, Task
 from core.tasks.controller import exit_error
 from core.tasks.executor import (
@@ -61,6 +80,28 @@ UNHEALTHY_ERROR = "task: non-zero exit (137): dockerexec: unhealthy container"
 
 HealthStatus = Literal["starting", "healthy", "unhealthy"]
 
+#: The host's ephemeral port range (Linux's ``ip_local_port_range``), from which
+#: dockerd picks a host-mode port published without a number.
+EPHEMERAL_PORTS = (32768, 60999)
+
+#: Linux's signals by number, as dockerd reads ``--stop-signal`` (a name with or
+#: without ``SIG``, any case, or a number).
+SIGNALS = (
+    "HUP", "INT", "QUIT", "ILL", "TRAP", "ABRT", "BUS", "FPE", "KILL", "USR1", "SEGV", "USR2",
+    "PIPE", "ALRM", "TERM", "STKFLT", "CHLD", "CONT", "STOP", "TSTP", "TTIN", "TTOU", "URG",
+    "XCPU", "XFSZ", "VTALRM", "PROF", "WINCH", "IO", "PWR", "SYS",
+)  # fmt: skip
+DEFAULT_STOP_SIGNAL = "SIGTERM"
+
+
+def parse_signal(text: str) -> str | None:
+    """``SIGTERM`` for "SIGTERM", "term" or "15"; None for what is no signal."""
+    if text.isdigit():
+        number = int(text)
+        return f"SIG{SIGNALS[number - 1]}" if 1 <= number <= len(SIGNALS) else None
+    name = text.upper().removeprefix("SIG")
+    return f"SIG{name}" if name in SIGNALS else None
+
 
 @dataclass(frozen=True)
 class ImageBehaviour:
@@ -70,7 +111,8 @@ class ImageBehaviour:
     exit_code: int = 0
     missing: bool = False  # not in any registry
     oom_after: float | None = None  # killed for memory after this long: exit 137
-    stop_seconds: float = 0.1  # how long it takes to exit on SIGTERM
+    stop_seconds: float = 0.1  # how long it takes to exit on a stop signal it handles
+    stop_signals: tuple[str, ...] = ("SIGTERM", "SIGINT")  # the signals it exits on
     output: tuple[str, ...] = ()  # lines the container prints when it starts
     # How its health check command answers (when the task spec configures one). A probe
     # that begins ``t`` seconds after the container started passes when
@@ -101,6 +143,11 @@ class Container:
     failing_streak: int = 0  # consecutive counted probe failures
     stopped_unhealthy: bool = False  # the executor stopped it for failing its check
     health_waiters: list[Callable[[HealthStatus], None]] = field(default_factory=list)
+    # dockerd holds a container's lock while it starts it: a stop (or another start)
+    # asked meanwhile waits here, and runs once the start is over.
+    starting: bool = False
+    after_start: list[Callable[[], None]] = field(default_factory=list)
+    ports: tuple[PortConfig, ...] = ()  # the host ports it binds while it runs
 
     @property
     def running(self) -> bool:
@@ -129,6 +176,8 @@ class SimExecutor:
         self.pulled: set[str] = set()
         self.logs: list[tuple[float, str, str]] = []  # (time, task id, line)
         self.alive = True
+        self.failing_pulls: set[str] = set()  # images this host cannot pull
+        self.life = 0  # counts crashes: a timer armed in an earlier life never fires
 
     def behaviour(self, image: str) -> ImageBehaviour:
         return self.images.get(image, self.images.get("*", ImageBehaviour()))
@@ -138,11 +187,14 @@ class SimExecutor:
     def host_crashed(self) -> None:
         """Power off: every container stops (dockerd and its children die)."""
         self.alive = False
+        self.life += 1  # what was under way dies with dockerd
         for container in self.containers.values():
             if container.running:
                 container.exited = KILLED_EXIT_CODE
             container.waiters.clear()
             container.health_waiters.clear()
+            container.starting = False
+            container.after_start.clear()
 
     def host_started(self, deliver: Callable[[ExecutorResult], None]) -> None:
         self.alive = True
@@ -150,6 +202,33 @@ class SimExecutor:
 
     def running(self) -> list[Container]:
         return [c for _, c in sorted(self.containers.items()) if c.running]
+
+    # -- faults --------------------------------------------------------------------------
+
+    def kill(self, task_id: str) -> bool:
+        """SIGKILL the task's container: it exits 137 at once. False if none runs."""
+        container = self.containers.get(task_id)
+        if container is None or not container.running:
+            return False
+        self.logs.append((self.env.now, task_id, "killed"))
+        self._exit(container, KILLED_EXIT_CODE)
+        return True
+
+    def fail_pulls(self, image: str, failing: bool = True) -> None:
+        """From now on pulls of ``image`` fail on this host (or work again)."""
+        if failing:
+            self.failing_pulls.add(image)
+        else:
+            self.failing_pulls.discard(image)
+
+    def bound_ports(self) -> set[tuple[str, int]]:
+        """(protocol, host port) of every port a running container binds."""
+        return {
+            (str(p.protocol or PortProtocol.TCP), p.published_port)
+            for c in self.containers.values()
+            if c.running
+            for p in c.ports
+        }
 
     # -- commands ----------------------------------------------------------------------------
 
@@ -162,11 +241,19 @@ class SimExecutor:
             self._later(after, lambda: self._deliver(command, result))
 
         container = self.containers.get(task.id)
+        if container is not None and container.starting and op in _AFTER_START:
+            container.after_start.append(functools.partial(self.run, command))
+            return
         if op is Operation.PREPARE:
             if container is not None:
                 answer(OperationResult(Outcome.ALREADY))
                 return
-            if behaviour.missing:
+            signal = _stop_signal_text(task)
+            if signal and parse_signal(signal) is None:
+                answer(OperationResult(Outcome.FATAL, error=f"invalid signal: {signal}"))
+                return
+            unpullable = image in self.failing_pulls and image not in self.pulled
+            if behaviour.missing or unpullable:
                 error = f"No such image: {image}"
                 answer(OperationResult(Outcome.FATAL, error=error), behaviour.pull_seconds)
                 return
@@ -185,8 +272,9 @@ class SimExecutor:
                 answer(OperationResult(Outcome.FATAL, error=f"No such container: {task.id}"))
                 return
             if container.started_at is not None:
-                answer(OperationResult(Outcome.ALREADY, container=self._status(container)))
+                answer(self._result(Outcome.ALREADY, container))
                 return
+            container.starting = True
             self._later(behaviour.start_seconds, lambda: self._start(command, container, behaviour))
         elif op is Operation.WAIT:
             if container is None:
@@ -217,7 +305,7 @@ class SimExecutor:
                 )
                 self._stop_unhealthy(container, task)
             else:
-                answer(OperationResult(Outcome.OK, container=self._status(container)))
+                answer(self._result(Outcome.OK, container))
         elif op is Operation.LOGS:
             if container is None:
                 answer(OperationResult(Outcome.FATAL, error=f"No such container: {task.id}"))
@@ -231,9 +319,7 @@ class SimExecutor:
 
             def stopped() -> None:
                 self._exit(container, code)
-                self._deliver(
-                    command, OperationResult(Outcome.OK, container=self._status(container))
-                )
+                self._deliver(command, self._result(Outcome.OK, container))
 
             self._later(after, stopped)
         elif op is Operation.REMOVE:
@@ -243,14 +329,25 @@ class SimExecutor:
             answer(OperationResult(Outcome.OK))
 
     def _start(self, command: ExecutorCommand, container: Container, b: ImageBehaviour) -> None:
-        if not self.alive or self.containers.get(container.task_id) is not container:
+        container.starting = False
+        waiting, container.after_start = container.after_start, []
+        if self.alive and self.containers.get(container.task_id) is container:
+            self._run_start(command, container, b)
+        for action in waiting:
+            action()
+
+    def _run_start(self, command: ExecutorCommand, container: Container, b: ImageBehaviour) -> None:
+        ports = self._bind(command.task)
+        if isinstance(ports, str):
+            self._deliver(command, OperationResult(Outcome.FATAL, error=ports))
             return
+        container.ports = ports
         container.started_at = self.env.now
         self.logs.append((self.env.now, container.task_id, f"started {container.image}"))
         container.output.extend((self.wall(), line) for line in b.output)
         check = effective_healthcheck(command.task.spec.container_spec)
         if check is None:
-            self._deliver(command, OperationResult(Outcome.OK, container=self._status(container)))
+            self._deliver(command, self._result(Outcome.OK, container))
         else:
             self._set_health(container, "starting")
             self._answer_start_when_healthy(command, container)
@@ -259,6 +356,40 @@ class SimExecutor:
         for after, code in ends:
             if after is not None:
                 self._later(after, functools.partial(self._exit, container, code))
+
+    def _bind(self, task: Task) -> tuple[PortConfig, ...] | str:
+        """The host ports the task's container binds, or dockerd's error when one is
+        taken. A port published without a number gets a free ephemeral one."""
+        wanted = [
+            p
+            for p in (task.endpoint.ports if task.endpoint is not None else ())
+            if p.publish_mode is PublishMode.HOST
+        ]
+        taken = self.bound_ports()
+        low, high = EPHEMERAL_PORTS
+        bound = []
+        for port in wanted:
+            protocol = str(port.protocol or PortProtocol.TCP)
+            published = port.published_port
+            if published and (protocol, published) in taken:
+                return (
+                    f"driver failed programming external connectivity on endpoint "
+                    f"{task.name or task.id}: Bind for 0.0.0.0:{published} failed: "
+                    "port is already allocated"
+                )
+            while not published or (protocol, published) in taken:
+                published = self.rng.randint(low, high)
+            taken.add((protocol, published))
+            bound.append(
+                PortConfig(
+                    name=port.name,
+                    protocol=port.protocol or PortProtocol.TCP,
+                    target_port=port.target_port,
+                    published_port=published,
+                    publish_mode=PublishMode.HOST,
+                )
+            )
+        return tuple(bound)
 
     # -- health checks -------------------------------------------------------------------
 
@@ -280,7 +411,7 @@ class SimExecutor:
 
         def on_health(status: HealthStatus) -> None:
             if status == "healthy":
-                finish(OperationResult(Outcome.OK, container=self._status(container)))
+                finish(self._result(Outcome.OK, container))
             elif status == "unhealthy":
                 self._stop_unhealthy(container, command.task)  # on_exit answers
 
@@ -290,7 +421,7 @@ class SimExecutor:
             elif code != 0:
                 finish(self._failed(container, exit_error(code)))
             else:  # as SwarmKit: started; the WAIT that follows finds the exit 0
-                finish(OperationResult(Outcome.OK, container=self._status(container)))
+                finish(self._result(Outcome.OK, container))
 
         container.health_waiters.append(on_health)
         container.waiters.append(on_exit)
@@ -371,7 +502,7 @@ class SimExecutor:
         if container.stopped_unhealthy:
             return self._failed(container, UNHEALTHY_ERROR)
         return OperationResult(
-            Outcome.EXITED, exit_code=container.exited, container=self._status(container)
+            Outcome.EXITED, exit_code=container.exited, container=self._status(container), ports=()
         )
 
     def _failed(self, container: Container, error: str) -> OperationResult:
@@ -381,7 +512,13 @@ class SimExecutor:
             error=error,
             exit_code=container.exited,
             container=self._status(container),
+            ports=(),
         )
+
+    def _result(self, outcome: Outcome, container: Container) -> OperationResult:
+        """An answer about a container: its status, and the ports it binds now."""
+        ports = container.ports if container.running else ()
+        return OperationResult(outcome, container=self._status(container), ports=ports)
 
     def _status(self, container: Container) -> ContainerStatus:
         return ContainerStatus(
@@ -392,19 +529,33 @@ class SimExecutor:
 
     def _later(self, delay: float, action: Callable[[], None]) -> None:
         event = self.env.timeout(delay)
-        event.callbacks.append(lambda _e: action() if self.alive else None)
+        life = self.life
+        event.callbacks.append(lambda _e: action() if self.alive and self.life == life else None)
 
     def _deliver(self, command: ExecutorCommand, result: OperationResult) -> None:
         if self.alive:
             self.deliver(ExecutorResult(command.token, command.operation, result))
 
 
+#: What waits for a start under way (dockerd's container lock); the rest answers at once.
+_AFTER_START = (Operation.START, Operation.SHUTDOWN)
+
+
 def _stopping(behaviour: ImageBehaviour, task: Task) -> tuple[float, int]:
-    """How long a stop takes and the exit code: SIGTERM, then SIGKILL at the grace period."""
+    """How long a stop takes and the exit code: the stop signal, then SIGKILL at the
+    grace period (at once if the stop signal is SIGKILL)."""
     grace = effective_stop_grace_period_ns(task.spec.container_spec) / SECOND
-    after = min(behaviour.stop_seconds, grace)
-    code = 0 if behaviour.stop_seconds <= grace else KILLED_EXIT_CODE
-    return after, code
+    signal = parse_signal(_stop_signal_text(task) or DEFAULT_STOP_SIGNAL)
+    if signal == "SIGKILL":
+        return 0.0, KILLED_EXIT_CODE
+    if signal in behaviour.stop_signals and behaviour.stop_seconds <= grace:
+        return behaviour.stop_seconds, 0
+    return grace, KILLED_EXIT_CODE
+
+
+def _stop_signal_text(task: Task) -> str:
+    spec = task.spec.container_spec
+    return spec.stop_signal if spec is not None else ""
 
 
 def _image(task: Task) -> str:

@@ -27,7 +27,7 @@ import enum
 from dataclasses import dataclass
 
 from core.errors import InvariantViolation
-from core.model.task import Task, TaskStatus
+from core.model.task import PortStatus, Task, TaskStatus
 from core.model.timestamp import Timestamp
 from core.model.wire import replace
 from core.tasks.executor import (
@@ -308,8 +308,9 @@ class TaskController:
             return self._advance_removal(mono, wall)
         if self._inspect_first:
             self._inspect_first = False
-            self._issue(Operation.INSPECT)
-            return self._flush()
+            if self.task.desired_state < S.SHUTDOWN:  # as Do: a shutdown comes first
+                self._issue(Operation.INSPECT)
+                return self._flush()
         for _ in range(STEPS_PER_INPUT_MAX):
             step = decide(self.task.status.state, self.task.desired_state)
             if isinstance(step, Advance):
@@ -384,6 +385,9 @@ class TaskController:
             and container_status is not None
         ):
             container_status = replace(container_status, exit_code=container.exit_code)
+        port_status = current.port_status
+        if container is not None and container.ports is not None and state >= S.STARTING:
+            port_status = PortStatus(ports=container.ports)  # as SwarmKit's PortStatuser
         status = replace(
             current,
             timestamp=Timestamp.from_seconds(wall),
@@ -391,6 +395,7 @@ class TaskController:
             message=message,
             err=err,
             container_status=container_status,
+            port_status=port_status,
         )
         if status == current:
             return

@@ -15,6 +15,7 @@ import enum
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
+from core.model.service import PortConfig
 from core.model.task import ContainerStatus, Task
 
 
@@ -61,6 +62,9 @@ class OperationResult:
     exit_code: int | None = None
     container: ContainerStatus | None = None
     output: tuple[tuple[float, str], ...] = ()  # LOGS: (seconds since the epoch, line)
+    # The container's published host ports as the engine bound them (the task's
+    # PortStatus); None when the result says nothing about them.
+    ports: tuple[PortConfig, ...] | None = None
 
     def __post_init__(self) -> None:
         if self.outcome in (Outcome.FATAL, Outcome.TEMPORARY) and not self.error:

@@ -5,13 +5,15 @@ time, writing through the leader's queue.
 - ``parallelism`` workers (all the dirty slots when 0) take the dirty slots in
   order, a sliding window rather than batches. A worker finishes a slot when the
   slot's new task reaches RUNNING (or stops, or is gone), then rests ``delay``
-  before it takes the next one.
+  before it takes the next one. A new task shut down before it ran (the restart
+  supervisor replaced it) leaves the slot dirty: the slot is taken again.
 - A slot that already holds an up-to-date task keeps it: the others are shut
   down, and it is started if it waits to be. Otherwise a new task of the current
   spec (desired READY) is created in the slot (on the node, for global services):
   *stop-first* shuts the old tasks down in the same write and starts the new one
   once the old one has stopped (or after a minute); *start-first* starts the new
-  one at once and shuts the old ones down once it is RUNNING.
+  one at once and, once it is RUNNING, shuts down every other task the slot then
+  holds (a restart's replacement made meanwhile too).
 - A task this update created counts as failed if it stops before RUNNING or
   within ``monitor`` of reaching it, or, with a progress deadline, if it has not
   reached RUNNING that long after its slot was taken (shoal's own: SwarmKit waits
@@ -96,7 +98,8 @@ class Updater:
         self.writes, self.start_later, self.tasks_in, self.rng = writes, start_later, tasks_in, rng
         self.dirty_count = len(dirty)
         self.pending: deque[Slot] = deque(dirty)
-        width = self.config.parallelism or len(dirty)
+        # no more workers than slots: Docker takes any uint64 (2**64 - 1 included)
+        width = min(self.config.parallelism or len(dirty), len(dirty))
         self.workers = [_Worker(_Phase.RESTING, None) for _ in range(width)]
         self.created: dict[str, float | None] = {}  # task id -> when it reached RUNNING
         self.failed: set[str] = set()
@@ -138,7 +141,7 @@ class Updater:
         if late is not None and (new is None or new.status.state >= TaskState.RUNNING):
             del self.late[task.id]
             if new is not None and new.status.state is TaskState.RUNNING:
-                self.writes.submit(_shut_down_others(late, task.id))
+                self.writes.submit(self._shut_down_others(late, task.id))
         for worker in self.workers:
             if worker.phase is _Phase.WAITING and worker.new_id == task.id:
                 self._watch(worker, new, mono)
@@ -265,9 +268,33 @@ class Updater:
         state = task.status.state
         if state < TaskState.RUNNING and task.desired_state <= TaskState.RUNNING:
             return  # still on its way
+        if state < TaskState.RUNNING and task.desired_state is TaskState.SHUTDOWN:
+            # Replaced before it ran (its node went down, say): the slot is still
+            # dirty, so it is taken again and what holds it now is waited for.
+            self.pending.appendleft(worker.slot)
+            self._rest(worker, mono)
+            return
         if state is TaskState.RUNNING and self.config.order is UpdateOrder.START_FIRST:
-            self.writes.submit(_shut_down_others(worker.slot, task.id))
+            self.writes.submit(self._shut_down_others(worker.slot, task.id))
         self._rest(worker, mono)
+
+    def _shut_down_others(self, slot: Slot, keep: str) -> Callable[[WriteTx], None]:
+        """Start-first, once the slot's new task runs: every other task the slot holds
+        now goes, a restart's replacement made since the slot was taken too."""
+
+        def build(tx: WriteTx) -> None:
+            service = tx.get("services", self.service_id)
+            if not isinstance(service, Service) or service.spec_version != self.spec_version:
+                return  # a newer update decides
+            for task in self.tasks_in(tx, self.service_id):
+                if (
+                    task.id != keep
+                    and self._in_slot(task, slot[0])
+                    and task.desired_state <= TaskState.RUNNING
+                ):
+                    tx.update(replace(task, desired_state=TaskState.SHUTDOWN))
+
+        return build
 
     def _rest(self, worker: _Worker, mono: float) -> None:
         worker.phase, worker.new_id, worker.slot = _Phase.RESTING, "", ()
@@ -409,19 +436,3 @@ def _up_to_date(service: Service, tasks: list[Task], tx: WriteTx) -> Task | None
         if task.desired_state < TaskState.RUNNING:
             waiting = task
     return waiting
-
-
-def _shut_down_others(slot: Slot, keep: str) -> Callable[[WriteTx], None]:
-    """Start-first, once the new task runs: the slot's old tasks go."""
-
-    def build(tx: WriteTx) -> None:
-        for old in slot:
-            current = tx.get("tasks", old.id)
-            if (
-                old.id != keep
-                and isinstance(current, Task)
-                and current.desired_state <= TaskState.RUNNING
-            ):
-                tx.update(replace(current, desired_state=TaskState.SHUTDOWN))
-
-    return build

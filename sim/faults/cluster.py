@@ -11,14 +11,16 @@ that comes back); the containers it ran died with it.
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from typing import TYPE_CHECKING
 
 import networkx as nx
+import simpy
 
 from core.model import replace
 from core.model.duration import SECOND
-from core.model.enums import FailureAction, UpdateOrder
+from core.model.enums import FailureAction, NodeAvailability, UpdateOrder
+from core.model.node import Node
 from core.model.service import ContainerSpec, Service, UpdateConfig
 from sim.faults import topology
 from sim.faults.nemesis import Burst, ClockSkew, Crash, Effect, Nemesis, Partition, Pause
@@ -125,6 +127,10 @@ class Restart:
 # -- the operator ----------------------------------------------------------------------------
 
 
+#: How often the drain nemesis asks again for its worker to be active once it stops.
+REACTIVATE_RETRY_SECONDS = 5.0
+
+
 class Drain:
     """``docker node update --availability drain`` on a worker, ``active`` on stop
     (both sent to the leader; without one the fault does not start)."""
@@ -146,10 +152,31 @@ class Drain:
     def stop(self, world: ClusterWorld) -> None:
         if self.victim is None:
             return
-        leader = world.leader()
-        target = leader.name if leader is not None else world.names[0]
-        world.send_request(target, "NodeUpdate", node=self.victim, availability="active")
+        world.env.process(self._reactivate(world, self.victim))
         self.victim = None
+
+    @staticmethod
+    def _reactivate(world: ClusterWorld, victim: str) -> Generator[simpy.Event]:
+        """As an operator would: ask again until the swarm has the node active (one
+        request can be lost to an election, a paused leader or a follower that knows
+        no leader, and the worker would then stay drained for good)."""
+        while not _is_active(world, victim):
+            leader = world.leader()
+            target = leader.name if leader is not None else world.names[0]
+            world.send_request(target, "NodeUpdate", node=victim, availability="active")
+            yield world.env.timeout(REACTIVATE_RETRY_SECONDS)
+
+
+def _is_active(world: ClusterWorld, hostname: str) -> bool:
+    store = world.leader_store()
+    if store is None:
+        return False
+    return any(
+        isinstance(n, Node)
+        and n.description.hostname == hostname
+        and n.spec.availability is NodeAvailability.ACTIVE
+        for n in store.tables["nodes"].values()
+    )
 
 
 class Update:

@@ -15,8 +15,9 @@ from core.model.service import (
     ServiceSpec,
     TaskSpec,
 )
+from core.tasks.states import TaskState
 from sim.executor import ImageBehaviour
-from tests.cluster.support import replicated, running, swarm
+from tests.cluster.support import host_of, replicated, running, swarm
 from tests.cluster.updates import (
     TaskLog,
     images_running,
@@ -156,3 +157,73 @@ def test_completion_waits_one_monitoring_period_after_the_last_slot(
         t for t, task_id, _, state, _ in log.events if task_id not in old and state == "RUNNING"
     )
     assert after_last <= world.env.now - last_running <= after_last + 0.1
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_start_first_keeps_its_new_task_and_stops_a_restart_made_meanwhile(seed: int) -> None:
+    """The old task dies while the start-first slot's new task is still pulling: the
+    restart supervisor makes a replacement in the slot. Once the update's new task
+    runs, every other task of the slot goes, that replacement too: the slot never
+    runs two tasks (it used to, until the completion's reconcile stopped one)."""
+    world = swarm(seed, managers=1, workers=2, **{"slow:2": ImageBehaviour(pull_seconds=5.0)})
+    spec = replace(
+        replicated("web", 1, image="web:1"),
+        update_config=update_config(order=UpdateOrder.START_FIRST),
+    )
+    service_id = world.call("manager-1", "ServiceCreate", spec=spec).value
+    assert world.run_until(lambda: len(running(world, service_id)) == 1, 60)
+    old = running(world, service_id)[0]
+    log = TaskLog(service_id).attach(world)
+    assert world.call(
+        "manager-1", "ServiceUpdate", service="web", spec=with_image(spec, "slow:2")
+    ).ok
+    assert world.run_until(
+        lambda: any(t.status.state is TaskState.PREPARING for t in world.tasks()), 30, step=0.05
+    )
+    new = next(t for t in world.tasks() if t.status.state is TaskState.PREPARING)
+    assert world.hosts[host_of(world, old)].executor.kill(old.id)
+    assert world.run_until(lambda: update_state(world, service_id) is UpdateState.COMPLETED, 60)
+    world.run_for(10)
+    assert max(count for _, count in log.running_counts()) == 1
+    assert [t.id for t in running(world, service_id)] == [new.id]
+    assert len(log.ids()) == 3  # the old task, the update's new one, the restart's
+
+
+@pytest.mark.parametrize("seed", (1, 4))
+def test_a_start_first_slot_whose_new_task_is_replaced_is_still_updated(seed: int) -> None:
+    """The update's new task is lost with its node before it runs, and the restart
+    supervisor replaces it: the update waits for the replacement and stops the old
+    task before it says completed (it used to give the slot up, and complete with
+    the old task still running)."""
+    world = swarm(seed, managers=1, workers=3, **{"slow:2": ImageBehaviour(pull_seconds=5.0)})
+    spec = replace(
+        replicated("web", 1, image="web:1"),
+        update_config=update_config(order=UpdateOrder.START_FIRST),
+    )
+    service_id = world.call("manager-1", "ServiceCreate", spec=spec).value
+    assert world.run_until(lambda: len(running(world, service_id)) == 1, 60)
+    old = running(world, service_id)[0]
+    assert world.call(
+        "manager-1", "ServiceUpdate", service="web", spec=with_image(spec, "slow:2")
+    ).ok
+    assert world.run_until(
+        lambda: any(t.status.state is TaskState.PREPARING for t in world.tasks()), 30, step=0.05
+    )
+    new = next(t for t in world.tasks() if t.status.state is TaskState.PREPARING)
+    lost = host_of(world, new)
+    assert lost not in ("manager-1", host_of(world, old))
+    world.crash(world.hosts[lost])
+    assert world.run_until(
+        lambda: update_state(world, service_id) is UpdateState.COMPLETED, 120, step=0.05
+    )
+    tasks = {t.id: t for t in world.tasks()}
+    assert tasks[old.id].desired_state is TaskState.SHUTDOWN
+    assert images_running(world, service_id) == ["slow:2"]
+
+
+def test_the_largest_parallelism_docker_takes_updates_every_slot_at_once() -> None:
+    """Docker takes any uint64 for --update-parallelism; the updater must not build
+    a worker per unit of it (2**64 - 1 of them hung the leader)."""
+    log, new, asked, completed = rolled(1, UpdateOrder.STOP_FIRST, parallelism=2**64 - 1)
+    assert len(new) == 10
+    assert completed - asked < 60.0

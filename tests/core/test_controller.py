@@ -900,3 +900,17 @@ def test_already_on_shutdown_and_remove_during_removal_finishes() -> None:
     assert [op for _, op in loop.executor.calls][-2:] == [OP.SHUTDOWN, OP.REMOVE]
     assert states(loop)[-1] == (1.0, "shutdown", "shutdown")
     assert controller.phase is Phase.DONE
+
+
+def test_recovered_running_task_desired_shutdown_is_shut_down_not_inspected() -> None:
+    """As SwarmKit's Do, a desired shutdown comes before anything else: the container
+    that died with the host is not taken for an exit (COMPLETE, or FAILED 137)."""
+    executor = ScriptedExecutor()
+    executor.script("t1", OP.INSPECT, [exits(137)])
+    executor.script("t1", OP.SHUTDOWN, [ok()])
+    task = Task(id="t1", desired_state=S.SHUTDOWN, status=TaskStatus(state=S.RUNNING))
+    loop = ControllerLoop(executor)
+    loop.add(TaskController(task, epoch=2, recovered=True))
+    loop.run(until=1)
+    assert executor.calls == [("t1", OP.SHUTDOWN)]
+    assert states(loop) == [(0.0, "shutdown", "shutdown")]
