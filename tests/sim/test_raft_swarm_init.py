@@ -5,10 +5,12 @@ forced one passes every checker."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from cli.scenario.runner import run
-from cli.scenario.schema import parse
+from cli.scenario.schema import load
 from sim.cluster import ClusterConfig, ClusterWorld, standard_hosts
 
 #: One tick of Raft time (SwarmKit's 1 s) and the disk's and loop's latencies.
@@ -41,25 +43,9 @@ def test_force_new_cluster_leads_within_a_tick(seed: int) -> None:
     assert world.env.now - asked <= INIT_REPLY_SECONDS
 
 
-FORCED_THEN_PROMOTED = """
-name: force-new-cluster then a promotion
-cluster: {managers: 3, workers: 2}
-steps:
-  - {at: 0s, run: service create --name web --replicas 4 --constraint node.role==worker nginx}
-  - {at: 20s, fault: crash manager-2}
-  - {at: 20s, fault: crash manager-3}
-  - {at: 30s, run: service scale web=6, on: manager-1, fails: true}
-  - {at: 70s, fault: force-new-cluster manager-1}
-  - {at: 75s, run: node promote worker-1, on: manager-1}
-  - {at: 95s, run: service scale web=5, on: manager-1}
-expect:
-  always: [raft safety, task invariants]
-  by:
-    - {at: 130s, check: service web running 5/5}
-  at:
-    - {at: 72s, check: leader is manager-1}
-duration: 135s
-"""
+FORCED_THEN_PROMOTED = (
+    Path(__file__).parents[2] / "scenarios" / "force-new-cluster-then-promote.yml"
+)
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3, 4])
@@ -67,5 +53,5 @@ def test_force_new_cluster_then_a_promotion_passes_the_checkers(seed: int) -> No
     """force-new-cluster rewrites uncommitted indexes at the same term, as etcd does;
     the log-matching checker reported that as a violation once a promoted member
     copied the new log."""
-    report = run(parse(FORCED_THEN_PROMOTED, "forced.yml"), seed)
+    report = run(load(FORCED_THEN_PROMOTED), seed)
     assert report.passed, [v for v in report.verdicts if not v.passed]
