@@ -191,6 +191,7 @@ def convergence(store: MemoryStore, running: Mapping[str, Iterable[str]]) -> lis
     ``running``: the task ids whose containers run, per host (the executors)."""
     problems: list[str] = []
     nodes = {n.id: n for n in store.tables["nodes"].values() if isinstance(n, Node)}
+    running = {host: sorted(ids) for host, ids in running.items()}
     containers: dict[str, int] = {}
     for ids in running.values():
         for task_id in ids:
@@ -228,9 +229,16 @@ def convergence(store: MemoryStore, running: Mapping[str, Iterable[str]]) -> lis
             placed = sorted(t.node_id for t in wanted)
             if placed != eligible:
                 problems.append(f"{name}: tasks on {len(placed)} nodes of {len(eligible)}")
-    strays = sorted(task_id for task_id in containers if task_id not in wanted_ids)
+    strays = [
+        f"{task_id} on {host}"
+        for host, ids in sorted(running.items())
+        for task_id in ids
+        if task_id not in wanted_ids
+    ]
     if strays:
-        problems.append(f"{len(strays)} containers of tasks no longer wanted run on")
+        problems.append(
+            f"{len(strays)} containers of tasks no longer wanted run: {', '.join(strays)}"
+        )
     return problems
 
 
