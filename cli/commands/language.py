@@ -11,13 +11,13 @@ is read first, as the docker CLI does). A line Docker would refuse raises
 from __future__ import annotations
 
 import random
-import shlex
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from cli.commands import node, service, swarm
 from cli.commands.common import Call, Change
 from cli.commands.flags import UsageError
+from cli.words import split
 
 Command = Call | Change
 ReadFile = Callable[[str], str]
@@ -51,7 +51,7 @@ def _words(line: str | Sequence[str]) -> list[str]:
     if not isinstance(line, str):
         return list(line)
     try:
-        return shlex.split(line)
+        return split(line)
     except ValueError as error:  # an unclosed quote
         raise UsageError(f"cannot split the command line: {error}") from None
 
