@@ -224,6 +224,6 @@ def test_a_start_first_slot_whose_new_task_is_replaced_is_still_updated(seed: in
 def test_the_largest_parallelism_docker_takes_updates_every_slot_at_once() -> None:
     """Docker takes any uint64 for --update-parallelism; the updater must not build
     a worker per unit of it (2**64 - 1 of them hung the leader)."""
-    log, new, asked, completed = rolled(1, UpdateOrder.STOP_FIRST, parallelism=2**64 - 1)
+    _log, new, asked, completed = rolled(1, UpdateOrder.STOP_FIRST, parallelism=2**64 - 1)
     assert len(new) == 10
     assert completed - asked < 60.0

@@ -1,0 +1,2 @@
+"""Test hosts: network namespaces on one machine, each with its own dockerd and shoal
+daemon (the real-mode mirror of the simulator's hosts)."""
