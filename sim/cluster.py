@@ -548,6 +548,10 @@ class ClusterWorld:
         host.crash(power_loss)
 
     def restart(self, host: ClusterHost) -> None:
+        """Boot the host again; one that runs (or is paused) is killed first, so that
+        nothing of the old process (held inputs, fsyncs in flight) reaches the new."""
+        if host.state is not HostState.CRASHED:
+            host.crash(power_loss=False)
         host.boot()
 
     def pause(self, host: ClusterHost) -> None:

@@ -51,6 +51,8 @@ BACKOFF_MAX_SECONDS = 8.0
 REGISTER_TIMEOUT_SECONDS = 5.0
 STATUS_RESEND_SECONDS = 2.0
 REPORTS_TRACKED = 64  # reports awaiting their ack; an older one's ack is ignored
+#: A new leader tells every node it leads; sessionless agents register within this.
+LEADER_ELECTED_SPREAD = 0.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,12 +203,13 @@ class Agent:
             if message.node_id == self.node_id and source == self.manager:
                 self._session_lost(mono, message.leader)
         elif isinstance(message, LeaderElected):
-            if message.node_id == self.node_id and not self.session:
+            registering = self.timers.armed("register-timeout") and self.manager == source
+            if message.node_id == self.node_id and not self.session and not registering:
                 self._seen((source,))
-                self.manager = source  # a new leader: straight there, no backoff
-                self.backoff = 0.0
-                self.timers.cancel("connect")
-                self._connect(mono)
+                self.manager = source  # a new leader: there with no backoff, but spread
+                self.backoff = 0.0  # over a moment so that 2,000 nodes do not all
+                self.timers.cancel("register-timeout")  # register in one instant
+                self.timers.arm("connect", mono + self.rng.random() * LEADER_ELECTED_SPREAD)
         elif isinstance(message, ManagerList):
             if message.session == self.session:
                 self._learn_managers(message.managers)
@@ -359,16 +362,18 @@ class Agent:
     def _send_statuses(self, mono: float, fresh_only: bool = False) -> None:
         """Report the statuses not reported since they changed (``fresh_only``), or
         every one not yet acknowledged (a new session, the resend timer). A report
-        lost on the way is covered by the resend, STATUS_RESEND_SECONDS later."""
+        lost on the way is covered by the resend, STATUS_RESEND_SECONDS later.
+
+        Earlier reports stay tracked after a resend: the leader acknowledges a report
+        only once its writes commit, which may take longer than the resend period, and
+        the ack of an earlier report then still clears what it carried."""
         if not self.session:
             return  # sent once a session is open
-        if fresh_only and self.report_sent:
+        if fresh_only and self.report_seq in self.report_sent:
             return  # one report at a time (SwarmKit's reporter): the ack sends the next
         ids = sorted(self.unsent & self.statuses.keys()) if fresh_only else sorted(self.statuses)
         if not ids:
             return
-        if not fresh_only:
-            self.report_sent.clear()  # this report carries all those ones did
         self.report_seq += 1
         batch = {task_id: self.statuses[task_id] for task_id in ids}
         self.unsent.difference_update(ids)

@@ -213,7 +213,8 @@ class Dispatcher:
 
     def _heartbeat_period(self) -> None:
         """Follow the cluster's ``Dispatcher.HeartbeatPeriod`` (``swarm update``)."""
-        cluster = next(iter(self.store.tables["clusters"].values()), None)
+        clusters = self.store.tables["clusters"]
+        cluster = clusters[min(clusters)] if clusters else None
         if isinstance(cluster, Cluster):
             period_ns = cluster.spec.dispatcher.heartbeat_period_ns
             if period_ns > 0:

@@ -230,3 +230,25 @@ def test_only_the_lasting_faults_take_for() -> None:
         parse(text, "t.yml")
     for lasting in ("pull-fails nginx on worker-1", "pause worker-1", "skew worker-1 -3s"):
         parse(scenario(f"  - {{at: 1s, fault: {lasting}, for: 5s}}", "  always: []"), "t.yml")
+
+
+@pytest.mark.parametrize("paused", [True, False], ids=["paused", "running"])
+def test_a_restart_leaves_nothing_of_the_old_process(paused: bool) -> None:
+    """``restart HOST`` of a host that runs or is paused kills the old process first:
+    its held inputs and fsyncs in flight must not reach the new one (they confirmed
+    writes the new Raft member never issued)."""
+    world = swarm(1, managers=3, workers=1)
+    leader = world.leader()
+    assert leader is not None
+    world.send_request(leader.name, "ServiceCreate", spec=replicated("web", 2))
+    world.run_for(0.0005)  # the write is on its way to the disk
+    if paused:
+        leader.pause()
+        world.run_for(2.0)
+    world.restart(leader)
+    world.run_for(1.0)
+    leader.pause()
+    leader.resume()
+    world.run_for(30.0)
+    assert world.all_ready()
+    assert world.call(leader.name, "ServiceList").ok

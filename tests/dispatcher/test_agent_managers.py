@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import random
 
-from core.agent.agent import Agent, AgentOutput
+from core.agent.agent import LEADER_ELECTED_SPREAD, Agent, AgentOutput
 from core.messages import HeartbeatAck, LeaderElected, ManagerList, Register, Registered
 from core.model.node import NodeDescription
 
@@ -74,11 +74,16 @@ def test_a_new_leader_draws_a_sessionless_agent_at_once_and_a_live_session_stays
     registers_until(agent, 40.0)  # nothing answers: the backoff has grown
     assert agent.backoff > 1.0
     agent.receive("c", LeaderElected("n1"), 40.0, 40.0)
-    assert [h for h, m in agent.flush().messages if isinstance(m, Register)] == ["c"]
+    assert agent.flush().messages == []  # spread over a moment, not at once...
     assert "c" in agent.seen
-    agent.receive("c", Registered("n1", "s1", 5.0, ("c",)), 40.1, 40.1)
+    registered = agent.tick(40.0 + LEADER_ELECTED_SPREAD, 40.0 + LEADER_ELECTED_SPREAD)
+    assert [h for h, m in registered.messages if isinstance(m, Register)] == ["c"]  # ...there
+    agent.receive("c", LeaderElected("n1"), 40.6, 40.6)  # its Register is on its way
+    assert agent.flush().messages == []  # no second registration
+    assert agent.tick(41.0, 41.0).messages == []
+    agent.receive("c", Registered("n1", "s1", 5.0, ("c",)), 41.1, 41.1)
     agent.flush()
-    agent.receive("d", LeaderElected("n1"), 41.0, 41.0)  # stale, or not yet needed
+    agent.receive("d", LeaderElected("n1"), 42.0, 42.0)  # stale, or not yet needed
     assert agent.flush().messages == [] and agent.session == "s1"
-    agent.receive("d", LeaderElected("n2"), 41.0, 41.0)  # another node's
+    agent.receive("d", LeaderElected("n2"), 42.0, 42.0)  # another node's
     assert agent.flush().messages == []
