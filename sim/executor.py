@@ -65,6 +65,7 @@ from core.model.service import HealthConfig, PortConfig
 from core.model.task import ContainerStatus, Task
 from core.tasks.controller import exit_error
 from core.tasks.executor import (
+    UNHEALTHY_ERROR,
     ExecutorCommand,
     ExecutorResult,
     Operation,
@@ -75,8 +76,6 @@ from core.tasks.executor import (
 OOM_EXIT_CODE = 137
 KILLED_EXIT_CODE = 137
 
-#: The error of a task whose container failed its health check (and was stopped).
-UNHEALTHY_ERROR = "task: non-zero exit (137): dockerexec: unhealthy container"
 
 HealthStatus = Literal["starting", "healthy", "unhealthy"]
 

@@ -29,6 +29,11 @@ class Operation(enum.Enum):
     LOGS = "logs"  # the container's output so far (``docker service logs``)
 
 
+#: The error of a task whose container failed its health check and was stopped
+#: (both engines, simulated and real, answer it).
+UNHEALTHY_ERROR = "task: non-zero exit (137): dockerexec: unhealthy container"
+
+
 class Outcome(enum.Enum):
     OK = "ok"
     ALREADY = "already"  # done before: prepared or started by an earlier attempt

@@ -17,9 +17,10 @@ from core.model.service import (
     ServiceSpec,
     TaskSpec,
 )
+from core.tasks.executor import UNHEALTHY_ERROR
 from core.tasks.states import TaskState
 from sim.cluster import ClusterWorld
-from sim.executor import UNHEALTHY_ERROR, ImageBehaviour
+from sim.executor import ImageBehaviour
 from tests.cluster.support import swarm
 
 SEEDS = (1, 2, 3)

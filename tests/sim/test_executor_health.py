@@ -28,6 +28,7 @@ from core.model.task import Task, TaskStatus
 from core.model.wire import replace
 from core.tasks.controller import ControllerOutput, TaskController
 from core.tasks.executor import (
+    UNHEALTHY_ERROR,
     ExecutorCommand,
     ExecutorResult,
     Operation,
@@ -36,7 +37,7 @@ from core.tasks.executor import (
     Outcome,
 )
 from core.tasks.states import TaskState
-from sim.executor import KILLED_EXIT_CODE, UNHEALTHY_ERROR, ImageBehaviour, SimExecutor
+from sim.executor import KILLED_EXIT_CODE, ImageBehaviour, SimExecutor
 
 S = TaskState
 OP = Operation
