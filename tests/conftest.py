@@ -14,11 +14,14 @@ from __future__ import annotations
 import os
 
 # C extensions that check datetime's size at import must load before the trap swaps
-# datetime.datetime for a subclass (msgpack warns otherwise).
+# datetime.datetime for a subclass (msgpack warns otherwise); cryptography's Rust core
+# keeps the first datetime class it converts, so it signs one certificate first.
 import msgpack  # noqa: F401
 
+from tests.ca.warmup import warm_cryptography
 from tests.rule1 import io_trap
 
+warm_cryptography()
 io_trap.install(("core",), strict=True)
 
 from hypothesis import HealthCheck, settings  # noqa: E402

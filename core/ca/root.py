@@ -1,0 +1,112 @@
+"""The cluster's root CA: a self-signed ECDSA P-256 certificate with CN ``swarm-ca``.
+
+Made once at ``swarm init`` (SwarmKit's ``CreateRootCA``, via cfssl's ``initca``). Every node
+keeps the certificate as its trust anchor; managers also keep the key to sign CSRs. The
+digest, which join tokens carry, is the SHA-256 of the certificate's PEM bytes, exactly as
+SwarmKit computes it (``digest.FromBytes`` of the PEM bundle).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from dataclasses import dataclass, field
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from core.ca import keys, names, policy, validity
+from core.ca.errors import CAError
+from core.model.common import TLSInfo
+
+
+@dataclass(frozen=True)
+class RootCA:
+    """A root certificate (PEM) and, on managers, its key (PEM; None on workers)."""
+
+    cert_pem: bytes
+    key_pem: bytes | None = None
+    certificate: x509.Certificate = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        cert = keys.load_certificate(self.cert_pem)
+        try:
+            cert.verify_directly_issued_by(cert)
+        except (ValueError, TypeError, InvalidSignature):
+            raise CAError("error while validating Root CA Certificate") from None
+        object.__setattr__(self, "certificate", cert)
+        if self.key_pem is not None and (
+            keys.load_key_pem(self.key_pem).public_key() != cert.public_key()
+        ):
+            raise CAError("certificate key mismatch")
+
+    @property
+    def digest(self) -> str:
+        """SHA-256 of the PEM certificate, 64 lowercase hex digits (SwarmKit's RootCA.Digest)."""
+        return hashlib.sha256(self.cert_pem).hexdigest()
+
+    @property
+    def can_sign(self) -> bool:
+        """Whether this copy holds the key (a manager's) and can issue certificates."""
+        return self.key_pem is not None
+
+    def signing_key(self) -> ec.EllipticCurvePrivateKey:
+        """The CA key; only a copy that can sign has it."""
+        if self.key_pem is None:
+            raise CAError("no valid signer found")
+        return keys.load_key_pem(self.key_pem)
+
+    def tls_info(self) -> TLSInfo:
+        """What ``docker swarm inspect`` and ``docker node inspect`` show as ``TLSInfo``:
+        the root PEM, and its subject and public key DER in base64."""
+        cert = self.certificate
+        spki = cert.public_key().public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+        return TLSInfo(
+            trust_root=self.cert_pem.decode(),
+            cert_issuer_subject=base64.b64encode(cert.subject.public_bytes()).decode(),
+            cert_issuer_public_key=base64.b64encode(spki).decode(),
+        )
+
+    def public(self) -> RootCA:
+        """The certificate alone: what a worker keeps and what managers send to joiners."""
+        return RootCA(self.cert_pem)
+
+
+def create_root_ca(entropy: keys.Entropy, wall: float) -> RootCA:
+    """A fresh root CA for a swarm initialised at ``wall`` (seconds on the leader's clock)."""
+    key = keys.derive_key(entropy)
+    name = x509.Name([names.attribute(NameOID.COMMON_NAME, policy.ROOT_CN)])
+    span = validity.window(wall, policy.ROOT_CA_EXPIRY, policy.ROOT_CA_BACKDATE)
+    public = key.public_key()
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(public)
+        .serial_number(keys.serial_number(entropy))
+        .not_valid_before(validity.to_datetime(span.not_before))
+        .not_valid_after(validity.to_datetime(span.not_after))
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=False,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public), critical=False)
+    )
+    cert = keys.sign_certificate(builder, key)
+    return RootCA(keys.certificate_pem(cert), keys.key_pem(key))
