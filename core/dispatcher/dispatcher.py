@@ -150,7 +150,8 @@ class Dispatcher:
         try:
             period = self.liveness.heartbeat(message.node_id, message.session, mono)
         except SessionError as error:
-            self.sessions.pop(message.node_id, None)
+            # A stale heartbeat (an earlier session's, delayed or duplicated on the
+            # way) refuses only itself: the node's live session, if any, goes on.
             self.send(host, SessionRefused(message.node_id, str(error)))
             return
         session = self.sessions.get(message.node_id)

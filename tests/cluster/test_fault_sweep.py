@@ -95,9 +95,12 @@ REGRESSION_SEEDS = (5009, 5012, 5146, 5578)
 #: A drain nemesis whose "active again" request was lost (sent while the leader was
 #: changing) left its worker drained for good, and a zoned service pending.
 DRAIN_LOST_SEEDS = (5287,)
+#: A late heartbeat of a node's earlier session made the dispatcher drop its live one:
+#: the node was never told its restarted tasks could start.
+STALE_HEARTBEAT_SEEDS = (5230,)
 
 
-@pytest.mark.parametrize("seed", REGRESSION_SEEDS + DRAIN_LOST_SEEDS)
+@pytest.mark.parametrize("seed", REGRESSION_SEEDS + DRAIN_LOST_SEEDS + STALE_HEARTBEAT_SEEDS)
 def test_seeds_that_once_failed_to_converge_converge(seed: int) -> None:
     result = run_sweep(CONFIG, seed)
     assert result.ok, describe(result)

@@ -14,6 +14,7 @@ from core.dispatcher.liveness import HEARTBEAT_MISSES_MAX
 from core.manager.leader import Leadership
 from core.manager.requests import ApiError
 from core.messages import (
+    AssignmentsMessage,
     ClusterMessage,
     Heartbeat,
     HeartbeatAck,
@@ -305,3 +306,29 @@ def test_a_new_leader_tells_every_node_it_leads() -> None:
     leader = Leader(seeded_store())
     leader.start()
     assert ("w1", LeaderElected("n1")) in leader.sent
+
+
+# -- a stale heartbeat refuses only itself ---------------------------------------------------
+
+
+def test_an_earlier_sessions_heartbeat_leaves_the_live_session_its_assignments() -> None:
+    """Sweep seed 5230: a heartbeat of a node's earlier session arrived late; the
+    dispatcher dropped the node's live session (liveness kept it, so heartbeats went
+    on being answered) and the node never heard of its tasks' changes again."""
+    leader = Leader(seeded_store())
+    leader.start()
+    first = registered(leader).session
+    dispatcher = leader.leadership.dispatcher
+    dispatcher.on_register("w1", Register("n1", NodeDescription()), 1.0, WALL + 1.0)
+    leader.pump()
+    second = leader.messages(Registered)[-1].session
+    assert second != first
+    dispatcher.on_heartbeat("w1", Heartbeat("n1", first), 2.0)  # late, from the first
+    dispatcher.on_heartbeat("w1", Heartbeat("n1", second), 2.1)
+    assert leader.messages(HeartbeatAck)[-1].session == second
+    leader.sent.clear()
+    leader.write(lambda tx: tx.update(replace(leader.task("t1"), desired_state=TaskState.SHUTDOWN)))
+    leader.run_until(3.0)
+    [assigned] = leader.messages(AssignmentsMessage)
+    assert assigned.session == second
+    assert [t.desired_state for t in assigned.updates] == [TaskState.SHUTDOWN]
