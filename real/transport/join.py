@@ -1,0 +1,95 @@
+"""Joining: a node without a certificate asks a manager to let it in.
+
+It cannot do mutual TLS (it has no certificate yet) nor check the manager by a root
+it does not have. As in SwarmKit (``GetRemoteCA``), it takes the manager's root from
+the connection, compares it with the digest its join token carries (``check_root``),
+and only then trusts the connection: the manager's certificate must be a manager's,
+signed by that root and valid now, and the TLS handshake proved the manager holds
+its key. Only then does the token, which is a secret, go on the wire.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import ssl
+from collections.abc import Callable
+
+from core.errors import ShoalError
+from core.messages import ClusterMessage, JoinRequest, MessageDecodeError, decode, encode
+from real.tls import JOIN_SERVER_NAME, TLSIdentityError, check_join_server, join_client_context
+from real.transport.frames import (
+    MAX_FRAME,
+    FrameError,
+    frame,
+    hello,
+    read_frame,
+    read_root,
+    split_host,
+)
+
+
+class JoinError(ShoalError):
+    """The manager could not be reached, or could not be trusted."""
+
+
+def _utc_now() -> datetime.datetime:
+    return datetime.datetime.now(datetime.UTC)
+
+
+async def request_join(
+    target: str,
+    request: JoinRequest,
+    check_root: Callable[[bytes], str | None],
+    *,
+    timeout: float = 10.0,
+    max_frame: int = MAX_FRAME,
+    now: Callable[[], datetime.datetime] = _utc_now,
+) -> tuple[bytes, ClusterMessage]:
+    """Send ``request`` to the manager at ``target``; the cluster root (PEM) and the
+    manager's answer. ``check_root(ca_pem)`` says why a root is not the one the
+    token names (``None``: it is). Replies come from ``request.host``'s view: the
+    manager answers on this connection."""
+    address, port = split_host(target)
+    try:
+        async with asyncio.timeout(timeout):
+            reader, writer = await asyncio.open_connection(
+                address,
+                port,
+                ssl=join_client_context(),
+                server_hostname=JOIN_SERVER_NAME,
+            )
+            try:
+                return await _exchange(reader, writer, request, check_root, max_frame, now)
+            finally:
+                writer.close()
+    except TimeoutError:
+        raise JoinError(f"timeout joining through {target}") from None
+    except (OSError, ssl.SSLError) as error:
+        raise JoinError(f"cannot reach the manager at {target}: {error}") from None
+    except (FrameError, MessageDecodeError, TLSIdentityError) as error:
+        raise JoinError(f"{target}: {error}") from None
+
+
+async def _exchange(
+    reader: asyncio.StreamReader,
+    writer: asyncio.StreamWriter,
+    request: JoinRequest,
+    check_root: Callable[[bytes], str | None],
+    max_frame: int,
+    now: Callable[[], datetime.datetime],
+) -> tuple[bytes, ClusterMessage]:
+    opening = await read_frame(reader, max_frame)
+    if opening is None:
+        raise JoinError("the manager closed the connection")
+    ca_pem = read_root(opening)
+    problem = check_root(ca_pem)
+    if problem is not None:
+        raise JoinError(problem)
+    check_join_server(writer.get_extra_info("ssl_object").getpeercert(True), ca_pem, now())
+    writer.write(frame(hello(request.host)) + frame(encode(request)))
+    await writer.drain()
+    answer = await read_frame(reader, max_frame)
+    if answer is None:
+        raise JoinError("the manager closed the connection without an answer")
+    return ca_pem, decode(answer)

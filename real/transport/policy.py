@@ -1,0 +1,71 @@
+"""Which certificate may send, and receive, which message.
+
+SwarmKit checks the peer certificate's OU on every RPC (``tls_authorization`` in its
+protos): a worker may only call the dispatcher (its session) and the CA (its
+certificate); everything else is for managers. The same rule here, per message:
+
+* A **worker** may send only what its agent says to the dispatcher: ``Register``,
+  ``Heartbeat``, ``StatusReport``, ``LogReply`` (its half of ``docker service logs``),
+  and a ``JoinRequest``. Everything else is a manager's word: Raft traffic
+  (``RaftEnvelope``), requests forwarded to the leader (``ForwardedRequest`` and its
+  reply), relays (``Proxied``), ``JoinRaft`` (a promoted node asks for a Raft seat only
+  once it holds a manager certificate, as in SwarmKit), and the dispatcher's and
+  leader's answers (``Registered``, ``AssignmentsMessage``, ``Promoted``, ...), which a
+  worker sending them would forge.
+* A worker **receives** only what managers say to an agent; the messages only
+  managers act on (the agent's session messages and joins are addressed to a
+  dispatcher, the rest is manager business) are never sent to a worker certificate,
+  so Raft entries and forwarded requests do not leak to workers.
+* A connection with **no certificate** (a join) carries only a ``JoinRequest``.
+
+Managers run an agent too, so a manager certificate may send and receive anything.
+"""
+
+from __future__ import annotations
+
+from core.messages import (
+    ClusterMessage,
+    ForwardedReply,
+    ForwardedRequest,
+    Heartbeat,
+    JoinRaft,
+    JoinRequest,
+    LogReply,
+    Proxied,
+    RaftEnvelope,
+    Register,
+    StatusReport,
+)
+from real.tls import PeerIdentity
+
+WORKER_SENDS: tuple[type, ...] = (Register, Heartbeat, StatusReport, LogReply, JoinRequest)
+"""What a worker certificate may send; every other message is manager-only."""
+
+MANAGERS_RECEIVE: tuple[type, ...] = (
+    *WORKER_SENDS,
+    JoinRaft,
+    RaftEnvelope,
+    ForwardedRequest,
+    ForwardedReply,
+    Proxied,
+)
+"""What is never sent to a worker certificate."""
+
+JOINER_SENDS: tuple[type, ...] = (JoinRequest,)
+
+
+def refusal(sender: PeerIdentity | None, message: ClusterMessage) -> str | None:
+    """Why ``sender`` (``None``: a join connection) may not send ``message``, or
+    ``None`` when it may. The transport's default authorisation hook."""
+    name = type(message).__name__
+    if sender is None:
+        if isinstance(message, JOINER_SENDS):
+            return None
+        return f"a node without a certificate may only join, not send {name}"
+    if sender.manager or isinstance(message, WORKER_SENDS):
+        return None
+    return f"{name} is manager-only: node {sender.node_id} holds a {sender.role} certificate"
+
+
+def may_receive(receiver: PeerIdentity, message: ClusterMessage) -> bool:
+    return receiver.manager or not isinstance(message, MANAGERS_RECEIVE)

@@ -1,0 +1,599 @@
+"""The real transport on loopback: mutual TLS with certificates made here (a root
+``swarm-ca`` and node certificates shaped as the cluster CA makes them), frames of the
+cluster codec, the role policy, joins, and recovery from broken peers."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import random
+import ssl
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+import msgpack
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from core.messages import (
+    ClusterMessage,
+    ForwardedRequest,
+    Heartbeat,
+    HeartbeatAck,
+    JoinAccepted,
+    JoinRequest,
+    Proxied,
+    Register,
+    encode,
+)
+from core.model.node import NodeDescription
+from real.tls import (
+    MANAGER_ROLE,
+    WORKER_ROLE,
+    Credentials,
+    client_hello_server_name,
+    root_digest,
+)
+from real.transport import (
+    JoinError,
+    LinkConfig,
+    Transport,
+    TransportConfig,
+    request_join,
+)
+from real.transport.frames import frame, hello, read_frame, read_root
+from tests.rule1 import io_trap
+
+
+def _warm_cryptography() -> None:
+    """cryptography's Rust core keeps the ``datetime.datetime`` it first converts; under
+    the rule-1 trap that would be the trap's facade class, and every real datetime
+    would then fail its type check. One signing with the trap lifted pins the real
+    class (tests/ca/warmup.py does the same; a suite-wide warm-up belongs in
+    tests/conftest.py)."""
+    key = ec.derive_private_key(1, ec.SECP256R1())
+    start = datetime.datetime(2000, 1, 1, tzinfo=datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([]))
+        .issuer_name(x509.Name([]))
+        .public_key(key.public_key())
+        .serial_number(1)
+        .not_valid_before(start)
+        .not_valid_after(start + datetime.timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )
+    assert cert.not_valid_before_utc == start
+
+
+_prefixes = io_trap.installed_prefixes()
+if _prefixes:
+    io_trap.uninstall()
+try:
+    _warm_cryptography()
+finally:
+    if _prefixes:
+        io_trap.install(_prefixes)
+
+CLUSTER = "cluster-a"
+LIMIT = 64 * 1024  # the frame limit of the servers under test
+FAST = TransportConfig(
+    max_frame=LIMIT,
+    handshake_timeout=3.0,
+    link=LinkConfig(queue=64, connect_timeout=2.0, backoff_base=0.02, backoff_max=0.2),
+)
+NOW = datetime.datetime.now(datetime.UTC)
+HOUR = datetime.timedelta(hours=1)
+
+
+# -- certificates ------------------------------------------------------------------------
+
+
+def _name(**fields: str) -> x509.Name:
+    oids = {"cn": NameOID.COMMON_NAME, "ou": NameOID.ORGANIZATIONAL_UNIT_NAME}
+    oids["o"] = NameOID.ORGANIZATION_NAME
+    return x509.Name([x509.NameAttribute(oids[key], value) for key, value in fields.items()])
+
+
+def _pem(cert: x509.Certificate) -> bytes:
+    return cert.public_bytes(serialization.Encoding.PEM)
+
+
+@dataclass
+class CA:
+    key: ec.EllipticCurvePrivateKey
+    cert: x509.Certificate
+
+    @classmethod
+    def make(cls) -> CA:
+        key = ec.generate_private_key(ec.SECP256R1())
+        subject = _name(cn="swarm-ca")
+        cert = (
+            x509.CertificateBuilder()
+            .subject_name(subject)
+            .issuer_name(subject)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(NOW - HOUR)
+            .not_valid_after(NOW + 24 * HOUR)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .add_extension(
+                x509.KeyUsage(
+                    digital_signature=False,
+                    content_commitment=False,
+                    key_encipherment=False,
+                    data_encipherment=False,
+                    key_agreement=False,
+                    key_cert_sign=True,
+                    crl_sign=True,
+                    encipher_only=False,
+                    decipher_only=False,
+                ),
+                critical=True,
+            )
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), False)
+            .sign(key, hashes.SHA256())
+        )
+        return cls(key, cert)
+
+    @property
+    def pem(self) -> bytes:
+        return _pem(self.cert)
+
+    def issue(
+        self,
+        node_id: str,
+        role: str = MANAGER_ROLE,
+        cluster: str = CLUSTER,
+        *,
+        expired: bool = False,
+        trust: CA | None = None,
+    ) -> Credentials:
+        """A node certificate as real-backend.md §5 describes it; ``trust`` is the
+        root the node trusts (this CA unless told)."""
+        key = ec.generate_private_key(ec.SECP256R1())
+        names = [role, node_id] + (["swarm-ca"] if role == MANAGER_ROLE else [])
+        start, end = (
+            (NOW - 48 * HOUR, NOW - 24 * HOUR) if expired else (NOW - HOUR, NOW + 24 * HOUR)
+        )
+        cert = (
+            x509.CertificateBuilder()
+            .subject_name(_name(cn=node_id, ou=role, o=cluster))
+            .issuer_name(self.cert.subject)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(start)
+            .not_valid_after(end)
+            .add_extension(
+                x509.ExtendedKeyUsage(
+                    [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]
+                ),
+                critical=False,
+            )
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName(n) for n in names]), False)
+            .sign(self.key, hashes.SHA256())
+        )
+        key_pem = key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        return Credentials((trust or self).pem, _pem(cert), key_pem)
+
+
+@pytest.fixture(scope="module")
+def ca() -> CA:
+    return CA.make()
+
+
+# -- harness -------------------------------------------------------------------------------
+
+
+def run(body: Callable[[], Awaitable[None]], timeout: float = 20.0) -> None:
+    """Every test bounded in time."""
+
+    async def bounded() -> None:
+        async with asyncio.timeout(timeout):
+            await body()
+
+    asyncio.run(bounded())
+
+
+class Node:
+    """A transport and what it has received."""
+
+    def __init__(self, credentials: Credentials, seed: int = 1) -> None:
+        self.inbox: asyncio.Queue[tuple[str, ClusterMessage]] = asyncio.Queue()
+        self.transport = Transport(
+            "127.0.0.1:0",
+            credentials,
+            lambda source, message: self.inbox.put_nowait((source, message)),
+            random.Random(seed),
+            config=FAST,
+        )
+
+    @property
+    def host(self) -> str:
+        return self.transport.host
+
+    async def next(self, timeout: float = 5.0) -> tuple[str, ClusterMessage]:
+        return await asyncio.wait_for(self.inbox.get(), timeout)
+
+
+@asynccontextmanager
+async def nodes(*credentials: Credentials) -> AsyncIterator[list[Node]]:
+    started: list[Node] = []
+    try:
+        for c in credentials:
+            node = Node(c)
+            await node.transport.start()
+            started.append(node)
+        yield started
+    finally:
+        for node in started:
+            await node.transport.close()
+
+
+def _description() -> NodeDescription:
+    return NodeDescription(hostname="w1")
+
+
+def _register() -> Register:
+    return Register("w1", _description())
+
+
+async def _raw(
+    host: str, context: ssl.SSLContext, server_name: str = "swarm-manager"
+) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    address, port = host.rsplit(":", 1)
+    return await asyncio.open_connection(
+        address, int(port), ssl=context, server_hostname=server_name
+    )
+
+
+async def _closed_by_peer(reader: asyncio.StreamReader) -> bool:
+    """The server ended the connection: EOF, a reset, or a TLS alert."""
+    try:
+        return await asyncio.wait_for(reader.read(), 5.0) == b""
+    except (ssl.SSLError, ConnectionError):
+        return True
+
+
+# -- exchange ------------------------------------------------------------------------------
+
+
+def test_two_peers_exchange_messages_both_ways(ca: CA) -> None:
+    async def body() -> None:
+        async with nodes(ca.issue("m1"), ca.issue("w1", WORKER_ROLE)) as (manager, worker):
+            worker.transport.send(manager.host, _register())
+            source, message = await manager.next()
+            assert (source, message) == (worker.host, _register())
+            manager.transport.send(worker.host, HeartbeatAck("s1", 5.0, 3, (manager.host,)))
+            source, answer = await worker.next()
+            assert (source, answer) == (manager.host, HeartbeatAck("s1", 5.0, 3, (manager.host,)))
+            for i in range(20):  # one connection each way carries many, in order
+                worker.transport.send(manager.host, Heartbeat("w1", f"s{i}"))
+            got = [await manager.next() for _ in range(20)]
+            assert got == [(worker.host, Heartbeat("w1", f"s{i}")) for i in range(20)]
+            assert manager.transport.stats["connected"] == worker.transport.stats["connected"] == 1
+
+    run(body)
+
+
+def test_a_tls_1_2_member_is_served(ca: CA) -> None:
+    async def body() -> None:
+        async with nodes(ca.issue("m1")) as (server,):
+            context = ca.issue("m2").client_context()
+            context.maximum_version = ssl.TLSVersion.TLSv1_2
+            _reader, writer = await _raw(server.host, context)
+            try:
+                assert writer.get_extra_info("ssl_object").version() == "TLSv1.2"
+                writer.write(frame(hello("127.0.0.1:2")) + frame(encode(Heartbeat("m2", "s"))))
+                assert await server.next() == ("127.0.0.1:2", Heartbeat("m2", "s"))
+            finally:
+                writer.close()
+
+    run(body)
+
+
+def test_a_full_peer_queue_drops_without_blocking(ca: CA) -> None:
+    async def body() -> None:
+        node = Node(ca.issue("m1"))
+        node.transport.config = TransportConfig(link=LinkConfig(queue=2, backoff_max=0.05))
+        await node.transport.start()
+        try:
+            for i in range(5):  # nobody listens there; send returns at once every time
+                node.transport.send("127.0.0.1:9", Heartbeat("m1", str(i)))
+            assert node.transport.stats["dropped"] == 3
+        finally:
+            await node.transport.close()
+
+    run(body)
+
+
+def test_reconnects_after_the_server_restarts(ca: CA) -> None:
+    async def body() -> None:
+        server_credentials = ca.issue("m2")
+        async with nodes(ca.issue("m1"), server_credentials) as (client, server):
+            client.transport.send(server.host, Heartbeat("m1", "before"))
+            assert (await server.next())[1] == Heartbeat("m1", "before")
+            host = server.host
+            await server.transport.close()
+            restarted = Node(server_credentials)
+            restarted.transport.host = host
+            await restarted.transport.start()
+            try:
+                for i in range(200):  # until the link has noticed, backed off and reconnected
+                    client.transport.send(host, Heartbeat("m1", f"after-{i}"))
+                    try:
+                        source, message = await restarted.next(timeout=0.05)
+                        break
+                    except TimeoutError:
+                        continue
+                else:
+                    pytest.fail("no message reached the restarted server")
+                assert source == client.host and isinstance(message, Heartbeat)
+                assert client.transport.stats["connected"] == 2
+            finally:
+                await restarted.transport.close()
+
+    run(body)
+
+
+# -- refused at the TLS layer ----------------------------------------------------------------
+
+
+def _bare_client(trust: bytes) -> ssl.SSLContext:
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.load_verify_locations(cadata=trust.decode())
+    return context
+
+
+@pytest.mark.parametrize("who", ["no certificate", "another CA", "expired", "another cluster"])
+def test_an_untrusted_client_is_refused(ca: CA, who: str) -> None:
+    other = CA.make()
+
+    async def body() -> None:
+        async with nodes(ca.issue("m1")) as (server,):
+            if who == "no certificate":
+                context = _bare_client(ca.pem)
+            elif who == "another CA":
+                context = other.issue("m9", trust=ca).client_context()
+            elif who == "expired":
+                context = ca.issue("m9", expired=True).client_context()
+            else:
+                context = ca.issue("m9", cluster="cluster-b").client_context()
+            try:
+                reader, writer = await _raw(server.host, context)
+            except (ssl.SSLError, ConnectionError):
+                pass  # refused during the handshake itself (TLS 1.2 does it so)
+            else:
+                writer.write(frame(hello("127.0.0.1:1")) + frame(encode(Heartbeat("m9", "s"))))
+                assert await _closed_by_peer(reader)
+                writer.close()
+            await asyncio.sleep(0.05)
+            stats = server.transport.stats
+            assert stats["delivered"] == 0 and server.inbox.empty()
+            if who == "another cluster":  # the chain is good: refused right after
+                assert stats["refused_cluster"] == 1
+            assert stats["refused_tls"] == 1
+
+    run(body)
+
+
+def test_a_transport_with_an_expired_certificate_reaches_nobody(ca: CA) -> None:
+    async def body() -> None:
+        async with nodes(ca.issue("m1"), ca.issue("m2", expired=True)) as (server, expired):
+            for i in range(5):
+                expired.transport.send(server.host, Heartbeat("m2", str(i)))
+            await asyncio.sleep(0.5)
+            assert server.inbox.empty() and server.transport.stats["refused_tls"] >= 1
+
+    run(body)
+
+
+def test_a_client_refuses_a_server_of_another_cluster(ca: CA) -> None:
+    async def body() -> None:
+        async with nodes(ca.issue("m1"), ca.issue("m2", cluster="cluster-b")) as (client, alien):
+            client.transport.send(alien.host, Heartbeat("m1", "s"))
+            await asyncio.sleep(0.3)
+            assert alien.inbox.empty()
+            assert client.transport.stats["connect_failed"] >= 1
+            assert client.transport.stats["sent"] == 0
+
+    run(body)
+
+
+# -- roles -------------------------------------------------------------------------------------
+
+
+def test_a_worker_certificate_is_refused_on_manager_only_messages(ca: CA) -> None:
+    async def body() -> None:
+        async with nodes(ca.issue("m1"), ca.issue("w1", WORKER_ROLE)) as (manager, worker):
+            forged = ForwardedRequest(worker.host, "r1", "service_create", ())
+            worker.transport.send(manager.host, forged)
+            worker.transport.send(manager.host, Proxied(worker.host, Heartbeat("w1", "x")))
+            worker.transport.send(manager.host, Heartbeat("w1", "s"))
+            source, message = await manager.next()  # the connection was kept
+            assert (source, message) == (worker.host, Heartbeat("w1", "s"))
+            assert manager.transport.stats["refused"] == 2
+            assert manager.inbox.empty()
+
+    run(body)
+
+
+def test_a_promoted_worker_renews_its_certificate_and_may_then_forward(ca: CA) -> None:
+    async def body() -> None:
+        async with nodes(ca.issue("m1"), ca.issue("w1", WORKER_ROLE)) as (manager, worker):
+            request = ForwardedRequest(worker.host, "r1", "service_create", ())
+            worker.transport.send(manager.host, request)
+            worker.transport.send(manager.host, Heartbeat("w1", "marker"))
+            assert (await manager.next())[1] == Heartbeat("w1", "marker")
+            assert manager.transport.stats["refused"] == 1
+            await worker.transport.renew(ca.issue("w1", MANAGER_ROLE))
+            worker.transport.send(manager.host, request)
+            assert await manager.next() == (worker.host, request)
+            assert worker.transport.identity.manager
+
+    run(body)
+
+
+def test_a_forgotten_host_is_no_longer_connected(ca: CA) -> None:
+    async def body() -> None:
+        async with nodes(ca.issue("m1"), ca.issue("m2")) as (a, b):
+            a.transport.send(b.host, Heartbeat("m1", "s"))
+            await b.next()
+            await a.transport.forget(b.host)
+            a.transport.send(b.host, Heartbeat("m1", "again"))
+            assert (await b.next())[1] == Heartbeat("m1", "again")
+            assert a.transport.stats["connected"] == 2
+
+    run(body)
+
+
+def test_manager_only_messages_are_not_sent_to_a_worker(ca: CA) -> None:
+    async def body() -> None:
+        async with nodes(ca.issue("m1"), ca.issue("w1", WORKER_ROLE)) as (manager, worker):
+            manager.transport.send(worker.host, ForwardedRequest(manager.host, "r1", "x", ()))
+            manager.transport.send(worker.host, HeartbeatAck("s", 5.0))
+            assert (await worker.next())[1] == HeartbeatAck("s", 5.0)
+            assert worker.inbox.empty()
+            assert manager.transport.stats["refused_to_send"] == 1
+
+    run(body)
+
+
+# -- broken frames -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        (LIMIT + 1).to_bytes(4, "big") + b"x" * 16,  # over the limit: refused unread
+        frame(b"\xc1 not msgpack"),  # undecodable
+        frame(b"\x93\x01\xa7Nothing\x90"),  # msgpack, not a cluster message
+        frame(msgpack.packb([1, "Heartbeat", ["w1"]])),  # a field missing
+        frame(msgpack.packb([1, "Register", ["w1", {"$model": "NodeDescription", "v": 5}]])),
+        frame(msgpack.packb([1, "RaftEnvelope", [{"$raft": b"\x00"}]])),
+    ],
+    ids=["oversize", "garbage", "unknown message", "missing field", "bad model", "bad raft"],
+)
+def test_a_bad_frame_closes_only_its_connection(ca: CA, bad: bytes) -> None:
+    async def body() -> None:
+        async with nodes(ca.issue("m1"), ca.issue("m2")) as (server, peer):
+            peer.transport.send(server.host, Heartbeat("m2", "before"))
+            assert (await server.next())[1] == Heartbeat("m2", "before")
+            reader, writer = await _raw(server.host, ca.issue("m3").client_context())
+            try:
+                writer.write(frame(hello("127.0.0.1:3")) + bad)
+                assert await _closed_by_peer(reader)
+            finally:
+                writer.close()
+            assert server.transport.stats["bad_frame"] == 1
+            peer.transport.send(server.host, Heartbeat("m2", "after"))
+            assert (await server.next())[1] == Heartbeat("m2", "after")
+            assert peer.transport.stats["connected"] == 1  # the good connection lived on
+
+    run(body)
+
+
+# -- joining -----------------------------------------------------------------------------------
+
+
+def _pinned(ca_pem: bytes) -> Callable[[bytes], str | None]:
+    digest = root_digest(ca_pem)
+
+    def check(presented: bytes) -> str | None:
+        if root_digest(presented) == digest:
+            return None
+        return f"remote CA does not match fingerprint. Expected: {digest}"
+
+    return check
+
+
+def _join_request(token: str = "SWMTKN-1-x") -> JoinRequest:
+    return JoinRequest("127.0.0.1:7", token, _description())
+
+
+def test_a_node_without_a_certificate_joins_on_the_same_port(ca: CA) -> None:
+    async def body() -> None:
+        async with nodes(ca.issue("m1")) as (manager,):
+
+            async def answer() -> None:
+                source, message = await manager.next()
+                assert isinstance(message, JoinRequest) and source == "127.0.0.1:7"
+                manager.transport.send(source, JoinAccepted("w7", False, 0, ((1, manager.host),)))
+
+            answering = asyncio.create_task(answer())
+            root, reply = await request_join(manager.host, _join_request(), _pinned(ca.pem))
+            await answering
+            assert root == ca.pem
+            assert reply == JoinAccepted("w7", False, 0, ((1, manager.host),))
+
+    run(body)
+
+
+def test_a_join_to_a_manager_of_another_root_is_refused_before_the_token_is_sent(ca: CA) -> None:
+    async def body() -> None:
+        async with nodes(CA.make().issue("m1")) as (impostor,):
+            with pytest.raises(JoinError, match="remote CA does not match fingerprint"):
+                await request_join(impostor.host, _join_request(), _pinned(ca.pem), timeout=5)
+            await asyncio.sleep(0.05)
+            assert impostor.inbox.empty()
+
+    run(body)
+
+
+def test_a_join_through_a_worker_is_refused(ca: CA) -> None:
+    async def body() -> None:
+        async with nodes(ca.issue("w1", WORKER_ROLE)) as (worker,):
+            with pytest.raises(JoinError, match="not a manager"):
+                await request_join(worker.host, _join_request(), _pinned(ca.pem), timeout=5)
+
+    run(body)
+
+
+def test_a_join_connection_carries_nothing_but_a_join(ca: CA) -> None:
+    async def body() -> None:
+        async with nodes(ca.issue("m1")) as (manager,):
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+            reader, writer = await _raw(manager.host, context, server_name="swarm-ca")
+            try:
+                writer.write(frame(hello("127.0.0.1:8")) + frame(encode(Heartbeat("x", "s"))))
+                writer.write(frame(encode(_join_request())))
+                source, message = await manager.next()
+                assert (source, message) == ("127.0.0.1:8", _join_request())
+                assert manager.transport.stats["refused"] == 1
+                assert read_root((await read_frame(reader, LIMIT)) or b"") == ca.pem
+            finally:
+                writer.close()
+
+    run(body)
+
+
+# -- the ClientHello reader ------------------------------------------------------------------
+
+
+def _client_hello(server_name: str | None) -> bytes:
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    tls = context.wrap_bio(incoming, outgoing, server_hostname=server_name)
+    with pytest.raises(ssl.SSLWantReadError):
+        tls.do_handshake()
+    return outgoing.read()
+
+
+@pytest.mark.parametrize("name", ["swarm-ca", "swarm-manager", None])
+def test_the_server_name_is_read_from_the_client_hello(name: str | None) -> None:
+    record = _client_hello(name)
+    assert client_hello_server_name(record) == name
+    for cut in (3, 10, len(record) // 2, len(record) - 1):
+        with pytest.raises(ValueError):
+            client_hello_server_name(record[:cut])
