@@ -38,6 +38,12 @@ def missing(packages: Mapping[str, str] = PACKAGES) -> list[str]:
     ]
 
 
+def ensure_root() -> None:
+    """Raise :class:`Unavailable` unless root: namespaces, nft and dockerd need it."""
+    if os.geteuid() != 0:
+        raise Unavailable("not root: real-mode tests need root (namespaces, nftables, dockerd)")
+
+
 def ensure(packages: Mapping[str, str] = PACKAGES) -> None:
     """Install what is missing, or raise :class:`Unavailable` saying why not."""
     wanted = missing(packages)

@@ -1,0 +1,44 @@
+"""Fixtures for real-mode tests: packages, leftovers of crashed runs, test hosts.
+
+Real-mode tests need root and Debian's docker.io, busybox-static, nftables and iproute2.
+``real_packages`` installs what is missing; only when that cannot be done (not root) are
+the tests skipped, with a reason that says plainly they did not run. A skip is not a pass.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from real.testhosts import packages, sweep
+from real.testhosts.hosts import TestHosts
+
+
+@pytest.fixture(scope="session")
+def real_packages() -> None:
+    """Install the packages real mode needs, and sweep leftovers of crashed runs."""
+    try:
+        packages.ensure_root()
+        packages.ensure()
+    except packages.Unavailable as why:
+        pytest.skip(f"REAL-MODE TESTS DID NOT RUN: {why}")
+    sweep.sweep()
+
+
+@pytest.fixture
+def testhosts(real_packages: None) -> Iterator[Callable[..., TestHosts]]:
+    """``make(n, **options)`` builds and opens a :class:`TestHosts`; all are removed after
+    the test, whether it passed, failed or was interrupted."""
+    made: list[TestHosts] = []
+
+    def make(n: int = 3, **options: Any) -> TestHosts:
+        hosts = TestHosts(n, **options)
+        made.append(hosts)
+        hosts.open()
+        return hosts
+
+    yield make
+    for hosts in reversed(made):
+        hosts.close()
