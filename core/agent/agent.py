@@ -233,6 +233,12 @@ class Agent:
             for task_id, status in sent.items():
                 if self.statuses.get(task_id) == status:
                     del self.statuses[task_id]
+            # reports whose every status another ack covered wait for nothing now
+            # (kept, they would hold back the next report for good)
+            for sequence in sorted(self.report_sent):
+                batch = self.report_sent[sequence]
+                if all(self.statuses.get(t) != s for t, s in batch.items()):
+                    del self.report_sent[sequence]
             if not self.statuses:
                 self.timers.cancel("resend")
             if message.session == self.session:
@@ -370,7 +376,11 @@ class Agent:
         if not self.session:
             return  # sent once a session is open
         if fresh_only and self.report_seq in self.report_sent:
-            return  # one report at a time (SwarmKit's reporter): the ack sends the next
+            # one report at a time (SwarmKit's reporter): the ack sends the next, or
+            # the resend, should that ack never come
+            if not self.timers.armed("resend"):
+                self.timers.arm("resend", mono + STATUS_RESEND_SECONDS)
+            return
         ids = sorted(self.unsent & self.statuses.keys()) if fresh_only else sorted(self.statuses)
         if not ids:
             return

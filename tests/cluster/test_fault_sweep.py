@@ -98,9 +98,13 @@ DRAIN_LOST_SEEDS = (5287,)
 #: A late heartbeat of a node's earlier session made the dispatcher drop its live one:
 #: the node was never told its restarted tasks could start.
 STALE_HEARTBEAT_SEEDS = (5230,)
+#: A status report held back behind one whose statuses another ack had covered.
+HELD_REPORT_SEEDS = (5454,)
 
 
-@pytest.mark.parametrize("seed", REGRESSION_SEEDS + DRAIN_LOST_SEEDS + STALE_HEARTBEAT_SEEDS)
+@pytest.mark.parametrize(
+    "seed", REGRESSION_SEEDS + DRAIN_LOST_SEEDS + STALE_HEARTBEAT_SEEDS + HELD_REPORT_SEEDS
+)
 def test_seeds_that_once_failed_to_converge_converge(seed: int) -> None:
     result = run_sweep(CONFIG, seed)
     assert result.ok, describe(result)

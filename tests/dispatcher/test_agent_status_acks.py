@@ -8,7 +8,7 @@ import random
 
 import pytest
 
-from core.agent.agent import Agent
+from core.agent.agent import STATUS_RESEND_SECONDS, Agent
 from core.messages import Heartbeat, HeartbeatAck, Registered, StatusAck, StatusReport
 from core.model.node import NodeDescription
 from core.model.task import TaskStatus
@@ -51,3 +51,45 @@ def test_a_status_is_acknowledged_however_slowly_the_leader_commits(latency: flo
             acknowledged_at = now
     assert acknowledged_at is not None, f"never acknowledged; tracked {sorted(agent.report_sent)}"
     assert acknowledged_at <= latency + STEP * 2  # the first report's own ack did it
+
+
+def status(state: TaskState, at: float) -> TaskStatus:
+    return TaskStatus(timestamp=Timestamp.from_seconds(at), state=state)
+
+
+def reported(agent: Agent, now: float) -> list[StatusReport]:
+    return [m for _, m in agent.tick(now, now).messages if isinstance(m, StatusReport)]
+
+
+def test_a_report_another_ack_covered_does_not_hold_back_the_next() -> None:
+    """Sweep seed 5454: reports 1 and 2 carried the same statuses, 1's ack cleared
+    them, 2's never came; a new status then waited on report 2 for good (and with
+    nothing left to resend, no resend was armed)."""
+    agent = registered_agent()
+    agent.statuses["t1"] = status(TaskState.RUNNING, 1)
+    agent.unsent.add("t1")
+    agent.timers.arm("statuses", 0.0)
+    assert [r.sequence for r in reported(agent, 0.1)] == [1]
+    assert [r.sequence for r in reported(agent, 0.1 + STATUS_RESEND_SECONDS)] == [2]  # resent
+    agent.receive("m", StatusAck("s1", 1), 2.2, 2.2)  # 2's ack is lost
+    assert agent.flush().messages == [] and not agent.statuses
+    agent.statuses["t2"] = status(TaskState.RUNNING, 3)
+    agent.unsent.add("t2")
+    agent.timers.arm("statuses", 0.0)
+    [fresh] = reported(agent, 3.0)
+    assert fresh.statuses == (("t2", agent.statuses["t2"]),)
+
+
+def test_a_held_back_report_goes_with_the_resend() -> None:
+    agent = registered_agent()
+    agent.statuses["t1"] = status(TaskState.RUNNING, 1)
+    agent.unsent.add("t1")
+    agent.timers.arm("statuses", 0.0)
+    reported(agent, 0.1)
+    agent.timers.cancel("resend")  # as when an earlier ack emptied what was awaited
+    agent.statuses["t2"] = status(TaskState.RUNNING, 2)
+    agent.unsent.add("t2")
+    agent.timers.arm("statuses", 0.0)
+    assert reported(agent, 0.2) == []  # held back behind report 1...
+    [resent] = reported(agent, 0.2 + STATUS_RESEND_SECONDS)  # ...until the resend
+    assert dict(resent.statuses).keys() == {"t1", "t2"}
