@@ -17,7 +17,10 @@ network besides ``none``, ``host`` and ``container:``), inside a network namespa
 through ``nsenter --net=/var/run/netns/NAME`` when asked. Not ``ip netns exec``: it
 remounts /sys and hides the cgroup v1 mounts dockerd needs (real-backend.md §7).
 Containers go into a cgroup parent of their own (``shoal-<dir name>``), so that a
-daemon killed with SIGKILL leaves no process behind once :meth:`Dockerd.stop` ran.
+daemon killed with SIGKILL leaves no process behind once :meth:`Dockerd.stop` ran. The
+module-level clean-up functions (:func:`cgroup_pids`, :func:`remove_cgroup`,
+:func:`pids_naming`, :func:`unmount_under`) also serve the test hosts' sweeper, which
+removes what the daemons of a killed run left behind.
 """
 
 from __future__ import annotations
@@ -33,10 +36,14 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-#: Unix socket paths longer than this do not fit ``sockaddr_un``.
-SOCKET_PATH_MAX = 107
+#: containerd refuses unix socket paths longer than this (``sockaddr_un`` holds 107).
+SOCKET_PATH_MAX = 104
+#: The longest socket path the daemons make under a root: containerd's debug endpoint.
+LONGEST_SOCKET = "exec/containerd/containerd-debug.sock"
 #: The cgroup v1 hierarchies a container's processes are found in.
 CGROUP_ROOT = Path("/sys/fs/cgroup")
+#: A daemon's containers go into the cgroup parent ``shoal-<its root dir name>``.
+CGROUP_PREFIX = "shoal-"
 
 
 class DockerdError(Exception):
@@ -47,17 +54,16 @@ class Dockerd:
     """One dockerd process and the directory it owns.
 
     ``root`` holds ``data/`` (images, containers), ``exec/`` (containerd state),
-    ``docker.sock``, ``dockerd.pid`` and ``dockerd.log``. Keep ``root`` short: the
-    socket path must fit 107 bytes.
+    ``docker.sock``, ``dockerd.pid`` and ``dockerd.log``. Keep ``root`` short: see
+    :func:`check_root`.
     """
 
     def __init__(self, root: Path, *, netns: str | None = None, debug: bool = False) -> None:
         self.root = Path(root).absolute()
+        check_root(self.root)
         self.netns = netns
         self.debug = debug
         self.process: subprocess.Popen[bytes] | None = None
-        if len(str(self.socket)) > SOCKET_PATH_MAX:
-            raise DockerdError(f"socket path too long for a unix socket: {self.socket}")
 
     # -- where things are ------------------------------------------------------------
 
@@ -76,7 +82,7 @@ class Dockerd:
 
     @property
     def cgroup_parent(self) -> str:
-        return f"shoal-{self.root.name}"
+        return cgroup_name(self.root)
 
     def argv(self) -> list[str]:
         """The command line that starts this daemon."""
@@ -204,44 +210,93 @@ class Dockerd:
         """SIGKILL what still runs in the containers' cgroups (after a SIGKILLed daemon,
         the shims and containers outlive it) and in processes naming our directory."""
         for _ in range(20):
-            pids = self._leftover_pids()
+            pids = cgroup_pids(self.cgroup_parent) | pids_naming(self.root)
             if not pids:
                 break
-            for pid in pids:
+            for pid in sorted(pids):
                 with contextlib.suppress(ProcessLookupError, PermissionError):
                     os.kill(pid, signal.SIGKILL)
             time.sleep(0.05)
-        for hierarchy in sorted(CGROUP_ROOT.glob("*")):
-            parent = hierarchy / self.cgroup_parent
-            if parent.is_dir():
-                for child in sorted(parent.glob("**/"), key=lambda p: -len(p.parts)):
-                    with contextlib.suppress(OSError):
-                        child.rmdir()
-
-    def _leftover_pids(self) -> list[int]:
-        pids: set[int] = set()
-        for procs in CGROUP_ROOT.glob(f"*/{self.cgroup_parent}/**/cgroup.procs"):
-            with contextlib.suppress(OSError):
-                pids.update(int(line) for line in procs.read_text().split())
-        marker = str(self.root).encode()
-        for entry in Path("/proc").iterdir():
-            if not entry.name.isdigit() or int(entry.name) == os.getpid():
-                continue
-            with contextlib.suppress(OSError):
-                if marker in (entry / "cmdline").read_bytes():
-                    pids.add(int(entry.name))
-        return sorted(pids)
+        remove_cgroup(self.cgroup_parent)
 
     def _unmount(self) -> None:
-        """Lazily unmount everything mounted under the directory, deepest first."""
-        prefix = str(self.root) + "/"
-        try:
-            lines = Path("/proc/self/mounts").read_text().splitlines()
-        except OSError:
-            return
-        points = [_unescape(line.split()[1]) for line in lines if len(line.split()) > 1]
-        for point in sorted((p for p in points if p.startswith(prefix)), key=len, reverse=True):
-            subprocess.run(["umount", "-l", point], capture_output=True, check=False)
+        unmount_under(self.root)
+
+
+# -- clean-up, also for daemons whose Dockerd object is gone (a killed test run) ---------
+
+
+def check_root(root: Path) -> None:
+    """Raise :class:`DockerdError` if the sockets under ``root`` would not fit: containerd
+    would refuse to start, and dockerd would only say it timed out waiting for it."""
+    longest = Path(root).absolute() / LONGEST_SOCKET
+    if len(str(longest)) > SOCKET_PATH_MAX:
+        raise DockerdError(
+            f"dockerd root {root} is too long: containerd's socket {longest} would be "
+            f"{len(str(longest))} bytes, over the {SOCKET_PATH_MAX} a unix socket may have"
+        )
+
+
+def cgroup_name(root: Path) -> str:
+    """The cgroup parent of the containers of the daemon whose root is ``root``."""
+    return f"{CGROUP_PREFIX}{Path(root).name}"
+
+
+def cgroups(prefix: str = CGROUP_PREFIX) -> list[str]:
+    """The container cgroup parents (in any hierarchy) whose name starts with ``prefix``."""
+    return sorted({path.name for path in CGROUP_ROOT.glob(f"*/{prefix}*") if path.is_dir()})
+
+
+def cgroup_pids(name: str) -> set[int]:
+    """The processes in container cgroup parent ``name`` and below, in every hierarchy."""
+    pids: set[int] = set()
+    for listing in CGROUP_ROOT.glob(f"*/{name}/**/cgroup.procs"):
+        with contextlib.suppress(OSError, ValueError):
+            pids.update(int(line) for line in listing.read_text().split())
+    return pids
+
+
+def remove_cgroup(name: str) -> None:
+    """Delete cgroup parent ``name`` in every hierarchy, deepest first (empty ones only)."""
+    for hierarchy in sorted(CGROUP_ROOT.glob("*")):
+        parent = hierarchy / name
+        if parent.is_dir():
+            for child in sorted(parent.glob("**/"), key=lambda p: (-len(p.parts), str(p))):
+                with contextlib.suppress(OSError):
+                    child.rmdir()
+
+
+def pids_naming(root: Path) -> set[int]:
+    """Processes whose command line names a path inside ``root`` (the daemon, its
+    containerd and shims). Inside, not merely starting with it: ``/tmp/x-h1`` must not
+    catch ``/tmp/x-h10/...``."""
+    marker = f"{Path(root).absolute()}/".encode()
+    pids: set[int] = set()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        with contextlib.suppress(OSError):
+            if marker in (entry / "cmdline").read_bytes():
+                pids.add(int(entry.name))
+    return pids
+
+
+def mounts_under(path: Path) -> list[str]:
+    """Mount points at or inside ``path``, deepest first."""
+    here = str(Path(path).absolute())
+    try:
+        lines = Path("/proc/self/mounts").read_text().splitlines()
+    except OSError:
+        return []
+    points = [_unescape(line.split()[1]) for line in lines if len(line.split()) > 1]
+    inside = (p for p in points if p == here or p.startswith(f"{here}/"))
+    return sorted(inside, key=lambda p: (-len(p), p))
+
+
+def unmount_under(path: Path) -> None:
+    """Lazily unmount everything mounted at or inside ``path``, deepest first."""
+    for point in mounts_under(path):
+        subprocess.run(["umount", "-l", point], capture_output=True, check=False)
 
 
 def _drop_stale_pidfile(pidfile: Path) -> None:

@@ -28,16 +28,11 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import TracebackType
 
-from real.dockerd import Dockerd
+from real.dockerd import Dockerd, check_root
 from real.testhosts import network, procs, sweep
 from real.testhosts.firewall import Firewall
 from real.testhosts.naming import RunId
 from real.testhosts.procs import Proc
-
-#: The longest socket path containerd makes under a dockerd root (its debug endpoint).
-CONTAINERD_SOCKET = "/exec/containerd/containerd-debug.sock"
-#: containerd refuses unix socket paths longer than this.
-SOCKET_PATH_MAX = 104
 
 
 class TestHost:
@@ -131,9 +126,8 @@ class TestHosts:
         self.bridge_ns = self.run_id.name("br")
         self.hosts: list[TestHost] = []
         self._open = False
-        longest = len(str(self.base / self.run_id.name(f"h{n}"))) + len(CONTAINERD_SOCKET)
-        if docker and longest > SOCKET_PATH_MAX:
-            raise ValueError(f"base dir {self.base} too long for containerd's unix sockets")
+        if docker:  # fail before building anything: the longest host dir is the last
+            check_root(self.base / self.run_id.name(f"h{n}"))
 
     # -- life ---------------------------------------------------------------------------
 

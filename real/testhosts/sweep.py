@@ -2,9 +2,10 @@
 
 :func:`remove_run` is the last step of every orderly close, and what :func:`sweep` does to
 each run whose owner process is gone (a crashed or interrupted pytest): kill the run's
-processes (by namespace, by environment tag, by container cgroup), delete its namespaces
-(which deletes its veths, bridge and nft tables with them), its cgroups, its mounts and its
-temp dir. Live runs of other processes (parallel pytest-xdist workers) are never touched.
+processes (by namespace, by environment tag, by container cgroup, by a command line naming
+one of its directories), delete its namespaces (which deletes its veths, bridge and nft
+tables with them), its cgroups, its mounts and its temp dirs. Live runs of other processes
+(parallel pytest-xdist workers) are never touched.
 """
 
 from __future__ import annotations
@@ -16,14 +17,11 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+from real import dockerd
 from real.testhosts import procs
 from real.testhosts.firewall import tables
 from real.testhosts.naming import ENV_TAG, PREFIX, RunId
-from real.testhosts.network import links, namespaces, netns_path, remove_namespace
-
-CGROUP_ROOT = Path("/sys/fs/cgroup")
-#: real/dockerd.py names a daemon's container cgroup ``shoal-<its root dir name>``.
-CGROUP_PREFIX = "shoal-"
+from real.testhosts.network import namespaces, netns_path, remove_namespace
 
 
 def default_base() -> Path:
@@ -45,60 +43,65 @@ def _tags() -> dict[str, set[int]]:
     return found
 
 
-def _cgroups() -> list[Path]:
-    """Every container cgroup parent a test host's dockerd made."""
-    return sorted(CGROUP_ROOT.glob(f"*/{CGROUP_PREFIX}{PREFIX}*"))
+def _cgroups(run: RunId | None = None) -> list[str]:
+    """The container cgroup parents of test dockerds (of ``run``'s only, if given): a
+    daemon names it after its root dir, which is run-tagged."""
+    names = dockerd.cgroups(f"{dockerd.CGROUP_PREFIX}{PREFIX}")
+    return [n for n in names if run is None or run.owns(_cgroup_owner(n))]
 
 
-def _cgroup_pids(cgroup: Path) -> set[int]:
-    pids: set[int] = set()
-    for listing in cgroup.glob("**/cgroup.procs"):
-        with contextlib.suppress(OSError, ValueError):
-            pids.update(int(line) for line in listing.read_text().split())
-    return pids
-
-
-def _remove_cgroup(cgroup: Path) -> None:
-    for child in sorted(cgroup.glob("**/"), key=lambda p: -len(p.parts)):
-        with contextlib.suppress(OSError):
-            child.rmdir()
-
-
-def _mounts_under(path: Path) -> list[str]:
-    prefix = f"{path}/"
-    points: list[str] = []
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/self/mounts").read_text().splitlines():
-            fields = line.split()
-            if len(fields) > 1:
-                point = fields[1].replace("\\040", " ").replace("\\011", "\t")
-                if point.startswith(prefix):
-                    points.append(point)
-    return sorted(points, key=len, reverse=True)
+def _cgroup_owner(name: str) -> str:
+    return name.removeprefix(dockerd.CGROUP_PREFIX)
 
 
 def run_dirs(base: Path) -> list[Path]:
     return sorted(p for p in base.glob(f"{PREFIX}*") if p.is_dir() and RunId.parse(p.name))
 
 
+def _owned_dirs(run: RunId, base: Path) -> list[Path]:
+    return [p for p in run_dirs(base) if run.owns(p.name)]
+
+
+def _mounts(run: RunId, base: Path) -> list[str]:
+    """Mount points at or inside any directory of ``run`` under ``base``, deepest first
+    (found in the mount table, so a mount on a directory already unlinked counts too)."""
+    top = base.absolute()
+    owned = []
+    for point in dockerd.mounts_under(top):
+        first = Path(point).relative_to(top).parts[:1]
+        if first and run.owns(first[0]):
+            owned.append(point)
+    return owned
+
+
+def _tables_in(namespace: str) -> list[str]:
+    """The nft tables inside a namespace; none once it is gone."""
+    with contextlib.suppress(subprocess.CalledProcessError, OSError):
+        return tables(netns_path(namespace))
+    return []
+
+
 def remove_run(run: RunId, base: Path | None = None) -> None:
     """Kill and delete whatever of ``run`` is still there."""
     base = default_base() if base is None else base
     owned_ns = [name for name in namespaces() if run.owns(name)]
-    owned_cg = [cg for cg in _cgroups() if run.owns(cg.name.removeprefix(CGROUP_PREFIX))]
+    owned_cg = _cgroups(run)
+    owned_dirs = _owned_dirs(run, base)
     victims: set[int] = set(_tags().get(str(run), set()))
     for name in owned_ns:
         victims |= procs.host_pids(netns_path(name))
     for cgroup in owned_cg:
-        victims |= _cgroup_pids(cgroup)
+        victims |= dockerd.cgroup_pids(cgroup)
+    for directory in owned_dirs:
+        victims |= dockerd.pids_naming(directory)  # a dockerd outside any namespace
     procs.kill_all(procs.descendants(victims) - {os.getpid()})
     for name in owned_ns:
         remove_namespace(name)
     for cgroup in owned_cg:
-        _remove_cgroup(cgroup)
-    for directory in (p for p in run_dirs(base) if run.owns(p.name)):
-        for point in _mounts_under(directory):
-            subprocess.run(["umount", "-l", point], capture_output=True, check=False)
+        dockerd.remove_cgroup(cgroup)
+    for point in _mounts(run, base):
+        subprocess.run(["umount", "-l", point], capture_output=True, check=False)
+    for directory in owned_dirs:
         shutil.rmtree(directory, ignore_errors=True)
 
 
@@ -106,7 +109,7 @@ def leftovers(base: Path | None = None) -> list[RunId]:
     """Runs that left something behind, dead owner or not, in a stable order."""
     base = default_base() if base is None else base
     names = [*namespaces(), *(p.name for p in run_dirs(base)), *_tags()]
-    names += [cg.name.removeprefix(CGROUP_PREFIX) for cg in _cgroups()]
+    names += [_cgroup_owner(name) for name in _cgroups()]
     runs = {run for run in map(RunId.parse, names) if run is not None}
     return sorted(runs, key=str)
 
@@ -120,13 +123,18 @@ def sweep(base: Path | None = None) -> list[RunId]:
 
 
 def remains(run: RunId, base: Path | None = None) -> list[str]:
-    """What of ``run`` is still on the machine, described (empty once it is all gone)."""
+    """What of ``run`` is still on the machine, described (empty once it is all gone).
+
+    A run makes nothing in the root network namespace: its devices and nft tables live in
+    its own namespaces, so they are listed with them (and go when those are removed).
+    """
     base = default_base() if base is None else base
-    found = [f"netns {name}" for name in namespaces() if run.owns(name)]
-    found += [f"link {name}" for name in links() if str(run) in name]
-    found += [f"nft table {t}" for t in tables() if str(run) in t]
+    found: list[str] = []
+    for name in (n for n in namespaces() if run.owns(n)):
+        found.append(f"netns {name}")
+        found += [f"nft table {t} in {name}" for t in _tables_in(name)]
     found += [f"pid {pid}" for pid in sorted(_tags().get(str(run), set()))]
-    found += [f"cgroup {cg}" for cg in _cgroups() if run.owns(cg.name.removeprefix(CGROUP_PREFIX))]
-    found += [f"dir {p}" for p in run_dirs(base) if run.owns(p.name)]
-    found += [f"mount {p}" for p in _mounts_under(base / str(run))]
+    found += [f"cgroup {name}" for name in _cgroups(run)]
+    found += [f"dir {p}" for p in _owned_dirs(run, base)]
+    found += [f"mount {p}" for p in _mounts(run, base)]
     return found

@@ -14,6 +14,7 @@ import pytest
 
 from real.testhosts import packages, sweep
 from real.testhosts.hosts import TestHosts
+from real.testhosts.naming import RunId
 
 
 @pytest.fixture(scope="session")
@@ -25,6 +26,16 @@ def real_packages() -> None:
     except packages.Unavailable as why:
         pytest.skip(f"REAL-MODE TESTS DID NOT RUN: {why}")
     sweep.sweep()
+
+
+@pytest.fixture
+def run_id(real_packages: None) -> Iterator[RunId]:
+    """A run id for what a test makes by hand (namespaces, dockerd roots: name them with
+    ``run_id.name(...)``); removed after the test, and by the next session's sweep if
+    pytest was killed first."""
+    run = RunId.new()
+    yield run
+    sweep.remove_run(run)
 
 
 @pytest.fixture

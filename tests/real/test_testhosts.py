@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
@@ -83,6 +84,7 @@ def test_rules_live_in_one_tagged_table_per_host(testhosts: Make) -> None:
     hosts.cut(h1, h2)
     assert [t for t in _tables(h1) if "shoaltest" in t] == ["inet shoaltest"]
     assert f'comment "{hosts.run_id}:cut {h2.address}"' in _ruleset(h1)
+    assert f"nft table inet shoaltest in {h1.netns}" in sweep.remains(hosts.run_id)
     hosts.heal()
     assert "drop" not in _ruleset(h1)
 
@@ -170,6 +172,21 @@ hosts.isolate(hosts[1])
 print(hosts.run_id, flush=True)
 os.kill(os.getpid(), signal.SIGKILL)
 """
+
+
+def test_a_mount_left_in_a_host_dir_is_reported_and_removed(
+    real_packages: None, tmp_path: Path
+) -> None:
+    run = RunId.new()
+    leftover = tmp_path / run.name("h1") / "data"  # where a host's dockerd mounts
+    leftover.mkdir(parents=True)
+    subprocess.run(["mount", "-t", "tmpfs", "tmpfs", str(leftover)], check=True)
+    try:
+        assert f"mount {leftover}" in sweep.remains(run, tmp_path)
+        sweep.remove_run(run, tmp_path)
+        assert sweep.remains(run, tmp_path) == []
+    finally:
+        subprocess.run(["umount", "-l", str(leftover)], capture_output=True, check=False)
 
 
 def test_sweep_leaves_live_runs_alone(testhosts: Make) -> None:

@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
+import pytest
+
+from real import dockerd
+from real.agent.images import IMAGE, ensure_busybox_image
+from real.dockerd import DockerdError
 from real.testhosts import procs, sweep
 from real.testhosts.hosts import TestHost, TestHosts
 
@@ -34,3 +40,34 @@ def test_dockerd_answers_inside_each_host_and_survives_a_crash(testhosts: Make) 
     run = hosts.run_id
     hosts.close()
     assert sweep.remains(run) == []
+
+
+def test_crash_kills_the_hosts_containers_and_close_leaves_nothing(testhosts: Make) -> None:
+    hosts = testhosts(2, docker=True)
+    h1 = hosts[0]
+    pids = {}
+    for host in hosts:
+        client = _client(host)
+        ensure_busybox_image(client)
+        # No network: the container is in a namespace of its own, not the host's.
+        container = client.containers.run(IMAGE, detach=True, network_mode="none")
+        pids[host.name] = int(client.api.inspect_container(container.id)["State"]["Pid"])
+        client.close()
+    assert h1.dockerd is not None
+    cgroup = h1.dockerd.cgroup_parent
+    assert pids["h1"] in dockerd.cgroup_pids(cgroup)
+    hosts.crash(h1)
+    assert not procs.running(pids["h1"])
+    assert dockerd.cgroup_pids(cgroup) == set(), "no process of h1's containers survives"
+    assert procs.running(pids["h2"]), "the other host's containers live on"
+    run = hosts.run_id
+    hosts.close()
+    assert not procs.running(pids["h2"])
+    assert sweep.remains(run) == []
+
+
+def test_a_base_dir_too_long_for_containerd_is_refused_before_anything_is_made() -> None:
+    base = Path("/tmp") / ("x" * 60)
+    with pytest.raises(DockerdError, match="too long"):
+        TestHosts(10, docker=True, base=base)
+    assert not base.exists()
