@@ -4,15 +4,17 @@ The WAL sees files only through :class:`FileLayer`, so tests can run it on
 :class:`PowerLossFiles`, which keeps what was written apart from what was fsynced and,
 on :meth:`PowerLossFiles.power_loss`, throws away everything a power cut may lose:
 un-fsynced bytes (optionally keeping a torn prefix of the last write) and directory
-changes (new names, renames, removals) not followed by an fsync of the directory.
+changes (new files and directories, renames, removals) not followed by an fsync of the
+directory (a directory lost this way takes what is in it along).
 Killing a process keeps the page cache and so proves nothing about fsync; this does.
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -30,7 +32,8 @@ class AppendFile(Protocol):
 
 
 class FileLayer(Protocol):
-    def makedirs(self, directory: str) -> None: ...
+    def makedirs(self, directory: str) -> None:
+        """Create ``directory`` and any missing parents, durably."""
 
     def open_append(self, path: str) -> AppendFile:
         """Open ``path`` for appending, creating it empty if missing."""
@@ -51,6 +54,27 @@ class FileLayer(Protocol):
 
     def fsync_dir(self, directory: str) -> None:
         """Make the directory's entries (creations, renames, removals) durable."""
+
+
+def make_dirs_durably(
+    directory: str,
+    exists: Callable[[str], bool],
+    mkdir: Callable[[str], None],
+    fsync_dir: Callable[[str], None],
+) -> None:
+    """Create the missing levels of ``directory`` one at a time, top down, fsyncing the
+    parent of each: a new directory's name is durable only once its parent is fsynced,
+    so fsyncing just the last parent could lose every level above it on a power cut."""
+    missing: list[str] = []
+    while not exists(directory):
+        missing.append(directory)
+        parent = os.path.dirname(directory)
+        if parent == directory:
+            break
+        directory = parent
+    for level in reversed(missing):
+        mkdir(level)
+        fsync_dir(os.path.dirname(level))
 
 
 # --- the real layer -----------------------------------------------------------------
@@ -81,10 +105,12 @@ class OsFiles:
     _APPEND = os.O_WRONLY | os.O_CREAT | os.O_APPEND | getattr(os, "O_CLOEXEC", 0)
 
     def makedirs(self, directory: str) -> None:
-        if os.path.isdir(directory):
-            return
-        os.makedirs(directory)
-        self.fsync_dir(os.path.dirname(os.path.abspath(directory)))
+        make_dirs_durably(os.path.abspath(directory), os.path.isdir, self._mkdir, self.fsync_dir)
+
+    @staticmethod
+    def _mkdir(directory: str) -> None:
+        with contextlib.suppress(FileExistsError):  # made meanwhile by someone else
+            os.mkdir(directory)
 
     def open_append(self, path: str) -> AppendFile:
         return _OsFile(os.open(path, self._APPEND, 0o644))
@@ -136,7 +162,7 @@ class _Inode:
 class FileOp:
     """One call on the layer, for tests that check the order of writes and fsyncs."""
 
-    op: str  # "write", "fsync", "fsync_dir", "rename", "truncate", "remove", "create"
+    op: str  # "write", "fsync", "fsync_dir", "rename", "truncate", "remove", "create", "mkdir"
     path: str
     size: int = 0  # bytes written, or the size truncated to
 
@@ -185,7 +211,8 @@ class PowerLossFiles:
         self.eager_removals = eager_removals
         self._names: dict[str, _Inode] = {}
         self._durable: dict[str, _Inode] = {}
-        self._dirs: set[str] = set()
+        self._dirs: set[str] = {"/"}
+        self._durable_dirs: set[str] = {"/"}  # directories as of their parents' fsyncs
         self.log: list[FileOp] = []
         self.epoch = 0
         self.last_write: tuple[_Inode, bytes] | None = None  # the last un-fsynced chunk
@@ -229,6 +256,12 @@ class PowerLossFiles:
         """Cut the power: keep only what was fsynced, plus up to ``torn`` bytes (never
         all of it) of the last un-fsynced write, as a torn sector would."""
         last = self.last_write
+        kept: set[str] = set()
+        for directory in sorted(self._durable_dirs, key=len):  # parents before children
+            if os.path.dirname(directory) in kept or os.path.dirname(directory) == directory:
+                kept.add(directory)
+        self._dirs, self._durable_dirs = set(kept), set(kept)
+        self._durable = {n: i for n, i in self._durable.items() if os.path.dirname(n) in kept}
         self._names = dict(self._durable)
         for inode in set(self._names.values()):
             inode.data = bytearray(inode.synced)
@@ -251,7 +284,7 @@ class PowerLossFiles:
 
         twin._names = {name: clone(inode) for name, inode in self._names.items()}
         twin._durable = {name: clone(inode) for name, inode in self._durable.items()}
-        twin._dirs = set(self._dirs)
+        twin._dirs, twin._durable_dirs = set(self._dirs), set(self._durable_dirs)
         if self.last_write is not None:
             twin.last_write = (clone(self.last_write[0]), self.last_write[1])
         return twin
@@ -271,7 +304,16 @@ class PowerLossFiles:
         return parent
 
     def makedirs(self, directory: str) -> None:
-        self._dirs.add(directory)  # directories themselves are taken as durable
+        make_dirs_durably(directory, self._is_dir, self._mkdir, self.fsync_dir)
+
+    def _is_dir(self, path: str) -> bool:
+        return path in self._dirs
+
+    def _mkdir(self, directory: str) -> None:
+        """A new directory: its name is durable only once its parent is fsynced."""
+        self._parent(directory)
+        self._dirs.add(directory)
+        self.log.append(FileOp("mkdir", directory))
 
     def open_append(self, path: str) -> AppendFile:
         self._parent(path)
@@ -311,7 +353,11 @@ class PowerLossFiles:
         self.log.append(FileOp("remove", path))
 
     def fsync_dir(self, directory: str) -> None:
+        if directory not in self._dirs:
+            raise FileNotFoundError(errno.ENOENT, "no such directory", directory)
         self.before_fsync(directory)
+        self._durable_dirs -= {d for d in self._durable_dirs if os.path.dirname(d) == directory}
+        self._durable_dirs |= {d for d in self._dirs if os.path.dirname(d) == directory}
         for name in [n for n in self._durable if os.path.dirname(n) == directory]:
             del self._durable[name]
         for name, inode in self._names.items():

@@ -187,7 +187,7 @@ class Wal:
                 raise WalCorrupt(f"{where}: {error}") from error
             except AssertionError as error:  # InvariantViolation: entries that do not fit
                 raise WalCorrupt(f"{where}: {error}") from error
-        self._batch = result.highest_batch
+        self._batch = result.last_batch
         self._segment = number
         if not last:
             return

@@ -28,11 +28,11 @@ from core.raft.types import (
     HardState,
     Snapshot,
 )
-from real.files import OsFiles, PowerLossFiles
+from real.files import OsFiles, PowerLossFiles, PowerLost
 from real.wal import IdentityChange, RaftReset, Record, Wal, WalCorrupt, WalError
-from real.wal.frames import HEADER_SIZE
+from real.wal.frames import HEADER_SIZE, encode_frame
 from real.wal.log import checkpoint_name, segment_name
-from real.wal.records import apply_record
+from real.wal.records import Kind, apply_record
 
 DIR = "/data/wal"
 SEGMENT = os.path.join(DIR, segment_name(0))
@@ -198,6 +198,84 @@ def test_corruption_in_an_earlier_segment_is_refused() -> None:
     _corrupt(files, first, len(files.read(first)) - 1)  # the last byte of its last frame
     with pytest.raises(WalCorrupt, match=f"{first}: corrupt frame at offset .*not the last"):
         Wal.open(files, DIR)
+
+
+@pytest.mark.parametrize("field", ["payload", "batch"])
+def test_a_bad_frame_inside_an_acknowledged_batch_is_refused(field: str) -> None:
+    """Seqs 1-3 in one group commit, seq 4 in the next, both acknowledged; rot in seq 2.
+    The frames after it (seq 3 of the same batch, seq 4 of a later one) prove it was no
+    torn write: recovery refuses, naming the bad frame and the valid one after it."""
+    files, wal = fresh()
+    assert commit(wal, [DurableWrite(s, HardState(1), entries(s, 1, 1)) for s in (1, 2, 3)]) == 3
+    assert commit(wal, [DurableWrite(4, HardState(1), entries(4, 1, 1))]) == 4
+    offsets = _frame_offsets(files.read(SEGMENT))
+    assert len(offsets) == 5  # the segment header, seqs 1-4
+    victim = offsets[2]
+    _corrupt(files, SEGMENT, victim + (HEADER_SIZE + 2 if field == "payload" else 5))
+    with pytest.raises(
+        WalCorrupt, match=f"{SEGMENT}: corrupt frame at offset {victim}.*offset {offsets[3]}"
+    ):
+        Wal.open(files, DIR)
+
+
+@pytest.mark.parametrize("forged_batch", [2**64 - 1, 2, 3])
+def test_a_frame_spelled_out_in_user_data_of_a_torn_tail_is_not_evidence(
+    forged_batch: int,
+) -> None:
+    """User data (here an entry, as a label would be) may hold bytes that parse as a
+    valid frame; torn inside it, the write is still a torn tail, dropped."""
+    files, wal = fresh()
+    commit(wal, STORY[:4])
+    forged = encode_frame(Kind.RAFT, forged_batch, b"forged")
+    record = DurableWrite(5, None, (Entry(2, 6, data=b"label=" + forged + b"; more"),))
+    wal.append(record)
+    size = len(files.read(SEGMENT))
+    files.arm_power_loss(after_fsyncs=0, torn=1 << 20)  # all but the last byte survive
+    with pytest.raises(WalError):
+        wal.sync()
+    assert forged in files.read(SEGMENT)[size:]
+    wal = Wal.open(files, DIR)
+    assert wal.recovered() == expected(STORY[:4])
+    commit(wal, [record])
+    files.power_loss()
+    assert Wal.open(files, DIR).recovered() == expected([*STORY[:4], record])
+
+
+def test_makedirs_makes_every_new_level_durable() -> None:
+    files = PowerLossFiles()
+    files.makedirs("/a/b/c")
+    made = [op for op in files.log if op.op in ("mkdir", "fsync_dir")]
+    assert [(op.op, op.path) for op in made] == [
+        ("mkdir", "/a"),
+        ("fsync_dir", "/"),
+        ("mkdir", "/a/b"),
+        ("fsync_dir", "/a"),
+        ("mkdir", "/a/b/c"),
+        ("fsync_dir", "/a/b"),
+    ]
+    files.power_loss()
+    assert files.list("/a/b/c") == []
+    _, wal = fresh(files)  # and the WAL under such a directory survives a power cut
+    commit(wal, STORY)
+    files.power_loss()
+    assert Wal.open(files, DIR).recovered() == expected(STORY)
+
+
+def test_a_new_directory_is_lost_with_its_contents_until_its_parent_is_fsynced() -> None:
+    files = PowerLossFiles()
+    files.arm_power_loss(after_fsyncs=1)  # "/" is fsynced for /a, "/a" is not for /a/b
+    with pytest.raises(PowerLost):
+        files.makedirs("/a/b")
+    assert files.list("/a") == []
+    with pytest.raises(FileNotFoundError):
+        files.list("/a/b")
+
+
+def test_real_makedirs_creates_every_level(tmp_path: os.PathLike[str]) -> None:
+    directory = os.path.join(os.fspath(tmp_path), "x", "y", "wal")
+    OsFiles().makedirs(directory)
+    OsFiles().makedirs(directory)  # already there: nothing to do
+    assert os.path.isdir(directory)
 
 
 def test_snapshot_compaction_and_restart_drop_old_segments() -> None:
