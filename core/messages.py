@@ -19,6 +19,7 @@ from typing import Any
 import msgpack
 
 from core.errors import ShoalError
+from core.model.cluster import Cluster
 from core.model.node import Node, NodeDescription
 from core.model.service import Service, ServiceSpec
 from core.model.task import Task, TaskStatus
@@ -130,10 +131,24 @@ class AssignmentsMessage:
 
 
 @dataclass(frozen=True, slots=True)
+class RootCARequest:
+    """A joining node asks any manager for the cluster's root certificate (SwarmKit's
+    ``GetRootCACertificate``), to check it against its token before sending the token."""
+
+    host: str
+
+
+@dataclass(frozen=True, slots=True)
+class RootCAReply:
+    root_ca: bytes  # PEM
+
+
+@dataclass(frozen=True, slots=True)
 class JoinRequest:
     host: str
     token: str
     description: NodeDescription
+    csr: bytes = b""  # PEM: the key the node's certificate is to certify
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,6 +157,27 @@ class JoinAccepted:
     manager: bool
     raft_id: int
     managers: tuple[tuple[int, str], ...]  # (raft id, host) of the members
+    certificate: bytes = b""  # PEM, signed for the request's CSR
+    root_ca: bytes = b""  # PEM
+
+
+@dataclass(frozen=True, slots=True)
+class RenewCertificate:
+    """A member asks the leader for a new certificate over its session (SwarmKit's
+    ``IssueNodeCertificate`` by a node that has one); the role comes from the store."""
+
+    node_id: str
+    csr: bytes  # PEM
+
+
+@dataclass(frozen=True, slots=True)
+class CertificateIssued:
+    """The leader's answer to :class:`RenewCertificate`: a certificate, or why not."""
+
+    node_id: str
+    certificate: bytes  # PEM; empty when refused
+    root_ca: bytes  # PEM
+    error: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,8 +268,12 @@ ClusterMessage = (
     | StatusReport
     | StatusAck
     | AssignmentsMessage
+    | RootCARequest
+    | RootCAReply
     | JoinRequest
     | JoinAccepted
+    | RenewCertificate
+    | CertificateIssued
     | JoinRefused
     | Promoted
     | JoinRaft
@@ -252,7 +292,8 @@ _CLASSES: dict[str, type] = {
 # -- the codec -------------------------------------------------------------------------------
 
 _MODELS: dict[str, type[WireModel]] = {
-    cls.__name__: cls for cls in (Node, NodeDescription, Service, ServiceSpec, Task, TaskStatus)
+    cls.__name__: cls
+    for cls in (Cluster, Node, NodeDescription, Service, ServiceSpec, Task, TaskStatus)
 }
 
 

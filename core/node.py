@@ -22,6 +22,14 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from core.agent.agent import Agent, AgentOutput, AgentWrite
+from core.ca import policy as ca_policy
+from core.ca.cluster import issue, stored_root
+from core.ca.credentials import NodeCredentials, accept
+from core.ca.errors import CAError
+from core.ca.issue import new_csr
+from core.ca.renewal import renewal_delay, role_changed
+from core.ca.root import RootCA, create_root_ca
+from core.ca.tokens import check_root, join_token, parse_join_token
 from core.errors import ShoalError
 from core.manager.manager import Manager
 from core.manager.mutations import NO_MUTATIONS, ManagerMutations
@@ -34,6 +42,7 @@ from core.manager.requests import (
     no_leader,
 )
 from core.messages import (
+    CertificateIssued,
     ClusterMessage,
     ForwardedReply,
     ForwardedRequest,
@@ -48,10 +57,13 @@ from core.messages import (
     Proxied,
     RaftEnvelope,
     Register,
+    RenewCertificate,
+    RootCAReply,
+    RootCARequest,
     SessionRefused,
     StatusReport,
 )
-from core.model.cluster import Cluster, JoinTokens, join_token
+from core.model.cluster import Cluster, JoinTokens
 from core.model.enums import NodeRole, NodeState, Reachability
 from core.model.ids import new_id
 from core.model.node import ManagerStatus, Node, NodeDescription, NodeSpec, NodeStatus
@@ -116,6 +128,12 @@ def leave_refusal(stats: tuple[bool, int, int] | None, active: bool = True) -> s
 
 
 AgentMessage = Register | Heartbeat | StatusReport | LogReply
+#: What an agent says over its session, relayed to the leader by a follower.
+SESSION_MESSAGES = (Register, Heartbeat, StatusReport, LogReply, RenewCertificate)
+#: The deadline key of the certificate renewal timer (request ids never look like it).
+RENEWAL_TIMER = "$certificate-renewal"
+#: How long a renewal request waits for its answer before it is sent again.
+RENEWAL_RETRY_SECONDS = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +144,20 @@ class NodeIdentity:
     manager: bool
     raft_id: int
     managers: tuple[tuple[int, str], ...]  # (raft id, host) as last known
+    # key, certificate and root: the node's TLS identity (None before it has one)
+    credentials: NodeCredentials | None = None
+
+
+@dataclass(slots=True)
+class PendingJoin:
+    """A ``swarm join`` under way: first the root (checked against the token), then the
+    CSR for a key made for it, then the certificate."""
+
+    request_id: str
+    token: str
+    key_pem: bytes = b""
+    csr_pem: bytes = b""
+    root: RootCA | None = None
 
 
 @dataclass(slots=True)
@@ -142,6 +174,9 @@ class NodeReady:
     next_deadline: float | None = None
     # the store entries applied (a manager), for the driver's checkers
     applied: list[tuple[Entry, Applied]] = field(default_factory=list)
+    # new TLS credentials, in use from now on (the driver reloads its TLS contexts);
+    # they are also in ``identity``, which the driver writes before anything else
+    credentials: NodeCredentials | None = None
 
 
 @dataclass
@@ -186,7 +221,8 @@ class SwarmNode:
         self.via: dict[str, str] = {}  # agent host -> the manager relaying its session
         self.deadlines: TimerHeap[str] = TimerHeap()
         self.pending_init: str | None = None
-        self.pending_join: tuple[str, str] | None = None  # (request id, token)
+        self.pending_join: PendingJoin | None = None
+        self.renewal: tuple[bytes, bytes] | None = None  # (key, CSR) of a renewal under way
         self.leaving: set[str] = set()  # leave requests waiting for the leader's stats
         # Raft's state as written so far (what ``--force-new-cluster`` starts from)
         self.raft_state = disk.raft.copy() if disk is not None else PersistentState()
@@ -203,6 +239,8 @@ class SwarmNode:
             raft = RaftNode(identity.raft_id, self.raft_config, self.rng, disk.raft.copy())
             self._start_manager(raft, {i: h for i, h in identity.managers if i})
         self._start_agent(identity, disk.tasks)
+        if identity.credentials is not None:
+            self._arm_renewal()
 
     def _start_manager(self, raft: RaftNode, peers: dict[NodeId, str]) -> None:
         assert self.identity is not None
@@ -234,6 +272,9 @@ class SwarmNode:
         if self.agent is not None:
             self._take_agent(self.agent.tick(mono, wall))
         for request_id in self.deadlines.pop_due(mono):
+            if request_id == RENEWAL_TIMER:
+                self._renew()
+                continue
             if request_id in self.leaving:
                 self.leaving.discard(request_id)
                 self._refuse_leave(request_id, None)  # no stats: the plain refusal
@@ -245,6 +286,8 @@ class SwarmNode:
     def receive(self, source: str, message: ClusterMessage) -> None:
         manager, agent = self.manager, self.agent
         mono, wall = self.mono, self.wall
+        if source != self.host and self._cut_off():
+            return  # no peer completes a TLS handshake with an expired certificate
         if isinstance(message, RaftEnvelope):
             if manager is not None and message.message.to == manager.raft.id:
                 manager.step(message.message, mono, wall)
@@ -266,11 +309,24 @@ class SwarmNode:
                     )
                 )
             return
+        if isinstance(message, RootCARequest):
+            self._serve_root_ca(source)
+            return
+        if isinstance(message, RootCAReply):
+            self._root_ca_received(source, message)
+            return
         if isinstance(message, JoinRequest):
             self._serve_join(source, message)
             return
         if isinstance(message, (JoinAccepted, JoinRefused)):
             self._joined(source, message)
+            return
+        if isinstance(message, RenewCertificate):
+            self.via.pop(source, None)
+            self._serve_renewal(source, message)
+            return
+        if isinstance(message, CertificateIssued):
+            self._renewed(message)
             return
         if isinstance(message, Promoted):
             self._promoted(source, message)
@@ -311,10 +367,13 @@ class SwarmNode:
         relay: the leader's answer, passed on to the agent."""
         message = envelope.message
         manager = self.manager
-        if isinstance(message, (Register, Heartbeat, StatusReport, LogReply)):
+        if isinstance(message, SESSION_MESSAGES):
             if manager is not None and manager.leadership is not None:
                 self.via[envelope.origin] = source
-            self._from_agent(envelope.origin, message)
+            if isinstance(message, RenewCertificate):
+                self._serve_renewal(envelope.origin, message)
+            else:
+                self._from_agent(envelope.origin, message)
         elif envelope.origin == self.host:
             self.receive(self.host, message)  # for this host's own agent, relayed here
         else:
@@ -461,9 +520,7 @@ class SwarmNode:
         )
         peers = dict(manager.peers)
         self._start_manager(raft, peers)
-        self._set_identity(
-            NodeIdentity(identity.node_id, True, identity.raft_id, ((identity.raft_id, self.host),))
-        )
+        self._set_identity(replace(identity, managers=((identity.raft_id, self.host),)))
         self.out.replies.append(ClientReply(request.id, True, identity.node_id))
 
     def _reset_raft(self, state: PersistentState) -> None:
@@ -472,14 +529,31 @@ class SwarmNode:
         self.out.raft_writes = []
 
     def _bootstrap_cluster(self) -> None:
-        """The first leader of a new swarm writes the cluster and its own node."""
+        """The first leader of a new swarm makes the root CA and writes the cluster
+        (with the root, and both join tokens naming its digest) and its own node with a
+        manager certificate, which it uses once the write has committed."""
         manager, identity = self.manager, self.identity
         assert manager is not None and manager.leadership is not None and identity is not None
-        digest = join_token(self.entropy).split("-")[2]  # the CA's, shared by both tokens
+        root = create_root_ca(self.entropy, self.wall)
         tokens = JoinTokens(
-            worker=join_token(self.entropy, digest), manager=join_token(self.entropy, digest)
+            worker=join_token(root, self.entropy), manager=join_token(root, self.entropy)
         )
-        cluster = Cluster(id=new_id(self.rng), join_tokens=tokens)
+        cluster = Cluster(
+            id=new_id(self.rng),
+            join_tokens=tokens,
+            tls_info=root.tls_info(),
+            root_ca=stored_root(root),
+        )
+        key_pem, csr_pem = new_csr(self.entropy)
+        certificate = issue(
+            cluster,
+            csr_pem,
+            node_id=identity.node_id,
+            role=NodeRole.MANAGER,
+            wall=self.wall,
+            entropy=self.entropy,
+        )
+        credentials = accept(key_pem, certificate.certificate.encode(), root.public())
         node = Node(
             id=identity.node_id,
             spec=NodeSpec(role=NodeRole.MANAGER),
@@ -491,6 +565,7 @@ class SwarmNode:
                 addr=self.host,
                 raft_id=identity.raft_id,
             ),
+            certificate=certificate,
         )
         request_id = self.pending_init
         self.pending_init = None
@@ -505,6 +580,7 @@ class SwarmNode:
             if error is not None:
                 self.out.replies.append(ClientReply.failed(request_id, error))
                 return
+            self._install(credentials)
             assert self.identity is not None
             self._start_agent(self.identity, {})
             self.out.replies.append(ClientReply(request_id, True, identity.node_id))
@@ -518,10 +594,56 @@ class SwarmNode:
             )
             return
         remote, token = str(request.params["remote"]), str(request.params["token"])
-        self.pending_join = (request.id, token)
-        self.out.messages.append((remote, JoinRequest(self.host, token, self.description)))
+        try:
+            parse_join_token(token)
+        except CAError as error:
+            self.out.replies.append(ClientReply(request.id, False, error=str(error)))
+            return
+        self.pending_join = PendingJoin(request.id, token)
+        self.out.messages.append((remote, RootCARequest(self.host)))
         self.deadlines.arm(request.id, self.mono + REQUEST_TIMEOUT_SECONDS)
         self.requests[request.id] = ""
+
+    def _serve_root_ca(self, source: str) -> None:
+        """Any manager hands out the cluster's root, to anyone: it is no secret."""
+        manager = self.manager
+        root = manager.root_ca() if manager is not None else b""
+        if manager is None:
+            self.out.messages.append((source, JoinRefused(NOT_A_MANAGER)))
+        elif not root:
+            leader = manager.leader_host
+            self.out.messages.append(
+                (source, JoinRefused("this manager is not the leader", leader))
+            )
+        else:
+            self.out.messages.append((source, RootCAReply(root)))
+
+    def _root_ca_received(self, source: str, message: RootCAReply) -> None:
+        """The joiner trusts the root only if its digest is the token's; then it sends
+        the token (a secret) and the CSR for a key of its own."""
+        pending = self.pending_join
+        if pending is None or pending.root is not None:
+            return
+        try:
+            root = RootCA(message.root_ca)
+            check_root(pending.token, root)
+        except CAError as error:
+            self._join_failed(pending.request_id, str(error))
+            return
+        pending.key_pem, pending.csr_pem = new_csr(self.entropy)
+        pending.root = root
+        self.out.messages.append((source, self._join_request(pending)))
+
+    def _join_request(self, pending: PendingJoin) -> JoinRequest:
+        return JoinRequest(self.host, pending.token, self.description, pending.csr_pem)
+
+    def _join_failed(self, request_id: str, error: str) -> None:
+        self.pending_join = None
+        if self.requests.pop(request_id, None) is not None:
+            self.deadlines.cancel(request_id)
+            self.out.replies.append(
+                ClientReply(request_id, False, error=error, code="InvalidArgument")
+            )
 
     def _serve_join(self, source: str, message: JoinRequest) -> None:
         manager = self.manager
@@ -534,19 +656,27 @@ class SwarmNode:
         pending = self.pending_join
         if pending is None:
             return
-        request_id, token = pending
+        request_id = pending.request_id
         if isinstance(message, JoinRefused):
             if message.leader and message.leader != source:
-                self.out.messages.append(
-                    (message.leader, JoinRequest(self.host, token, self.description))
+                ask = (
+                    self._join_request(pending)
+                    if pending.root is not None
+                    else RootCARequest(self.host)
                 )
+                self.out.messages.append((message.leader, ask))
                 return
-            self.pending_join = None
-            if self.requests.pop(request_id, None) is not None:
-                self.deadlines.cancel(request_id)
-                self.out.replies.append(
-                    ClientReply(request_id, False, error=message.error, code="InvalidArgument")
-                )
+            self._join_failed(request_id, message.error)
+            return
+        root = pending.root
+        if root is None:
+            return  # an answer to a request this join never sent
+        try:
+            if message.root_ca != root.cert_pem:
+                raise CAError("the manager's root CA changed while joining")
+            credentials = accept(pending.key_pem, message.certificate, root)
+        except CAError as error:
+            self._join_failed(request_id, str(error))
             return
         self.pending_join = None
         # the manager that let it in (the leader) first: the agent's first session
@@ -554,6 +684,7 @@ class SwarmNode:
         managers = tuple(sorted(message.managers, key=lambda m: m[1] != source)) or ((0, source),)
         identity = NodeIdentity(message.node_id, message.manager, message.raft_id, managers)
         self._set_identity(identity)
+        self._install(credentials)
         if message.manager:
             raft = RaftNode.join(message.raft_id, self.raft_config, self.rng)
             self._start_manager(raft, {i: h for i, h in managers if i})
@@ -570,10 +701,97 @@ class SwarmNode:
         if identity is None or identity.node_id != message.node_id or self.manager is not None:
             return
         peers = {i: h for i, h in message.managers}
-        self._set_identity(NodeIdentity(identity.node_id, True, message.raft_id, message.managers))
+        self._set_identity(
+            replace(identity, manager=True, raft_id=message.raft_id, managers=message.managers)
+        )
         raft = RaftNode.join(message.raft_id, self.raft_config, self.rng)
         self._start_manager(raft, peers)
         self.out.messages.append((source, JoinRaft(identity.node_id, message.raft_id)))
+        self._arm_renewal()  # a worker's certificate: a manager's at once
+
+    # -- certificates -----------------------------------------------------------------------
+
+    def _install(self, credentials: NodeCredentials) -> None:
+        """Use ``credentials`` from now on (they are durable with the identity) and
+        arm the timer of their renewal."""
+        identity = self.identity
+        assert identity is not None
+        self._set_identity(replace(identity, credentials=credentials))
+        self.out.credentials = credentials
+        self.renewal = None
+        self._arm_renewal()
+
+    def _arm_renewal(self, role_check: bool = True) -> None:
+        """Renew at a random point of 50-80% of the certificate's life, or now if the
+        node's role is no longer the one it certifies (promotion, demotion)."""
+        identity = self.identity
+        if identity is None or identity.credentials is None:
+            return
+        cert = identity.credentials.certificate
+        role = NodeRole.MANAGER if identity.manager else NodeRole.WORKER
+        if role_check and role_changed(cert, role):
+            self.deadlines.arm(RENEWAL_TIMER, self.mono)
+            return
+        delay = renewal_delay(cert, self.rng, self.wall)
+        self.deadlines.arm(RENEWAL_TIMER, self.mono + delay)
+
+    def _renew(self) -> None:
+        """Ask for a new certificate over the session (a manager asks the leader), and
+        ask again if no answer comes; an expired certificate reaches nobody."""
+        identity, agent = self.identity, self.agent
+        if identity is None or identity.credentials is None:
+            return
+        if self.renewal is None:
+            self.renewal = new_csr(self.entropy)
+        request = RenewCertificate(identity.node_id, self.renewal[1])
+        manager = self.manager
+        if manager is not None and (manager.is_leader or manager.leader_host):
+            target = self.host if manager.is_leader else manager.leader_host
+        else:
+            target = agent.manager if agent is not None else ""
+        if target:
+            self.out.messages.append((target, request))
+        cut_off = identity.credentials.expired(self.wall)
+        retry = ca_policy.EXPIRED_RENEWAL_RETRY if cut_off else RENEWAL_RETRY_SECONDS
+        self.deadlines.arm(RENEWAL_TIMER, self.mono + retry)
+
+    def _serve_renewal(self, origin: str, message: RenewCertificate) -> None:
+        """The leader signs; a follower relays to it (answers come back the same way)."""
+        manager = self.manager
+        if manager is None:
+            return
+        if manager.leadership is not None:
+            manager.renew(message, lambda answer: self._to_agent(origin, answer))
+            return
+        leader = manager.leader_host
+        if leader and leader != self.host:
+            self.out.messages.append((leader, Proxied(origin, message)))
+
+    def _renewed(self, message: CertificateIssued) -> None:
+        """The leader's answer: installed when it certifies the key this renewal made
+        and chains to the root this node trusts; otherwise the retry timer stands."""
+        identity, renewal = self.identity, self.renewal
+        if identity is None or identity.credentials is None or renewal is None:
+            return
+        if message.node_id != identity.node_id or message.error:
+            return
+        if message.root_ca != identity.credentials.root_pem:
+            return  # root rotation is not implemented: keep the trusted root
+        try:
+            credentials = accept(renewal[0], message.certificate, identity.credentials.root)
+        except CAError:
+            return
+        self._set_identity(replace(identity, credentials=credentials))
+        self.out.credentials = credentials
+        self.renewal = None
+        self._arm_renewal(role_check=False)
+
+    def _cut_off(self) -> bool:
+        """Whether this node's certificate has expired (on its own clock): no manager
+        accepts it and it accepts no one, until it leaves and joins again."""
+        identity = self.identity
+        credentials = identity.credentials if identity is not None else None
+        return credentials is not None and credentials.expired(self.wall)
 
     def _leave(self, request: ClientRequest) -> None:
         if self.identity is None:
@@ -620,6 +838,8 @@ class SwarmNode:
         self.manager = None
         self.agent = None
         self.ticker = None
+        self.renewal = None
+        self.deadlines.cancel(RENEWAL_TIMER)
         self._set_identity(None)
         self.out.replies.append(ClientReply(request_id, True, "Node left the swarm."))
 
@@ -664,6 +884,8 @@ class SwarmNode:
         found = [d for d in deadlines if d is not None]
         self.out.next_deadline = min(found, default=None)
         out, self.out = self.out, NodeReady()
+        if self._cut_off():
+            out.messages = [(t, m) for t, m in out.messages if t == self.host]
         return out
 
     def _take_manager(self, manager: Manager) -> bool:
@@ -673,17 +895,22 @@ class SwarmNode:
             self.raft_state.apply(write)
         self.out.raft_writes.extend(produced.writes)
         for target, message in produced.messages:
-            relay = self.via.get(target)
-            if relay is not None and not isinstance(message, RaftEnvelope):
-                self.out.messages.append((relay, Proxied(target, message)))
-            else:
-                self.out.messages.append((target, message))
+            self._to_agent(target, message)
         self.out.applied.extend(produced.applied)
         return produced.removed_self
+
+    def _to_agent(self, target: str, message: ClusterMessage) -> None:
+        """Send to ``target``, through the manager relaying its session if it has one."""
+        relay = self.via.get(target)
+        if relay is not None and not isinstance(message, RaftEnvelope):
+            self.out.messages.append((relay, Proxied(target, message)))
+        else:
+            self.out.messages.append((target, message))
 
     def _demoted(self) -> None:
         identity = self.identity
         self.manager = None
         self.ticker = None
         if identity is not None:
-            self._set_identity(NodeIdentity(identity.node_id, False, 0, identity.managers))
+            self._set_identity(replace(identity, manager=False, raft_id=0))
+            self._arm_renewal()  # a manager's certificate: a worker's at once

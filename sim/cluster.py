@@ -29,6 +29,7 @@ from typing import Any
 import msgpack
 import simpy
 
+from core.ca.credentials import NodeCredentials
 from core.manager.mutations import NO_MUTATIONS, ManagerMutations
 from core.manager.requests import ClientReply, ClientRequest
 from core.messages import ClusterMessage, RaftEnvelope, decode, encode
@@ -116,7 +117,8 @@ class ClusterHost:
             wall=lambda: self.clock.wall(world.env.now),
         )
         self._entropy = streams.child(f"host/{self.name}/entropy")
-        self.identity: NodeIdentity | None = None
+        self.identity: NodeIdentity | None = None  # its TLS credentials with it
+        self.credentials: NodeCredentials | None = None  # what its TLS would present now
         self.tasks: dict[str, Task] = {}  # the agent's durable store
         self.state = HostState.CRASHED
         self.node: SwarmNode | None = None
@@ -138,6 +140,7 @@ class ClusterHost:
         env = self.world.env
         rng = self.world.streams.child(f"host/{self.name}/node/{self.incarnation}")
         disk = NodeDisk(self.identity, self.disk.durable.copy(), dict(self.tasks))
+        self.credentials = self.identity.credentials if self.identity is not None else None
         self.executor.host_started(self._result)
         self.node = SwarmNode(
             self.name,
@@ -310,6 +313,20 @@ class ClusterHost:
                 self.tasks[agent_write.task_id] = agent_write.task
         if ready.identity is not False:
             self.identity = ready.identity if isinstance(ready.identity, NodeIdentity) else None
+            if self.identity is None:
+                self.credentials = None
+        if ready.credentials is not None:
+            self.credentials = ready.credentials
+            identity = ready.credentials.identity
+            world.trace.emit(
+                world.env.now,
+                self.name,
+                "certificate",
+                node=identity.node_id,
+                role=identity.role.value,
+                serial=f"{ready.credentials.certificate.serial_number:x}",
+                not_after=ready.credentials.not_after,
+            )
         for target, message in ready.messages:
             if target == self.name:  # to itself: the next instant, as over loopback
                 loopback = functools.partial(self._loopback, Envelope(self.name, message))

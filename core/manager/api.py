@@ -15,9 +15,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from core.allocator.ports import PortConflict
+from core.ca import tokens as join_tokens
+from core.ca.errors import CAError
+from core.ca.issue import check_cert_expiry
 from core.manager.requests import ApiError
 from core.model import replace
-from core.model.cluster import Cluster, join_token
+from core.model.cluster import Cluster
 from core.model.common import StoredObject, Version
 from core.model.enums import (
     NodeAvailability,
@@ -473,13 +476,15 @@ def _cluster(store: MemoryStore) -> Cluster:
 
 
 def swarm_inspect(ctx: ApiContext, params: Mapping[str, Any]) -> Answer:
-    """``docker swarm inspect`` (and the join tokens ``swarm join-token`` prints)."""
-    return Answer(_cluster(ctx.store))
+    """``docker swarm inspect`` (and the join tokens ``swarm join-token`` prints): the
+    root CA shows as ``TLSInfo``, its key never."""
+    return Answer(replace(_cluster(ctx.store), root_ca=None))
 
 
 def swarm_update(ctx: ApiContext, params: Mapping[str, Any]) -> Write:
     """``docker swarm update`` and ``join-token --rotate``: the task history limit,
-    the dispatcher's heartbeat period, new join secrets (the CA digest kept)."""
+    the dispatcher's heartbeat period, the lifetime of new node certificates
+    (``--cert-expiry``), new join secrets (the CA digest kept)."""
     current = _cluster(ctx.store)
     spec = current.spec
     limit = params.get("task_history_limit")
@@ -493,14 +498,21 @@ def swarm_update(ctx: ApiContext, params: Mapping[str, Any]) -> Write:
         spec = replace(
             spec, dispatcher=replace(spec.dispatcher, heartbeat_period_ns=int(heartbeat))
         )
+    expiry = params.get("node_cert_expiry_ns")
+    if expiry is not None:
+        try:
+            check_cert_expiry(int(expiry) // 10**9)
+        except CAError as error:
+            raise ApiError("InvalidArgument", str(error)) from None
+        spec = replace(spec, ca_config=replace(spec.ca_config, node_cert_expiry_ns=int(expiry)))
     validate_cluster_spec(spec)
     tokens = current.join_tokens
     for role in ("worker", "manager"):
         if params.get(f"rotate_{role}_token"):
             if ctx.entropy is None:
                 raise ApiError("Internal", "no entropy to make a new join token with")
-            digest = getattr(tokens, role).split("-")[2]
-            tokens = replace(tokens, **{role: join_token(ctx.entropy, digest)})
+            rotated = join_tokens.rotate(getattr(tokens, role), ctx.entropy)
+            tokens = replace(tokens, **{role: rotated})
     updated = replace(current, spec=spec, join_tokens=tokens)
 
     def build(tx: WriteTx) -> None:

@@ -21,24 +21,28 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from core.ca.cluster import cluster_root, issue
+from core.ca.errors import CAError
 from core.errors import ShoalError
 from core.manager.api import Answer, ApiContext, Gather, Write, handle
 from core.manager.leader import Leadership
 from core.manager.mutations import NO_MUTATIONS, ManagerMutations
 from core.manager.requests import ApiError
 from core.messages import (
+    CertificateIssued,
     ClusterMessage,
     JoinAccepted,
     JoinRefused,
     JoinRequest,
     Promoted,
     RaftEnvelope,
+    RenewCertificate,
 )
 from core.model import replace
 from core.model.cluster import Cluster
 from core.model.enums import NodeRole, NodeState, Reachability
 from core.model.ids import new_id
-from core.model.node import ManagerStatus, Node, NodeSpec, NodeStatus
+from core.model.node import ManagerStatus, Node, NodeCertificate, NodeSpec, NodeStatus
 from core.raft.node import RaftNode
 from core.raft.types import (
     ChangeKind,
@@ -199,26 +203,37 @@ class Manager:
     def join(
         self, host: str, request: JoinRequest, answer: Callable[[ClusterMessage], None]
     ) -> None:
-        """A node asks to join with a token: it becomes a worker or a manager (a new
-        Raft member, added once its Node object has committed)."""
+        """A node asks to join with a token and a CSR: it becomes a worker or a manager
+        (a new Raft member, added once its Node object has committed), with a
+        certificate for the role its token grants."""
         leadership = self.leadership
         if leadership is None:
             answer(JoinRefused("this manager is not the leader", self.leader_host))
             return
-        clusters = [c for c in self.store.tables["clusters"].values() if isinstance(c, Cluster)]
-        tokens = clusters[0].join_tokens if clusters else None
-        if tokens is None or request.token not in (tokens.worker, tokens.manager):
+        cluster = self.cluster()
+        tokens = cluster.join_tokens if cluster is not None else None
+        if (
+            cluster is None
+            or tokens is None
+            or request.token not in (tokens.worker, tokens.manager)
+        ):
             refusal = ApiError(
                 "InvalidArgument", "A valid join token is necessary to join this cluster"
             )
             answer(JoinRefused(str(refusal)))
             return
         manager = request.token == tokens.manager
+        role = NodeRole.MANAGER if manager else NodeRole.WORKER
         node_id = new_id(self.rng)
+        try:
+            certificate = self._issue(cluster, request.csr, node_id, role)
+        except CAError as error:
+            answer(JoinRefused(str(error)))
+            return
         raft_id = self._new_raft_id() if manager else 0
         node = Node(
             id=node_id,
-            spec=NodeSpec(role=NodeRole.MANAGER if manager else NodeRole.WORKER),
+            spec=NodeSpec(role=role),
             description=request.description,
             status=NodeStatus(state=NodeState.UNKNOWN, addr=host),
             manager_status=(
@@ -226,6 +241,7 @@ class Manager:
                 if manager
                 else None
             ),
+            certificate=certificate,
         )
 
         def build(tx: WriteTx) -> None:
@@ -238,9 +254,71 @@ class Manager:
             if manager:
                 self.peers[raft_id] = host
                 self.add_member(raft_id)
-            answer(JoinAccepted(node_id, manager, raft_id, self.members()))
+            answer(
+                JoinAccepted(
+                    node_id,
+                    manager,
+                    raft_id,
+                    self.members(),
+                    certificate.certificate.encode(),
+                    cluster_root(cluster).cert_pem,
+                )
+            )
 
         leadership.writes.submit(build, done, alone=True)
+
+    def cluster(self) -> Cluster | None:
+        """The cluster object, once the swarm's first write has made it."""
+        clusters = self.store.tables["clusters"]
+        for key in sorted(clusters):
+            cluster = clusters[key]
+            if isinstance(cluster, Cluster):
+                return cluster
+        return None
+
+    def _issue(self, cluster: Cluster, csr: bytes, node_id: str, role: NodeRole) -> NodeCertificate:
+        if self.entropy is None:
+            raise CAError("no valid signer found")
+        return issue(cluster, csr, node_id=node_id, role=role, wall=self.wall, entropy=self.entropy)
+
+    def root_ca(self) -> bytes:
+        """The cluster's root certificate (PEM) for a joining node; empty before init."""
+        cluster = self.cluster()
+        if cluster is None or cluster.root_ca is None:
+            return b""
+        return cluster.root_ca.ca_cert.encode()
+
+    def renew(self, request: RenewCertificate, answer: Callable[[ClusterMessage], None]) -> None:
+        """A member's new CSR: signed for the role its Node object has now (SwarmKit's
+        renewal signs ``node.Role`` from the store, so a promotion or demotion shows in
+        the next certificate), recorded on the Node, then answered."""
+        leadership, cluster = self.leadership, self.cluster()
+        node = self.store.tables["nodes"].get(request.node_id)
+        if leadership is None or cluster is None or not isinstance(node, Node):
+            error = "node not found" if leadership is not None else "not the leader"
+            answer(CertificateIssued(request.node_id, b"", b"", error))
+            return
+        role = node.spec.role or NodeRole.WORKER
+        try:
+            certificate = self._issue(cluster, request.csr, node.id, role)
+        except CAError as error:
+            answer(CertificateIssued(request.node_id, b"", b"", str(error)))
+            return
+
+        def build(tx: WriteTx) -> None:
+            current = tx.get("nodes", node.id)
+            if not isinstance(current, Node):
+                raise ApiError("NotFound", f"node {node.id} not found")
+            tx.update(replace(current, certificate=certificate))
+
+        def done(error: ShoalError | None) -> None:
+            if error is not None:
+                answer(CertificateIssued(request.node_id, b"", b"", str(error)))
+                return
+            pem = certificate.certificate.encode()
+            answer(CertificateIssued(request.node_id, pem, cluster_root(cluster).cert_pem))
+
+        leadership.writes.submit(build, done)
 
     def _new_raft_id(self) -> NodeId:
         taken = self.raft.conf.voters | self.raft.conf.removed | set(self.peers)

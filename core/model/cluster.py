@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from core.model import defaults
 from core.model.common import Annotated, Driver, StoredObject, TLSInfo
-from core.model.ids import base36
 from core.model.wire import Labels, WireModel, model, wire
 
 
@@ -87,6 +84,16 @@ class JoinTokens(WireModel):
 
 
 @model
+class ClusterRootCA(WireModel):
+    """SwarmKit's ``Cluster.RootCA``: the root certificate and key (PEM) every manager
+    signs with, replicated with the cluster. Docker never shows it."""
+
+    ca_cert: str = wire("CACert", default="")
+    ca_key: str = wire("CAKey", default="")
+    ca_cert_hash: str = wire("CACertHash", default="")  # digest of CACert, as tokens carry
+
+
+@model
 class Cluster(StoredObject):
     """The swarm itself. ``docker swarm inspect`` shows it with its join tokens."""
 
@@ -102,11 +109,5 @@ class Cluster(StoredObject):
     subnet_size: int = wire("SubnetSize", omitempty=False, default=defaults.SUBNET_SIZE_PREFIX_BITS)
     data_path_port: int = wire("DataPathPort", omitempty=False, default=defaults.VXLAN_UDP_PORT)
     join_tokens: JoinTokens = wire("JoinTokens", omitempty=False, default_factory=JoinTokens)
-
-
-def join_token(entropy: Callable[[int], bytes], digest: str = "") -> str:
-    """``SWMTKN-1-<50 base36>-<25 base36>``: the CA digest part (kept when a token is
-    rotated) and a fresh secret, both from the driver's entropy."""
-    digest = digest or base36(int.from_bytes(entropy(32), "big"), 50)[-50:]
-    secret = base36(int.from_bytes(entropy(16), "big"), 25)[-25:]
-    return f"SWMTKN-1-{digest}-{secret}"
+    # SwarmKit's own field, left out of the Engine API's JSON (written only when set).
+    root_ca: ClusterRootCA | None = wire("RootCA", default=None)

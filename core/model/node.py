@@ -65,8 +65,20 @@ class ManagerStatus(WireModel):
 
 
 @model
+class NodeCertificate(WireModel):
+    """SwarmKit's ``Node.Certificate``: the last certificate the CA issued to the node,
+    the role it certifies and its CN (the node ID)."""
+
+    role: NodeRole | None = wire("Role", default=None)
+    certificate: str = wire("Certificate", default="")  # PEM
+    cn: str = wire("CN", default="")
+
+
+@model
 class Node(StoredObject):
     spec: NodeSpec = wire("Spec", default_factory=NodeSpec)
     description: NodeDescription = wire("Description", default_factory=NodeDescription)
     status: NodeStatus = wire("Status", default_factory=NodeStatus)
     manager_status: ManagerStatus | None = wire("ManagerStatus", default=None)
+    # SwarmKit's own field, left out of the Engine API's JSON (written only when set).
+    certificate: NodeCertificate | None = wire("Certificate", default=None)

@@ -7,6 +7,7 @@ import itertools
 
 import pytest
 
+from core.messages import ClusterMessage, HeartbeatAck
 from core.model.enums import NodeState
 from core.tasks.states import TaskState
 from tests.cluster.support import host_of, node_id, node_state, replicated, running, swarm
@@ -60,6 +61,19 @@ def test_crashed_worker_is_down_in_bound_and_its_tasks_replaced(seed: int) -> No
         h for h in sorted(world.hosts) if h.startswith("worker") and world.running_containers()[h]
     )
     victim_id = node_id(world, victim)
+    # crash right after a heartbeat is acknowledged: the leader then waits 3 periods
+    # from it (a crash later in the period would be marked down sooner after it)
+    agent = world.hosts[victim].node.agent
+    acks: list[float] = []
+    receive = agent.receive
+
+    def spy(source: str, message: ClusterMessage, mono: float, wall: float) -> None:
+        if isinstance(message, HeartbeatAck):
+            acks.append(world.env.now)
+        receive(source, message, mono, wall)
+
+    agent.receive = spy  # type: ignore[method-assign]
+    assert world.run_until(lambda: bool(acks), 10, step=0.01)
     crashed_at = world.env.now
     world.hosts[victim].crash()
     assert world.run_until(lambda: node_state(world, victim) is NodeState.DOWN, 30, step=0.05)
