@@ -21,8 +21,10 @@ The real mirror of ``sim/executor.py``, with the same semantics, now over the
   other running task container binds it (dockerd's "port is already allocated") and
   START and INSPECT answer the bound ports.
 
-Threads: every blocking SDK call runs in the executor's worker pool; results reach
-the driver through ``deliver``, called from a worker or the events thread. An asyncio
+Threads: every blocking SDK call runs in the executor's worker pool, except stops,
+which run in a small pool of their own (a scale-down's grace periods must not stall
+PREPARE and START); results reach the driver through ``deliver``, called from a
+worker or the events thread. Each command is answered exactly once. An asyncio
 driver passes :func:`threadsafe` (``loop.call_soon_threadsafe``) so that results are
 handled on its loop. The blocking methods of :class:`~core.tasks.executor.Executor`
 (``prepare``, ``start``, ...) are there too, for tests and tools.
@@ -35,12 +37,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import random
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -64,6 +67,8 @@ from core.tasks.executor import (
     Outcome,
 )
 from real.agent.labels import TASK_ID, container_labels, task_id_of, task_name
+
+log = logging.getLogger(__name__)
 
 Deliver = Callable[[ExecutorResult], None]
 Reply = Callable[[OperationResult], None]
@@ -112,10 +117,34 @@ class ContainerEvent:
 class _Waiter:
     """A START or WAIT or INSPECT waiting for a container's exit or health."""
 
-    kind: Literal["start", "wait"]
+    operation: Operation
     task: Task
     reply: Reply
     done: bool = False
+
+
+@dataclass
+class _TaskLock:
+    """A task's lock and how many operations hold or wait for it (dropped at zero)."""
+
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    users: int = 0
+
+
+def _once(reply: Reply) -> Reply:
+    """``reply``, answering only the first time: a failure after an answer is dropped."""
+    guard = threading.Lock()
+    answered = False
+
+    def once(result: OperationResult) -> None:
+        nonlocal answered
+        with guard:
+            if answered:
+                return
+            answered = True
+        reply(result)
+
+    return once
 
 
 class DockerExecutor:
@@ -138,6 +167,7 @@ class DockerExecutor:
         observe: Callable[[ContainerEvent], None] | None = None,
         rng: random.Random | None = None,
         workers: int = 8,
+        stop_workers: int = 4,
     ) -> None:
         self.client = client
         self.api = client.api
@@ -147,14 +177,18 @@ class DockerExecutor:
         self.observe = observe
         self.rng = rng or random.Random()
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="docker-exec")
+        self._stop_pool = ThreadPoolExecutor(
+            max_workers=stop_workers, thread_name_prefix="docker-stop"
+        )
         self._lock = threading.Lock()
-        self._task_locks: dict[str, threading.Lock] = {}
+        self._task_locks: dict[str, _TaskLock] = {}  # tasks with an operation in flight
         self._ids: dict[str, str] = {}  # task id -> container id
         self._waiters: dict[str, list[_Waiter]] = {}  # container id -> waiters
         self._unhealthy: set[str] = set()  # containers stopped for failing their check
         self._stream: Any = None
         self._events: threading.Thread | None = None
         self._closing = False
+        self._closed = threading.Event()  # wakes the events thread from its reconnect wait
 
     # -- life -----------------------------------------------------------------------------
 
@@ -166,14 +200,17 @@ class DockerExecutor:
 
     def close(self) -> None:
         """Stop reading events and finish the workers; waiters never answer."""
-        self._closing = True
-        stream = self._stream
+        with self._lock:
+            self._closing = True
+            stream = self._stream
+        self._closed.set()
         if stream is not None:
             with contextlib.suppress(Exception):
                 stream.close()
         if self._events is not None:
             self._events.join(timeout=5)
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        self._pool.shutdown(wait=True, cancel_futures=True)  # may still ask for stops
+        self._stop_pool.shutdown(wait=True, cancel_futures=True)
 
     # -- the driver's entry point -----------------------------------------------------------
 
@@ -240,26 +277,42 @@ class DockerExecutor:
             else:
                 with contextlib.suppress(docker.errors.NotFound):
                     self.api.remove_container(cid, v=True, force=True)
+                with self._lock:
+                    self._unhealthy.discard(cid)
         return dict(sorted(found.items()))
 
     # -- dispatch ----------------------------------------------------------------------------
 
     def _run(self, operation: Operation, task: Task, reply: Reply) -> None:
         handler = self._HANDLERS[operation]
+        once = _once(reply)
 
         def work() -> None:
             try:
                 with self._task_lock(task.id):
-                    handler(self, task, reply)
-            except Exception as error:  # every failure becomes an answer
-                reply(_failure(operation, error))
+                    handler(self, task, once)
+            except Exception as error:  # every failure becomes the answer, and the only one
+                self._retire_all(once)
+                once(_failure(operation, error))
 
-        self._pool.submit(work)
+        pool = self._stop_pool if operation is Operation.SHUTDOWN else self._pool
+        pool.submit(work)
 
-    def _task_lock(self, task_id: str) -> threading.Lock:
-        """Operations on one task run one at a time (a REMOVE waits for a CREATE)."""
+    @contextlib.contextmanager
+    def _task_lock(self, task_id: str) -> Iterator[None]:
+        """Operations on one task run one at a time (a REMOVE waits for a CREATE); the
+        lock is forgotten once no operation holds or waits for it."""
         with self._lock:
-            return self._task_locks.setdefault(task_id, threading.Lock())
+            entry = self._task_locks.setdefault(task_id, _TaskLock())
+            entry.users += 1
+        try:
+            with entry.lock:
+                yield
+        finally:
+            with self._lock:
+                entry.users -= 1
+                if entry.users == 0:
+                    del self._task_locks[task_id]
 
     # -- operations (on a worker, under the task's lock) -------------------------------------
 
@@ -284,7 +337,7 @@ class DockerExecutor:
             reply(_no_container(task))
             return
         if attrs["State"]["Running"] or attrs["State"]["StartedAt"] != _NEVER:
-            reply(self._state(attrs, Outcome.ALREADY))
+            reply(self._started(attrs, Outcome.ALREADY))
             return
         conflict = self._port_conflict(task, attrs)
         if conflict:
@@ -292,19 +345,13 @@ class DockerExecutor:
             return
         cid = str(attrs["Id"])
         healthcheck = effective_healthcheck(task.spec.container_spec) is not None
-        if healthcheck:
-            waiter = self._add_waiter(cid, _Waiter("start", task, reply))
-        try:
-            self.api.start(cid)
-            attrs = self.api.inspect_container(cid)
-        except Exception:
-            if healthcheck:
-                self._retire(waiter)  # the error answers instead
-            raise
         if not healthcheck:
-            reply(self._state(attrs, Outcome.OK))
+            self.api.start(cid)
+            reply(self._started(self.api.inspect_container(cid), Outcome.OK))
             return
-        self._check_now(cid, waiter, attrs)
+        waiter = self._add_waiter(cid, _Waiter(Operation.START, task, reply))
+        self.api.start(cid)
+        self._check_now(cid, waiter, self.api.inspect_container(cid))
 
     def _wait(self, task: Task, reply: Reply) -> None:
         attrs = self._find(task)
@@ -312,7 +359,7 @@ class DockerExecutor:
             reply(_no_container(task))
             return
         cid = str(attrs["Id"])
-        waiter = self._add_waiter(cid, _Waiter("wait", task, reply))
+        waiter = self._add_waiter(cid, _Waiter(Operation.WAIT, task, reply))
         self._check_now(cid, waiter, self.api.inspect_container(cid))
 
     def _inspect(self, task: Task, reply: Reply) -> None:
@@ -323,8 +370,8 @@ class DockerExecutor:
         cid = str(attrs["Id"])
         state = attrs["State"]
         if state["Running"] and _health(attrs) == "unhealthy":
-            self._add_waiter(cid, _Waiter("wait", task, reply))
-            self._stop_unhealthy(cid, task)
+            self._add_waiter(cid, _Waiter(Operation.INSPECT, task, reply))
+            self._stop_soon(cid, task)
             return
         reply(self._state(attrs, Outcome.OK))
 
@@ -343,8 +390,13 @@ class DockerExecutor:
     def _remove(self, task: Task, reply: Reply) -> None:
         attrs = self._find(task)
         if attrs is not None:
+            cid = str(attrs["Id"])
             with contextlib.suppress(docker.errors.NotFound):
-                self.api.remove_container(attrs["Id"], v=True, force=True)
+                self.api.remove_container(cid, v=True, force=True)
+            code = _exit_code(attrs["State"])
+            self._on_exit(cid, 137 if code is None else code)  # killed if it still ran
+            with self._lock:
+                self._unhealthy.discard(cid)
         with self._lock:
             self._ids.pop(task.id, None)
         reply(OperationResult(Outcome.OK))
@@ -469,10 +521,21 @@ class DockerExecutor:
         status = ContainerStatus(
             container_id=cid, pid=int(state.get("Pid") or 0), exit_code=int(state["ExitCode"])
         )
-        if not state["Running"] and state["StartedAt"] != _NEVER:
-            return self._exited(cid, int(state["ExitCode"]))
+        code = _exit_code(state)
+        if code is not None:
+            return self._exited(cid, code)
         ports = _bound_ports(attrs) if state["Running"] else ()
         return OperationResult(running_outcome or Outcome.OK, container=status, ports=ports)
+
+    def _started(self, attrs: dict[str, Any], outcome: Outcome) -> OperationResult:
+        """START's answer without a health check to wait for: started (``outcome``)
+        even if the container has exited since, as SwarmKit's Start returns once the
+        container started and the simulator answers; the WAIT that follows answers the
+        exit. Only a container stopped for failing its check fails here."""
+        result = self._state(attrs, outcome)
+        if result.outcome is not Outcome.EXITED:
+            return result
+        return OperationResult(outcome, container=result.container, ports=())
 
     def _exited(self, cid: str, code: int) -> OperationResult:
         status = ContainerStatus(container_id=cid, pid=0, exit_code=code)
@@ -552,14 +615,14 @@ class DockerExecutor:
     def _check_now(self, cid: str, waiter: _Waiter, attrs: dict[str, Any]) -> None:
         """After registering ``waiter``: answer at once if the container's state already
         decides (an event that came before the waiter would otherwise be lost)."""
-        state = attrs["State"]
-        if not state["Running"] and state["StartedAt"] != _NEVER:
-            self._on_exit(cid, int(state["ExitCode"]))
+        code = _exit_code(attrs["State"])
+        if code is not None:
+            self._on_exit(cid, code)
             return
         health = _health(attrs)
         if health == "unhealthy":
-            self._stop_unhealthy(cid, waiter.task)
-        elif health == "healthy" and waiter.kind == "start":
+            self._stop_soon(cid, waiter.task)
+        elif health == "healthy" and waiter.operation is Operation.START:
             self._answer(waiter, self._state(attrs, Outcome.OK))
 
     def _answer(self, waiter: _Waiter, result: OperationResult) -> None:
@@ -579,6 +642,13 @@ class DockerExecutor:
                         del self._waiters[cid]
         return True
 
+    def _retire_all(self, reply: Reply) -> None:
+        """Retire every waiter that answers through ``reply`` (its handler failed)."""
+        with self._lock:
+            mine = [w for waiters in self._waiters.values() for w in waiters if w.reply is reply]
+        for waiter in mine:
+            self._retire(waiter)
+
     def _waiting(self, cid: str) -> list[_Waiter]:
         with self._lock:
             return list(self._waiters.get(cid, ()))
@@ -586,7 +656,7 @@ class DockerExecutor:
     def _on_exit(self, cid: str, code: int) -> None:
         for waiter in self._waiting(cid):
             result = self._exited(cid, code)
-            if waiter.kind == "start" and result.outcome is Outcome.EXITED:
+            if waiter.operation is Operation.START and result.outcome is Outcome.EXITED:
                 if code == 0:  # as SwarmKit: started; the WAIT that follows sees the exit
                     result = OperationResult(Outcome.OK, container=result.container, ports=())
                 else:
@@ -604,9 +674,9 @@ class DockerExecutor:
         if not waiters:
             return
         if health == "unhealthy":
-            self._pool.submit(self._stop_unhealthy, cid, waiters[0].task)
+            self._stop_soon(cid, waiters[0].task)
         elif health == "healthy":
-            starting = [w for w in waiters if w.kind == "start"]
+            starting = [w for w in waiters if w.operation is Operation.START]
             if starting:
                 self._pool.submit(self._answer_healthy, cid, starting)
 
@@ -618,47 +688,73 @@ class DockerExecutor:
         for waiter in waiters:
             self._answer(waiter, result)
 
-    def _stop_unhealthy(self, cid: str, task: Task) -> None:
-        """Stop a container that failed its health check; its waiters answer on exit."""
+    def _stop_soon(self, cid: str, task: Task) -> None:
+        """Have a container that failed its health check stopped, once, in the stop
+        pool (its grace period holds no worker); its waiters answer on exit."""
         with self._lock:
             if cid in self._unhealthy:
                 return
             self._unhealthy.add(cid)
+        self._stop_pool.submit(self._stop_unhealthy, cid, task)
+
+    def _stop_unhealthy(self, cid: str, task: Task) -> None:
         try:
             self.api.stop(cid, timeout=_grace_seconds(task))
+            attrs = self.api.inspect_container(cid)
         except docker.errors.NotFound:
             self._on_exit(cid, 137)
             return
-        with contextlib.suppress(docker.errors.NotFound):
-            attrs = self.api.inspect_container(cid)
-            if not attrs["State"]["Running"]:
-                self._on_exit(cid, int(attrs["State"]["ExitCode"]))
+        except Exception as error:  # not stopped: its waiters answer the error
+            with self._lock:
+                self._unhealthy.discard(cid)
+            for waiter in self._waiting(cid):
+                self._answer(waiter, _failure(waiter.operation, error))
+            return
+        code = _exit_code(attrs["State"])
+        if code is not None:
+            self._on_exit(cid, code)
 
     # -- the events thread ----------------------------------------------------------------
 
     def _subscribe(self, since: float | None) -> Any:
-        return self.api.events(
-            decode=True, since=since, filters={"type": "container", "label": [TASK_ID]}
-        )
+        # Only the actions used: every health probe also sends three exec_* events, and
+        # dockerd matches "health_status" against "health_status: healthy".
+        filters = {"type": "container", "label": [TASK_ID], "event": list(EVENT_ACTIONS)}
+        return self.api.events(decode=True, since=since, filters=filters)
 
     def _read_events(self) -> None:
         last = time.time()
-        while not self._closing:
+        stream = self._stream
+        while True:
             try:
-                for raw in self._stream:
+                for raw in stream:
                     last = float(raw.get("timeNano", 0)) / 1e9 or last
-                    self._handle(raw)
-            except Exception:
-                if self._closing:
-                    return
-            if self._closing:
+                    self._handle_safely(raw)
+            except Exception:  # the stream broke: dockerd went away
+                pass
+            if self._closed.wait(EVENTS_RECONNECT_SECONDS):
                 return
-            time.sleep(EVENTS_RECONNECT_SECONDS)  # dockerd went away: reconnect, replay
             try:
-                self._stream = self._subscribe(since=last)
+                stream = self._subscribe(since=last)  # reconnect, replaying what was missed
             except Exception:
                 continue
+            with self._lock:
+                closing = self._closing
+                if not closing:
+                    self._stream = stream
+            if closing:  # close() came while we reconnected: it cannot see this stream
+                with contextlib.suppress(Exception):
+                    stream.close()
+                return
             self._recheck()
+
+    def _handle_safely(self, raw: dict[str, Any]) -> None:
+        """Handle one event; one that cannot be handled is logged and skipped (the
+        stream is fine: resubscribing would replay the same event forever)."""
+        try:
+            self._handle(raw)
+        except Exception:
+            log.exception("docker event not handled: %r", raw)
 
     def _handle(self, raw: dict[str, Any]) -> None:
         action = str(raw.get("Action", raw.get("status", "")))
@@ -698,6 +794,7 @@ class DockerExecutor:
                 self._on_exit(cid, 137)
                 continue
             except Exception:
+                log.exception("container %s not inspected after reconnecting", cid)
                 continue
             for waiter in self._waiting(cid):
                 self._check_now(cid, waiter, attrs)
@@ -724,6 +821,13 @@ def _failure(operation: Operation, error: Exception) -> OperationResult:
 
 def _no_container(task: Task) -> OperationResult:
     return OperationResult(Outcome.FATAL, error=f"No such container: {task.id}")
+
+
+def _exit_code(state: dict[str, Any]) -> int | None:
+    """A container's exit code if it ran and exited, else None."""
+    if state["Running"] or state["StartedAt"] == _NEVER:
+        return None
+    return int(state["ExitCode"])
 
 
 def _health(attrs: dict[str, Any]) -> str:

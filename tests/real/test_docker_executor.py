@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import itertools
+import logging
 import queue
 import random
-import tempfile
-import time
-from collections.abc import Iterator
-from pathlib import Path
+import threading
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+import requests.exceptions
 
 from core.model.common import Limit, ResourceRequirements
 from core.model.duration import MILLISECOND, SECOND
@@ -33,24 +33,27 @@ from real.agent import labels
 from real.agent.executor import DockerExecutor
 from real.agent.images import IMAGE, SECOND_IMAGE, ensure_busybox_image
 from real.dockerd import Dockerd
-from real.testhosts import packages
+from real.testhosts import sweep
+from real.testhosts.naming import RunId
 
 _ids = itertools.count(1)
+#: Seconds a test waits for something that should come at once (a bound, not a timing).
+PATIENCE = 30
 
 
 @pytest.fixture(scope="module")
-def daemon() -> Iterator[Dockerd]:
-    try:
-        packages.ensure()
-    except packages.Unavailable as why:
-        pytest.skip(f"REAL-MODE TESTS SKIPPED: {why}")
-    d = Dockerd(Path(tempfile.mkdtemp(prefix="shoal-dx-", dir="/tmp")))
+def daemon(real_packages: None) -> Iterator[Dockerd]:
+    # Named after the run, so that the sweeper finds the directory and the containers'
+    # cgroup (``shoal-<dir name>``) if this run is killed before it cleans up.
+    run = RunId.new()
+    d = Dockerd(sweep.default_base() / run.name("dx"))
     try:
         d.start()
         ensure_busybox_image(d.client())
         yield d
     finally:
         d.remove()
+        sweep.remove_run(run)
 
 
 @pytest.fixture
@@ -58,23 +61,108 @@ def results() -> queue.Queue[ExecutorResult]:
     return queue.Queue()
 
 
+class Stream:
+    """An events stream that records the actions it passed on and whether it was closed."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.actions: queue.Queue[str] = queue.Queue()
+        self.closed = threading.Event()
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        for raw in self.inner:
+            self.actions.put(str(raw.get("Action", "")))
+            yield raw
+
+    def close(self) -> None:
+        self.closed.set()
+        self.inner.close()
+
+
+class Api:
+    """The SDK's low-level client, with faults: a failing inspect, a start that returns
+    only once the container exited, a resubscription held until a stream is closed."""
+
+    def __init__(self, api: Any) -> None:
+        self._api = api
+        self._count = threading.Lock()
+        self.inspects = 0
+        self.fail_inspect = 0  # the n-th inspect from now raises (0: none)
+        self.start_returns_after_exit = False
+        self.streams: list[Stream] = []
+        self.resubscribing = threading.Event()
+        self.resubscribe_after: threading.Event | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._api, name)
+
+    def inspect_container(self, cid: str) -> Any:
+        with self._count:
+            self.inspects += 1
+            fail = self.inspects == self.fail_inspect
+        if fail:
+            raise requests.exceptions.ConnectionError("connection reset by the test")
+        return self._api.inspect_container(cid)
+
+    def start(self, cid: str) -> None:
+        self._api.start(cid)
+        if self.start_returns_after_exit:
+            self._api.wait(cid)
+
+    def events(self, **options: Any) -> Stream:
+        if self.streams and self.resubscribe_after is not None:
+            self.resubscribing.set()
+            self.resubscribe_after.wait(PATIENCE)
+        stream = Stream(self._api.events(**options))
+        self.streams.append(stream)
+        return stream
+
+    def fail_nth_inspect(self, n: int) -> None:
+        with self._count:
+            self.fail_inspect, self.inspects = n, 0
+
+
+class Client:
+    def __init__(self, client: Any) -> None:
+        self.api = Api(client.api)
+
+
+MakeExecutor = Callable[..., DockerExecutor]
+
+
 @pytest.fixture
-def executor(daemon: Dockerd, results: queue.Queue[ExecutorResult]) -> Iterator[DockerExecutor]:
+def make_executor(daemon: Dockerd, results: queue.Queue[ExecutorResult]) -> Iterator[MakeExecutor]:
+    """``make(wrapped=False, **options)``: an open executor delivering to ``results``,
+    on the daemon's client or on a :class:`Client` wrapping it; all closed after the
+    test and every task container removed."""
     client = daemon.client()
-    ex = DockerExecutor(
-        client,
-        results.put,
-        service_name=lambda task: "web",
-        rng=random.Random(7),
-    )
-    ex.open()
+    made: list[DockerExecutor] = []
+
+    def make(wrapped: bool = False, **options: Any) -> DockerExecutor:
+        ex = DockerExecutor(
+            Client(client) if wrapped else client,
+            results.put,
+            service_name=lambda task: "web",
+            rng=random.Random(7),
+            **options,
+        )
+        made.append(ex)
+        ex.open()
+        return ex
+
     try:
-        yield ex
+        yield make
     finally:
-        ex.close()
+        for ex in made:
+            ex.close()
         for c in client.api.containers(all=True, filters={"label": labels.TASK_ID}):
             client.api.remove_container(c["Id"], force=True)
         client.close()
+
+
+@pytest.fixture
+def executor(make_executor: MakeExecutor) -> DockerExecutor:
+    return make_executor()
 
 
 def make_task(**container: Any) -> Task:
@@ -159,19 +247,191 @@ def test_wait_answers_the_exit_code(
     assert executor.inspect(task).exit_code == code
 
 
-def test_killed_container_exits_137(executor: DockerExecutor, daemon: Dockerd) -> None:
+def test_killed_container_exits_137(
+    executor: DockerExecutor, results: queue.Queue[ExecutorResult], daemon: Dockerd
+) -> None:
     task = make_task()
     executor.prepare(task)
     executor.start(task)
-    waited: list[ExecutorResult] = []
-    executor.deliver = waited.append
-    executor.submit(ExecutorCommand(OperationToken(task.id, 1, 1), Operation.WAIT, task))
+    executor.submit(command(task, Operation.WAIT))
     daemon.client().api.kill(attrs_of(daemon, task)["Id"])
-    for _ in range(200):
-        if waited:
-            break
-        time.sleep(0.05)
-    assert waited and waited[0].result.exit_code == 137
+    waited = results.get(timeout=PATIENCE)
+    assert (waited.result.outcome, waited.result.exit_code) == (Outcome.EXITED, 137)
+
+
+def command(task: Task, operation: Operation, seq: int = 1) -> ExecutorCommand:
+    return ExecutorCommand(OperationToken(task.id, 1, seq), operation, task)
+
+
+def drive(
+    controller: TaskController, executor: DockerExecutor, results: queue.Queue[ExecutorResult]
+) -> None:
+    """Run the controller's commands and feed it their results until the task ends."""
+    out = controller.start(0.0, 0.0)
+    for _ in range(20):
+        if controller.task.status.state >= TaskState.COMPLETE:
+            return
+        for sent in out.commands:
+            executor.submit(sent)
+        out = controller.on_result(results.get(timeout=PATIENCE), 0.0, 0.0)
+    raise AssertionError(f"task stuck in {controller.task.status.state.name}")
+
+
+@pytest.mark.parametrize("path", ["fresh", "already"])
+@pytest.mark.parametrize(
+    ("args", "code"), [(("true",), 0), (("sh", "-c", "exit 3"), 3)], ids=["zero", "three"]
+)
+def test_container_that_exits_at_once_ends_its_task(
+    make_executor: MakeExecutor,
+    results: queue.Queue[ExecutorResult],
+    path: str,
+    args: tuple[str, ...],
+    code: int,
+) -> None:
+    # START answers "started" (as SwarmKit's Start and the simulator do) even when the
+    # container is gone already, freshly started or started before; WAIT then tells.
+    executor = make_executor(wrapped=True)
+    task = make_task(args=args)
+    if path == "fresh":
+        executor.api.start_returns_after_exit = True  # exited before START inspects it
+    else:
+        executor.prepare(task)
+        cid = attrs_of_api(executor.api, task)["Id"]
+        executor.api.start(cid)
+        executor.api.wait(cid)
+    controller = TaskController(task, epoch=1)
+    drive(controller, executor, results)
+    status = controller.task.status
+    if code == 0:
+        assert (status.state, status.err) == (TaskState.COMPLETE, "")
+    else:
+        assert (status.state, status.err) == (TaskState.FAILED, "task: non-zero exit (3)")
+
+
+def attrs_of_api(api: Any, task: Task) -> dict[str, Any]:
+    (summary,) = api.containers(all=True, filters={"label": f"{labels.TASK_ID}={task.id}"})
+    found: dict[str, Any] = api.inspect_container(summary["Id"])
+    return found
+
+
+def test_a_failed_wait_is_answered_once(
+    make_executor: MakeExecutor, results: queue.Queue[ExecutorResult]
+) -> None:
+    executor = make_executor(wrapped=True)
+    task = make_task()
+    executor.prepare(task)
+    executor.start(task)
+    executor.api.fail_nth_inspect(2)  # WAIT's look after it registered (1: finding it)
+    executor.submit(command(task, Operation.WAIT, seq=1))
+    first = results.get(timeout=PATIENCE)
+    assert (first.token.sequence, first.result.outcome) == (1, Outcome.TEMPORARY)
+    assert executor._waiters == {}  # retired before the failure was answered
+    executor.submit(command(task, Operation.WAIT, seq=2))
+    executor.api.kill(attrs_of_api(executor.api, task)["Id"])
+    later = results.get(timeout=PATIENCE)  # the die answers WAIT 2, and WAIT 1 no more
+    assert (later.token.sequence, later.result.outcome) == (2, Outcome.EXITED)
+    executor.close()
+    assert results.empty()
+
+
+def test_an_event_that_cannot_be_handled_is_skipped(
+    make_executor: MakeExecutor,
+    results: queue.Queue[ExecutorResult],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    def observe(event: Any) -> None:
+        if event.action == "start":
+            raise RuntimeError("observer failed")
+
+    executor = make_executor(wrapped=True, observe=observe)
+    task = make_task()
+    executor.prepare(task)
+    with caplog.at_level(logging.ERROR, logger="real.agent.executor"):
+        executor.start(task)
+        executor.submit(command(task, Operation.WAIT))
+        executor.api.kill(attrs_of_api(executor.api, task)["Id"])
+        waited = results.get(timeout=PATIENCE)  # the die after it is handled
+    assert (waited.result.outcome, waited.result.exit_code) == (Outcome.EXITED, 137)
+    assert any("docker event not handled" in r.getMessage() for r in caplog.records)
+    assert len(executor.api.streams) == 1  # the stream was fine: not resubscribed
+
+
+def test_close_while_reconnecting_leaves_no_stream_open(make_executor: MakeExecutor) -> None:
+    executor = make_executor(wrapped=True)
+    api = executor.api
+    (first,) = api.streams
+    api.resubscribe_after = first.closed  # the resubscription returns once close() ran
+    first.inner.close()  # dockerd went away: the events thread reconnects
+    assert api.resubscribing.wait(PATIENCE)
+    executor.close()
+    assert len(api.streams) == 2
+    assert api.streams[1].closed.is_set()
+
+
+def test_health_probes_do_not_reach_python(make_executor: MakeExecutor) -> None:
+    executor = make_executor(wrapped=True)
+    check = HealthConfig(
+        test=("CMD", "true"), interval_ns=200 * MILLISECOND, timeout_ns=SECOND, retries=2
+    )
+    task = make_task(healthcheck=check)
+    executor.prepare(task)
+    assert executor.start(task).outcome is Outcome.OK  # the health event still comes
+    (stream,) = executor.api.streams
+    seen: list[str] = []
+    while not any(action.startswith("health_status") for action in seen):
+        seen.append(stream.actions.get(timeout=PATIENCE))  # a probe's exec_* come before
+    assert [action for action in seen if action.startswith("exec_")] == []
+
+
+def test_task_locks_are_dropped(make_executor: MakeExecutor) -> None:
+    executor = make_executor()
+    for task in (make_task(), make_task()):
+        executor.prepare(task)
+        executor.start(task)
+        executor.remove(task)
+    executor.close()  # every worker done
+    assert executor._task_locks == {}
+
+
+def test_unhealthy_mark_is_dropped_with_the_container(make_executor: MakeExecutor) -> None:
+    # The destroy event is held back: removing the container alone forgets the mark.
+    release = threading.Event()
+
+    def observe(event: Any) -> None:
+        if event.action == "destroy":
+            release.wait(PATIENCE)
+
+    executor = make_executor(observe=observe)
+    check = HealthConfig(
+        test=("CMD", "false"), interval_ns=200 * MILLISECOND, timeout_ns=SECOND, retries=2
+    )
+    task = make_task(healthcheck=check, stop_grace_period_ns=1 * SECOND)
+    executor.prepare(task)
+    try:
+        assert executor.start(task).error == UNHEALTHY_ERROR
+        assert len(executor._unhealthy) == 1
+        executor.remove(task)
+        assert executor._unhealthy == set()
+    finally:
+        release.set()
+
+
+def test_stops_do_not_hold_up_prepare(
+    make_executor: MakeExecutor, results: queue.Queue[ExecutorResult]
+) -> None:
+    # busybox sleep as PID 1 ignores SIGTERM: each stop lasts its 3 s grace period.
+    executor = make_executor(workers=2, stop_workers=2)
+    stopping = [make_task(init=False, stop_grace_period_ns=3 * SECOND) for _ in range(2)]
+    for task in stopping:
+        executor.prepare(task)
+        executor.start(task)
+    for task in stopping:
+        executor.submit(command(task, Operation.SHUTDOWN))
+    fresh = make_task()
+    executor.submit(command(fresh, Operation.PREPARE))
+    answered = [results.get(timeout=PATIENCE) for _ in range(3)]
+    assert [r.operation for r in answered] == [Operation.PREPARE, *[Operation.SHUTDOWN] * 2]
+    assert all(r.result.outcome is Outcome.OK for r in answered)
 
 
 def test_stop_signal_honoured_within_grace_period(executor: DockerExecutor) -> None:
