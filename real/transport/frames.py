@@ -1,12 +1,14 @@
 """Frames on the wire: a 4-byte big-endian length, then that many bytes.
 
 A frame carries one cluster message as ``core.messages.encode`` makes it (the codec
-the simulator passes every message through), or one of the two transport frames:
+the simulator passes every message through), or one of the transport frames:
 the *hello* a connecting node opens with, naming the host (``address:port``) it
 listens on, which the receiver reports as the source of every message on that
-connection (the simulator's envelope source); and the *root* a server sends first on
-a join connection, the cluster root certificate the joining node checks against its
-join token.
+connection (the simulator's envelope source); the *welcome* a server sends a member
+once it has accepted the member's certificate (with TLS 1.3 the client's handshake
+ends before the server has checked it: only the welcome says it was let in); and the
+*root* a server sends first on a join connection, the cluster root certificate the
+joining node checks against its join token.
 """
 
 from __future__ import annotations
@@ -20,7 +22,10 @@ from core.errors import ShoalError
 
 HEADER = 4
 MAX_FRAME = 128 << 20  # SwarmKit's gRPC limit for Raft messages (snapshots included)
+JOIN_FRAME = 64 << 10  # a join connection, unauthenticated, carries one small request
+WELCOME_FRAME = 1 << 10
 _HELLO = "shoal-hello"
+_WELCOME = "shoal-welcome"
 _ROOT = "shoal-root"
 _VERSION = 1
 
@@ -73,6 +78,16 @@ def hello(source: str) -> bytes:
 def read_hello(data: bytes) -> str:
     source: str = _unpack(_HELLO, data, str)
     return source
+
+
+def welcome(node_id: str) -> bytes:
+    """The server accepted the certificate of ``node_id``."""
+    return _pack(_WELCOME, node_id)
+
+
+def read_welcome(data: bytes) -> str:
+    node_id: str = _unpack(_WELCOME, data, str)
+    return node_id
 
 
 def root(ca_pem: bytes) -> bytes:

@@ -20,12 +20,20 @@ from dataclasses import dataclass
 
 from core.messages import ClusterMessage
 from real.tls import MANAGER_SERVER_NAME, PeerIdentity, TLSIdentityError, identity_of_der
-from real.transport.frames import frame, hello, split_host
+from real.transport.frames import (
+    WELCOME_FRAME,
+    FrameError,
+    frame,
+    hello,
+    read_frame,
+    read_welcome,
+    split_host,
+)
 from real.transport.policy import may_receive
 
 log = logging.getLogger(__name__)
 
-CONNECT_ERRORS = (OSError, ssl.SSLError, TimeoutError, TLSIdentityError, ValueError)
+CONNECT_ERRORS = (OSError, ssl.SSLError, TimeoutError, TLSIdentityError, FrameError, ValueError)
 
 
 @dataclass(frozen=True)
@@ -105,35 +113,41 @@ class Link:
                 await self._disconnect()
 
     async def _connect(self) -> None:
+        """Connected once the server has welcomed this node: with TLS 1.3 the client's
+        handshake ends before the server has checked the client's certificate, so a
+        refused node would otherwise count itself connected, reset its backoff and
+        write into a connection about to be refused, once per message."""
         address, port = split_host(self.target)
-        reader, writer = await asyncio.wait_for(
-            asyncio.open_connection(
+        async with asyncio.timeout(self._config.connect_timeout):
+            reader, writer = await asyncio.open_connection(
                 address,
                 port,
                 ssl=self._context,
                 server_hostname=MANAGER_SERVER_NAME,
                 ssl_handshake_timeout=self._config.connect_timeout,
-            ),
-            self._config.connect_timeout,
-        )
-        try:
-            ssl_object = writer.get_extra_info("ssl_object")
-            peer = identity_of_der(ssl_object.getpeercert(binary_form=True))
-            if peer.cluster_id != self._cluster_id:
-                raise TLSIdentityError(f"{self.target} is a node of cluster {peer.cluster_id}")
-            writer.write(frame(hello(self.source)))
-            await writer.drain()
-        except BaseException:
-            writer.transport.abort()  # an untrusted peer: no goodbye
-            raise
+            )
+            try:
+                ssl_object = writer.get_extra_info("ssl_object")
+                peer = identity_of_der(ssl_object.getpeercert(binary_form=True))
+                if peer.cluster_id != self._cluster_id:
+                    raise TLSIdentityError(f"{self.target} is a node of cluster {peer.cluster_id}")
+                writer.write(frame(hello(self.source)))
+                await writer.drain()
+                opening = await read_frame(reader, WELCOME_FRAME)
+                if opening is None:
+                    raise ConnectionError(f"{self.target} closed the connection unwelcomed")
+                read_welcome(opening)
+            except BaseException:
+                writer.transport.abort()  # refused, or an untrusted peer: no goodbye
+                raise
         self._writer, self.peer = writer, peer
         self.stats["connected"] += 1
         self._watcher = asyncio.get_running_loop().create_task(self._watch(reader, writer))
 
     async def _watch(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        """The server sends nothing on this connection: any end of it (EOF, reset, a
-        TLS alert such as a refused certificate) means it is gone, found at once
-        rather than on the next write."""
+        """After its welcome the server sends nothing on this connection: any end of
+        it (EOF, reset, a TLS alert) means it is gone, found at once rather than on
+        the next write."""
         with contextlib.suppress(OSError, ssl.SSLError):
             while await reader.read(4096):
                 pass

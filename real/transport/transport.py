@@ -10,16 +10,21 @@ Incoming connections are mutual TLS, except for nodes joining, which have no
 certificate yet: they ask for the server name ``swarm-ca``, read before the
 handshake from the ClientHello (see :mod:`real.tls`), get a server-authenticated
 connection, and may send only a ``JoinRequest``; the answer goes back on that
-connection. Everything else that arrives is checked against the sender's certificate
-by the ``authorize`` hook (:func:`real.transport.policy.refusal` by default): a
-refused message is dropped and counted, the connection kept, as SwarmKit answers a
-refused RPC and keeps the stream. A connection that breaks the protocol (a frame over
-the size limit, bytes that do not decode) is closed; the others are served on.
+connection, which then closes. Being unauthenticated, join connections are held
+short: small frames, a deadline for the request and one for the answer, and only
+``max_joiners`` of them at once. Everything else that arrives is checked against the
+sender's certificate by the ``authorize`` hook (:func:`real.transport.policy.refusal`
+by default): a refused message is dropped and counted, the connection kept, as
+SwarmKit answers a refused RPC and keeps the stream. A connection that breaks the
+protocol (a frame over the size limit, bytes that do not decode) is closed; the
+others are served on.
 
 The hello is the sender's word, bounded by its certificate: a member could name
 another member's address as its own (misdirecting answers), never send more than its
 role allows. The receiving driver may compare it with the peer's node ID if it knows
-both (``authorize`` gets the certificate's identity with every message).
+both (``authorize`` gets the certificate's identity with every message). A joining
+node's hello names where its answer goes: while a join under that name waits for its
+answer, another join under it is refused, so that it cannot take that answer.
 """
 
 from __future__ import annotations
@@ -34,7 +39,13 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
-from core.messages import ClusterMessage, JoinAccepted, JoinRefused, MessageDecodeError
+from core.messages import (
+    ClusterMessage,
+    JoinAccepted,
+    JoinRefused,
+    JoinRequest,
+    MessageDecodeError,
+)
 from core.messages import decode as decode_message
 from core.messages import encode as encode_message
 from real.tls import (
@@ -47,6 +58,7 @@ from real.tls import (
     identity_of_der,
 )
 from real.transport.frames import (
+    JOIN_FRAME,
     MAX_FRAME,
     FrameError,
     frame,
@@ -54,6 +66,7 @@ from real.transport.frames import (
     read_hello,
     root,
     split_host,
+    welcome,
 )
 from real.transport.link import Link, LinkConfig
 from real.transport.policy import refusal
@@ -63,12 +76,16 @@ log = logging.getLogger(__name__)
 Receiver = Callable[[str, ClusterMessage], None]
 Authorize = Callable[[PeerIdentity | None, ClusterMessage], str | None]
 _HELLO_LIMIT = 18 * 1024  # a TLS record's most: 2^14 bytes plus header and expansion
+_ACCEPT_BACKOFF, _ACCEPT_BACKOFF_MAX = 0.1, 2.0  # seconds, after a failed accept
+JOIN_IN_PROGRESS = "a join from this address is already in progress"
 
 
 @dataclass(frozen=True)
 class TransportConfig:
     max_frame: int = MAX_FRAME
-    handshake_timeout: float = 10.0  # ClientHello, TLS handshake and hello frame
+    handshake_timeout: float = 10.0  # ClientHello, TLS handshake, hello (and JoinRequest)
+    join_timeout: float = 30.0  # a JoinRequest's answer (the leader commits the node first)
+    max_joiners: int = 32  # join connections at once; more are refused until one ends
     link: LinkConfig = field(default_factory=LinkConfig)
 
 
@@ -76,11 +93,14 @@ class Transport:
     """One node's end of the network: a listener on ``host`` and a link per peer.
 
     ``stats`` counts, like the simulated network's: ``queued``, ``sent``, ``dropped``
-    (a full peer queue), ``lost`` (written to a connection that broke),
-    ``refused_to_send`` (manager-only, to a worker), ``connected``, ``disconnected``,
+    (a full peer queue), ``lost`` (written to a connection that broke, or a join
+    answer with no join waiting for it), ``refused_to_send`` (manager-only, to a
+    worker), ``connected`` (welcomed by the server), ``disconnected``,
     ``connect_failed``; and on the receiving side ``delivered``, ``refused`` (by
-    ``authorize``), ``refused_tls`` (handshake or identity), ``refused_cluster``
-    (of those, another cluster's certificate) and ``bad_frame``.
+    ``authorize``, or a second join under one name), ``refused_tls`` (handshake or
+    identity), ``refused_cluster`` (of those, another cluster's certificate),
+    ``bad_frame``, ``refused_join`` (over ``max_joiners``), ``join_closed`` (join
+    connections ended) and ``accept_failed``.
     """
 
     def __init__(
@@ -101,7 +121,10 @@ class Transport:
         self.stats: Counter[str] = Counter()
         self._use(credentials)
         self._links: dict[str, Link] = {}
-        self._joiners: dict[str, asyncio.StreamWriter] = {}  # host -> its join connection
+        # host -> the join connection waiting for its answer, and whether it came
+        self._joiners: dict[str, tuple[asyncio.StreamWriter, asyncio.Future[None]]] = {}
+        self._joins = 0  # join connections open
+        self._members: dict[asyncio.StreamWriter, PeerIdentity] = {}  # incoming, by peer
         self._listener: socket.socket | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._writers: set[asyncio.StreamWriter] = set()
@@ -159,7 +182,7 @@ class Transport:
         tasks = list(self._tasks)
         for task in tasks:
             task.cancel()
-        for writer in list(self._writers):
+        for writer in [*self._writers, *self._members]:
             writer.close()
         await asyncio.gather(*tasks, return_exceptions=True)
 
@@ -175,10 +198,8 @@ class Transport:
         peer's queue is full."""
         data = encode_message(message)
         self.stats["queued"] += 1
-        joiner = self._joiners.get(target)
-        if joiner is not None and isinstance(message, (JoinAccepted, JoinRefused)):
-            joiner.write(frame(data))  # the joining node has no server of its own yet
-            self.stats["sent"] += 1
+        if isinstance(message, (JoinAccepted, JoinRefused)):
+            self._answer_join(target, data)
             return
         link = self._links.get(target)
         if link is None:
@@ -195,51 +216,106 @@ class Transport:
         if not link.put(message, data):
             self.stats["dropped"] += 1
 
+    def _answer_join(self, target: str, data: bytes) -> None:
+        """A joining node has no server of its own yet: its answer goes on the
+        connection its request came on, or nowhere."""
+        joiner = self._joiners.get(target)
+        if joiner is None or joiner[1].done():
+            self.stats["lost"] += 1
+            log.info("no join from %s is waiting for an answer", target)
+            return
+        writer, answered = joiner
+        writer.write(frame(data))
+        answered.set_result(None)
+        self.stats["sent"] += 1
+
     # -- receiving -------------------------------------------------------------------------
 
     async def _accept(self, listener: socket.socket) -> None:
+        """Accept until closed. A failed accept (no file descriptors left, a
+        connection reset before it was taken) is logged and retried after a pause
+        that grows while they last: the listener must outlive them."""
         loop = asyncio.get_running_loop()
+        backoff = 0.0
         while True:
-            connection, _ = await loop.sock_accept(listener)
+            try:
+                connection, _ = await loop.sock_accept(listener)
+            except OSError as error:
+                if listener.fileno() < 0:
+                    return  # closed
+                self.stats["accept_failed"] += 1
+                backoff = min(_ACCEPT_BACKOFF + 2 * backoff, _ACCEPT_BACKOFF_MAX)
+                log.warning("cannot accept a connection on %s: %s", self.host, error)
+                await asyncio.sleep(backoff)
+                continue
+            backoff = 0.0
             self._spawn(self._incoming(connection), "incoming")
 
     async def _incoming(self, connection: socket.socket) -> None:
         try:
-            accepted = await asyncio.wait_for(
-                self._handshake(connection), self.config.handshake_timeout
-            )
-        except (OSError, ssl.SSLError, TimeoutError, ValueError, TLSIdentityError) as error:
-            self.stats["refused_tls"] += 1
-            log.info("refused a connection: %s", error)
+            async with asyncio.timeout(self.config.handshake_timeout):
+                record = await _peek_record(connection)
+            joining = client_hello_server_name(record) == JOIN_SERVER_NAME
+        except (OSError, TimeoutError, ValueError) as error:
+            self._refuse(connection, error)
+            return
+        if not joining:
+            await self._member(connection)
+            return
+        if self._joins >= self.config.max_joiners:
+            self.stats["refused_join"] += 1
+            log.warning("refused a joining node: %d joins already in progress", self._joins)
             connection.close()
             return
-        reader, writer, identity = accepted
-        self._writers.add(writer)
+        self._joins += 1
         try:
-            await self._serve(reader, writer, identity)
+            await self._join(connection)
         finally:
-            self._writers.discard(writer)
-            writer.close()
+            self._joins -= 1
+            self.stats["join_closed"] += 1
 
-    async def _handshake(
-        self, connection: socket.socket
-    ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, PeerIdentity | None]:
-        """TLS in the mode the ClientHello asks for; the identity of a member (``None``
-        for a joining node), refused when it belongs to another cluster."""
-        joining = client_hello_server_name(await _peek_record(connection)) == JOIN_SERVER_NAME
+    def _refuse(self, connection: socket.socket, error: BaseException) -> None:
+        self.stats["refused_tls"] += 1
+        log.info("refused a connection: %s", error)
+        connection.close()
+
+    async def _tls(
+        self, connection: socket.socket, context: ssl.SSLContext
+    ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         loop = asyncio.get_running_loop()
         reader = asyncio.StreamReader(limit=2**16, loop=loop)
         protocol = asyncio.StreamReaderProtocol(reader, loop=loop)
         transport, _ = await loop.connect_accepted_socket(
             lambda: protocol,
             connection,
-            ssl=self._join_context if joining else self._server_context,
+            ssl=context,
             ssl_handshake_timeout=self.config.handshake_timeout,
+            ssl_shutdown_timeout=self.config.handshake_timeout,
         )
-        writer = asyncio.StreamWriter(transport, protocol, reader, loop)
-        if joining:
-            writer.write(frame(root(self.credentials.ca_pem)))
-            return reader, writer, None
+        return reader, asyncio.StreamWriter(transport, protocol, reader, loop)
+
+    # -- members -----------------------------------------------------------------------------
+
+    async def _member(self, connection: socket.socket) -> None:
+        try:
+            async with asyncio.timeout(self.config.handshake_timeout):
+                reader, writer, identity = await self._handshake(connection)
+        except (OSError, ssl.SSLError, TimeoutError, TLSIdentityError) as error:
+            self._refuse(connection, error)
+            return
+        self._members[writer] = identity
+        try:
+            await self._serve(reader, writer, identity)
+        finally:
+            self._members.pop(writer, None)
+            writer.close()
+
+    async def _handshake(
+        self, connection: socket.socket
+    ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, PeerIdentity]:
+        """Mutual TLS; the member's identity, refused when it belongs to another
+        cluster, welcomed otherwise (its link counts itself connected only then)."""
+        reader, writer = await self._tls(connection, self._server_context)
         try:
             identity = identity_of_der(writer.get_extra_info("ssl_object").getpeercert(True))
             if identity.cluster_id != self.identity.cluster_id:
@@ -250,13 +326,14 @@ class Transport:
         except BaseException:
             writer.transport.abort()  # an untrusted peer: no goodbye
             raise
+        writer.write(frame(welcome(identity.node_id)))
         return reader, writer, identity
 
     async def _serve(
         self,
         reader: asyncio.StreamReader,
         writer: asyncio.StreamWriter,
-        identity: PeerIdentity | None,
+        identity: PeerIdentity,
     ) -> None:
         limit = self.config.max_frame
         source = ""
@@ -267,25 +344,111 @@ class Transport:
             if opening is None:
                 return
             source = read_hello(opening)
-            if identity is None:
-                self._joiners[source] = writer
             while (data := await read_frame(reader, limit)) is not None:
                 message = _decode(data)
-                reason = self.authorize(identity, message)
-                if reason is not None:
-                    self.stats["refused"] += 1
-                    log.warning("refused a message from %s: %s", source, reason)
+                if self._refused(identity, source, message):
                     continue
                 self.stats["delivered"] += 1
                 self.on_message(source, message)
         except (FrameError, MessageDecodeError) as error:
-            self.stats["bad_frame"] += 1
-            log.warning("closing the connection from %s: %s", source or "a peer", error)
+            self._bad_frame(source, error)
         except (OSError, ssl.SSLError, TimeoutError) as error:
             log.info("the connection from %s ended: %s", source or "a peer", error)
+
+    def _refused(self, sender: PeerIdentity | None, source: str, message: ClusterMessage) -> bool:
+        reason = self.authorize(sender, message)
+        if reason is not None:
+            self.stats["refused"] += 1
+            log.warning("refused a message from %s: %s", source, reason)
+        return reason is not None
+
+    def _bad_frame(self, source: str, error: Exception) -> None:
+        self.stats["bad_frame"] += 1
+        log.warning("closing the connection from %s: %s", source or "a peer", error)
+
+    async def disconnect(self, node_id: str) -> int:
+        """Close every connection to and from node ``node_id`` (removed from the
+        cluster, or demoted: its links reopen, reading its new certificate); how many
+        were closed. Its certificate stays valid: refusing it from now on is the
+        ``authorize`` hook's business."""
+        closed = 0
+        for writer, identity in list(self._members.items()):
+            if identity.node_id == node_id:
+                writer.transport.abort()
+                closed += 1
+        for target in sorted(self._links):
+            link = self._links[target]
+            if link.peer is not None and link.peer.node_id == node_id:
+                del self._links[target]
+                await link.close()
+                closed += 1
+        return closed
+
+    # -- joining nodes -----------------------------------------------------------------------
+
+    async def _join(self, connection: socket.socket) -> None:
+        """A node without a certificate: the root, its hello and one ``JoinRequest``
+        within the handshake timeout, in frames of at most ``JOIN_FRAME`` bytes; then
+        the answer on this connection (:meth:`send`), which closes it."""
+        try:
+            async with asyncio.timeout(self.config.handshake_timeout):
+                reader, writer = await self._tls(connection, self._join_context)
+        except (OSError, ssl.SSLError, TimeoutError) as error:
+            self._refuse(connection, error)
+            return
+        writer.write(frame(root(self.credentials.ca_pem)))
+        self._writers.add(writer)
+        source = ""
+        try:
+            async with asyncio.timeout(self.config.handshake_timeout):
+                opening = await read_frame(reader, JOIN_FRAME)
+                if opening is None:
+                    return
+                source = read_hello(opening)
+                request = await self._join_request(reader, source)
+            await self._answer(source, request, writer)
+            writer.close()  # after the answer, which closing sends first
+            await writer.wait_closed()
+        except (FrameError, MessageDecodeError) as error:
+            self._bad_frame(source, error)
+        except (OSError, ssl.SSLError, TimeoutError) as error:
+            log.info("the join from %s ended: %s", source or "a node", error)
         finally:
-            if identity is None and self._joiners.get(source) is writer:
-                del self._joiners[source]
+            self._writers.discard(writer)
+            if not writer.transport.is_closing():
+                writer.transport.abort()
+
+    async def _join_request(self, reader: asyncio.StreamReader, source: str) -> JoinRequest:
+        while True:
+            data = await read_frame(reader, JOIN_FRAME)
+            if data is None:
+                raise ConnectionError("closed before its JoinRequest")
+            message = _decode(data)
+            if not self._refused(None, source, message) and isinstance(message, JoinRequest):
+                return message
+
+    async def _answer(
+        self, source: str, request: JoinRequest, writer: asyncio.StreamWriter
+    ) -> None:
+        """Deliver ``request``; its answer goes back on this connection. The answer is
+        sent to ``source``, the name the joining node chose: a second join claiming
+        the same name while this one waits is refused, or it would take this
+        answer."""
+        if source in self._joiners:
+            self.stats["refused"] += 1
+            log.warning("refused a join from %s: another is in progress", source)
+            writer.write(frame(encode_message(JoinRefused(JOIN_IN_PROGRESS))))
+            await writer.drain()
+            return
+        answered = asyncio.get_running_loop().create_future()
+        self._joiners[source] = (writer, answered)
+        try:
+            self.stats["delivered"] += 1
+            self.on_message(source, request)
+            await asyncio.wait_for(answered, self.config.join_timeout)
+            await writer.drain()
+        finally:
+            del self._joiners[source]
 
 
 def _decode(data: bytes) -> ClusterMessage:

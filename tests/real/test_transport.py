@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import errno
 import random
+import socket
 import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Any
 
 import msgpack
 import pytest
@@ -25,9 +28,14 @@ from core.messages import (
     Heartbeat,
     HeartbeatAck,
     JoinAccepted,
+    JoinRefused,
     JoinRequest,
+    LogReply,
     Proxied,
     Register,
+    RenewCertificate,
+    StatusReport,
+    decode,
     encode,
 )
 from core.model.node import NodeDescription
@@ -45,7 +53,8 @@ from real.transport import (
     TransportConfig,
     request_join,
 )
-from real.transport.frames import frame, hello, read_frame, read_root
+from real.transport.frames import JOIN_FRAME, frame, hello, read_frame, read_root
+from real.transport.transport import JOIN_IN_PROGRESS
 from tests.rule1 import io_trap
 
 
@@ -206,14 +215,16 @@ def run(body: Callable[[], Awaitable[None]], timeout: float = 20.0) -> None:
 class Node:
     """A transport and what it has received."""
 
-    def __init__(self, credentials: Credentials, seed: int = 1) -> None:
+    def __init__(
+        self, credentials: Credentials, seed: int = 1, config: TransportConfig = FAST
+    ) -> None:
         self.inbox: asyncio.Queue[tuple[str, ClusterMessage]] = asyncio.Queue()
         self.transport = Transport(
             "127.0.0.1:0",
             credentials,
             lambda source, message: self.inbox.put_nowait((source, message)),
             random.Random(seed),
-            config=FAST,
+            config=config,
         )
 
     @property
@@ -225,11 +236,13 @@ class Node:
 
 
 @asynccontextmanager
-async def nodes(*credentials: Credentials) -> AsyncIterator[list[Node]]:
+async def nodes(
+    *credentials: Credentials, config: TransportConfig = FAST
+) -> AsyncIterator[list[Node]]:
     started: list[Node] = []
     try:
         for c in credentials:
-            node = Node(c)
+            node = Node(c, config=config)
             await node.transport.start()
             started.append(node)
         yield started
@@ -256,11 +269,26 @@ async def _raw(
 
 
 async def _closed_by_peer(reader: asyncio.StreamReader) -> bool:
-    """The server ended the connection: EOF, a reset, or a TLS alert."""
+    """The server ended the connection (EOF, a reset, or a TLS alert) within a few
+    seconds; what it sent before (a welcome, a root) is read and dropped."""
     try:
-        return await asyncio.wait_for(reader.read(), 5.0) == b""
+        await asyncio.wait_for(reader.read(), 5.0)
     except (ssl.SSLError, ConnectionError):
-        return True
+        pass
+    except TimeoutError:
+        return False
+    return True
+
+
+async def until(condition: Callable[[], bool], what: str, timeout: float = 5.0) -> None:
+    """Wait, bounded, for ``condition``: counters move when the loop gets to them,
+    later on a loaded machine, so tests wait for them rather than sleep and look."""
+    try:
+        async with asyncio.timeout(timeout):
+            while not condition():
+                await asyncio.sleep(0.01)
+    except TimeoutError:
+        pytest.fail(f"timed out waiting for {what}")
 
 
 # -- exchange ------------------------------------------------------------------------------
@@ -344,6 +372,30 @@ def test_reconnects_after_the_server_restarts(ca: CA) -> None:
     run(body)
 
 
+def test_the_listener_survives_a_failed_accept(ca: CA) -> None:
+    async def body() -> None:
+        loop = asyncio.get_running_loop()
+        accept = loop.sock_accept
+        failed: list[int] = []
+
+        async def failing_once(listener: socket.socket) -> tuple[socket.socket, Any]:
+            if not failed:
+                failed.append(listener.getsockname()[1])
+                raise OSError(errno.EMFILE, "Too many open files")
+            return await accept(listener)
+
+        loop.sock_accept = failing_once  # type: ignore[method-assign,assignment]
+        async with nodes(ca.issue("m1"), ca.issue("m2")) as (a, b):
+            a.transport.send(b.host, Heartbeat("m1", "to b"))
+            b.transport.send(a.host, Heartbeat("m2", "to a"))
+            assert (await a.next())[1] == Heartbeat("m2", "to a")
+            assert (await b.next())[1] == Heartbeat("m1", "to b")
+            assert a.transport.stats["accept_failed"] + b.transport.stats["accept_failed"] == 1
+            assert failed in ([a.transport.port], [b.transport.port])
+
+    run(body)
+
+
 # -- refused at the TLS layer ----------------------------------------------------------------
 
 
@@ -376,8 +428,8 @@ def test_an_untrusted_client_is_refused(ca: CA, who: str) -> None:
                 writer.write(frame(hello("127.0.0.1:1")) + frame(encode(Heartbeat("m9", "s"))))
                 assert await _closed_by_peer(reader)
                 writer.close()
-            await asyncio.sleep(0.05)
             stats = server.transport.stats
+            await until(lambda: stats["refused_tls"] >= 1, "the server to refuse")
             assert stats["delivered"] == 0 and server.inbox.empty()
             if who == "another cluster":  # the chain is good: refused right after
                 assert stats["refused_cluster"] == 1
@@ -391,8 +443,9 @@ def test_a_transport_with_an_expired_certificate_reaches_nobody(ca: CA) -> None:
         async with nodes(ca.issue("m1"), ca.issue("m2", expired=True)) as (server, expired):
             for i in range(5):
                 expired.transport.send(server.host, Heartbeat("m2", str(i)))
-            await asyncio.sleep(0.5)
+            await until(lambda: expired.transport.stats["connect_failed"] >= 2, "retries")
             assert server.inbox.empty() and server.transport.stats["refused_tls"] >= 1
+            assert expired.transport.stats["sent"] == expired.transport.stats["connected"] == 0
 
     run(body)
 
@@ -401,10 +454,30 @@ def test_a_client_refuses_a_server_of_another_cluster(ca: CA) -> None:
     async def body() -> None:
         async with nodes(ca.issue("m1"), ca.issue("m2", cluster="cluster-b")) as (client, alien):
             client.transport.send(alien.host, Heartbeat("m1", "s"))
-            await asyncio.sleep(0.3)
+            await until(lambda: client.transport.stats["connect_failed"] >= 1, "the refusal")
             assert alien.inbox.empty()
-            assert client.transport.stats["connect_failed"] >= 1
             assert client.transport.stats["sent"] == 0
+
+    run(body)
+
+
+def test_a_refused_client_backs_off_and_counts_nothing_as_sent(ca: CA) -> None:
+    """With TLS 1.3 a client's handshake ends before the server has checked the
+    client's certificate: only the server's welcome says it was let in."""
+
+    async def body() -> None:
+        async with nodes(ca.issue("m1"), CA.make().issue("m9", trust=ca)) as (server, refused):
+            for i in range(200):
+                refused.transport.send(server.host, Heartbeat("m9", str(i)))
+            handshakes, stats = server.transport.stats, refused.transport.stats
+            await until(
+                lambda: handshakes["refused_tls"] >= 4 or stats["connected"] > 0,
+                "four refused handshakes",
+            )
+            assert stats["connected"] == stats["sent"] == stats["lost"] == 0
+            # every handshake a failed attempt, each followed by a longer backoff
+            assert stats["connect_failed"] >= handshakes["refused_tls"] - 1
+            assert handshakes["delivered"] == 0 and server.inbox.empty()
 
     run(body)
 
@@ -423,6 +496,58 @@ def test_a_worker_certificate_is_refused_on_manager_only_messages(ca: CA) -> Non
             assert (source, message) == (worker.host, Heartbeat("w1", "s"))
             assert manager.transport.stats["refused"] == 2
             assert manager.inbox.empty()
+
+    run(body)
+
+
+def test_a_worker_speaks_only_for_itself(ca: CA) -> None:
+    async def body() -> None:
+        members = ca.issue("m1"), ca.issue("w1", WORKER_ROLE), ca.issue("m2")
+        async with nodes(*members) as (manager, worker, relay):
+            spoofs: list[ClusterMessage] = [
+                Register("w2", _description()),
+                Heartbeat("w2", "s"),
+                StatusReport("w2", "s", 1, ()),
+                LogReply("r1", "w2", ()),
+                RenewCertificate("w2", b"csr"),
+            ]
+            for spoof in spoofs:
+                worker.transport.send(manager.host, spoof)
+            worker.transport.send(manager.host, RenewCertificate("w1", b"csr"))  # may renew
+            assert await manager.next() == (worker.host, RenewCertificate("w1", b"csr"))
+            worker.transport.send(manager.host, Heartbeat("w1", "own"))
+            assert await manager.next() == (worker.host, Heartbeat("w1", "own"))
+            assert manager.transport.stats["refused"] == len(spoofs)
+            relayed = Proxied(worker.host, Heartbeat("w1", "relayed"))  # a manager relays
+            relay.transport.send(manager.host, relayed)
+            relay.transport.send(manager.host, Heartbeat("w1", "for its agent"))
+            assert await manager.next() == (relay.host, relayed)
+            assert await manager.next() == (relay.host, Heartbeat("w1", "for its agent"))
+            assert manager.transport.stats["refused"] == len(spoofs)
+
+    run(body)
+
+
+def test_disconnect_closes_every_connection_of_a_node(ca: CA) -> None:
+    async def body() -> None:
+        members = ca.issue("m1"), ca.issue("w1", WORKER_ROLE), ca.issue("m2")
+        async with nodes(*members) as (manager, worker, other):
+            worker.transport.send(manager.host, Heartbeat("w1", "s"))
+            other.transport.send(manager.host, Heartbeat("m2", "s"))
+            manager.transport.send(worker.host, HeartbeatAck("s", 5.0))
+            manager.transport.send(other.host, HeartbeatAck("s", 5.0))
+            for node in (manager, manager, worker, other):
+                await node.next()
+            assert await manager.transport.disconnect("w1") == 2  # its link and ours to it
+            stats = worker.transport.stats
+            await until(lambda: stats["disconnected"] == 1, "the worker's link to close")
+            assert await manager.transport.disconnect("w1") == 0
+            other.transport.send(manager.host, Heartbeat("m2", "after"))
+            manager.transport.send(other.host, HeartbeatAck("after", 5.0))
+            assert (await manager.next())[1] == Heartbeat("m2", "after")
+            assert (await other.next())[1] == HeartbeatAck("after", 5.0)
+            assert other.transport.stats["connected"] == 1  # the others' lived on
+            assert manager.transport.stats["connected"] == 2
 
     run(body)
 
@@ -543,8 +668,8 @@ def test_a_join_to_a_manager_of_another_root_is_refused_before_the_token_is_sent
         async with nodes(CA.make().issue("m1")) as (impostor,):
             with pytest.raises(JoinError, match="remote CA does not match fingerprint"):
                 await request_join(impostor.host, _join_request(), _pinned(ca.pem), timeout=5)
-            await asyncio.sleep(0.05)
-            assert impostor.inbox.empty()
+            await until(lambda: impostor.transport.stats["join_closed"] == 1, "the join to end")
+            assert impostor.inbox.empty() and impostor.transport.stats["delivered"] == 0
 
     run(body)
 
@@ -573,6 +698,93 @@ def test_a_join_connection_carries_nothing_but_a_join(ca: CA) -> None:
                 assert read_root((await read_frame(reader, LIMIT)) or b"") == ca.pem
             finally:
                 writer.close()
+
+    run(body)
+
+
+def _join_client() -> ssl.SSLContext:
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+    return context
+
+
+async def _joining(host: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """A raw join connection, its root read."""
+    reader, writer = await _raw(host, _join_client(), server_name="swarm-ca")
+    assert (await asyncio.wait_for(read_frame(reader, LIMIT), 5.0)) is not None
+    return reader, writer
+
+
+def test_an_oversize_join_frame_closes_the_join(ca: CA) -> None:
+    async def body() -> None:
+        async with nodes(ca.issue("m1"), config=replace(FAST, max_frame=1 << 20)) as (manager,):
+            reader, writer = await _joining(manager.host)
+            try:
+                writer.write(frame(hello("127.0.0.1:8")))
+                writer.write((JOIN_FRAME + 1).to_bytes(4, "big") + b"x" * 16)
+                assert await _closed_by_peer(reader)
+            finally:
+                writer.close()
+            assert manager.transport.stats["bad_frame"] == 1
+
+    run(body)
+
+
+def test_an_idle_joiner_is_closed(ca: CA) -> None:
+    async def body() -> None:
+        config = replace(FAST, handshake_timeout=1.5)
+        async with nodes(ca.issue("m1"), config=config) as (manager,):
+            reader, writer = await _joining(manager.host)
+            try:
+                writer.write(frame(hello("127.0.0.1:8")))  # and no JoinRequest
+                assert await _closed_by_peer(reader)
+            finally:
+                writer.close()
+            await until(lambda: manager.transport.stats["join_closed"] == 1, "the join to end")
+            assert manager.inbox.empty()
+
+    run(body)
+
+
+def test_joins_at_once_are_capped(ca: CA) -> None:
+    async def body() -> None:
+        async with nodes(ca.issue("m1"), config=replace(FAST, max_joiners=2)) as (manager,):
+            first, second = await _joining(manager.host), await _joining(manager.host)
+            try:
+                with pytest.raises((ssl.SSLError, ConnectionError)):
+                    await _joining(manager.host)
+                assert manager.transport.stats["refused_join"] == 1
+                first[1].close()
+                stats = manager.transport.stats
+                await until(lambda: stats["join_closed"] == 1, "a join to end")
+                _reader, again = await _joining(manager.host)  # room again
+                again.close()
+            finally:
+                first[1].close()
+                second[1].close()
+
+    run(body)
+
+
+def test_a_second_join_under_the_same_name_cannot_take_the_answer(ca: CA) -> None:
+    async def body() -> None:
+        async with nodes(ca.issue("m1")) as (manager,):
+            joining = asyncio.create_task(
+                request_join(manager.host, _join_request(), _pinned(ca.pem), timeout=10)
+            )
+            source, _ = await manager.next()
+            reader, writer = await _joining(manager.host)
+            try:  # the same name, a token of its own
+                writer.write(frame(hello(source)) + frame(encode(_join_request("guess"))))
+                answer = await asyncio.wait_for(read_frame(reader, LIMIT), 5.0)
+                assert decode(answer or b"") == JoinRefused(JOIN_IN_PROGRESS)
+                assert await _closed_by_peer(reader)
+            finally:
+                writer.close()
+            accepted = JoinAccepted("w7", False, 0, ((1, manager.host),))
+            manager.transport.send(source, accepted)
+            assert (await joining)[1] == accepted
+            assert manager.inbox.empty()
 
     run(body)
 
