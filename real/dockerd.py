@@ -25,6 +25,7 @@ removes what the daemons of a killed run left behind.
 
 from __future__ import annotations
 
+import abc
 import contextlib
 import os
 import shutil
@@ -34,7 +35,7 @@ import subprocess
 import time
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, Self
 
 #: containerd refuses unix socket paths longer than this (``sockaddr_un`` holds 107).
 SOCKET_PATH_MAX = 104
@@ -50,7 +51,30 @@ class DockerdError(Exception):
     """dockerd did not start (its log's tail says why), or could not be stopped."""
 
 
-class Dockerd:
+class Scoped(abc.ABC):
+    """Something a ``with`` block brings up and always tears down, even on an exception
+    (a daemon here, the test hosts in real/testhosts/hosts.py)."""
+
+    @abc.abstractmethod
+    def _bring_up(self) -> None: ...
+
+    @abc.abstractmethod
+    def _tear_down(self) -> None: ...
+
+    def __enter__(self) -> Self:
+        self._bring_up()
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        self._tear_down()
+
+
+class Dockerd(Scoped):
     """One dockerd process and the directory it owns.
 
     ``root`` holds ``data/`` (images, containers), ``exec/`` (containerd state),
@@ -173,16 +197,10 @@ class Dockerd:
 
         return docker.DockerClient(base_url=self.url, timeout=timeout)
 
-    def __enter__(self) -> Dockerd:
+    def _bring_up(self) -> None:
         self.start()
-        return self
 
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        trace: TracebackType | None,
-    ) -> None:
+    def _tear_down(self) -> None:
         self.remove()
 
     # -- internals ----------------------------------------------------------------------

@@ -6,7 +6,9 @@ ECDSA signatures are RFC 6979 deterministic. The same entropy stream and wall ti
 byte-identical certificates, so a simulated swarm's trace does not depend on the machine.
 
 Modules: ``policy`` (SwarmKit's constants), ``keys`` (key derivation, serials, PEM),
-``validity`` (validity windows), ``names`` (subject strings as Go encodes them), ``root``
-(the root CA), ``issue`` (CSRs and signing), ``verify`` (what the transport checks),
-``renewal`` (when to renew), ``tokens`` (join tokens), ``errors``.
+``validity`` (validity windows), ``names`` (subject strings as Go encodes them),
+``template`` (what root and node certificates share), ``root`` (the root CA), ``issue``
+(CSRs and signing), ``verify`` (what the transport checks), ``renewal`` (when to renew),
+``tokens`` (join tokens), ``credentials`` (a node's key, certificate and root),
+``cluster`` (the CA as the Cluster object keeps it), ``errors``.
 """

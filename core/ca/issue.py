@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from core.ca import keys, names, policy, validity
+from core.ca import keys, names, policy, template, validity
 from core.ca.errors import CAError
 from core.ca.root import RootCA
 from core.model.enums import NodeRole
@@ -91,35 +91,19 @@ def sign_node_certificate(
     )
     issuer_ski = root.certificate.extensions.get_extension_for_class(x509.SubjectKeyIdentifier)
     builder = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(root.certificate.subject)
-        .public_key(public)
-        .serial_number(keys.serial_number(entropy))
-        .not_valid_before(validity.to_datetime(span.not_before))
-        .not_valid_after(validity.to_datetime(span.not_after))
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=True,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=False,
-                crl_sign=False,
-                encipher_only=False,
-                decipher_only=False,
+        template.certificate_builder(
+            subject=subject,
+            issuer=root.certificate.subject,
+            public=public,
+            span=span,
+            entropy=entropy,
+            ca=False,
+            extra=(
+                x509.ExtendedKeyUsage(
+                    [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]
+                ),
             ),
-            critical=True,
         )
-        .add_extension(
-            x509.ExtendedKeyUsage(
-                [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]
-            ),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public), critical=False)
         .add_extension(
             x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(issuer_ski.value),
             critical=False,

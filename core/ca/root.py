@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from core.ca import keys, names, policy, validity
+from core.ca import keys, names, policy, template, validity
 from core.ca.errors import CAError
 from core.model.common import TLSInfo
 
@@ -82,31 +82,8 @@ def create_root_ca(entropy: keys.Entropy, wall: float) -> RootCA:
     key = keys.derive_key(entropy)
     name = x509.Name([names.attribute(NameOID.COMMON_NAME, policy.ROOT_CN)])
     span = validity.window(wall, policy.ROOT_CA_EXPIRY, policy.ROOT_CA_BACKDATE)
-    public = key.public_key()
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(public)
-        .serial_number(keys.serial_number(entropy))
-        .not_valid_before(validity.to_datetime(span.not_before))
-        .not_valid_after(validity.to_datetime(span.not_after))
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=False,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=True,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public), critical=False)
+    builder = template.certificate_builder(
+        subject=name, issuer=name, public=key.public_key(), span=span, entropy=entropy, ca=True
     )
     cert = keys.sign_certificate(builder, key)
     return RootCA(keys.certificate_pem(cert), keys.key_pem(key))

@@ -26,9 +26,8 @@ import subprocess
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from types import TracebackType
 
-from real.dockerd import Dockerd, check_root
+from real.dockerd import Dockerd, Scoped, check_root
 from real.testhosts import network, procs, sweep
 from real.testhosts.firewall import Firewall
 from real.testhosts.naming import RunId
@@ -103,7 +102,7 @@ class TestHost:
         return procs.host_pids(self.netns_path, spawned)
 
 
-class TestHosts:
+class TestHosts(Scoped):
     """A run of ``n`` test hosts; a context manager that always cleans up."""
 
     __test__ = False
@@ -131,16 +130,10 @@ class TestHosts:
 
     # -- life ---------------------------------------------------------------------------
 
-    def __enter__(self) -> TestHosts:
+    def _bring_up(self) -> None:
         self.open()
-        return self
 
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        trace: TracebackType | None,
-    ) -> None:
+    def _tear_down(self) -> None:
         self.close()
 
     def open(self) -> None:

@@ -63,21 +63,35 @@ def handshake(server_ctx: ssl.SSLContext, client_ctx: ssl.SSLContext) -> bytes |
     return server.getpeercert(binary_form=True)
 
 
+def node_context(
+    tmp: Path,
+    name: str,
+    trust: RootCA,
+    role: NodeRole,
+    *,
+    seed: int,
+    signer: RootCA | None = None,
+    wall: float | None = None,
+    expiry: int | None = None,
+    server: bool,
+) -> ssl.SSLContext:
+    """A context trusting ``trust`` with a ``role`` certificate that ``signer`` (the trusted
+    root unless told) signed at ``wall`` (now unless told)."""
+    cert = node_cert(
+        signer or trust,
+        role,
+        seed=seed,
+        wall=time.time() if wall is None else wall,
+        expiry=expiry,
+    )
+    return context(tmp, name, trust, cert, server=server)
+
+
 def test_a_worker_and_a_manager_of_one_cluster_shake_hands(tmp_path: Path) -> None:
     root = make_root()
-    manager = context(
-        tmp_path,
-        "m",
-        root,
-        node_cert(root, NodeRole.MANAGER, seed=3, wall=time.time()),
-        server=True,
-    )
-    worker = context(
-        tmp_path,
-        "w",
-        root.public(),
-        node_cert(root, NodeRole.WORKER, seed=4, wall=time.time()),
-        server=False,
+    manager = node_context(tmp_path, "m", root, NodeRole.MANAGER, seed=3, server=True)
+    worker = node_context(
+        tmp_path, "w", root.public(), NodeRole.WORKER, seed=4, signer=root, server=False
     )
     der = handshake(manager, worker)
     assert der is not None
@@ -88,35 +102,17 @@ def test_a_worker_and_a_manager_of_one_cluster_shake_hands(tmp_path: Path) -> No
 def test_a_worker_certificate_cannot_serve_as_a_manager(tmp_path: Path) -> None:
     # A worker's SANs do not include swarm-manager, so hostname checking refuses it.
     root = make_root()
-    impostor = context(
-        tmp_path, "i", root, node_cert(root, NodeRole.WORKER, seed=3, wall=time.time()), server=True
-    )
-    client = context(
-        tmp_path,
-        "w",
-        root,
-        node_cert(root, NodeRole.WORKER, seed=4, wall=time.time()),
-        server=False,
-    )
+    impostor = node_context(tmp_path, "i", root, NodeRole.WORKER, seed=3, server=True)
+    client = node_context(tmp_path, "w", root, NodeRole.WORKER, seed=4, server=False)
     with pytest.raises(ssl.SSLCertVerificationError, match="Hostname mismatch"):
         handshake(impostor, client)
 
 
 def test_a_client_from_another_ca_is_refused(tmp_path: Path) -> None:
     ours, theirs = make_root(seed=1), make_root(seed=2)
-    manager = context(
-        tmp_path,
-        "m",
-        ours,
-        node_cert(ours, NodeRole.MANAGER, seed=3, wall=time.time()),
-        server=True,
-    )
-    stranger = context(
-        tmp_path,
-        "s",
-        ours,
-        node_cert(theirs, NodeRole.WORKER, seed=4, wall=time.time()),
-        server=False,
+    manager = node_context(tmp_path, "m", ours, NodeRole.MANAGER, seed=3, server=True)
+    stranger = node_context(
+        tmp_path, "s", ours, NodeRole.WORKER, seed=4, signer=theirs, server=False
     )
     with pytest.raises(ssl.SSLError, match="unable to get local issuer certificate"):
         handshake(manager, stranger)
@@ -126,19 +122,9 @@ def test_an_expired_client_is_refused(tmp_path: Path) -> None:
     # Signed in November 2023 for one day: long expired by any real clock; the root is
     # backdated to then so that only the node certificate is out of date.
     root = create_root_ca(entropy(1), WALL)
-    manager = context(
-        tmp_path,
-        "m",
-        root,
-        node_cert(root, NodeRole.MANAGER, seed=3, wall=time.time()),
-        server=True,
-    )
-    stale = context(
-        tmp_path,
-        "x",
-        root,
-        node_cert(root, NodeRole.WORKER, seed=4, wall=WALL, expiry=86_400),
-        server=False,
+    manager = node_context(tmp_path, "m", root, NodeRole.MANAGER, seed=3, server=True)
+    stale = node_context(
+        tmp_path, "x", root, NodeRole.WORKER, seed=4, wall=WALL, expiry=86_400, server=False
     )
     with pytest.raises(ssl.SSLError, match="certificate has expired"):
         handshake(manager, stale)

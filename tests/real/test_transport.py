@@ -1,27 +1,26 @@
-"""The real transport on loopback: mutual TLS with certificates made here (a root
-``swarm-ca`` and node certificates shaped as the cluster CA makes them), frames of the
-cluster codec, the role policy, joins, and recovery from broken peers."""
+"""The real transport on loopback: mutual TLS with certificates the cluster CA (core/ca)
+makes, frames of the cluster codec, the role policy, joins, and recovery from broken
+peers."""
 
 from __future__ import annotations
 
 import asyncio
-import datetime
 import errno
 import random
 import socket
 import ssl
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import msgpack
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from core.ca import policy
+from core.ca.issue import new_csr, sign_node_certificate
+from core.ca.root import RootCA, create_root_ca
 from core.messages import (
     ClusterMessage,
     ForwardedRequest,
@@ -55,38 +54,6 @@ from real.transport import (
 )
 from real.transport.frames import JOIN_FRAME, frame, hello, read_frame, read_root
 from real.transport.transport import JOIN_IN_PROGRESS
-from tests.rule1 import io_trap
-
-
-def _warm_cryptography() -> None:
-    """cryptography's Rust core keeps the ``datetime.datetime`` it first converts; under
-    the rule-1 trap that would be the trap's facade class, and every real datetime
-    would then fail its type check. One signing with the trap lifted pins the real
-    class (tests/ca/warmup.py does the same; a suite-wide warm-up belongs in
-    tests/conftest.py)."""
-    key = ec.derive_private_key(1, ec.SECP256R1())
-    start = datetime.datetime(2000, 1, 1, tzinfo=datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([]))
-        .issuer_name(x509.Name([]))
-        .public_key(key.public_key())
-        .serial_number(1)
-        .not_valid_before(start)
-        .not_valid_after(start + datetime.timedelta(days=1))
-        .sign(key, hashes.SHA256())
-    )
-    assert cert.not_valid_before_utc == start
-
-
-_prefixes = io_trap.installed_prefixes()
-if _prefixes:
-    io_trap.uninstall()
-try:
-    _warm_cryptography()
-finally:
-    if _prefixes:
-        io_trap.install(_prefixes)
 
 CLUSTER = "cluster-a"
 LIMIT = 64 * 1024  # the frame limit of the servers under test
@@ -95,63 +62,28 @@ FAST = TransportConfig(
     handshake_timeout=3.0,
     link=LinkConfig(queue=64, connect_timeout=2.0, backoff_base=0.02, backoff_max=0.2),
 )
-NOW = datetime.datetime.now(datetime.UTC)
-HOUR = datetime.timedelta(hours=1)
+DAY = 24 * policy.HOUR
 
 
 # -- certificates ------------------------------------------------------------------------
 
 
-def _name(**fields: str) -> x509.Name:
-    oids = {"cn": NameOID.COMMON_NAME, "ou": NameOID.ORGANIZATIONAL_UNIT_NAME}
-    oids["o"] = NameOID.ORGANIZATION_NAME
-    return x509.Name([x509.NameAttribute(oids[key], value) for key, value in fields.items()])
-
-
-def _pem(cert: x509.Certificate) -> bytes:
-    return cert.public_bytes(serialization.Encoding.PEM)
-
-
 @dataclass
 class CA:
-    key: ec.EllipticCurvePrivateKey
-    cert: x509.Certificate
+    """A cluster root made by core/ca, from a seeded stream and the real clock (OpenSSL
+    checks validity against it); the same stream gives each node its key and serial."""
+
+    root: RootCA
+    rng: random.Random = field(repr=False)
 
     @classmethod
-    def make(cls) -> CA:
-        key = ec.generate_private_key(ec.SECP256R1())
-        subject = _name(cn="swarm-ca")
-        cert = (
-            x509.CertificateBuilder()
-            .subject_name(subject)
-            .issuer_name(subject)
-            .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(NOW - HOUR)
-            .not_valid_after(NOW + 24 * HOUR)
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .add_extension(
-                x509.KeyUsage(
-                    digital_signature=False,
-                    content_commitment=False,
-                    key_encipherment=False,
-                    data_encipherment=False,
-                    key_agreement=False,
-                    key_cert_sign=True,
-                    crl_sign=True,
-                    encipher_only=False,
-                    decipher_only=False,
-                ),
-                critical=True,
-            )
-            .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), False)
-            .sign(key, hashes.SHA256())
-        )
-        return cls(key, cert)
+    def make(cls, seed: int = 1) -> CA:
+        rng = random.Random(seed)
+        return cls(create_root_ca(rng.randbytes, time.time()), rng)
 
     @property
     def pem(self) -> bytes:
-        return _pem(self.cert)
+        return self.root.cert_pem
 
     def issue(
         self,
@@ -162,41 +94,27 @@ class CA:
         expired: bool = False,
         trust: CA | None = None,
     ) -> Credentials:
-        """A node certificate as real-backend.md §5 describes it; ``trust`` is the
-        root the node trusts (this CA unless told)."""
-        key = ec.generate_private_key(ec.SECP256R1())
-        names = [role, node_id] + (["swarm-ca"] if role == MANAGER_ROLE else [])
-        start, end = (
-            (NOW - 48 * HOUR, NOW - 24 * HOUR) if expired else (NOW - HOUR, NOW + 24 * HOUR)
+        """A node certificate as the cluster CA signs it (real-backend.md §5), valid for a
+        day (an expired one ended a day ago); ``trust`` is the root the node trusts (this
+        CA unless told)."""
+        now = time.time()
+        pair = new_csr(self.rng.randbytes)
+        cert = sign_node_certificate(
+            self.root,
+            pair.csr_pem,
+            node_id=node_id,
+            role=policy.OU_ROLE[role],
+            cluster_id=cluster,
+            wall=now - 2 * DAY if expired else now,
+            entropy=self.rng.randbytes,
+            expiry=DAY,
         )
-        cert = (
-            x509.CertificateBuilder()
-            .subject_name(_name(cn=node_id, ou=role, o=cluster))
-            .issuer_name(self.cert.subject)
-            .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(start)
-            .not_valid_after(end)
-            .add_extension(
-                x509.ExtendedKeyUsage(
-                    [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]
-                ),
-                critical=False,
-            )
-            .add_extension(x509.SubjectAlternativeName([x509.DNSName(n) for n in names]), False)
-            .sign(self.key, hashes.SHA256())
-        )
-        key_pem = key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-        return Credentials((trust or self).pem, _pem(cert), key_pem)
+        return Credentials((trust or self).pem, cert, pair.key_pem)
 
 
 @pytest.fixture(scope="module")
 def ca() -> CA:
-    return CA.make()
+    return CA.make(seed=1)
 
 
 # -- harness -------------------------------------------------------------------------------
@@ -408,7 +326,7 @@ def _bare_client(trust: bytes) -> ssl.SSLContext:
 
 @pytest.mark.parametrize("who", ["no certificate", "another CA", "expired", "another cluster"])
 def test_an_untrusted_client_is_refused(ca: CA, who: str) -> None:
-    other = CA.make()
+    other = CA.make(seed=2)
 
     async def body() -> None:
         async with nodes(ca.issue("m1")) as (server,):
@@ -466,7 +384,10 @@ def test_a_refused_client_backs_off_and_counts_nothing_as_sent(ca: CA) -> None:
     client's certificate: only the server's welcome says it was let in."""
 
     async def body() -> None:
-        async with nodes(ca.issue("m1"), CA.make().issue("m9", trust=ca)) as (server, refused):
+        async with nodes(ca.issue("m1"), CA.make(seed=3).issue("m9", trust=ca)) as (
+            server,
+            refused,
+        ):
             for i in range(200):
                 refused.transport.send(server.host, Heartbeat("m9", str(i)))
             handshakes, stats = server.transport.stats, refused.transport.stats
@@ -665,7 +586,7 @@ def test_a_node_without_a_certificate_joins_on_the_same_port(ca: CA) -> None:
 
 def test_a_join_to_a_manager_of_another_root_is_refused_before_the_token_is_sent(ca: CA) -> None:
     async def body() -> None:
-        async with nodes(CA.make().issue("m1")) as (impostor,):
+        async with nodes(CA.make(seed=4).issue("m1")) as (impostor,):
             with pytest.raises(JoinError, match="remote CA does not match fingerprint"):
                 await request_join(impostor.host, _join_request(), _pinned(ca.pem), timeout=5)
             await until(lambda: impostor.transport.stats["join_closed"] == 1, "the join to end")

@@ -2,9 +2,9 @@
 
 Durability is proven on :class:`PowerLossFiles`, which drops every un-fsynced byte and
 every directory change not followed by a directory fsync (kill -9 would keep the page
-cache and prove nothing). The reference for "what should come back" is
-``PersistentState.apply`` (and the node's identity and tasks) fed exactly the records
-that ``sync`` reported durable.
+cache and prove nothing). The reference for "what should come back" is ``apply_record``
+(``PersistentState.apply`` for Raft writes, and the node's identity and tasks) fed
+exactly the records that ``sync`` reported durable.
 """
 
 from __future__ import annotations
@@ -39,26 +39,10 @@ SEGMENT = os.path.join(DIR, segment_name(0))
 
 
 def expected(records: Sequence[Record]) -> NodeDisk:
+    """The disk a node fed ``records`` in order holds."""
     disk = NodeDisk()
     for record in records:
         apply_record(disk, record)
-    return disk
-
-
-def reference(records: Sequence[Record]) -> NodeDisk:
-    """The same as ``expected``, spelled out with PersistentState.apply for Raft."""
-    disk = NodeDisk(raft=PersistentState())
-    for record in records:
-        if isinstance(record, DurableWrite):
-            disk.raft.apply(record)
-        elif isinstance(record, RaftReset):
-            disk.raft = record.state.copy()
-        elif isinstance(record, IdentityChange):
-            disk.identity = record.identity
-        elif record.task is None:
-            disk.tasks.pop(record.task_id, None)
-        else:
-            disk.tasks[record.task_id] = record.task
     return disk
 
 
@@ -96,10 +80,10 @@ STORY: list[Record] = [
 def test_round_trip_equals_persistent_state_apply() -> None:
     files, wal = fresh()
     assert commit(wal, STORY) == 4
-    assert wal.durable() == reference(STORY) == expected(STORY)
-    assert Wal.open(files, DIR).recovered() == reference(STORY)
+    assert wal.durable() == expected(STORY)
+    assert Wal.open(files, DIR).recovered() == expected(STORY)
     files.power_loss()
-    assert Wal.open(files, DIR).recovered() == reference(STORY)
+    assert Wal.open(files, DIR).recovered() == expected(STORY)
 
 
 def test_reset_replaces_raft_state_and_identity_can_be_forgotten() -> None:
@@ -109,7 +93,7 @@ def test_reset_replaces_raft_state_and_identity_can_be_forgotten() -> None:
     commit(wal, story)
     files.power_loss()
     recovered = Wal.open(files, DIR).recovered()
-    assert recovered == reference(story)
+    assert recovered == expected(story)
     assert recovered.identity is None and recovered.raft.last_index() == 7
 
 
