@@ -58,9 +58,11 @@ def update(argv: Sequence[str]) -> Call:
     parser = CommandParser("swarm update", most=0)
     parser.add_argument("--task-history-limit", type=UINT)
     parser.add_argument("--dispatcher-heartbeat", type=DURATION)
+    parser.add_argument("--cert-expiry", type=DURATION)
     flags, _ = parser.parse(argv)
     params = {
         "task_history_limit": flags.task_history_limit,
         "dispatcher_heartbeat_ns": flags.dispatcher_heartbeat,
+        "node_cert_expiry_ns": flags.cert_expiry,
     }
     return Call("SwarmUpdate", params, show="swarm updated")

@@ -159,3 +159,12 @@ def test_inspect_format_and_logs_are_printed_as_docker_prints_them() -> None:
     assert "Logs" not in out and "Warnings" not in out
     by_task = session(*started, f"service logs {task_id}")  # the same seed: the same task
     assert not any(line.startswith("Error") for line in by_task), by_task
+
+
+def test_swarm_update_cert_expiry_sets_it_or_says_dockers_minimum() -> None:
+    out = session("swarm update --cert-expiry 30m", "swarm update --cert-expiry 2h")
+    assert out[1] == (
+        "Error response from daemon: rpc error: code = InvalidArgument "
+        "desc = minimum certificate expiry time is: 1h0m0s"
+    )
+    assert out[2] == "Swarm updated."
