@@ -348,6 +348,12 @@ def decode(data: bytes) -> ClusterMessage:
     cls = _CLASSES.get(name)
     if cls is None:
         raise MessageDecodeError(f"unknown cluster message {name!r}")
-    values = [_unpack(v) for v in fields]
-    message: ClusterMessage = cls(*values)
+    try:
+        values = [_unpack(v) for v in fields]
+        message: ClusterMessage = cls(*values)
+    except MessageDecodeError:
+        raise
+    except (ShoalError, TypeError, ValueError, KeyError, AttributeError) as error:
+        # a bad model, bad Raft bytes or the wrong number of fields: one error for all
+        raise MessageDecodeError(f"not a {name}: {error}") from None
     return message
