@@ -55,6 +55,11 @@ def build_parser() -> argparse.ArgumentParser:
     sim = sim_raft.add_parser(commands)
     sim_run.add_parser(sim)
     sim_shell.add_parser(sim)
+    from cli import real_client
+    from real import daemon
+
+    daemon.add_parser(commands)
+    real_client.add_parsers(parser, commands)
     return parser
 
 
@@ -81,6 +86,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             from cli import sim_raft
 
             return sim_raft.run(args)
+        if args.command == "daemon":
+            from real import daemon
+
+            return daemon.run(args)
+        if args.command in ("swarm", "node", "service"):
+            from cli import real_client
+
+            return real_client.run(args)
     except ShoalError as error:
         print(f"Error: {error}", file=sys.stderr)
         return EXIT_USER_ERROR

@@ -31,6 +31,7 @@ from cli.commands.language import parse
 from cli.commands.run import Outcome, execute
 from cli.main import EXIT_INTERRUPTED
 from cli.output.answers import render as answer_text
+from cli.output.progress import CONVERGE_SECONDS, VERIFY_SECONDS, converged, progress, waits, wanted
 from cli.output.views import Context
 from cli.words import split
 from core.errors import ShoalError
@@ -40,8 +41,6 @@ from core.model.enums import NodeRole
 from core.model.node import Node
 from core.model.service import Service
 from core.model.task import Task
-from core.tasks.states import TaskState
-from core.update.updater import IN_PROGRESS
 from sim.cluster import ClusterConfig, ClusterWorld, HostState, standard_hosts
 from sim.faults.topology import components
 
@@ -79,14 +78,7 @@ HELP = (  # (command, what it does): what ``help`` prints, in Docker's words for
     ("help", "this list"),
     ("quit, exit", "leave the shell (Ctrl-D too)"),
 )
-CONVERGE_SECONDS = 120.0  # how long the shell waits for a service to converge
-VERIFY_SECONDS = 5.0  # Docker's "Waiting 5 seconds to verify that tasks are stable"
 MANAGERS_RECOMMENDED_MAX = 7
-BAR = 50
-STEPS = (  # how far along each state is, as Docker's progress bar draws it
-    TaskState.NEW, TaskState.PENDING, TaskState.ASSIGNED, TaskState.ACCEPTED,
-    TaskState.PREPARING, TaskState.READY, TaskState.STARTING, TaskState.RUNNING,
-)  # fmt: skip
 
 
 class Shell:
@@ -190,7 +182,7 @@ class Shell:
         for command in parse(words, self.rng):
             outcome = execute(command, lambda m, p: self._send(host, m, p), host)
             self.show(outcome, host)
-            if outcome.ok and _waits(command):
+            if outcome.ok and waits(command):
                 self.converge(str(outcome.value))
 
     def converge(self, service_id: str) -> None:
@@ -200,14 +192,14 @@ class Shell:
         world, deadline = self.world, self.world.env.now + CONVERGE_SECONDS
         stable_since: float | None = None
         while world.env.now < deadline:
-            if _converged(world, service_id):
+            if converged(*_wanted(world, service_id)):
                 stable_since = world.env.now if stable_since is None else stable_since
                 if world.env.now - stable_since >= VERIFY_SECONDS:
                     break
             else:
                 stable_since = None
             world.run_for(0.5)
-        self.say(_progress(world, service_id, stable_since is not None))
+        self.say(progress(*_wanted(world, service_id), stable_since is not None))
 
     def _leader_name(self) -> str:
         leader = self.world.leader()
@@ -318,64 +310,14 @@ class Shell:
         )
 
 
-def _waits(command: Call | Change) -> bool:
-    if isinstance(command, Change):
-        return not command.detach and not command.quiet
-    if command.show != "created":
-        return False
-    spec = command.params.get("spec")
-    return not (spec is not None and spec.mode.is_job)  # a job runs to its end: no wait
-
-
 def _wanted(world: ClusterWorld, service_id: str) -> tuple[Service | None, list[Task]]:
+    """The service and its tasks meant to run, as the leader's store has them."""
     store = world.leader_store()
     if store is None:
         return None, []
     service = store.tables["services"].get(service_id)
-    tasks = [
-        t
-        for t in store.tables["tasks"].values()
-        if isinstance(t, Task)
-        and t.service_id == service_id
-        and t.desired_state <= TaskState.RUNNING
-    ]
+    tasks = wanted(service_id, (t for t in store.tables["tasks"].values() if isinstance(t, Task)))
     return (service if isinstance(service, Service) else None), tasks
-
-
-def _converged(world: ClusterWorld, service_id: str) -> bool:
-    service, tasks = _wanted(world, service_id)
-    if service is None:
-        return False
-    status = service.update_status
-    if status is not None and status.state in IN_PROGRESS:
-        return False
-    replicas = service.spec.mode.replicated
-    wanted = replicas.replicas if replicas is not None else None
-    running = [t for t in tasks if t.status.state is TaskState.RUNNING]
-    if wanted is not None:
-        return len(tasks) == wanted and len(running) == wanted  # scaled to 0 too
-    return len(running) == len(tasks) and bool(tasks)
-
-
-def _progress(world: ClusterWorld, service_id: str, converged: bool) -> str:
-    service, tasks = _wanted(world, service_id)
-    if service is None:
-        return "verify: the service is gone"
-    running = sum(1 for t in tasks if t.status.state is TaskState.RUNNING)
-    lines = [f"overall progress: {running} out of {len(tasks)} tasks"]
-    replicated = service.spec.mode.replicated is not None
-    for task in sorted(tasks, key=lambda t: (t.slot, t.node_id)):
-        label = f"{task.slot}/{len(tasks)}" if replicated else task.node_id[:12]
-        state = task.status.state
-        done = STEPS.index(state) + 1 if state in STEPS else len(STEPS)
-        width = BAR * done // len(STEPS)
-        bar = "=" * (width - 1) + ">" + " " * (BAR - width)
-        lines.append(f"{label}: {state.name.lower():<9} [{bar}]")
-    if converged:
-        lines.append("verify: Service converged")
-    else:
-        lines.append(f"verify: not converged after {CONVERGE_SECONDS:.0f}s (it carries on)")
-    return "\n".join(lines)
 
 
 def _join_advice(role: str, token: str, manager: str) -> str:

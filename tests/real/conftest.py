@@ -12,6 +12,8 @@ from typing import Any
 
 import pytest
 
+from real.agent.images import ensure_busybox_image
+from real.dockerd import Dockerd
 from real.testhosts import packages, sweep
 from real.testhosts.hosts import TestHosts
 from real.testhosts.naming import RunId
@@ -53,3 +55,19 @@ def testhosts(real_packages: None) -> Iterator[Callable[..., TestHosts]]:
     yield make
     for hosts in reversed(made):
         hosts.close()
+
+
+@pytest.fixture(scope="module")
+def busybox_dockerd(real_packages: None) -> Iterator[Dockerd]:
+    """A private dockerd in the root namespace with the busybox image imported, for one
+    test module. Named after a run, so that the sweeper finds its directory and its
+    containers' cgroup (``shoal-<dir name>``) if the run is killed before it cleans up."""
+    run = RunId.new()
+    daemon = Dockerd(sweep.default_base() / run.name("dd"))
+    try:
+        daemon.start()
+        ensure_busybox_image(daemon.client())
+        yield daemon
+    finally:
+        daemon.remove()
+        sweep.remove_run(run)

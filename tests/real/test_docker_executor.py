@@ -31,10 +31,8 @@ from core.tasks.executor import (
 from core.tasks.states import TaskState
 from real.agent import labels
 from real.agent.executor import DockerExecutor
-from real.agent.images import IMAGE, SECOND_IMAGE, ensure_busybox_image
+from real.agent.images import IMAGE, SECOND_IMAGE
 from real.dockerd import Dockerd
-from real.testhosts import sweep
-from real.testhosts.naming import RunId
 
 _ids = itertools.count(1)
 #: Seconds a test waits for something that should come at once (a bound, not a timing).
@@ -42,18 +40,8 @@ PATIENCE = 30
 
 
 @pytest.fixture(scope="module")
-def daemon(real_packages: None) -> Iterator[Dockerd]:
-    # Named after the run, so that the sweeper finds the directory and the containers'
-    # cgroup (``shoal-<dir name>``) if this run is killed before it cleans up.
-    run = RunId.new()
-    d = Dockerd(sweep.default_base() / run.name("dx"))
-    try:
-        d.start()
-        ensure_busybox_image(d.client())
-        yield d
-    finally:
-        d.remove()
-        sweep.remove_run(run)
+def daemon(busybox_dockerd: Dockerd) -> Dockerd:
+    return busybox_dockerd
 
 
 @pytest.fixture

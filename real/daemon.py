@@ -1,0 +1,185 @@
+"""``shoal daemon``: one host's swarm daemon, the :class:`~real.driver.Driver` behind
+a local control socket (see :mod:`real.control`).
+
+The data directory holds the WAL, the control socket and a lock file: one daemon per
+data directory (a second one is refused rather than let two processes write one
+log). Everything in it is created private (umask 077): the WAL holds the node's key.
+SIGTERM or SIGINT stops the daemon cleanly; a failed WAL stops it with status 1, and
+kill -9 at any time is survived by recovering from the WAL at the next start.
+
+``--listen-addr`` is also the node's address to its peers (its name on the
+transport, the address join commands print): it must be one they reach, not
+0.0.0.0. ``swarm init --advertise-addr`` is accepted but not used yet.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import logging
+import os
+import signal
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
+
+from core.errors import ShoalError
+from core.manager.requests import ClientReply, ClientRequest
+from core.messages import MessageDecodeError
+from real.control import DEFAULT_DATA_DIR, INFO, SOCKET_NAME, decode_request, encode_reply
+from real.transport.frames import MAX_FRAME, FrameError, read_frame, split_host
+
+if TYPE_CHECKING:
+    from real.driver import Driver
+
+log = logging.getLogger(__name__)
+
+DEFAULT_DOCKER_HOST = "unix:///var/run/docker.sock"
+LOCK_NAME = "shoal.lock"
+
+
+class DaemonError(ShoalError):
+    """The daemon cannot start as asked (a bad address, a data directory in use)."""
+
+
+def check_listen_addr(address: str) -> str:
+    """``A:PORT`` with a concrete address: it is the node's name to its peers."""
+    try:
+        host, port = split_host(address)
+    except ValueError:
+        raise DaemonError(f"invalid listen address {address!r}: want ADDRESS:PORT") from None
+    if not host or host in ("0.0.0.0", "::") or not 0 < port < 65536:
+        raise DaemonError(
+            f"invalid listen address {address!r}: want the ADDRESS:PORT peers reach this host at"
+        )
+    return address
+
+
+@contextlib.contextmanager
+def locked(data_dir: Path) -> Iterator[None]:
+    """Hold the data directory's lock for the daemon's life."""
+    with open(data_dir / LOCK_NAME, "a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise DaemonError(f"another shoal daemon is using {data_dir}") from None
+        yield
+
+
+class ControlServer:
+    """The control socket: requests in, the driver's replies out."""
+
+    def __init__(self, driver: Driver, path: Path) -> None:
+        self.driver, self.path = driver, path
+        self._server: asyncio.Server | None = None
+        self._connections: set[asyncio.Task[None]] = set()
+
+    async def start(self) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            self.path.unlink()  # left by a daemon killed -9 (the lock says none runs)
+        self._server = await asyncio.start_unix_server(self._serve, path=str(self.path))
+        os.chmod(self.path, 0o600)
+
+    async def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+        for task in list(self._connections):
+            task.cancel()
+        await asyncio.gather(*self._connections, return_exceptions=True)
+        with contextlib.suppress(FileNotFoundError):
+            self.path.unlink()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._connections.add(task)
+        try:
+            while True:
+                data = await read_frame(reader, MAX_FRAME)
+                if data is None:
+                    return
+                request = decode_request(data)
+                writer.write(encode_reply(await self._answer(request)))
+                await writer.drain()
+        except (FrameError, MessageDecodeError, ConnectionError) as error:
+            log.warning("control connection dropped: %s", error)
+        finally:
+            self._connections.discard(task)
+            writer.close()
+
+    async def _answer(self, request: ClientRequest) -> ClientReply:
+        if request.method == INFO:
+            return ClientReply(request.id, True, self.driver.info())
+        reply = await self.driver.call(request.method, dict(request.params))
+        return ClientReply(request.id, reply.ok, reply.value, reply.error, reply.code)
+
+
+async def serve(data_dir: Path, listen_addr: str, docker_host: str) -> int:
+    import docker  # only the daemon needs the SDK
+    import requests.exceptions
+
+    from real.driver import Driver, DriverConfig
+
+    try:
+        client = docker.DockerClient(base_url=docker_host, timeout=60)
+    except docker.errors.DockerException as error:
+        raise DaemonError(f"cannot use dockerd at {docker_host}: {error}") from None
+    driver = Driver(DriverConfig(host=listen_addr, data_dir=data_dir), client)
+    server = ControlServer(driver, data_dir / SOCKET_NAME)
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        try:
+            await driver.start()
+        except (docker.errors.DockerException, requests.exceptions.ConnectionError) as error:
+            raise DaemonError(f"cannot use dockerd at {docker_host}: {error}") from None
+        await server.start()
+        log.info("shoal daemon listening on %s, control socket %s", listen_addr, server.path)
+        assert driver.failed is not None
+        failed = driver.failed
+        stopping = asyncio.ensure_future(stop.wait())
+        failed.add_done_callback(lambda _: stop.set())
+        await stopping
+        if failed.done():
+            print(f"shoal daemon: {failed.result()}", file=sys.stderr)
+            return 1
+        return 0
+    finally:
+        await server.close()
+        await driver.close()
+        client.close()
+
+
+def run(args: Any, err: TextIO | None = None) -> int:
+    """``shoal daemon --data-dir D --listen-addr A:PORT [--docker-host URL]``."""
+    logging.basicConfig(
+        stream=err or sys.stderr, level=logging.INFO, format="%(asctime)s %(name)s %(message)s"
+    )
+    listen = check_listen_addr(args.listen_addr)
+    os.umask(0o077)
+    data_dir = Path(args.data_dir).absolute()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    docker_host = args.docker_host or os.environ.get("DOCKER_HOST") or DEFAULT_DOCKER_HOST
+    with locked(data_dir):
+        return asyncio.run(serve(data_dir, listen, docker_host))
+
+
+def add_parser(commands: Any) -> None:
+    daemon = commands.add_parser(
+        "daemon",
+        help="run this host's swarm daemon",
+        description=__doc__,
+    )
+    daemon.add_argument(
+        "--data-dir", default=DEFAULT_DATA_DIR, help=f"state directory (default {DEFAULT_DATA_DIR})"
+    )
+    daemon.add_argument(
+        "--listen-addr", required=True, help="ADDRESS:PORT peers reach this host at (port 2377)"
+    )
+    daemon.add_argument(
+        "--docker-host", default=None, help=f"dockerd to run containers on ({DEFAULT_DOCKER_HOST})"
+    )

@@ -1,0 +1,369 @@
+"""The real driver of one host's :class:`~core.node.SwarmNode`: what sim/cluster.py's
+``ClusterHost`` is to the simulator, with only the I/O differing.
+
+It feeds the node ``advance(mono, wall)`` from ``time.monotonic()``/``time.time()``
+(one timer, armed for the node's ``next_deadline``), messages from the transport,
+executor results (handed over from the executor's threads with
+:func:`~real.agent.executor.threadsafe`) and client requests; and carries out every
+:class:`~core.node.NodeReady` in DESIGN.md's order:
+
+1. Raft's reset and writes, the agent's writes and the identity are appended to the
+   WAL, then one ``sync()`` (group commit: every envelope that queued while a sync was
+   under way shares the next one) runs on a worker thread;
+2. only then ``persisted(seq)`` is fed back, and the envelope's messages, executor
+   commands and client replies go out, in envelope order. The node already holds
+   Raft's messages until persisted; holding the rest too costs one fsync of latency
+   and makes "nothing leaves before what it depends on is on disk" hold for the
+   agent's store and the identity as well (an executor command never outruns the
+   assignment it acts on, so a restarted agent finds its containers' tasks).
+
+Messages to the node itself loop back on the event loop's next turn, as the
+simulator's do. The transport (mutual TLS) starts once the node has credentials:
+at boot from the WAL, or after ``swarm init`` or a join; a single host before that
+needs none, and messages to other hosts meanwhile are dropped and counted (the
+network may lose messages; Raft and the dispatcher retry).
+
+A WAL that fails to write or fsync can no longer be trusted: the driver stops and
+:attr:`Driver.failed` says why; the daemon exits and a restart recovers from disk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import platform
+import random
+import socket
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from core.agent.agent import AgentWrite
+from core.ca.credentials import NodeCredentials
+from core.manager.requests import ClientReply, ClientRequest
+from core.messages import ClusterMessage
+from core.model.common import Platform, Resources
+from core.model.node import EngineDescription, NodeDescription
+from core.model.service import Service
+from core.model.task import Task
+from core.node import NodeIdentity, NodeReady, SwarmNode
+from core.raft.config import RaftConfig
+from core.tasks.executor import ExecutorResult
+from real.agent.executor import DockerExecutor, threadsafe
+from real.files import FileLayer, OsFiles
+from real.tls import Credentials
+from real.transport import Transport
+from real.wal import IdentityChange, RaftReset, Wal, WalError
+from real.wal.records import Record
+
+log = logging.getLogger(__name__)
+
+#: A wake-up a hair early (float rounding of the loop's timer) is re-armed this late.
+WAKE_ROUNDING_SECONDS = 1e-3
+#: The WAL's directory inside the data directory.
+WAL_DIRECTORY = "wal"
+
+
+@dataclass(frozen=True)
+class DriverConfig:
+    host: str  # "address:port": where the node listens, its name to its peers
+    data_dir: Path
+    raft: RaftConfig = field(default_factory=RaftConfig)
+    tick_seconds: float = 1.0
+
+
+def describe_host(engine_version: str) -> NodeDescription:
+    """This machine as ``docker node inspect`` describes it."""
+    machine = platform.machine()
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    return NodeDescription(
+        hostname=socket.gethostname(),
+        platform=Platform(architecture=machine, os=platform.system().lower()),
+        resources=Resources(nano_cpus=(os.cpu_count() or 1) * 10**9, memory_bytes=memory),
+        engine=EngineDescription(engine_version=engine_version),
+    )
+
+
+def credentials_of(node: NodeCredentials) -> Credentials:
+    """The transport's PEM credentials from the node's."""
+    return Credentials(ca_pem=node.root_pem, cert_pem=node.cert_pem, key_pem=node.key_pem)
+
+
+def wal_records(ready: NodeReady) -> list[Record]:
+    """What of ``ready`` must be durable before anything of it leaves, in order: the
+    identity first (it carries the credentials the rest is signed with), then Raft's
+    reset and writes, then the agent's store."""
+    records: list[Record] = []
+    if ready.identity is not False:
+        identity = ready.identity if isinstance(ready.identity, NodeIdentity) else None
+        records.append(IdentityChange(identity))
+    if ready.raft_reset is not None:
+        records.append(RaftReset(ready.raft_reset))
+    records.extend(ready.raft_writes)
+    records.extend(AgentWrite(w.task_id, w.task) for w in ready.agent_writes)
+    return records
+
+
+class Driver:
+    """One host's node, its WAL, its executor and (once it has credentials) its
+    transport. :meth:`start` recovers and boots; :meth:`call` is a client request."""
+
+    def __init__(
+        self,
+        config: DriverConfig,
+        docker_client: Any,
+        *,
+        files: FileLayer | None = None,
+    ) -> None:
+        self.config = config
+        self.host = config.host
+        self.docker = docker_client
+        self.files: FileLayer = files or OsFiles()
+        entropy_seed = os.urandom(16)
+        self.rng = random.Random(entropy_seed)
+        self.stats: Counter[str] = Counter()
+        self.node: SwarmNode | None = None
+        self.wal: Wal | None = None
+        self.executor: DockerExecutor | None = None
+        self.transport: Transport | None = None
+        self.failed: asyncio.Future[BaseException] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._outbox: list[NodeReady] = []
+        self._flushing: asyncio.Event | None = None
+        self._flusher: asyncio.Task[None] | None = None
+        self._waiting: dict[str, asyncio.Future[ClientReply]] = {}
+        self._request_seq = 0
+        self._service_names: dict[str, str] = {}  # read by executor threads: swapped whole
+
+    # -- life ------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Recover the WAL, adopt the containers of tasks the node still owns (removing
+        the rest), boot the node, and start the transport if it has credentials."""
+        loop = asyncio.get_running_loop()
+        self._loop = loop
+        self.failed = loop.create_future()
+        self._flushing = asyncio.Event()
+        directory = str(self.config.data_dir / WAL_DIRECTORY)
+        self.wal = await asyncio.to_thread(Wal.open, self.files, directory)
+        disk = self.wal.recovered()
+        version = await asyncio.to_thread(self.docker.version)
+        description = describe_host(str(version.get("Version", "")))
+        executor = DockerExecutor(
+            self.docker,
+            threadsafe(loop, self._executor_result),
+            service_name=self._service_name,
+            rng=random.Random(self.rng.getrandbits(64)),
+        )
+        self.executor = executor
+        await asyncio.to_thread(executor.open)
+        adopted = await asyncio.to_thread(executor.adopt, sorted(disk.tasks))
+        log.info("recovered %d tasks, adopted %d containers", len(disk.tasks), len(adopted))
+        if disk.identity is not None and disk.identity.credentials is not None:
+            await self._use_credentials(disk.identity.credentials)
+        self.node = SwarmNode(
+            self.host,
+            description,
+            self.rng,
+            os.urandom,
+            self.config.raft,
+            self.config.tick_seconds,
+            time.monotonic(),
+            time.time(),
+            disk=disk,
+        )
+        self._flusher = loop.create_task(self._flush_forever(), name="wal-flush")
+        self._step()
+
+    async def close(self) -> None:
+        """Stop feeding the node (what is queued but not synced is dropped, as a crash
+        would drop it) and release whatever was started of the transport, the executor
+        and the WAL."""
+        self.node = None
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        flusher, self._flusher = self._flusher, None
+        if flusher is not None:
+            flusher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await flusher
+        transport, self.transport = self.transport, None
+        if transport is not None:
+            await transport.close()
+        executor, self.executor = self.executor, None
+        if executor is not None:
+            await asyncio.to_thread(executor.close)
+        wal, self.wal = self.wal, None
+        if wal is not None:
+            await asyncio.to_thread(wal.close)
+        for future in self._waiting.values():
+            future.cancel()
+
+    # -- inputs ----------------------------------------------------------------------------
+
+    def _advance(self) -> SwarmNode | None:
+        node = self.node
+        if node is not None:
+            node.advance(time.monotonic(), time.time())
+        return node
+
+    def _receive(self, source: str, message: ClusterMessage) -> None:
+        node = self._advance()
+        if node is not None:
+            node.receive(source, message)
+            self._step()
+
+    def _executor_result(self, result: ExecutorResult) -> None:
+        node = self._advance()
+        if node is not None:
+            node.executor_result(result)
+            self._step()
+
+    def _persisted(self, seq: int) -> None:
+        node = self._advance()
+        if node is not None:
+            node.persisted(seq)
+            self._step()
+
+    def _wake(self) -> None:
+        self._timer = None
+        if self._advance() is not None:
+            self._step()
+
+    async def call(self, method: str, params: dict[str, Any]) -> ClientReply:
+        """A client request and its reply (the node answers every request, at worst
+        with a timeout error after REQUEST_TIMEOUT_SECONDS)."""
+        self._request_seq += 1
+        request = ClientRequest(f"client-{self._request_seq}", method, params)
+        node = self._advance()
+        if node is None:
+            return ClientReply(
+                request.id, False, error="Cannot connect to the Docker daemon", code="Unavailable"
+            )
+        future: asyncio.Future[ClientReply] = asyncio.get_running_loop().create_future()
+        self._waiting[request.id] = future
+        node.request(request)
+        self._step()
+        try:
+            return await future
+        finally:
+            self._waiting.pop(request.id, None)
+
+    def info(self) -> dict[str, Any]:
+        """The swarm part of ``docker info``: who this daemon is."""
+        node = self.node
+        identity = node.identity if node is not None else None
+        return {
+            "host": self.host,
+            "hostname": node.description.hostname if node is not None else "",
+            "node_id": identity.node_id if identity is not None else "",
+            "manager": identity is not None and identity.manager,
+        }
+
+    # -- outputs ---------------------------------------------------------------------------
+
+    def _step(self) -> None:
+        node = self.node
+        if node is None:
+            return
+        ready = node.ready()
+        if ready.applied and node.manager is not None:
+            services = node.manager.store.tables["services"].values()
+            self._service_names = {s.id: s.spec.name for s in services if isinstance(s, Service)}
+        self._outbox.append(ready)
+        assert self._flushing is not None
+        self._flushing.set()
+        self._arm(ready.next_deadline)
+
+    def _arm(self, deadline: float | None) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if deadline is None or self._loop is None:
+            return
+        now = time.monotonic()
+        delay = max(0.0, deadline - now)
+        if delay == 0.0 and now < deadline:
+            delay = WAKE_ROUNDING_SECONDS
+        self._timer = self._loop.call_later(delay, self._wake)
+
+    async def _flush_forever(self) -> None:
+        """Group commit: everything queued since the last sync goes to the WAL, one
+        sync, then the queued envelopes' outputs in order."""
+        assert self._flushing is not None and self.wal is not None
+        wal = self.wal
+        while True:
+            await self._flushing.wait()
+            self._flushing.clear()
+            batch, self._outbox = self._outbox, []
+            records = [record for ready in batch for record in wal_records(ready)]
+            seq = None
+            if records:
+                try:
+                    for record in records:
+                        wal.append(record)
+                    seq = await asyncio.to_thread(wal.sync)
+                except WalError as error:
+                    self._fail(error)
+                    return
+            for ready in batch:
+                await self._carry_out(ready)
+            if seq is not None:
+                self._persisted(seq)
+
+    def _fail(self, error: BaseException) -> None:
+        log.error("the WAL failed, the node stops: %s", error)
+        self.node = None
+        if self._timer is not None:
+            self._timer.cancel()
+        if self.failed is not None and not self.failed.done():
+            self.failed.set_result(error)
+
+    async def _carry_out(self, ready: NodeReady) -> None:
+        if ready.identity is None and self.transport is not None:  # it left the swarm
+            transport, self.transport = self.transport, None
+            await transport.close()
+        if ready.credentials is not None:
+            await self._use_credentials(ready.credentials)
+        loop = self._loop
+        assert loop is not None
+        for target, message in ready.messages:
+            if target == self.host:  # to itself: the next turn, as over loopback
+                loop.call_soon(self._receive, self.host, message)
+            elif self.transport is not None:
+                self.transport.send(target, message)
+            else:
+                self.stats["dropped_no_transport"] += 1
+        executor = self.executor
+        assert executor is not None
+        for command in ready.commands:
+            executor.submit(command)
+        for reply in ready.replies:
+            future = self._waiting.get(reply.id)
+            if future is not None and not future.done():
+                future.set_result(reply)
+
+    async def _use_credentials(self, credentials: NodeCredentials) -> None:
+        """Start the transport with the node's first credentials; renew it after."""
+        pem = credentials_of(credentials)
+        if self.transport is not None:
+            await self.transport.renew(pem)
+            return
+        transport = Transport(
+            self.host, pem, self._receive, random.Random(self.rng.getrandbits(64))
+        )
+        await transport.start()
+        self.transport = transport
+
+    def _service_name(self, task: Task) -> str:
+        """The service's name for a task's container (called from executor threads)."""
+        return self._service_names.get(task.service_id, "")
+
+
+__all__ = ["Driver", "DriverConfig", "describe_host", "wal_records"]
