@@ -23,6 +23,12 @@ at boot from the WAL, or after ``swarm init`` or a join; a single host before th
 needs none, and messages to other hosts meanwhile are dropped and counted (the
 network may lose messages; Raft and the dispatcher retry).
 
+A joining node has no certificate, so its ``RootCARequest`` and ``JoinRequest`` go
+over the transport's join path instead (``request_join``: no client certificate, the
+manager's root checked before the token leaves), each on a connection of its own;
+the answer, or a ``JoinRefused`` saying why the manager could not be reached or
+trusted, is fed back to the node as if the manager had sent it.
+
 A WAL that fails to write or fsync can no longer be trusted: the driver stops and
 :attr:`Driver.failed` says why; the daemon exits and a restart recovers from disk.
 """
@@ -45,7 +51,13 @@ from typing import Any
 from core.agent.agent import AgentWrite
 from core.ca.credentials import NodeCredentials
 from core.manager.requests import ClientReply, ClientRequest
-from core.messages import ClusterMessage
+from core.messages import (
+    ClusterMessage,
+    JoinRefused,
+    JoinRequest,
+    RootCAReply,
+    RootCARequest,
+)
 from core.model.common import Platform, Resources
 from core.model.node import EngineDescription, NodeDescription
 from core.model.service import Service
@@ -56,7 +68,8 @@ from core.tasks.executor import ExecutorResult
 from real.agent.executor import DockerExecutor, threadsafe
 from real.files import FileLayer, OsFiles
 from real.tls import Credentials
-from real.transport import Transport
+from real.transport import JoinError, Transport, request_join
+from real.transport.frames import split_host
 from real.wal import IdentityChange, RaftReset, Wal, WalError
 from real.wal.records import Record
 
@@ -66,6 +79,12 @@ log = logging.getLogger(__name__)
 WAKE_ROUNDING_SECONDS = 1e-3
 #: The WAL's directory inside the data directory.
 WAL_DIRECTORY = "wal"
+#: Docker's swarm port: a ``swarm join`` remote without one means this one.
+DEFAULT_SWARM_PORT = 2377
+#: Seconds a join connection may take (the leader commits the node before answering).
+JOIN_TIMEOUT_SECONDS = 30.0
+#: Why a root-only probe stops before the token is sent.
+ROOT_ONLY = "only the root was asked for"
 
 
 @dataclass(frozen=True)
@@ -91,6 +110,16 @@ def describe_host(engine_version: str) -> NodeDescription:
 def credentials_of(node: NodeCredentials) -> Credentials:
     """The transport's PEM credentials from the node's."""
     return Credentials(ca_pem=node.root_pem, cert_pem=node.cert_pem, key_pem=node.key_pem)
+
+
+def with_port(remote: str) -> str:
+    """A ``swarm join`` remote as a transport host, ``address:port``: Docker's port
+    when it names none (the CLI drops ``:2377``, the simulator's hosts being names)."""
+    try:
+        split_host(remote)
+    except ValueError:
+        return f"{remote}:{DEFAULT_SWARM_PORT}"
+    return remote
 
 
 def wal_records(ready: NodeReady) -> list[Record]:
@@ -139,6 +168,7 @@ class Driver:
         self._waiting: dict[str, asyncio.Future[ClientReply]] = {}
         self._request_seq = 0
         self._service_names: dict[str, str] = {}  # read by executor threads: swapped whole
+        self._joins: set[asyncio.Task[None]] = set()
 
     # -- life ------------------------------------------------------------------------------
 
@@ -193,6 +223,10 @@ class Driver:
             flusher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await flusher
+        joins, self._joins = list(self._joins), set()
+        for join in joins:
+            join.cancel()
+        await asyncio.gather(*joins, return_exceptions=True)
         transport, self.transport = self.transport, None
         if transport is not None:
             await transport.close()
@@ -240,6 +274,8 @@ class Driver:
         """A client request and its reply (the node answers every request, at worst
         with a timeout error after REQUEST_TIMEOUT_SECONDS)."""
         self._request_seq += 1
+        if method == "SwarmJoin" and "remote" in params:
+            params = {**params, "remote": with_port(str(params["remote"]))}
         request = ClientRequest(f"client-{self._request_seq}", method, params)
         node = self._advance()
         if node is None:
@@ -336,6 +372,10 @@ class Driver:
         for target, message in ready.messages:
             if target == self.host:  # to itself: the next turn, as over loopback
                 loop.call_soon(self._receive, self.host, message)
+            elif isinstance(message, (RootCARequest, JoinRequest)):
+                join = loop.create_task(self._join(target, message), name=f"join-{target}")
+                self._joins.add(join)
+                join.add_done_callback(self._joins.discard)
             elif self.transport is not None:
                 self.transport.send(target, message)
             else:
@@ -348,6 +388,52 @@ class Driver:
             future = self._waiting.get(reply.id)
             if future is not None and not future.done():
                 future.set_result(reply)
+
+    async def _join(self, target: str, message: RootCARequest | JoinRequest) -> None:
+        """Carry one step of a join to the manager at ``target`` and feed back its
+        answer (or why there is none) as the manager's."""
+        answer: ClusterMessage
+        try:
+            if isinstance(message, RootCARequest):
+                answer = RootCAReply(await self._fetch_root(target, message))
+            else:
+                _, answer = await request_join(
+                    target, message, self._trusted_root, timeout=JOIN_TIMEOUT_SECONDS
+                )
+        except JoinError as error:
+            log.warning("joining through %s: %s", target, error)
+            answer = JoinRefused(str(error))
+        self._receive(target, answer)
+
+    async def _fetch_root(self, target: str, message: RootCARequest) -> bytes:
+        """The root the manager at ``target`` presents. The join path hands it out
+        before anything is sent; the probe stops there, so the node checks it against
+        its token before the token goes on the wire (on the next connection)."""
+        seen: list[bytes] = []
+
+        def keep(ca_pem: bytes) -> str:
+            seen.append(ca_pem)
+            return ROOT_ONLY
+
+        node = self.node
+        assert node is not None
+        probe = JoinRequest(message.host, "", node.description)  # never sent
+        try:
+            await request_join(target, probe, keep, timeout=JOIN_TIMEOUT_SECONDS)
+        except JoinError:
+            if not seen:
+                raise
+        return seen[0]
+
+    def _trusted_root(self, ca_pem: bytes) -> str | None:
+        """The join's second connection must present the root the node accepted."""
+        node = self.node
+        pending = node.pending_join if node is not None else None
+        if pending is None or pending.root is None:
+            return "the join was abandoned"
+        if ca_pem != pending.root.cert_pem:
+            return "the manager's root CA changed while joining"
+        return None
 
     async def _use_credentials(self, credentials: NodeCredentials) -> None:
         """Start the transport with the node's first credentials; renew it after."""
@@ -366,4 +452,4 @@ class Driver:
         return self._service_names.get(task.service_id, "")
 
 
-__all__ = ["Driver", "DriverConfig", "describe_host", "wal_records"]
+__all__ = ["Driver", "DriverConfig", "describe_host", "wal_records", "with_port"]

@@ -9,6 +9,9 @@ from cli.commands.common import Call
 from cli.commands.flags import UINT, CommandParser, UsageError
 from cli.commands.values import DURATION
 
+#: Docker's swarm port, the one a ``swarm join`` remote may leave out.
+SWARM_PORT = 2377
+
 
 def init(argv: Sequence[str]) -> Call:
     parser = CommandParser("swarm init", most=0)
@@ -28,7 +31,10 @@ def join(argv: Sequence[str]) -> Call:
     flags, (remote,) = parser.parse(argv)
     if not flags.token:
         raise UsageError("--token is required", parser.command)
-    host = remote.rsplit(":", 1)[0] if remote.endswith(":2377") else remote
+    # Docker's port goes without saying: the simulator's hosts are names
+    # ("manager-1:2377" is "manager-1"), and the real daemon puts it back
+    # (real/driver.py ``with_port``); any other port is the remote's, kept.
+    host = remote.removesuffix(":" + str(SWARM_PORT))
     return Call("SwarmJoin", {"remote": host, "token": flags.token}, show="swarm join")
 
 

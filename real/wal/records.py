@@ -17,6 +17,8 @@ from typing import Any
 import msgpack
 
 from core.agent.agent import AgentWrite
+from core.ca.credentials import NodeCredentials
+from core.ca.errors import CAError
 from core.errors import ShoalError
 from core.model import Task
 from core.node import NodeDisk, NodeIdentity
@@ -25,7 +27,7 @@ from core.raft.storage import PersistentState
 from core.raft.types import DurableWrite, Entry, HardState, Message, MessageType, Snapshot
 
 MAGIC = b"shoal-wal"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: the identity record carries the node's credentials
 
 
 class Kind(enum.IntEnum):
@@ -181,7 +183,13 @@ def _identity(identity: NodeIdentity | None) -> list[object] | None:
     if identity is None:
         return None
     managers = [[raft_id, host] for raft_id, host in identity.managers]
-    return [identity.node_id, identity.manager, identity.raft_id, managers]
+    credentials = identity.credentials
+    pem = (
+        None
+        if credentials is None
+        else [credentials.key_pem, credentials.cert_pem, credentials.root_pem]
+    )
+    return [identity.node_id, identity.manager, identity.raft_id, managers, pem]
 
 
 def _task(task: Task) -> bytes:
@@ -253,14 +261,35 @@ def _read_state(value: object) -> PersistentState:
 def _read_identity(value: object) -> NodeIdentity | None:
     if value is None:
         return None
-    node_id, manager, raft_id, managers = _array(value, 4, "identity")
+    node_id, manager, raft_id, managers, pem = _array(value, 5, "identity")
     if type(manager) is not bool or type(managers) is not tuple:
         raise RecordError(f"malformed identity {value!r:.60}")
     known = tuple(
         (_uint(pair[0], "manager raft id"), _str(pair[1], "manager host"))
         for pair in (_array(item, 2, "manager") for item in managers)
     )
-    return NodeIdentity(_str(node_id, "node id"), manager, _uint(raft_id, "raft id"), known)
+    return NodeIdentity(
+        _str(node_id, "node id"),
+        manager,
+        _uint(raft_id, "raft id"),
+        known,
+        None if pem is None else _read_credentials(pem),
+    )
+
+
+def _read_credentials(value: object) -> NodeCredentials:
+    """Key, certificate and root (PEM); the certificate must parse."""
+    key, cert, root = (_bin(item, "credentials") for item in _array(value, 3, "credentials"))
+    try:
+        return NodeCredentials(key, cert, root)
+    except (CAError, ValueError) as error:
+        raise RecordError(f"unreadable credentials: {error}") from error
+
+
+def _bin(value: object, what: str) -> bytes:
+    if type(value) is not bytes:
+        raise RecordError(f"{what} must be bin, not {value!r:.40}")
+    return value
 
 
 def _read_task(value: object) -> Task:

@@ -7,6 +7,7 @@ the tests skipped, with a reason that says plainly they did not run. A skip is n
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -57,11 +58,11 @@ def testhosts(real_packages: None) -> Iterator[Callable[..., TestHosts]]:
         hosts.close()
 
 
-@pytest.fixture(scope="module")
-def busybox_dockerd(real_packages: None) -> Iterator[Dockerd]:
-    """A private dockerd in the root namespace with the busybox image imported, for one
-    test module. Named after a run, so that the sweeper finds its directory and its
-    containers' cgroup (``shoal-<dir name>``) if the run is killed before it cleans up."""
+@contextlib.contextmanager
+def _busybox_dockerd() -> Iterator[Dockerd]:
+    """A private dockerd in the root namespace with the busybox image imported. Named
+    after a run, so that the sweeper finds its directory and its containers' cgroup
+    (``shoal-<dir name>``) if the run is killed before it cleans up."""
     run = RunId.new()
     daemon = Dockerd(sweep.default_base() / run.name("dd"))
     try:
@@ -71,3 +72,17 @@ def busybox_dockerd(real_packages: None) -> Iterator[Dockerd]:
     finally:
         daemon.remove()
         sweep.remove_run(run)
+
+
+@pytest.fixture(scope="module")
+def busybox_dockerd(real_packages: None) -> Iterator[Dockerd]:
+    """A private dockerd with the busybox image, for one test module."""
+    with _busybox_dockerd() as daemon:
+        yield daemon
+
+
+@pytest.fixture(scope="module")
+def second_busybox_dockerd(real_packages: None) -> Iterator[Dockerd]:
+    """Another, for a second host in the same module."""
+    with _busybox_dockerd() as daemon:
+        yield daemon

@@ -17,6 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from core.agent.agent import AgentWrite
+from core.ca.credentials import NodeCredentials
 from core.model import Task
 from core.node import NodeDisk, NodeIdentity
 from core.raft.storage import PersistentState
@@ -32,7 +33,14 @@ from real.files import OsFiles, PowerLossFiles, PowerLost
 from real.wal import IdentityChange, RaftReset, Record, Wal, WalCorrupt, WalError
 from real.wal.frames import HEADER_SIZE, encode_frame
 from real.wal.log import checkpoint_name, segment_name
-from real.wal.records import Kind, apply_record
+from real.wal.records import (
+    Kind,
+    RecordError,
+    apply_record,
+    decode_record,
+    encode_record,
+)
+from tests.ca.support import make_root, node_cert
 
 DIR = "/data/wal"
 SEGMENT = os.path.join(DIR, segment_name(0))
@@ -95,6 +103,35 @@ def test_reset_replaces_raft_state_and_identity_can_be_forgotten() -> None:
     recovered = Wal.open(files, DIR).recovered()
     assert recovered == expected(story)
     assert recovered.identity is None and recovered.raft.last_index() == 7
+
+
+def test_a_joined_nodes_credentials_survive_a_restart() -> None:
+    """A node that joined has no other copy of its key: the WAL keeps key, certificate
+    and root, and a restart (even after a power cut) gets them back."""
+    root = make_root()
+    cert, key = node_cert(root)
+    credentials = NodeCredentials(key, cert, root.cert_pem)
+    joined = NodeIdentity("node2xyz", False, 0, ((1, "10.0.0.1:2377"),), credentials)
+    files, wal = fresh()
+    commit(wal, [IdentityChange(joined)])
+    files.power_loss()
+    identity = Wal.open(files, DIR).recovered().identity
+    assert identity is not None and identity.credentials is not None
+    assert identity.credentials.key_pem == key
+    assert identity.credentials.cert_pem == cert
+    assert identity.credentials.root_pem == root.cert_pem
+    assert identity == joined
+
+
+def test_unreadable_credentials_are_a_record_error() -> None:
+    root = make_root()
+    cert, key = node_cert(root)
+    identity = NodeIdentity("n", False, 0, (), NodeCredentials(key, cert, root.cert_pem))
+    kind, payload = encode_record(IdentityChange(identity))
+    garbled = payload.replace(b"MII", b"MI!", 1)
+    assert garbled != payload
+    with pytest.raises(RecordError, match="unreadable credentials"):
+        decode_record(kind, garbled)
 
 
 def test_power_loss_after_sync_keeps_everything_synced() -> None:
