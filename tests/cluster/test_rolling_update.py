@@ -15,7 +15,9 @@ from core.model.service import (
     ServiceSpec,
     TaskSpec,
 )
+from core.model.task import Task
 from core.tasks.states import TaskState
+from sim.cluster import ClusterWorld
 from sim.executor import ImageBehaviour
 from tests.cluster.support import host_of, replicated, running, swarm
 from tests.cluster.updates import (
@@ -159,28 +161,42 @@ def test_completion_waits_one_monitoring_period_after_the_last_slot(
     assert after_last <= world.env.now - last_running <= after_last + 0.1
 
 
+START_FIRST_WEB = replace(
+    replicated("web", 1, image="web:1"),
+    update_config=update_config(order=UpdateOrder.START_FIRST),
+)
+
+
+def one_start_first_replica(seed: int, workers: int) -> tuple[ClusterWorld, str, Task]:
+    """One manager, ``workers`` workers and a running one-replica start-first ``web``
+    whose image ``slow:2`` pulls for 5 s: the world, the service and its task."""
+    world = swarm(seed, managers=1, workers=workers, **{"slow:2": ImageBehaviour(pull_seconds=5.0)})
+    service_id = world.call("manager-1", "ServiceCreate", spec=START_FIRST_WEB).value
+    assert world.run_until(lambda: len(running(world, service_id)) == 1, 60)
+    return world, service_id, running(world, service_id)[0]
+
+
+def update_to_a_slow_image(world: ClusterWorld) -> Task:
+    """Update ``web`` to ``slow:2``; the update's new task, once it is pulling."""
+    update = with_image(START_FIRST_WEB, "slow:2")
+    assert world.call("manager-1", "ServiceUpdate", service="web", spec=update).ok
+
+    def preparing() -> list[Task]:
+        return [t for t in world.tasks() if t.status.state is TaskState.PREPARING]
+
+    assert world.run_until(lambda: bool(preparing()), 30, step=0.05)
+    return preparing()[0]
+
+
 @pytest.mark.parametrize("seed", SEEDS)
 def test_start_first_keeps_its_new_task_and_stops_a_restart_made_meanwhile(seed: int) -> None:
     """The old task dies while the start-first slot's new task is still pulling: the
     restart supervisor makes a replacement in the slot. Once the update's new task
     runs, every other task of the slot goes, that replacement too: the slot never
     runs two tasks (it used to, until the completion's reconcile stopped one)."""
-    world = swarm(seed, managers=1, workers=2, **{"slow:2": ImageBehaviour(pull_seconds=5.0)})
-    spec = replace(
-        replicated("web", 1, image="web:1"),
-        update_config=update_config(order=UpdateOrder.START_FIRST),
-    )
-    service_id = world.call("manager-1", "ServiceCreate", spec=spec).value
-    assert world.run_until(lambda: len(running(world, service_id)) == 1, 60)
-    old = running(world, service_id)[0]
+    world, service_id, old = one_start_first_replica(seed, workers=2)
     log = TaskLog(service_id).attach(world)
-    assert world.call(
-        "manager-1", "ServiceUpdate", service="web", spec=with_image(spec, "slow:2")
-    ).ok
-    assert world.run_until(
-        lambda: any(t.status.state is TaskState.PREPARING for t in world.tasks()), 30, step=0.05
-    )
-    new = next(t for t in world.tasks() if t.status.state is TaskState.PREPARING)
+    new = update_to_a_slow_image(world)
     assert world.hosts[host_of(world, old)].executor.kill(old.id)
     assert world.run_until(lambda: update_state(world, service_id) is UpdateState.COMPLETED, 60)
     world.run_for(10)
@@ -195,21 +211,8 @@ def test_a_start_first_slot_whose_new_task_is_replaced_is_still_updated(seed: in
     supervisor replaces it: the update waits for the replacement and stops the old
     task before it says completed (it used to give the slot up, and complete with
     the old task still running)."""
-    world = swarm(seed, managers=1, workers=3, **{"slow:2": ImageBehaviour(pull_seconds=5.0)})
-    spec = replace(
-        replicated("web", 1, image="web:1"),
-        update_config=update_config(order=UpdateOrder.START_FIRST),
-    )
-    service_id = world.call("manager-1", "ServiceCreate", spec=spec).value
-    assert world.run_until(lambda: len(running(world, service_id)) == 1, 60)
-    old = running(world, service_id)[0]
-    assert world.call(
-        "manager-1", "ServiceUpdate", service="web", spec=with_image(spec, "slow:2")
-    ).ok
-    assert world.run_until(
-        lambda: any(t.status.state is TaskState.PREPARING for t in world.tasks()), 30, step=0.05
-    )
-    new = next(t for t in world.tasks() if t.status.state is TaskState.PREPARING)
+    world, service_id, old = one_start_first_replica(seed, workers=3)
+    new = update_to_a_slow_image(world)
     lost = host_of(world, new)
     assert lost not in ("manager-1", host_of(world, old))
     world.crash(world.hosts[lost])

@@ -7,30 +7,24 @@ container 0.5 s later.
 
 from __future__ import annotations
 
-import random
-
 import pytest
-import simpy
 
 from core.model.duration import SECOND
 from core.model.enums import PublishMode
 from core.model.service import ContainerSpec, Endpoint, PortConfig, TaskSpec
 from core.model.task import Task
 from core.tasks.executor import (
-    ExecutorCommand,
-    ExecutorResult,
     Operation,
     OperationResult,
-    OperationToken,
     Outcome,
 )
 from sim.executor import (
     EPHEMERAL_PORTS,
     KILLED_EXIT_CODE,
     ImageBehaviour,
-    SimExecutor,
     parse_signal,
 )
+from tests.sim.test_executor_health import Driver as HealthDriver
 
 OP = Operation
 # exits 2 s after a SIGTERM or a SIGINT (the default), SIGQUIT is ignored
@@ -52,25 +46,12 @@ def make_task(
     return Task(id=task_id, spec=TaskSpec(container_spec=container), endpoint=endpoint)
 
 
-class Driver:
-    """One executor on its own clock; every result recorded with its time."""
+class Driver(HealthDriver):
+    """One executor on its own clock, every image behaving as ``web``; every result
+    recorded with its time."""
 
     def __init__(self, seed: int = 7) -> None:
-        self.env = simpy.Environment()
-        self.results: list[tuple[float, ExecutorResult]] = []
-        self.executor = SimExecutor(
-            self.env,
-            random.Random(seed),
-            {"web": WEB, "*": WEB},
-            lambda result: self.results.append((self.env.now, result)),
-        )
-        self._sequence = 0
-
-    def send(self, task: Task, operation: Operation) -> OperationToken:
-        self._sequence += 1
-        token = OperationToken(task.id, 1, self._sequence)
-        self.executor.run(ExecutorCommand(token, operation, task))
-        return token
+        super().__init__(WEB, seed, any_image=True)
 
     def do(self, task: Task, operation: Operation) -> tuple[float, OperationResult]:
         """Send ``operation`` and run until it is answered."""
@@ -79,9 +60,6 @@ class Driver:
             self.env.step()
         (only,) = self.answers(token)
         return only
-
-    def answers(self, token: OperationToken) -> list[tuple[float, OperationResult]]:
-        return [(time, r.result) for time, r in self.results if r.token == token]
 
     def running(self, task: Task) -> Driver:
         assert self.do(task, OP.PREPARE)[1].outcome is Outcome.OK

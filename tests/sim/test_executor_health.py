@@ -81,13 +81,14 @@ def make_task(
 class Driver:
     """Sends commands to one executor and records every result with its time."""
 
-    def __init__(self, behaviour: ImageBehaviour) -> None:
+    def __init__(self, behaviour: ImageBehaviour, seed: int = 7, any_image: bool = False) -> None:
         self.env = simpy.Environment()
         self.results: list[tuple[float, ExecutorResult]] = []
+        images = {"web": behaviour, "*": behaviour} if any_image else {"web": behaviour}
         self.executor = SimExecutor(
             self.env,
-            random.Random(7),
-            {"web": behaviour},
+            random.Random(seed),
+            images,
             lambda result: self.results.append((self.env.now, result)),
         )
         self._sequence = 0
