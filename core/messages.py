@@ -118,13 +118,19 @@ class StatusAck:
 @dataclass(frozen=True, slots=True)
 class AssignmentsMessage:
     """One message of a session's assignment stream; ``sequence`` counts from 1, so
-    an agent that sees a gap knows it missed one and opens a new session."""
+    an agent that sees a gap knows it missed one and opens a new session.
+
+    ``service_names`` pairs each updated task's service id with the service's name
+    (SwarmKit's task carries its ServiceAnnotations; the Engine API's task, our
+    model, does not): a worker has no store, yet names and labels containers
+    ``web.1.<task id>`` and ``com.docker.swarm.service.name=web`` as Docker does."""
 
     session: str
     sequence: int
     complete: bool  # the whole set (the first of a session), else only changes
     updates: tuple[Task, ...]
     removes: tuple[str, ...]
+    service_names: tuple[tuple[str, str], ...] = ()
 
 
 # -- joining -----------------------------------------------------------------------------

@@ -454,8 +454,14 @@ class Driver:
         self.transport = transport
 
     def _service_name(self, task: Task) -> str:
-        """The service's name for a task's container (called from executor threads)."""
-        return self._service_names.get(task.service_id, "")
+        """The service's name for a task's container (called from executor threads):
+        from the store on a manager, else as the task's assignment said it."""
+        name = self._service_names.get(task.service_id, "")
+        node = self.node
+        agent = node.agent if node is not None else None
+        if not name and agent is not None:
+            name = agent.service_names.get(task.service_id, "")
+        return name
 
 
 __all__ = ["Driver", "DriverConfig", "describe_host", "wal_records", "with_port"]

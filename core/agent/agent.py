@@ -22,6 +22,7 @@ controller per assigned task, and its own small durable store of assignments
 from __future__ import annotations
 
 import random
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from core.messages import (
@@ -118,6 +119,10 @@ class Agent:
         self._recovered = dict(stored or {})
         self.log_sequence = 0
         self.log_requests: dict[int, _LogGathering] = {}
+        #: Service names by id, as assignments said them (the driver names containers
+        #: with them). Replaced whole, never changed in place: a driver's executor
+        #: threads may read it while the agent runs.
+        self.service_names: Mapping[str, str] = {}
 
     # -- life ------------------------------------------------------------------------------
 
@@ -281,6 +286,10 @@ class Agent:
     # -- assignments and controllers -----------------------------------------------------------
 
     def _assign(self, message: AssignmentsMessage, mono: float, wall: float) -> None:
+        if message.complete:  # the whole set: names of services it no longer runs go
+            self.service_names = dict(message.service_names)
+        elif message.service_names:
+            self.service_names = {**self.service_names, **dict(message.service_names)}
         updates = {t.id: t for t in message.updates}
         gone = list(message.removes)
         if message.complete:

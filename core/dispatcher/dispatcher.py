@@ -25,7 +25,7 @@ Messages go out through ``send(host, message)``; writes through the leader's
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from core.dispatcher.assignments import AssignmentKind, AssignmentSet
@@ -50,6 +50,7 @@ from core.model.cluster import Cluster
 from core.model.duration import SECOND
 from core.model.enums import NodeState
 from core.model.node import Node, NodeStatus
+from core.model.service import Service
 from core.model.task import Task, TaskStatus
 from core.model.timestamp import Timestamp
 from core.store import MemoryStore, WriteTx
@@ -263,8 +264,20 @@ class Dispatcher:
                     complete=message.kind is AssignmentKind.COMPLETE,
                     updates=message.updates,
                     removes=message.removes,
+                    service_names=self._service_names(message.updates),
                 ),
             )
+
+    def _service_names(self, tasks: Iterable[Task]) -> tuple[tuple[str, str], ...]:
+        """Each task's service id with its name, sorted by id (a removed service's
+        tasks have none)."""
+        services = self.store.tables["services"]
+        names = {}
+        for service_id in {task.service_id for task in tasks}:
+            service = services.get(service_id)
+            if isinstance(service, Service):
+                names[service_id] = service.spec.name
+        return tuple(sorted(names.items()))
 
     # -- writes ------------------------------------------------------------------------------
 

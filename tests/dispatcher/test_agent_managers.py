@@ -6,7 +6,14 @@ from __future__ import annotations
 import random
 
 from core.agent.agent import LEADER_ELECTED_SPREAD, Agent, AgentOutput
-from core.messages import HeartbeatAck, LeaderElected, ManagerList, Register, Registered
+from core.messages import (
+    AssignmentsMessage,
+    HeartbeatAck,
+    LeaderElected,
+    ManagerList,
+    Register,
+    Registered,
+)
 from core.model.node import NodeDescription
 
 
@@ -87,3 +94,14 @@ def test_a_new_leader_draws_a_sessionless_agent_at_once_and_a_live_session_stays
     assert agent.flush().messages == [] and agent.session == "s1"
     agent.receive("d", LeaderElected("n2"), 42.0, 42.0)  # another node's
     assert agent.flush().messages == []
+
+
+def test_an_agent_keeps_the_service_names_its_assignments_say() -> None:
+    agent = registered_agent(("a",))
+    complete = AssignmentsMessage("s1", 1, True, (), (), (("svc1", "web"), ("svc2", "db")))
+    agent.receive("a", complete, 1.0, 1.0)
+    assert dict(agent.service_names) == {"svc1": "web", "svc2": "db"}
+    agent.receive("a", AssignmentsMessage("s1", 2, False, (), (), (("svc3", "cache"),)), 2.0, 2.0)
+    assert dict(agent.service_names) == {"svc1": "web", "svc2": "db", "svc3": "cache"}
+    agent.receive("a", AssignmentsMessage("s1", 3, True, (), (), (("svc3", "cache"),)), 3.0, 3.0)
+    assert dict(agent.service_names) == {"svc3": "cache"}, "a whole set forgets the rest"

@@ -332,3 +332,21 @@ def test_an_earlier_sessions_heartbeat_leaves_the_live_session_its_assignments()
     [assigned] = leader.messages(AssignmentsMessage)
     assert assigned.session == second
     assert [t.desired_state for t in assigned.updates] == [TaskState.SHUTDOWN]
+
+
+# -- a worker names containers by their service's name ----------------------------------------
+
+
+def test_assignments_say_the_name_of_each_updated_tasks_service() -> None:
+    """A worker has no store: without the names its containers were ``<service id>.1.…``."""
+    leader = Leader(seeded_store())
+    leader.start()
+    registered(leader)
+    leader.run_until(1.0)
+    [complete] = leader.messages(AssignmentsMessage)
+    assert complete.complete and complete.service_names == (("s1", "web"),)
+    leader.sent.clear()
+    leader.write(lambda tx: tx.update(replace(leader.task("t1"), desired_state=TaskState.SHUTDOWN)))
+    leader.run_until(3.0)
+    [changed] = leader.messages(AssignmentsMessage)
+    assert not changed.complete and changed.service_names == (("s1", "web"),)

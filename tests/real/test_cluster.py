@@ -75,6 +75,10 @@ def test_managers_and_a_worker_run_a_service_that_scales_and_rolls(swarm: ShoalS
     on = spread(swarm, service_id)
     assert {name: len(found) for name, found in on.items()} == {"h1": 2, "h2": 2, "h3": 2}
     assert all(c["State"]["Running"] and c["Config"]["Image"] == IMAGE for c in everywhere(on))
+    for container in on["h3"]:  # the worker, which has no store, names them as Docker does
+        task_id = container["Config"]["Labels"][labels.TASK_ID]
+        assert container["Config"]["Labels"][labels.SERVICE_NAME] == "web"
+        assert container["Name"].startswith("/web.") and container["Name"].endswith(task_id)
     listed = rows(swarm.must("h1", "service", "ps", "web"))
     assert len(listed) == 6 and all(" Running " in row for row in listed), listed
 
