@@ -60,6 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     daemon.add_parser(commands)
     real_client.add_parsers(parser, commands)
+    from cli import real_run
+
+    real_run.add_parser(commands)
     return parser
 
 
@@ -86,6 +89,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from cli import sim_raft
 
             return sim_raft.run(args)
+        if args.command == "real":
+            from cli import real_run
+
+            return real_run.main(args)
         if args.command == "daemon":
             from real import daemon
 

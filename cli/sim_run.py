@@ -8,7 +8,6 @@ fails (1 is a mistake in the command line or the file).
 
 from __future__ import annotations
 
-import json
 import sys
 from typing import Any, TextIO
 
@@ -16,6 +15,7 @@ from tqdm import tqdm
 
 from cli.commands.flags import UsageError
 from cli.output.tables import table
+from cli.scenario.printing import as_json, print_json, verdicts
 from cli.scenario.runner import Report, conditions, run
 from cli.scenario.schema import load
 from cli.sim_raft import seed_range
@@ -67,32 +67,16 @@ def main(args: Any, out: TextIO | None = None, err: TextIO | None = None) -> int
 
         draw(report.timeline, args.plot)
     if args.format == "json":
-        print(json.dumps(_as_json(report), indent=2), file=out)
+        print_json(as_json(report), out)
     else:
-        _verdicts(args, report, out)
+        replay = f"shoal sim run {args.file} --seed {report.seed} --trace run.jsonl"
+        verdicts(report, out, replay)
     return 0 if report.passed else EXIT_FAILED
-
-
-def _verdicts(args: Any, report: Report, out: TextIO) -> None:
-    print(f"{report.scenario.name} (seed {report.seed})", file=out)
-    rows = [
-        (
-            v.text,
-            "pass" if v.passed else "FAIL",
-            f"{v.when:.1f}s" if v.when is not None else "-",
-            v.seen,
-        )
-        for v in report.verdicts
-    ]
-    print(table(("EXPECTATION", "VERDICT", "WHEN", "SEEN"), rows), file=out)
-    print(f"trace hash {report.trace_hash}", file=out)
-    if not report.passed:
-        print(f"replay: shoal sim run {args.file} --seed {report.seed} --trace run.jsonl", file=out)
 
 
 def _sweep(args: Any, reports: list[Report], out: TextIO) -> None:
     if args.format == "json":
-        print(json.dumps([_as_json(r) for r in reports], indent=2), file=out)
+        print_json([as_json(r) for r in reports], out)
         return
     rows = []
     for report in reports:
@@ -102,16 +86,3 @@ def _sweep(args: Any, reports: list[Report], out: TextIO) -> None:
     for report in reports:
         if not report.passed:
             print(f"replay: shoal sim run {args.file} --seed {report.seed}", file=out)
-
-
-def _as_json(report: Report) -> dict[str, Any]:
-    return {
-        "scenario": report.scenario.name,
-        "seed": report.seed,
-        "passed": report.passed,
-        "trace_hash": report.trace_hash,
-        "verdicts": [
-            {"expectation": v.text, "passed": v.passed, "when": v.when, "seen": v.seen}
-            for v in report.verdicts
-        ],
-    }

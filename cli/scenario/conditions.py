@@ -1,5 +1,6 @@
 """What a scenario's expectations say, read once (a wrong one is the file's mistake)
-and asked of a simulated swarm at any instant.
+and asked of a swarm at any instant: a simulated one or a real one, through the
+:class:`~cli.scenario.view.ClusterView` both provide.
 
 - ``service NAME running 6/6``: the REPLICAS column of ``docker service ls``;
 - ``service NAME spread over node.labels.rack``: its running tasks per value of the
@@ -12,7 +13,7 @@ and asked of a simulated swarm at any instant.
 - ``node worker-3 down`` (or ready, unknown, disconnected);
 - ``no task on worker-3 after 30s`` (throughout: nothing wanted on its node, no
   container running on it);
-- ``raft safety``, ``task invariants`` (throughout: the simulator's checkers).
+- ``raft safety``, ``task invariants`` (throughout: the runner's own checkers).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from cli.output.views import replicas
+from cli.scenario.view import ClusterView
 from core.errors import ShoalError
 from core.model.duration import parse_duration
 from core.model.enums import NodeState, UpdateState
@@ -29,9 +31,8 @@ from core.model.node import Node
 from core.model.service import Service
 from core.model.task import Task
 from core.tasks.states import TaskState
-from sim.cluster import ClusterWorld
 
-Probe = Callable[[ClusterWorld], tuple[bool, str]]  # holds?, what was seen
+Probe = Callable[[ClusterView], tuple[bool, str]]  # holds?, what was seen
 
 
 class BadCondition(ShoalError):
@@ -41,7 +42,7 @@ class BadCondition(ShoalError):
 @dataclass(frozen=True)
 class Condition:
     text: str
-    probe: Probe | None  # None: checked by the simulator's own checkers
+    probe: Probe | None  # None: checked by the runner's own checkers
     after: float = 0.0  # for "no task on X after T"
     host: str = ""  # the host it names, if any (the scenario must have it)
 
@@ -91,8 +92,8 @@ def read(text: str) -> Condition:
     )
 
 
-def _service(world: ClusterWorld, name: str) -> tuple[Service | None, list[Task]]:
-    store = world.leader_store()
+def _service(view: ClusterView, name: str) -> tuple[Service | None, list[Task]]:
+    store = view.leader_store()
     if store is None:
         return None, []
     services = [s for s in store.tables["services"].values() if isinstance(s, Service)]
@@ -105,23 +106,23 @@ def _service(world: ClusterWorld, name: str) -> tuple[Service | None, list[Task]
     return found, tasks
 
 
-Judge = Callable[[Service, list[Task], ClusterWorld], tuple[bool, str]]
+Judge = Callable[[Service, list[Task], ClusterView], tuple[bool, str]]
 
 
 def _of_service(name: str, judge: Judge) -> Probe:
     """A probe of the service ``name`` (failing, and saying so, while there is none)."""
 
-    def probe(world: ClusterWorld) -> tuple[bool, str]:
-        service, tasks = _service(world, name)
+    def probe(view: ClusterView) -> tuple[bool, str]:
+        service, tasks = _service(view, name)
         if service is None:
-            return False, f"no service {name}" if world.leader_store() else "no leader"
-        return judge(service, tasks, world)
+            return False, f"no service {name}" if view.leader_store() else "no leader"
+        return judge(service, tasks, view)
 
     return probe
 
 
 def _replicas(name: str, wanted: str) -> Probe:
-    def judge(service: Service, tasks: list[Task], _world: ClusterWorld) -> tuple[bool, str]:
+    def judge(service: Service, tasks: list[Task], _view: ClusterView) -> tuple[bool, str]:
         seen = replicas(service, tasks)
         return seen == wanted, f"running {seen}"
 
@@ -129,8 +130,8 @@ def _replicas(name: str, wanted: str) -> Probe:
 
 
 def _spread(name: str, label: str) -> Probe:
-    def judge(_service: Service, tasks: list[Task], world: ClusterWorld) -> tuple[bool, str]:
-        store = world.leader_store()
+    def judge(_service: Service, tasks: list[Task], view: ClusterView) -> tuple[bool, str]:
+        store = view.leader_store()
         assert store is not None
         nodes = {n.id: n for n in store.tables["nodes"].values() if isinstance(n, Node)}
         values = {n.spec.labels[label]: 0 for n in nodes.values() if label in n.spec.labels}
@@ -149,14 +150,14 @@ def _spread(name: str, label: str) -> Probe:
 
 
 def _task_count(name: str, wanted: int) -> Probe:
-    def judge(_service: Service, tasks: list[Task], _world: ClusterWorld) -> tuple[bool, str]:
+    def judge(_service: Service, tasks: list[Task], _view: ClusterView) -> tuple[bool, str]:
         return len(tasks) == wanted, f"{len(tasks)} tasks"
 
     return _of_service(name, judge)
 
 
 def _update(name: str, state: UpdateState) -> Probe:
-    def judge(service: Service, _tasks: list[Task], _world: ClusterWorld) -> tuple[bool, str]:
+    def judge(service: Service, _tasks: list[Task], _view: ClusterView) -> tuple[bool, str]:
         status = service.update_status
         seen = status.state if status is not None else None
         return seen is state, f"update {seen.value if seen else 'not started'}"
@@ -165,17 +166,16 @@ def _update(name: str, state: UpdateState) -> Probe:
 
 
 def _leader(host: str, negate: bool) -> Probe:
-    def probe(world: ClusterWorld) -> tuple[bool, str]:
-        leader = world.leader()
-        name = leader.name if leader is not None else ""
+    def probe(view: ClusterView) -> tuple[bool, str]:
+        name = view.leader()
         holds = (name != host) if negate else (name == host)
         return holds, f"leader {name or 'none'}"
 
     return probe
 
 
-def _node_of(world: ClusterWorld, host: str) -> Node | None:
-    store = world.leader_store()
+def _node_of(view: ClusterView, host: str) -> Node | None:
+    store = view.leader_store()
     if store is None:
         return None
     nodes = [n for n in store.tables["nodes"].values() if isinstance(n, Node)]
@@ -183,8 +183,8 @@ def _node_of(world: ClusterWorld, host: str) -> Node | None:
 
 
 def _node(host: str, state: NodeState) -> Probe:
-    def probe(world: ClusterWorld) -> tuple[bool, str]:
-        node = _node_of(world, host)
+    def probe(view: ClusterView) -> tuple[bool, str]:
+        node = _node_of(view, host)
         seen = node.status.state if node is not None else None
         return seen is state, f"node {seen.value if seen else 'unknown to the leader'}"
 
@@ -192,10 +192,10 @@ def _node(host: str, state: NodeState) -> Probe:
 
 
 def _no_task_on(host: str) -> Probe:
-    def probe(world: ClusterWorld) -> tuple[bool, str]:
-        containers = len(world.running_containers().get(host, ()))
-        node = _node_of(world, host)
-        store = world.leader_store()
+    def probe(view: ClusterView) -> tuple[bool, str]:
+        containers = view.containers_on(host)
+        node = _node_of(view, host)
+        store = view.leader_store()
         wanted = 0
         if node is not None and store is not None:
             wanted = sum(

@@ -26,75 +26,23 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cli.commands.flags import UsageError
-from cli.commands.language import parse as parse_command
-from cli.commands.run import execute
-from cli.scenario.conditions import BadCondition, Condition, read
+from cli.scenario.conditions import Condition
+from cli.scenario.judging import FORMS, LOOK_EVERY, Judge, Report, Verdict, conditions
 from cli.scenario.schema import Expectation, Scenario, ScenarioError, Step
+from cli.scenario.step_command import run_step
+from cli.scenario.view import SimView
 from cli.timeline import Timeline
-from cli.words import split
 from core.errors import InvariantViolation
 from core.manager.mutations import ManagerMutations
-from core.model.service import Service
-from core.model.task import Task
 from core.raft.config import Mutations, RaftConfig
-from core.tasks.states import TaskState
 from sim.cluster import ClusterConfig, ClusterHost, ClusterWorld, HostSpec, HostState, NoReply
-from sim.cluster_checks import TaskViolation
 from sim.faults import scenario as scenario_faults
 from sim.faults.topology import components
-from sim.raft_checks import SafetyViolation
 
-LOOK_EVERY = 0.5
-
-
-@dataclass
-class Verdict:
-    """One expectation's (or step's) outcome: when it was settled, and what was seen."""
-
-    text: str
-    passed: bool
-    when: float | None = None
-    seen: str = ""
-    line: int | None = None
-
-
-@dataclass
-class Report:
-    scenario: Scenario
-    seed: int
-    verdicts: list[Verdict] = field(default_factory=list)
-    trace_hash: str = ""
-    timeline: Timeline = field(default_factory=lambda: Timeline(title=""))  # for the plots
-
-    @property
-    def passed(self) -> bool:
-        return all(v.passed for v in self.verdicts)
-
-
-def conditions(scenario: Scenario) -> list[tuple[Expectation, Condition]]:
-    """Every expectation read, or the file's mistake with its line."""
-    out = []
-    hosts = [name for name, _ in scenario.hosts]
-    for expectation in scenario.expectations:
-        try:
-            condition = read(expectation.check)
-        except BadCondition as error:
-            raise ScenarioError(scenario.path, expectation.line, "expect", str(error)) from None
-        if condition.host and condition.host not in hosts:
-            raise ScenarioError(
-                scenario.path,
-                expectation.line,
-                "expect",
-                f"{expectation.check!r}: no such host {condition.host!r} "
-                f"(the hosts are {', '.join(hosts)})",
-            )
-        out.append((expectation, condition))
-    return out
+__all__ = ["LOOK_EVERY", "Report", "Verdict", "conditions", "run"]
 
 
 def run(
@@ -161,12 +109,6 @@ class _Stopped(Exception):
     """The run cannot go on (its verdict already says why)."""
 
 
-_CHECKED: dict[str, type[InvariantViolation]] = {
-    "raft safety": SafetyViolation,
-    "task invariants": TaskViolation,
-}  # each checker expectation, and the violations that fail it
-
-
 def _record_violations(world: ClusterWorld) -> list[InvariantViolation]:
     """Every violation the world's checkers raise, as raised.
 
@@ -212,10 +154,10 @@ class _Run:
         self.isolated: set[str] = set()  # hosts cut off now
         self.faults = scenario_faults.ScenarioFaults(world, self.rng)  # kill, pause, skew ...
         self.violations = _record_violations(world)
+        self.judge = Judge(watched, report)
 
     def go(self) -> None:
         world, report = self.world, self.report
-        settled: dict[int, Verdict] = {}
         steps = list(self.scenario.steps)
         undo: list[tuple[float, Step, str]] = []
         failure: InvariantViolation | None = None
@@ -226,7 +168,7 @@ class _Run:
             except InvariantViolation:
                 raise
             except AssertionError as error:  # (a planted bug can keep a swarm from forming)
-                report.verdicts.append(Verdict("the swarm forms", False, None, str(error)))
+                report.verdicts.append(Verdict(FORMS, False, None, str(error)))
                 raise _Stopped from None
             self.start = world.env.now
             name, seed = self.scenario.name, report.seed
@@ -238,7 +180,7 @@ class _Run:
                 for when, step, victim in [u for u in undo if u[0] <= now + 1e-9]:
                     undo.remove((when, step, victim))
                     self._undo(step, victim, now)
-                self._look(now, settled)
+                self.judge.look(now, SimView(world))
                 if self.progress is not None:
                     self.progress(now)
                 if now >= self.scenario.duration - 1e-9:
@@ -263,15 +205,7 @@ class _Run:
         report.timeline.initial_leader = before[-1] if before else ""
         for at, what in self.open_faults:
             report.timeline.faults.append((at, report.timeline.simulated, what))
-        for index, (expectation, condition) in enumerate(self.watched):
-            verdict = settled.get(index)
-            if verdict is None:
-                verdict = self._unsettled(expectation, condition, failure)
-            report.verdicts.append(verdict)
-        if failure is not None and not any(
-            c.probe is None and isinstance(failure, _CHECKED[c.text]) for _, c in self.watched
-        ):  # a broken invariant no expectation names is a failed verdict all the same
-            report.verdicts.append(Verdict("invariants hold", False, None, str(failure)))
+        self.judge.finish(SimView(world), failure)
 
     def _next_stop(
         self, now: float, steps: list[Step], undo: list[tuple[float, Step, str]]
@@ -280,7 +214,7 @@ class _Run:
         ``at`` expectation, whichever comes first (and never past the end)."""
         times = [now + LOOK_EVERY, self.scenario.duration]
         times += [s.at for s in steps[:1]] + [u[0] for u in undo]
-        times += [e.at for e, _ in self.watched if e.kind == "at" and e.at is not None]
+        times += self.judge.instants()
         return min(t for t in times if t > now + 1e-9)
 
     # -- steps ---------------------------------------------------------------------------
@@ -299,31 +233,12 @@ class _Run:
         step, unless the step says it ``fails``, when only success does."""
         leader = self.world.leader()
         host = step.on or (leader.name if leader is not None else self._first_manager())
-        label = f"step: {step.run}" + (" (fails)" if step.fails else "")
         self.world.trace.emit(self.world.env.now, host, "step", run=step.run)
-        errors: list[str] = []
-        try:
-            commands = parse_command(split(step.run), self.rng)
-        except ValueError as error:  # an unclosed quote
-            commands, errors = [], [f"cannot split the command line: {error}"]
-        except UsageError as error:
-            commands, errors = [], [error.message]
-        for command in commands:
-            try:
-                outcome = execute(command, lambda m, p: self.world.call(host, m, **p), host)
-            except UsageError as error:  # an edit the spec refuses (replicas of a global)
-                errors.append(error.message)
-                continue
-            except NoReply as error:  # the host is paused, down or cut off
-                errors.append(str(error))
-                continue
-            if not outcome.ok:
-                errors.append(outcome.error)
-        if step.fails:
-            seen = errors[0] if errors else "it was accepted"
-            self.report.verdicts.append(Verdict(label, bool(errors), now, seen, step.line))
-        elif errors:
-            self.report.verdicts.append(Verdict(label, False, now, errors[0], step.line))
+        verdict = run_step(
+            step, now, self.rng, lambda m, p: self.world.call(host, m, **p), host, (NoReply,)
+        )
+        if verdict is not None:
+            self.report.verdicts.append(verdict)
 
     def _first_manager(self) -> str:
         return next(name for name, manager in self.scenario.hosts if manager)
@@ -448,72 +363,3 @@ class _Run:
                 self.open_faults.remove((at, open_what))
                 self.report.timeline.faults.append((at, now, what))
                 self.world.trace.emit(self.world.env.now, "-", "fault-end", what=what)
-
-    # -- expectations --------------------------------------------------------------------
-
-    def _look(self, now: float, settled: dict[int, Verdict]) -> None:
-        for index, (expectation, condition) in enumerate(self.watched):
-            if index in settled or condition.probe is None:
-                continue
-            if expectation.kind == "always":
-                if now < condition.after:
-                    continue
-                holds, seen = condition.probe(self.world)
-                if not holds:
-                    settled[index] = Verdict(
-                        _label(expectation), False, now, seen, expectation.line
-                    )
-                continue
-            assert expectation.at is not None
-            if expectation.kind == "by" and now <= expectation.at + 1e-9:
-                holds, seen = condition.probe(self.world)
-                if holds:
-                    settled[index] = Verdict(_label(expectation), True, now, seen, expectation.line)
-            elif expectation.kind == "at" and now >= expectation.at - 1e-9:
-                # judged at its instant (or at the first look after it, when a step's
-                # command held the run past it)
-                holds, seen = condition.probe(self.world)
-                settled[index] = Verdict(_label(expectation), holds, now, seen, expectation.line)
-        self._record(now)
-
-    def _record(self, now: float) -> None:
-        """Running tasks per service, and how many of them are up to date (an
-        update's progress), for the plots."""
-        store = self.world.leader_store()
-        if store is None:
-            return
-        services = {s.id: s for s in store.tables["services"].values() if isinstance(s, Service)}
-        counts = {s.spec.name: 0 for s in services.values()}
-        current = dict(counts)
-        for task in store.tables["tasks"].values():
-            if not isinstance(task, Task) or task.service_id not in services:
-                continue
-            if task.status.state is TaskState.RUNNING:
-                service = services[task.service_id]
-                counts[service.spec.name] += 1
-                if task.spec_version == service.spec_version:
-                    current[service.spec.name] += 1
-        for name in sorted(counts):
-            self.report.timeline.running.setdefault(name, []).append((now, counts[name]))
-            self.report.timeline.up_to_date.setdefault(name, []).append((now, current[name]))
-
-    def _unsettled(
-        self, expectation: Expectation, condition: Condition, failure: InvariantViolation | None
-    ) -> Verdict:
-        label, line = _label(expectation), expectation.line
-        if condition.probe is None:  # a checker: did its own violation stop the run?
-            broken = isinstance(failure, _CHECKED[condition.text])
-            return Verdict(label, not broken, None, str(failure) if broken else "", line)
-        if failure is not None:
-            return Verdict(label, False, None, f"the run stopped: {failure}", line)
-        if expectation.kind == "always":
-            formed = all(v.text != "the swarm forms" for v in self.report.verdicts)
-            return Verdict(label, formed, None, "" if formed else "the swarm did not form", line)
-        _, seen = condition.probe(self.world)
-        return Verdict(label, False, None, f"not by {expectation.at:g}s: {seen}", line)
-
-
-def _label(expectation: Expectation) -> str:
-    if expectation.kind == "always":
-        return f"always: {expectation.check}"
-    return f"{expectation.kind} {expectation.at:g}s: {expectation.check}"

@@ -22,7 +22,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 
 from real.agent.images import ensure_busybox_image
@@ -51,9 +51,17 @@ def with_hostname(name: str, argv: Sequence[str]) -> list[str]:
 class ShoalSwarm:
     """The shoal daemons of a run of test hosts (which must have dockerds)."""
 
-    def __init__(self, hosts: TestHosts, python: str = sys.executable) -> None:
+    def __init__(
+        self,
+        hosts: TestHosts,
+        python: str = sys.executable,
+        hostnames: Mapping[str, str] | None = None,
+    ) -> None:
         self.hosts = hosts
         self.python = python
+        #: The UTS hostname of each test host's daemon (``node ls``'s HOSTNAME), by
+        #: test host name; a host not named here is called after the test host.
+        self.hostnames = dict(hostnames or {})
 
     # -- daemons ------------------------------------------------------------------------
 
@@ -102,7 +110,8 @@ class ShoalSwarm:
                 host.docker_url,
             ]
             env = {"PYTHONPATH": str(ROOT)}
-            proc = self.hosts.spawn(host, with_hostname(host.name, argv), DAEMON, env)
+            hostname = self.hostnames.get(host.name, host.name)
+            proc = self.hosts.spawn(host, with_hostname(hostname, argv), DAEMON, env)
         elif not proc.alive():
             proc.start()
         self.wait(lambda: self._answers(host, proc), f"{host.name}'s control socket", host)

@@ -1,0 +1,181 @@
+"""Judging a scenario's expectations, whatever runs the swarm: the verdicts, the
+report, and the looks that settle them.
+
+A runner (simulated: cli/scenario/runner.py, real: real/scenario/runner.py) calls
+:meth:`Judge.look` at every look with a :class:`~cli.scenario.view.ClusterView`: a
+``by`` expectation passes the first time it holds before its deadline, an ``at`` one
+is judged at its instant (or the first look after it), an ``always`` one must hold
+at every look from its start. ``raft safety`` and ``task invariants`` are the
+runner's own checkers: a violation of theirs stops the run, and :meth:`Judge.finish`
+fails the expectation that names it (or, when none does, adds a failed verdict).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from cli.scenario.conditions import BadCondition, Condition, read
+from cli.scenario.schema import Expectation, Scenario, ScenarioError
+from cli.scenario.view import ClusterView
+from cli.timeline import Timeline
+from core.errors import InvariantViolation
+from core.model.service import Service
+from core.model.task import Task
+from core.tasks.states import TaskState
+from sim.cluster_checks import TaskViolation
+from sim.raft_checks import SafetyViolation
+
+#: Seconds between looks (simulated or wall).
+LOOK_EVERY = 0.5
+#: The verdict a runner adds when the swarm never formed.
+FORMS = "the swarm forms"
+
+CHECKED: dict[str, type[InvariantViolation]] = {
+    "raft safety": SafetyViolation,
+    "task invariants": TaskViolation,
+}  # each checker expectation, and the violations that fail it
+
+
+@dataclass
+class Verdict:
+    """One expectation's (or step's) outcome: when it was settled, and what was seen."""
+
+    text: str
+    passed: bool
+    when: float | None = None
+    seen: str = ""
+    line: int | None = None
+
+
+@dataclass
+class Report:
+    scenario: Scenario
+    seed: int
+    verdicts: list[Verdict] = field(default_factory=list)
+    trace_hash: str = ""  # empty for a real run (wall time is not replayable)
+    timeline: Timeline = field(default_factory=lambda: Timeline(title=""))  # for the plots
+
+    @property
+    def passed(self) -> bool:
+        return all(v.passed for v in self.verdicts)
+
+
+def conditions(scenario: Scenario) -> list[tuple[Expectation, Condition]]:
+    """Every expectation read, or the file's mistake with its line."""
+    out = []
+    hosts = [name for name, _ in scenario.hosts]
+    for expectation in scenario.expectations:
+        try:
+            condition = read(expectation.check)
+        except BadCondition as error:
+            raise ScenarioError(scenario.path, expectation.line, "expect", str(error)) from None
+        if condition.host and condition.host not in hosts:
+            raise ScenarioError(
+                scenario.path,
+                expectation.line,
+                "expect",
+                f"{expectation.check!r}: no such host {condition.host!r} "
+                f"(the hosts are {', '.join(hosts)})",
+            )
+        out.append((expectation, condition))
+    return out
+
+
+def label(expectation: Expectation) -> str:
+    if expectation.kind == "always":
+        return f"always: {expectation.check}"
+    return f"{expectation.kind} {expectation.at:g}s: {expectation.check}"
+
+
+class Judge:
+    """The expectations of one run, settled look by look."""
+
+    def __init__(self, watched: list[tuple[Expectation, Condition]], report: Report) -> None:
+        self.watched, self.report = watched, report
+        self.settled: dict[int, Verdict] = {}
+
+    def look(self, now: float, view: ClusterView) -> None:
+        for index, (expectation, condition) in enumerate(self.watched):
+            if index in self.settled or condition.probe is None:
+                continue
+            if expectation.kind == "always":
+                if now < condition.after:
+                    continue
+                holds, seen = condition.probe(view)
+                if not holds:
+                    self._settle(index, expectation, False, now, seen)
+                continue
+            assert expectation.at is not None
+            if expectation.kind == "by" and now <= expectation.at + 1e-9:
+                holds, seen = condition.probe(view)
+                if holds:
+                    self._settle(index, expectation, True, now, seen)
+            elif expectation.kind == "at" and now >= expectation.at - 1e-9:
+                # judged at its instant (or at the first look after it, when a step's
+                # command held the run past it)
+                holds, seen = condition.probe(view)
+                self._settle(index, expectation, holds, now, seen)
+        self.record(now, view)
+
+    def _settle(
+        self, index: int, expectation: Expectation, passed: bool, now: float, seen: str
+    ) -> None:
+        self.settled[index] = Verdict(label(expectation), passed, now, seen, expectation.line)
+
+    def instants(self) -> list[float]:
+        """The ``at`` expectations' instants (a runner looks at each)."""
+        return [e.at for e, _ in self.watched if e.kind == "at" and e.at is not None]
+
+    def record(self, now: float, view: ClusterView) -> None:
+        """Running tasks per service, and how many of them are up to date (an
+        update's progress), for the plots."""
+        store = view.leader_store()
+        if store is None:
+            return
+        services = {s.id: s for s in store.tables["services"].values() if isinstance(s, Service)}
+        counts = {s.spec.name: 0 for s in services.values()}
+        current = dict(counts)
+        for task in store.tables["tasks"].values():
+            if not isinstance(task, Task) or task.service_id not in services:
+                continue
+            if task.status.state is TaskState.RUNNING:
+                service = services[task.service_id]
+                counts[service.spec.name] += 1
+                if task.spec_version == service.spec_version:
+                    current[service.spec.name] += 1
+        timeline = self.report.timeline
+        for name in sorted(counts):
+            timeline.running.setdefault(name, []).append((now, counts[name]))
+            timeline.up_to_date.setdefault(name, []).append((now, current[name]))
+
+    def finish(self, view: ClusterView, failure: InvariantViolation | None) -> None:
+        """Every expectation's verdict into the report (``failure``: the checker
+        violation that stopped the run, if one did)."""
+        for index, (expectation, condition) in enumerate(self.watched):
+            verdict = self.settled.get(index)
+            if verdict is None:
+                verdict = self._unsettled(expectation, condition, failure, view)
+            self.report.verdicts.append(verdict)
+        if failure is not None and not any(
+            c.probe is None and isinstance(failure, CHECKED[c.text]) for _, c in self.watched
+        ):  # a broken invariant no expectation names is a failed verdict all the same
+            self.report.verdicts.append(Verdict("invariants hold", False, None, str(failure)))
+
+    def _unsettled(
+        self,
+        expectation: Expectation,
+        condition: Condition,
+        failure: InvariantViolation | None,
+        view: ClusterView,
+    ) -> Verdict:
+        text, line = label(expectation), expectation.line
+        if condition.probe is None:  # a checker: did its own violation stop the run?
+            broken = isinstance(failure, CHECKED[condition.text])
+            return Verdict(text, not broken, None, str(failure) if broken else "", line)
+        if failure is not None:
+            return Verdict(text, False, None, f"the run stopped: {failure}", line)
+        if expectation.kind == "always":
+            formed = all(v.text != FORMS for v in self.report.verdicts)
+            return Verdict(text, formed, None, "" if formed else "the swarm did not form", line)
+        _, seen = condition.probe(view)
+        return Verdict(text, False, None, f"not by {expectation.at:g}s: {seen}", line)

@@ -1,0 +1,57 @@
+"""A scenario step's command line, run through the command language of ``shoal sim
+shell`` against a manager, and the step's verdict: a refusal fails the step, unless
+the step says it ``fails``, when only success does. Both runners send it their own
+way (``call``); ``unanswered`` are the exceptions by which a runner says the host
+did not answer (paused, down, cut off)."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from typing import Any
+
+from cli.commands.flags import UsageError
+from cli.commands.language import parse as parse_command
+from cli.commands.run import execute
+from cli.scenario.judging import Verdict
+from cli.scenario.schema import Step
+from cli.words import split
+from core.manager.requests import ClientReply
+
+Call = Callable[[str, dict[str, Any]], ClientReply]
+
+
+def run_step(
+    step: Step,
+    now: float,
+    rng: random.Random,
+    call: Call,
+    host: str,
+    unanswered: tuple[type[Exception], ...],
+) -> Verdict | None:
+    """Run ``step.run`` on ``host``; its verdict, or None for a step that simply worked."""
+    label = f"step: {step.run}" + (" (fails)" if step.fails else "")
+    errors: list[str] = []
+    try:
+        commands = parse_command(split(step.run), rng)
+    except ValueError as error:  # an unclosed quote
+        commands, errors = [], [f"cannot split the command line: {error}"]
+    except UsageError as error:
+        commands, errors = [], [error.message]
+    for command in commands:
+        try:
+            outcome = execute(command, call, host)
+        except UsageError as error:  # an edit the spec refuses (replicas of a global)
+            errors.append(error.message)
+            continue
+        except unanswered as error:
+            errors.append(str(error))
+            continue
+        if not outcome.ok:
+            errors.append(outcome.error)
+    if step.fails:
+        seen = errors[0] if errors else "it was accepted"
+        return Verdict(label, bool(errors), now, seen, step.line)
+    if errors:
+        return Verdict(label, False, now, errors[0], step.line)
+    return None

@@ -1,0 +1,1 @@
+"""``shoal real run``: the scenario runner of ``shoal sim run`` against real daemons."""

@@ -1,0 +1,44 @@
+"""What carries a scenario's faults out on real hosts, and what it can tell.
+
+Two carriers: test hosts on this machine (real/scenario/testbed.py) and daemons
+already running elsewhere, driven by an inventory's shell commands
+(real/scenario/inventory.py). The runner speaks to both through :class:`Carrier`.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+#: Host faults a real carrier may carry out (``heal`` takes no host; ``kill`` takes a
+#: task, on the host that runs it).
+HOST_FAULTS = ("crash", "boot", "restart", "isolate", "heal", "pause", "resume", "kill")
+
+
+class FaultFailed(Exception):
+    """A fault could not strike (no such task running, a command that failed): the
+    scenario's step fails with this message."""
+
+
+class Carrier(Protocol):
+    #: The scenario's hosts, in its order: (name, manager?).
+    hosts: tuple[tuple[str, bool], ...]
+
+    def refusal(self, verb: str, host: str) -> str:
+        """Why the fault ``verb`` cannot strike ``host`` (a name, ``leader``, ``a
+        worker``, or "" for any host), or "" when it can."""
+        ...
+
+    def socket(self, host: str) -> str:
+        """The path of the host's daemon's control socket."""
+        ...
+
+    def strike(self, verb: str, host: str, task_id: str = "") -> None:
+        """Carry out the fault on ``host`` (``kill``: the container of ``task_id``;
+        ``heal``: that host's network faults, every host's for ""); raises
+        :class:`FaultFailed`."""
+        ...
+
+    def containers_on(self, host: str) -> int | None:
+        """Task containers running on ``host`` now, or None when the carrier cannot
+        see them (the leader's view of the node's tasks stands in)."""
+        ...

@@ -1,0 +1,263 @@
+"""Running a scenario against real daemons: the steps at their instants of wall
+time, a look every half second, the verdicts judged as ``shoal sim run`` judges
+them (cli/scenario/judging.py).
+
+Time 0 is when the swarm has formed. A step runs when its instant comes (a command
+blocks the run until the manager answers, at worst after its 20 s request timeout,
+as in simulation); a look asks the managers the runner has not crashed or paused
+for their Info and the leader for its state (real/scenario/view.py), feeds the
+checkers (real/scenario/checks.py) and judges the expectations. Faults go to the
+carrier (test hosts, or an inventory's commands); ``leader`` is the leader of the
+last look, ``a worker`` one of the workers not crashed, drawn from the seed.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+
+from cli.scenario.conditions import Condition
+from cli.scenario.judging import LOOK_EVERY, Judge, Report, Verdict, conditions
+from cli.scenario.schema import Expectation, Scenario, Step
+from cli.scenario.step_command import run_step
+from cli.timeline import Timeline
+from core.errors import InvariantViolation
+from core.model.node import Node
+from core.tasks.states import TaskState
+from real.control import ControlError
+from real.scenario.carrier import Carrier, FaultFailed
+from real.scenario.checks import RaftWatch, TaskWatch
+from real.scenario.support import UNDO
+from real.scenario.view import Connections, RealView, look
+from sim.faults import scenario as scenario_faults
+
+#: Seconds a step's command may wait for its reply (the manager's own request
+#: timeout is 20 s).
+COMMAND_SECONDS = 30.0
+LASTING = ("crash", "isolate", "pause")
+
+
+def run(
+    scenario: Scenario,
+    carrier: Carrier,
+    seed: int | None = None,
+    progress: Callable[[float], None] | None = None,
+) -> Report:
+    """Run ``scenario`` on the (formed) swarm ``carrier`` holds; its report."""
+    seed = scenario.seed if seed is None else seed
+    watched = conditions(scenario)
+    report = Report(scenario, seed, timeline=Timeline(f"{scenario.name} (real, seed {seed})"))
+    looks = Connections(carrier.socket)
+    commands = Connections(carrier.socket, COMMAND_SECONDS)
+    try:
+        _Run(scenario, carrier, watched, report, looks, commands, progress).go()
+    finally:
+        looks.close()
+        commands.close()
+    return report
+
+
+class _Run:
+    def __init__(
+        self,
+        scenario: Scenario,
+        carrier: Carrier,
+        watched: list[tuple[Expectation, Condition]],
+        report: Report,
+        looks: Connections,
+        commands: Connections,
+        progress: Callable[[float], None] | None,
+    ) -> None:
+        self.scenario, self.carrier, self.report = scenario, carrier, report
+        self.looks, self.commands, self.progress = looks, commands, progress
+        self.judge = Judge(watched, report)
+        self.rng = random.Random(report.seed)
+        self.raft, self.tasks = RaftWatch(), TaskWatch()
+        self.view = RealView()
+        self.down: set[str] = set()  # crashed by the run, not booted since
+        self.paused: set[str] = set()
+        self.open_faults: list[tuple[float, str]] = []
+        self.start = time.monotonic()
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self.start
+
+    def go(self) -> None:
+        scenario, timeline = self.scenario, self.report.timeline
+        steps = list(scenario.steps)
+        undo: list[tuple[float, Step, str]] = []
+        failure: InvariantViolation | None = None
+        self.start = time.monotonic()
+        now = 0.0
+        try:
+            self._look(now)
+            timeline.initial_leader = self.view.leader()
+            while True:
+                while steps and steps[0].at <= now + 1e-9:
+                    undo += self._step(steps.pop(0), now)
+                    now = self.elapsed()
+                for due in [u for u in undo if u[0] <= now + 1e-9]:
+                    undo.remove(due)
+                    self._undo(due[1], due[2], now)
+                self._look(now)
+                if self.progress is not None:
+                    self.progress(now)
+                if now >= scenario.duration - 1e-9:
+                    break
+                stop = self._next_stop(now, steps, undo)
+                time.sleep(max(0.0, self.start + stop - time.monotonic()))
+                now = self.elapsed()
+        except InvariantViolation as violation:
+            failure = violation
+        timeline.simulated = now
+        for at, what in self.open_faults:
+            timeline.faults.append((at, now, what))
+        self.judge.finish(self.view, failure)
+
+    def _next_stop(
+        self, now: float, steps: list[Step], undo: list[tuple[float, Step, str]]
+    ) -> float:
+        times = [now + LOOK_EVERY, self.scenario.duration]
+        times += [s.at for s in steps[:1]] + [u[0] for u in undo] + self.judge.instants()
+        return min(t for t in times if t > now + 1e-9)
+
+    def _look(self, now: float) -> None:
+        managers = [
+            n for n, m in self.carrier.hosts if m and n not in self.down and n not in self.paused
+        ]
+        view = look(self.looks, managers, self.carrier.containers_on)
+        leaders = self.report.timeline.leaders
+        if view.leader() and view.leader() != (leaders[-1][1] if leaders else self.view.leader()):
+            leaders.append((now, view.leader()))
+        self.view = view
+        self.raft.look(view)
+        self.tasks.look(now, view)
+        self.judge.look(now, view)
+
+    # -- steps -----------------------------------------------------------------------------
+
+    def _step(self, step: Step, now: float) -> list[tuple[float, Step, str]]:
+        if step.run:
+            host = step.on or self.view.leader() or self._first_manager()
+            verdict = run_step(
+                step,
+                now,
+                self.rng,
+                lambda m, p: self.commands.call(host, m, p),
+                host,
+                (ControlError,),
+            )
+            if verdict is not None:
+                self.report.verdicts.append(verdict)
+            return []
+        try:
+            victim = self._fault(step, now)
+        except FaultFailed as error:
+            self.report.verdicts.append(
+                Verdict(f"fault: {step.fault}", False, now, str(error), step.line)
+            )
+            return []
+        if step.duration is not None and victim:
+            return [(step.at + step.duration, step, victim)]
+        return []
+
+    def _first_manager(self) -> str:
+        return next(name for name, manager in self.carrier.hosts if manager)
+
+    def _fault(self, step: Step, now: float) -> str:
+        verb, _, target = step.fault.partition(" ")
+        if verb == "heal":
+            self.carrier.strike("heal", "")
+            for _, what in list(self.open_faults):
+                if what.startswith("isolate "):
+                    self._close_fault(what, now)
+            return ""
+        if verb == "kill":
+            return self._kill(target.strip())
+        host = self._host(target)
+        self._strike(verb, host)
+        if verb == "boot":
+            self._close_fault(f"crash {host}", now)
+        elif verb == "resume":
+            self._close_fault(f"pause {host}", now)
+        elif verb in LASTING:
+            self.open_faults.append((now, f"{verb} {host}"))
+        return host
+
+    def _strike(self, verb: str, host: str) -> None:
+        if verb == "boot" and host not in self.down:
+            return
+        self.carrier.strike(verb, host)
+        if verb in ("crash", "restart"):
+            self.raft.forget(host)  # its commit index starts again
+        if verb == "crash":
+            self.down.add(host)
+            self.paused.discard(host)
+        elif verb in ("boot", "restart"):
+            self.down.discard(host)
+        elif verb == "pause":
+            self.paused.add(host)
+        elif verb == "resume":
+            self.paused.discard(host)
+
+    def _host(self, target: str) -> str:
+        if target == "leader":
+            leader = self.view.leader()
+            if not leader:
+                raise FaultFailed("no leader to fault")
+            return leader
+        if target == "a worker":
+            workers = sorted(n for n, m in self.carrier.hosts if not m and n not in self.down)
+            if not workers:
+                raise FaultFailed("no worker is up")
+            return workers[self.rng.randrange(len(workers))]
+        return target
+
+    def _kill(self, name: str) -> str:
+        """SIGKILL the running container of the task ``name`` (service.slot or
+        service.host), the one meant to run first, as the simulator does."""
+        service, _, where = name.partition(".")
+        store = self.view.leader_store()
+        if store is None:
+            raise FaultFailed(f"no leader to find {name}")
+        tasks = scenario_faults._tasks_of(store, service, where)
+        hostnames = {
+            n.id: n.description.hostname
+            for n in store.tables["nodes"].values()
+            if isinstance(n, Node)
+        }
+        problems = []
+        for task in sorted(tasks, key=lambda t: (t.desired_state > TaskState.RUNNING, t.id)):
+            host = hostnames.get(task.node_id, "")
+            if task.status.state is not TaskState.RUNNING or not host:
+                continue
+            try:
+                self.carrier.strike("kill", host, task.id)
+            except FaultFailed as error:
+                problems.append(str(error))
+                continue
+            return task.id
+        raise FaultFailed(
+            f"no container of {name} is running" + "".join(f"; {p}" for p in problems)
+        )
+
+    def _undo(self, step: Step, victim: str, now: float) -> None:
+        """A fault's ``for`` is over: only this fault is undone."""
+        verb = step.fault.partition(" ")[0]
+        try:
+            if verb == "isolate":
+                self.carrier.strike("heal", victim)
+            else:
+                self._strike(UNDO[verb], victim)
+        except FaultFailed as error:
+            self.report.verdicts.append(
+                Verdict(f"fault: {step.fault} (its end)", False, now, str(error), step.line)
+            )
+        self._close_fault(f"{verb} {victim}", now)
+
+    def _close_fault(self, what: str, now: float) -> None:
+        for at, open_what in list(self.open_faults):
+            if open_what == what:
+                self.open_faults.remove((at, open_what))
+                self.report.timeline.faults.append((at, now, what))

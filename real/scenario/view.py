@@ -1,0 +1,143 @@
+"""A look at a real cluster over its daemons' control sockets: every manager's
+``Info`` (does it lead, its term, commit and last index), then the leader's
+services, tasks and nodes, as a :class:`~cli.scenario.view.ClusterView`.
+
+A manager that does not answer within :data:`ASK_SECONDS` (paused, crashed, cut
+off from nothing but slow) is skipped for this look; its connection is dropped,
+since a late reply would answer the next request. When several managers say they
+lead (an isolated old leader that has not stepped down yet), the one of the highest
+term leads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from core.manager.requests import ClientReply
+from core.model.node import Node
+from core.model.service import Service
+from core.model.task import Task
+from core.store import MemoryStore
+from real.control import INFO, ControlClient, ControlError
+
+#: Seconds a look waits for one daemon's answer.
+ASK_SECONDS = 2.0
+
+
+@dataclass(frozen=True)
+class Info:
+    """One manager's ``Info`` at a look."""
+
+    host: str
+    leader: bool
+    term: int
+    commit_index: int
+    last_index: int
+
+
+@dataclass
+class RealView:
+    """A look's :class:`~cli.scenario.view.ClusterView`."""
+
+    leading: str = ""
+    store: MemoryStore | None = None
+    infos: dict[str, Info] = field(default_factory=dict)  # the managers that answered
+    counted: Callable[[str], int | None] = lambda _host: None  # containers, when seen
+
+    def leader(self) -> str:
+        return self.leading
+
+    def leader_store(self) -> MemoryStore | None:
+        return self.store
+
+    def containers_on(self, host: str) -> int:
+        """What the carrier sees running there; else the tasks the leader has running
+        on that host's node (its agent's report)."""
+        seen = self.counted(host)
+        if seen is not None:
+            return seen
+        if self.store is None:
+            return 0
+        nodes = [n for n in self.store.tables["nodes"].values() if isinstance(n, Node)]
+        ids = {n.id for n in nodes if n.description.hostname == host}
+        return sum(
+            1
+            for t in self.store.tables["tasks"].values()
+            if isinstance(t, Task) and t.node_id in ids and t.status.state.name == "RUNNING"
+        )
+
+
+class Connections:
+    """One control connection per host, made when first needed and dropped on error;
+    each request waits at most ``timeout`` seconds for its reply."""
+
+    def __init__(self, sockets: Callable[[str], str], timeout: float = ASK_SECONDS) -> None:
+        self.sockets, self.timeout = sockets, timeout
+        self.open: dict[str, ControlClient] = {}
+
+    def call(self, host: str, method: str, params: dict[str, Any]) -> ClientReply:
+        """The host's reply; raises ControlError when it does not answer in time."""
+        client = self.open.pop(host, None)
+        try:
+            if client is None:
+                client = ControlClient(self.sockets(host), self.timeout)
+            reply = client.call(method, params)
+        except (ControlError, OSError) as error:
+            if client is not None:
+                client.close()
+            raise ControlError(f"{host} did not answer {method}: {error}") from None
+        self.open[host] = client
+        return reply
+
+    def close(self) -> None:
+        for client in self.open.values():
+            client.close()
+        self.open.clear()
+
+
+def look(
+    connections: Connections, managers: list[str], counted: Callable[[str], int | None]
+) -> RealView:
+    """Ask each of ``managers`` for its Info, then the leader for its state."""
+    view = RealView(counted=counted)
+    for host in managers:
+        try:
+            reply = connections.call(host, INFO, {})
+        except ControlError:
+            continue
+        value = reply.value if reply.ok and isinstance(reply.value, dict) else {}
+        if value.get("manager"):
+            view.infos[host] = Info(
+                host,
+                bool(value.get("leader")),
+                int(value.get("term", 0)),
+                int(value.get("commit_index", 0)),
+                int(value.get("last_index", 0)),
+            )
+    leading = sorted((i for i in view.infos.values() if i.leader), key=lambda i: (-i.term, i.host))
+    if leading:
+        store = _state(connections, leading[0].host)
+        if store is not None:
+            view.leading, view.store = leading[0].host, store
+    return view
+
+
+def _state(connections: Connections, host: str) -> MemoryStore | None:
+    """The leader's services, tasks and nodes as a store (None if it stopped answering
+    or leading midway)."""
+    store = MemoryStore()
+    for method, table, kind in (
+        ("ServiceList", "services", Service),
+        ("TaskList", "tasks", Task),
+        ("NodeList", "nodes", Node),
+    ):
+        try:
+            reply = connections.call(host, method, {})
+        except ControlError:
+            return None
+        if not reply.ok:
+            return None
+        store.tables[table] = {v.id: v for v in reply.value or () if isinstance(v, kind)}
+    return store
