@@ -7,9 +7,11 @@ log). Everything in it is created private (umask 077): the WAL holds the node's 
 SIGTERM or SIGINT stops the daemon cleanly; a failed WAL stops it with status 1, and
 kill -9 at any time is survived by recovering from the WAL at the next start.
 
-``--listen-addr`` is also the node's address to its peers (its name on the
-transport, the address join commands print): it must be one they reach, not
-0.0.0.0. ``swarm init --advertise-addr`` is accepted but not used yet.
+As dockerd's swarm: ``--listen-addr`` (``0.0.0.0:2377`` by default) is where the
+transport binds, ``--advertise-addr`` the node's address to its peers (its name on
+the transport, the address join commands print), required when the listen address
+is a wildcard; see :mod:`real.addresses`. Both are fixed when the daemon starts:
+``swarm init``/``join`` naming others are refused.
 """
 
 from __future__ import annotations
@@ -28,8 +30,17 @@ from typing import TYPE_CHECKING, Any, TextIO
 from core.errors import ShoalError
 from core.manager.requests import ClientReply, ClientRequest
 from core.messages import MessageDecodeError
+from real.addresses import (
+    ADVERTISE_PARAM,
+    DEFAULT_PORT,
+    LISTEN_PARAM,
+    Addresses,
+    check_bindable,
+    daemon_addresses,
+    refusal,
+)
 from real.control import DEFAULT_DATA_DIR, INFO, SOCKET_NAME, decode_request, encode_reply
-from real.transport.frames import MAX_FRAME, FrameError, read_frame, split_host
+from real.transport.frames import MAX_FRAME, FrameError, read_frame
 
 if TYPE_CHECKING:
     from real.driver import Driver
@@ -38,23 +49,28 @@ log = logging.getLogger(__name__)
 
 DEFAULT_DOCKER_HOST = "unix:///var/run/docker.sock"
 LOCK_NAME = "shoal.lock"
+DEFAULT_LISTEN = f"0.0.0.0:{DEFAULT_PORT}"
 
 
 class DaemonError(ShoalError):
     """The daemon cannot start as asked (a bad address, a data directory in use)."""
 
 
-def check_listen_addr(address: str) -> str:
-    """``A:PORT`` with a concrete address: it is the node's name to its peers."""
-    try:
-        host, port = split_host(address)
-    except ValueError:
-        raise DaemonError(f"invalid listen address {address!r}: want ADDRESS:PORT") from None
-    if not host or host in ("0.0.0.0", "::") or not 0 < port < 65536:
-        raise DaemonError(
-            f"invalid listen address {address!r}: want the ADDRESS:PORT peers reach this host at"
-        )
-    return address
+#: The requests that carry the node's own addresses (``swarm init``/``join`` flags).
+ADDRESSED_METHODS = ("SwarmInit", "SwarmJoin")
+
+
+def address_refusal(addresses: Addresses, request: ClientRequest) -> ClientReply | None:
+    """A ``swarm init``/``join`` whose address flags name other addresses than the
+    daemon's, refused (None: nothing to refuse)."""
+    if request.method not in ADDRESSED_METHODS:
+        return None
+    for flag in (ADVERTISE_PARAM, LISTEN_PARAM):
+        asked = request.params.get(flag)
+        why = refusal(addresses, flag, str(asked)) if asked else None
+        if why is not None:
+            return ClientReply(request.id, False, error=why, code="InvalidArgument")
+    return None
 
 
 @contextlib.contextmanager
@@ -71,8 +87,8 @@ def locked(data_dir: Path) -> Iterator[None]:
 class ControlServer:
     """The control socket: requests in, the driver's replies out."""
 
-    def __init__(self, driver: Driver, path: Path) -> None:
-        self.driver, self.path = driver, path
+    def __init__(self, driver: Driver, path: Path, addresses: Addresses) -> None:
+        self.driver, self.path, self.addresses = driver, path, addresses
         self._server: asyncio.Server | None = None
         self._connections: set[asyncio.Task[None]] = set()
 
@@ -112,11 +128,19 @@ class ControlServer:
     async def _answer(self, request: ClientRequest) -> ClientReply:
         if request.method == INFO:
             return ClientReply(request.id, True, self.driver.info())
-        reply = await self.driver.call(request.method, dict(request.params))
+        # On a thread: an interface name is resolved over netlink (pyroute2 runs an
+        # event loop of its own), and nothing blocking runs on this one.
+        refused = await asyncio.to_thread(address_refusal, self.addresses, request)
+        if refused is not None:
+            return refused
+        params = {
+            k: v for k, v in request.params.items() if k not in (ADVERTISE_PARAM, LISTEN_PARAM)
+        }
+        reply = await self.driver.call(request.method, params)
         return ClientReply(request.id, reply.ok, reply.value, reply.error, reply.code)
 
 
-async def serve(data_dir: Path, listen_addr: str, docker_host: str) -> int:
+async def serve(data_dir: Path, addresses: Addresses, docker_host: str) -> int:
     import docker  # only the daemon needs the SDK
     import requests.exceptions
 
@@ -126,8 +150,9 @@ async def serve(data_dir: Path, listen_addr: str, docker_host: str) -> int:
         client = docker.DockerClient(base_url=docker_host, timeout=60)
     except docker.errors.DockerException as error:
         raise DaemonError(f"cannot use dockerd at {docker_host}: {error}") from None
-    driver = Driver(DriverConfig(host=listen_addr, data_dir=data_dir), client)
-    server = ControlServer(driver, data_dir / SOCKET_NAME)
+    config = DriverConfig(host=addresses.advertise, data_dir=data_dir, listen=addresses.listen)
+    driver = Driver(config, client)
+    server = ControlServer(driver, data_dir / SOCKET_NAME, addresses)
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -138,7 +163,12 @@ async def serve(data_dir: Path, listen_addr: str, docker_host: str) -> int:
         except (docker.errors.DockerException, requests.exceptions.ConnectionError) as error:
             raise DaemonError(f"cannot use dockerd at {docker_host}: {error}") from None
         await server.start()
-        log.info("shoal daemon listening on %s, control socket %s", listen_addr, server.path)
+        log.info(
+            "shoal daemon listening on %s, advertising %s, control socket %s",
+            addresses.listen_text,
+            addresses.advertise,
+            server.path,
+        )
         assert driver.failed is not None
         failed = driver.failed
         stopping = asyncio.ensure_future(stop.wait())
@@ -155,17 +185,19 @@ async def serve(data_dir: Path, listen_addr: str, docker_host: str) -> int:
 
 
 def run(args: Any, err: TextIO | None = None) -> int:
-    """``shoal daemon --data-dir D --listen-addr A:PORT [--docker-host URL]``."""
+    """``shoal daemon --data-dir D [--listen-addr A:PORT] [--advertise-addr A[:PORT]]
+    [--docker-host URL]``."""
     logging.basicConfig(
         stream=err or sys.stderr, level=logging.INFO, format="%(asctime)s %(name)s %(message)s"
     )
-    listen = check_listen_addr(args.listen_addr)
+    addresses = daemon_addresses(args.listen_addr, args.advertise_addr or None)  # "": unset
     os.umask(0o077)
     data_dir = Path(args.data_dir).absolute()
     data_dir.mkdir(parents=True, exist_ok=True)
     docker_host = args.docker_host or os.environ.get("DOCKER_HOST") or DEFAULT_DOCKER_HOST
     with locked(data_dir):
-        return asyncio.run(serve(data_dir, listen, docker_host))
+        check_bindable(addresses.listen)
+        return asyncio.run(serve(data_dir, addresses, docker_host))
 
 
 def add_parser(commands: Any) -> None:
@@ -178,7 +210,15 @@ def add_parser(commands: Any) -> None:
         "--data-dir", default=DEFAULT_DATA_DIR, help=f"state directory (default {DEFAULT_DATA_DIR})"
     )
     daemon.add_argument(
-        "--listen-addr", required=True, help="ADDRESS:PORT peers reach this host at (port 2377)"
+        "--listen-addr",
+        default=DEFAULT_LISTEN,
+        help=f"ADDRESS|INTERFACE[:PORT] the swarm port binds to (default {DEFAULT_LISTEN})",
+    )
+    daemon.add_argument(
+        "--advertise-addr",
+        default=None,
+        help="ADDRESS|INTERFACE[:PORT] peers reach this host at (the port defaults to the "
+        "listen port; required when the listen address is a wildcard)",
     )
     daemon.add_argument(
         "--docker-host", default=None, help=f"dockerd to run containers on ({DEFAULT_DOCKER_HOST})"

@@ -89,10 +89,11 @@ ROOT_ONLY = "only the root was asked for"
 
 @dataclass(frozen=True)
 class DriverConfig:
-    host: str  # "address:port": where the node listens, its name to its peers
+    host: str  # "address:port": the node's name to its peers (its advertise address)
     data_dir: Path
     raft: RaftConfig = field(default_factory=RaftConfig)
     tick_seconds: float = 1.0
+    listen: tuple[str, int] | None = None  # where the transport binds (None: at host)
 
 
 def describe_host(engine_version: str) -> NodeDescription:
@@ -457,7 +458,7 @@ class Driver:
         transport = Transport(
             self.host, pem, self._receive, random.Random(self.rng.getrandbits(64))
         )
-        await transport.start()
+        await transport.start(self.config.listen)
         self.transport = transport
 
     def _service_name(self, task: Task) -> str:

@@ -3,6 +3,7 @@ command runs on (init, join and leave are that node's own) or for its manager.""
 
 from __future__ import annotations
 
+import argparse
 from collections.abc import Sequence
 
 from cli.commands.common import Call
@@ -13,6 +14,13 @@ from cli.commands.values import DURATION
 SWARM_PORT = 2377
 
 
+def addresses(flags: argparse.Namespace) -> dict[str, str]:
+    """``--advertise-addr``/``--listen-addr`` as given: a real daemon refuses ones that
+    are not its own (real/addresses.py); the simulator's nodes, being names, ignore them."""
+    given = {"advertise_addr": flags.advertise_addr, "listen_addr": flags.listen_addr}
+    return {name: value for name, value in given.items() if value}
+
+
 def init(argv: Sequence[str]) -> Call:
     parser = CommandParser("swarm init", most=0)
     parser.add_argument("--force-new-cluster", action="store_true")
@@ -20,7 +28,7 @@ def init(argv: Sequence[str]) -> Call:
     parser.add_argument("--listen-addr")
     flags, _ = parser.parse(argv)
     params = {"force_new_cluster": True} if flags.force_new_cluster else {}
-    return Call("SwarmInit", params, show="swarm init")
+    return Call("SwarmInit", {**params, **addresses(flags)}, show="swarm init")
 
 
 def join(argv: Sequence[str]) -> Call:
@@ -35,7 +43,8 @@ def join(argv: Sequence[str]) -> Call:
     # ("manager-1:2377" is "manager-1"), and the real daemon puts it back
     # (real/driver.py ``with_port``); any other port is the remote's, kept.
     host = remote.removesuffix(":" + str(SWARM_PORT))
-    return Call("SwarmJoin", {"remote": host, "token": flags.token}, show="swarm join")
+    params = {"remote": host, "token": flags.token, **addresses(flags)}
+    return Call("SwarmJoin", params, show="swarm join")
 
 
 def join_token(argv: Sequence[str]) -> list[Call]:
