@@ -78,8 +78,11 @@ def identity_of(cert: x509.Certificate) -> PeerIdentity:
     )
 
 
-def identity_of_der(der: bytes) -> PeerIdentity:
-    """The identity in a peer certificate as ``getpeercert(binary_form=True)`` gives it."""
+def identity_of_der(der: bytes | None) -> PeerIdentity:
+    """The identity in a peer certificate as ``getpeercert(binary_form=True)`` gives it
+    (None when the peer showed none: refused like any other unusable certificate)."""
+    if der is None:
+        raise TLSIdentityError("the peer showed no certificate")
     return identity_of(x509.load_der_x509_certificate(der))
 
 

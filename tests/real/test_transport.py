@@ -42,7 +42,9 @@ from real.tls import (
     MANAGER_ROLE,
     WORKER_ROLE,
     Credentials,
+    TLSIdentityError,
     client_hello_server_name,
+    identity_of_der,
     root_digest,
 )
 from real.transport import (
@@ -730,3 +732,10 @@ def test_the_server_name_is_read_from_the_client_hello(name: str | None) -> None
     for cut in (3, 10, len(record) // 2, len(record) - 1):
         with pytest.raises(ValueError):
             client_hello_server_name(record[:cut])
+
+
+def test_a_peer_without_a_certificate_has_no_identity() -> None:
+    """Were the server ever to stop requiring client certificates, the connection is
+    refused as any unusable certificate is, not left to kill its task with a TypeError."""
+    with pytest.raises(TLSIdentityError, match="no certificate"):
+        identity_of_der(None)
