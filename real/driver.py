@@ -68,7 +68,7 @@ from core.tasks.executor import ExecutorResult
 from real.agent.executor import DockerExecutor, threadsafe
 from real.files import FileLayer, OsFiles
 from real.tls import Credentials
-from real.transport import JoinError, Transport, request_join
+from real.transport import JoinError, Transport, fetch_root, request_join
 from real.transport.frames import split_host
 from real.wal import IdentityChange, RaftReset, Wal, WalError
 from real.wal.records import Record
@@ -83,8 +83,6 @@ WAL_DIRECTORY = "wal"
 DEFAULT_SWARM_PORT = 2377
 #: Seconds a join connection may take (the leader commits the node before answering).
 JOIN_TIMEOUT_SECONDS = 30.0
-#: Why a root-only probe stops before the token is sent.
-ROOT_ONLY = "only the root was asked for"
 
 
 @dataclass(frozen=True)
@@ -409,7 +407,7 @@ class Driver:
         answer: ClusterMessage
         try:
             if isinstance(message, RootCARequest):
-                answer = RootCAReply(await self._fetch_root(target, message))
+                answer = RootCAReply(await fetch_root(target, timeout=JOIN_TIMEOUT_SECONDS))
             else:
                 _, answer = await request_join(
                     target, message, self._trusted_root, timeout=JOIN_TIMEOUT_SECONDS
@@ -418,26 +416,6 @@ class Driver:
             log.warning("joining through %s: %s", target, error)
             answer = JoinRefused(str(error))
         self._receive(target, answer)
-
-    async def _fetch_root(self, target: str, message: RootCARequest) -> bytes:
-        """The root the manager at ``target`` presents. The join path hands it out
-        before anything is sent; the probe stops there, so the node checks it against
-        its token before the token goes on the wire (on the next connection)."""
-        seen: list[bytes] = []
-
-        def keep(ca_pem: bytes) -> str:
-            seen.append(ca_pem)
-            return ROOT_ONLY
-
-        node = self.node
-        assert node is not None
-        probe = JoinRequest(message.host, "", node.description)  # never sent
-        try:
-            await request_join(target, probe, keep, timeout=JOIN_TIMEOUT_SECONDS)
-        except JoinError:
-            if not seen:
-                raise
-        return seen[0]
 
     def _trusted_root(self, ca_pem: bytes) -> str | None:
         """The join's second connection must present the root the node accepted."""

@@ -2,7 +2,7 @@
 simulator uses (sim/network.py is its simulated twin)."""
 
 from real.transport.frames import MAX_FRAME, FrameError
-from real.transport.join import JoinError, request_join
+from real.transport.join import JoinError, fetch_root, request_join
 from real.transport.link import LinkConfig
 from real.transport.policy import may_receive, refusal
 from real.transport.transport import Transport, TransportConfig
@@ -14,6 +14,7 @@ __all__ = [
     "LinkConfig",
     "Transport",
     "TransportConfig",
+    "fetch_root",
     "may_receive",
     "refusal",
     "request_join",

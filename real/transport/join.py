@@ -11,9 +11,10 @@ its key. Only then does the token, which is a secret, go on the wire.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime
 import ssl
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 
 from core.errors import ShoalError
 from core.messages import ClusterMessage, JoinRequest, MessageDecodeError, decode, encode
@@ -37,6 +38,43 @@ def _utc_now() -> datetime.datetime:
     return datetime.datetime.now(datetime.UTC)
 
 
+@contextlib.asynccontextmanager
+async def _join_path(
+    target: str, timeout: float, max_frame: int
+) -> AsyncIterator[tuple[asyncio.StreamReader, asyncio.StreamWriter, bytes]]:
+    """A connection to the join path at ``target`` and the root its manager opened
+    with; every way it can fail is a :class:`JoinError` naming ``target``."""
+    address, port = split_host(target)
+    try:
+        async with asyncio.timeout(timeout):
+            reader, writer = await asyncio.open_connection(
+                address,
+                port,
+                ssl=join_client_context(),
+                server_hostname=JOIN_SERVER_NAME,
+            )
+            try:
+                opening = await read_frame(reader, max_frame)
+                if opening is None:
+                    raise JoinError("the manager closed the connection")
+                yield reader, writer, read_root(opening)
+            finally:
+                writer.close()
+    except TimeoutError:
+        raise JoinError(f"timeout joining through {target}") from None
+    except (OSError, ssl.SSLError) as error:
+        raise JoinError(f"cannot reach the manager at {target}: {error}") from None
+    except (FrameError, MessageDecodeError, TLSIdentityError) as error:
+        raise JoinError(f"{target}: {error}") from None
+
+
+async def fetch_root(target: str, *, timeout: float = 10.0, max_frame: int = MAX_FRAME) -> bytes:
+    """The cluster root (PEM) the manager at ``target`` presents, and nothing sent: a
+    joining node checks it against its token before the token goes on the wire."""
+    async with _join_path(target, timeout, max_frame) as (_, _, ca_pem):
+        return ca_pem
+
+
 async def request_join(
     target: str,
     request: JoinRequest,
@@ -50,39 +88,19 @@ async def request_join(
     manager's answer. ``check_root(ca_pem)`` says why a root is not the one the
     token names (``None``: it is). Replies come from ``request.host``'s view: the
     manager answers on this connection."""
-    address, port = split_host(target)
-    try:
-        async with asyncio.timeout(timeout):
-            reader, writer = await asyncio.open_connection(
-                address,
-                port,
-                ssl=join_client_context(),
-                server_hostname=JOIN_SERVER_NAME,
-            )
-            try:
-                return await _exchange(reader, writer, request, check_root, max_frame, now)
-            finally:
-                writer.close()
-    except TimeoutError:
-        raise JoinError(f"timeout joining through {target}") from None
-    except (OSError, ssl.SSLError) as error:
-        raise JoinError(f"cannot reach the manager at {target}: {error}") from None
-    except (FrameError, MessageDecodeError, TLSIdentityError) as error:
-        raise JoinError(f"{target}: {error}") from None
+    async with _join_path(target, timeout, max_frame) as (reader, writer, ca_pem):
+        return await _exchange(reader, writer, ca_pem, request, check_root, max_frame, now)
 
 
 async def _exchange(
     reader: asyncio.StreamReader,
     writer: asyncio.StreamWriter,
+    ca_pem: bytes,
     request: JoinRequest,
     check_root: Callable[[bytes], str | None],
     max_frame: int,
     now: Callable[[], datetime.datetime],
 ) -> tuple[bytes, ClusterMessage]:
-    opening = await read_frame(reader, max_frame)
-    if opening is None:
-        raise JoinError("the manager closed the connection")
-    ca_pem = read_root(opening)
     problem = check_root(ca_pem)
     if problem is not None:
         raise JoinError(problem)

@@ -52,6 +52,7 @@ from real.transport import (
     LinkConfig,
     Transport,
     TransportConfig,
+    fetch_root,
     request_join,
 )
 from real.transport.frames import JOIN_FRAME, frame, hello, read_frame, read_root
@@ -582,6 +583,19 @@ def test_a_node_without_a_certificate_joins_on_the_same_port(ca: CA) -> None:
             await answering
             assert root == ca.pem
             assert reply == JoinAccepted("w7", False, 0, ((1, manager.host),))
+
+    run(body)
+
+
+def test_fetching_the_root_sends_nothing(ca: CA) -> None:
+    """A joining node's first step: the manager's root, to check against its token
+    before the token goes on the wire."""
+
+    async def body() -> None:
+        async with nodes(ca.issue("m1")) as (manager,):
+            assert await fetch_root(manager.host, timeout=5) == ca.pem
+            await until(lambda: manager.transport.stats["join_closed"] == 1, "the probe to end")
+            assert manager.inbox.empty() and manager.transport.stats["delivered"] == 0
 
     run(body)
 
