@@ -519,6 +519,24 @@ def test_inspect_shows_the_spec(executor: DockerExecutor, daemon: Dockerd) -> No
     assert port.target_port == 80 and 1024 < port.published_port < 65536
 
 
+def test_a_task_without_networks_or_ports_gets_no_network_stack(
+    executor: DockerExecutor, daemon: Dockerd
+) -> None:
+    """As Docker's swarm makes it: a network sandbox (network mode "none") would still
+    be built and hooked at every start, doubling the cost of a start here."""
+    plain = make_task()
+    published = make_task(
+        endpoint=Endpoint(
+            ports=(PortConfig(target_port=80, published_port=0, publish_mode=PublishMode.HOST),)
+        )
+    )
+    for task in (plain, published):
+        assert executor.prepare(task).outcome is Outcome.OK
+    assert attrs_of(daemon, plain)["Config"].get("NetworkDisabled") is True
+    assert not attrs_of(daemon, published)["Config"].get("NetworkDisabled")
+    assert executor.start(plain).outcome is Outcome.OK
+
+
 def test_adopt_keeps_owned_and_removes_the_rest(executor: DockerExecutor, daemon: Dockerd) -> None:
     kept, gone, exited = make_task(), make_task(), make_task(args=("true",))
     for task in (kept, gone, exited):
