@@ -190,6 +190,7 @@ class DockerExecutor:
         self._lock = threading.Lock()
         self._task_locks: dict[str, _TaskLock] = {}  # tasks with an operation in flight
         self._ids: dict[str, str] = {}  # task id -> container id
+        self._fresh: set[str] = set()  # tasks whose container this made and never started
         self._waiters: dict[str, list[_Waiter]] = {}  # container id -> waiters
         self._unhealthy: set[str] = set()  # containers stopped for failing their check
         self._stream: Any = None
@@ -325,7 +326,13 @@ class DockerExecutor:
     # -- operations (on a worker, under the task's lock) -------------------------------------
 
     def _prepare(self, task: Task, reply: Reply) -> None:
-        if self._find(task) is not None:
+        # Every task container this executor did not make was adopted or removed when
+        # it opened, so one it does not know of can only be one whose create answer
+        # was lost: the create's name conflict finds it. No listing first: a list
+        # waits on every container's lock, so it queues behind every start under way.
+        with self._lock:
+            known = task.id in self._ids
+        if known and self._find(task) is not None:
             reply(OperationResult(Outcome.ALREADY))
             return
         try:
@@ -337,21 +344,24 @@ class DockerExecutor:
             raise
         with self._lock:
             self._ids[task.id] = str(created["Id"])
+            self._fresh.add(task.id)
         reply(OperationResult(Outcome.OK))
 
     def _start(self, task: Task, reply: Reply) -> None:
-        attrs = self._find(task)
-        if attrs is None:
-            reply(_no_container(task))
-            return
-        if attrs["State"]["Running"] or attrs["State"]["StartedAt"] != _NEVER:
-            reply(self._started(attrs, Outcome.ALREADY))
-            return
-        conflict = self._port_conflict(task, attrs)
-        if conflict:
-            reply(OperationResult(Outcome.FATAL, error=conflict))
-            return
-        cid = str(attrs["Id"])
+        cid = self._fresh_container(task)
+        if cid is None:
+            attrs = self._find(task)
+            if attrs is None:
+                reply(_no_container(task))
+                return
+            if attrs["State"]["Running"] or attrs["State"]["StartedAt"] != _NEVER:
+                reply(self._started(attrs, Outcome.ALREADY))
+                return
+            conflict = self._port_conflict(task, attrs)
+            if conflict:
+                reply(OperationResult(Outcome.FATAL, error=conflict))
+                return
+            cid = str(attrs["Id"])
         healthcheck = effective_healthcheck(task.spec.container_spec) is not None
         if not healthcheck:
             self.api.start(cid)
@@ -362,11 +372,24 @@ class DockerExecutor:
         self._check_now(cid, waiter, self.api.inspect_container(cid))
 
     def _wait(self, task: Task, reply: Reply) -> None:
-        attrs = self._find(task)
-        if attrs is None:
+        with self._lock:
+            cid = self._ids.get(task.id)
+        if cid is not None:  # the usual case: one inspect, after the waiter is in place
+            waiter = self._add_waiter(cid, _Waiter(Operation.WAIT, task, reply))
+            try:
+                attrs = self.api.inspect_container(cid)
+            except docker.errors.NotFound:
+                self._retire(waiter)
+                with self._lock:
+                    self._ids.pop(task.id, None)
+            else:
+                self._check_now(cid, waiter, attrs)
+                return
+        found = self._find(task)
+        if found is None:
             reply(_no_container(task))
             return
-        cid = str(attrs["Id"])
+        cid = str(found["Id"])
         waiter = self._add_waiter(cid, _Waiter(Operation.WAIT, task, reply))
         self._check_now(cid, waiter, self.api.inspect_container(cid))
 
@@ -407,6 +430,7 @@ class DockerExecutor:
                 self._unhealthy.discard(cid)
         with self._lock:
             self._ids.pop(task.id, None)
+            self._fresh.discard(task.id)
         reply(OperationResult(Outcome.OK))
 
     def _logs(self, task: Task, reply: Reply) -> None:
@@ -429,6 +453,17 @@ class DockerExecutor:
     }
 
     # -- containers --------------------------------------------------------------------------
+
+    def _fresh_container(self, task: Task) -> str | None:
+        """The container this executor made for ``task`` and has not started, if the
+        start needs no look at it first (no host port to check for a conflict): one
+        inspect fewer per task, and a start is what the CPU of a 2-core host is short of."""
+        with self._lock:
+            if task.id not in self._fresh:
+                return None
+            self._fresh.discard(task.id)
+            cid = self._ids.get(task.id)
+        return cid if cid is not None and not _host_mode_ports(task) else None
 
     def _find(self, task: Task) -> dict[str, Any] | None:
         """The inspect data of the task's container, found by its label; None if none."""
@@ -565,11 +600,7 @@ class DockerExecutor:
     def _host_ports(self, task: Task) -> tuple[PortConfig, ...]:
         """The task's host-mode ports, each published one as it is and the others on
         a free port of the ephemeral range (not bound by another task container)."""
-        wanted = [
-            p
-            for p in (task.endpoint.ports if task.endpoint is not None else ())
-            if p.publish_mode is PublishMode.HOST
-        ]
+        wanted = _host_mode_ports(task)
         if not wanted:
             return ()
         taken = self._ports_in_use(exclude="", running_only=False)
@@ -834,6 +865,12 @@ def _failure(operation: Operation, error: Exception) -> OperationResult:
 
 def _no_container(task: Task) -> OperationResult:
     return OperationResult(Outcome.FATAL, error=f"No such container: {task.id}")
+
+
+def _host_mode_ports(task: Task) -> list[PortConfig]:
+    """The ports the task publishes on its node's own interfaces (mode host)."""
+    ports = task.endpoint.ports if task.endpoint is not None else ()
+    return [p for p in ports if p.publish_mode is PublishMode.HOST]
 
 
 def _exit_code(state: dict[str, Any]) -> int | None:

@@ -309,7 +309,7 @@ def test_a_failed_wait_is_answered_once(
     task = make_task()
     executor.prepare(task)
     executor.start(task)
-    executor.api.fail_nth_inspect(2)  # WAIT's look after it registered (1: finding it)
+    executor.api.fail_nth_inspect(1)  # WAIT's one look, after it registered
     executor.submit(command(task, Operation.WAIT, seq=1))
     first = results.get(timeout=PATIENCE)
     assert (first.token.sequence, first.result.outcome) == (1, Outcome.TEMPORARY)
