@@ -557,6 +557,7 @@ class DockerExecutor:
             "stdin_open": spec.open_stdin,
             "ports": [(p.target_port, str(p.protocol or PortProtocol.TCP)) for p in ports] or None,
             "network_disabled": disabled,
+            "detach": True,  # no attached streams: Docker's swarm attaches none either
             "host_config": host_config,
         }
 

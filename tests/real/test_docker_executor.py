@@ -533,6 +533,8 @@ def test_a_task_without_networks_or_ports_gets_no_network_stack(
     for task in (plain, published):
         assert executor.prepare(task).outcome is Outcome.OK
     assert attrs_of(daemon, plain)["Config"].get("NetworkDisabled") is True
+    config = attrs_of(daemon, plain)["Config"]
+    assert (config["AttachStdout"], config["AttachStderr"]) == (False, False), "as Docker's"
     assert not attrs_of(daemon, published)["Config"].get("NetworkDisabled")
     assert executor.start(plain).outcome is Outcome.OK
 
