@@ -179,3 +179,17 @@ class Judge:
             return Verdict(text, formed, None, "" if formed else "the swarm did not form", line)
         _, seen = condition.probe(view)
         return Verdict(text, False, None, f"not by {expectation.at:g}s: {seen}", line)
+
+
+def close_fault(
+    open_faults: list[tuple[float, str]], timeline: Timeline, what: str, now: float
+) -> bool:
+    """End the open fault ``what`` (begun at some instant) at ``now``, drawn on the
+    plot's timeline; whether one was open."""
+    closed = False
+    for at, open_what in list(open_faults):
+        if open_what == what:
+            open_faults.remove((at, open_what))
+            timeline.faults.append((at, now, what))
+            closed = True
+    return closed

@@ -30,7 +30,15 @@ from pathlib import Path
 from typing import Any
 
 from cli.scenario.conditions import Condition
-from cli.scenario.judging import FORMS, LOOK_EVERY, Judge, Report, Verdict, conditions
+from cli.scenario.judging import (
+    FORMS,
+    LOOK_EVERY,
+    Judge,
+    Report,
+    Verdict,
+    close_fault,
+    conditions,
+)
 from cli.scenario.schema import Expectation, Scenario, ScenarioError, Step
 from cli.scenario.step_command import run_step
 from cli.scenario.view import SimView
@@ -358,8 +366,5 @@ class _Run:
         self._close_fault(f"{verb} {victim}", now)
 
     def _close_fault(self, what: str, now: float) -> None:
-        for at, open_what in list(self.open_faults):
-            if open_what == what:
-                self.open_faults.remove((at, open_what))
-                self.report.timeline.faults.append((at, now, what))
-                self.world.trace.emit(self.world.env.now, "-", "fault-end", what=what)
+        if close_fault(self.open_faults, self.report.timeline, what, now):
+            self.world.trace.emit(self.world.env.now, "-", "fault-end", what=what)

@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable
 
 from cli.scenario.conditions import Condition
-from cli.scenario.judging import LOOK_EVERY, Judge, Report, Verdict, conditions
+from cli.scenario.judging import LOOK_EVERY, Judge, Report, Verdict, close_fault, conditions
 from cli.scenario.schema import Expectation, Scenario, Step
 from cli.scenario.step_command import run_step
 from cli.timeline import Timeline
@@ -257,7 +257,4 @@ class _Run:
         self._close_fault(f"{verb} {victim}", now)
 
     def _close_fault(self, what: str, now: float) -> None:
-        for at, open_what in list(self.open_faults):
-            if open_what == what:
-                self.open_faults.remove((at, open_what))
-                self.report.timeline.faults.append((at, now, what))
+        close_fault(self.open_faults, self.report.timeline, what, now)

@@ -48,22 +48,16 @@ class Daemon:
         self.process: subprocess.Popen[bytes] | None = None
         self.starts = 0
 
+    def addresses(self) -> list[str]:
+        """The daemon's address flags."""
+        return ["--listen-addr", self.listen]
+
     def start(self) -> None:
         self.starts += 1
         log = (self.data_dir.parent / f"daemon-{self.starts}.log").open("wb")
+        argv = [sys.executable, "-m", "cli.main", "daemon", "--data-dir", str(self.data_dir)]
         self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "cli.main",
-                "daemon",
-                "--data-dir",
-                str(self.data_dir),
-                "--listen-addr",
-                self.listen,
-                "--docker-host",
-                self.docker_host,
-            ],
+            [*argv, *self.addresses(), "--docker-host", self.docker_host],
             cwd=ROOT,
             stdin=subprocess.DEVNULL,
             stdout=log,

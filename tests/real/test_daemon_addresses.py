@@ -27,7 +27,7 @@ from real.daemon import address_refusal
 from real.dockerd import Dockerd
 from real.testhosts.hosts import TestHost, TestHosts
 from real.testhosts.swarm import DAEMON, ShoalSwarm, rows, with_hostname
-from tests.real.test_daemon import ROOT, Daemon, _free_port, _rows, _until, wait_for
+from tests.real.test_daemon import ROOT, Daemon, _free_port, _rows, _until
 
 #: How ``swarm init --advertise-addr`` names what it is refused for.
 NOT_THIS_NODE = "but this node's daemon was started with --advertise-addr"
@@ -154,21 +154,8 @@ class AddressedDaemon(Daemon):
         super().__init__(data_dir, docker_host)
         self.listen, self.advertise = listen, advertise
 
-    def start(self) -> None:
-        self.starts += 1
-        log = (self.data_dir.parent / f"daemon-{self.starts}.log").open("wb")
-        argv = [sys.executable, "-m", "cli.main", "daemon", "--data-dir", str(self.data_dir)]
-        argv += ["--listen-addr", self.listen, "--advertise-addr", self.advertise]
-        self.process = subprocess.Popen(
-            [*argv, "--docker-host", self.docker_host],
-            cwd=ROOT,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        log.close()
-        wait_for(self._answers, f"the daemon's socket {self.socket}", self.log)
+    def addresses(self) -> list[str]:
+        return ["--listen-addr", self.listen, "--advertise-addr", self.advertise]
 
 
 def _listening(port: int) -> set[str]:
