@@ -17,6 +17,7 @@ import os
 # datetime.datetime for a subclass (msgpack warns otherwise); cryptography's Rust core
 # keeps the first datetime class it converts, so it signs one certificate first.
 import msgpack  # noqa: F401
+import pytest
 
 from tests.ca.warmup import warm_cryptography
 from tests.rule1 import io_trap
@@ -42,3 +43,10 @@ settings.register_profile(
     suppress_health_check=[HealthCheck.too_slow],
 )
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The slow tests first (a stable sort: order is otherwise kept): with xdist they
+    start at once and the short ones fill in around them, instead of the longest
+    real-mode runs beginning last and running on alone at the end."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
