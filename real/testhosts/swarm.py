@@ -213,15 +213,23 @@ class ShoalSwarm:
             last[0] = result.stdout + result.stderr
             return result.returncode == 0 and done(result.stdout)
 
-        self.wait(check, f"shoal {' '.join(words)} to show what is wanted:\n{last[0]}")
+        self.wait(check, lambda: f"shoal {' '.join(words)} to show what is wanted:\n{last[0]}")
         return last[0]
 
-    def wait(self, done: Callable[[], bool], what: str, host: TestHost | None = None) -> None:
+    def wait(
+        self,
+        done: Callable[[], bool],
+        what: str | Callable[[], str],
+        host: TestHost | None = None,
+    ) -> None:
+        """Poll ``done`` until it holds; give up after PATIENCE saying ``what`` (a
+        callable is asked only then, so it can tell what was last seen)."""
         deadline = time.monotonic() + PATIENCE
         while not done():
             if time.monotonic() > deadline:
                 logs = self.log(host) if host is not None else self.logs()
-                raise SwarmError(f"gave up waiting for {what}\n{logs}")
+                said = what() if callable(what) else what
+                raise SwarmError(f"gave up waiting for {said}\n{logs}")
             time.sleep(POLL_SECONDS)
 
 
