@@ -80,6 +80,11 @@ class Writer:
             time.sleep(RETRY_SECONDS)
         raise AssertionError(f"update {i} found no manager to take it\n{self.swarm.logs()}")
 
+    def use(self, managers: list[str]) -> None:
+        """From now on, only these managers (the others are dead)."""
+        self.managers = managers
+        self._next_manager()
+
     def close(self) -> None:
         if self._client is not None:
             self._client.close()
@@ -120,8 +125,7 @@ def test_killing_the_leader_mid_burst_loses_no_acknowledged_update(testhosts: Ma
         for i in range(UPDATES):
             if i == KILL_AT:
                 swarm.kill("h1")  # kill -9 of the leader's daemon
-                writer.managers = ["h2", "h3"]
-                writer._next_manager()
+                writer.use(["h2", "h3"])
             writer.write(i)
     finally:
         writer.close()
