@@ -14,7 +14,10 @@ controller per assigned task, and its own small durable store of assignments
   changes; a gap in their numbering ends the session (the next one starts with the
   whole set again). A task leaving the set is closed: stopped and removed.
 - **Status.** Controller reports are sent as one report per batch, latest status per
-  task, and sent again until acknowledged.
+  task, at once, and sent again until acknowledged. The leader acknowledges a report
+  once its writes commit, so reports are pipelined: a status never waits for the ack
+  of an earlier report (SwarmKit's reporter sends one at a time, but its dispatcher
+  answers before writing, so a status there reaches the leader within a round trip).
 - **Durable store.** Every assigned task is written to the agent's store, so an agent
   that restarts knows its tasks, and inspects their containers rather than assuming.
 """
@@ -51,7 +54,7 @@ BACKOFF_INITIAL_SECONDS = 0.1
 BACKOFF_MAX_SECONDS = 8.0
 REGISTER_TIMEOUT_SECONDS = 5.0
 STATUS_RESEND_SECONDS = 2.0
-REPORTS_TRACKED = 64  # reports awaiting their ack; an older one's ack is ignored
+REPORTS_TRACKED = 64  # reports awaiting their ack, at most; fresh statuses then wait
 #: A new leader tells every node it leads; sessionless agents register within this.
 LEADER_ELECTED_SPREAD = 0.5
 
@@ -246,6 +249,10 @@ class Agent:
                     del self.report_sent[sequence]
             if not self.statuses:
                 self.timers.cancel("resend")
+            elif sent:
+                # progress: what is still unacknowledged is resent only should the
+                # acks stop coming (not while they flow, reports are pipelined)
+                self.timers.arm("resend", mono + STATUS_RESEND_SECONDS)
             if message.session == self.session:
                 self._send_statuses(mono, fresh_only=True)  # what gathered meanwhile
 
@@ -384,9 +391,9 @@ class Agent:
         the ack of an earlier report then still clears what it carried."""
         if not self.session:
             return  # sent once a session is open
-        if fresh_only and self.report_seq in self.report_sent:
-            # one report at a time (SwarmKit's reporter): the ack sends the next, or
-            # the resend, should that ack never come
+        if fresh_only and len(self.report_sent) >= REPORTS_TRACKED:
+            # as many reports in flight as are tracked: an ack sends the next, or
+            # the resend, should no ack ever come
             if not self.timers.armed("resend"):
                 self.timers.arm("resend", mono + STATUS_RESEND_SECONDS)
             return

@@ -58,7 +58,8 @@ from core.store.index import TaskIndex
 from core.tasks.states import TaskState
 from core.timers import TimerHeap
 
-#: Status reports are written this long after the first of a batch (SwarmKit: 100 ms).
+#: Status reports are written on a free-running tick of this period (SwarmKit: a 100 ms
+#: timer reset after every flush), so a report waits 0-100 ms for its write, 50 on average.
 STATUS_BATCH_SECONDS = 0.1
 #: A node's assignment changes are sent this long after the first (SwarmKit: 100 ms).
 ASSIGNMENT_BATCH_SECONDS = 0.1
@@ -114,10 +115,12 @@ class Dispatcher:
         self.told_managers: tuple[str, ...] = ()  # the managers sessions were last told of
         self.dirty_nodes: set[str] = set()
         self.timers: TimerHeap[str] = TimerHeap()  # "statuses", "assignments"
+        self.status_epoch = 0.0  # the status flush tick's phase: when leadership began
 
     # -- leadership ----------------------------------------------------------------------
 
     def start(self, nodes: list[Node], mono: float, wall: float) -> None:
+        self.status_epoch = mono
         self.told_managers = self.managers()
         self._heartbeat_period()
         changes = self.liveness.leader_started(
@@ -170,7 +173,15 @@ class Dispatcher:
                 self.reports[task_id] = (message.node_id, status)
         self.acks.append((host, StatusAck(message.session, message.sequence)))
         if not self.timers.armed("statuses"):
-            self.timers.arm("statuses", mono + STATUS_BATCH_SECONDS)
+            self.timers.arm("statuses", self._next_status_tick(mono))
+
+    def _next_status_tick(self, mono: float) -> float:
+        """The first tick of the status flush after ``mono``. SwarmKit's timer runs
+        whether or not there is anything to write; only its phase matters, so the
+        ticks that would find nothing are not armed at all."""
+        elapsed = round((mono - self.status_epoch) / STATUS_BATCH_SECONDS, 9)  # float noise
+        deadline = round(self.status_epoch + (elapsed // 1 + 1) * STATUS_BATCH_SECONDS, 9)
+        return deadline if deadline > mono else deadline + STATUS_BATCH_SECONDS
 
     # -- store events ------------------------------------------------------------------------
 

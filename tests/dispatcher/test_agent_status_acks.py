@@ -8,7 +8,7 @@ import random
 
 import pytest
 
-from core.agent.agent import STATUS_RESEND_SECONDS, Agent
+from core.agent.agent import REPORTS_TRACKED, STATUS_RESEND_SECONDS, Agent
 from core.messages import Heartbeat, HeartbeatAck, Registered, StatusAck, StatusReport
 from core.model.node import NodeDescription
 from core.model.task import TaskStatus
@@ -80,16 +80,43 @@ def test_a_report_another_ack_covered_does_not_hold_back_the_next() -> None:
     assert fresh.statuses == (("t2", agent.statuses["t2"]),)
 
 
-def test_a_held_back_report_goes_with_the_resend() -> None:
+def new_status(agent: Agent, task_id: str, at: float) -> None:
+    agent.statuses[task_id] = status(TaskState.RUNNING, at)
+    agent.unsent.add(task_id)
+    agent.timers.arm("statuses", 0.0)
+
+
+def test_a_fresh_status_does_not_wait_for_an_earlier_reports_ack() -> None:
+    """Reports are pipelined: the leader acks once a report's writes commit, and a
+    status that waited for that would miss the dispatcher's next flush."""
     agent = registered_agent()
-    agent.statuses["t1"] = status(TaskState.RUNNING, 1)
-    agent.unsent.add("t1")
-    agent.timers.arm("statuses", 0.0)
+    new_status(agent, "t1", 1)
+    assert [r.sequence for r in reported(agent, 0.1)] == [1]
+    new_status(agent, "t2", 2)
+    [second] = reported(agent, 0.2)  # report 1 is still unacknowledged
+    assert second.sequence == 2 and dict(second.statuses).keys() == {"t2"}
+
+
+def test_with_every_tracked_report_in_flight_a_fresh_status_goes_with_the_resend() -> None:
+    agent = registered_agent()
+    for n in range(REPORTS_TRACKED):
+        new_status(agent, f"t{n}", 1)
+        assert len(reported(agent, 0.1)) == 1
+    new_status(agent, "late", 2)
+    assert reported(agent, 0.2) == []  # held back: as many in flight as are tracked...
+    [resent] = reported(agent, 0.1 + STATUS_RESEND_SECONDS)  # ...until the resend
+    assert len(resent.statuses) == REPORTS_TRACKED + 1
+    assert "late" in dict(resent.statuses)
+
+
+def test_acks_that_keep_coming_put_off_the_resend() -> None:
+    agent = registered_agent()
+    new_status(agent, "t1", 1)
     reported(agent, 0.1)
-    agent.timers.cancel("resend")  # as when an earlier ack emptied what was awaited
-    agent.statuses["t2"] = status(TaskState.RUNNING, 2)
-    agent.unsent.add("t2")
-    agent.timers.arm("statuses", 0.0)
-    assert reported(agent, 0.2) == []  # held back behind report 1...
-    [resent] = reported(agent, 0.2 + STATUS_RESEND_SECONDS)  # ...until the resend
-    assert dict(resent.statuses).keys() == {"t1", "t2"}
+    new_status(agent, "t2", 2)
+    reported(agent, 1.5)
+    agent.receive("m", StatusAck("s1", 1), 2.0, 2.0)  # report 2 is still in flight
+    assert agent.flush().messages == []
+    assert reported(agent, 0.1 + STATUS_RESEND_SECONDS + 0.05) == []  # not resent yet
+    [resent] = reported(agent, 2.0 + STATUS_RESEND_SECONDS)  # 2's ack never came
+    assert dict(resent.statuses).keys() == {"t2"}

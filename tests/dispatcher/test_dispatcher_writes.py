@@ -195,6 +195,28 @@ def test_a_report_that_changes_nothing_is_acknowledged_too() -> None:
     assert leader.messages(StatusAck) == [StatusAck(session, 1)]
 
 
+# -- statuses are written on the dispatcher's free-running tick ---------------------------
+
+
+@pytest.mark.parametrize(("reported_at", "written_at"), [(1.03, 1.1), (1.1, 1.2), (2.57, 2.6)])
+def test_a_status_is_written_at_the_next_tick_of_the_flush_timer(
+    reported_at: float, written_at: float
+) -> None:
+    """SwarmKit's status timer runs every 100 ms since leadership began, whether or not
+    a report came: a report waits only until its next tick, not 100 ms from itself."""
+    leader = Leader(seeded_store())
+    leader.start()
+    session = registered(leader).session
+    leader.run_until(reported_at)
+    leader.leadership.dispatcher.on_status(
+        "w1", report(session, 1, TaskState.COMPLETE, reported_at), reported_at
+    )
+    leader.run_until(written_at - 0.001)
+    assert leader.task("t1").status.state is TaskState.RUNNING
+    leader.run_until(written_at)
+    assert leader.task("t1").status.state is TaskState.COMPLETE
+
+
 # -- a report never lowers a task's state --------------------------------------------------
 
 
