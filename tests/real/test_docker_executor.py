@@ -32,6 +32,7 @@ from core.tasks.states import TaskState
 from real.agent import labels
 from real.agent.executor import DockerExecutor
 from real.agent.images import IMAGE, SECOND_IMAGE
+from real.agent.sdk import docker_client
 from real.dockerd import Dockerd
 
 _ids = itertools.count(1)
@@ -308,8 +309,8 @@ def test_a_failed_wait_is_answered_once(
     executor = make_executor(wrapped=True)
     task = make_task()
     executor.prepare(task)
-    executor.start(task)
-    executor.api.fail_nth_inspect(1)  # WAIT's one look, after it registered
+    executor.api.start(attrs_of_api(executor.api, task)["Id"])  # not by the executor:
+    executor.api.fail_nth_inspect(1)  # WAIT looks at it once, after it registered
     executor.submit(command(task, Operation.WAIT, seq=1))
     first = results.get(timeout=PATIENCE)
     assert (first.token.sequence, first.result.outcome) == (1, Outcome.TEMPORARY)
@@ -320,6 +321,60 @@ def test_a_failed_wait_is_answered_once(
     assert (later.token.sequence, later.result.outcome) == (2, Outcome.EXITED)
     executor.close()
     assert results.empty()
+
+
+def test_wait_on_a_container_it_started_needs_no_inspect(
+    make_executor: MakeExecutor, results: queue.Queue[ExecutorResult]
+) -> None:
+    """Its exit comes by the events stream, followed since before the start; an exit
+    before the WAIT (``true`` exits at once) is kept for it."""
+    executor = make_executor(wrapped=True)
+    running, done = make_task(), make_task(args=("true",))
+    for task in (running, done):
+        executor.prepare(task)
+        assert executor.start(task).outcome is Outcome.OK
+    cid = attrs_of_api(executor.api, running)["Id"]
+    executor.api.fail_nth_inspect(1)  # any look from now on would fail the WAITs
+    executor.submit(command(done, Operation.WAIT))
+    exited = results.get(timeout=PATIENCE)
+    assert (exited.result.outcome, exited.result.exit_code) == (Outcome.EXITED, 0)
+    executor.submit(command(running, Operation.WAIT))
+    executor.api.kill(cid)
+    waited = results.get(timeout=PATIENCE)
+    assert (waited.result.outcome, waited.result.exit_code) == (Outcome.EXITED, 137)
+    assert executor.api.inspects == 0
+
+
+def test_after_the_events_stream_reconnects_a_wait_inspects_again(
+    make_executor: MakeExecutor,
+) -> None:
+    """A dockerd that restarted replays no events: what was followed is not any more."""
+    executor = make_executor(wrapped=True)
+    task = make_task(args=("true",))
+    executor.prepare(task)
+    executor.start(task)
+    api = executor.api
+    (first,) = api.streams
+    first.inner.close()  # dockerd went away: the events thread reconnects
+    for _ in range(PATIENCE * 20):
+        if len(api.streams) == 2 and not executor._followed:
+            break
+        threading.Event().wait(0.05)
+    api.fail_nth_inspect(1)
+    assert executor.wait(task).outcome is Outcome.TEMPORARY  # it looked; the look failed
+
+
+def test_the_daemons_client_of_a_local_socket_leaves_the_environment_alone(
+    daemon: Dockerd,
+) -> None:
+    """requests would scan every environment variable for proxies on each call, for a
+    socket no proxy applies to."""
+    client = docker_client(daemon.url)
+    try:
+        assert client.api.trust_env is False
+        assert client.ping()
+    finally:
+        client.close()
 
 
 def test_an_event_that_cannot_be_handled_is_skipped(
