@@ -144,10 +144,11 @@ async def serve(data_dir: Path, addresses: Addresses, docker_host: str) -> int:
     import docker  # only the daemon needs the SDK
     import requests.exceptions
 
+    from real.agent.sdk import docker_client
     from real.driver import Driver, DriverConfig
 
     try:
-        client = docker.DockerClient(base_url=docker_host, timeout=60)
+        client = docker_client(docker_host)
     except docker.errors.DockerException as error:
         raise DaemonError(f"cannot use dockerd at {docker_host}: {error}") from None
     config = DriverConfig(host=addresses.advertise, data_dir=data_dir, listen=addresses.listen)

@@ -1,0 +1,21 @@
+"""The docker SDK client the daemon drives its dockerd through."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def docker_client(url: str, timeout: int = 60) -> Any:
+    """A ``docker.DockerClient`` on ``url`` (API version negotiated).
+
+    On a unix socket, the client's HTTP session does not read the environment:
+    ``requests`` looks for proxy settings in every variable on each call, which was
+    a quarter of a worker daemon's CPU while its containers started, and no proxy
+    or ``.netrc`` applies to a local socket. Over TCP the environment still counts.
+    """
+    import docker  # only the daemon needs the SDK
+
+    client = docker.DockerClient(base_url=url, timeout=timeout)
+    if url.startswith(("unix://", "/")):
+        client.api.trust_env = False
+    return client
