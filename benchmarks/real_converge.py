@@ -28,6 +28,11 @@ its own dockerd holding the locally imported ``local/busybox:1``):
 
 Modes alternate round by round (the order rotates each round); between rounds what a
 round made is removed and every dockerd must be empty of containers before the next one.
+Each round (and each crash) starts once the machine is quiet (at most 15% of its CPUs
+busy over half a second), so that the kernel releasing the previous round's containers
+is not timed in the next. First, ``--warmup`` untimed rounds of each mode: the first
+containers fresh dockerds make cost them far more (containerd prepares the image's
+snapshot), and the mode that happened to go first would pay for it.
 
 - **recovery**: with N tasks running, the test host h3 is crashed (kill -9 of its shoal
   daemon, its dockerd and its containers: TestHosts.crash); timed until N tasks are
@@ -37,13 +42,15 @@ round made is removed and every dockerd must be empty of containers before the n
   waits until h3 is Ready again in both swarms.
 
 The figures are per mode samples, median, min and max; the ratios and the issue's bars
-(shoal <= 1.0x Docker and <= 1.1x the floor to converge; recovery <= Docker's), and the
-environment. A round that fails (does not converge, recover or clean up within
-PATIENCE) ends the run: the JSON then holds the rounds that finished, ``"complete":
-false`` and the error, and the exit status is 1. Needs root. Every namespace, process
-and directory it made is removed at the end, also on failure, ^C or SIGTERM.
+(shoal <= 1.0x Docker and <= 1.1x the floor to converge; recovery <= Docker's), the
+shoal / Docker ratio round by round (``paired_shoal_vs_docker``: the machine's pace
+drifts over a run, and cancels within a round), and the environment. A round that
+fails (does not converge, recover or clean up within PATIENCE) ends the run: the JSON
+then holds the rounds that finished, ``"complete": false`` and the error, and the exit
+status is 1. Needs root. Every namespace, process and directory it made is removed at
+the end, also on failure, ^C or SIGTERM.
 
-Usage: python benchmarks/real_converge.py [--rounds 5] [--recovery-rounds 5]
+Usage: python benchmarks/real_converge.py [--rounds 5] [--recovery-rounds 5] [--warmup 1]
 [--replicas 60] [--floor-threads 4] [--poll 0.1] [--quick] [--out FILE]
 """
 
@@ -94,6 +101,11 @@ PATIENCE = 180.0
 STEADY_SECONDS = 2.0
 #: Labels the floor's containers carry (not Docker's task labels: no agent claims them).
 FLOOR_LABEL = "shoal.bench.floor"
+#: A round starts once the machine's CPUs were this busy at most over QUIET_WINDOW.
+QUIET_BUSY = 0.15
+QUIET_WINDOW = 0.5
+#: Seconds a round waits at most for the machine to be quiet (then it starts anyway).
+QUIET_PATIENCE = 20.0
 #: The bars of issue 16: shoal / Docker and shoal / floor to converge, shoal / Docker to recover.
 BARS = {"shoal_vs_docker": 1.0, "shoal_vs_floor": 1.1, "recovery_shoal_vs_docker": 1.0}
 
@@ -143,6 +155,31 @@ def wait_for(
         if time.monotonic() > deadline:
             raise BenchError(f"gave up after {timeout:.0f} s waiting for {what}")
         time.sleep(interval)
+
+
+def busy_seconds() -> tuple[float, float]:
+    """CPU seconds spent busy and in all, over every CPU, since boot (/proc/stat)."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    ticks = os.sysconf("SC_CLK_TCK")
+    idle = fields[3] + fields[4]  # idle and iowait
+    return (sum(fields[:8]) - idle) / ticks, sum(fields[:8]) / ticks
+
+
+def settle() -> float:
+    """Wait until the machine is quiet (at most QUIET_BUSY of its CPUs busy over
+    QUIET_WINDOW, or QUIET_PATIENCE passed); the seconds it took.
+
+    Every round starts from the same quiet machine: the kernel and containerd go
+    on releasing what the previous round's containers held (cgroups, namespaces,
+    shims) after dockerd lists none, and a round that starts meanwhile pays for it."""
+    start = time.monotonic()
+    while True:
+        busy0, all0 = busy_seconds()
+        time.sleep(QUIET_WINDOW)
+        busy1, all1 = busy_seconds()
+        waited = time.monotonic() - start
+        if all1 <= all0 or (busy1 - busy0) / (all1 - all0) <= QUIET_BUSY or waited > QUIET_PATIENCE:
+            return waited
 
 
 # -- the bench: hosts, both swarms, the dockerds' clients ---------------------------------
@@ -480,6 +517,7 @@ def recover(bench: Bench, mode: str) -> dict[str, Any]:
     service = create(name)
     wait_for(lambda: running(service) >= bench.replicas, f"{mode}'s {name} to converge")
     time.sleep(STEADY_SECONDS)
+    settle()
     on_victim = bench.placement(f"{SERVICE_ID}={service}")[0][VICTIM]
     t0 = time.monotonic()
     bench.hosts.crash(victim)
@@ -545,6 +583,13 @@ def verdict(value: float, bar: float) -> dict[str, Any]:
     return {"ratio": value, "bar": bar, "pass": value <= bar}
 
 
+def converge(bench: Bench, mode: str) -> dict[str, Any]:
+    """One convergence round of ``mode``, from a quiet machine."""
+    settled = settle()
+    sample = converge_floor(bench) if mode == "floor" else converge_orchestrated(bench, mode)
+    return {**sample, "settled_s": round(settled, 2)}
+
+
 def measure(
     bench: Bench, args: argparse.Namespace, results: dict[str, Any], log: Callable[[str], None]
 ) -> None:
@@ -555,12 +600,13 @@ def measure(
     samples: dict[str, list[dict[str, Any]]] = {mode: [] for mode in MODES}
     crashes: dict[str, list[dict[str, Any]]] = {mode: [] for mode in ORCHESTRATORS}
     try:
+        for r in range(args.warmup):
+            for mode in MODES:
+                sample = converge(bench, mode)
+                log(f"warm-up {r + 1} {mode} (not counted): {sample['converged_s']:.2f} s")
         for r in range(args.rounds):
             for mode in rotated(MODES, r):
-                if mode == "floor":
-                    sample = converge_floor(bench)
-                else:
-                    sample = converge_orchestrated(bench, mode)
+                sample = converge(bench, mode)
                 samples[mode].append(sample)
                 log(f"round {r + 1} {mode}: {sample['converged_s']:.2f} s")
         for r in range(args.recovery_rounds):
@@ -598,6 +644,14 @@ def summarize(
         recovery[mode]["tasks_on_victim"] = [s["tasks_on_victim"] for s in runs]
     results["convergence"] = convergence
     results["recovery"] = recovery
+    # The same ratio round by round (the modes of one round ran one after another):
+    # what the machine's pace drifting over the run does to the medians cancels here.
+    paired = [
+        a["converged_s"] / b["converged_s"]
+        for a, b in zip(samples.get("shoal", ()), samples.get("docker", ()), strict=False)
+    ]
+    if paired:
+        results["paired_shoal_vs_docker"] = summary(paired)
     pairs = {
         "shoal_vs_docker": (convergence, "shoal", "docker"),
         "shoal_vs_floor": (convergence, "shoal", "floor"),
@@ -652,6 +706,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--replicas", type=int, default=60)
     parser.add_argument(
+        "--warmup",
+        type=int,
+        default=1,
+        help="untimed rounds of each mode first: what fresh dockerds (and orchestrators) "
+        "do once, for the first containers they make, is timed in no mode",
+    )
+    parser.add_argument(
         "--floor-threads", type=int, default=4, help="client threads per host for the floor"
     )
     parser.add_argument("--poll", type=float, default=0.1, help="seconds between task lists")
@@ -673,8 +734,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.recovery_rounds = 1 if args.recovery_rounds is None else args.recovery_rounds
     if args.recovery_rounds is None:
         args.recovery_rounds = 5
-    if args.rounds < 1 or args.recovery_rounds < 0 or args.replicas < 1:
-        parser.error("--rounds and --replicas must be at least 1, --recovery-rounds at least 0")
+    if args.rounds < 1 or args.recovery_rounds < 0 or args.replicas < 1 or args.warmup < 0:
+        parser.error(
+            "--rounds and --replicas must be at least 1, --recovery-rounds and --warmup at least 0"
+        )
     if args.floor_threads < 1 or not 0 < args.poll <= 1:
         parser.error("--floor-threads must be at least 1 and --poll in (0, 1]")
 
@@ -686,6 +749,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "benchmark": "real_converge",
         "replicas": args.replicas,
         "rounds": args.rounds,
+        "warmup_rounds": args.warmup,
         "recovery_rounds": args.recovery_rounds,
         "poll_s": args.poll,
         "floor_threads_per_host": args.floor_threads,

@@ -72,6 +72,9 @@ def test_quick_run_prints_every_figure_and_cleans_up(real_packages: None, tmp_pa
         _figures(entry["marked_down"], 1)
         assert entry["tasks_on_victim"][0] > 0  # the crash took tasks down
 
+    assert results["warmup_rounds"] == 1  # untimed: only the counted rounds have samples
+    _figures(results["paired_shoal_vs_docker"], 1)
+
     ratios = results["ratios"]
     for name in ("shoal_vs_docker", "shoal_vs_floor", "recovery_shoal_vs_docker"):
         assert ratios[name] > 0
