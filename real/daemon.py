@@ -144,11 +144,12 @@ async def serve(data_dir: Path, addresses: Addresses, docker_host: str) -> int:
     import docker  # only the daemon needs the SDK
     import requests.exceptions
 
+    from real.agent.executor import CONNECTIONS
     from real.agent.sdk import docker_client
     from real.driver import Driver, DriverConfig
 
     try:
-        client = docker_client(docker_host)
+        client = docker_client(docker_host, connections=CONNECTIONS)
     except docker.errors.DockerException as error:
         raise DaemonError(f"cannot use dockerd at {docker_host}: {error}") from None
     config = DriverConfig(host=addresses.advertise, data_dir=data_dir, listen=addresses.listen)

@@ -79,6 +79,15 @@ _NEVER = "0001-01-01T00:00:00Z"
 EVENT_ACTIONS = ("start", "die", "oom", "health_status", "destroy")
 #: Seconds between reconnections of the events stream after dockerd went away.
 EVENTS_RECONNECT_SECONDS = 0.5
+#: Threads for creates and the other quick calls, for starts, and for stops (which
+#: last a grace period). Docker's agent runs every task's operations at once: with
+#: 4 starts at a time here, a host's starts trickled out one per 0.1-0.18 s while
+#: Docker's, all sent at once, kept its dockerd busier and finished first.
+WORKERS, START_WORKERS, STOP_WORKERS = 16, 16, 4
+#: Connections to dockerd the executor may hold at once: one per thread, the events
+#: stream, and one spare (the SDK client's pool must be this large, or it opens and
+#: discards a connection per call beyond it).
+CONNECTIONS = WORKERS + START_WORKERS + STOP_WORKERS + 2
 
 
 def ephemeral_ports() -> tuple[int, int]:
@@ -166,9 +175,9 @@ class DockerExecutor:
         network_mode: str = "none",
         observe: Callable[[ContainerEvent], None] | None = None,
         rng: random.Random | None = None,
-        workers: int = 8,
-        stop_workers: int = 4,
-        start_workers: int = 4,
+        workers: int = WORKERS,
+        stop_workers: int = STOP_WORKERS,
+        start_workers: int = START_WORKERS,
     ) -> None:
         self.client = client
         self.api = client.api
@@ -181,8 +190,7 @@ class DockerExecutor:
         self._stop_pool = ThreadPoolExecutor(
             max_workers=stop_workers, thread_name_prefix="docker-stop"
         )
-        # Starts do not queue behind the creates of every other task (60 replicas
-        # would otherwise all be created before the first starts): Docker's agent
+        # Starts do not queue behind the creates of every other task: Docker's agent
         # starts each task as soon as its container is made.
         self._start_pool = ThreadPoolExecutor(
             max_workers=start_workers, thread_name_prefix="docker-start"

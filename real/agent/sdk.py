@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 
-def docker_client(url: str, timeout: int = 60) -> Any:
-    """A ``docker.DockerClient`` on ``url`` (API version negotiated).
+def docker_client(url: str, timeout: int = 60, connections: int = 10) -> Any:
+    """A ``docker.DockerClient`` on ``url`` (API version negotiated), keeping up to
+    ``connections`` connections open (one per thread that calls at once).
 
     On a unix socket, the client's HTTP session does not read the environment:
     ``requests`` looks for proxy settings in every variable on each call, which was
@@ -15,7 +16,7 @@ def docker_client(url: str, timeout: int = 60) -> Any:
     """
     import docker  # only the daemon needs the SDK
 
-    client = docker.DockerClient(base_url=url, timeout=timeout)
+    client = docker.DockerClient(base_url=url, timeout=timeout, max_pool_size=connections)
     if url.startswith(("unix://", "/")):
         client.api.trust_env = False
     return client

@@ -30,7 +30,7 @@ from core.tasks.executor import (
 )
 from core.tasks.states import TaskState
 from real.agent import labels
-from real.agent.executor import DockerExecutor
+from real.agent.executor import CONNECTIONS, DockerExecutor
 from real.agent.images import IMAGE, SECOND_IMAGE
 from real.agent.sdk import docker_client
 from real.dockerd import Dockerd
@@ -375,6 +375,30 @@ def test_the_daemons_client_of_a_local_socket_leaves_the_environment_alone(
         assert client.ping()
     finally:
         client.close()
+
+
+def test_the_daemons_client_keeps_a_connection_for_every_executor_thread(
+    daemon: Dockerd, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Beyond its pool, the SDK opens a connection per call and throws it away."""
+    client = docker_client(daemon.url, connections=CONNECTIONS)
+    busy = CONNECTIONS - 1  # every worker thread at once, beside the events stream
+    barrier = threading.Barrier(busy)
+
+    def call() -> None:
+        barrier.wait(PATIENCE)
+        client.api.version()
+
+    threads = [threading.Thread(target=call) for _ in range(busy)]
+    try:
+        with caplog.at_level(logging.WARNING, logger="urllib3.connectionpool"):
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join(PATIENCE)
+    finally:
+        client.close()
+    assert not [r for r in caplog.records if "pool is full" in r.getMessage()]
 
 
 def test_an_event_that_cannot_be_handled_is_skipped(
