@@ -118,6 +118,7 @@ class Agent:
         self.unsent: set[str] = set()  # tasks whose status changed since it was sent
         self.report_seq = 0
         self.report_sent: dict[int, dict[str, TaskStatus]] = {}
+        self.sent_at: dict[str, float] = {}  # task id -> when its status last went out
         self.out = AgentOutput()
         self._recovered = dict(stored or {})
         self.log_sequence = 0
@@ -148,6 +149,7 @@ class Agent:
     def _connect(self, mono: float) -> None:
         self.session = ""
         self.report_sent.clear()  # the old session's reports will not be acknowledged
+        self.sent_at.clear()
         self.assignment_seq = 0
         self.awaiting_ack = False
         self.timers.cancel("heartbeat")
@@ -241,18 +243,14 @@ class Agent:
             for task_id, status in sent.items():
                 if self.statuses.get(task_id) == status:
                     del self.statuses[task_id]
+                    self.sent_at.pop(task_id, None)
             # reports whose every status another ack covered wait for nothing now
             # (kept, they would hold back the next report for good)
             for sequence in sorted(self.report_sent):
                 batch = self.report_sent[sequence]
                 if all(self.statuses.get(t) != s for t, s in batch.items()):
                     del self.report_sent[sequence]
-            if not self.statuses:
-                self.timers.cancel("resend")
-            elif sent:
-                # progress: what is still unacknowledged is resent only should the
-                # acks stop coming (not while they flow, reports are pipelined)
-                self.timers.arm("resend", mono + STATUS_RESEND_SECONDS)
+            self._arm_resend(mono)
             if message.session == self.session:
                 self._send_statuses(mono, fresh_only=True)  # what gathered meanwhile
 
@@ -393,9 +391,8 @@ class Agent:
             return  # sent once a session is open
         if fresh_only and len(self.report_sent) >= REPORTS_TRACKED:
             # as many reports in flight as are tracked: an ack sends the next, or
-            # the resend, should no ack ever come
-            if not self.timers.armed("resend"):
-                self.timers.arm("resend", mono + STATUS_RESEND_SECONDS)
+            # the resend, should no ack come in time
+            self._arm_resend(mono)
             return
         ids = sorted(self.unsent & self.statuses.keys()) if fresh_only else sorted(self.statuses)
         if not ids:
@@ -404,16 +401,29 @@ class Agent:
         batch = {task_id: self.statuses[task_id] for task_id in ids}
         self.unsent.difference_update(ids)
         self.report_sent[self.report_seq] = batch
+        for task_id in ids:
+            self.sent_at[task_id] = mono
         for old in [s for s in self.report_sent if s <= self.report_seq - REPORTS_TRACKED]:
-            del self.report_sent[old]  # their acks were lost; the statuses go again
+            del self.report_sent[old]  # their acks were lost; the resend covers them
         self.out.messages.append(
             (
                 self.manager,
                 StatusReport(self.node_id, self.session, self.report_seq, tuple(batch.items())),
             )
         )
-        if not fresh_only or not self.timers.armed("resend"):
-            self.timers.arm("resend", mono + STATUS_RESEND_SECONDS)
+        self._arm_resend(mono)
+
+    def _arm_resend(self, mono: float) -> None:
+        """Resend what is unacknowledged once the status that went out longest ago has
+        waited STATUS_RESEND_SECONDS for its ack. Acks of later reports do not put
+        that off: with reports pipelined, a lost one would otherwise never go again
+        while its neighbours' acks kept coming. (A status not sent yet counts from
+        now: the next tick sends it.)"""
+        if not self.statuses:
+            self.timers.cancel("resend")
+            return
+        oldest = min(self.sent_at.get(task_id, mono) for task_id in self.statuses)
+        self.timers.arm("resend", oldest + STATUS_RESEND_SECONDS)
 
     # -- what runs here ------------------------------------------------------------------------
 

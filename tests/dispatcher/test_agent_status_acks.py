@@ -109,7 +109,7 @@ def test_with_every_tracked_report_in_flight_a_fresh_status_goes_with_the_resend
     assert "late" in dict(resent.statuses)
 
 
-def test_acks_that_keep_coming_put_off_the_resend() -> None:
+def test_acks_of_later_reports_do_not_put_off_the_resend_of_an_earlier_one() -> None:
     agent = registered_agent()
     new_status(agent, "t1", 1)
     reported(agent, 0.1)
@@ -117,6 +117,27 @@ def test_acks_that_keep_coming_put_off_the_resend() -> None:
     reported(agent, 1.5)
     agent.receive("m", StatusAck("s1", 1), 2.0, 2.0)  # report 2 is still in flight
     assert agent.flush().messages == []
-    assert reported(agent, 0.1 + STATUS_RESEND_SECONDS + 0.05) == []  # not resent yet
-    [resent] = reported(agent, 2.0 + STATUS_RESEND_SECONDS)  # 2's ack never came
+    assert reported(agent, 3.45) == []  # t2 went out at 1.5: not due yet
+    [resent] = reported(agent, 1.5 + STATUS_RESEND_SECONDS)  # 2's ack never came
     assert dict(resent.statuses).keys() == {"t2"}
+
+
+def test_a_lost_report_is_resent_while_the_acks_of_others_keep_coming() -> None:
+    """Pipelined reports: t0's report is lost, every later one is acknowledged at
+    once; t0 must still go again STATUS_RESEND_SECONDS after it went out."""
+    agent = registered_agent()
+    new_status(agent, "t0", 0)
+    [lost] = reported(agent, 0.1)
+    resent_at = None
+    for n in range(1, 20):
+        now = round(0.1 + n * 0.25, 2)
+        new_status(agent, f"t{n}", now)
+        for report in reported(agent, now):
+            if "t0" in dict(report.statuses):
+                resent_at = now
+                break
+            agent.receive("m", StatusAck("s1", report.sequence), now, now)
+        if resent_at is not None:
+            break
+    assert lost.sequence == 1
+    assert resent_at is not None and resent_at <= 0.1 + STATUS_RESEND_SECONDS + 0.25
