@@ -149,8 +149,11 @@ class Orchestration:
             delay = effective_restart_policy(service.spec.task_template.restart_policy).delay_ns
             for task in mine:
                 if task.desired_state is TaskState.READY and task.status.state <= TaskState.RUNNING:
+                    # what is left of the delay, never more than all of it: the task
+                    # may come from a leader whose clock ran ahead (SwarmKit clamps too)
+                    full = (delay or 0) / SECOND
                     elapsed = wall - task.created_at.unix_ns / SECOND
-                    remaining = max(0.0, (delay or 0) / SECOND - elapsed)
+                    remaining = min(full, max(0.0, full - elapsed))
                     self._arm_start(task.id, service.id, "", mono + remaining, mono)
 
     def stop(self) -> None:
