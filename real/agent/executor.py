@@ -212,8 +212,12 @@ class DockerExecutor:
     # -- life -----------------------------------------------------------------------------
 
     def open(self) -> None:
-        """Subscribe to dockerd's events (before any command, so none is missed)."""
-        self._stream = self._subscribe(since=None)
+        """Subscribe to dockerd's events (before any command, so none is missed).
+
+        From now, not from the live stream alone: dockerd answers the request before
+        it registers the subscriber, and events of that gap would be lost; with a
+        ``since`` it registers and replays them in one step."""
+        self._stream = self._subscribe(since=time.time())
         self._events = threading.Thread(target=self._read_events, name="docker-events", daemon=True)
         self._events.start()
 
