@@ -198,13 +198,17 @@ def test_a_report_that_changes_nothing_is_acknowledged_too() -> None:
 # -- statuses are written on the dispatcher's free-running tick ---------------------------
 
 
-@pytest.mark.parametrize(("reported_at", "written_at"), [(1.03, 1.1), (1.1, 1.2), (2.57, 2.6)])
+@pytest.mark.parametrize(
+    ("led_from", "reported_at", "written_at"),
+    [(0.0, 1.03, 1.1), (0.0, 1.1, 1.2), (0.0, 2.57, 2.6), (0.35, 1.03, 1.05)],
+)
 def test_a_status_is_written_at_the_next_tick_of_the_flush_timer(
-    reported_at: float, written_at: float
+    led_from: float, reported_at: float, written_at: float
 ) -> None:
     """SwarmKit's status timer runs every 100 ms since leadership began, whether or not
     a report came: a report waits only until its next tick, not 100 ms from itself."""
     leader = Leader(seeded_store())
+    leader.now = led_from
     leader.start()
     session = registered(leader).session
     leader.run_until(reported_at)
