@@ -41,6 +41,7 @@ from core.manager.requests import (
     deadline_exceeded,
     no_leader,
 )
+from core.manager.swarm_init import init_options
 from core.messages import (
     CertificateIssued,
     ClusterMessage,
@@ -221,6 +222,7 @@ class SwarmNode:
         self.via: dict[str, str] = {}  # agent host -> the manager relaying its session
         self.deadlines: TimerHeap[str] = TimerHeap()
         self.pending_init: str | None = None
+        self.init_options: dict[str, Any] = {}  # the new cluster's settings (swarm init)
         self.pending_join: PendingJoin | None = None
         self.renewal: tuple[bytes, bytes] | None = None  # (key, CSR) of a renewal under way
         self.leaving: set[str] = set()  # leave requests waiting for the leader's stats
@@ -502,6 +504,11 @@ class SwarmNode:
                 return
             self._force_new_cluster(request)
             return
+        try:
+            self.init_options = init_options(request.params)
+        except ShoalError as error:
+            self.out.replies.append(ClientReply.failed(request.id, error))
+            return
         node_id = new_id(self.rng)
         raft_id = self.rng.getrandbits(63) | 1
         self._set_identity(NodeIdentity(node_id, True, raft_id, ((raft_id, self.host),)))
@@ -540,6 +547,7 @@ class SwarmNode:
         )
         cluster = Cluster(
             id=new_id(self.rng),
+            **self.init_options,
             join_tokens=tokens,
             tls_info=root.tls_info(),
             root_ca=stored_root(root),
@@ -864,6 +872,23 @@ class SwarmNode:
         managers = tuple((raft_ids.get(h, 0), h) for h in hosts)
         if managers != identity.managers:
             self._set_identity(replace(identity, managers=managers))
+
+    def info(self) -> dict[str, Any]:
+        """Who this node is, for ``docker info`` and the checkers: its hostname and
+        node ID ("" before a swarm), whether it manages, leads, and its Raft
+        position, and the managers it knows of as (Raft id, host) pairs."""
+        identity, manager = self.identity, self.manager
+        return {
+            "host": self.host,
+            "hostname": self.description.hostname,
+            "node_id": identity.node_id if identity is not None else "",
+            "manager": identity is not None and identity.manager,
+            "leader": manager is not None and manager.is_leader,
+            "term": manager.raft.term if manager is not None else 0,
+            "commit_index": manager.raft.log.committed if manager is not None else 0,
+            "last_index": manager.raft.log.last_index() if manager is not None else 0,
+            "managers": identity.managers if identity is not None else (),
+        }
 
     def ready(self) -> NodeReady:
         manager = self.manager

@@ -297,22 +297,22 @@ class Driver:
             self._waiting.pop(request.id, None)
 
     def info(self) -> dict[str, Any]:
-        """The swarm part of ``docker info``: who this daemon is; for a manager, also
-        whether it leads, its Raft term, commit index and last index (what ``shoal
-        real run``'s checkers read)."""
+        """The swarm part of ``docker info`` (:meth:`~core.node.SwarmNode.info`; before
+        the node has booted, who this daemon will be)."""
         node = self.node
-        identity = node.identity if node is not None else None
-        manager = node.manager if node is not None else None
-        return {
-            "host": self.host,
-            "hostname": node.description.hostname if node is not None else "",
-            "node_id": identity.node_id if identity is not None else "",
-            "manager": identity is not None and identity.manager,
-            "leader": manager is not None and manager.is_leader,
-            "term": manager.raft.term if manager is not None else 0,
-            "commit_index": manager.raft.log.committed if manager is not None else 0,
-            "last_index": manager.raft.log.last_index() if manager is not None else 0,
-        }
+        if node is None:
+            return {
+                "host": self.host,
+                "hostname": "",
+                "node_id": "",
+                "manager": False,
+                "leader": False,
+                "term": 0,
+                "commit_index": 0,
+                "last_index": 0,
+                "managers": (),
+            }
+        return node.info()
 
     # -- outputs ---------------------------------------------------------------------------
 

@@ -19,8 +19,9 @@ from core.ca import tokens as join_tokens
 from core.ca.errors import CAError
 from core.ca.issue import check_cert_expiry
 from core.manager.requests import ApiError
+from core.manager.swarm_init import refuse_autolock
 from core.model import replace
-from core.model.cluster import Cluster
+from core.model.cluster import Cluster, ClusterSpec
 from core.model.common import StoredObject, Version
 from core.model.enums import (
     NodeAvailability,
@@ -32,7 +33,7 @@ from core.model.enums import (
     UpdateState,
 )
 from core.model.ids import new_id
-from core.model.node import Node
+from core.model.node import Node, NodeSpec
 from core.model.service import (
     JobStatus,
     PortConfig,
@@ -383,11 +384,14 @@ def node_inspect(ctx: ApiContext, params: Mapping[str, Any]) -> Answer:
 
 
 def node_update(ctx: ApiContext, params: Mapping[str, Any]) -> Write:
-    """Availability, labels (``label_add``: a mapping, ``label_rm``: names) and
-    role. Demotion keeps quorum or is refused; the last manager stays."""
+    """A whole new ``spec`` (the Engine API's), and/or changes to it: availability,
+    labels (``label_add``: a mapping, ``label_rm``: names) and role. Demotion keeps
+    quorum or is refused; the last manager stays."""
     node = find_node(ctx.store, params["node"])
     _check_version(node, params, "node")
-    spec = node.spec
+    spec = params.get("spec") or node.spec  # the Engine API sends a whole NodeSpec
+    if not isinstance(spec, NodeSpec):
+        raise ApiError("InvalidArgument", "a node spec is required")
     if params.get("availability") is not None:
         spec = replace(spec, availability=NodeAvailability(params["availability"]))
     labels = dict(spec.labels)
@@ -486,7 +490,11 @@ def swarm_update(ctx: ApiContext, params: Mapping[str, Any]) -> Write:
     the dispatcher's heartbeat period, the lifetime of new node certificates
     (``--cert-expiry``), new join secrets (the CA digest kept)."""
     current = _cluster(ctx.store)
-    spec = current.spec
+    _check_version(current, params, "cluster")
+    spec = params.get("spec") or current.spec  # the Engine API sends a whole ClusterSpec
+    if not isinstance(spec, ClusterSpec):
+        raise ApiError("InvalidArgument", "a cluster spec is required")
+    refuse_autolock(spec)
     limit = params.get("task_history_limit")
     if limit is not None:
         orchestration = replace(spec.orchestration, task_history_retention_limit=int(limit))

@@ -1,0 +1,130 @@
+"""``/swarm``: inspect, init, join, leave, update, and the unlock key.
+
+Requests carry Docker's JSON (InitRequest, JoinRequest, a ClusterSpec); they become
+the node's ``SwarmInit``/``SwarmJoin``/``SwarmLeave`` and the leader's
+``SwarmUpdate``, whose checks are the core's."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from core.model.cluster import ClusterSpec
+from real.addresses import ADVERTISE_PARAM, LISTEN_PARAM
+from real.engine.app import Call, Routes, json_response
+from real.engine.errors import EngineError, bad_request
+
+routes = Routes()
+
+
+@routes.get("/swarm")
+async def swarm_inspect(call: Call) -> web.StreamResponse:
+    return json_response(await call.ask("SwarmInspect"))
+
+
+def _fields(body: Any, allowed: tuple[str, ...], what: str) -> dict[str, Any]:
+    if not isinstance(body, dict):
+        raise bad_request(f"invalid JSON body: a {what} must be a JSON object")
+    return {k: v for k, v in body.items() if k in allowed}
+
+
+def _text(body: dict[str, Any], key: str) -> str:
+    value = body.get(key) or ""
+    if not isinstance(value, str):
+        raise bad_request(f"invalid {key}: a string was expected")
+    return value
+
+
+def _addresses(body: dict[str, Any]) -> dict[str, Any]:
+    params: dict[str, Any] = {}
+    listen, advertise = _text(body, "ListenAddr"), _text(body, "AdvertiseAddr")
+    if listen:
+        params[LISTEN_PARAM] = listen
+    if advertise:
+        params[ADVERTISE_PARAM] = advertise
+    return params
+
+
+INIT_FIELDS = (
+    "ListenAddr",
+    "AdvertiseAddr",
+    "DataPathAddr",
+    "DataPathPort",
+    "DefaultAddrPool",
+    "ForceNewCluster",
+    "SubnetSize",
+    "Spec",
+)
+
+
+@routes.post("/swarm/init")
+async def swarm_init(call: Call) -> web.StreamResponse:
+    body = _fields(await call.body(), INIT_FIELDS, "swarm init request")
+    params = _addresses(body)
+    params["force_new_cluster"] = bool(body.get("ForceNewCluster"))
+    if body.get("Spec") is not None:
+        params["spec"] = await call.model(ClusterSpec, body["Spec"])
+    pools = body.get("DefaultAddrPool") or []
+    if not isinstance(pools, list) or not all(isinstance(p, str) for p in pools):
+        raise bad_request("invalid DefaultAddrPool: a list of CIDR strings was expected")
+    params["default_addr_pool"] = tuple(pools)
+    for key, param in (("SubnetSize", "subnet_size"), ("DataPathPort", "data_path_port")):
+        value = body.get(key) or 0
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise bad_request(f"invalid {key} {value!r}: a positive integer was expected")
+        params[param] = value
+    return json_response(await call.ask("SwarmInit", params))
+
+
+@routes.post("/swarm/join")
+async def swarm_join(call: Call) -> web.StreamResponse:
+    body = _fields(
+        await call.body(),
+        ("ListenAddr", "AdvertiseAddr", "DataPathAddr", "RemoteAddrs", "JoinToken", "Availability"),
+        "swarm join request",
+    )
+    remotes = body.get("RemoteAddrs") or []
+    if not isinstance(remotes, list) or not remotes or not all(isinstance(r, str) for r in remotes):
+        raise bad_request("at least 1 RemoteAddr is required to join")
+    params = _addresses(body)
+    params.update(remote=remotes[0], token=_text(body, "JoinToken"))
+    await call.ask("SwarmJoin", params)
+    return web.Response(status=200)
+
+
+@routes.post("/swarm/leave")
+async def swarm_leave(call: Call) -> web.StreamResponse:
+    await call.ask("SwarmLeave", {"force": call.flag("force")})
+    return web.Response(status=200)
+
+
+@routes.post("/swarm/update")
+async def swarm_update(call: Call) -> web.StreamResponse:
+    version = call.integer("version")
+    if version is None:
+        raise bad_request("invalid swarm version: the version parameter is required")
+    spec = await call.model(ClusterSpec)
+    params: dict[str, Any] = {
+        "spec": spec,
+        "version": version,
+        "rotate_worker_token": call.flag("rotateWorkerToken"),
+        "rotate_manager_token": call.flag("rotateManagerToken"),
+    }
+    if call.flag("rotateManagerUnlockKey"):
+        raise EngineError(400, "autolock is not supported by this version of shoal")
+    await call.ask("SwarmUpdate", params)
+    return web.Response(status=200)
+
+
+@routes.get("/swarm/unlockkey")
+async def unlock_key(call: Call) -> web.StreamResponse:
+    """A swarm without autolock (shoal has none yet) has an empty key, as dockerd says."""
+    await call.ask("SwarmInspect")  # not a manager: dockerd's 503
+    return json_response({"UnlockKey": ""})
+
+
+@routes.post("/swarm/unlock")
+async def unlock(call: Call) -> web.StreamResponse:
+    await call.body()
+    raise EngineError(400, "swarm is not locked")
