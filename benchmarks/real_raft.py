@@ -53,6 +53,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+import aiohttp
 from wal_speed import _measure as wal_rate
 
 from core.manager.requests import ClientReply, ClientRequest
@@ -66,11 +67,10 @@ from core.model.service import (
 )
 from core.model.wire import Labels
 from real.agent.images import IMAGE
-from real.control import SOCKET_NAME, ControlClient, decode_reply, encode_request
+from real.control import CONTROL_PATH, SOCKET_NAME, ControlClient, decode_reply, encode_request
 from real.dockerd import Dockerd
 from real.testhosts import packages, sweep
 from real.testhosts.naming import ENV_TAG, RunId
-from real.transport.frames import MAX_FRAME, read_frame
 
 ROOT = Path(__file__).resolve().parents[1]
 MANAGERS = 3
@@ -290,26 +290,27 @@ class Writer:
 
 
 class Connection:
-    """An asyncio connection to a control socket: one request in flight at a time."""
+    """An asyncio connection to a daemon's control route: one request in flight."""
 
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.reader, self.writer = reader, writer
+    def __init__(self, session: aiohttp.ClientSession) -> None:
+        self.session = session
         self.seq = 0
 
     @classmethod
     async def open(cls, path: Path) -> Connection:
-        return cls(*await asyncio.open_unix_connection(str(path)))
+        return cls(aiohttp.ClientSession(connector=aiohttp.UnixConnector(path=str(path))))
 
     async def call(self, method: str, params: dict[str, Any]) -> ClientReply:
         self.seq += 1
-        self.writer.write(encode_request(ClientRequest(str(self.seq), method, params)))
-        data = await read_frame(self.reader, MAX_FRAME)
-        if data is None:
-            raise BenchError("the daemon closed the control connection")
-        return decode_reply(data)
+        body = encode_request(ClientRequest(str(self.seq), method, params))
+        url = f"http://localhost{CONTROL_PATH}"
+        async with self.session.post(url, data=body) as response:
+            if response.status != 200:
+                raise BenchError(f"the daemon answered {response.status}")
+            return decode_reply(await response.read())
 
-    def close(self) -> None:
-        self.writer.close()
+    async def close(self) -> None:
+        await self.session.close()
 
 
 async def _write_until(
@@ -365,7 +366,7 @@ async def measure(
         own = time.process_time() - own_before
     finally:
         for conn in conns:
-            conn.close()
+            await conn.close()
     count = len(latencies)
     return {
         "clients": len(writers),

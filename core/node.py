@@ -41,7 +41,7 @@ from core.manager.requests import (
     deadline_exceeded,
     no_leader,
 )
-from core.manager.swarm_init import init_options
+from core.manager.swarm_spec import init_options
 from core.messages import (
     CertificateIssued,
     ClusterMessage,

@@ -1,21 +1,23 @@
-"""The local control socket's protocol: how ``shoal`` commands reach their daemon.
+"""How ``shoal`` commands reach their daemon: the control API over the daemon's
+Engine API socket.
 
-The daemon listens on ``<data dir>/shoal.sock`` (mode 0600: root only, as dockerd's
-socket is root's). Each request and each reply is one length-prefixed frame (4 bytes,
-big-endian, then the bytes) holding a cluster message of core/messages.py's codec:
-a :class:`~core.messages.ForwardedRequest` (``origin`` empty, ``request_id`` the
-client's) and its :class:`~core.messages.ForwardedReply`. They are the very objects a
-follower forwards to its leader, so every parameter and answer the API has (specs,
-nodes, tasks) already has a wire form. Requests on one connection are answered in
-order.
+The daemon serves one unix socket, ``<data dir>/shoal.sock`` (mode 0660, group
+root, as dockerd's socket), speaking Docker's Engine API (real/engine). shoal's own
+commands use one more route of it, ``POST /shoal/control``: the body is a
+:class:`~core.messages.ForwardedRequest` in the cluster's message codec, the answer
+its :class:`~core.messages.ForwardedReply`. They are the very objects a follower
+forwards to its leader, so every parameter and answer the control API has (specs,
+nodes, tasks) already has a wire form, and the request reaches the same core
+handlers the Engine API's routes reach.
 
-Beside the Engine API's methods the daemon answers :data:`INFO` (``docker info``'s
-swarm part): a map of ``host``, ``hostname``, ``node_id`` ("" before a swarm) and
-``manager``.
+Beside the control API's methods the route answers :data:`INFO`: the node's
+:meth:`~core.node.SwarmNode.info` (``host``, ``hostname``, ``node_id`` ("" before a
+swarm), ``manager``, ``leader``, Raft position).
 """
 
 from __future__ import annotations
 
+import http.client
 import socket
 from collections.abc import Mapping
 from typing import Any
@@ -23,11 +25,12 @@ from typing import Any
 from core.errors import ShoalError
 from core.manager.requests import ClientReply, ClientRequest
 from core.messages import ForwardedReply, ForwardedRequest, MessageDecodeError, decode, encode
-from real.transport.frames import HEADER, MAX_FRAME, frame
 
 DEFAULT_DATA_DIR = "/var/lib/shoal"
 SOCKET_NAME = "shoal.sock"
 INFO = "Info"
+CONTROL_PATH = "/shoal/control"
+CONTENT_TYPE = "application/x-shoal-message"
 
 
 class ControlError(ShoalError):
@@ -36,7 +39,7 @@ class ControlError(ShoalError):
 
 def encode_request(request: ClientRequest) -> bytes:
     params = tuple(sorted(request.params.items()))
-    return frame(encode(ForwardedRequest("", request.id, request.method, params)))
+    return encode(ForwardedRequest("", request.id, request.method, params))
 
 
 def decode_request(data: bytes) -> ClientRequest:
@@ -47,7 +50,7 @@ def decode_request(data: bytes) -> ClientRequest:
 
 
 def encode_reply(reply: ClientReply) -> bytes:
-    return frame(encode(ForwardedReply(reply.id, reply.ok, reply.value, reply.error, reply.code)))
+    return encode(ForwardedReply(reply.id, reply.ok, reply.value, reply.error, reply.code))
 
 
 def decode_reply(data: bytes) -> ClientReply:
@@ -57,51 +60,69 @@ def decode_reply(data: bytes) -> ClientReply:
     return ClientReply(message.request_id, message.ok, message.value, message.error, message.code)
 
 
+class _UnixConnection(http.client.HTTPConnection):
+    """HTTP/1.1 over a unix socket (the standard library speaks the protocol)."""
+
+    def __init__(self, path: str, timeout: float) -> None:
+        super().__init__("localhost", timeout=timeout)
+        self.path = path
+
+    def connect(self) -> None:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(self.timeout)
+        try:
+            sock.connect(self.path)
+        except OSError:
+            sock.close()
+            raise
+        self.sock = sock
+
+
+def cannot_connect(path: str) -> ControlError:
+    return ControlError(
+        f"Cannot connect to the Docker daemon at unix://{path}. Is the docker daemon running?"
+    )
+
+
 class ControlClient:
-    """A blocking connection to a daemon's control socket (one command's requests)."""
+    """A blocking keep-alive connection to a daemon's socket (one command's requests)."""
 
     def __init__(self, path: str, timeout: float = 60.0) -> None:
         self.path = path
-        self._socket = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self._socket.settimeout(timeout)
+        self._http = _UnixConnection(path, timeout)
         try:
-            self._socket.connect(path)
+            self._http.connect()
         except OSError:
-            self._socket.close()
-            raise ControlError(
-                f"Cannot connect to the Docker daemon at unix://{path}. "
-                "Is the docker daemon running?"
-            ) from None
+            self._http.close()
+            raise cannot_connect(path) from None
         self._seq = 0
 
     def call(self, method: str, params: Mapping[str, Any]) -> ClientReply:
         self._seq += 1
+        body = encode_request(ClientRequest(str(self._seq), method, params))
         try:
-            self._socket.sendall(encode_request(ClientRequest(str(self._seq), method, params)))
-            header = self._read(HEADER)
-            length = int.from_bytes(header, "big")
-            if length > MAX_FRAME:
-                raise ControlError(f"the daemon sent a frame of {length} bytes")
-            reply = decode_reply(self._read(length))
-        except (OSError, MessageDecodeError) as error:
+            self._http.request(
+                "POST", CONTROL_PATH, body=body, headers={"Content-Type": CONTENT_TYPE}
+            )
+            response = self._http.getresponse()
+            data = response.read()
+        except (OSError, http.client.HTTPException) as error:
+            self._http.close()
             raise ControlError(f"error during connect: {error}") from None
-        return reply
-
-    def _read(self, size: int) -> bytes:
-        chunks, left = [], size
-        while left:
-            chunk = self._socket.recv(left)
-            if not chunk:
-                raise ControlError("the daemon closed the connection")
-            chunks.append(chunk)
-            left -= len(chunk)
-        return b"".join(chunks)
+        if response.status != 200:
+            raise ControlError(f"the daemon answered {response.status}: {data[:200]!r}")
+        try:
+            return decode_reply(data)
+        except MessageDecodeError as error:
+            raise ControlError(f"the daemon sent what is not a reply: {error}") from None
 
     def close(self) -> None:
-        self._socket.close()
+        self._http.close()
 
 
 __all__ = [
+    "CONTENT_TYPE",
+    "CONTROL_PATH",
     "DEFAULT_DATA_DIR",
     "INFO",
     "SOCKET_NAME",

@@ -1,7 +1,10 @@
 """``shoal daemon``: one host's swarm daemon, the :class:`~real.driver.Driver` behind
-a local control socket (see :mod:`real.control`).
+Docker's Engine API (real/engine) on ``<data dir>/shoal.sock`` (0660, group root, as
+dockerd's socket; shoal's own commands use it too, see :mod:`real.control`), and on
+TCP with ``-H tcp://ADDR:PORT`` where clients must present a certificate from
+``--tlscacert``.
 
-The data directory holds the WAL, the control socket and a lock file: one daemon per
+The data directory holds the WAL, the API socket and a lock file: one daemon per
 data directory (a second one is refused rather than let two processes write one
 log). Everything in it is created private (umask 077): the WAL holds the node's key.
 SIGTERM or SIGINT stops the daemon cleanly; a failed WAL stops it with status 1, and
@@ -29,7 +32,6 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from core.errors import ShoalError
 from core.manager.requests import ClientReply, ClientRequest
-from core.messages import MessageDecodeError
 from real.addresses import (
     ADVERTISE_PARAM,
     DEFAULT_PORT,
@@ -39,8 +41,9 @@ from real.addresses import (
     daemon_addresses,
     refusal,
 )
-from real.control import DEFAULT_DATA_DIR, INFO, SOCKET_NAME, decode_request, encode_reply
-from real.transport.frames import MAX_FRAME, FrameError, read_frame
+from real.control import DEFAULT_DATA_DIR, SOCKET_NAME
+from real.engine.app import build_app
+from real.engine.listen import EngineListener, ListenError, TLSFiles, parse_tcp, server_tls
 
 if TYPE_CHECKING:
     from real.driver import Driver
@@ -84,63 +87,35 @@ def locked(data_dir: Path) -> Iterator[None]:
         yield
 
 
-class ControlServer:
-    """The control socket: requests in, the driver's replies out."""
+class DaemonBackend:
+    """The driver as the Engine API's backend: ``swarm init``/``join`` naming other
+    addresses than the daemon's are refused before they reach the node."""
 
-    def __init__(self, driver: Driver, path: Path, addresses: Addresses) -> None:
-        self.driver, self.path, self.addresses = driver, path, addresses
-        self._server: asyncio.Server | None = None
-        self._connections: set[asyncio.Task[None]] = set()
+    def __init__(self, driver: Driver, addresses: Addresses) -> None:
+        self.driver, self.addresses = driver, addresses
 
-    async def start(self) -> None:
-        with contextlib.suppress(FileNotFoundError):
-            self.path.unlink()  # left by a daemon killed -9 (the lock says none runs)
-        self._server = await asyncio.start_unix_server(self._serve, path=str(self.path))
-        os.chmod(self.path, 0o600)
+    async def call(self, method: str, params: dict[str, Any]) -> ClientReply:
+        if method in ADDRESSED_METHODS:
+            # On a thread: an interface name is resolved over netlink (pyroute2 runs an
+            # event loop of its own), and nothing blocking runs on this one.
+            asked = ClientRequest("", method, params)
+            refused = await asyncio.to_thread(address_refusal, self.addresses, asked)
+            if refused is not None:
+                return refused
+            params = {k: v for k, v in params.items() if k not in (ADVERTISE_PARAM, LISTEN_PARAM)}
+        return await self.driver.call(method, params)
 
-    async def close(self) -> None:
-        if self._server is not None:
-            self._server.close()
-        for task in list(self._connections):
-            task.cancel()
-        await asyncio.gather(*self._connections, return_exceptions=True)
-        with contextlib.suppress(FileNotFoundError):
-            self.path.unlink()
-
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._connections.add(task)
-        try:
-            while True:
-                data = await read_frame(reader, MAX_FRAME)
-                if data is None:
-                    return
-                request = decode_request(data)
-                writer.write(encode_reply(await self._answer(request)))
-                await writer.drain()
-        except (FrameError, MessageDecodeError, ConnectionError) as error:
-            log.warning("control connection dropped: %s", error)
-        finally:
-            self._connections.discard(task)
-            writer.close()
-
-    async def _answer(self, request: ClientRequest) -> ClientReply:
-        if request.method == INFO:
-            return ClientReply(request.id, True, self.driver.info())
-        # On a thread: an interface name is resolved over netlink (pyroute2 runs an
-        # event loop of its own), and nothing blocking runs on this one.
-        refused = await asyncio.to_thread(address_refusal, self.addresses, request)
-        if refused is not None:
-            return refused
-        params = {
-            k: v for k, v in request.params.items() if k not in (ADVERTISE_PARAM, LISTEN_PARAM)
-        }
-        reply = await self.driver.call(request.method, params)
-        return ClientReply(request.id, reply.ok, reply.value, reply.error, reply.code)
+    def info(self) -> dict[str, Any]:
+        return self.driver.info()
 
 
-async def serve(data_dir: Path, addresses: Addresses, docker_host: str) -> int:
+async def serve(
+    data_dir: Path,
+    addresses: Addresses,
+    docker_host: str,
+    api_hosts: tuple[str, ...] = (),
+    tls: TLSFiles | None = None,
+) -> int:
     import docker  # only the daemon needs the SDK
     import requests.exceptions
 
@@ -154,7 +129,7 @@ async def serve(data_dir: Path, addresses: Addresses, docker_host: str) -> int:
         raise DaemonError(f"cannot use dockerd at {docker_host}: {error}") from None
     config = DriverConfig(host=addresses.advertise, data_dir=data_dir, listen=addresses.listen)
     driver = Driver(config, client)
-    server = ControlServer(driver, data_dir / SOCKET_NAME, addresses)
+    listener = EngineListener(build_app(DaemonBackend(driver, addresses)))
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -164,12 +139,16 @@ async def serve(data_dir: Path, addresses: Addresses, docker_host: str) -> int:
             await driver.start()
         except (docker.errors.DockerException, requests.exceptions.ConnectionError) as error:
             raise DaemonError(f"cannot use dockerd at {docker_host}: {error}") from None
-        await server.start()
+        await listener.start()
+        await listener.unix(data_dir / SOCKET_NAME)
+        for host in api_hosts:
+            await listener.tcp(host, tls)
         log.info(
-            "shoal daemon listening on %s, advertising %s, control socket %s",
+            "shoal daemon listening on %s, advertising %s, API on unix://%s%s",
             addresses.listen_text,
             addresses.advertise,
-            server.path,
+            data_dir / SOCKET_NAME,
+            "".join(f" and {h}" for h in api_hosts),
         )
         assert driver.failed is not None
         failed = driver.failed
@@ -180,8 +159,10 @@ async def serve(data_dir: Path, addresses: Addresses, docker_host: str) -> int:
             print(f"shoal daemon: {failed.result()}", file=sys.stderr)
             return 1
         return 0
+    except ListenError as error:
+        raise DaemonError(str(error)) from None
     finally:
-        await server.close()
+        await listener.close()
         await driver.close()
         client.close()
 
@@ -197,9 +178,17 @@ def run(args: Any, err: TextIO | None = None) -> int:
     data_dir = Path(args.data_dir).absolute()
     data_dir.mkdir(parents=True, exist_ok=True)
     docker_host = args.docker_host or os.environ.get("DOCKER_HOST") or DEFAULT_DOCKER_HOST
+    api_hosts = tuple(args.api_host or ())
+    tls = TLSFiles(args.tlscacert or "", args.tlscert or "", args.tlskey or "")
+    try:
+        for host in api_hosts:  # refused before anything starts
+            parse_tcp(host)
+            server_tls(tls)
+    except ListenError as error:
+        raise DaemonError(str(error)) from None
     with locked(data_dir):
         check_bindable(addresses.listen)
-        return asyncio.run(serve(data_dir, addresses, docker_host))
+        return asyncio.run(serve(data_dir, addresses, docker_host, api_hosts, tls))
 
 
 def add_parser(commands: Any) -> None:
@@ -225,3 +214,18 @@ def add_parser(commands: Any) -> None:
     daemon.add_argument(
         "--docker-host", default=None, help=f"dockerd to run containers on ({DEFAULT_DOCKER_HOST})"
     )
+    daemon.add_argument(
+        "-H",
+        "--host",
+        dest="api_host",
+        action="append",
+        metavar="tcp://ADDRESS:PORT",
+        help="also serve the Engine API over TCP (TLS with client certificates; the unix "
+        "socket <data dir>/shoal.sock is always served)",
+    )
+    for flag, what in (
+        ("--tlscacert", "CA that client certificates must chain to"),
+        ("--tlscert", "the API's TLS certificate"),
+        ("--tlskey", "the API's TLS key"),
+    ):
+        daemon.add_argument(flag, default=None, help=what)

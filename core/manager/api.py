@@ -19,7 +19,7 @@ from core.ca import tokens as join_tokens
 from core.ca.errors import CAError
 from core.ca.issue import check_cert_expiry
 from core.manager.requests import ApiError
-from core.manager.swarm_init import refuse_autolock
+from core.manager.swarm_spec import merged, refuse_autolock
 from core.model import replace
 from core.model.cluster import Cluster, ClusterSpec
 from core.model.common import StoredObject, Version
@@ -491,9 +491,12 @@ def swarm_update(ctx: ApiContext, params: Mapping[str, Any]) -> Write:
     (``--cert-expiry``), new join secrets (the CA digest kept)."""
     current = _cluster(ctx.store)
     _check_version(current, params, "cluster")
-    spec = params.get("spec") or current.spec  # the Engine API sends a whole ClusterSpec
-    if not isinstance(spec, ClusterSpec):
-        raise ApiError("InvalidArgument", "a cluster spec is required")
+    spec = current.spec
+    given = params.get("spec")  # the Engine API's: a whole spec whose zeros keep the current
+    if given is not None:
+        if not isinstance(given, ClusterSpec):
+            raise ApiError("InvalidArgument", "a cluster spec is required")
+        spec = merged(given, current.spec)
     refuse_autolock(spec)
     limit = params.get("task_history_limit")
     if limit is not None:

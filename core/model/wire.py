@@ -424,7 +424,9 @@ class WireModel:
         """Read Docker's JSON; unknown keys and ill-typed values raise InvalidSpec.
 
         Well-formed input takes a fast reading; anything it stumbles on is read again
-        strictly, field by field, so that the error names the path."""
+        strictly, field by field, so that the error names the path. ``null`` reads as
+        Go reads it: nil for a pointer, the zero value for anything else (the docker
+        CLI sends ``"Labels": null``)."""
         try:
             return cls._from_json_fast(data)
         except Exception:
@@ -438,8 +440,15 @@ class WireModel:
         values = {}
         for field in fields:
             if field.key in data:
-                values[field.name] = field.codec.decode(data[field.key], f"{where}.{field.key}")
-                continue
+                raw, at = data[field.key], f"{where}.{field.key}"
+                if raw is not None:
+                    values[field.name] = field.codec.decode(raw, at)
+                    continue
+                try:  # Go reads null into a pointer as nil...
+                    values[field.name] = field.codec.decode(raw, at)
+                    continue
+                except InvalidSpec:  # ...and into a map, slice or value as its zero
+                    pass
             zero = field.codec.zero()
             if zero is not _USE_DEFAULT:
                 values[field.name] = zero

@@ -55,11 +55,33 @@ class Call:
         except ValueError:
             raise bad_request(f"invalid {name} {text!r}: not an integer") from None
 
+    def strict_flag(self, name: str) -> bool:
+        """Go's ``strconv.ParseBool`` on a query value ("" is false); anything else is
+        refused as dockerd refuses it."""
+        text = self.query(name)
+        if text in ("", "0", "f", "F", "false", "FALSE", "False"):
+            return False
+        if text in ("1", "t", "T", "true", "TRUE", "True"):
+            return True
+        raise bad_request(
+            f'invalid value for {name}: {text}: strconv.ParseBool: parsing "{text}": invalid syntax'
+        )
+
+    def object_version(self, kind: str) -> int:
+        """The required ``version`` of an update (a uint64), refused as dockerd does."""
+        text = self.query("version")
+        if not text.isdigit():
+            raise bad_request(
+                f"invalid {kind} version '{text}': strconv.ParseUint: parsing "
+                f'"{text}": invalid syntax'
+            )
+        return int(text)
+
     async def body(self) -> Any:
         """The JSON body; a missing or malformed one is the client's mistake (400)."""
         raw = await self.request.read()
         if not raw.strip():
-            raise bad_request("request body is empty: a JSON object was expected")
+            raise bad_request("got EOF while reading request body")
         try:
             return json.loads(raw)
         except ValueError as error:
@@ -124,7 +146,8 @@ def json_response(value: Any, status: int = 200) -> web.Response:
     if isinstance(value, WireModel):
         value = value.to_json()
     text = json.dumps(value, separators=(",", ":"), ensure_ascii=False) + "\n"
-    return web.Response(status=status, text=text, content_type="application/json")
+    # exactly application/json (no charset): the docker CLI reads errors only then
+    return web.Response(status=status, body=text.encode(), content_type="application/json")
 
 
 def error_response(status: int, message: str) -> web.Response:

@@ -68,5 +68,5 @@ def parse(text: str | None, accepted: Iterable[str]) -> Filters:
     allowed = set(accepted)
     for name in sorted(values):
         if name not in allowed:
-            raise bad_request(f"invalid filter '{name}'")
+            raise bad_request(f"Invalid filter '{name}'")
     return Filters(values)

@@ -7,7 +7,6 @@ from aiohttp import web
 
 from core.model.node import Node, NodeSpec
 from real.engine.app import Call, Routes, json_response
-from real.engine.errors import bad_request
 from real.engine.filters import Filters, parse
 
 routes = Routes()
@@ -20,7 +19,10 @@ def matches(node: Node, wanted: Filters) -> bool:
         and wanted.labels("label", node.description.engine.labels)
         and wanted.labels("node.label", node.spec.labels)
         and wanted.exact("membership", "accepted")  # a node in the store was accepted
-        and wanted.any_of("name", [node.description.hostname, node.spec.name])
+        and (
+            wanted.prefix("name", node.description.hostname)
+            or wanted.prefix("name", node.spec.name)
+        )
         and wanted.exact("role", str(node.spec.role))
     )
 
@@ -39,9 +41,7 @@ async def node_inspect(call: Call) -> web.StreamResponse:
 
 @routes.post("/nodes/{id}/update")
 async def node_update(call: Call) -> web.StreamResponse:
-    version = call.integer("version")
-    if version is None:
-        raise bad_request("invalid node version: the version parameter is required")
+    version = call.object_version("node")
     spec = await call.model(NodeSpec)
     await call.ask("NodeUpdate", {"node": call.arg("id"), "version": version, "spec": spec})
     return web.Response(status=200)

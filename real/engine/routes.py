@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from real.engine import nodes, objects, services, swarm, system, tasks
+from real.engine import control, nodes, objects, services, swarm, system, tasks
 from real.engine.app import Routes
 
 STANDARD: tuple[Routes, ...] = (
@@ -12,4 +12,5 @@ STANDARD: tuple[Routes, ...] = (
     services.routes,
     tasks.routes,
     objects.routes,
+    control.routes,
 )

@@ -36,10 +36,15 @@ def _text(body: dict[str, Any], key: str) -> str:
     return value
 
 
+#: What the docker CLI sends as ListenAddr when ``--listen-addr`` is not given: it
+#: cannot be told from an explicit one, so it means "the daemon's own".
+CLI_DEFAULT_LISTEN = "0.0.0.0:2377"
+
+
 def _addresses(body: dict[str, Any]) -> dict[str, Any]:
     params: dict[str, Any] = {}
     listen, advertise = _text(body, "ListenAddr"), _text(body, "AdvertiseAddr")
-    if listen:
+    if listen and listen != CLI_DEFAULT_LISTEN:
         params[LISTEN_PARAM] = listen
     if advertise:
         params[ADVERTISE_PARAM] = advertise
@@ -101,17 +106,18 @@ async def swarm_leave(call: Call) -> web.StreamResponse:
 
 @routes.post("/swarm/update")
 async def swarm_update(call: Call) -> web.StreamResponse:
-    version = call.integer("version")
-    if version is None:
-        raise bad_request("invalid swarm version: the version parameter is required")
+    version = call.object_version("swarm")
+    rotate_worker = call.strict_flag("rotateWorkerToken")
+    rotate_manager = call.strict_flag("rotateManagerToken")
+    rotate_unlock = call.strict_flag("rotateManagerUnlockKey")
     spec = await call.model(ClusterSpec)
     params: dict[str, Any] = {
         "spec": spec,
         "version": version,
-        "rotate_worker_token": call.flag("rotateWorkerToken"),
-        "rotate_manager_token": call.flag("rotateManagerToken"),
+        "rotate_worker_token": rotate_worker,
+        "rotate_manager_token": rotate_manager,
     }
-    if call.flag("rotateManagerUnlockKey"):
+    if rotate_unlock:
         raise EngineError(400, "autolock is not supported by this version of shoal")
     await call.ask("SwarmUpdate", params)
     return web.Response(status=200)
@@ -127,4 +133,5 @@ async def unlock_key(call: Call) -> web.StreamResponse:
 @routes.post("/swarm/unlock")
 async def unlock(call: Call) -> web.StreamResponse:
     await call.body()
-    raise EngineError(400, "swarm is not locked")
+    await call.ask("SwarmInspect")  # not a manager: dockerd's 503
+    raise EngineError(409, "swarm is not locked")

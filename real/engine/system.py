@@ -22,19 +22,12 @@ from real.engine.errors import EngineError
 routes = Routes()
 
 
-def _swarm_header(info: Any) -> str:
-    if not info.get("node_id"):
-        return "inactive"
-    return "active/manager" if info.get("manager") else "active/worker"
-
-
 async def ping(call: Call) -> web.StreamResponse:
-    response = web.Response(text="OK" if call.request.method == "GET" else None)
+    response = web.Response(
+        text="OK" if call.request.method == "GET" else "", content_type="text/plain"
+    )
     response.headers["Cache-Control"] = "no-cache, no-store, must-revalidate"
     response.headers["Pragma"] = "no-cache"
-    response.headers["Builder-Version"] = "1"
-    response.headers["Swarm"] = _swarm_header(call.backend.info())
-    response.content_type = "text/plain"
     docker_headers(response)
     return response
 
@@ -179,6 +172,6 @@ async def info(call: Call) -> web.StreamResponse:
             "RuncCommit": {"ID": "", "Expected": ""},
             "InitCommit": {"ID": "", "Expected": ""},
             "SecurityOptions": [],
-            "Warnings": None,
+            "Warnings": [],
         }
     )

@@ -159,6 +159,25 @@ class ShoalSwarm:
             argv, cwd=ROOT, capture_output=True, text=True, timeout=timeout, check=False
         )
 
+    def docker(
+        self, name: str | TestHost, *words: str, timeout: float = PATIENCE + 150
+    ) -> subprocess.CompletedProcess[str]:
+        """The stock ``docker`` CLI against the host's daemon (its Engine API socket),
+        with a configuration directory of its own (no contexts or credentials of the
+        machine's user leak in). Never raises on exit code."""
+        config = self.host(name).dir / "docker-cli"
+        config.mkdir(exist_ok=True)
+        env = {
+            "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+            "HOME": str(config),
+            "DOCKER_HOST": f"unix://{self.socket(name)}",
+            "DOCKER_CONFIG": str(config),
+        }
+        return subprocess.run(
+            ["docker", *words], env=env, capture_output=True, text=True, timeout=timeout,
+            check=False,
+        )  # fmt: skip
+
     def must(self, name: str | TestHost, *words: str) -> str:
         """``shoal words...`` that must succeed: its stdout."""
         done = self.shoal(name, *words)

@@ -147,7 +147,9 @@ def _running_twice(output: str) -> bool:
 
 def test_one_host_swarm_runs_and_recovers_from_kill_9(daemon: Daemon, dockerd: Dockerd) -> None:
     daemon.start()
-    assert stat.S_IMODE(daemon.socket.stat().st_mode) == 0o600
+    socket_stat = daemon.socket.stat()
+    assert stat.S_IMODE(socket_stat.st_mode) == 0o660  # root and root's group, as docker.sock
+    assert socket_stat.st_gid == 0
 
     before = daemon.shoal("node", "ls")
     assert before.returncode == 1
