@@ -838,9 +838,7 @@ class SwarmNode:
         self, request_id: str, stats: tuple[bool, int, int] | None, active: bool = True
     ) -> None:
         message = leave_refusal(stats, active)
-        self.out.replies.append(
-            ClientReply.failed(request_id, ApiError("FailedPrecondition", message))
-        )
+        self.out.replies.append(ClientReply.failed(request_id, ApiError("Unavailable", message)))
 
     def _left(self, request_id: str) -> None:
         self.manager = None

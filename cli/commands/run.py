@@ -36,13 +36,13 @@ def execute(command: Command, send: Send, self_name: str) -> Outcome:
         for key, value in command.params.items()
     }
     reply = send(command.method, params)
-    return Outcome(command, reply.ok, reply.value, reply.error)
+    return Outcome(command, reply.ok, reply.value, reply.message)
 
 
 def _change(change: Change, send: Send) -> Outcome:
     read = send("ServiceInspect", {"service": change.service})
     if not read.ok:
-        return Outcome(change, False, error=read.error)
+        return Outcome(change, False, error=read.message)
     current = read.value
     assert isinstance(current, Service)
     params: dict[str, Any] = {"service": current.id, "version": current.version.index}
@@ -52,7 +52,7 @@ def _change(change: Change, send: Send) -> Outcome:
         params["spec"] = change.edit(current.spec)
         params["force"] = change.force
     reply = send("ServiceUpdate", params)
-    return Outcome(change, reply.ok, current.id if reply.ok else None, reply.error)
+    return Outcome(change, reply.ok, current.id if reply.ok else None, reply.message)
 
 
 __all__ = ["Call", "Change", "Outcome", "Send", "execute"]

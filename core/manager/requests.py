@@ -45,6 +45,11 @@ class ClientRequest:
     params: Mapping[str, Any] = field(default_factory=dict)
 
 
+#: Errors dockerd words itself (not in the store, not a manager, leaving): shown as
+#: their message alone, where SwarmKit's errors keep their gRPC wrapping.
+PLAIN_CODES = ("Unavailable",)
+
+
 @dataclass(frozen=True, slots=True)
 class ClientReply:
     id: str
@@ -52,6 +57,14 @@ class ClientReply:
     value: Any = None
     error: str = ""
     code: str = ""
+
+    @property
+    def message(self) -> str:
+        """The error as Docker shows it."""
+        prefix = f"rpc error: code = {self.code} desc = "
+        if self.code in PLAIN_CODES and self.error.startswith(prefix):
+            return self.error[len(prefix) :]
+        return self.error
 
     @classmethod
     def failed(cls, request_id: str, error: ShoalError) -> ClientReply:

@@ -23,10 +23,6 @@ STATUS_OF_CODE = {
     "Unavailable": 503,
 }
 
-#: Errors dockerd words itself rather than passing SwarmKit's gRPC text on.
-PLAIN_CODES = ("Unavailable",)
-
-
 class EngineError(Exception):
     """An answer other than success: the status and Docker's message."""
 
@@ -46,9 +42,4 @@ def not_found(message: str) -> EngineError:
 
 def from_reply(reply: ClientReply) -> EngineError:
     """The error a failed control API reply answers with."""
-    status = STATUS_OF_CODE.get(reply.code, 500)
-    message = reply.error
-    prefix = f"rpc error: code = {reply.code} desc = "
-    if reply.code in PLAIN_CODES and message.startswith(prefix):
-        message = message[len(prefix) :]
-    return EngineError(status, message)
+    return EngineError(STATUS_OF_CODE.get(reply.code, 500), reply.message)

@@ -106,8 +106,8 @@ def test_swarm_commands() -> None:
     assert out[4] == f"    docker swarm join --token {after} manager-1:2377"
     assert out[7:9] == ["Swarm updated.", "Node left the swarm."]
     assert out[9].startswith(
-        "Error response from daemon: rpc error: code = FailedPrecondition desc = You are "
-        "attempting to leave the swarm on a node that is participating as a manager."
+        "Error response from daemon: You are attempting to leave the swarm on a node that is "
+        "participating as a manager."
     )
 
 
