@@ -19,8 +19,10 @@ from typing import Any
 import msgpack
 
 from core.errors import ShoalError
-from core.model.cluster import Cluster
-from core.model.node import Node, NodeDescription
+from core.model.cluster import Cluster, ClusterSpec
+from core.model.network import Network, NetworkSpec
+from core.model.node import Node, NodeDescription, NodeSpec
+from core.model.secret import Config, ConfigSpec, Secret, SecretSpec
 from core.model.service import Service, ServiceSpec
 from core.model.task import Task, TaskStatus
 from core.model.wire import WireModel
@@ -299,7 +301,23 @@ _CLASSES: dict[str, type] = {
 
 _MODELS: dict[str, type[WireModel]] = {
     cls.__name__: cls
-    for cls in (Cluster, Node, NodeDescription, Service, ServiceSpec, Task, TaskStatus)
+    for cls in (
+        Cluster,
+        ClusterSpec,
+        Config,
+        ConfigSpec,
+        Network,
+        NetworkSpec,
+        Node,
+        NodeDescription,
+        NodeSpec,
+        Secret,
+        SecretSpec,
+        Service,
+        ServiceSpec,
+        Task,
+        TaskStatus,
+    )
 }
 
 

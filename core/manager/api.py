@@ -169,7 +169,10 @@ def service_create(ctx: ApiContext, params: Mapping[str, Any]) -> Write:
         try:
             tx.create(service)
         except NameConflict:
-            raise ApiError("AlreadyExists", f"service {spec.name} already exists") from None
+            raise ApiError(
+                "AlreadyExists",
+                f"name conflicts with an existing object: service {spec.name} already exists",
+            ) from None
 
     return Write(build, lambda: service_id)
 
@@ -552,6 +555,11 @@ HANDLERS: dict[str, Handler] = {
     "NodeUpdate": node_update,
     "NodeRemove": node_remove,
 }
+
+# secrets, configs and networks (that module reads this one's helpers at call time)
+from core.manager.objects_api import OBJECT_HANDLERS  # noqa: E402
+
+HANDLERS.update(OBJECT_HANDLERS)
 
 
 def handle(ctx: ApiContext, method: str, params: Mapping[str, Any]) -> Answer | Write | Gather:

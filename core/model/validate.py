@@ -42,7 +42,7 @@ def validate_name(field: str, name: str) -> None:
         raise InvalidSpec(field, name, "a name must be provided")
     if len(name) > NAME_LENGTH_MAX:
         raise InvalidSpec(field, name, f"at most {NAME_LENGTH_MAX} characters are allowed")
-    if not _DNS_NAME.match(name):
+    if not _DNS_NAME.fullmatch(name):
         raise InvalidSpec(
             field,
             name,

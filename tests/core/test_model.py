@@ -183,6 +183,7 @@ INVALID = [
     (dict(name="web site"), 'invalid ServiceSpec.Name "web site": must be valid as a DNS name'),
     (dict(name="-web"), "must be valid as a DNS name"),
     (dict(name="x" * 64), "at most 63 characters"),
+    (dict(name="web\n"), "must be valid as a DNS name"),  # $ matches before a final newline
     (dict(task_template=TaskSpec()), "invalid TaskTemplate.ContainerSpec <nil>"),
     (dict(task_template=TaskSpec(container_spec=ContainerSpec(image=" "))), "ContainerSpec.Image"),
     (
