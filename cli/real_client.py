@@ -89,7 +89,7 @@ class RealClient:
         command = outcome.command
         if not outcome.ok:
             missing = isinstance(command, Call) and command.show.endswith("inspect")
-            if missing and "NotFound" in outcome.error:  # Docker's inspect: [] then the error
+            if missing and outcome.code == "NotFound":  # Docker's inspect: [] then the error
                 kind, name = next(iter(command.params.items()))  # type: ignore[union-attr]
                 self.say("[]")
                 print(f"Error: no such {kind}: {name}", file=self.err)

@@ -26,6 +26,7 @@ class Outcome:
     ok: bool
     value: Any = None
     error: str = ""
+    code: str = ""  # the error's gRPC code name (NotFound...)
 
 
 def execute(command: Command, send: Send, self_name: str) -> Outcome:
@@ -36,13 +37,13 @@ def execute(command: Command, send: Send, self_name: str) -> Outcome:
         for key, value in command.params.items()
     }
     reply = send(command.method, params)
-    return Outcome(command, reply.ok, reply.value, reply.message)
+    return Outcome(command, reply.ok, reply.value, reply.message, reply.code)
 
 
 def _change(change: Change, send: Send) -> Outcome:
     read = send("ServiceInspect", {"service": change.service})
     if not read.ok:
-        return Outcome(change, False, error=read.message)
+        return Outcome(change, False, error=read.message, code=read.code)
     current = read.value
     assert isinstance(current, Service)
     params: dict[str, Any] = {"service": current.id, "version": current.version.index}
@@ -52,7 +53,7 @@ def _change(change: Change, send: Send) -> Outcome:
         params["spec"] = change.edit(current.spec)
         params["force"] = change.force
     reply = send("ServiceUpdate", params)
-    return Outcome(change, reply.ok, current.id if reply.ok else None, reply.message)
+    return Outcome(change, reply.ok, current.id if reply.ok else None, reply.message, reply.code)
 
 
 __all__ = ["Call", "Change", "Outcome", "Send", "execute"]

@@ -18,7 +18,7 @@ from core.allocator.ports import PortConflict
 from core.ca import tokens as join_tokens
 from core.ca.errors import CAError
 from core.ca.issue import check_cert_expiry
-from core.manager.requests import ApiError
+from core.manager.requests import ApiError, DaemonError
 from core.manager.swarm_spec import merged, refuse_autolock
 from core.model import replace
 from core.model.cluster import Cluster, ClusterSpec
@@ -103,10 +103,10 @@ def _find(store: MemoryStore, table: str, ref: str, kind: str) -> StoredObject:
     if len(prefixed) == 1:
         return prefixed[0]
     if len(prefixed) > 1 or len(named) > 1:
-        raise ApiError(
-            "FailedPrecondition", f"{kind} {ref} is ambiguous ({len(prefixed)} matches found)"
+        raise DaemonError(
+            "InvalidArgument", f"{kind} {ref} is ambiguous ({len(prefixed)} matches found)"
         )
-    raise ApiError("NotFound", f"{kind} {ref} not found")
+    raise DaemonError("NotFound", f"{kind} {ref} not found")
 
 
 def _name_of(obj: StoredObject) -> str:

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from core.manager.requests import ApiError
+from core.manager.requests import ApiError, DaemonError
 from core.model import replace
 from core.model.common import Annotated, Driver, StoredObject
 from core.model.enums import PublishMode
@@ -45,17 +45,6 @@ PREDEFINED_LABEL = "com.docker.swarm.predefined"
 #: Network drivers SwarmKit's allocator has built in (cnmallocator, Linux).
 BUILTIN_NETWORK_DRIVERS = ("bridge", "host", "ipvlan", "macvlan", "overlay", "remote")
 DEFAULT_IPAM = "default"
-
-
-class DaemonError(ApiError):
-    """An error dockerd words itself, shown without the gRPC prefix."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(code, message)
-        self.args = (message,)
-
-    def __str__(self) -> str:
-        return self.message
 
 
 def decode_data(text: str) -> bytes:

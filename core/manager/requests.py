@@ -24,6 +24,14 @@ class ApiError(ShoalError):
         super().__init__(f"rpc error: code = {code} desc = {message}")
 
 
+class DaemonError(ApiError):
+    """An error dockerd words itself (a lookup that finds nothing, say), shown
+    without the gRPC prefix SwarmKit's errors carry."""
+
+    def __str__(self) -> str:
+        return self.message
+
+
 def deadline_exceeded() -> ApiError:
     return ApiError("DeadlineExceeded", "context deadline exceeded")
 

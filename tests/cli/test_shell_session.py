@@ -52,7 +52,7 @@ def test_a_100000_character_line_is_split_and_refused_in_docker_words() -> None:
     assert status == 0
     assert out[-1].startswith("t=")  # the shell went on
     assert f'invalid ServiceSpec.Name "{name}"' in out[1]  # the whole name, as one word
-    assert out[2].endswith(f"desc = service {name} not found")
+    assert out[2] == f"Error response from daemon: service {name} not found"
 
 
 T = TypeVar("T")
