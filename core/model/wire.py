@@ -426,7 +426,8 @@ class WireModel:
         Well-formed input takes a fast reading; anything it stumbles on is read again
         strictly, field by field, so that the error names the path. ``null`` reads as
         Go reads it: nil for a pointer, the zero value for anything else (the docker
-        CLI sends ``"Labels": null``)."""
+        CLI sends ``"Labels": null``), and a key that names no field matches one ignoring
+        case, as Go matches keys."""
         try:
             return cls._from_json_fast(data)
         except Exception:
@@ -434,6 +435,8 @@ class WireModel:
         where = path or cls.__name__
         fields = cls._fields()
         known = cls._wire_keys()
+        if not known.issuperset(data):
+            data = _folded(data, known)
         if not known.issuperset(data):
             key = min(k for k in data if k not in known)
             raise InvalidSpec(f"{where}.{key}", data[key], f"unknown field of {cls.__name__}")
@@ -453,6 +456,19 @@ class WireModel:
             if zero is not _USE_DEFAULT:
                 values[field.name] = zero
         return cls(**values)
+
+
+def _folded(data: Mapping[str, JSON], known: frozenset[str] | set[str]) -> Mapping[str, JSON]:
+    """Keys as Go's encoding/json matches them: a key that names no field exactly
+    takes the field whose name it equals ignoring case (docker-py sends
+    ``{"replicated": ...}`` for ``Replicated``); an exact key wins over a folded one."""
+    by_fold = {key.casefold(): key for key in sorted(known)}
+    folded: dict[str, JSON] = {}
+    for key in sorted(data, key=lambda k: k not in known):  # exact keys first
+        name = key if key in known else by_fold.get(key.casefold(), key)
+        if name not in folded:
+            folded[name] = data[key]
+    return folded
 
 
 def replace(obj: T, /, **changes: Any) -> T:

@@ -487,3 +487,24 @@ def test_resources_at_the_floors_and_within_limits_pass() -> None:
         )
     )
     validate_service_spec(spec)
+
+
+def test_json_reads_keys_and_nulls_as_go_does() -> None:
+    """docker-py sends ``{"replicated": {"Replicas": 4}}`` and the docker CLI sends
+    ``"Labels": null``; Go's decoder matches keys ignoring case (an exact key first)
+    and reads null as the zero value (nil for pointers)."""
+    mode = ServiceMode.from_json({"replicated": {"replicas": 4}})
+    assert mode.replicated == ReplicatedService(replicas=4)
+    both = ServiceMode.from_json({"replicated": {"Replicas": 5}, "Replicated": {"Replicas": 4}})
+    assert both.replicated == ReplicatedService(replicas=4)
+    spec = ServiceSpec.from_json(
+        {
+            "Name": "web",
+            "Labels": None,
+            "TaskTemplate": {"ContainerSpec": {"Image": "x", "Env": None}},
+        }
+    )
+    assert spec.labels == {} and spec.task_template.container_spec is not None
+    assert spec.task_template.container_spec.env == ()
+    with pytest.raises(InvalidSpec, match="unknown field"):
+        ServiceMode.from_json({"replicatd": {}})
