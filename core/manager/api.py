@@ -46,7 +46,7 @@ from core.model.service import (
 from core.model.task import Task
 from core.model.timestamp import Timestamp
 from core.model.validate import validate_cluster_spec, validate_node_spec, validate_service_spec
-from core.model.wire import Labels
+from core.model.wire import Labels, WireModel
 from core.store import MemoryStore, NameConflict, WriteTx
 from core.store.store import SequenceConflict
 
@@ -562,10 +562,31 @@ from core.manager.objects_api import OBJECT_HANDLERS  # noqa: E402
 HANDLERS.update(OBJECT_HANDLERS)
 
 
+def _check_text(value: Any, where: str) -> None:
+    """Every string a request carries must be text the store can write (UTF-8): a
+    lone surrogate (a JSON ``\\ud800`` escape, a non-UTF-8 argument) is refused here
+    rather than failing the leader's log write."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ApiError("InvalidArgument", f"invalid {where}: not valid UTF-8 text") from None
+    elif isinstance(value, WireModel | Mapping):
+        data = value.to_json() if isinstance(value, WireModel) else value
+        for key, item in data.items():
+            _check_text(key, where)
+            _check_text(item, f"{where}.{key}")
+    elif isinstance(value, list | tuple):
+        for item in value:
+            _check_text(item, where)
+
+
 def handle(ctx: ApiContext, method: str, params: Mapping[str, Any]) -> Answer | Write | Gather:
     handler = HANDLERS.get(method)
     if handler is None:
         raise ApiError("Unimplemented", f"unknown method {method}")
+    for name, value in sorted(params.items()):
+        _check_text(value, name)
     try:
         return handler(ctx, params)
     except KeyError as missing:

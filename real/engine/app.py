@@ -20,6 +20,7 @@ from core.model.wire import WireModel
 from real.engine import versions
 from real.engine.backend import Backend
 from real.engine.errors import EngineError, bad_request, from_reply
+from real.engine.json_text import go_uint, load_json
 
 log = logging.getLogger(__name__)
 
@@ -70,22 +71,20 @@ class Call:
     def object_version(self, kind: str) -> int:
         """The required ``version`` of an update (a uint64), refused as dockerd does."""
         text = self.query("version")
-        if not text.isdigit():
+        value = go_uint(text)
+        if value is None:
             raise bad_request(
                 f"invalid {kind} version '{text}': strconv.ParseUint: parsing "
                 f'"{text}": invalid syntax'
             )
-        return int(text)
+        return value
 
     async def body(self) -> Any:
         """The JSON body; a missing or malformed one is the client's mistake (400)."""
         raw = await self.request.read()
         if not raw.strip():
             raise bad_request("got EOF while reading request body")
-        try:
-            return json.loads(raw)
-        except ValueError as error:
-            raise bad_request(f"invalid JSON body: {error}") from None
+        return load_json(raw, "invalid JSON body")
 
     async def model(self, cls: type[M], data: Any = None) -> M:
         """The body (or ``data``) as a model object, refused with the field at fault."""
@@ -146,8 +145,10 @@ def json_response(value: Any, status: int = 200) -> web.Response:
     if isinstance(value, WireModel):
         value = value.to_json()
     text = json.dumps(value, separators=(",", ":"), ensure_ascii=False) + "\n"
-    # exactly application/json (no charset): the docker CLI reads errors only then
-    return web.Response(status=status, body=text.encode(), content_type="application/json")
+    # exactly application/json (no charset): the docker CLI reads errors only then;
+    # text that is not UTF-8 (an error quoting a client's bad input) cannot fail it
+    body = text.encode("utf-8", errors="replace")
+    return web.Response(status=status, body=body, content_type="application/json")
 
 
 def error_response(status: int, message: str) -> web.Response:

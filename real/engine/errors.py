@@ -23,6 +23,7 @@ STATUS_OF_CODE = {
     "Unavailable": 503,
 }
 
+
 class EngineError(Exception):
     """An answer other than success: the status and Docker's message."""
 

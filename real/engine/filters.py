@@ -5,11 +5,11 @@ endpoint accepts its own names, and refuses any other as dockerd does."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from real.engine.errors import bad_request
+from real.engine.json_text import load_json
 
 
 @dataclass(frozen=True)
@@ -51,10 +51,7 @@ def parse(text: str | None, accepted: Iterable[str]) -> Filters:
     filter mapping or names a filter the endpoint does not take."""
     if not text:
         return Filters()
-    try:
-        raw = json.loads(text)
-    except ValueError as error:
-        raise bad_request(f"invalid filter: {error}") from None
+    raw = load_json(text, "invalid filter")
     if not isinstance(raw, dict):
         raise bad_request("invalid filter: the filters must be a JSON object")
     values: dict[str, tuple[str, ...]] = {}

@@ -23,6 +23,7 @@ from real.engine import versions
 from real.engine.app import Call, Routes, json_response
 from real.engine.errors import EngineError, bad_request, not_found
 from real.engine.filters import Filters, parse
+from real.engine.json_text import go_uint
 
 routes = Routes()
 
@@ -95,7 +96,7 @@ def _object_routes(word: str, kind: str, cls: type[SecretSpec] | type[ConfigSpec
 
     async def update(call: Call) -> web.StreamResponse:
         spec = await _object_spec(call, cls, word)
-        version = _uint(call.query("version"))
+        version = go_uint(call.query("version"))
         if version is None:
             raise bad_request(f"invalid {word} version")
         params = {word: call.arg("id"), "version": version, "spec": spec}
@@ -112,13 +113,6 @@ def _object_routes(word: str, kind: str, cls: type[SecretSpec] | type[ConfigSpec
     routes.get(f"{plural}/{{id}}")(inspect)
     routes.post(f"{plural}/{{id}}/update")(update)
     routes.delete(f"{plural}/{{id}}")(remove)
-
-
-def _uint(text: str) -> int | None:
-    """Go's strconv.ParseUint(text, 10, 64)."""
-    if not text.isascii() or not text.isdigit() or int(text) >= 2**64:
-        return None
-    return int(text)
 
 
 _object_routes("secret", "Secret", SecretSpec)

@@ -29,6 +29,17 @@ def _fields(body: Any, allowed: tuple[str, ...], what: str) -> dict[str, Any]:
     return {k: v for k, v in body.items() if k in allowed}
 
 
+def _go_type(value: Any) -> str:
+    """What Go's decoder calls a JSON value it cannot put in a field."""
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    return "array" if isinstance(value, list) else "object"
+
+
 def _text(body: dict[str, Any], key: str) -> str:
     value = body.get(key) or ""
     if not isinstance(value, str):
@@ -67,7 +78,13 @@ INIT_FIELDS = (
 async def swarm_init(call: Call) -> web.StreamResponse:
     body = _fields(await call.body(), INIT_FIELDS, "swarm init request")
     params = _addresses(body)
-    params["force_new_cluster"] = bool(body.get("ForceNewCluster"))
+    force = body.get("ForceNewCluster", False)
+    if not isinstance(force, bool):
+        raise bad_request(
+            f"json: cannot unmarshal {_go_type(force)} into Go struct field "
+            "InitRequest.ForceNewCluster of type bool"
+        )
+    params["force_new_cluster"] = force
     if body.get("Spec") is not None:
         params["spec"] = await call.model(ClusterSpec, body["Spec"])
     pools = body.get("DefaultAddrPool") or []

@@ -1,0 +1,45 @@
+"""Reading what clients send as Go reads it: JSON (depth-limited, lone surrogate
+escapes replaced) and unsigned integers (ASCII digits within 64 bits)."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from real.engine.errors import bad_request
+
+ASCII_DIGITS = re.compile(r"[0-9]+")
+UINT64_MAX = 2**64 - 1
+LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def go_uint(text: str) -> int | None:
+    """Go's ``strconv.ParseUint(text, 10, 64)``: ASCII digits only, within 64 bits
+    (Python's ``int()`` also takes ``²``, ``١٢``, spaces and underscores)."""
+    if not ASCII_DIGITS.fullmatch(text):
+        return None
+    value = int(text)
+    return value if value <= UINT64_MAX else None
+
+
+def load_json(raw: bytes | str, what: str) -> Any:
+    """JSON as Go's decoder reads it: too deep is an error, and a lone surrogate
+    escape becomes U+FFFD (Python would keep it, and it cannot be written out)."""
+    try:
+        value = json.loads(raw)
+    except RecursionError:
+        raise bad_request(f"{what}: exceeded max depth") from None
+    except ValueError as error:
+        raise bad_request(f"{what}: {error}") from None
+    return _scrubbed(value)
+
+
+def _scrubbed(value: Any) -> Any:
+    if isinstance(value, str):
+        return LONE_SURROGATE.sub("\ufffd", value)
+    if isinstance(value, list):
+        return [_scrubbed(v) for v in value]
+    if isinstance(value, dict):
+        return {_scrubbed(k): _scrubbed(v) for k, v in value.items()}
+    return value
