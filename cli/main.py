@@ -50,11 +50,12 @@ def build_parser() -> argparse.ArgumentParser:
         "and prints each task's states as `docker service ps` would.",
     )
     demo.add_argument("--seed", type=int, default=1, help="seed for task ids (default 1)")
-    from cli import sim_raft, sim_run, sim_shell
+    from cli import sim_raft, sim_run, sim_serve, sim_shell
 
     sim = sim_raft.add_parser(commands)
     sim_run.add_parser(sim)
     sim_shell.add_parser(sim)
+    sim_serve.add_parser(sim)
     from cli import real_client
     from real import daemon
 
@@ -81,6 +82,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from cli import sim_shell
 
             return sim_shell.run(args)
+        if args.command == "sim" and args.sim_command == "serve":
+            from cli import sim_serve
+
+            return sim_serve.run(args)
         if args.command == "sim" and args.sim_command == "run":
             from cli import sim_run
 

@@ -18,6 +18,7 @@ from aiohttp import web
 from core.manager.requests import ClientReply
 from real.engine.app import Routes, build_app
 from sim.cluster import ClusterConfig, ClusterWorld, standard_hosts
+from sim.serve import host_info
 
 
 class StepBackend:
@@ -30,10 +31,7 @@ class StepBackend:
         return self.world.call(self.host, method, **params)
 
     def info(self) -> Mapping[str, Any]:
-        node = self.world.hosts[self.host].node
-        if node is None:
-            return {"host": self.host, "hostname": self.host, "node_id": "", "manager": False}
-        return node.info()
+        return host_info(self.world, self.host)
 
 
 def world(managers: int = 3, workers: int = 2, seed: int = 1, formed: bool = True) -> ClusterWorld:
