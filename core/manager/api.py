@@ -36,6 +36,7 @@ from core.model.ids import new_id
 from core.model.node import Node, NodeSpec
 from core.model.service import (
     JobStatus,
+    NetworkAttachmentConfig,
     PortConfig,
     ReplicatedService,
     Service,
@@ -150,11 +151,31 @@ def _check_version(obj: StoredObject, params: Mapping[str, Any], kind: str) -> N
 # -- services --------------------------------------------------------------------------------
 
 
+def _networks_by_id(store: MemoryStore, spec: ServiceSpec) -> ServiceSpec:
+    """The spec with every network it attaches to named by ID, as dockerd writes it
+    (a client may name them); a network that does not exist is refused."""
+
+    def resolved(attachments: tuple[NetworkAttachmentConfig, ...]) -> tuple[Any, ...]:
+        return tuple(
+            replace(a, target=_find(store, "networks", a.target, "network").id) for a in attachments
+        )
+
+    template = spec.task_template
+    if not template.networks and not spec.networks:
+        return spec
+    return replace(
+        spec,
+        task_template=replace(template, networks=resolved(template.networks)),
+        networks=resolved(spec.networks),
+    )
+
+
 def service_create(ctx: ApiContext, params: Mapping[str, Any]) -> Write:
     spec = params["spec"]
     if not isinstance(spec, ServiceSpec):
         raise ApiError("InvalidArgument", "a service spec is required")
     validate_service_spec(spec)
+    spec = _networks_by_id(ctx.store, spec)
     service_id = new_id(ctx.rng)
     job = JobStatus(job_iteration=Version(index=0), last_execution=Timestamp.from_seconds(ctx.wall))
     service = Service(
@@ -219,6 +240,7 @@ def service_update(ctx: ApiContext, params: Mapping[str, Any]) -> Write:
             spec, task_template=replace(template, force_update=template.force_update + 1)
         )
     validate_service_spec(spec)  # with the count --force raised (it may overflow)
+    spec = _networks_by_id(ctx.store, spec)
     if spec.mode.name != current.spec.mode.name:
         raise ApiError("Unimplemented", "service mode change is not allowed")
     if spec.name != current.spec.name:

@@ -44,8 +44,8 @@ class Call:
         return self.request.query.get(name, default)
 
     def flag(self, name: str) -> bool:
-        """dockerd's ``BoolValue``: "1" or "true" (any case) is set."""
-        return self.query(name).strip().lower() in ("1", "true")
+        """dockerd's ``BoolValue``: set unless empty, "0", "no", "false" or "none"."""
+        return self.query(name).strip().lower() not in ("", "0", "no", "false", "none")
 
     def integer(self, name: str) -> int | None:
         text = self.query(name)
@@ -73,9 +73,11 @@ class Call:
         text = self.query("version")
         value = go_uint(text)
         if value is None:
+            problem = (
+                "value out of range" if text.isascii() and text.isdigit() else "invalid syntax"
+            )
             raise bad_request(
-                f"invalid {kind} version '{text}': strconv.ParseUint: parsing "
-                f'"{text}": invalid syntax'
+                f"invalid {kind} version '{text}': strconv.ParseUint: parsing \"{text}\": {problem}"
             )
         return value
 

@@ -43,3 +43,14 @@ def _scrubbed(value: Any) -> Any:
     if isinstance(value, dict):
         return {_scrubbed(k): _scrubbed(v) for k, v in value.items()}
     return value
+
+
+def go_type(value: Any) -> str:
+    """The JSON type as Go's ``UnmarshalTypeError`` names it."""
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    return "array" if isinstance(value, list) else "object"

@@ -23,7 +23,7 @@ from real.engine import versions
 from real.engine.app import Call, Routes, json_response
 from real.engine.errors import EngineError, bad_request, not_found
 from real.engine.filters import Filters, parse
-from real.engine.json_text import go_uint
+from real.engine.json_text import go_type, go_uint
 
 routes = Routes()
 
@@ -278,7 +278,7 @@ class _Request:
     def __init__(self, data: Any, struct: str) -> None:
         if not isinstance(data, dict):
             raise bad_request(
-                f"json: cannot unmarshal {_go_type(data)} into Go value of type {struct}"
+                f"json: cannot unmarshal {go_type(data)} into Go value of type {struct}"
             )
         self.values = {k.lower(): v for k, v in data.items()}
         self.struct = struct
@@ -289,7 +289,7 @@ class _Request:
             return None
         if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
             raise bad_request(
-                f"json: cannot unmarshal {_go_type(value)} into Go struct field "
+                f"json: cannot unmarshal {go_type(value)} into Go struct field "
                 f"{self.struct}.{key} of type {go}"
             )
         return value
@@ -305,7 +305,7 @@ class _Request:
         for value in found.values():
             if not isinstance(value, str):
                 raise bad_request(
-                    f"json: cannot unmarshal {_go_type(value)} into Go struct field "
+                    f"json: cannot unmarshal {go_type(value)} into Go struct field "
                     f"{self.struct}.{key} of type string"
                 )
         return Labels(found)
@@ -317,19 +317,6 @@ class _Request:
     def structs(self, key: str, go: str) -> list[_Request]:
         found = self._get(key, list, f"[]{go}") or []
         return [_Request(item or {}, go) for item in found]
-
-
-def _go_type(value: Any) -> str:
-    """The JSON type as Go's UnmarshalTypeError names it."""
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, int | float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    return "object"
 
 
 def network_spec(body: Any) -> NetworkSpec:

@@ -14,6 +14,7 @@ from core.model.cluster import ClusterSpec
 from real.addresses import ADVERTISE_PARAM, LISTEN_PARAM
 from real.engine.app import Call, Routes, json_response
 from real.engine.errors import EngineError, bad_request
+from real.engine.json_text import go_type
 
 routes = Routes()
 
@@ -27,17 +28,6 @@ def _fields(body: Any, allowed: tuple[str, ...], what: str) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise bad_request(f"invalid JSON body: a {what} must be a JSON object")
     return {k: v for k, v in body.items() if k in allowed}
-
-
-def _go_type(value: Any) -> str:
-    """What Go's decoder calls a JSON value it cannot put in a field."""
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, int | float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    return "array" if isinstance(value, list) else "object"
 
 
 def _text(body: dict[str, Any], key: str) -> str:
@@ -81,7 +71,7 @@ async def swarm_init(call: Call) -> web.StreamResponse:
     force = body.get("ForceNewCluster", False)
     if not isinstance(force, bool):
         raise bad_request(
-            f"json: cannot unmarshal {_go_type(force)} into Go struct field "
+            f"json: cannot unmarshal {go_type(force)} into Go struct field "
             "InitRequest.ForceNewCluster of type bool"
         )
     params["force_new_cluster"] = force
