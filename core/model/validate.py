@@ -33,7 +33,6 @@ from core.scheduler.constraint import parse_constraint
 #: SwarmKit's rule for service, network, secret and config names (a DNS label).
 _DNS_NAME = re.compile(r"^[a-zA-Z0-9](?:[-_]*[A-Za-z0-9]+)*$")
 NAME_LENGTH_MAX = 63
-_SPREAD_PREFIXES = ("node.labels.", "engine.labels.")
 PORT_MAX = 65535
 
 
@@ -151,15 +150,13 @@ def validate_restart_policy(policy: RestartPolicy) -> None:
 def validate_placement(placement: Placement) -> None:
     for index, constraint in enumerate(placement.constraints):
         validate_constraint(f"Placement.Constraints[{index}]", constraint)
+    # A spread descriptor that names no node or engine label is accepted and spreads
+    # over nothing (all nodes share its "" branch), as SwarmKit's API and scheduler do.
     for index, preference in enumerate(placement.preferences):
-        field = f"Placement.Preferences[{index}].Spread.SpreadDescriptor"
         if preference.spread is None:
             raise InvalidSpec(
                 f"Placement.Preferences[{index}]", None, "only spread preferences exist"
             )
-        descriptor = preference.spread.spread_descriptor
-        if not descriptor.startswith(_SPREAD_PREFIXES) or descriptor in _SPREAD_PREFIXES:
-            raise InvalidSpec(field, descriptor, "must be node.labels.<key> or engine.labels.<key>")
     if placement.max_replicas < 0:
         raise InvalidSpec("Placement.MaxReplicas", placement.max_replicas, "must not be negative")
 

@@ -508,3 +508,21 @@ def test_json_reads_keys_and_nulls_as_go_does() -> None:
     assert spec.task_template.container_spec.env == ()
     with pytest.raises(InvalidSpec, match="unknown field"):
         ServiceMode.from_json({"replicatd": {}})
+
+
+def test_a_spread_over_no_label_is_accepted_as_swarmkit_accepts_it() -> None:
+    """docker-py's own tests spread over ``com.dockerpy.test``: SwarmKit takes it and
+    its scheduler puts every node in that preference's one ``""`` branch."""
+    from core.model.service import Placement, PlacementPreference, SpreadOver
+
+    spread = PlacementPreference(spread=SpreadOver(spread_descriptor="com.dockerpy.test"))
+    template = TaskSpec(
+        container_spec=ContainerSpec(image="nginx"), placement=Placement(preferences=(spread,))
+    )
+    validate_service_spec(valid_spec(task_template=template))
+    with pytest.raises(InvalidSpec, match="only spread preferences exist"):
+        bare = TaskSpec(
+            container_spec=ContainerSpec(image="nginx"),
+            placement=Placement(preferences=(PlacementPreference(),)),
+        )
+        validate_service_spec(valid_spec(task_template=bare))

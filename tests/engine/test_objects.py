@@ -272,3 +272,24 @@ def test_a_network_a_service_uses_is_not_removed(swarm: ClusterWorld, client: An
     assert swarm.call(LEADER, "ServiceRemove", service=service_id).ok
     client.remove_network(network_id[:6])
     assert client.networks() == []
+
+
+def test_a_service_names_its_networks_and_is_stored_with_their_ids(client: Any) -> None:
+    """dockerd writes a service's networks by ID, whatever the client named them by;
+    one that does not exist is refused before anything is written."""
+    network_id = client.create_network("front", driver="overlay")["Id"]
+    template = docker.types.TaskTemplate(
+        container_spec=docker.types.ContainerSpec(image="nginx"),
+        networks=[docker.types.NetworkAttachmentConfig("front", aliases=["web"])],
+    )
+    service_id = client.create_service(template, name="web")["ID"]
+    attached = client.inspect_service(service_id)["Spec"]["TaskTemplate"]["Networks"]
+    assert attached == [{"Target": network_id, "Aliases": ["web"]}]
+    elsewhere = docker.types.TaskTemplate(
+        container_spec=docker.types.ContainerSpec(image="nginx"), networks=["nowhere"]
+    )
+    assert said(refused(client.create_service, elsewhere, name="lost")) == (
+        404,
+        "network nowhere not found",
+    )
+    assert [s["Spec"]["Name"] for s in client.services()] == ["web"]
