@@ -51,6 +51,7 @@ def lines(text: str) -> list[str]:
     return [line for line in text.splitlines() if line.strip()]
 
 
+@pytest.mark.slow
 def test_the_docker_cli_forms_and_drives_a_swarm(swarm: ShoalSwarm) -> None:
     h1 = swarm.host("h1")
     init = docker_ok(swarm, "h1", "swarm", "init", "--advertise-addr", h1.address)
@@ -162,6 +163,7 @@ def test_the_docker_cli_forms_and_drives_a_swarm(swarm: ShoalSwarm) -> None:
     assert sorted(hostnames) == ["h1", "h2"]
 
 
+@pytest.mark.slow
 def test_docker_py_drives_a_swarm(swarm: ShoalSwarm) -> None:
     clients = {
         name: docker.APIClient(base_url=f"unix://{swarm.socket(name)}", version="auto")
