@@ -9,6 +9,8 @@ outside any swarm: ``docker swarm init`` forms one, and ``POST
 formed as ``shoal sim run`` forms it, time 0 is when it formed, and the file's
 steps (commands and faults) run at their instants; its expectations are not judged
 (``shoal sim run`` does that) and it serves until stopped (SIGINT, SIGTERM).
+``--host-sockets DIR`` also serves every host's own API at ``DIR/HOST.sock``, as
+each host's dockerd, so a client can join, leave or ask any host itself.
 
 shoal's own endpoints, beside Docker's (errors as Docker's ``{"message": ...}``):
 
@@ -302,6 +304,12 @@ def add_parser(sim: Any) -> None:
     parser.add_argument("--managers", type=int, help="hosts to be managers (default 1)")
     parser.add_argument("--workers", type=int, help="hosts to be workers (default 2)")
     parser.add_argument("--node", help="the host the API speaks for (default: the first manager)")
+    parser.add_argument(
+        "--host-sockets",
+        metavar="DIR",
+        help="also serve each simulated host's own API at DIR/HOST.sock, as each host's "
+        "dockerd (to join, leave or ask any host as a client would)",
+    )
 
 
 def session_from(args: Any) -> Session:
@@ -364,12 +372,20 @@ def check_socket(path: Path) -> None:
     raise UsageError(f"cannot serve on {path}: a server is listening there")
 
 
+def _app(session: Session, host: str) -> web.Application:
+    return build_app(
+        SimBackend(session.paced, host),
+        [shoal_routes(session), image_routes(set())],  # each host pulls its own images
+    )
+
+
 async def serve(
     session: Session,
     path: Path,
     stop: asyncio.Event | None = None,
     err: TextIO | None = None,
     signals: bool = True,
+    host_dir: Path | None = None,
 ) -> int:
     """Serve until ``stop`` is set (or SIGINT/SIGTERM); 0, or :data:`EXIT_FAILED`
     when the world broke an invariant."""
@@ -380,19 +396,21 @@ async def serve(
     if signals:
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stop.set)
-    listener = EngineListener(
-        build_app(
-            SimBackend(session.paced, session.api_host),
-            [shoal_routes(session), image_routes(set())],  # a simulated host's images
-        )
-    )
+    listener = EngineListener(_app(session, session.api_host))
+    others = {
+        name: EngineListener(_app(session, name))
+        for name in (session.world.names if host_dir is not None else ())
+    }
     tasks: list[asyncio.Task[None]] = []
     try:
-        await listener.start()
-        try:
-            await listener.unix(path)
-        except OSError as error:
-            raise UsageError(f"cannot serve on {path}: {error.strerror or error}") from None
+        for at, serving in [(path, listener)] + [
+            (host_dir / f"{name}.sock", one) for name, one in others.items() if host_dir
+        ]:
+            await serving.start()
+            try:
+                await serving.unix(at)
+            except OSError as error:
+                raise UsageError(f"cannot serve on {at}: {error.strerror or error}") from None
         session.paced.restart_clock()
         pacer = asyncio.ensure_future(session.paced.run())
         tasks = [pacer, asyncio.ensure_future(session.play())]
@@ -419,10 +437,18 @@ async def serve(
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         await listener.close()
+        for one in others.values():
+            await one.close()
 
 
 def run(args: Any, err: TextIO | None = None) -> int:
     path = Path(args.socket).absolute()
     check_socket(path)
+    host_dir = Path(args.host_sockets).absolute() if args.host_sockets else None
+    if host_dir is not None and not host_dir.is_dir():
+        raise UsageError(f"--host-sockets {host_dir}: no such directory")
     session = session_from(args)
-    return asyncio.run(serve(session, path, err=err))
+    if host_dir is not None:
+        for name in session.world.names:
+            check_socket(host_dir / f"{name}.sock")
+    return asyncio.run(serve(session, path, err=err, host_dir=host_dir))

@@ -5,16 +5,16 @@ read against Docker's own swarm."""
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable, Iterator
-from typing import Any
 
 import docker
 import pytest
 
 from real.agent.images import IMAGE, SECOND_IMAGE
 from real.testhosts.hosts import TestHosts
-from real.testhosts.swarm import PATIENCE, ShoalSwarm
+from real.testhosts.swarm import ShoalSwarm
+from tests.engine import docker_py_story
+from tests.engine.docker_py_story import until
 
 Make = Callable[..., TestHosts]
 
@@ -34,17 +34,6 @@ def docker_ok(swarm: ShoalSwarm, host: str, *words: str) -> str:
         f"\n{swarm.logs()}"
     )
     return done.stdout
-
-
-def until(check: Callable[[], Any], what: str) -> Any:
-    """Poll until ``check()`` is truthy; its value."""
-    deadline = time.monotonic() + PATIENCE
-    while True:
-        value = check()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"gave up waiting for {what}"
-        time.sleep(0.3)
 
 
 def lines(text: str) -> list[str]:
@@ -165,75 +154,10 @@ def test_the_docker_cli_forms_and_drives_a_swarm(swarm: ShoalSwarm) -> None:
 
 @pytest.mark.slow
 def test_docker_py_drives_a_swarm(swarm: ShoalSwarm) -> None:
-    clients = {
-        name: docker.APIClient(base_url=f"unix://{swarm.socket(name)}", version="auto")
-        for name in ("h1", "h2", "h3")
-    }
+    urls = {name: f"unix://{swarm.socket(name)}" for name in ("h1", "h2", "h3")}
+    clients = {name: docker.APIClient(base_url=url, version="auto") for name, url in urls.items()}
     try:
-        h1, h2, h3 = clients["h1"], clients["h2"], clients["h3"]
-        assert h1.api_version == "1.41"
-        node_id = h1.init_swarm(advertise_addr=swarm.host("h1").address)
-        tokens = h1.inspect_swarm()["JoinTokens"]
-        assert h2.join_swarm([swarm.address("h1")], tokens["Manager"])
-        assert h3.join_swarm([swarm.address("h1")], tokens["Worker"])
-        info = h3.info()["Swarm"]
-        assert info["LocalNodeState"] == "active" and info["ControlAvailable"] is False
-        assert h2.info()["Swarm"]["ControlAvailable"] is True
-
-        def three_ready() -> bool:
-            nodes = h1.nodes()
-            return len(nodes) == 3 and all(n["Status"]["State"] == "ready" for n in nodes)
-
-        until(three_ready, "3 ready nodes")
-        managers = h1.nodes(filters={"role": "manager"})
-        assert {n["Description"]["Hostname"] for n in managers} == {"h1", "h2"}
-        me = h1.inspect_node(node_id)
-        assert me["ManagerStatus"]["Leader"] is True
-        worker = h1.inspect_node("h3")
-        spec = {**worker["Spec"], "Labels": {"disk": "ssd"}}
-        assert h1.update_node("h3", worker["Version"]["Index"], spec)
-        with pytest.raises(docker.errors.APIError) as stale:
-            h1.update_node("h3", worker["Version"]["Index"], spec)
-        assert stale.value.status_code == 500 and "update out of sequence" in str(stale.value)
-
-        task = docker.types.TaskTemplate(
-            container_spec=docker.types.ContainerSpec(image=IMAGE), restart_policy=None
-        )
-        created = h2.create_service(
-            task, name="web", mode=docker.types.ServiceMode("replicated", replicas=4)
-        )
-        service_id = created["ID"]
-
-        def running(count: int, image: str) -> bool:
-            tasks = h1.tasks(filters={"service": "web", "desired-state": "running"})
-            return len(tasks) == count and all(
-                t["Status"]["State"] == "running" and t["Spec"]["ContainerSpec"]["Image"] == image
-                for t in tasks
-            )
-
-        until(lambda: running(4, IMAGE), "4 running tasks")
-        service = h1.inspect_service("web")
-        task2 = docker.types.TaskTemplate(
-            container_spec=docker.types.ContainerSpec(image=SECOND_IMAGE)
-        )
-        h1.update_service(
-            service_id, service["Version"]["Index"], task_template=task2, name="web",
-            mode=docker.types.ServiceMode("replicated", replicas=4),
-        )  # fmt: skip
-        until(lambda: running(4, SECOND_IMAGE), "4 tasks of the new image")
-        service = h1.inspect_service(service_id)
-        assert service["PreviousSpec"]["TaskTemplate"]["ContainerSpec"]["Image"] == IMAGE
-        model = docker.DockerClient(base_url=f"unix://{swarm.socket('h1')}", version="auto")
-        try:
-            assert model.services.get("web").scale(2)  # docker-py has no rollback call
-        finally:
-            model.close()
-        until(lambda: running(2, SECOND_IMAGE), "2 tasks after scaling down")
-        assert h1.services(filters={"name": "we"})[0]["ID"] == service_id
-        assert h1.remove_service(service_id)
-        assert h1.services() == []
-        assert h3.leave_swarm()
-        assert h3.info()["Swarm"]["LocalNodeState"] == "inactive"
+        docker_py_story.tell(clients, swarm.address, urls, (IMAGE, SECOND_IMAGE))
     finally:
         for client in clients.values():
             client.close()
