@@ -42,7 +42,20 @@ def _text(body: dict[str, Any], key: str) -> str:
 CLI_DEFAULT_LISTEN = "0.0.0.0:2377"
 
 
+def _unsupported(body: dict[str, Any]) -> None:
+    """Settings shoal does not have yet are refused, not silently dropped."""
+    if _text(body, "DataPathAddr"):
+        raise bad_request("--data-path-addr is not supported: shoal has no overlay data path yet")
+    availability = _text(body, "Availability")
+    if availability and availability != "active":
+        raise bad_request(
+            f"--availability {availability} is not supported on swarm init or join: "
+            "set it afterwards with docker node update --availability"
+        )
+
+
 def _addresses(body: dict[str, Any]) -> dict[str, Any]:
+    _unsupported(body)
     params: dict[str, Any] = {}
     listen, advertise = _text(body, "ListenAddr"), _text(body, "AdvertiseAddr")
     if listen and listen != CLI_DEFAULT_LISTEN:
@@ -61,6 +74,7 @@ INIT_FIELDS = (
     "ForceNewCluster",
     "SubnetSize",
     "Spec",
+    "Availability",
 )
 
 

@@ -153,6 +153,9 @@ def test_init_takes_the_clusters_settings_and_refuses_bad_ones() -> None:
         with pytest.raises(docker.errors.APIError) as pool:
             client.init_swarm(advertise_addr="manager-1", default_addr_pool=["10.0.0.0/33"])
         assert pool.value.status_code == 400
+        for unsupported in ({"DataPathAddr": "eth1"}, {"Availability": "drain"}):
+            answer = raw(client, "POST", "/swarm/init", json=unsupported)
+            assert answer.status_code == 400 and "is not supported" in answer.json()["message"]
         assert client.info()["Swarm"]["LocalNodeState"] == "inactive"  # nothing happened
         spec = client.create_swarm_spec(snapshot_interval=5000, task_history_retention_limit=3)
         node_id = client.init_swarm(
