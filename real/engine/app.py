@@ -47,15 +47,6 @@ class Call:
         """dockerd's ``BoolValue``: set unless empty, "0", "no", "false" or "none"."""
         return self.query(name).strip().lower() not in ("", "0", "no", "false", "none")
 
-    def integer(self, name: str) -> int | None:
-        text = self.query(name)
-        if not text:
-            return None
-        try:
-            return int(text)
-        except ValueError:
-            raise bad_request(f"invalid {name} {text!r}: not an integer") from None
-
     def strict_flag(self, name: str) -> bool:
         """Go's ``strconv.ParseBool`` on a query value ("" is false); anything else is
         refused as dockerd refuses it."""

@@ -210,9 +210,8 @@ def test_a_bad_command_gets_dockers_error(daemon: Daemon) -> None:
 
     missing = daemon.shoal("service", "ps", "nosuch")
     assert missing.returncode == 1
-    assert missing.stderr.strip() == (  # as `shoal sim shell` prints it
-        "Error response from daemon: rpc error: code = NotFound desc = service nosuch not found"
-    )
+    # as `shoal sim shell` prints it, and dockerd words a failed lookup
+    assert missing.stderr.strip() == "Error response from daemon: service nosuch not found"
 
     twice = daemon.shoal("swarm", "init")
     assert twice.returncode == 1
