@@ -17,6 +17,7 @@ from core.errors import ShoalError
 
 SOCKET_MODE = 0o660
 ROOT_GID = 0
+SHUTDOWN_SECONDS = 2.0
 
 
 class ListenError(ShoalError):
@@ -61,7 +62,8 @@ class EngineListener:
     """The app's sockets: one unix socket, and TCP ones when asked."""
 
     def __init__(self, app: web.Application) -> None:
-        self.runner = web.AppRunner(app, access_log=None)
+        # open streams (logs followed) get this long to end once the server stops
+        self.runner = web.AppRunner(app, access_log=None, shutdown_timeout=SHUTDOWN_SECONDS)
         self.paths: list[Path] = []
 
     async def start(self) -> None:

@@ -15,6 +15,8 @@ The core cannot follow a stream: ``follow`` sends what there is and ends.
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import re
 import struct
 from collections.abc import Iterable, Mapping, Sequence
@@ -31,6 +33,7 @@ from real.engine.errors import EngineError
 STDOUT, STDERR, SYSTEM_ERROR = 1, 2, 3
 NANOS_PER_SECOND = 1_000_000_000
 CONTEXT = "com.docker.swarm"
+FOLLOW_POLL_SECONDS = 1.0  # how often ``follow`` asks the core for new lines
 
 
 @dataclass(frozen=True)
@@ -197,5 +200,55 @@ async def send(
     docker_headers(response)
     await response.prepare(call.request)
     await response.write(body(answer, service_id, wanted, tty=tty))
+    if wanted.follow:
+        await _follow(call, response, target, service_id, wanted, tty, _counts(answer))
     await response.write_eof()
     return response
+
+
+def _counts(answer: Mapping[str, Any]) -> dict[str, int]:
+    """How many lines of each task an answer holds."""
+    counts: dict[str, int] = {}
+    for entry in answer.get("Logs", ()):
+        counts[entry["TaskID"]] = counts.get(entry["TaskID"], 0) + 1
+    return counts
+
+
+async def _follow(
+    call: Call,
+    response: web.StreamResponse,
+    target: str,
+    service_id: str,
+    wanted: LogOptions,
+    tty: bool,
+    sent: dict[str, int],
+) -> None:
+    """``follow``: ask again every :data:`FOLLOW_POLL_SECONDS` and write each task's
+    lines past those already sent (a container's log only grows), until the client
+    goes or the service does. The core answers a logs request once; following is
+    polling it."""
+    later = dataclasses.replace(wanted, tail=None, since_ns=None)
+    while True:
+        await asyncio.sleep(FOLLOW_POLL_SECONDS)
+        transport = call.request.transport
+        if transport is None or transport.is_closing():
+            return
+        try:
+            answer = await call.ask("ServiceLogs", {"service": target})
+        except EngineError:  # the service or task is gone (or no leader): the stream ends
+            return
+        fresh: list[Mapping[str, Any]] = []
+        seen: dict[str, int] = {}
+        for entry in answer.get("Logs", ()):
+            task = entry["TaskID"]
+            seen[task] = seen.get(task, 0) + 1
+            if seen[task] > sent.get(task, 0):
+                fresh.append(entry)
+        for task, count in seen.items():
+            sent[task] = max(sent.get(task, 0), count)
+        chunk = body({"Logs": fresh}, service_id, later, tty=tty)
+        if chunk:
+            try:
+                await response.write(chunk)
+            except (ConnectionError, RuntimeError):  # the client went away
+                return

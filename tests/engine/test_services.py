@@ -15,6 +15,7 @@ import requests
 from docker.types import ContainerSpec, EndpointSpec, ServiceMode, TaskTemplate
 
 from core.tasks.states import TaskState
+from real.engine import logs_stream
 from sim.cluster import ClusterConfig, ClusterWorld, standard_hosts
 from sim.executor import ImageBehaviour
 from tests.cluster.support import host_of
@@ -368,8 +369,6 @@ def test_service_logs_are_multiplexed_one_line_a_frame_with_details(swarm: Swarm
     assert len(b"".join(client.service_logs("web", stdout=True, since=1)).splitlines()) == 4
     stderr_only = raw(client, "GET", "/services/web/logs", params={"stderr": "1"})
     assert stderr_only.content == b""  # all of a container's output is stdout here
-    follow = raw(client, "GET", "/services/web/logs", params={"stdout": "1", "follow": "1"})
-    assert len(frames(follow.content)) == 4  # what there is: the core cannot follow
 
 
 def test_service_logs_need_a_stream_and_a_known_service(swarm: Swarm) -> None:
@@ -415,3 +414,27 @@ def test_a_node_that_cannot_be_asked_ends_the_stream_with_the_warning() -> None:
             "Error grabbing logs: rpc error: code = Unknown desc = warning: incomplete log stream."
         )
         assert error.endswith(b"is not available\n")
+
+
+def test_followed_logs_bring_new_tasks_lines_until_the_service_is_removed(
+    swarm: Swarm, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``docker service logs -f``: what there is, then each new line as it comes (a
+    task the scale-up started), and the stream ends when the service is gone."""
+    world, client = swarm
+    monkeypatch.setattr(logs_stream, "FOLLOW_POLL_SECONDS", 0.01)
+    service_id = create(client, "web")
+    run_until_running(world, service_id, 1)
+    stream = client.service_logs("web", stdout=True, follow=True, details=True)
+    first = [next(stream).decode() for _ in range(2)]
+    assert [line.split(" ", 1)[1] for line in first] == ["listening on :80\n", "ready\n"]
+    version = client.inspect_service("web")["Version"]["Index"]
+    client.update_service(
+        "web", version, TaskTemplate(ContainerSpec("talker")), name="web", mode=REPLICATED_2
+    )
+    later = [next(stream).decode() for _ in range(2)]
+    assert [line.split(" ", 1)[1] for line in later] == ["listening on :80\n", "ready\n"]
+    task_of = lambda line: line.split(" ", 1)[0].rsplit("=", 1)[1]  # noqa: E731
+    assert {task_of(line) for line in later} != {task_of(line) for line in first}  # the new one
+    client.remove_service("web")
+    assert list(stream) == []  # the stream ended with the service
