@@ -55,7 +55,7 @@ from aiohttp import web
 
 from cli.commands.flags import UsageError
 from cli.scenario.judging import Report
-from cli.scenario.runner import _Run, _world
+from cli.scenario.runner import ScenarioRun, scenario_world
 from cli.scenario.schema import HOSTS_MAX, Scenario, ScenarioError, Step, load, parse
 from cli.scenario.step_command import run_step
 from cli.timeline import Timeline
@@ -83,7 +83,7 @@ class Session:
     ) -> None:
         self.world, self.scenario, self.api_host = world, scenario, api_host
         self.paced = PacedWorld(world, speed)
-        self.runner = _Run(
+        self.runner = ScenarioRun(
             world, scenario, [], Report(scenario, world.seed, timeline=Timeline("")), None
         )
         self.say: Callable[[str], None] = lambda _text: None
@@ -115,7 +115,7 @@ class Session:
         report, now = self.runner.report, self.paced.now
         seen = len(report.verdicts)
         try:
-            victim = self.runner._fault(step, now)
+            victim = self.runner.fault(step, now)
         except ScenarioError as error:
             raise EngineError(409, error.problem) from None
         failed = [v for v in report.verdicts[seen:] if not v.passed]
@@ -127,7 +127,7 @@ class Session:
 
     async def _undo_at(self, when: float, step: Step, victim: str) -> None:
         await self.paced.at(self.paced.start + when)
-        self.runner._undo(step, victim, self.paced.now)
+        self.runner.undo(step, victim, self.paced.now)
 
     # -- the scenario's steps ----------------------------------------------------------------
 
@@ -151,7 +151,7 @@ class Session:
         code is synchronous); its calls come back to the loop to be answered."""
         loop, now = asyncio.get_running_loop(), self.paced.now
         leader = self.world.leader()
-        host = step.on or (leader.name if leader is not None else self.runner._first_manager())
+        host = step.on or (leader.name if leader is not None else self.runner.first_manager())
 
         def send(method: str, params: dict[str, Any]) -> Any:
             return asyncio.run_coroutine_threadsafe(
@@ -321,7 +321,7 @@ def session_from(args: Any) -> Session:
         if args.managers is not None or args.workers is not None:
             raise UsageError("--managers and --workers are the scenario's own: give one or other")
         scenario = load(args.scenario)
-        world = _world(scenario, scenario.seed if args.seed is None else args.seed, None)
+        world = scenario_world(scenario, scenario.seed if args.seed is None else args.seed, None)
         node = _api_host(args.node, world)
         try:
             world.form_swarm(spare=scenario.spare)

@@ -61,17 +61,17 @@ def run(
 ) -> Report:
     seed = scenario.seed if seed is None else seed
     watched = conditions(scenario)
-    world = _world(scenario, seed, trace_path)
+    world = scenario_world(scenario, seed, trace_path)
     report = Report(scenario, seed, timeline=Timeline(f"{scenario.name} (seed {seed})"))
     try:
-        _Run(world, scenario, watched, report, progress).go()
+        ScenarioRun(world, scenario, watched, report, progress).go()
     finally:
         report.trace_hash = world.trace.hexdigest()
         world.trace.close()
     return report
 
 
-def _world(scenario: Scenario, seed: int, trace_path: str | Path | None) -> ClusterWorld:
+def scenario_world(scenario: Scenario, seed: int, trace_path: str | Path | None) -> ClusterWorld:
     hosts = tuple(
         HostSpec(
             name,
@@ -145,7 +145,7 @@ def _record_violations(world: ClusterWorld) -> list[InvariantViolation]:
     return seen
 
 
-class _Run:
+class ScenarioRun:
     def __init__(
         self,
         world: ClusterWorld,
@@ -187,7 +187,7 @@ class _Run:
                     now = world.env.now - self.start  # a command runs the world on
                 for when, step, victim in [u for u in undo if u[0] <= now + 1e-9]:
                     undo.remove((when, step, victim))
-                    self._undo(step, victim, now)
+                    self.undo(step, victim, now)
                 self.judge.look(now, SimView(world))
                 if self.progress is not None:
                     self.progress(now)
@@ -231,7 +231,7 @@ class _Run:
         if step.run:
             self._command(step, now)
             return []
-        victim = self._fault(step, now)
+        victim = self.fault(step, now)
         if step.duration is not None and victim:
             return [(step.at + step.duration, step, victim)]
         return []
@@ -240,7 +240,7 @@ class _Run:
         """Run the step's command (until the manager answers); a refusal fails the
         step, unless the step says it ``fails``, when only success does."""
         leader = self.world.leader()
-        host = step.on or (leader.name if leader is not None else self._first_manager())
+        host = step.on or (leader.name if leader is not None else self.first_manager())
         self.world.trace.emit(self.world.env.now, host, "step", run=step.run)
         verdict = run_step(
             step, now, self.rng, lambda m, p: self.world.call(host, m, **p), host, (NoReply,)
@@ -248,10 +248,10 @@ class _Run:
         if verdict is not None:
             self.report.verdicts.append(verdict)
 
-    def _first_manager(self) -> str:
+    def first_manager(self) -> str:
         return next(name for name, manager in self.scenario.hosts if manager)
 
-    def _fault(self, step: Step, now: float) -> str:
+    def fault(self, step: Step, now: float) -> str:
         verb, _, target = step.fault.partition(" ")
         world = self.world
         if verb == "heal":
@@ -266,7 +266,7 @@ class _Run:
         host = self._host(target, step)
         if verb == "join":
             leader = world.leader()
-            via = leader.name if leader is not None else self._first_manager()
+            via = leader.name if leader is not None else self.first_manager()
             try:
                 world.join(host.name, via)
             except AssertionError as error:  # already in a swarm, or no manager to answer
@@ -351,7 +351,7 @@ class _Run:
         self.world.trace.emit(self.world.env.now, "-", "fault", what=f"{verb} {victim}")
         return victim
 
-    def _undo(self, step: Step, victim: str, now: float) -> None:
+    def undo(self, step: Step, victim: str, now: float) -> None:
         """A fault's ``for`` is over: only this fault is undone."""
         verb = step.fault.partition(" ")[0]
         if verb in scenario_faults.VERBS:
