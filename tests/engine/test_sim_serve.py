@@ -366,6 +366,7 @@ def test_a_call_to_a_paused_host_is_given_up_after_the_deadline() -> None:
         (["SCENARIO", "--managers", "2"], "the scenario's own"),
         (["MISSING"], "cannot be read"),
         (["BAD"], "unknown fault 'explode'"),
+        (["--host-sockets", "MISSING"], "no such directory"),
     ],
 )
 def test_bad_flags_and_files_exit_1_with_a_message(
