@@ -26,15 +26,27 @@ def until(check: Callable[[], Any], what: str, patience: float = PATIENCE) -> An
         time.sleep(0.3)
 
 
+def rollback(client: docker.APIClient, service: str) -> None:
+    """``docker service rollback``: docker-py has no call for it, so its transport
+    posts the update with ``rollback=previous`` as the docker CLI does."""
+    current = client.inspect_service(service)
+    url = client._url("/services/{0}/update", current["ID"])
+    params = {"version": current["Version"]["Index"], "rollback": "previous"}
+    client._raise_for_status(client._post_json(url, data=current["Spec"], params=params))
+
+
 def tell(
     clients: Mapping[str, docker.APIClient],
     address: Callable[[str], str],
     urls: Mapping[str, str],
     images: tuple[str, str],
+    said: str | None = None,
 ) -> None:
     """``clients``: three hosts' APIs, by hostname, the first to init, the second to
     join as a manager, the third as a worker; ``address(host)``: its swarm address;
-    ``urls``: their base URLs (for docker-py's high-level client)."""
+    ``urls``: their base URLs (for docker-py's high-level client); ``said``: what a
+    task running ``sh -c 'echo ...'`` prints (None where containers print nothing,
+    as simulated ones)."""
     first, second, third = clients
     h1, h2, h3 = (clients[name] for name in (first, second, third))
     image, newer = images
@@ -62,6 +74,10 @@ def tell(
     with pytest.raises(docker.errors.APIError) as stale:
         h1.update_node(third, worker["Version"]["Index"], spec)
     assert stale.value.status_code == 500 and "update out of sequence" in str(stale.value)
+    for role in ("manager", "worker"):  # promote, then demote
+        now = h1.inspect_node(third)
+        assert h1.update_node(third, now["Version"]["Index"], {**now["Spec"], "Role": role})
+        assert h2.inspect_node(third)["Spec"]["Role"] == role
 
     def template(of: str) -> docker.types.TaskTemplate:
         return docker.types.TaskTemplate(container_spec=docker.types.ContainerSpec(image=of))
@@ -88,14 +104,32 @@ def tell(
     until(running(4, newer), "4 tasks of the new image")
     service = h1.inspect_service(service_id)
     assert service["PreviousSpec"]["TaskTemplate"]["ContainerSpec"]["Image"] == image
+    rollback(h1, "web")
+    until(running(4, image), "4 tasks of the first image after the rollback")
+    assert h1.inspect_service("web")["UpdateStatus"]["Message"] == "manually requested rollback"
     model = docker.DockerClient(base_url=urls[first], version="auto")
     try:
         assert model.services.get("web").scale(2)  # docker-py has no rollback call
     finally:
         model.close()
-    until(running(2, newer), "2 tasks after scaling down")
+    until(running(2, image), "2 tasks after scaling down")
+    talk = docker.types.ContainerSpec(image=image, command=["sh", "-c", "echo hello; sleep 3600"])
+    h1.create_service(docker.types.TaskTemplate(container_spec=talk), name="talk")
+
+    def logged() -> list[str]:
+        return [line.decode() for line in h2.service_logs("talk", stdout=True, details=True)]
+
+    if said is None:  # a simulated container prints nothing: an empty stream, no error
+        assert logged() == []
+    else:
+        lines = until(logged, "the talk service's output")
+        assert lines[0].endswith(f" {said}\n") and "com.docker.swarm.task.id=" in lines[0]
+    assert h1.remove_service("talk")
     assert [s["ID"] for s in h1.services(filters={"name": "we"})] == [service_id]
     assert h1.remove_service(service_id)
     assert h1.services() == []
     assert h3.leave_swarm()
     assert h3.info()["Swarm"]["LocalNodeState"] == "inactive"
+    until(lambda: h1.inspect_node(third)["Status"]["State"] == "down", f"{third} down")
+    assert h1.remove_node(third)
+    assert {n["Description"]["Hostname"] for n in h1.nodes()} == {first, second}

@@ -157,7 +157,7 @@ def test_docker_py_drives_a_swarm(swarm: ShoalSwarm) -> None:
     urls = {name: f"unix://{swarm.socket(name)}" for name in ("h1", "h2", "h3")}
     clients = {name: docker.APIClient(base_url=url, version="auto") for name, url in urls.items()}
     try:
-        docker_py_story.tell(clients, swarm.address, urls, (IMAGE, SECOND_IMAGE))
+        docker_py_story.tell(clients, swarm.address, urls, (IMAGE, SECOND_IMAGE), said="hello")
     finally:
         for client in clients.values():
             client.close()
