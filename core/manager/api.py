@@ -138,14 +138,10 @@ def _unchanged_spec(tx: WriteTx, table: str, read: Node | Service) -> Any:
     return now
 
 
-def _check_version(obj: StoredObject, params: Mapping[str, Any], kind: str) -> None:
+def _check_version(obj: StoredObject, params: Mapping[str, Any]) -> None:
     version = params.get("version")
     if version is not None and version != obj.version.index:
-        raise ApiError(
-            "Unknown",
-            f"update out of sequence: {kind} {obj.id} is at version "
-            f"{obj.version.index}, not {version}",
-        )
+        raise ApiError("Unknown", "update out of sequence")  # SwarmKit's words, exactly
 
 
 # -- services --------------------------------------------------------------------------------
@@ -228,7 +224,7 @@ def service_update(ctx: ApiContext, params: Mapping[str, Any]) -> Write:
     new run. Every update clears the update status, so a paused update resumes
     (SwarmKit's controlapi). ``rollback``: back to PreviousSpec instead."""
     current = find_service(ctx.store, params["service"])
-    _check_version(current, params, "service")
+    _check_version(current, params)
     if params.get("rollback"):
         return _service_rollback(ctx, current, params)
     spec = params["spec"]
@@ -413,7 +409,7 @@ def node_update(ctx: ApiContext, params: Mapping[str, Any]) -> Write:
     labels (``label_add``: a mapping, ``label_rm``: names) and role. Demotion keeps
     quorum or is refused; the last manager stays."""
     node = find_node(ctx.store, params["node"])
-    _check_version(node, params, "node")
+    _check_version(node, params)
     spec = params.get("spec") or node.spec  # the Engine API sends a whole NodeSpec
     if not isinstance(spec, NodeSpec):
         raise ApiError("InvalidArgument", "a node spec is required")
@@ -515,7 +511,7 @@ def swarm_update(ctx: ApiContext, params: Mapping[str, Any]) -> Write:
     the dispatcher's heartbeat period, the lifetime of new node certificates
     (``--cert-expiry``), new join secrets (the CA digest kept)."""
     current = _cluster(ctx.store)
-    _check_version(current, params, "cluster")
+    _check_version(current, params)
     spec = current.spec
     given = params.get("spec")  # the Engine API's: a whole spec whose zeros keep the current
     if given is not None:

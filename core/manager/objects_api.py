@@ -182,7 +182,7 @@ def _update(kind: _Kind) -> api.Handler:
         same_data = not spec.data or decode_data(spec.data) == decode_data(current.spec.data)
         if spec.name != current.spec.name or not same_data:
             raise ApiError("InvalidArgument", "only updates to Labels are allowed")
-        api._check_version(current, params, kind.word)
+        api._check_version(current, params)
 
         def build(tx: WriteTx) -> None:
             now = tx.get(kind.table, current.id)

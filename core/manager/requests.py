@@ -76,6 +76,7 @@ class ClientReply:
 
     @classmethod
     def failed(cls, request_id: str, error: ShoalError) -> ClientReply:
-        if not isinstance(error, ApiError):
-            error = ApiError("InvalidArgument", str(error))
+        if not isinstance(error, ApiError):  # a core error: its own code and words, if any
+            code = getattr(error, "api_code", "InvalidArgument")
+            error = ApiError(code, getattr(error, "api_message", str(error)))
         return cls(request_id, False, error=str(error), code=error.code)

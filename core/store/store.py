@@ -47,6 +47,9 @@ class StoreError(ShoalError):
 
 
 class SequenceConflict(StoreError):
+    # as a client is told it: SwarmKit's store.ErrSequenceConflict, gRPC code Unknown
+    api_code, api_message = "Unknown", "update out of sequence"
+
     def __init__(self, table: str, object_id: str) -> None:
         super().__init__(f"update out of sequence: {table} {object_id}")
 

@@ -9,10 +9,10 @@ import random
 import pytest
 
 from core.manager.api import ApiContext, Write, handle
-from core.manager.requests import ApiError
+from core.manager.requests import ApiError, ClientReply
 from core.model.service import ContainerSpec, ServiceSpec, TaskSpec
 from core.model.wire import Labels
-from core.store import MemoryStore
+from core.store import MemoryStore, SequenceConflict
 
 
 def spec(**labels: str) -> ServiceSpec:
@@ -37,3 +37,13 @@ def test_a_lone_surrogate_anywhere_in_a_spec_is_refused(labels: dict[str, str]) 
 
 def test_text_that_is_utf8_passes() -> None:
     assert isinstance(handle(ctx(), "ServiceCreate", {"spec": spec(k="café ☃ 😀")}), Write)
+
+
+def test_a_write_refused_as_out_of_sequence_is_told_in_swarmkits_words() -> None:
+    """A write whose object changed between its check and its commit fails in the
+    store; the client hears SwarmKit's ErrSequenceConflict (code Unknown: 500)."""
+    reply = ClientReply.failed("r1", SequenceConflict("services", "abc"))
+    assert (reply.code, reply.error) == (
+        "Unknown",
+        "rpc error: code = Unknown desc = update out of sequence",
+    )

@@ -86,7 +86,8 @@ def test_a_node_update_takes_the_whole_spec_at_its_version(formed: docker.APICli
     assert after["Spec"]["Labels"] == {"zone": "east"} and after["Spec"]["Availability"] == "drain"
     with pytest.raises(docker.errors.APIError) as stale:
         formed.update_node(node["ID"], node["Version"]["Index"], spec)
-    assert stale.value.status_code == 500 and "update out of sequence" in str(stale.value)
+    assert stale.value.status_code == 500
+    assert stale.value.explanation == "rpc error: code = Unknown desc = update out of sequence"
     unversioned = raw(formed, "POST", f"/nodes/{node['ID']}/update", json=spec)
     assert unversioned.status_code == 400
     assert unversioned.json()["message"].startswith("invalid node version ''")
