@@ -11,6 +11,7 @@ from real.engine.errors import bad_request
 
 ASCII_DIGITS = re.compile(r"[0-9]+")
 UINT64_MAX = 2**64 - 1
+MAX_DEPTH = 256  # JSON nesting a body or filter may have (Go allows 10,000)
 LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
@@ -32,7 +33,24 @@ def load_json(raw: bytes | str, what: str) -> Any:
         raise bad_request(f"{what}: exceeded max depth") from None
     except ValueError as error:
         raise bad_request(f"{what}: {error}") from None
+    if _too_deep(value):
+        raise bad_request(f"{what}: exceeded max depth")
     return _scrubbed(value)
+
+
+def _too_deep(value: Any) -> bool:
+    """Nested beyond :data:`MAX_DEPTH` (measured without recursion): nothing Docker
+    takes is that deep, and deeper values would exhaust Python's stack later."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            return True
+        if isinstance(item, dict):
+            stack.extend((v, depth + 1) for v in item.values())
+        elif isinstance(item, list):
+            stack.extend((v, depth + 1) for v in item)
+    return False
 
 
 def _scrubbed(value: Any) -> Any:

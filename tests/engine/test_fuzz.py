@@ -432,6 +432,11 @@ FOUND: dict[str, Probe] = {
     "deeply-nested-json": Probe(
         "POST", ("services", "create"), (), b"[" * 3000, "application/json"
     ),
+    # found by the nightly profile: JSON json.loads parses (900 deep) but that the
+    # scrubbing of lone surrogates walked recursively past Python's stack: a 500
+    "deep-valid-json": Probe(
+        "POST", ("configs", "create"), (), b"[" * 900 + b"]" * 900, "application/json"
+    ),
     # Call.object_version checks str.isdigit(), true for "²", which int() refuses
     "swarm-version-superscript": Probe(
         "POST", ("swarm", "update"), (("version", "²"),), _dumps(CLUSTER_SPEC), "application/json"
