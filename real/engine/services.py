@@ -10,8 +10,7 @@ core's control API (SwarmKit's), whose errors pass through as dockerd passes the
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from typing import Any
 
 from aiohttp import web
@@ -46,26 +45,13 @@ FILTERS = ("id", "label", "mode", "name", "runtime")
 RUNTIME = "container"  # the only task runtime shoal runs (SwarmKit's naming.Runtime)
 #: SwarmKit's own fields, which dockerd's conversion leaves out of the Engine API.
 SHOAL_ONLY = ("SpecVersion", "PreviousSpecVersion")
-_RPC_PREFIX = re.compile(r"^rpc error: code = \w+ desc = ")
 
 
 # -- what dockerd does itself ------------------------------------------------------------------
 
 
-async def lookup(call: Call, method: str, params: Mapping[str, Any]) -> Any:
-    """dockerd's ``getService``/``getNode``: by ID, name or unique ID prefix, a
-    failure worded by dockerd (``service x not found``: 404; ``... is ambiguous``:
-    400), not as the gRPC error the control API answers with."""
-    try:
-        return await call.ask(method, params)
-    except EngineError as error:
-        if error.status in (400, 404):
-            raise EngineError(error.status, _RPC_PREFIX.sub("", error.message)) from None
-        raise
-
-
 async def find_service(call: Call, ref: str) -> Service:
-    found = await lookup(call, "ServiceInspect", {"service": ref})
+    found = await call.ask("ServiceInspect", {"service": ref})  # dockerd's words on failure
     assert isinstance(found, Service)
     return found
 

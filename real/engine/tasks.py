@@ -23,7 +23,7 @@ from real.engine import logs_stream
 from real.engine.app import Call, Routes, json_response
 from real.engine.errors import EngineError, bad_request, not_found
 from real.engine.filters import Filters, parse
-from real.engine.services import RUNTIME, lookup
+from real.engine.services import RUNTIME
 
 routes = Routes()
 FILTERS = ("desired-state", "id", "label", "name", "node", "service", "_up-to-date", "runtime")
@@ -65,7 +65,7 @@ def desired_states(wanted: Filters) -> set[TaskState | None]:
 
 
 async def _ids(call: Call, wanted: Filters, name: str, method: str, param: str) -> set[str]:
-    return {(await lookup(call, method, {param: ref})).id for ref in wanted.get(name)}
+    return {(await call.ask(method, {param: ref})).id for ref in wanted.get(name)}
 
 
 async def _services(call: Call) -> dict[str, Service]:

@@ -6,8 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import signal
+import subprocess
+import sys
 import tempfile
 import threading
+import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -19,6 +23,8 @@ from core.manager.requests import ClientReply
 from real.engine.app import Routes, build_app
 from sim.cluster import ClusterConfig, ClusterWorld, standard_hosts
 from sim.serve import host_info
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 class StepBackend:
@@ -81,3 +87,29 @@ def api_client(backend: Any, *extra: Routes) -> Iterator[docker.APIClient]:
             yield client
         finally:
             client.close()
+
+
+@contextlib.contextmanager
+def sim_serve_process(directory: Path, *args: str) -> Iterator[subprocess.Popen[bytes]]:
+    """``shoal sim serve ARGS`` as a process, once it says it serves (its sockets
+    then listen); stopped with SIGTERM at the end (its log: ``directory/serve.log``)."""
+    log_path = directory / "serve.log"
+    with log_path.open("w") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "cli.main", "sim", "serve", *args],
+            cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        try:
+            deadline = time.monotonic() + 60
+            while "serving" not in log_path.read_text():
+                assert proc.poll() is None, log_path.read_text()
+                assert time.monotonic() < deadline, "shoal sim serve did not start serving"
+                time.sleep(0.1)
+            yield proc
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(30)
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()

@@ -10,19 +10,17 @@ must still fail (a fixed one is taken off the list). The README quotes the count
 
 from __future__ import annotations
 
-import contextlib
 import os
-import signal
 import subprocess
 import sys
-import time
 import xml.etree.ElementTree as ElementTree
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.engine.support import ROOT, sim_serve_process
+
 SUITE = ROOT / "contrib" / "peer-tests" / "docker-py"
 SPEED = "20"  # simulated seconds per wall second: the suite polls in wall time
 
@@ -65,27 +63,9 @@ KNOWN_FAILURES: dict[str, str] = {
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     directory = tmp_path_factory.mktemp("peer")
     sock = directory / "shoal.sock"
-    log = (directory / "serve.log").open("w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "cli.main", "sim", "serve", "--socket", str(sock),
-         "--speed", SPEED, "--managers", "1", "--workers", "2"],
-        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    try:
-        deadline = time.monotonic() + 60
-        while not sock.exists():
-            assert proc.poll() is None, (directory / "serve.log").read_text()
-            assert time.monotonic() < deadline, "shoal sim serve did not open its socket"
-            time.sleep(0.1)
+    args = ("--socket", str(sock), "--speed", SPEED, "--managers", "1", "--workers", "2")
+    with sim_serve_process(directory, *args):
         yield f"unix://{sock}"
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.wait(30)
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        log.close()
 
 
 def outcomes(report: Path) -> dict[str, str]:
