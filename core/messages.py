@@ -18,6 +18,7 @@ from typing import Any
 
 import msgpack
 
+from core.dataplane.state import Endpoint, NetworkState, PublishedPort, ServiceBinding
 from core.errors import ShoalError
 from core.model.cluster import Cluster, ClusterSpec
 from core.model.network import Network, NetworkSpec
@@ -133,6 +134,10 @@ class AssignmentsMessage:
     updates: tuple[Task, ...]
     removes: tuple[str, ...]
     service_names: tuple[tuple[str, str], ...] = ()
+    #: The overlay networks the node needs that changed (all of them when
+    #: ``complete``), and those it no longer needs (see core/dispatcher/networks.py).
+    networks: tuple[NetworkState, ...] = ()
+    networks_removed: tuple[str, ...] = ()
 
 
 # -- joining -----------------------------------------------------------------------------
@@ -321,9 +326,20 @@ _MODELS: dict[str, type[WireModel]] = {
 }
 
 
+#: Plain frozen values carried inside messages (the data plane's network states).
+_VALUES: dict[str, type] = {
+    cls.__name__: cls for cls in (NetworkState, Endpoint, ServiceBinding, PublishedPort)
+}
+
+
 def _pack(value: Any) -> Any:
     if value is None or isinstance(value, (bool, int, float, str, bytes)):
         return value
+    if type(value).__name__ in _VALUES and dataclasses.is_dataclass(value):
+        return {
+            "$value": type(value).__name__,
+            "f": [_pack(getattr(value, f.name)) for f in dataclasses.fields(value)],
+        }
     if isinstance(value, Message):
         return {"$raft": encode_message(value)}
     if isinstance(value, WireModel):
@@ -345,6 +361,11 @@ def _unpack(value: Any) -> Any:
             return decode_message(value["$raft"])
         if "$message" in value:
             return decode(value["$message"])
+        if "$value" in value:
+            cls = _VALUES.get(value["$value"])
+            if cls is None:
+                raise MessageDecodeError(f"unknown value {value['$value']!r}")
+            return cls(*(_unpack(v) for v in value["f"]))
         if "$model" in value:
             model = _MODELS.get(value["$model"])
             if model is None:

@@ -17,7 +17,7 @@ with ``DeadlineExceeded`` if no answer came in 20 s (the write may still commit)
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -30,9 +30,11 @@ from core.ca.issue import new_csr
 from core.ca.renewal import renewal_delay, role_changed
 from core.ca.root import RootCA, create_root_ca
 from core.ca.tokens import check_root, join_token, parse_join_token
+from core.dataplane.state import NetworkState
 from core.errors import ShoalError
 from core.manager.manager import Manager
 from core.manager.mutations import NO_MUTATIONS, ManagerMutations
+from core.manager.objects_api import default_ingress
 from core.manager.requests import (
     REQUEST_TIMEOUT_SECONDS,
     ApiError,
@@ -178,6 +180,8 @@ class NodeReady:
     # new TLS credentials, in use from now on (the driver reloads its TLS contexts);
     # they are also in ``identity``, which the driver writes before anything else
     credentials: NodeCredentials | None = None
+    # the overlay networks to program changed: exactly these, by network id
+    networks: Mapping[str, NetworkState] | None = None
 
 
 @dataclass
@@ -578,9 +582,12 @@ class SwarmNode:
         request_id = self.pending_init
         self.pending_init = None
 
+        ingress = default_ingress(new_id(self.rng))
+
         def build(tx: WriteTx) -> None:
             tx.create(cluster)
             tx.create(node)
+            tx.create(ingress)
 
         def done(error: ShoalError | None) -> None:
             if request_id is None:
@@ -847,6 +854,7 @@ class SwarmNode:
         self.renewal = None
         self.deadlines.cancel(RENEWAL_TIMER)
         self._set_identity(None)
+        self.out.networks = {}  # a node outside any swarm is on no overlay
         self.out.replies.append(ClientReply(request_id, True, "Node left the swarm."))
 
     # -- outputs ---------------------------------------------------------------------------------
@@ -857,6 +865,8 @@ class SwarmNode:
         self.out.agent_writes.extend(output.writes)
         if output.managers is not None:
             self._managers_changed(output.managers)
+        if output.networks is not None:
+            self.out.networks = output.networks
 
     def _managers_changed(self, hosts: tuple[str, ...]) -> None:
         """The agent heard of a new list of managers: the identity keeps it (with

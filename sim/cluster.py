@@ -44,6 +44,7 @@ from core.raft.config import RaftConfig
 from core.store import Event, EventCommit, MemoryStore
 from core.tasks.executor import ExecutorResult
 from sim.cluster_checks import TaskChecker
+from sim.dataplane import SimDataplane
 from sim.disk import DiskModel, SimDisk
 from sim.executor import ImageBehaviour, SimExecutor
 from sim.heap import pace_collector
@@ -116,6 +117,7 @@ class ClusterHost:
             self._result,
             wall=lambda: self.clock.wall(world.env.now),
         )
+        self.dataplane = SimDataplane(world.env, self.name, world.trace)
         self._entropy = streams.child(f"host/{self.name}/entropy")
         self.identity: NodeIdentity | None = None  # its TLS credentials with it
         self.credentials: NodeCredentials | None = None  # what its TLS would present now
@@ -170,6 +172,7 @@ class ClusterHost:
         self._wake_generation += 1
         self.disk.crash(power_loss=power_loss)
         self.executor.host_crashed()
+        self.dataplane.crashed()
         self.world.trace.emit(self.world.env.now, self.name, "crash")
 
     def pause(self) -> None:
@@ -335,6 +338,9 @@ class ClusterHost:
                 world.network.send(self.name, target, Envelope(self.name, message))
         for command in ready.commands:
             self.executor.run(command)
+        if ready.networks is not None:
+            node_id = self.identity.node_id if self.identity is not None else ""
+            self.dataplane.program(node_id, ready.networks)
         for reply in ready.replies:
             world.replies[reply.id] = reply
 

@@ -28,6 +28,7 @@ import random
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from core.dataplane.state import NetworkState
 from core.messages import (
     AssignmentsMessage,
     ClusterMessage,
@@ -73,6 +74,8 @@ class AgentOutput:
     commands: list[ExecutorCommand] = field(default_factory=list)
     writes: list[AgentWrite] = field(default_factory=list)
     managers: tuple[str, ...] | None = None  # the managers changed: keep this list
+    #: The networks the node needs changed: program exactly these (by network id).
+    networks: Mapping[str, NetworkState] | None = None
 
 
 #: The controller epoch of LOGS commands (controllers count from 1), so that their
@@ -127,6 +130,11 @@ class Agent:
         #: with them). Replaced whole, never changed in place: a driver's executor
         #: threads may read it while the agent runs.
         self.service_names: Mapping[str, str] = {}
+        #: The overlay networks this node programs, as the dispatcher last said. Kept
+        #: through a lost session (the data plane goes on serving while no manager
+        #: answers, as Docker's does); replaced whole by the next session's first
+        #: message.
+        self.networks: Mapping[str, NetworkState] = {}
 
     # -- life ------------------------------------------------------------------------------
 
@@ -295,6 +303,7 @@ class Agent:
             self.service_names = dict(message.service_names)
         elif message.service_names:
             self.service_names = {**self.service_names, **dict(message.service_names)}
+        self._networks(message)
         updates = {t.id: t for t in message.updates}
         gone = list(message.removes)
         if message.complete:
@@ -316,6 +325,16 @@ class Agent:
             controller = self.controllers.get(task_id)
             if controller is not None:
                 self._take(task_id, controller.close(mono, wall))
+
+    def _networks(self, message: AssignmentsMessage) -> None:
+        current = {} if message.complete else dict(self.networks)
+        for network_id in message.networks_removed:
+            current.pop(network_id, None)
+        current.update((state.network_id, state) for state in message.networks)
+        current = {i: current[i] for i in sorted(current)}
+        if current != self.networks:
+            self.networks = current
+            self.out.networks = current
 
     # -- logs ----------------------------------------------------------------------------------
 

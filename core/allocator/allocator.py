@@ -1,6 +1,7 @@
-"""The allocator: networks get subnets, services their ports and virtual IPs, and
-new tasks their addresses, after which a task moves NEW -> PENDING for the
-scheduler (SwarmKit's ``manager/allocator``).
+"""The allocator: networks get subnets and VXLAN ids, services their ports and
+virtual IPs, new tasks their addresses, after which a task moves NEW -> PENDING for
+the scheduler, and nodes an address on each network they need for their load
+balancer (SwarmKit's ``manager/allocator``).
 
 Each input returns the object as it should be written back, or None when there is
 nothing to write (yet). A task of a service that is not allocated yet waits; one
@@ -10,7 +11,13 @@ goes. Networks are matched by id or name, as ``--network`` allows.
 What is handed out stays: a service keeps its ports and VIPs through its updates,
 and a new leader first takes back everything the store says is allocated
 (:meth:`Allocator.restore`, SwarmKit's allocator init), so a failover changes no
-subnet, port or address and the next one handed out is one nobody holds.
+subnet, VNI, port or address and the next one handed out is one nobody holds.
+
+A node's load-balancer address on a network is given when the node first needs the
+network (a task of its own uses it; for ``ingress``, once any service publishes a
+port through the routing mesh) and kept until the node or the network goes.
+SwarmKit gives every node one on every overlay network at once; giving them on
+need keeps a /24 from running out on a large swarm that never uses the network.
 """
 
 from __future__ import annotations
@@ -20,12 +27,14 @@ from collections.abc import Iterable
 
 from core.allocator.ipam import AddressPool, Subnet
 from core.allocator.ports import PortAllocator
+from core.allocator.vni import OVERLAY, VniAllocator, network_vni, overlay_driver
 from core.errors import ShoalError
 from core.model import replace
 from core.model.enums import PublishMode, ResolutionMode
-from core.model.network import IPAMConfig, IPAMOptions, Network
+from core.model.network import IPAMConfig, IPAMOptions, Network, NetworkAttachment
+from core.model.node import Node
 from core.model.service import Endpoint, EndpointSpec, EndpointVirtualIP, PortConfig, Service
-from core.model.task import NetworkAttachment, Task, TaskStatus
+from core.model.task import Task, TaskStatus
 from core.model.timestamp import Timestamp
 from core.tasks.states import TaskState
 
@@ -38,24 +47,34 @@ class Allocator:
     def __init__(self, pool: AddressPool | None = None) -> None:
         self.ports = PortAllocator()
         self.pool = pool or AddressPool()
+        self.vnis = VniAllocator()
         self.networks: dict[str, Network] = {}
         self.vips: dict[str, list[tuple[str, ipaddress.IPv4Address]]] = {}  # by service
         self.addresses: dict[str, list[tuple[str, ipaddress.IPv4Address]]] = {}  # by task
+        self.node_addresses: dict[str, list[tuple[str, ipaddress.IPv4Address]]] = {}  # by node
         self.ready_services: set[str] = set()
 
     # -- a new leader ---------------------------------------------------------------------
 
     def restore(
-        self, networks: Iterable[Network], services: Iterable[Service], tasks: Iterable[Task]
+        self,
+        networks: Iterable[Network],
+        services: Iterable[Service],
+        tasks: Iterable[Task],
+        nodes: Iterable[Node] = (),
     ) -> None:
-        """Hold what the store says was handed out: the networks' subnets, the
-        services' published ports and VIPs, the tasks' addresses. Nothing new is
-        allocated and nothing held changes; call it before any other input."""
+        """Hold what the store says was handed out: the networks' subnets and VNIs,
+        the services' published ports and VIPs, the tasks' and nodes' addresses.
+        Nothing new is allocated and nothing held changes; call it before any other
+        input."""
         for network in networks:
             configs = network.ipam_options.configs if network.ipam_options else ()
             cidr = configs[0].subnet if configs else ""
             if cidr and self.pool.restore(network.id, network.spec.name, cidr):
                 self.networks[network.id] = network
+            vni = network_vni(network)
+            if vni is not None:
+                self.vnis.restore(network.id, vni)
         for service in services:
             self.ports.restore(service.id, service.spec.name, service.endpoint.ports)
             for vip in service.endpoint.virtual_ips:
@@ -64,6 +83,10 @@ class Allocator:
             for attachment in task.networks_attachments:
                 for address in attachment.addresses:
                     self._hold(self.addresses, task.id, attachment.network.id, address)
+        for node in nodes:
+            for attachment in node.attachments:
+                for address in attachment.addresses:
+                    self._hold(self.node_addresses, node.id, attachment.network.id, address)
         for subnet in self.pool.subnets.values():
             subnet.resume()
 
@@ -82,20 +105,36 @@ class Allocator:
     # -- networks -------------------------------------------------------------------------
 
     def network_changed(self, network: Network) -> Network | None:
-        """Give a new network its subnet (the one it asks for, or the next free /24)."""
-        if network.id in self.pool.subnets:
+        """Give a new network its subnet (the one it asks for, or the next free one
+        of the pools) and, for an overlay, its VNI."""
+        allocated = network
+        if network.id not in self.pool.subnets:
+            options = network.spec.ipam_options
+            requested = options.configs[0].subnet if options and options.configs else None
+            subnet = self.pool.allocate(network.id, network.spec.name, requested or None)
+            config = IPAMConfig(subnet=str(subnet.network), gateway=str(subnet.gateway))
+            allocated = replace(allocated, ipam_options=IPAMOptions(configs=(config,)))
+        if _overlay(network) and network_vni(network) is None:
+            try:
+                vni = self.vnis.allocate(network.id)
+            except ShoalError:
+                if allocated is network:
+                    return None
+                self.pool.release(network.id)  # all or nothing: it is tried again later
+                raise
+            allocated = replace(allocated, driver_state=overlay_driver(vni))
+        if allocated is network:
+            self.networks.setdefault(network.id, network)
             return None
-        options = network.spec.ipam_options
-        requested = options.configs[0].subnet if options and options.configs else None
-        subnet = self.pool.allocate(network.id, network.spec.name, requested or None)
-        config = IPAMConfig(subnet=str(subnet.network), gateway=str(subnet.gateway))
-        allocated = replace(network, ipam_options=IPAMOptions(configs=(config,)))
         self.networks[network.id] = allocated
         return allocated
 
     def network_removed(self, network_id: str) -> None:
         self.pool.release(network_id)
+        self.vnis.release(network_id)
         self.networks.pop(network_id, None)
+        for held in self.node_addresses.values():
+            held[:] = [(n, a) for n, a in held if n != network_id]
 
     def _network(self, target: str) -> Network | None:
         if target in self.networks:
@@ -105,6 +144,51 @@ class Allocator:
 
     def _ingress(self) -> Network | None:
         return next((n for n in self.networks.values() if n.spec.ingress), None)
+
+    def ingress_id(self) -> str:
+        ingress = self._ingress()
+        return ingress.id if ingress is not None else ""
+
+    def mesh_in_use(self) -> bool:
+        """Some service publishes a port through the routing mesh (every node then
+        needs the ingress network)."""
+        return self._ingress() is not None and self.ports.in_use()
+
+    # -- nodes ----------------------------------------------------------------------------
+
+    def node_needs(self, node: Node, network_ids: Iterable[str]) -> Node | None:
+        """The node with a load-balancer address on each of ``network_ids`` (and
+        none on a network that is gone), or None when it has them already. A
+        network out of addresses is left out: the node asks again on its next
+        change."""
+        have = {a.network.id for a in node.attachments}
+        wanted = set(network_ids) - have
+        if not wanted and have.issubset(self.networks):
+            return None  # the common case, in O(attachments)
+        held = dict(self.node_addresses.get(node.id, ()))
+        kept = [a for a in node.attachments if a.network.id in self.networks]
+        for network_id in sorted(wanted):
+            network = self.networks.get(network_id)
+            subnet = self.pool.subnets.get(network_id)
+            if network is None or subnet is None:
+                continue
+            address = held.get(network_id)
+            if address is None:
+                try:
+                    address = subnet.allocate()
+                except ShoalError:
+                    continue
+                self.node_addresses.setdefault(node.id, []).append((network_id, address))
+            text = f"{address}/{subnet.network.prefixlen}"
+            kept.append(NetworkAttachment(network=network, addresses=(text,)))
+        attachments = tuple(sorted(kept, key=lambda a: a.network.id))
+        return None if attachments == node.attachments else replace(node, attachments=attachments)
+
+    def node_removed(self, node_id: str) -> None:
+        for network_id, address in self.node_addresses.pop(node_id, []):
+            subnet = self.pool.subnets.get(network_id)
+            if subnet is not None:
+                subnet.release(address)
 
     # -- services -------------------------------------------------------------------------
 
@@ -185,3 +269,8 @@ class Allocator:
             subnet = self.pool.subnets.get(network_id)
             if subnet is not None:
                 subnet.release(address)
+
+
+def _overlay(network: Network) -> bool:
+    driver = network.spec.driver_configuration
+    return driver is None or driver.name in ("", OVERLAY)

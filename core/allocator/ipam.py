@@ -12,6 +12,7 @@ holds 253 addresses besides the gateway, which is the "IP exhaustion" users meet
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from core.errors import ShoalError
@@ -103,11 +104,15 @@ class Subnet:
 
 
 class AddressPool:
-    """Subnets carved from one pool, lowest free first; explicit subnets may lie
-    anywhere but never overlap another network's."""
+    """Subnets carved from the swarm's default address pools (``swarm init
+    --default-addr-pool``, in the order given), lowest free first; explicit subnets
+    may lie anywhere but never overlap another network's."""
 
-    def __init__(self, base: str = DEFAULT_POOL, prefix: int = DEFAULT_SUBNET_PREFIX) -> None:
-        self.base = ipaddress.IPv4Network(base)
+    def __init__(
+        self, base: str | Sequence[str] = DEFAULT_POOL, prefix: int = DEFAULT_SUBNET_PREFIX
+    ) -> None:
+        bases = (base,) if isinstance(base, str) else tuple(base) or (DEFAULT_POOL,)
+        self.bases = tuple(ipaddress.IPv4Network(b) for b in bases)
         self.prefix = prefix
         self.subnets: dict[str, Subnet] = {}  # network id -> its subnet
 
@@ -135,8 +140,9 @@ class AddressPool:
         self.subnets.pop(network_id, None)
 
     def _lowest_free(self) -> ipaddress.IPv4Network:
-        taken = sorted(s.network for s in self.subnets.values() if s.network.overlaps(self.base))
-        for candidate in self.base.subnets(new_prefix=self.prefix):
-            if not any(candidate.overlaps(t) for t in taken):
-                return candidate
+        for base in self.bases:
+            taken = sorted(s.network for s in self.subnets.values() if s.network.overlaps(base))
+            for candidate in base.subnets(new_prefix=max(self.prefix, base.prefixlen)):
+                if not any(candidate.overlaps(t) for t in taken):
+                    return candidate
         raise PoolExhausted()

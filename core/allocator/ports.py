@@ -89,6 +89,9 @@ class PortAllocator:
             del self._held[_key(port)]
         return held
 
+    def in_use(self) -> bool:
+        return bool(self._held)
+
     def holder(self, protocol: str, port: int) -> Holder | None:
         return self._held.get((protocol, port))
 

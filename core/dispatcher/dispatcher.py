@@ -26,10 +26,12 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from core.dataplane.state import NetworkState
 from core.dispatcher.assignments import AssignmentKind, AssignmentSet
 from core.dispatcher.liveness import NodeLiveness, Orphan, SessionError, StatusChange
+from core.dispatcher.networks import NetworkStates
 from core.errors import ShoalError
 from core.manager.writes import WriteQueue
 from core.messages import (
@@ -53,7 +55,7 @@ from core.model.node import Node, NodeStatus
 from core.model.service import Service
 from core.model.task import Task, TaskStatus
 from core.model.timestamp import Timestamp
-from core.store import MemoryStore, WriteTx
+from core.store import Event, EventCommit, MemoryStore, WriteTx
 from core.store.index import TaskIndex
 from core.tasks.states import TaskState
 from core.timers import TimerHeap
@@ -73,6 +75,7 @@ class _Session:
     session: str
     assignments: AssignmentSet
     sequence: int = 0
+    networks: dict[str, NetworkState] = field(default_factory=dict)  # as last sent
 
 
 @dataclass(slots=True)
@@ -116,6 +119,7 @@ class Dispatcher:
         self.dirty_nodes: set[str] = set()
         self.timers: TimerHeap[str] = TimerHeap()  # "statuses", "assignments"
         self.status_epoch = 0.0  # the status flush tick's phase: when leadership began
+        self.networks = NetworkStates(store, index)
 
     # -- leadership ----------------------------------------------------------------------
 
@@ -190,6 +194,12 @@ class Dispatcher:
             if task is not None and task.node_id and task.status.state >= TaskState.ASSIGNED:
                 self._node_dirty(task.node_id, mono)
 
+    def on_store_event(self, event: Event | EventCommit, mono: float) -> None:
+        """Any committed change: the networks' states follow it."""
+        self.networks.on_event(event)
+        if self.networks.dirty and not self.timers.armed("assignments"):
+            self.timers.arm("assignments", mono + ASSIGNMENT_BATCH_SECONDS)
+
     def on_node_removed(self, node_id: str) -> None:
         self.liveness.node_removed(node_id)
         self.sessions.pop(node_id, None)
@@ -256,26 +266,37 @@ class Dispatcher:
             self.writes.submit(_status_write(task_id, node_id, status), pending.done)
 
     def _flush_assignments(self) -> None:
-        dirty, self.dirty_nodes = sorted(self.dirty_nodes), set()
+        """Send each node what changed of its tasks and of the networks it needs."""
+        dirty = self.dirty_nodes
+        self.dirty_nodes = set()
+        dirty |= self.networks.refresh()
         tasks = self.store.tables["tasks"]
-        for node_id in dirty:
+        for node_id in sorted(dirty):
             session = self.sessions.get(node_id)
             if session is None:
                 continue
             mine = [tasks[i] for i in self.index.on_node(node_id) if i in tasks]
             message = session.assignments.next_message(t for t in mine if isinstance(t, Task))
-            if message is None:
+            complete = message is not None and message.kind is AssignmentKind.COMPLETE
+            needed = self.networks.needed_by(node_id)
+            sent = {} if complete else session.networks
+            changed = tuple(state for i, state in needed.items() if sent.get(i) != state)
+            removed = tuple(i for i in sorted(sent) if i not in needed)
+            if message is None and not changed and not removed:
                 continue
+            session.networks = needed
             session.sequence += 1
             self.send(
                 session.host,
                 AssignmentsMessage(
                     session=session.session,
                     sequence=session.sequence,
-                    complete=message.kind is AssignmentKind.COMPLETE,
-                    updates=message.updates,
-                    removes=message.removes,
-                    service_names=self._service_names(message.updates),
+                    complete=complete,
+                    updates=message.updates if message is not None else (),
+                    removes=message.removes if message is not None else (),
+                    service_names=self._service_names(message.updates if message else ()),
+                    networks=changed,
+                    networks_removed=removed,
                 ),
             )
 

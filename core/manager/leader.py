@@ -14,6 +14,7 @@ import random
 from collections.abc import Callable, Iterable
 
 from core.allocator.allocator import Allocator
+from core.allocator.ipam import AddressPool
 from core.dispatcher.dispatcher import Dispatcher, Send
 from core.errors import ShoalError
 from core.manager.logs import LogGather
@@ -22,7 +23,7 @@ from core.manager.orchestration import Orchestration, invalid_node
 from core.manager.writes import WriteQueue
 from core.model import replace
 from core.model.cluster import Cluster
-from core.model.defaults import TASK_HISTORY_RETENTION_LIMIT
+from core.model.defaults import DEFAULT_ADDR_POOL, TASK_HISTORY_RETENTION_LIMIT
 from core.model.enums import NodeAvailability
 from core.model.network import Network
 from core.model.node import Node
@@ -81,13 +82,23 @@ class Leadership:
         services: list[Service] = self._all("services")
         tasks = sorted(self._tasks(), key=lambda t: t.id)
         networks: list[Network] = self._all("networks")
-        self.allocator.restore(networks, services, tasks)  # what is held stays held
+        cluster = next(iter(self._all("clusters")), None)
+        if isinstance(cluster, Cluster):
+            self.allocator.pool = AddressPool(
+                cluster.default_addr_pool or DEFAULT_ADDR_POOL, cluster.subnet_size
+            )
+        self.allocator.restore(networks, services, tasks, nodes)  # what is held stays held
         for network in networks:
             self._allocate_network(network)
         for service in services:
             self._allocate_service(service)
         for task in tasks:
             self._allocate_task(task, wall)
+        for node in nodes:
+            tasks_here = self._tasks_by_id(self.index.on_node(node.id))
+            self._node_networks(
+                node, {a.network.id for t in tasks_here for a in t.networks_attachments}
+            )
         self.scheduler.load(tuple(nodes), tuple(tasks), tuple(services))
         by_service: dict[str, list[Task]] = {}
         for task in tasks:
@@ -110,6 +121,7 @@ class Leadership:
             if isinstance(event, EventCommit):
                 continue
             self.index.on_event(event)
+            self.dispatcher.on_store_event(event, mono)
             handler = getattr(self, f"_on_{event.table}", None)
             if handler is not None:
                 handler(event, mono, wall)
@@ -126,6 +138,9 @@ class Leadership:
     def _on_networks(self, event: Event, mono: float, wall: float) -> None:
         if event.new is None:
             self.allocator.network_removed(event.object.id)
+            for node in self._all("nodes"):  # their endpoints on it go
+                if any(a.network.id == event.object.id for a in node.attachments):
+                    self._node_networks(node, set())
         else:
             assert isinstance(event.new, Network)
             self._allocate_network(event.new)
@@ -136,8 +151,12 @@ class Leadership:
             self.scheduler.service_removed(event.object.id)
         else:
             assert isinstance(event.new, Service)
+            meshed = self.allocator.mesh_in_use()
             self._allocate_service(event.new)
             self.scheduler.service_changed(event.new)
+            if self.allocator.mesh_in_use() and not meshed:  # every node needs ingress now
+                for node in self._all("nodes"):
+                    self._node_networks(node, set())
         tasks = self._tasks_by_id(self.index.of_service(event.object.id))
         self.reap.update(slot_key(task) for task in tasks)
 
@@ -145,9 +164,11 @@ class Leadership:
         if event.new is None:
             self.scheduler.node_removed(event.object.id)
             self.dispatcher.on_node_removed(event.object.id)
+            self.allocator.node_removed(event.object.id)
             return
         node = event.new
         assert isinstance(node, Node)
+        self._node_networks(node, set())
         self.scheduler.node_changed(node)
         if node.spec.availability is NodeAvailability.ACTIVE and not invalid_node(node):
             self._enforce(node, wall)
@@ -163,6 +184,10 @@ class Leadership:
         else:
             self._allocate_task(new, wall)
             self.scheduler.task_changed(new, mono)
+            if new.node_id and new.networks_attachments:
+                node = self.store.tables["nodes"].get(new.node_id)
+                if isinstance(node, Node):
+                    self._node_networks(node, {a.network.id for a in new.networks_attachments})
         self.dispatcher.on_task(old, new, mono)
         for task in (old, new):
             if task is not None:
@@ -189,6 +214,17 @@ class Leadership:
         allocated = self.allocator.task_changed(task, service, wall)
         if allocated is not None:
             self.writes.submit(_allocation(allocated))
+
+    def _node_networks(self, node: Node, needed: set[str]) -> None:
+        """Give the node its load-balancer endpoint on each network it needs (those
+        its tasks are attached to, and ingress while the routing mesh is in use),
+        and drop those of networks that are gone."""
+        ingress = self.allocator.ingress_id()
+        if ingress and self.allocator.mesh_in_use():
+            needed.add(ingress)
+        allocated = self.allocator.node_needs(node, needed)
+        if allocated is not None:
+            self.writes.submit(_node_attachments(allocated))
 
     # -- the reaper and the constraint enforcer ----------------------------------------------
 
@@ -291,6 +327,18 @@ def _allocation(allocated: Task) -> Callable[[WriteTx], None]:
         if isinstance(current, Task) and current.status.state is TaskState.NEW:
             networks = allocated.networks_attachments
             tx.update(replace(current, status=allocated.status, networks_attachments=networks))
+
+    return build
+
+
+def _node_attachments(allocated: Node) -> Callable[[WriteTx], None]:
+    """Write the node's endpoints onto the node as it is when the job runs (its
+    status may have changed since)."""
+
+    def build(tx: WriteTx) -> None:
+        current = tx.get("nodes", allocated.id)
+        if isinstance(current, Node) and current.attachments != allocated.attachments:
+            tx.update(replace(current, attachments=allocated.attachments))
 
     return build
 

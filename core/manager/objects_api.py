@@ -24,7 +24,7 @@ from core.model import replace
 from core.model.common import Annotated, Driver, StoredObject
 from core.model.enums import PublishMode
 from core.model.ids import new_id
-from core.model.network import IPAMConfig, Network, NetworkSpec
+from core.model.network import IPAMConfig, IPAMOptions, Network, NetworkSpec
 from core.model.secret import Config, ConfigSpec, Secret, SecretSpec
 from core.model.service import Service
 from core.model.task import Task
@@ -341,6 +341,19 @@ def _validate_ipam_config(config: IPAMConfig) -> None:
                 f"ipam configuration: subnet {config.subnet} does not contain gateway "
                 f"{config.gateway}",
             )
+
+
+def default_ingress(network_id: str) -> Network:
+    """The ``ingress`` network ``swarm init`` makes (SwarmKit's leader makes it when
+    the cluster has none): the routing mesh's overlay, subnet from the default
+    address pool (10.0.0.0/24 on a new swarm) and the first VNI (4096)."""
+    spec = NetworkSpec(
+        name="ingress",
+        driver_configuration=Driver(name="overlay"),
+        ingress=True,
+        ipam_options=IPAMOptions(driver=Driver(name=DEFAULT_IPAM)),
+    )
+    return Network(id=network_id, spec=spec)
 
 
 def network_create(ctx: api.ApiContext, params: Mapping[str, Any]) -> api.Write:

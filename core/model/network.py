@@ -41,3 +41,12 @@ class Network(StoredObject):
     spec: NetworkSpec = wire("Spec", default_factory=NetworkSpec)
     driver_state: Driver = wire("DriverState", default_factory=Driver)
     ipam_options: IPAMOptions | None = wire("IPAMOptions", default=None)
+
+
+@model
+class NetworkAttachment(WireModel):
+    """An object's addresses on a network: a task's, or a node's load-balancer
+    endpoint (SwarmKit's ``Node.Attachments``)."""
+
+    network: Network = wire("Network", omitempty=False, default_factory=Network)
+    addresses: tuple[str, ...] = wire("Addresses", omitempty=False, default=())

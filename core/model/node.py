@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from core.model.common import Annotated, Platform, Resources, StoredObject, TLSInfo
 from core.model.enums import NodeAvailability, NodeRole, NodeState, Reachability
+from core.model.network import NetworkAttachment
 from core.model.wire import Labels, WireModel, model, wire
 
 
@@ -82,3 +83,6 @@ class Node(StoredObject):
     manager_status: ManagerStatus | None = wire("ManagerStatus", default=None)
     # SwarmKit's own field, left out of the Engine API's JSON (written only when set).
     certificate: NodeCertificate | None = wire("Certificate", default=None)
+    # SwarmKit's own field: the node's load-balancer endpoint on each overlay network it
+    # needs (the ingress sandbox's address on ``ingress``), given by the allocator.
+    attachments: tuple[NetworkAttachment, ...] = wire("Attachments", default=())

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from core.model.common import GenericResource, StoredObject, Version
-from core.model.network import Network
+from core.model.network import NetworkAttachment
 from core.model.service import Endpoint, PortConfig, TaskSpec
 from core.model.timestamp import GO_ZERO_TIME, Timestamp
 from core.model.wire import Labels, WireModel, model, wire
@@ -35,12 +35,6 @@ class TaskStatus(WireModel):
 
 
 @model
-class NetworkAttachment(WireModel):
-    network: Network = wire("Network", omitempty=False, default_factory=Network)
-    addresses: tuple[str, ...] = wire("Addresses", omitempty=False, default=())
-
-
-@model
 class VolumeAttachment(WireModel):
     id: str = wire("ID", omitempty=False, default="")
     source: str = wire("Source", omitempty=False, default="")
@@ -69,3 +63,14 @@ class Task(StoredObject):
     # which carries the host-mode ports the scheduler must find free on a node.
     spec_version: Version | None = wire("SpecVersion", default=None)
     endpoint: Endpoint | None = wire("Endpoint", default=None)
+
+
+def container_name(task: Task, service_name: str) -> str:
+    """Docker's container name of a task (SwarmKit's ``naming.Task``):
+    ``<service>.<slot>.<task id>``, the node id in place of the slot for a global
+    service's task (slot 0); the task's own name when it has one. An unknown service
+    name falls back to the service id."""
+    if task.name:
+        return task.name
+    slot = str(task.slot) if task.slot else task.node_id
+    return f"{service_name or task.service_id}.{slot}.{task.id}"

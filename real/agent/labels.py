@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from core.model.task import Task
+from core.model.task import Task, container_name
 
 TASK = "com.docker.swarm.task"
 TASK_ID = "com.docker.swarm.task.id"
@@ -19,13 +19,8 @@ NODE_ID = "com.docker.swarm.node.id"
 
 
 def task_name(task: Task, service_name: str) -> str:
-    """Docker's container name of a task: ``<service>.<slot>.<task id>``, the node id
-    in place of the slot for a global service's task (slot 0); the task's own name
-    when it has one. An unknown service name falls back to the service id."""
-    if task.name:
-        return task.name
-    slot = str(task.slot) if task.slot else task.node_id
-    return f"{service_name or task.service_id}.{slot}.{task.id}"
+    """Docker's container name of the task (see :func:`core.model.task.container_name`)."""
+    return container_name(task, service_name)
 
 
 def container_labels(task: Task, service_name: str) -> dict[str, str]:

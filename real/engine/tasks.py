@@ -16,7 +16,7 @@ from aiohttp import web
 
 from core.model.node import Node
 from core.model.service import Service
-from core.model.task import Task
+from core.model.task import Task, container_name
 from core.tasks.states import TaskState
 from core.update.dirty import is_task_dirty
 from real.engine import logs_stream
@@ -41,12 +41,9 @@ def task_json(task: Task) -> dict[str, Any]:
 
 
 def task_name(task: Task, services: Mapping[str, Service]) -> str:
-    """SwarmKit's ``naming.Task``: ``service.slot.id``, the node ID for a slot of 0."""
-    if task.name:
-        return task.name
+    """SwarmKit's ``naming.Task``, the service's name looked up."""
     service = services.get(task.service_id)
-    name = service.spec.name if service is not None else ""
-    return f"{name}.{task.slot or task.node_id}.{task.id}"
+    return container_name(task, service.spec.name if service is not None else "")
 
 
 def desired_states(wanted: Filters) -> set[TaskState | None]:

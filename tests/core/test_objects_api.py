@@ -14,10 +14,10 @@ import pytest
 from core.manager.api import Answer, ApiContext, Write, handle
 from core.manager.requests import ApiError, ClientReply
 from core.model.common import Driver
-from core.model.network import IPAMConfig, IPAMOptions, Network, NetworkSpec
+from core.model.network import IPAMConfig, IPAMOptions, Network, NetworkAttachment, NetworkSpec
 from core.model.secret import Config, ConfigSpec, Secret, SecretSpec
 from core.model.service import Service, ServiceSpec
-from core.model.task import NetworkAttachment, Task, TaskStatus
+from core.model.task import Task, TaskStatus
 from core.model.wire import Labels
 from core.store import MemoryStore
 from core.tasks.states import TaskState

@@ -53,9 +53,6 @@ KNOWN_FAILURES: dict[str, str] = {
         "dockerd 20.10.24, which shoal follows, answers DefaultAddrPool null after a "
         "default init (tests/golden/swarm.json); newer engines fill in 10.0.0.0/8"
     ),
-    "api_network_test.test_create_network_ingress": (
-        "removes the ingress network, which swarm init creates from the networking issue (18) on"
-    ),
 }
 
 

@@ -1,0 +1,1 @@
+"""The data plane as the core computes it: which node programs what, for each overlay network."""

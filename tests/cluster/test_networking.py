@@ -1,0 +1,205 @@
+"""Overlay networking in a simulated swarm (issue 18): the allocator's subnets, VNIs,
+VIPs and node endpoints; the dispatcher's network states reaching exactly the nodes
+that need them; and simulated clients reaching services through the embedded DNS,
+the VIP load balancer and the routing mesh."""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+
+import pytest
+
+from core.allocator.vni import network_vni
+from core.model import replace
+from core.model.enums import PublishMode, ResolutionMode
+from core.model.network import Network, NetworkSpec
+from core.model.service import EndpointSpec, NetworkAttachmentConfig, PortConfig
+from core.model.task import Task
+from sim.cluster import ClusterWorld
+from sim.traffic import REFUSED, UNKNOWN_NAME, SimTraffic
+from tests.cluster.support import host_of, node_id, replicated, running, swarm
+from tests.cluster.updates import service
+
+
+def create_network(world: ClusterWorld, name: str, **spec: object) -> str:
+    reply = world.call("manager-1", "NetworkCreate", spec=NetworkSpec(name=name, **spec))  # type: ignore[arg-type]
+    assert reply.ok, reply.error
+    return str(reply.value)
+
+
+def create_service(
+    world: ClusterWorld,
+    name: str,
+    replicas: int,
+    networks: tuple[str, ...] = (),
+    ports: tuple[PortConfig, ...] = (),
+    mode: ResolutionMode = ResolutionMode.VIP,
+    **template: object,
+) -> str:
+    attached = tuple(NetworkAttachmentConfig(target=n) for n in networks)
+    spec = replicated(name, replicas, networks=attached, **template)
+    spec = replace(spec, endpoint_spec=EndpointSpec(mode=mode, ports=ports))
+    reply = world.call("manager-1", "ServiceCreate", spec=spec)
+    assert reply.ok, reply.error
+    return str(reply.value)
+
+
+def store_network(world: ClusterWorld, name: str) -> Network:
+    store = world.leader_store()
+    assert store is not None
+    return next(n for n in store.tables["networks"].values() if n.spec.name == name)
+
+
+def programmed(world: ClusterWorld, host: str) -> set[str]:
+    return {s.name for s in world.hosts[host].dataplane.programmed.values()}
+
+
+def settle(world: ClusterWorld, *expected: tuple[str, int]) -> None:
+    assert world.run_until(lambda: all(len(running(world, s)) == n for s, n in expected), 120), (
+        "the services never converged"
+    )
+    world.run_for(2)  # statuses reach the store, states reach every node
+
+
+@pytest.fixture(scope="module")
+def ten_nodes() -> tuple[ClusterWorld, dict[str, str]]:
+    """3 managers and 7 workers; web: 3 replicas on an overlay publishing 8080->80;
+    client: 1 replica on the same overlay; dns: 3 replicas in dnsrr mode."""
+    world = swarm(18, managers=3, workers=7)
+    mynet = create_network(world, "mynet")
+    ports = (PortConfig(target_port=80, published_port=8080),)
+    ids = {
+        "mynet": mynet,
+        "web": create_service(world, "web", 3, ("mynet",), ports),
+        "client": create_service(world, "client", 1, ("mynet",)),
+        "dns": create_service(world, "dns", 3, ("mynet",), mode=ResolutionMode.DNSRR),
+    }
+    settle(world, (ids["web"], 3), (ids["client"], 1), (ids["dns"], 3))
+    return world, ids
+
+
+def test_ingress_is_made_at_init_and_networks_get_subnets_and_vnis_in_order(ten_nodes) -> None:  # type: ignore[no-untyped-def]
+    world, _ = ten_nodes
+    ingress, mynet = store_network(world, "ingress"), store_network(world, "mynet")
+    assert ingress.spec.ingress
+    assert ingress.ipam_options.configs[0].subnet == "10.0.0.0/24"  # type: ignore[union-attr]
+    assert mynet.ipam_options.configs[0].subnet == "10.0.1.0/24"  # type: ignore[union-attr]
+    assert (network_vni(ingress), network_vni(mynet)) == (4096, 4097)
+
+
+def test_vip_services_get_one_vip_per_network_and_dnsrr_none(ten_nodes) -> None:  # type: ignore[no-untyped-def]
+    world, ids = ten_nodes
+    ingress, mynet = store_network(world, "ingress"), store_network(world, "mynet")
+    web = service(world, ids["web"])
+    assert sorted(v.network_id for v in web.endpoint.virtual_ips) == sorted((ingress.id, mynet.id))
+    assert service(world, ids["dns"]).endpoint.virtual_ips == ()
+    assert web.endpoint.ports[0].publish_mode is PublishMode.INGRESS
+
+
+def test_a_node_programs_a_network_only_while_a_task_of_its_own_uses_it(ten_nodes) -> None:  # type: ignore[no-untyped-def]
+    world, ids = ten_nodes
+    users = {host_of(world, t) for s in ("web", "client", "dns") for t in running(world, ids[s])}
+    for host in sorted(world.hosts):
+        names = programmed(world, host)
+        assert "ingress" in names, f"{host}: the mesh needs ingress on every node"
+        assert ("mynet" in names) == (host in users), host
+
+
+def test_every_node_answers_the_published_port_round_robin_over_the_tasks(ten_nodes) -> None:  # type: ignore[no-untyped-def]
+    world, ids = ten_nodes
+    traffic = SimTraffic(world, random.Random(1))
+    web = {t.id for t in running(world, ids["web"])}
+    for host in sorted(world.hosts):
+        answers = [traffic.to_port(host, 8080) for _ in range(30)]
+        assert all(a.ok for a in answers), (host, answers)
+        counts = Counter(a.task_id for a in answers)
+        assert set(counts) == web and set(counts.values()) == {10}, (host, counts)
+    assert traffic.to_port("worker-1", 8081).error == REFUSED
+
+
+def test_a_client_resolves_vip_tasks_and_dnsrr_names(ten_nodes) -> None:  # type: ignore[no-untyped-def]
+    world, ids = ten_nodes
+    traffic = SimTraffic(world, random.Random(1))
+    (client,) = running(world, ids["client"])
+    mynet = store_network(world, "mynet")
+    web = service(world, ids["web"])
+    vip = next(v.addr.split("/")[0] for v in web.endpoint.virtual_ips if v.network_id == mynet.id)
+    web_addresses = {_address(t, mynet.id) for t in running(world, ids["web"])}
+    dns_addresses = {_address(t, mynet.id) for t in running(world, ids["dns"])}
+    assert traffic.resolve_from(client, "web") == (vip,)
+    assert set(traffic.resolve_from(client, "tasks.web") or ()) == web_addresses
+    assert set(traffic.resolve_from(client, "dns") or ()) == dns_addresses
+    assert set(traffic.resolve_from(client, "tasks.dns") or ()) == dns_addresses
+    assert traffic.resolve_from(client, "nosuch") is None
+    assert traffic.from_task(client, "nosuch").error == UNKNOWN_NAME
+    answers = Counter(traffic.from_task(client, "web").task_id for _ in range(90))
+    assert set(answers) == {t.id for t in running(world, ids["web"])}
+    assert set(answers.values()) == {30}
+    rr = Counter(traffic.from_task(client, "dns").task_id for _ in range(90))
+    assert set(rr) == {t.id for t in running(world, ids["dns"])}
+
+
+def test_a_killed_task_leaves_the_backends_and_its_replacement_joins() -> None:
+    world = swarm(5, managers=1, workers=3)
+    ports = (PortConfig(target_port=80, published_port=8080),)
+    web = create_service(world, "web", 3, ports=ports)
+    settle(world, (web, 3))
+    traffic = SimTraffic(world, random.Random(1))
+    victim = running(world, web)[0]
+    world.hosts[host_of(world, victim)].executor.kill(victim.id)
+    killed_at = world.env.now
+    assert world.run_until(
+        lambda: all(victim.id not in _backends(world, h) for h in sorted(world.hosts)), 10
+    )
+    assert world.env.now - killed_at < 2.0, "a dead task stays a backend too long"
+    answers = [traffic.to_port("worker-1", 8080) for _ in range(20)]
+    assert all(a.ok and a.task_id != victim.id for a in answers)
+    settle(world, (web, 3))
+    assert len({a.task_id for a in (traffic.to_port("manager-1", 8080) for _ in range(9))}) == 3
+
+
+def test_removing_the_service_and_network_releases_everything() -> None:
+    world = swarm(6, managers=1, workers=2)
+    net = create_network(world, "app")
+    svc = create_service(world, "web", 2, ("app",))
+    settle(world, (svc, 2))
+    assert any("app" in programmed(world, h) for h in world.hosts)
+    assert world.call("manager-1", "ServiceRemove", service=svc).ok
+    assert world.run_until(lambda: not any("app" in programmed(world, h) for h in world.hosts), 30)
+    assert world.call("manager-1", "NetworkRemove", network=net).ok
+    world.run_for(2)
+    store = world.leader_store()
+    assert store is not None
+    for node in store.tables["nodes"].values():
+        assert all(a.network.id != net for a in node.attachments), node.id
+    leader = world.leader()
+    assert leader is not None and leader.node is not None and leader.node.manager is not None
+    allocator = leader.node.manager.leadership.allocator  # type: ignore[union-attr]
+    assert net not in allocator.pool.subnets and net not in allocator.vnis.held
+    again = create_network(world, "app2")
+    world.run_for(1)
+    assert network_vni(store_network(world, "app2")) == 4098, "VNIs are handed out serially"
+    assert again
+
+
+def _address(task: Task, network_id: str) -> str:
+    return next(
+        a.addresses[0].split("/")[0]
+        for a in task.networks_attachments
+        if a.network.id == network_id
+    )
+
+
+def _backends(world: ClusterWorld, host: str) -> set[str]:
+    return {
+        b.task_id
+        for s in world.hosts[host].dataplane.programmed.values()
+        for binding in s.services
+        for b in binding.backends
+    }
+
+
+def test_node_ids_resolve(ten_nodes) -> None:  # type: ignore[no-untyped-def]
+    world, _ = ten_nodes
+    assert node_id(world, "worker-1")
