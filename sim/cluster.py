@@ -53,6 +53,7 @@ from sim.network import LinkModel, Network
 from sim.raft_checks import RaftChecker
 from sim.streams import Streams
 from sim.trace import Trace
+from sim.traffic import SimTraffic
 
 GIB = 1024**3
 WAKE_ROUNDING_SECONDS = 1e-6
@@ -390,6 +391,7 @@ class ClusterWorld:
         self.raft_config = config.raft
         self.tick_seconds = config.tick_seconds
         names = [h.name for h in config.hosts]
+        self.traffic = SimTraffic(self, self.streams.child("traffic"))
         self.network = Network(
             self.env,
             self.streams.child("network"),

@@ -13,7 +13,15 @@ and asked of a swarm at any instant: a simulated one or a real one, through the
 - ``node worker-3 down`` (or ready, unknown, disconnected);
 - ``no task on worker-3 after 30s`` (throughout: nothing wanted on its node, no
   container running on it);
-- ``raft safety``, ``task invariants`` (throughout: the runner's own checkers).
+- ``raft safety``, ``task invariants`` (throughout: the runner's own checkers);
+- ``request 30 times to node-3:8080 reaches all 3 tasks of web`` (the routing mesh,
+  or a host-mode port), ``request 90 times to web from client reaches all 3 tasks
+  of web at least 20 times each`` (from a running task of ``client``: the embedded
+  DNS, then the VIP or a task address), ``request 5 times to node-1:9000 fails``:
+  requests sent one after the other at that instant; "all K tasks" are exactly the
+  service's K running tasks, and every request must be answered;
+- ``client resolves tasks.web to 3 addresses`` (what a running task of ``client``
+  is answered by the embedded DNS).
 """
 
 from __future__ import annotations
@@ -75,6 +83,10 @@ def read(text: str) -> Condition:
         if match.group(2) not in nodes:
             raise BadCondition(f"a node is one of {', '.join(nodes)}, not {match.group(2)!r}")
         return Condition(text, _node(match.group(1), nodes[match.group(2)]), host=match.group(1))
+    if match := re.fullmatch(REQUEST, text):
+        return _request_condition(text, match)
+    if match := re.fullmatch(r"(\S+) resolves (\S+) to (\d+) address(?:es)?", text):
+        return Condition(text, _resolves(match.group(1), match.group(2), int(match.group(3))))
     if match := re.fullmatch(r"no task on (\S+) after (\S+)", text):
         try:
             after = parse_duration(match.group(2)) / 1e9
@@ -85,11 +97,107 @@ def read(text: str) -> Condition:
         "service X running N/M, service X has N tasks, service X spread over node.labels.L, "
         "update X STATE, "
         "leader is [not] X, no leader, node X STATE, "
+        "request N times to HOST:PORT|NAME from SERVICE reaches all K tasks of X [at least M "
+        "times each] | fails, SERVICE resolves NAME to N addresses, "
     )
     raise BadCondition(
         f"cannot read {' '.join(words)!r}: expected one of {known}no task on X after T, "
         f"{', '.join(CHECKERS)}"
     )
+
+
+REQUEST = (
+    r"request (\d+) times? to (\S+?)(?::(\d+))?(?: from (\S+))? "
+    r"(?:reaches all (\d+) tasks? of (\S+)(?: at least (\d+) times? each)?|(fails))"
+)
+
+
+def _request_condition(text: str, match: re.Match[str]) -> Condition:
+    count, target, port, client = (
+        int(match.group(1)),
+        match.group(2),
+        match.group(3),
+        match.group(4),
+    )
+    if not 1 <= count <= 10_000:
+        raise BadCondition(f"a request count is 1 to 10000, not {count}")
+    if client is None and port is None:
+        raise BadCondition(
+            f"request to {target!r}: say a host's port (HOST:PORT) or a client (NAME from SERVICE)"
+        )
+    host = "" if client else target
+    port_number = int(port) if port else 0
+    if client is None and not 1 <= port_number <= 65535:
+        raise BadCondition(f"a port is 1 to 65535, not {port_number}")
+    if match.group(8):
+        return Condition(text, _requests_fail(target, port_number, client or "", count), host=host)
+    tasks, service, least = int(match.group(5)), match.group(6), int(match.group(7) or 0)
+    if least * tasks > count:
+        raise BadCondition(f"{count} requests cannot reach {tasks} tasks {least} times each")
+    probe = _requests_reach(target, port_number, client or "", count, service, tasks, least)
+    return Condition(text, probe, host=host)
+
+
+def _running_ids(view: ClusterView, name: str) -> set[str]:
+    _, tasks = _service(view, name)
+    return {
+        t.id
+        for t in tasks
+        if t.status.state is TaskState.RUNNING and t.desired_state <= TaskState.RUNNING
+    }
+
+
+def _tally(answers: list[str], view: ClusterView) -> str:
+    """``3 answered of 4: web.1 x2, web.2 x1``, task ids shown by service and slot."""
+    store = view.leader_store()
+    tasks = store.tables["tasks"] if store is not None else {}
+    services = store.tables["services"] if store is not None else {}
+    counts: dict[str, int] = {}
+    for task_id in answers:
+        if not task_id:
+            continue
+        task = tasks.get(task_id)
+        name = task_id[:12]
+        if isinstance(task, Task):
+            service = services.get(task.service_id)
+            base = service.spec.name if isinstance(service, Service) else task.service_id
+            name = f"{base}.{task.slot or task.node_id[:12]}"
+        counts[name] = counts.get(name, 0) + 1
+    answered = sum(counts.values())
+    shown = ", ".join(f"{n} x{counts[n]}" for n in sorted(counts))
+    return f"{answered} answered of {len(answers)}" + (f": {shown}" if shown else "")
+
+
+def _requests_reach(
+    target: str, port: int, client: str, count: int, service: str, tasks: int, least: int
+) -> Probe:
+    def probe(view: ClusterView) -> tuple[bool, str]:
+        answers = view.request(target, port, client, count)
+        running = _running_ids(view, service)
+        reached = {a for a in answers if a}
+        each = min((answers.count(t) for t in running), default=0)
+        holds = all(answers) and len(running) == tasks and reached == running and each >= least
+        return holds, f"{_tally(answers, view)} ({len(running)} tasks of {service} running)"
+
+    return probe
+
+
+def _requests_fail(target: str, port: int, client: str, count: int) -> Probe:
+    def probe(view: ClusterView) -> tuple[bool, str]:
+        answers = view.request(target, port, client, count)
+        return not any(answers), _tally(answers, view)
+
+    return probe
+
+
+def _resolves(client: str, name: str, wanted: int) -> Probe:
+    def probe(view: ClusterView) -> tuple[bool, str]:
+        found = view.resolve(client, name)
+        if found is None:
+            return False, f"{name} does not resolve from {client}"
+        return len(found) == wanted, f"{len(found)} addresses: {', '.join(found)}"
+
+    return probe
 
 
 def _service(view: ClusterView, name: str) -> tuple[Service | None, list[Task]]:

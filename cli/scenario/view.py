@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Protocol
 
+from core.model.service import Service
+from core.model.task import Task
 from core.store import MemoryStore
 
 if TYPE_CHECKING:
@@ -29,6 +31,18 @@ class ClusterView(Protocol):
         """How many task containers run on ``host`` now."""
         ...
 
+    def request(self, target: str, port: int, client: str, count: int) -> list[str]:
+        """Connect ``count`` times, one after the other: to ``port`` of the host
+        ``target`` (``client`` empty), or from a running task of the service
+        ``client`` to the name ``target`` (``port`` its port, 0 for the service's
+        first published target). The task id that answered each, "" where none did."""
+        ...
+
+    def resolve(self, client: str, name: str) -> tuple[str, ...] | None:
+        """What the embedded DNS answers for ``name`` to a running task of the
+        service ``client`` (None: no such name, or no such task)."""
+        ...
+
 
 class SimView:
     """A simulated world as a :class:`ClusterView`."""
@@ -45,3 +59,36 @@ class SimView:
 
     def containers_on(self, host: str) -> int:
         return len(self.world.running_containers().get(host, ()))
+
+    def request(self, target: str, port: int, client: str, count: int) -> list[str]:
+        traffic = self.world.traffic
+        if not client:
+            return [traffic.to_port(target, port).task_id for _ in range(count)]
+        task = self._client_task(client)
+        if task is None:
+            return [""] * count
+        return [traffic.from_task(task, target).task_id for _ in range(count)]
+
+    def resolve(self, client: str, name: str) -> tuple[str, ...] | None:
+        task = self._client_task(client)
+        return None if task is None else self.world.traffic.resolve_from(task, name)
+
+    def _client_task(self, service_name: str) -> Task | None:
+        """The service's first running task (by slot, then id) whose container runs."""
+        store = self.leader_store()
+        if store is None:
+            return None
+        services = [s for s in store.tables["services"].values() if isinstance(s, Service)]
+        service = next((s for s in services if s.spec.name == service_name), None)
+        if service is None:
+            return None
+        running = {c for ids in self.world.running_containers().values() for c in ids}
+        tasks = sorted(
+            (
+                t
+                for t in store.tables["tasks"].values()
+                if isinstance(t, Task) and t.service_id == service.id
+            ),
+            key=lambda t: (t.slot, t.id),
+        )
+        return next((t for t in tasks if t.id in running), None)

@@ -45,12 +45,22 @@ class RealView:
     store: MemoryStore | None = None
     infos: dict[str, Info] = field(default_factory=dict)  # the managers that answered
     counted: Callable[[str], int | None] = lambda _host: None  # containers, when seen
+    #: The carrier's traffic (see ClusterView.request and .resolve); without it no
+    #: request is answered and no name resolves, so traffic expectations fail.
+    send: Callable[[str, int, str, int], list[str]] | None = None
+    lookup: Callable[[str, str], tuple[str, ...] | None] | None = None
 
     def leader(self) -> str:
         return self.leading
 
     def leader_store(self) -> MemoryStore | None:
         return self.store
+
+    def request(self, target: str, port: int, client: str, count: int) -> list[str]:
+        return self.send(target, port, client, count) if self.send else [""] * count
+
+    def resolve(self, client: str, name: str) -> tuple[str, ...] | None:
+        return self.lookup(client, name) if self.lookup else None
 
     def containers_on(self, host: str) -> int:
         """What the carrier sees running there; else the tasks the leader has running
