@@ -3,7 +3,8 @@ from the states of the networks the container is on (libnetwork's
 ``addEndpointNameResolution``), for the simulated resolver and the real one alike.
 
 - ``<service>``: its virtual IP, or in endpoint mode dnsrr the address of every
-  running task;
+  running task; a service with no running task is no name at all (libnetwork adds
+  the record with the first backend and removes it with the last);
 - ``tasks.<service>``: the address of every running task, whatever the mode;
 - a task's container name (``web.1.<task id>``) and the service's aliases;
 - anything else is not a swarm name: the caller forwards it to the host's servers.
@@ -38,6 +39,8 @@ def _on_network(name: str, state: NetworkState) -> tuple[str, ...] | None:
         if name == f"tasks.{binding.name.lower()}":
             return tasks
         if name == binding.name.lower() or name in (a.lower() for a in binding.aliases):
+            if not tasks:
+                continue
             return tasks if binding.dnsrr else (binding.vip,)
         for backend in binding.backends:
             if backend.name and name == backend.name.lower():
@@ -46,13 +49,14 @@ def _on_network(name: str, state: NetworkState) -> tuple[str, ...] | None:
 
 
 def reverse(address: str, networks: Iterable[NetworkState]) -> str | None:
-    """The name a PTR query for ``address`` answers: a task's container name, a
-    service's name for its VIP; None for an address no swarm name holds."""
+    """The name a PTR query for ``address`` answers, qualified by the network as
+    libnetwork's ``ResolveIP`` does: ``web.1.<task id>.mynet`` for a task's
+    address, ``web.mynet`` for a VIP; None for an address no swarm name holds."""
     for state in networks:
         for binding in state.services:
-            if binding.vip == address:
-                return binding.name
+            if binding.vip == address and binding.backends:
+                return f"{binding.name}.{state.name}"
             for backend in binding.backends:
                 if backend.address == address and backend.name:
-                    return backend.name
+                    return f"{backend.name}.{state.name}"
     return None
