@@ -26,7 +26,6 @@ import ipaddress
 import logging
 import random
 import socket
-import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -51,6 +50,7 @@ from pyroute2 import netns as pyroute2_netns
 
 from core.dataplane.names import resolve, reverse
 from core.dataplane.state import DNS_TTL, RESOLVER_ADDRESS, NetworkState
+from real.agent import nft
 
 log = logging.getLogger(__name__)
 
@@ -296,41 +296,26 @@ def _read_exactly(sock: socket.socket, size: int) -> bytes:
 # --- the container side: sockets in its namespace, nat rules -----------------------------
 
 
-def _nsenter(netns_path: str, argv: Sequence[str]) -> list[str]:
-    return ["nsenter", f"--net={netns_path}", "--", *argv]
-
-
-def _nft(netns_path: str, script: str) -> None:
-    done = subprocess.run(
-        _nsenter(netns_path, ["nft", "-f", "-"]),
-        input=script,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if done.returncode != 0:
-        raise RuntimeError(f"nft -f failed in {netns_path}: {done.stderr.strip()}")
-
-
 def nat_rules(udp_port: int, tcp_port: int) -> str:
     """The nft script that sends 127.0.0.11:53 to the resolver's ports (and gives its
     replies source port 53), replacing any table of a previous resolver atomically."""
     address = RESOLVER_ADDRESS
-    return (
-        f"table ip {NFT_TABLE}\n"
-        f"delete table ip {NFT_TABLE}\n"
-        f"table ip {NFT_TABLE} {{\n"
-        "\tchain output {\n"
-        "\t\ttype nat hook output priority -100; policy accept;\n"
-        f"\t\tip daddr {address} udp dport 53 dnat to {address}:{udp_port}\n"
-        f"\t\tip daddr {address} tcp dport 53 dnat to {address}:{tcp_port}\n"
-        "\t}\n"
-        "\tchain postrouting {\n"
-        "\t\ttype nat hook postrouting priority 100; policy accept;\n"
-        f"\t\tip saddr {address} udp sport {udp_port} snat to :53\n"
-        f"\t\tip saddr {address} tcp sport {tcp_port} snat to :53\n"
-        "\t}\n"
-        "}\n"
+    output = [
+        f"ip daddr {address} udp dport 53 dnat to {address}:{udp_port}",
+        f"ip daddr {address} tcp dport 53 dnat to {address}:{tcp_port}",
+    ]
+    postrouting = [
+        f"ip saddr {address} udp sport {udp_port} snat to :53",
+        f"ip saddr {address} tcp sport {tcp_port} snat to :53",
+    ]
+    return nft.replace(
+        NFT_TABLE,
+        [
+            nft.chain("output", output, f"type nat hook output priority {nft.DSTNAT}"),
+            nft.chain(
+                "postrouting", postrouting, f"type nat hook postrouting priority {nft.SRCNAT}"
+            ),
+        ],
     )
 
 
@@ -339,8 +324,8 @@ def _delete_rules(netns_path: str) -> None:
     if not Path(netns_path).exists():
         return
     try:
-        _nft(netns_path, f"table ip {NFT_TABLE}\ndelete table ip {NFT_TABLE}\n")
-    except RuntimeError as error:
+        nft.apply(netns_path, nft.remove(NFT_TABLE))
+    except nft.NftError as error:
         log.warning("embedded DNS: %s", error)
 
 
@@ -451,7 +436,7 @@ class EmbeddedDns:
             )
             try:
                 self._call(self._serve(container, udp, tcp))
-                _nft(netns_path, nat_rules(container.udp_port, container.tcp_port))
+                nft.apply(netns_path, nat_rules(container.udp_port, container.tcp_port))
             except BaseException:
                 udp.close()
                 tcp.close()

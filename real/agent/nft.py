@@ -40,10 +40,12 @@ def nsenter(netns_path: str, argv: Sequence[str]) -> list[str]:
     return ["nsenter", f"--net={netns_path}", "--", *argv]
 
 
-def _run(netns_path: str, argv: Sequence[str], script: str | None = None) -> str:
+def _run(netns_path: str | None, argv: Sequence[str], script: str | None = None) -> str:
+    """nft's output; None runs it in the caller's own namespace."""
+    where = "the caller's namespace" if netns_path is None else netns_path
     try:
         done = subprocess.run(
-            nsenter(netns_path, argv),
+            list(argv) if netns_path is None else nsenter(netns_path, argv),
             input=script,
             capture_output=True,
             text=True,
@@ -51,10 +53,10 @@ def _run(netns_path: str, argv: Sequence[str], script: str | None = None) -> str
             timeout=60,
         )
     except (OSError, subprocess.TimeoutExpired) as why:
-        raise NftError(f"nft in {netns_path}: {why}") from why
+        raise NftError(f"nft in {where}: {why}") from why
     if done.returncode != 0:
         shown = f"\n{script}" if script else ""
-        raise NftError(f"nft {' '.join(argv[1:])} in {netns_path}: {done.stderr.strip()}{shown}")
+        raise NftError(f"nft {' '.join(argv[1:])} in {where}: {done.stderr.strip()}{shown}")
     return done.stdout
 
 
@@ -63,8 +65,8 @@ def apply(netns_path: str, script: str) -> None:
     _run(netns_path, ["nft", "-f", "-"], script)
 
 
-def tables(netns_path: str) -> list[str]:
-    """``family name`` of every nft table in the namespace."""
+def tables(netns_path: str | None = None) -> list[str]:
+    """``family name`` of every nft table in the namespace (the caller's if None)."""
     out = _run(netns_path, ["nft", "list", "tables"])
     return [line.removeprefix("table ").strip() for line in out.splitlines() if line.strip()]
 
@@ -74,19 +76,24 @@ def listing(netns_path: str, table: str) -> str:
     return _run(netns_path, ["nft", "list", "table", FAMILY, table])
 
 
-def replace(table: str, body: Sequence[str]) -> str:
+def ruleset(netns_path: str) -> str:
+    """The namespace's whole ruleset as nft prints it (for checks and failure messages)."""
+    return _run(netns_path, ["nft", "list", "ruleset"])
+
+
+def replace(table: str, body: Sequence[str], family: str = FAMILY) -> str:
     """The script that makes ``table`` hold exactly ``body`` (its chains and sets,
     already indented one tab)."""
     return (
-        f"table {FAMILY} {table}\n"
-        f"delete table {FAMILY} {table}\n"
-        f"table {FAMILY} {table} {{\n" + "".join(body) + "}\n"
+        f"table {family} {table}\n"
+        f"delete table {family} {table}\n"
+        f"table {family} {table} {{\n" + "".join(body) + "}\n"
     )
 
 
-def remove(table: str) -> str:
+def remove(table: str, family: str = FAMILY) -> str:
     """The script that removes ``table``, there or not."""
-    return f"table {FAMILY} {table}\ndelete table {FAMILY} {table}\n"
+    return f"table {family} {table}\ndelete table {family} {table}\n"
 
 
 def chain(name: str, rules: Sequence[str], hook: str = "") -> str:

@@ -12,18 +12,16 @@ for traffic routed through A); B's packets still arrive at A. Loopback is never 
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Iterable
 
+from real.agent import nft
+from real.agent.nft import NftError, apply, ruleset
 from real.testhosts.network import HOST_IF
-from real.testhosts.procs import nsenter
+
+__all__ = ["FAMILY", "TABLE", "Firewall", "NftError", "apply", "render", "ruleset", "tables"]
 
 TABLE = "shoaltest"
 FAMILY = "inet"
-
-
-class NftError(Exception):
-    """nft refused a ruleset (its message says why)."""
 
 
 def render(tag: str, isolated: bool, blocked: Iterable[str]) -> str:
@@ -36,57 +34,21 @@ def render(tag: str, isolated: bool, blocked: Iterable[str]) -> str:
     for address in sorted(set(blocked)):
         out.append(f'ip daddr {address} drop comment "{tag}:cut {address}"')
 
-    def chain(name: str, hook: str, rules: list[str]) -> str:
-        body = "".join(f"\t\t{rule}\n" for rule in rules)
-        return (
-            f"\tchain {name} {{\n"
-            f"\t\ttype filter hook {hook} priority -10; policy accept;\n{body}\t}}\n"
-        )
+    def chain(hook: str, rules: list[str]) -> str:
+        return nft.chain(hook, rules, f"type filter hook {hook} priority -10")
 
-    return (
-        f"table {FAMILY} {TABLE}\n"
-        f"delete table {FAMILY} {TABLE}\n"
-        f"table {FAMILY} {TABLE} {{\n"
-        + chain("input", "input", inp)
-        + chain("output", "output", out)
-        + chain("forward", "forward", inp + out)
-        + "}\n"
-    )
-
-
-def apply(netns_path: str, script: str) -> None:
-    """Load ``script`` into the namespace at ``netns_path`` (atomically)."""
-    done = subprocess.run(
-        nsenter(netns_path, ["nft", "-f", "-"]),
-        input=script,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if done.returncode != 0:
-        raise NftError(f"nft -f failed in {netns_path}: {done.stderr.strip()}\n{script}")
+    body = [chain("input", inp), chain("output", out), chain("forward", inp + out)]
+    return nft.replace(TABLE, body, family=FAMILY)
 
 
 def tables(netns_path: str | None = None) -> list[str]:
-    """``family name`` of every nft table in a namespace (the root one if None)."""
-    argv = ["nft", "list", "tables"]
-    done = subprocess.run(
-        argv if netns_path is None else nsenter(netns_path, argv),
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return [line.removeprefix("table ").strip() for line in done.stdout.splitlines() if line]
-
-
-def ruleset(netns_path: str) -> str:
-    """The host's whole ruleset as nft prints it (for checks and failure messages)."""
-    return subprocess.run(
-        nsenter(netns_path, ["nft", "list", "ruleset"]),
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
+    """``family name`` of every nft table in a namespace (the root one if None); an
+    OSError when nft cannot list them (the namespace is going away), as the sweeper
+    expects."""
+    try:
+        return nft.tables(netns_path)
+    except NftError as error:
+        raise OSError(str(error)) from error
 
 
 class Firewall:
