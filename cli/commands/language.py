@@ -1,6 +1,6 @@
 """The command language of the shoal CLI, scenario files and the shell: Docker's
-``service``, ``node`` and ``swarm`` commands, read from one line (``docker`` in front is
-optional), into the requests they stand for.
+``service``, ``node``, ``swarm`` and ``network`` commands, read from one line
+(``docker`` in front is optional), into the requests they stand for.
 
 ``parse`` returns a list of :class:`~cli.commands.service.Call` (answered as they
 are) and :class:`~cli.commands.service.Change` (a service update: the current spec
@@ -14,12 +14,13 @@ import random
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from cli.commands import node, service, swarm
+from cli.commands import network, node, service, swarm
 from cli.commands.common import Call, Change
 from cli.commands.flags import UsageError
 from cli.words import split
 
 Command = Call | Change
+GROUPS = ("service", "node", "swarm", "network")
 ReadFile = Callable[[str], str]
 
 
@@ -35,7 +36,7 @@ def parse(
         words = words[1:]
     if not words:
         raise UsageError(_usage(""))
-    if words[0] not in ("service", "node", "swarm"):
+    if words[0] not in GROUPS:
         raise UsageError(f"docker: '{words[0]}' is not a docker command.\nSee 'docker --help'")
     if len(words) < 2:
         raise UsageError(_usage(words[0]))
@@ -44,6 +45,8 @@ def parse(
         return _service(verb, rest, rng, read_file)
     if group == "swarm":
         return _swarm(verb, rest)
+    if group == "network":
+        return _network(verb, rest)
     return _node(verb, rest)
 
 
@@ -110,11 +113,23 @@ def _swarm(verb: str, rest: list[str]) -> list[Command]:
     raise UsageError(_unknown("swarm", verb))
 
 
+def _network(verb: str, rest: list[str]) -> list[Command]:
+    if verb == "create":
+        return [network.create(rest)]
+    if verb in ("ls", "list"):
+        return [network.listing(rest)]
+    if verb == "inspect":
+        return list(network.inspect(rest))
+    if verb in ("rm", "remove"):
+        return list(network.remove(rest))
+    raise UsageError(_unknown("network", verb))
+
+
 def _unknown(group: str, verb: str) -> str:
     return f'unknown command "{verb}" for "docker {group}"'
 
 
 def _usage(group: str) -> str:
-    if group in ("service", "node", "swarm"):
+    if group in GROUPS:
         return f"\"docker {group}\" requires a subcommand.\nSee 'docker {group} --help'."
-    return "docker: a command is needed: service, node or swarm"
+    return "docker: a command is needed: service, node, swarm or network"

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import argparse
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from cli.commands.common import Call, Change, inspecting, listing_flags
 from cli.commands.flags import FLOAT, UINT, CommandParser, UsageError, choice
+from cli.commands.network import ATTACHMENT
 from cli.commands.values import CPUS, DURATION, MEMORY, PORT, key_value
 from core.model import replace
 from core.model.common import Limit, ResourceRequirements, Resources
@@ -32,6 +33,7 @@ from core.model.service import (
     GlobalJob,
     GlobalService,
     HealthConfig,
+    NetworkAttachmentConfig,
     Placement,
     PlacementPreference,
     PortConfig,
@@ -109,6 +111,7 @@ def create_parser() -> CommandParser:
     parser.add_argument("--constraint", action="append", default=[])
     parser.add_argument("--placement-pref", action="append", default=[])
     parser.add_argument("-p", "--publish", action="append", default=[], type=PORT)
+    parser.add_argument("--network", action="append", default=[], type=ATTACHMENT)
     _common_flags(parser)
     return parser
 
@@ -137,6 +140,9 @@ def create(argv: Sequence[str], rng: random.Random, read_file: Callable[[str], s
     )
     if placement != Placement():
         spec = replace(spec, task_template=replace(spec.task_template, placement=placement))
+    if flags.network:  # by name or ID: the manager writes each as its ID
+        template = replace(spec.task_template, networks=tuple(flags.network))
+        spec = replace(spec, task_template=template)
     if flags.publish:
         spec = replace(spec, endpoint_spec=EndpointSpec(ports=tuple(flags.publish)))
     spec = _apply_common(spec, flags, parser)
@@ -355,6 +361,8 @@ def update_parser() -> CommandParser:
         parser.add_argument(f"--{name}-rm", action="append", default=[])
     parser.add_argument("--publish-add", action="append", default=[], type=PORT)
     parser.add_argument("--publish-rm", action="append", default=[])
+    parser.add_argument("--network-add", action="append", default=[], type=ATTACHMENT)
+    parser.add_argument("--network-rm", action="append", default=[])
     _common_flags(parser)
     return parser
 
@@ -425,6 +433,7 @@ def _edit(spec: ServiceSpec, flags: argparse.Namespace, parser: CommandParser) -
         ),
     )
     spec = _ports(spec, flags)
+    spec = _networks(spec, flags.network_add, flags.network_rm)
     if flags.replicas is not None:
         spec = _replicas(spec, flags.replicas, parser)
     if flags.max_concurrent is not None:
@@ -468,6 +477,58 @@ def _ports(spec: ServiceSpec, flags: argparse.Namespace) -> ServiceSpec:
     ports = [p for p in endpoint.ports if not removed(p)]
     ports += [p for p in flags.publish_add if p not in ports]
     return replace(spec, endpoint_spec=replace(endpoint, ports=tuple(ports)))
+
+
+def _networks(
+    spec: ServiceSpec,
+    added: Sequence[NetworkAttachmentConfig],
+    removed: Sequence[str],
+    ids: Mapping[str, str] | None = None,
+) -> ServiceSpec:
+    """docker/cli's ``updateNetworks``: the template's networks (or the deprecated
+    ``Networks`` of the spec, moved into the template), less those removed (one not
+    attached is no matter), plus those added (one already attached is refused),
+    sorted by target.
+
+    The docker CLI looks each network named up first: ``ids`` is what that found
+    (a name or ID as given, to the network's ID). Without it (this edit cannot ask
+    the manager yet) a network to remove is known by its ID or an ID prefix, a name
+    being refused (see network_target), and one added goes as named (the manager
+    writes its ID), found already attached only if named by its ID."""
+    if not added and not removed:
+        return spec
+    template = spec.task_template
+    current = template.networks or spec.networks
+
+    def resolved(ref: str) -> str:
+        return ids[ref] if ids is not None else network_target(ref, current)
+
+    gone = {resolved(ref) for ref in removed}
+    kept = [a for a in current if a.target not in gone]
+    for attachment in added:
+        target = ids[attachment.target] if ids is not None else attachment.target
+        if any(a.target == target for a in kept):
+            raise UsageError(f"service is already attached to network {attachment.target}")
+        kept.append(replace(attachment, target=target))
+    kept.sort(key=lambda a: a.target)
+    return replace(spec, networks=(), task_template=replace(template, networks=tuple(kept)))
+
+
+def network_target(ref: str, attached: Sequence[NetworkAttachmentConfig]) -> str:
+    """The target among ``attached`` that ``ref`` names: the target itself, or a
+    unique prefix of it (an ID's); one naming none is refused, as shoal cannot look
+    it up yet."""
+    targets = sorted({a.target for a in attached})
+    if ref in targets:
+        return ref
+    prefixed = [t for t in targets if t.startswith(ref)]
+    if len(prefixed) == 1:
+        return prefixed[0]
+    raise UsageError(
+        f"--network-rm {ref}: the service is attached to no network by that ID "
+        "(shoal's CLI cannot look a network up by name in an update yet: "
+        "give its ID, see docker network ls --no-trunc)"
+    )
 
 
 def _replicas(spec: ServiceSpec, replicas: int, parser: CommandParser) -> ServiceSpec:

@@ -1,6 +1,6 @@
-"""How the docker CLI prints a manager's answer to a listing, an ``inspect`` or
-``service logs`` (with the command's ``--format``, ``-q``, ``--filter``...), in one
-place for every front end (the shell, scenario files)."""
+"""How the docker CLI prints a manager's answer to a listing, an ``inspect``,
+``service logs`` or ``network rm`` (with the command's ``--format``, ``-q``,
+``--filter``...), in one place for every front end (the shell, scenario files)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from cli.output.logs import service_logs
+from cli.output.networks import network_inspect, network_ls
 from cli.output.views import (
     Context,
     filtered,
@@ -30,7 +31,15 @@ def render(
     fmt = view.get("format")
     quiet = bool(view.get("quiet", False))
     if show == "service inspect --pretty":
-        return service_pretty(value, ctx.now)
+        return service_pretty(value, ctx.now, ctx.networks)
+    if show == "network inspect":
+        return network_inspect([value], fmt)
+    if show == "network ls":
+        filters = view.get("filters", ())
+        no_trunc = bool(view.get("no_trunc", False))
+        return network_ls(value or (), filters, fmt=fmt, quiet=quiet, no_trunc=no_trunc)
+    if show == "network rm":  # the network as the user named it
+        return str(params["network"])
     if show in ("service inspect", "node inspect", "node inspect --pretty"):
         return inspect([value], fmt)
     if show == "logs":

@@ -6,7 +6,7 @@ docker/cli's formatters give each row; ``-q`` the IDs alone."""
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cmp_to_key
 from typing import Any
@@ -16,6 +16,7 @@ from cli.output.template import Fields, render_each, render_listing
 from core.model.defaults import effective_update_config
 from core.model.duration import format_duration
 from core.model.enums import NodeRole, Reachability
+from core.model.network import Network
 from core.model.node import Node
 from core.model.service import PortConfig, Service, UpdateConfig
 from core.model.task import Task
@@ -34,6 +35,7 @@ class Context:
     nodes: dict[str, Node] = field(default_factory=dict)
     services: dict[str, Service] = field(default_factory=dict)
     tasks: Sequence[Task] = ()
+    networks: dict[str, Network] = field(default_factory=dict)  # by ID, for their names
 
 
 def _title(text: str) -> str:
@@ -49,7 +51,7 @@ class Header(Fields):
         self.kind_format = default
 
 
-def _listing(
+def listing(
     rows: Sequence[Fields], ids: Sequence[str], header: Header, fmt: str | None, quiet: bool
 ) -> str:
     """``-q``: the IDs alone; else the rows through ``--format`` (a template,
@@ -98,7 +100,7 @@ def node_ls(
             },
         )
 
-    return _listing([row(n) for n in ordered], [n.id for n in ordered], NODE_HEADER, fmt, quiet)
+    return listing([row(n) for n in ordered], [n.id for n in ordered], NODE_HEADER, fmt, quiet)
 
 
 def _manager_status(node: Node) -> str:
@@ -148,7 +150,7 @@ def service_ls(
         )
 
     ids = [s.id[:SHORT_ID] for s in ordered]
-    return _listing([row(s) for s in ordered], ids, SERVICE_HEADER, fmt, quiet)
+    return listing([row(s) for s in ordered], ids, SERVICE_HEADER, fmt, quiet)
 
 
 def replicas(service: Service, tasks: Sequence[Task]) -> str:
@@ -239,7 +241,7 @@ def service_ps(
         }
         rows.append(Fields(TASK_HEADER.kind, fields))
     ids = [str(row["ID"]) for row in rows]
-    return _listing(rows, ids, TASK_HEADER, fmt, quiet)
+    return listing(rows, ids, TASK_HEADER, fmt, quiet)
 
 
 def by_slot(tasks: Sequence[Task], ctx: Context) -> list[tuple[Task, bool]]:
@@ -249,7 +251,7 @@ def by_slot(tasks: Sequence[Task], ctx: Context) -> list[tuple[Task, bool]]:
     names = {id(t): task_name(t, ctx) for t in tasks}
     newest_first = sorted(tasks, key=lambda t: -t.created_at.unix_ns)
     ordered = sorted(
-        newest_first, key=cmp_to_key(lambda a, b: _natural(names[id(a)], names[id(b)]))
+        newest_first, key=cmp_to_key(lambda a, b: natural_order(names[id(a)], names[id(b)]))
     )
     return [
         (task, index > 0 and names[id(ordered[index - 1])] == names[id(task)])
@@ -257,7 +259,7 @@ def by_slot(tasks: Sequence[Task], ctx: Context) -> list[tuple[Task, bool]]:
     ]
 
 
-def _natural(left: str, right: str) -> int:
+def natural_order(left: str, right: str) -> int:
     """fvbommel/sortorder's ``NaturalLess`` as a comparison: runs of digits compare
     as numbers and sort before other characters, the rest byte by byte."""
     i = j = 0
@@ -309,7 +311,11 @@ def inspect(objects: Sequence[Node | Service | Task], fmt: str | None = None) ->
     """``docker ... inspect``: a JSON array, indented as Docker indents it;
     ``--format json`` the same on one line; another ``--format`` the template once
     per object, on its JSON."""
-    shapes = [o.to_json() for o in objects]
+    return inspect_json([o.to_json() for o in objects], fmt)
+
+
+def inspect_json(shapes: Sequence[Any], fmt: str | None = None) -> str:
+    """Objects already in their JSON shape, printed as ``inspect`` prints them."""
     if not fmt:
         return json.dumps(shapes, indent=4)
     if fmt == "json":
@@ -320,8 +326,11 @@ def inspect(objects: Sequence[Node | Service | Task], fmt: str | None = None) ->
 # -- service inspect --pretty ------------------------------------------------------------------
 
 
-def service_pretty(service: Service, now: float) -> str:
-    """``docker service inspect --pretty``, in the docker CLI's template's layout."""
+def service_pretty(
+    service: Service, now: float, networks: Mapping[str, Network] | None = None
+) -> str:
+    """``docker service inspect --pretty``, in the docker CLI's template's layout;
+    each network by its name among ``networks`` (by ID), else as the spec names it."""
     spec = service.spec
     lines = [f"ID:\t\t{service.id}", f"Name:\t\t{spec.name}"]
     if spec.labels:
@@ -372,6 +381,12 @@ def service_pretty(service: Service, now: float) -> str:
             lines.append(f" Env:\t\t{' '.join(container.env)}")
         lines.append(f" Init:\t\t{'true' if container.init else 'false'}")
     lines.append("Resources:")
+    if template.networks:  # the template's "Networks:{{range}} {{.}}{{end}} " on one line
+        known = networks or {}
+        names = [
+            known[a.target].spec.name if a.target in known else a.target for a in template.networks
+        ]
+        lines.append("Networks:" + "".join(f" {n}" for n in names) + " ")
     endpoint = spec.endpoint_spec
     lines.append(f"Endpoint Mode:\t{(endpoint.mode if endpoint and endpoint.mode else 'vip')}")
     published = service.endpoint.ports or (endpoint.ports if endpoint else ())

@@ -142,6 +142,12 @@ CREATE: dict[str, Row] = {
         "--placement-pref spread=node.labels.rack", "TaskTemplate.Placement.Preferences"
     ),
     "--publish": _from_web("--publish published=8080,target=80", "EndpointSpec.Ports"),
+    # svc-secrets-configs.json, as the CLI sends it: the manager writes the network's ID
+    "--network": Row(
+        "--network name=appnet,alias=api",
+        "TaskTemplate.Networks",
+        [{"Target": "appnet", "Aliases": ["api"]}],
+    ),
 }
 
 #: The service every update row starts from.
@@ -187,6 +193,10 @@ UPDATE: dict[str, Row] = {
         "--publish-add published=9090,target=90", "EndpointSpec.Ports", [PORT_8080, PORT_9090]
     ),
     "--publish-rm": Row("--publish-rm 80", "EndpointSpec.Ports", ABSENT),
+    "--network-add": Row("--network-add other", "TaskTemplate.Networks", [{"Target": "other"}]),
+    "--network-rm": Row(
+        "--network-rm appnet", "TaskTemplate.Networks", ABSENT, base="--network appnet"
+    ),
 }
 
 
