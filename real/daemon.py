@@ -53,6 +53,7 @@ log = logging.getLogger(__name__)
 DEFAULT_DOCKER_HOST = "unix:///var/run/docker.sock"
 LOCK_NAME = "shoal.lock"
 DEFAULT_LISTEN = f"0.0.0.0:{DEFAULT_PORT}"
+DEFAULT_NETNS_PREFIX = "shoal-"
 
 
 class DaemonError(ShoalError):
@@ -115,6 +116,7 @@ async def serve(
     docker_host: str,
     api_hosts: tuple[str, ...] = (),
     tls: TLSFiles | None = None,
+    netns_prefix: str = DEFAULT_NETNS_PREFIX,
 ) -> int:
     import docker  # only the daemon needs the SDK
     import requests.exceptions
@@ -127,7 +129,12 @@ async def serve(
         client = docker_client(docker_host, connections=CONNECTIONS)
     except docker.errors.DockerException as error:
         raise DaemonError(f"cannot use dockerd at {docker_host}: {error}") from None
-    config = DriverConfig(host=addresses.advertise, data_dir=data_dir, listen=addresses.listen)
+    config = DriverConfig(
+        host=addresses.advertise,
+        data_dir=data_dir,
+        listen=addresses.listen,
+        netns_prefix=netns_prefix,
+    )
     driver = Driver(config, client)
     listener = EngineListener(build_app(DaemonBackend(driver, addresses)))
     loop = asyncio.get_running_loop()
@@ -169,7 +176,7 @@ async def serve(
 
 def run(args: Any, err: TextIO | None = None) -> int:
     """``shoal daemon --data-dir D [--listen-addr A:PORT] [--advertise-addr A[:PORT]]
-    [--docker-host URL]``."""
+    [--docker-host URL] [--netns-prefix P]``."""
     logging.basicConfig(
         stream=err or sys.stderr, level=logging.INFO, format="%(asctime)s %(name)s %(message)s"
     )
@@ -188,7 +195,8 @@ def run(args: Any, err: TextIO | None = None) -> int:
         raise DaemonError(str(error)) from None
     with locked(data_dir):
         check_bindable(addresses.listen)
-        return asyncio.run(serve(data_dir, addresses, docker_host, api_hosts, tls))
+        prefix = args.netns_prefix
+        return asyncio.run(serve(data_dir, addresses, docker_host, api_hosts, tls, prefix))
 
 
 def add_parser(commands: Any) -> None:
@@ -213,6 +221,12 @@ def add_parser(commands: Any) -> None:
     )
     daemon.add_argument(
         "--docker-host", default=None, help=f"dockerd to run containers on ({DEFAULT_DOCKER_HOST})"
+    )
+    daemon.add_argument(
+        "--netns-prefix",
+        default=DEFAULT_NETNS_PREFIX,
+        help="the overlay networks' namespaces are named with it (default "
+        f"{DEFAULT_NETNS_PREFIX!r}; hosts sharing one machine need distinct ones)",
     )
     daemon.add_argument(
         "-H",

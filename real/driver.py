@@ -44,12 +44,14 @@ import random
 import socket
 import time
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from core.agent.agent import AgentWrite
 from core.ca.credentials import NodeCredentials
+from core.dataplane.state import NetworkState
 from core.manager.requests import ClientReply, ClientRequest
 from core.messages import (
     ClusterMessage,
@@ -65,7 +67,9 @@ from core.model.task import Task
 from core.node import NodeIdentity, NodeReady, SwarmNode
 from core.raft.config import RaftConfig
 from core.tasks.executor import ExecutorResult
+from real.agent.dataplane import HostDataplane
 from real.agent.executor import DockerExecutor, threadsafe
+from real.agent.sandbox import Sandboxes
 from real.files import FileLayer, OsFiles
 from real.tls import Credentials
 from real.transport import JoinError, Transport, fetch_root, request_join
@@ -92,6 +96,9 @@ class DriverConfig:
     raft: RaftConfig = field(default_factory=RaftConfig)
     tick_seconds: float = 1.0
     listen: tuple[str, int] | None = None  # where the transport binds (None: at host)
+    #: The overlay networks' namespaces are named with it (hosts sharing a machine,
+    #: as test hosts do, need distinct ones).
+    netns_prefix: str = "shoal-"
 
 
 def describe_host(engine_version: str) -> NodeDescription:
@@ -163,6 +170,9 @@ class Driver:
         self.node: SwarmNode | None = None
         self.wal: Wal | None = None
         self.executor: DockerExecutor | None = None
+        self.dataplane: HostDataplane | None = None
+        # Network programs run one after another, off the loop, in the order given.
+        self._programs = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dataplane")
         self.transport: Transport | None = None
         self.failed: asyncio.Future[BaseException] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -189,11 +199,14 @@ class Driver:
         disk = self.wal.recovered()
         version = await asyncio.to_thread(self.docker.version)
         description = describe_host(str(version.get("Version", "")))
+        underlay, _ = split_host(self.host)
+        self.dataplane = HostDataplane(self.config.netns_prefix, underlay)
         executor = DockerExecutor(
             self.docker,
             threadsafe(loop, self._executor_result),
             service_name=self._service_name,
             rng=random.Random(self.rng.getrandbits(64)),
+            sandboxes=Sandboxes(self.docker, self.dataplane),
         )
         self.executor = executor
         await asyncio.to_thread(executor.open)
@@ -238,6 +251,10 @@ class Driver:
         executor, self.executor = self.executor, None
         if executor is not None:
             await asyncio.to_thread(executor.close)
+        self._programs.shutdown(wait=True, cancel_futures=True)
+        dataplane, self.dataplane = self.dataplane, None
+        if dataplane is not None:
+            await asyncio.to_thread(dataplane.close)
         wal, self.wal = self.wal, None
         if wal is not None:
             await asyncio.to_thread(wal.close)
@@ -392,6 +409,8 @@ class Driver:
                 self.transport.send(target, message)
             else:
                 self.stats["dropped_no_transport"] += 1
+        if ready.networks is not None:
+            self._program(dict(ready.networks))
         executor = self.executor
         assert executor is not None
         for command in ready.commands:
@@ -400,6 +419,23 @@ class Driver:
             future = self._waiting.get(reply.id)
             if future is not None and not future.done():
                 future.set_result(reply)
+
+    def _program(self, networks: dict[str, NetworkState]) -> None:
+        """Program the host's data plane, off the loop, after every earlier program."""
+        node = self.node
+        identity = node.identity if node is not None else None
+        dataplane = self.dataplane
+        if dataplane is None:
+            return
+        node_id = identity.node_id if identity is not None else ""
+
+        def program() -> None:
+            try:
+                dataplane.program(node_id, networks)
+            except Exception:  # the next program tries again from what the kernel has
+                log.exception("programming the overlay networks failed")
+
+        self._programs.submit(program)
 
     async def _join(self, target: str, message: RootCARequest | JoinRequest) -> None:
         """Carry one step of a join to the manager at ``target`` and feed back its

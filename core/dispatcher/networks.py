@@ -33,6 +33,15 @@ def _bare(address: str) -> str:
     return address.split("/")[0]
 
 
+def underlay(addr: str) -> str:
+    """A node's address without its swarm port: where VXLAN frames for its endpoints
+    go ("10.231.0.2:2377" -> "10.231.0.2"; a simulated host's name stays as it is)."""
+    host, colon, port = addr.rpartition(":")
+    if colon and port.isdigit():
+        return host.strip("[]")
+    return addr
+
+
 def _task_shows(task: Task | None) -> tuple[object, ...] | None:
     """What of a task shows in its networks' states."""
     if task is None or not task.networks_attachments:
@@ -212,7 +221,7 @@ class NetworkStates:
                 if address is None or not isinstance(node, Node):
                     continue
                 name = container_name(task, service.spec.name)
-                endpoint = Endpoint(address, node.id, node.status.addr, task.id, name)
+                endpoint = Endpoint(address, node.id, underlay(node.status.addr), task.id, name)
                 endpoints.append(endpoint)
                 users.add(node.id)
                 if _backend(task):
@@ -228,7 +237,7 @@ class NetworkStates:
             node = nodes.get(node_id)
             address = _address_on(node.attachments, network.id) if isinstance(node, Node) else None
             if isinstance(node, Node) and address is not None:
-                endpoints.append(Endpoint(address, node.id, node.status.addr))
+                endpoints.append(Endpoint(address, node.id, underlay(node.status.addr)))
         state = NetworkState(
             network_id=network.id,
             name=network.spec.name,

@@ -67,6 +67,7 @@ from core.tasks.executor import (
     Outcome,
 )
 from real.agent.labels import TASK_ID, container_labels, task_id_of, task_name
+from real.agent.sandbox import Sandboxes
 
 log = logging.getLogger(__name__)
 
@@ -178,8 +179,11 @@ class DockerExecutor:
         workers: int = WORKERS,
         stop_workers: int = STOP_WORKERS,
         start_workers: int = START_WORKERS,
+        sandboxes: Sandboxes | None = None,
     ) -> None:
         self.client = client
+        #: Tasks on overlay networks get a sandbox namespace first (real/agent/sandbox.py).
+        self.sandboxes = sandboxes
         self.api = client.api
         self.deliver = deliver
         self.service_name = service_name or (lambda task: "")
@@ -289,6 +293,8 @@ class DockerExecutor:
         (answering what each is doing, as INSPECT would, without stopping any) and
         remove every other task container. Blocking."""
         owned = set(owned_task_ids)
+        if self.sandboxes is not None:
+            self.sandboxes.adopt(owned)
         found: dict[str, OperationResult] = {}
         listed = self.api.containers(all=True, filters={"label": TASK_ID})
         for summary in sorted(listed, key=lambda c: str(c["Id"])):
@@ -345,13 +351,16 @@ class DockerExecutor:
         # it opened, so one it does not know of can only be one whose create answer
         # was lost: the create's name conflict finds it. No listing first: a list
         # waits on every container's lock, so it queues behind every start under way.
+        sandbox = None
+        if self.sandboxes is not None and self.sandboxes.needed(task):
+            sandbox = self.sandboxes.ensure(task)
         with self._lock:
             known = task.id in self._ids
         if known and self._find(task) is not None:
             reply(OperationResult(Outcome.ALREADY))
             return
         try:
-            created = self.api.create_container(**self._create_args(task))
+            created = self.api.create_container(**self._create_args(task, sandbox))
         except docker.errors.APIError as error:
             if error.status_code == 409 and self._find(task) is not None:
                 reply(OperationResult(Outcome.ALREADY))  # a create raced us to it
@@ -466,6 +475,8 @@ class DockerExecutor:
         with self._lock:
             self._ids.pop(task.id, None)
             self._fresh.discard(task.id)
+        if self.sandboxes is not None:
+            self.sandboxes.remove(task.id)
         reply(OperationResult(Outcome.OK))
 
     def _logs(self, task: Task, reply: Reply) -> None:
@@ -523,8 +534,10 @@ class DockerExecutor:
         except docker.errors.NotFound:
             return None
 
-    def _create_args(self, task: Task) -> dict[str, Any]:
-        """``create_container`` arguments, as Docker's swarm executor fills them."""
+    def _create_args(self, task: Task, sandbox: str | None = None) -> dict[str, Any]:
+        """``create_container`` arguments, as Docker's swarm executor fills them; a
+        task with a ``sandbox`` shares its network namespace, and with it its
+        hostname and resolver settings."""
         spec = task.spec.container_spec
         if spec is None:
             raise _Fatal("task has no container spec")
@@ -535,10 +548,11 @@ class DockerExecutor:
         # A task with no network and no port gets no network stack at all, as Docker's
         # swarm makes it (Config.NetworkDisabled): "none" would still build a sandbox
         # and run its hook at every start, which doubles the cost of a start here.
-        disabled = self.network_mode == "none" and not ports
-        dns = spec.dns_config
+        disabled = self.network_mode == "none" and not ports and sandbox is None
+        dns = spec.dns_config if sandbox is None else None
+        network_mode = f"container:{sandbox}" if sandbox is not None else self.network_mode
         host_config = self.api.create_host_config(
-            network_mode=None if disabled else self.network_mode,
+            network_mode=None if disabled else network_mode,
             init=spec.init,
             mem_limit=(limits.memory_bytes or None) if limits is not None else None,
             nano_cpus=(limits.nano_cpus or None) if limits is not None else None,
@@ -561,7 +575,8 @@ class DockerExecutor:
             ]
             or None,
             port_bindings={
-                f"{p.target_port}/{p.protocol or PortProtocol.TCP}": p.published_port for p in ports
+                f"{p.target_port}/{p.protocol or PortProtocol.TCP}": p.published_port
+                for p in (ports if sandbox is None else ())
             }
             or None,
         )
@@ -580,7 +595,7 @@ class DockerExecutor:
             "command": list(spec.args) or None,
             "entrypoint": list(spec.command) or None,
             "name": task_name(task, service),
-            "hostname": spec.hostname or None,
+            "hostname": spec.hostname or None if sandbox is None else None,
             "user": spec.user or None,
             "environment": list(spec.env) or None,
             "working_dir": spec.dir or None,
@@ -590,7 +605,11 @@ class DockerExecutor:
             "healthcheck": healthcheck,
             "tty": spec.tty,
             "stdin_open": spec.open_stdin,
-            "ports": [(p.target_port, str(p.protocol or PortProtocol.TCP)) for p in ports] or None,
+            "ports": [
+                (p.target_port, str(p.protocol or PortProtocol.TCP))
+                for p in (ports if sandbox is None else ())
+            ]
+            or None,
             "network_disabled": disabled,
             "detach": True,  # no attached streams: Docker's swarm attaches none either
             "host_config": host_config,

@@ -16,9 +16,16 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TypeVar
 
-from pyroute2 import IPRoute, netns
+from pyroute2 import IPRoute, config, netns
 
 NETNS_DIR = Path("/var/run/netns")
+
+# pyroute2 opens a socket in another namespace from a forked child, which it ends with
+# SIGTERM. A child of the daemon inherits asyncio's signal handling, whose wakeup fd
+# it shares with the daemon: its SIGTERM reached the daemon's loop as the daemon's
+# own, and the daemon shut down cleanly at the first overlay network. The child must
+# take SIGTERM and SIGINT as a plain process does.
+config.disable_mp_signal = True
 
 T = TypeVar("T")
 

@@ -108,6 +108,8 @@ class ShoalSwarm:
                 self.address(host),
                 "--docker-host",
                 host.docker_url,
+                "--netns-prefix",
+                f"{host.netns}-",
             ]
             env = {"PYTHONPATH": str(ROOT)}
             hostname = self.hostnames.get(host.name, host.name)
