@@ -42,3 +42,15 @@ class Carrier(Protocol):
         """Task containers running on ``host`` now, or None when the carrier cannot
         see them (the leader's view of the node's tasks stands in)."""
         ...
+
+    def request(self, host: str, task_id: str, target: str, port: int, count: int) -> list[str]:
+        """``count`` HTTP requests, one after the other, to ``target:port`` (an address,
+        or a name the embedded DNS resolves), from the sandbox of ``task_id`` on
+        ``host``; with no task, from ``host`` itself to its own address. Each
+        answer's body ("" where none came)."""
+        ...
+
+    def resolve(self, host: str, task_id: str, name: str) -> tuple[str, ...] | None:
+        """What the embedded DNS answers ``task_id``'s sandbox on ``host`` for
+        ``name`` (None: no such name, or no such sandbox)."""
+        ...

@@ -82,7 +82,21 @@ def load(path: str, scenario: Scenario) -> dict[str, InventoryHost]:
     missing = [name for name, _ in scenario.hosts if name not in out]
     if missing:
         raise reader.fail(top["hosts"], "hosts", f"no entry for {', '.join(missing)}")
+    sent = [e for e in scenario.expectations if is_traffic(e.check)]
+    if sent:
+        raise ScenarioError(
+            scenario.path,
+            sent[0].line,
+            "expect",
+            f"{sent[0].check!r} sends traffic, which needs shoal's own test hosts: an "
+            "inventory's hosts are reached only through their sockets and fault commands",
+        )
     return out
+
+
+def is_traffic(check: str) -> bool:
+    """A condition that sends requests or asks a resolver (cli/scenario/conditions.py)."""
+    return check.startswith("request ") or " resolves " in check
 
 
 class Inventory:
@@ -181,3 +195,10 @@ class Inventory:
 
     def containers_on(self, host: str) -> int | None:
         return None  # not seen from here: the leader's view of the node stands in
+
+    # An inventory's scenario has no traffic expectation (load refuses one).
+    def request(self, host: str, task_id: str, target: str, port: int, count: int) -> list[str]:
+        return [""] * count
+
+    def resolve(self, host: str, task_id: str, name: str) -> tuple[str, ...] | None:
+        return None

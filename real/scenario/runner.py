@@ -29,7 +29,7 @@ from real.control import ControlError
 from real.scenario.carrier import Carrier, FaultFailed
 from real.scenario.checks import RaftWatch, TaskWatch
 from real.scenario.support import UNDO
-from real.scenario.view import Connections, RealView, look
+from real.scenario.view import Connections, RealView, look, with_traffic
 from sim.faults import scenario as scenario_faults
 
 #: Seconds a step's command may wait for its reply (the manager's own request
@@ -126,7 +126,7 @@ class _Run:
         managers = [
             n for n, m in self.carrier.hosts if m and n not in self.down and n not in self.paused
         ]
-        view = look(self.looks, managers, self.carrier.containers_on)
+        view = with_traffic(look(self.looks, managers, self.carrier.containers_on), self.carrier)
         leaders = self.report.timeline.leaders
         if view.leader() and view.leader() != (leaders[-1][1] if leaders else self.view.leader()):
             leaders.append((now, view.leader()))

@@ -17,6 +17,7 @@ from typing import Any
 
 from cli.scenario.schema import Scenario
 from real.agent import labels
+from real.scenario import traffic
 from real.scenario.carrier import HOST_FAULTS, FaultFailed
 from real.testhosts.hosts import TestHost, TestHosts
 from real.testhosts.swarm import ShoalSwarm
@@ -129,6 +130,29 @@ class Testbed:
             self._drop_docker(host)
             return None
         return len(listed)
+
+    def request(self, host: str, task_id: str, target: str, port: int, count: int) -> list[str]:
+        netns = self._netns(host, task_id)
+        if netns is None:
+            return [""] * count
+        return traffic.http_get(netns, target or self._host(host).address, port, count)
+
+    def resolve(self, host: str, task_id: str, name: str) -> tuple[str, ...] | None:
+        netns = self._netns(host, task_id) if task_id else None
+        return traffic.resolve(netns, name) if netns is not None else None
+
+    def _netns(self, host: str, task_id: str) -> str | None:
+        """Where traffic from ``host`` (its task's sandbox, if a task is named)
+        starts; None when nothing can send from there now."""
+        if host in self.down or host in self.paused:
+            return None
+        if not task_id:
+            return self._host(host).netns_path
+        try:
+            return traffic.sandbox_netns(self._client(host).api, task_id)
+        except Exception:  # a dockerd that does not answer: no sandbox to send from
+            self._drop_docker(host)
+            return None
 
     def _kill(self, host: str, task_id: str) -> None:
         if host in self.down or host in self.paused:

@@ -22,12 +22,27 @@ from real.agent.sandbox import SANDBOX_TASK
 REQUEST_SECONDS = 2.0
 
 _GET = r"""
-import json, socket, sys
-address, port, count, timeout = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
+import ipaddress, json, socket, sys
+target, port, count, timeout = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
+
+
+def address_of(target):
+    try:
+        return str(ipaddress.ip_address(target))
+    except ValueError:  # a name: the embedded DNS, asked afresh for every request
+        from dnslib import QTYPE, DNSRecord
+        asked = DNSRecord.question(target, "A")
+        reply = DNSRecord.parse(asked.send("127.0.0.11", 53, timeout=timeout))
+        found = [str(rr.rdata) for rr in reply.rr if rr.rtype == QTYPE.A]
+        if not found:
+            raise OSError("bad address " + target)
+        return found[0]
+
+
 answers = []
 for _ in range(count):
     try:
-        with socket.create_connection((address, port), timeout=timeout) as conn:
+        with socket.create_connection((address_of(target), port), timeout=timeout) as conn:
             conn.settimeout(timeout)
             conn.sendall(b"GET / HTTP/1.0\r\nHost: x\r\n\r\n")
             data = b""
@@ -39,7 +54,7 @@ for _ in range(count):
         head, _, body = data.partition(b"\r\n\r\n")
         ok = head.split(b" ")[1:2] == [b"200"]
         answers.append(body.decode(errors="replace").strip() if ok else "")
-    except OSError:
+    except Exception:  # refused, timed out, no such name: no answer
         answers.append("")
 print(json.dumps(answers))
 """
@@ -74,7 +89,9 @@ def _run_in(netns_path: str, script: str, *args: object, timeout: float) -> Any:
 
 def http_get(netns_path: str, address: str, port: int, count: int) -> list[str]:
     """``count`` HTTP requests, one after the other, to ``address:port`` from the
-    namespace: each one's body, or "" where it failed."""
+    namespace: each one's body, or "" where it failed. ``address`` may be a name, which
+    the namespace's embedded DNS resolves before each request (the first answer is
+    taken, as a client's resolver takes it: the server shuffles them)."""
     timeout = count * (REQUEST_SECONDS * 2) + 30
     answers: list[str] = _run_in(
         netns_path, _GET, address, port, count, REQUEST_SECONDS, timeout=timeout

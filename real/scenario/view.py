@@ -21,6 +21,7 @@ from core.model.service import Service
 from core.model.task import Task
 from core.store import MemoryStore
 from real.control import INFO, ControlClient, ControlError
+from real.scenario.carrier import Carrier
 
 #: Seconds a look waits for one daemon's answer.
 ASK_SECONDS = 2.0
@@ -151,3 +152,66 @@ def _state(connections: Connections, host: str) -> MemoryStore | None:
             return None
         store.tables[table] = {v.id: v for v in reply.value or () if isinstance(v, kind)}
     return store
+
+
+def with_traffic(view: RealView, carrier: Carrier) -> RealView:
+    """The view, sending its traffic through ``carrier``: answers are turned back
+    into task ids (a sandbox's hostname is its task id's first 12 characters)."""
+    tasks = _task_table(view)
+
+    def task_of(body: str) -> str:
+        return next((t for t in tasks if len(body) == 12 and t.startswith(body)), "")
+
+    def send(target: str, port: int, client: str, count: int) -> list[str]:
+        if not client:
+            bodies = carrier.request(target, "", "", port, count)
+        else:
+            found = _client(view, client)
+            if found is None:
+                return [""] * count
+            host, task_id = found
+            bodies = carrier.request(host, task_id, target, port or DEFAULT_PORT, count)
+        return [task_of(body) for body in bodies]
+
+    def lookup(client: str, name: str) -> tuple[str, ...] | None:
+        found = _client(view, client)
+        return None if found is None else carrier.resolve(found[0], found[1], name)
+
+    view.send, view.lookup = send, lookup
+    return view
+
+
+#: The port a request to a service's name goes to when the expectation names none.
+DEFAULT_PORT = 80
+
+
+def _task_table(view: RealView) -> list[str]:
+    store = view.store
+    return sorted(store.tables["tasks"]) if store is not None else []
+
+
+def _client(view: RealView, service_name: str) -> tuple[str, str] | None:
+    """The host and id of the service's first running task (by slot, then id)."""
+    store = view.store
+    if store is None:
+        return None
+    services = [s for s in store.tables["services"].values() if isinstance(s, Service)]
+    service = next((s for s in services if s.spec.name == service_name), None)
+    if service is None:
+        return None
+    nodes = {n.id: n for n in store.tables["nodes"].values() if isinstance(n, Node)}
+    running = sorted(
+        (
+            t
+            for t in store.tables["tasks"].values()
+            if isinstance(t, Task)
+            and t.service_id == service.id
+            and t.status.state.name == "RUNNING"
+            and t.node_id in nodes
+        ),
+        key=lambda t: (t.slot, t.id),
+    )
+    if not running:
+        return None
+    first = running[0]
+    return nodes[first.node_id].description.hostname, first.id

@@ -50,6 +50,40 @@ def test_the_shipped_scenarios_pass_on_test_hosts(
     assert all(v["passed"] for v in report["verdicts"])
 
 
+@pytest.mark.slow
+def test_the_networking_scenario_passes_in_real_mode_as_in_simulation(
+    real_packages: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """One file for both modes (tests/cli/test_scenarios.py runs it simulated): a
+    client reaches web by its VIP over VXLAN, the mesh answers on a host with no web
+    task, and a partitioned task leaves and rejoins the backends."""
+    path = SCENARIOS.parent / "web-client-partition.yml"
+    status, report, err = shoal(capsys, str(path))
+    assert status == 0, (failed(report), err[-3000:])
+    assert all(v["passed"] for v in report["verdicts"])
+    sent = [v for v in report["verdicts"] if "request" in v["expectation"]]
+    assert len(sent) == 4 and all("answered of" in v["seen"] for v in sent)
+
+
+def test_traffic_expectations_are_refused_with_an_inventory(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    inventory = tmp_path / "inventory.yml"
+    inventory.write_text(
+        "hosts:\n  manager-1: {socket: 'unix:///nowhere/m1.sock'}\n"
+        "  worker-1: {socket: 'unix:///nowhere/w1.sock'}\n"
+    )
+    path = tmp_path / "traffic.yml"
+    path.write_text(
+        "cluster: {managers: 1, workers: 1}\n"
+        "expect:\n  at:\n    - {at: 5s, check: request 3 times to worker-1:8080 fails}\n"
+        "duration: 6s\n"
+    )
+    assert main(["real", "run", str(path), "--hosts", str(inventory)]) == 1
+    err = capsys.readouterr().err
+    assert "sends traffic, which needs shoal's own test hosts" in err
+
+
 def test_a_fault_test_hosts_cannot_do_is_refused_before_any_host_is_built(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
