@@ -35,6 +35,13 @@ class Parser(argparse.ArgumentParser):
         self.exit(EXIT_USER_ERROR, f"{self.prog}: error: {message}\n")
 
 
+def real_client_groups() -> tuple[str, ...]:
+    """The Docker command groups ``shoal`` sends to a real daemon."""
+    from cli.real_client import GROUPS
+
+    return GROUPS
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(
         prog="shoal",
@@ -102,7 +109,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             from real import daemon
 
             return daemon.run(args)
-        if args.command in ("swarm", "node", "service"):
+        if args.command in real_client_groups():
             from cli import real_client
 
             return real_client.run(args)

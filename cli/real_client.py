@@ -1,4 +1,4 @@
-"""``shoal [--host unix://PATH] swarm|node|service ...``: Docker's commands sent to a
+"""``shoal [--host unix://PATH] swarm|node|service|network ...``: Docker's commands sent to a
 real daemon's control socket (see real/control.py), in the command language of
 ``shoal sim shell`` (cli/commands) and printed as it prints them (cli/output).
 
@@ -19,7 +19,7 @@ from typing import Any, TextIO, TypeVar
 from cli.commands.common import Call, Change
 from cli.commands.flags import UsageError
 from cli.commands.language import parse
-from cli.commands.run import Outcome, execute
+from cli.commands.run import Outcome, execute, failure
 from cli.output.answers import KINDS
 from cli.output.answers import render as answer_text
 from cli.output.progress import (
@@ -32,12 +32,13 @@ from cli.output.progress import (
 )
 from cli.output.views import Context
 from core.manager.requests import ClientReply
+from core.model.network import Network
 from core.model.node import Node
 from core.model.service import Service
 from core.model.task import Task
 from real.control import DEFAULT_DATA_DIR, INFO, SOCKET_NAME, ControlClient
 
-GROUPS = ("swarm", "node", "service")
+GROUPS = ("swarm", "node", "service", "network")
 DEFAULT_HOST = f"unix://{DEFAULT_DATA_DIR}/{SOCKET_NAME}"
 LEADER_WAIT_SECONDS = 60.0  # how long ``swarm init`` waits for its node to lead
 POLL_SECONDS = 0.5
@@ -88,13 +89,9 @@ class RealClient:
     def show(self, outcome: Outcome) -> bool:
         command = outcome.command
         if not outcome.ok:
-            missing = isinstance(command, Call) and command.show.endswith("inspect")
-            if missing and outcome.code == "NotFound":  # Docker's inspect: [] then the error
-                kind, name = next(iter(command.params.items()))  # type: ignore[union-attr]
-                self.say("[]")
-                print(f"Error: no such {kind}: {name}", file=self.err)
-            else:
-                print(f"Error response from daemon: {outcome.error}", file=self.err)
+            shown, said = failure(outcome)
+            self.say(shown)
+            print(said, file=self.err)
             return False
         if isinstance(command, Change):
             self.say("" if command.quiet else command.said or command.service)
@@ -157,7 +154,15 @@ class RealClient:
         )
 
     def _context(self, show: str) -> Context:
-        """What a listing needs beside its rows: every node, service and task."""
+        """What a listing needs beside its rows: every node, service and task (a
+        service shown ``--pretty``: the networks, for their names)."""
+        if show == "service inspect --pretty":
+            networks = self._listed("NetworkList", Network)
+            return Context(
+                now=time.time(),
+                self_node_id=self.info.get("node_id", ""),
+                networks={n.id: n for n in networks},
+            )
         if show not in KINDS:
             return Context(now=time.time(), self_node_id=self.info.get("node_id", ""))
         nodes = self._listed("NodeList", Node)

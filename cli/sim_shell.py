@@ -1,7 +1,7 @@
 """``shoal sim shell``: a simulated swarm to type Docker commands at.
 
 Simulated time stands still between lines; ``advance 30s`` moves it on. Besides
-Docker's ``service`` and ``node`` commands (sent to the leader, or to a host
+Docker's ``service``, ``node``, ``swarm`` and ``network`` commands (sent to the leader, or to a host
 named first, ``@manager-2 node ls``), the shell knows:
 
     advance DURATION      run the swarm for that long (10s, 1m30s)
@@ -28,7 +28,7 @@ from typing import Any, TextIO
 from cli.commands.common import Call, Change
 from cli.commands.flags import UsageError
 from cli.commands.language import parse
-from cli.commands.run import Outcome, execute
+from cli.commands.run import Outcome, execute, failure
 from cli.main import EXIT_INTERRUPTED
 from cli.output.answers import render as answer_text
 from cli.output.progress import CONVERGE_SECONDS, VERIFY_SECONDS, converged, progress, waits, wanted
@@ -38,6 +38,7 @@ from core.errors import ShoalError
 from core.manager.requests import ClientReply
 from core.model.duration import parse_duration
 from core.model.enums import NodeRole
+from core.model.network import Network
 from core.model.node import Node
 from core.model.service import Service
 from core.model.task import Task
@@ -63,6 +64,10 @@ HELP = (  # (command, what it does): what ``help`` prints, in Docker's words for
     ("node ps", "List tasks running on one or more nodes, defaults to current node"),
     ("node rm", "Remove one or more nodes from the swarm"),
     ("node update", "Update a node"),
+    ("network create", "Create a network"),
+    ("network inspect", "Display detailed information on one or more networks"),
+    ("network ls", "List networks"),
+    ("network rm", "Remove one or more networks"),
     ("swarm init", "Initialize a swarm"),
     ("swarm join", "Join a swarm as a node and/or manager"),
     ("swarm join-token", "Manage join tokens"),
@@ -216,12 +221,8 @@ class Shell:
     def show(self, outcome: Outcome, host: str) -> None:
         command = outcome.command
         if not outcome.ok:
-            missing = isinstance(command, Call) and command.show.endswith("inspect")
-            if missing and outcome.code == "NotFound":  # Docker's inspect: [] then the error
-                kind, name = next(iter(command.params.items()))  # type: ignore[union-attr]
-                self.say(f"[]\nError: no such {kind}: {name}")
-            else:
-                self.say(f"Error response from daemon: {outcome.error}")
+            for text in failure(outcome):
+                self.say(text)
             return
         if isinstance(command, Change):
             self.say("" if command.quiet else command.said or command.service)
@@ -295,10 +296,12 @@ class Shell:
         nodes: dict[str, Node] = {}
         services: dict[str, Service] = {}
         tasks: list[Task] = []
+        networks: dict[str, Network] = {}
         if store is not None:
             nodes = {k: v for k, v in store.tables["nodes"].items() if isinstance(v, Node)}
             services = {k: v for k, v in store.tables["services"].items() if isinstance(v, Service)}
             tasks = [t for t in store.tables["tasks"].values() if isinstance(t, Task)]
+            networks = {k: v for k, v in store.tables["networks"].items() if isinstance(v, Network)}
         me = next((n.id for n in nodes.values() if n.description.hostname == host), "")
         clock = self.world.hosts[host].clock
         return Context(
@@ -307,6 +310,7 @@ class Shell:
             nodes=nodes,
             services=services,
             tasks=tasks,
+            networks=networks,
         )
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -10,25 +10,39 @@ from cli.commands.flags import CommandParser, UsageError
 from cli.output.template import check
 from core.model.service import ServiceSpec
 
+#: The networks a command names, as the docker CLI looked them up first
+#: (``resolveNetworkID``: a NetworkInspect each): the name or ID as given, to the
+#: network's ID.
+NetworkIds = Mapping[str, str]
+
 
 @dataclass(frozen=True)
 class Call:
     """One request for a manager (``params`` as the API takes them); ``show`` names
     how the answer is printed, ``view`` holds the printing's own options (filters,
-    ``--format``, ``--quiet``)."""
+    ``--format``, ``--quiet``).
+
+    ``networks`` are names or IDs the docker CLI looks up before it sends anything
+    (``service create --network``); ``resolved`` then gives the params to send,
+    with what was found."""
 
     method: str
     params: dict[str, Any] = field(default_factory=dict)
     show: str = "none"
     view: dict[str, Any] = field(default_factory=dict)
+    networks: tuple[str, ...] = ()
+    resolved: Callable[[NetworkIds], dict[str, Any]] | None = None
 
 
 @dataclass(frozen=True)
 class Change:
-    """``docker service update``: ``edit`` applied to the current spec."""
+    """``docker service update``: ``edit`` applied to the current spec, with the
+    ``networks`` it names looked up (after the service is read, as the docker CLI
+    does)."""
 
     service: str
-    edit: Callable[[ServiceSpec], ServiceSpec]
+    edit: Callable[[ServiceSpec, NetworkIds], ServiceSpec]
+    networks: tuple[str, ...] = ()
     force: bool = False
     rollback: bool = False
     detach: bool = False

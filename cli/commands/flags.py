@@ -8,7 +8,8 @@ files and the interactive shell.
 - ``flag needs an argument: --replicas``
 - ``invalid argument "abc" for "--replicas" flag: strconv.ParseUint: parsing "abc":
   invalid syntax``
-- ``"docker service create" requires at least 1 argument.``
+- ``"docker service create" requires at least 1 argument.``,
+  ``"docker network ls" accepts no arguments.``
 
 Flags may come anywhere among the positional words, as cobra parses them, except
 for ``service create``, whose flags stop at the image (the rest is the container's
@@ -137,12 +138,14 @@ class CommandParser(argparse.ArgumentParser):
 
     def _check_arity(self, count: int) -> None:
         least, most = self.least, self.most
-        if most is not None and least == most and count != least:
+        if most == 0 and count:
+            problem = "accepts no arguments"  # cobra's NoArgs, as docker/cli words it
+        elif most is not None and least == most and count != least:
             problem = f"requires exactly {_arguments(least)}"
         elif count < least:
             problem = f"requires at least {_arguments(least)}"
         elif most is not None and count > most:
-            problem = f"accepts at most {_arguments(most)}"
+            problem = f"requires at most {_arguments(most)}"
         else:
             return
         raise UsageError(f'"docker {self.command}" {problem}.', self.command)

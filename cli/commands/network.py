@@ -24,6 +24,8 @@ from cli.output.template import check
 from core.model.network import NetworkSpec
 from core.model.service import NetworkAttachmentConfig
 from core.model.wire import Labels
+from real.engine.errors import EngineError
+from real.engine.network_json import network_spec
 
 DEFAULT_DRIVER = "overlay"  # dockerd's is bridge, a network of one host: not modelled
 DEFAULT_IPAM_DRIVER = "default"
@@ -112,9 +114,6 @@ def create(argv: Sequence[str]) -> Call:
 def swarm_spec(body: dict[str, Any]) -> NetworkSpec:
     """The request as dockerd makes it into a swarm network's spec (the Engine API
     layer's conversion, with its refusals: a predefined name, a local driver...)."""
-    from real.engine.errors import EngineError
-    from real.engine.objects import network_spec
-
     try:
         return network_spec(body)
     except EngineError as error:

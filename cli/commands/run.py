@@ -1,6 +1,9 @@
 """Carrying commands out against a manager, as the docker CLI does: a service
 update reads the service, edits its spec and sends it back at the version it read
 (so a concurrent change is refused, not lost); ``self`` is the node spoken to.
+The networks a command names are looked up first (the CLI's ``resolveNetworkID``),
+so that a service's spec holds their IDs and one not found is refused before
+anything is written.
 
 ``send(method, params)`` is the transport: a simulated swarm's request, or a real
 daemon's API. The outcome keeps what came back, for the printing to show.
@@ -8,16 +11,19 @@ daemon's API. The outcome keeps what came back, for the printing to show.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from cli.commands.common import Call, Change
+from cli.commands.common import Call, Change, NetworkIds
 from cli.commands.language import Command
 from core.manager.requests import ClientReply
+from core.model.network import Network
 from core.model.service import Service
 
 Send = Callable[[str, dict[str, Any]], ClientReply]
+#: Requests whose 404 the Docker client library words itself (objectNotFoundError).
+CLIENT_NOT_FOUND = {"NetworkInspect": "network", "NetworkRemove": "network"}
 
 
 @dataclass(frozen=True)
@@ -27,17 +33,62 @@ class Outcome:
     value: Any = None
     error: str = ""
     code: str = ""  # the error's gRPC code name (NotFound...)
+    said: str = ""  # the client's own words for the error, printed as they are
 
 
 def execute(command: Command, send: Send, self_name: str) -> Outcome:
     if isinstance(command, Change):
         return _change(command, send)
+    ids, failed = _look_up(command, command.networks, send)
+    if failed is not None:
+        return failed
+    chosen = command.resolved(ids) if command.resolved is not None else command.params
     params = {
         key: (self_name if key == "node" and value == "self" else value)
-        for key, value in command.params.items()
+        for key, value in chosen.items()
     }
     reply = send(command.method, params)
-    return Outcome(command, reply.ok, reply.value, reply.message, reply.code)
+    return _answered(command, reply, command.method, params)
+
+
+def failure(outcome: Outcome) -> tuple[str, str]:
+    """What the docker CLI prints for a refused command: (stdout, stderr). An
+    ``inspect`` of something missing prints an empty array first."""
+    command = outcome.command
+    inspecting = isinstance(command, Call) and command.show.endswith("inspect")
+    missing = inspecting and outcome.code == "NotFound"
+    if outcome.said:
+        return ("[]" if missing else ""), outcome.said
+    if missing:
+        assert isinstance(command, Call)
+        kind, name = next(iter(command.params.items()))
+        return "[]", f"Error: no such {kind}: {name}"
+    return "", f"Error response from daemon: {outcome.error}"
+
+
+def _answered(command: Command, reply: ClientReply, method: str, params: dict[str, Any]) -> Outcome:
+    said = ""
+    if not reply.ok and reply.code == "NotFound" and method in CLIENT_NOT_FOUND:
+        said = f"Error: No such {CLIENT_NOT_FOUND[method]}: {params['network']}"
+    return Outcome(command, reply.ok, reply.value, reply.message, reply.code, said)
+
+
+def _look_up(
+    command: Command, refs: Sequence[str], send: Send
+) -> tuple[NetworkIds, Outcome | None]:
+    """Each network named, inspected for its ID (in the order named, each once);
+    the outcome of the first lookup that failed, if one did."""
+    ids: dict[str, str] = {}
+    for ref in refs:
+        if ref in ids:
+            continue
+        params = {"network": ref}
+        reply = send("NetworkInspect", params)
+        if not reply.ok:
+            return ids, _answered(command, reply, "NetworkInspect", params)
+        assert isinstance(reply.value, Network)
+        ids[ref] = reply.value.id
+    return ids, None
 
 
 def _change(change: Change, send: Send) -> Outcome:
@@ -50,10 +101,13 @@ def _change(change: Change, send: Send) -> Outcome:
     if change.rollback:
         params["rollback"] = True
     else:
-        params["spec"] = change.edit(current.spec)
+        ids, failed = _look_up(change, change.networks, send)
+        if failed is not None:
+            return failed
+        params["spec"] = change.edit(current.spec, ids)
         params["force"] = change.force
     reply = send("ServiceUpdate", params)
     return Outcome(change, reply.ok, current.id if reply.ok else None, reply.message, reply.code)
 
 
-__all__ = ["Call", "Change", "Outcome", "Send", "execute"]
+__all__ = ["Call", "Change", "Outcome", "Send", "execute", "failure"]

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import argparse
 import random
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from cli.commands.common import Call, Change, inspecting, listing_flags
+from cli.commands.common import Call, Change, NetworkIds, inspecting, listing_flags
 from cli.commands.flags import FLOAT, UINT, CommandParser, UsageError, choice
 from cli.commands.network import ATTACHMENT
 from cli.commands.values import CPUS, DURATION, MEMORY, PORT, key_value
@@ -140,13 +140,35 @@ def create(argv: Sequence[str], rng: random.Random, read_file: Callable[[str], s
     )
     if placement != Placement():
         spec = replace(spec, task_template=replace(spec.task_template, placement=placement))
-    if flags.network:  # by name or ID: the manager writes each as its ID
+    if flags.network:  # as named: each is looked up for its ID before the create
         template = replace(spec.task_template, networks=tuple(flags.network))
         spec = replace(spec, task_template=template)
     if flags.publish:
         spec = replace(spec, endpoint_spec=EndpointSpec(ports=tuple(flags.publish)))
     spec = _apply_common(spec, flags, parser)
-    return Call("ServiceCreate", {"spec": spec}, show="created" if not flags.detach else "id")
+
+    def resolved(ids: NetworkIds) -> dict[str, Any]:
+        return {"spec": _attached(spec, ids)}
+
+    return Call(
+        "ServiceCreate",
+        {"spec": spec},
+        show="created" if not flags.detach else "id",
+        networks=tuple(a.target for a in flags.network),
+        resolved=resolved,
+    )
+
+
+def _attached(spec: ServiceSpec, ids: NetworkIds) -> ServiceSpec:
+    """docker/cli's ``ToService``: each network's target as the ID it was found by
+    (``resolveNetworkID``), sorted by it."""
+    template = spec.task_template
+    if not template.networks:
+        return spec
+    networks = sorted(
+        (replace(a, target=ids[a.target]) for a in template.networks), key=lambda a: a.target
+    )
+    return replace(spec, task_template=replace(template, networks=tuple(networks)))
 
 
 def _mode(mode: str, flags: argparse.Namespace) -> ServiceMode:
@@ -379,12 +401,14 @@ def update(argv: Sequence[str]) -> Change:
     if flags.rollback and set(changed) - _NOT_CHANGES:
         raise UsageError("other flags may not be combined with --rollback", parser.command)
 
-    def edit(spec: ServiceSpec) -> ServiceSpec:
-        return _edit(spec, flags, parser)
+    def edit(spec: ServiceSpec, ids: NetworkIds) -> ServiceSpec:
+        return _edit(spec, flags, parser, ids)
 
+    named = [*flags.network_rm, *(a.target for a in flags.network_add)]
     return Change(
         service,
         edit,
+        networks=tuple(dict.fromkeys(named)),
         force=flags.force,
         rollback=flags.rollback,
         detach=flags.detach,
@@ -392,7 +416,9 @@ def update(argv: Sequence[str]) -> Change:
     )
 
 
-def _edit(spec: ServiceSpec, flags: argparse.Namespace, parser: CommandParser) -> ServiceSpec:
+def _edit(
+    spec: ServiceSpec, flags: argparse.Namespace, parser: CommandParser, ids: NetworkIds
+) -> ServiceSpec:
     template = spec.task_template
     container = template.container_spec or ContainerSpec()
     env = _without_keys(container.env, flags.env_rm) + tuple(flags.env_add)
@@ -433,7 +459,7 @@ def _edit(spec: ServiceSpec, flags: argparse.Namespace, parser: CommandParser) -
         ),
     )
     spec = _ports(spec, flags)
-    spec = _networks(spec, flags.network_add, flags.network_rm)
+    spec = _networks(spec, flags.network_add, flags.network_rm, ids)
     if flags.replicas is not None:
         spec = _replicas(spec, flags.replicas, parser)
     if flags.max_concurrent is not None:
@@ -483,52 +509,26 @@ def _networks(
     spec: ServiceSpec,
     added: Sequence[NetworkAttachmentConfig],
     removed: Sequence[str],
-    ids: Mapping[str, str] | None = None,
+    ids: NetworkIds,
 ) -> ServiceSpec:
     """docker/cli's ``updateNetworks``: the template's networks (or the deprecated
     ``Networks`` of the spec, moved into the template), less those removed (one not
     attached is no matter), plus those added (one already attached is refused),
-    sorted by target.
-
-    The docker CLI looks each network named up first: ``ids`` is what that found
-    (a name or ID as given, to the network's ID). Without it (this edit cannot ask
-    the manager yet) a network to remove is known by its ID or an ID prefix, a name
-    being refused (see network_target), and one added goes as named (the manager
-    writes its ID), found already attached only if named by its ID."""
+    sorted by target. ``ids`` is what the CLI's lookups found: each network named,
+    by name or ID, to its ID."""
     if not added and not removed:
         return spec
     template = spec.task_template
     current = template.networks or spec.networks
-
-    def resolved(ref: str) -> str:
-        return ids[ref] if ids is not None else network_target(ref, current)
-
-    gone = {resolved(ref) for ref in removed}
+    gone = {ids[ref] for ref in removed}
     kept = [a for a in current if a.target not in gone]
     for attachment in added:
-        target = ids[attachment.target] if ids is not None else attachment.target
+        target = ids[attachment.target]
         if any(a.target == target for a in kept):
             raise UsageError(f"service is already attached to network {attachment.target}")
         kept.append(replace(attachment, target=target))
     kept.sort(key=lambda a: a.target)
     return replace(spec, networks=(), task_template=replace(template, networks=tuple(kept)))
-
-
-def network_target(ref: str, attached: Sequence[NetworkAttachmentConfig]) -> str:
-    """The target among ``attached`` that ``ref`` names: the target itself, or a
-    unique prefix of it (an ID's); one naming none is refused, as shoal cannot look
-    it up yet."""
-    targets = sorted({a.target for a in attached})
-    if ref in targets:
-        return ref
-    prefixed = [t for t in targets if t.startswith(ref)]
-    if len(prefixed) == 1:
-        return prefixed[0]
-    raise UsageError(
-        f"--network-rm {ref}: the service is attached to no network by that ID "
-        "(shoal's CLI cannot look a network up by name in an update yet: "
-        "give its ID, see docker network ls --no-trunc)"
-    )
 
 
 def _replicas(spec: ServiceSpec, replicas: int, parser: CommandParser) -> ServiceSpec:
@@ -573,7 +573,7 @@ def scale(argv: Sequence[str]) -> list[Change]:
             )
         replicas = int(count)
 
-        def edit(spec: ServiceSpec, replicas: int = replicas) -> ServiceSpec:
+        def edit(spec: ServiceSpec, ids: NetworkIds, replicas: int = replicas) -> ServiceSpec:
             return _replicas(spec, replicas, parser)
 
         changes.append(Change(name, edit, detach=flags.detach, said=f"{name} scaled to {replicas}"))
@@ -586,7 +586,9 @@ def rollback(argv: Sequence[str]) -> Change:
     parser.add_argument("-d", "--detach", action="store_true")
     parser.add_argument("-q", "--quiet", action="store_true")
     flags, (service,) = parser.parse(argv)
-    return Change(service, lambda spec: spec, rollback=True, detach=flags.detach, quiet=flags.quiet)
+    return Change(
+        service, lambda spec, ids: spec, rollback=True, detach=flags.detach, quiet=flags.quiet
+    )
 
 
 def remove(argv: Sequence[str]) -> list[Call]:

@@ -2,24 +2,32 @@
 networks a manager answers with.
 
 A network is shown as dockerd shows a swarm network (its ``NetworkResource``),
-through the Engine API layer's own conversion, so that ``shoal`` and a Docker client
-talking to ``shoal sim serve`` see the same JSON. That conversion lives in
-real/engine/objects.py, whose module loads aiohttp: it is imported when a network
-is printed, not when the CLI starts (:func:`_engine`)."""
+through the Engine API layer's own conversion (real/engine/network_json.py), so
+that ``shoal`` and a Docker client talking to ``shoal sim serve`` see the same
+JSON."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
 from functools import cmp_to_key
-from types import ModuleType
 from typing import Any
 
 from cli.commands.flags import UsageError
 from cli.output.template import Fields
 from cli.output.views import SHORT_ID, Header, inspect_json, listing, natural_order
 from core.model.network import Network
+from real.engine.errors import EngineError
 from real.engine.filters import Filters
+from real.engine.network_json import (
+    NETWORK_FILTERS,
+    dangling_of,
+    inspected,
+    is_predefined,
+    network_matches,
+    network_resource,
+    types_of,
+)
 
 NETWORK_HEADER = Header(
     "*network.networkContext",
@@ -35,26 +43,13 @@ NETWORK_HEADER = Header(
         "Scope": "SCOPE",
     },
 )
-#: dockerd's network list filters (api/server/router/network: ValidateFilters).
-NETWORK_FILTERS = ("dangling", "driver", "id", "label", "name", "scope", "type")
-
-
-def _engine() -> ModuleType:
-    """real/engine/objects.py, loaded on first use (it pulls in aiohttp)."""
-    from real.engine import objects
-
-    return objects
-
-
-def resource(network: Network) -> dict[str, Any]:
-    """dockerd's ``NetworkResource`` for a swarm network."""
-    shown: dict[str, Any] = _engine().network_resource(network)
-    return shown
+__all__ = ["NETWORK_FILTERS", "check_filters", "filtered", "network_inspect", "network_ls"]
 
 
 def network_inspect(networks: Sequence[Network], fmt: str | None = None) -> str:
-    """``docker network inspect``: a JSON array of dockerd's NetworkResource."""
-    return inspect_json([resource(n) for n in networks], fmt)
+    """``docker network inspect``: a JSON array of dockerd's NetworkResource, as a
+    swarm node answers it (the ingress network as the node's own copy)."""
+    return inspect_json([inspected(n) for n in networks], fmt)
 
 
 def network_ls(
@@ -67,7 +62,7 @@ def network_ls(
 ) -> str:
     """``docker network ls``: dockerd's filters, then by name as docker/cli sorts
     them (fvbommel/sortorder's natural order)."""
-    shown = filtered([resource(n) for n in networks], filters)
+    shown = filtered([network_resource(n) for n in networks], filters)
     by_name = cmp_to_key(lambda a, b: natural_order(a["Name"], b["Name"]))  # type: ignore[index]
     ordered = sorted(shown, key=by_name)
     rows = [_row(n, no_trunc) for n in ordered]
@@ -102,16 +97,12 @@ def go_time_string(rfc3339: str) -> str:
 
 def check_filters(filters: Sequence[tuple[str, str]]) -> None:
     """The values dockerd refuses, in its words, before anything is listed."""
-    dangling = [v for k, v in filters if k == "dangling"]
-    if len(dangling) > 1:
-        raise UsageError('got more than one value for filter key "dangling"')
-    if dangling and dangling[0] not in ("0", "1", "false", "true"):
-        raise UsageError(
-            'invalid value for filter \'dangling\', must be "true" (or "1"), or "false" (or "0")'
-        )
-    for key, value in filters:
-        if key == "type" and value not in ("builtin", "custom"):
-            raise UsageError(f"invalid filter: 'type'='{value}'")
+    wanted = Filters(_by_key(filters))
+    try:
+        dangling_of(wanted)
+        types_of(wanted)
+    except EngineError as error:
+        raise UsageError(error.message) from None
 
 
 def filtered(
@@ -121,20 +112,17 @@ def filtered(
     prefixes matched already): ``name`` and ``id`` as Go's ``filters.Match`` (the
     value itself, or a regular expression found in it), the rest through the Engine
     API layer's ``network_matches``; ``type`` keeps builtin or custom networks."""
-    engine = _engine()
     wanted = _by_key(filters)
-    dangling = None
-    if wanted.get("dangling"):
-        dangling = wanted["dangling"][0] in ("1", "true")
+    dangling = dangling_of(Filters(wanted))
     shared = Filters({k: v for k, v in wanted.items() if k not in ("dangling", "type")})
     types = wanted.get("type", ())
     return [
         n
         for n in shown
-        if engine.network_matches(n, shared, dangling)
+        if network_matches(n, shared, dangling)
         and _go_match(wanted.get("name", ()), n["Name"])
         and _go_match(wanted.get("id", ()), n["Id"])
-        and (not types or ("builtin" if engine.is_predefined(n["Name"]) else "custom") in types)
+        and (not types or ("builtin" if is_predefined(n["Name"]) else "custom") in types)
     ]
 
 

@@ -8,7 +8,7 @@ import random
 import pytest
 
 from cli.commands.common import Call, Change
-from cli.commands.flags import UsageError
+from cli.commands.flags import CommandParser, UsageError
 from cli.commands.language import parse
 from core.model.duration import SECOND
 from core.model.enums import FailureAction, RestartCondition, UpdateOrder
@@ -53,7 +53,7 @@ BASE = ServiceSpec(
 def edited(line: str, spec: ServiceSpec = BASE) -> ServiceSpec:
     command = one(line)
     assert isinstance(command, Change)
-    return command.edit(spec)
+    return command.edit(spec, {})
 
 
 # -- create -------------------------------------------------------------------------------
@@ -160,13 +160,13 @@ def test_update_force_rollback_and_scale() -> None:
     forced = one("service update --force web")
     assert isinstance(forced, Change) and forced.force and not forced.rollback
     back = one("service rollback web")
-    assert isinstance(back, Change) and back.rollback and back.edit(BASE) == BASE
+    assert isinstance(back, Change) and back.rollback and back.edit(BASE, {}) == BASE
     assert isinstance(one("service update --rollback -d web"), Change)
     scaled = parse("service scale web=5 api=2", random.Random(1))
     assert [c.service for c in scaled if isinstance(c, Change)] == ["web", "api"]
     first = scaled[0]
     assert isinstance(first, Change)
-    assert first.edit(BASE).mode.replicated == ReplicatedService(replicas=5)
+    assert first.edit(BASE, {}).mode.replicated == ReplicatedService(replicas=5)
 
 
 # -- node ---------------------------------------------------------------------------------
@@ -234,3 +234,24 @@ def test_node_commands() -> None:
 )
 def test_docker_messages_for_mistakes(line: str, message: str) -> None:
     assert refused(line) == message
+
+
+@pytest.mark.parametrize(
+    "command",
+    ["network ls", "network list", "service ls", "node ls", "swarm init", "swarm leave"],
+)
+def test_a_command_of_no_arguments_given_one_says_so_as_cobra_does(command: str) -> None:
+    """docker/cli's ``cli.NoArgs``: ``"docker network ls" accepts no arguments.``
+    and the help hint (the usage lines after it are not reproduced)."""
+    with pytest.raises(UsageError) as caught:
+        parse(f"{command} extra", random.Random(1))
+    name = command.replace(" list", " ls")  # the alias is reported by the command's name
+    assert caught.value.message == f'"docker {name}" accepts no arguments.'
+    assert caught.value.hint == f"See 'docker {name} --help'."
+
+
+def test_too_many_arguments_are_refused_as_cobra_does() -> None:
+    """``RequiresMaxArgs``: "requires at most"."""
+    with pytest.raises(UsageError) as caught:
+        CommandParser("thing", least=0, most=2).parse(["a", "b", "c"])
+    assert caught.value.message == '"docker thing" requires at most 2 arguments.'

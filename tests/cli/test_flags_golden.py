@@ -220,7 +220,8 @@ def _created(argv: str) -> dict[str, Any]:
 def _updated(base: str, argv: str) -> dict[str, Any]:
     spec = ServiceSpec.from_json(_created(f"{SERVICE} {base}"))
     change = update([*shlex.split(argv), "web"])
-    return change.edit(spec).to_json()
+    found = {n: n for n in change.networks}  # each network found by the ID it is named by
+    return change.edit(spec, found).to_json()
 
 
 def _leaves(value: Any, path: str = "") -> dict[str, Any]:

@@ -14,7 +14,7 @@ import pytest
 from cli.commands.common import Call, Change
 from cli.commands.flags import UsageError
 from cli.commands.language import parse
-from cli.commands.run import Outcome, execute
+from cli.commands.run import Outcome, execute, failure
 from cli.commands.service import _networks
 from cli.output.answers import render
 from cli.output.networks import network_inspect, network_ls
@@ -303,16 +303,20 @@ def test_update_networks_as_docker_cli_does_with_the_networks_looked_up() -> Non
     assert caught.value.message == "service is already attached to network id-b"
 
 
-def test_update_networks_without_a_lookup_by_id_or_id_prefix() -> None:
-    change = one("service update --network-rm id-ap --network-add backend web")
+def test_update_and_create_name_the_networks_the_cli_looks_up_first() -> None:
+    change = one("service update --network-rm a --network-add name=b,alias=x --network-rm b web")
     assert isinstance(change, Change)
-    assert targets(change.edit(on("id-app", "id-z"))) == ["backend", "id-z"]
-    with pytest.raises(UsageError) as caught:
-        _networks(on("id-app"), [NetworkAttachmentConfig(target="id-app")], [])
-    assert caught.value.message == "service is already attached to network id-app"
-    with pytest.raises(UsageError) as caught:
-        _networks(on("id-app"), [], ["appnet"])
-    assert "cannot look a network up by name" in caught.value.message
+    assert change.networks == ("a", "b")  # those removed, then those added; each once
+    assert one("service update --image x web").networks == ()
+    create = call("service create --network zed --network name=alpha,alias=a nginx")
+    assert create.networks == ("zed", "alpha")
+    assert create.resolved is not None
+    sent = create.resolved({"zed": "id-1", "alpha": "id-2"})["spec"]
+    assert [(a.target, a.aliases) for a in sent.task_template.networks] == [
+        ("id-1", ()),
+        ("id-2", ("a",)),
+    ]  # by ID, sorted by it, as docker/cli's ToService
+    assert call("service create nginx").networks == ()
 
 
 # -- what is printed ------------------------------------------------------------------------------
@@ -346,6 +350,30 @@ def test_inspect_prints_dockerd_network_resource_as_captured() -> None:
     assert list(shown) == [k for k in captured if k != "Peers"]  # Docker's key order
     assert network_inspect([APPNET], "{{.Name}} {{.IPAM.Driver}}") == "appnet default"
     assert json.loads(network_inspect([APPNET], "json"))[0]["Id"] == APPNET.id
+
+
+INGRESS = replace(
+    network("ingress", "5df7sqz652iiwdxba56v08i1m", ingress=True),
+    created_at=Timestamp.parse("2026-11-22T05:43:29.630510718Z"),
+    driver_state=Driver(name="overlay", options=Labels({VNI: "4096"})),
+    ipam_options=IPAMOptions(
+        driver=Driver(name="default"),
+        configs=(IPAMConfig(subnet="10.0.0.0/24", gateway="10.0.0.1"),),
+    ),
+)
+
+
+def test_inspect_shows_the_ingress_network_as_a_node_holds_it() -> None:
+    """tests/golden/network-ingress.json: dockerd answers with the node's own copy
+    of the ingress network (every swarm node holds one), whose Containers and
+    Labels are maps even when empty; shoal lists none of its endpoints."""
+    (captured,) = json.loads((GOLDEN / "network-ingress.json").read_text())
+    (shown,) = json.loads(network_inspect([INGRESS]))
+    assert shown == {k: v for k, v in captured.items() if k != "Peers"} | {"Containers": {}}
+    assert captured["Labels"] == {}
+    # any other network as the swarm shows it: no containers, no empty labels
+    (plain,) = json.loads(network_inspect([network("plain", "pp0000000000000000000000c")]))
+    assert (plain["Containers"], plain["Labels"]) == (None, None)
 
 
 def names_listed(networks: list[Network], *filters: tuple[str, str]) -> list[str]:
@@ -520,3 +548,54 @@ def test_service_update_adds_and_removes_networks_in_a_swarm() -> None:
     (removed,) = run(world, f"service update -d --network-rm {front[:6]} web")
     assert removed.ok, removed.error
     assert [a.target for a in a_service(world, "web").spec.task_template.networks] == [back]
+
+
+def test_service_networks_are_named_by_name_as_docker_cli_allows() -> None:
+    """docker/cli looks each network up (NetworkInspect) before it writes: names
+    and IDs alike end up as IDs, sorted; one already attached is refused, whatever
+    it is called by; one not found is refused in the client's words, with nothing
+    written."""
+    world = swarm(5, managers=1, workers=1)
+    front = printed(world, "network create front")
+    back = printed(world, "network create back")
+    printed(world, "service create -d --name web --network front --network back nginx")
+    printed(world, f"service create -d --name other --network {back} --network front nginx")
+    assert targets(a_service(world, "web").spec) == sorted([front, back])  # either order given
+    assert targets(a_service(world, "other").spec) == sorted([front, back])
+    printed(world, "service rm other")
+    version = a_service(world, "web").version.index
+    for named in ("front", front, front[:7]):
+        with pytest.raises(UsageError) as caught:
+            run(world, f"service update -d --network-add {named} web")
+        assert caught.value.message == f"service is already attached to network {named}"
+    (removed,) = run(world, "service update -d --network-rm front web")
+    assert removed.ok, removed.error
+    assert targets(a_service(world, "web").spec) == [back]
+    (unknown,) = run(world, "service update -d --network-rm nope web")
+    assert not unknown.ok and unknown.said == "Error: No such network: nope"
+    assert failure(unknown) == ("", "Error: No such network: nope")
+    assert a_service(world, "web").version.index > version
+    version = a_service(world, "web").version.index
+    (unknown,) = run(world, "service update -d --network-add nope web")
+    assert unknown.said == "Error: No such network: nope"
+    assert a_service(world, "web").version.index == version  # nothing written
+    (refused_create,) = run(world, "service create -d --name api --network nope nginx")
+    assert not refused_create.ok and refused_create.said == "Error: No such network: nope"
+    store = world.leader_store()
+    assert store is not None
+    assert [s.spec.name for s in store.tables["services"].values() if isinstance(s, Service)] == [
+        "web"
+    ]
+
+
+def test_a_network_not_found_is_said_in_the_docker_clients_words() -> None:
+    world = swarm(6, managers=1, workers=0)
+    (inspected,) = run(world, "network inspect nope")
+    assert failure(inspected) == ("[]", "Error: No such network: nope")
+    (removed,) = run(world, "network rm nope")
+    assert failure(removed) == ("", "Error: No such network: nope")
+    (service,) = run(world, "service inspect nope")  # docker/cli's own, lower-case
+    assert failure(service) == ("[]", "Error: no such service: nope")
+    printed(world, "service create -d --name web nginx")
+    (busy,) = run(world, "service create -d --name web nginx")
+    assert failure(busy)[1].startswith("Error response from daemon: ")

@@ -188,6 +188,14 @@ def test_an_overlay_network_is_shown_as_dockerd_shows_a_swarm_network(client: An
     assert (shown["Name"], shown["Scope"], shown["Driver"]) == ("backend", "swarm", "overlay")
     assert shown["IPAM"]["Driver"] == "default"
     assert (shown["Containers"], shown["Labels"]) == (None, {"tier": "db"})
+    # the swarm's view (BasicNetworkFromGRPC): an empty label map crosses gRPC as none
+    plain = client.inspect_network(client.create_network("plain", driver="overlay")["Id"])
+    assert (plain["Containers"], plain["Labels"]) == (None, None)
+    # every swarm node holds the ingress network: dockerd shows libnetwork's own copy
+    ingress = client.inspect_network("ingress")
+    assert ingress["Ingress"] and (ingress["Containers"], ingress["Labels"]) == ({}, {})
+    listed = {n["Name"]: n for n in client.networks()}  # a list is the swarm's view
+    assert (listed["ingress"]["Containers"], listed["ingress"]["Labels"]) == (None, None)
     assert client.inspect_network("backend")["Id"] == created["Id"]
     assert client.inspect_network("backend", scope="swarm")["Id"] == created["Id"]
     assert said(refused(client.inspect_network, "backend", scope="local")) == (
@@ -204,16 +212,17 @@ def test_networks_are_listed_with_dockerds_filters(client: Any) -> None:
     def listed(**kwargs: Any) -> list[str]:
         return sorted(n["Name"] for n in client.networks(**kwargs))
 
-    assert listed() == ["backend", "front"]
+    everything = ["backend", "front", "ingress"]  # dockerd lists the swarm's ingress too
+    assert listed() == everything
     assert listed(names=["backend"]) == ["backend"]
     assert listed(names=["back"]) == []  # a swarm network's name is matched whole
     assert listed(ids=[front[:6]]) == ["front"]
     assert listed(filters={"label": ["tier=db"]}) == ["backend"]
-    assert listed(filters={"driver": ["overlay"], "scope": ["swarm"]}) == ["backend", "front"]
+    assert listed(filters={"driver": ["overlay"], "scope": ["swarm"]}) == everything
     assert listed(filters={"scope": ["local"]}) == []
-    assert listed(filters={"type": ["custom"]}) == ["backend", "front"]
+    assert listed(filters={"type": ["custom"]}) == everything
     assert listed(filters={"type": ["builtin"]}) == []
-    assert listed(filters={"dangling": ["true"]}) == ["backend", "front"]
+    assert listed(filters={"dangling": ["true"]}) == everything  # the swarm's view: no containers
     assert said(refused(client.networks, filters={"dangling": ["yes"]}))[0] == 400
     assert said(refused(client.networks, filters={"type": ["odd"]})) == (
         500,
@@ -257,7 +266,7 @@ def test_network_create_mistakes_get_dockerds_codes(client: Any) -> None:
     )
     swarm_bridge = client.create_network("local-ish", driver="bridge", scope="swarm")
     assert client.inspect_network(swarm_bridge["Id"])["Driver"] == "bridge"
-    assert sorted(n["Name"] for n in client.networks()) == ["backend", "local-ish"]
+    assert sorted(n["Name"] for n in client.networks()) == ["backend", "ingress", "local-ish"]
 
 
 def test_a_network_a_service_uses_is_not_removed(swarm: ClusterWorld, client: Any) -> None:
@@ -271,7 +280,7 @@ def test_a_network_a_service_uses_is_not_removed(swarm: ClusterWorld, client: An
     assert said(refused(client.remove_network, "nope")) == (404, "network nope not found")
     assert swarm.call(LEADER, "ServiceRemove", service=service_id).ok
     client.remove_network(network_id[:6])
-    assert client.networks() == []
+    assert [n["Name"] for n in client.networks()] == ["ingress"]
 
 
 def test_a_service_names_its_networks_and_is_stored_with_their_ids(client: Any) -> None:
