@@ -195,7 +195,8 @@ def _resolves(client: str, name: str, wanted: int) -> Probe:
         found = view.resolve(client, name)
         if found is None:
             return False, f"{name} does not resolve from {client}"
-        return len(found) == wanted, f"{len(found)} addresses: {', '.join(found)}"
+        noun = "address" if len(found) == 1 else "addresses"
+        return len(found) == wanted, f"{len(found)} {noun}: {', '.join(found)}"
 
     return probe
 

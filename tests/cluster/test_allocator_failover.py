@@ -1,12 +1,15 @@
-"""Issue 15 items 11 and 14a: a new leader rebuilds the allocator from the store, so
-the published ports, virtual IPs and task addresses the old leader handed out
-survive a failover unchanged, and the next service gets a port nobody holds."""
+"""Issue 15 items 11 and 14a, issue 18: a new leader rebuilds the allocator from the
+store, so the published ports, virtual IPs, task addresses, networks' subnets and
+VNIs and nodes' load-balancer addresses the old leader handed out survive a failover
+unchanged, and the next ones go to nobody who holds them (moby#31694)."""
 
 from __future__ import annotations
 
 import pytest
 
+from core.allocator.vni import network_vni
 from core.model.network import Network, NetworkSpec
+from core.model.node import Node
 from core.model.service import (
     EndpointSpec,
     NetworkAttachmentConfig,
@@ -31,14 +34,9 @@ def published(name: str, replicas: int) -> ServiceSpec:
 
 
 def add_networks(world: ClusterWorld) -> None:
-    """The ``ingress`` network Docker makes at ``swarm init`` and an overlay ``app``
-    (shoal's init makes none and its API has no network create yet: they are written
-    through the leader's queue, as the handler would)."""
-    manager = world.hosts[leader_name(world)].node.manager  # type: ignore[union-attr]
-    assert manager is not None and manager.leadership is not None
-    for network_id, name in (("ingressnetworkid", "ingress"), ("appnetworkid", "app")):
-        network = Network(id=network_id, spec=NetworkSpec(name=name, ingress=name == "ingress"))
-        manager.leadership.writes.submit(lambda tx, n=network: tx.create(n))
+    """An overlay ``app`` beside the ``ingress`` network ``swarm init`` made."""
+    reply = world.call(leader_name(world), "NetworkCreate", spec=NetworkSpec(name="app"))
+    assert reply.ok, reply.error
     store = world.leader_store
     assert world.run_until(lambda: len(store().tables["networks"]) == 2, 10)  # type: ignore[union-attr]
 
@@ -55,6 +53,12 @@ def allocations(world: ClusterWorld) -> dict[str, object]:
         found[service.spec.name] = (ports, vips)
     for task in world.tasks():
         found[task.id] = tuple(a.addresses for a in task.networks_attachments)
+    for network in store.tables["networks"].values():
+        assert isinstance(network, Network)
+        found[network.spec.name] = (network.ipam_options, network_vni(network))
+    for node in store.tables["nodes"].values():
+        assert isinstance(node, Node)
+        found[node.id] = tuple((a.network.id, a.addresses) for a in node.attachments)
     return found
 
 
@@ -90,4 +94,14 @@ def test_ports_vips_and_addresses_survive_a_failover(seed: int) -> None:
     addresses = [
         a for t in world.tasks() if t.status.state <= TaskState.RUNNING for a in after[t.id]
     ]
-    assert len(set(vips + addresses)) == len(vips + addresses)  # no address twice
+    nodes = list(world.leader_store().tables["nodes"].values())  # type: ignore[union-attr]
+    on_app = {t.node_id for t in world.tasks() if t.status.state <= TaskState.RUNNING}
+    endpoints = [a for n in nodes for x in n.attachments for a in x.addresses]  # type: ignore[attr-defined]
+    # every node on ingress (the mesh is in use), and on app where an app task runs
+    assert len(endpoints) == len(nodes) + len(on_app)
+    taken = vips + addresses + endpoints
+    assert len(set(taken)) == len(taken)  # no address twice
+    fresh = world.call(leader_name(world), "NetworkCreate", spec=NetworkSpec(name="later"))
+    assert fresh.ok, fresh.error
+    world.run_for(2)
+    assert allocations(world)["later"][1] == 4098  # type: ignore[index]

@@ -12,11 +12,18 @@ import pytest
 
 from core.allocator.vni import network_vni
 from core.model import replace
+from core.model.duration import SECOND
 from core.model.enums import PublishMode, ResolutionMode
 from core.model.network import Network, NetworkSpec
-from core.model.service import EndpointSpec, NetworkAttachmentConfig, PortConfig
+from core.model.service import (
+    EndpointSpec,
+    HealthConfig,
+    NetworkAttachmentConfig,
+    PortConfig,
+)
 from core.model.task import Task
 from sim.cluster import ClusterWorld
+from sim.executor import ImageBehaviour
 from sim.traffic import REFUSED, UNKNOWN_NAME, SimTraffic
 from tests.cluster.support import host_of, node_id, replicated, running, swarm
 from tests.cluster.updates import service
@@ -203,3 +210,55 @@ def _backends(world: ClusterWorld, host: str) -> set[str]:
 def test_node_ids_resolve(ten_nodes) -> None:  # type: ignore[no-untyped-def]
     world, _ = ten_nodes
     assert node_id(world, "worker-1")
+
+
+CHECK_INTERVAL, CHECK_RETRIES = 5, 3
+
+
+def checked_web(world: ClusterWorld, image: str) -> str:
+    """web: 3 replicas publishing 8080, checked every 5 s, unhealthy after 3 failures."""
+    check = HealthConfig(
+        test=("CMD", "true"), interval_ns=CHECK_INTERVAL * SECOND, retries=CHECK_RETRIES
+    )
+    spec = replicated("web", 3)
+    template = spec.task_template
+    container = replace(template.container_spec, image=image, healthcheck=check)  # type: ignore[type-var]
+    spec = replace(spec, task_template=replace(template, container_spec=container))
+    ports = (PortConfig(target_port=80, published_port=8080),)
+    spec = replace(spec, endpoint_spec=EndpointSpec(ports=ports))
+    reply = world.call("manager-1", "ServiceCreate", spec=spec)
+    assert reply.ok, reply.error
+    return str(reply.value)
+
+
+def _left_all_backends(world: ClusterWorld, task_id: str) -> bool:
+    return all(task_id not in _backends(world, h) for h in sorted(world.hosts))
+
+
+def test_a_killed_healthchecked_task_leaves_the_backends_within_its_check_period() -> None:
+    world = swarm(8, managers=1, workers=3)
+    web = checked_web(world, "nginx")
+    settle(world, (web, 3))
+    victim = running(world, web)[0]
+    assert all(victim.id in _backends(world, h) for h in sorted(world.hosts))
+    world.hosts[host_of(world, victim)].executor.kill(victim.id)
+    killed_at = world.env.now
+    assert world.run_until(lambda: _left_all_backends(world, victim.id), 60)
+    assert world.env.now - killed_at <= CHECK_INTERVAL
+
+
+def test_a_task_turning_unhealthy_leaves_the_backends_once_its_check_says_so() -> None:
+    """Probes fail from 30 s after the start: the task is unhealthy after 3 failed
+    probes (within 3 intervals), is stopped and fails, and leaves every node's
+    backends; a healthy task is a backend throughout."""
+    world = swarm(9, managers=1, workers=3, sick=ImageBehaviour(unhealthy_after=30.0))
+    web = checked_web(world, "sick")
+    settle(world, (web, 3))
+    first = running(world, web)
+    for task in first:
+        container = world.hosts[host_of(world, task)].executor.containers[task.id]
+        assert container.started_at is not None
+        failing_from = container.started_at + 30.0
+        assert world.run_until(lambda t=task: _left_all_backends(world, t.id), 120)
+        assert failing_from < world.env.now
+        assert world.env.now - failing_from <= CHECK_INTERVAL * (CHECK_RETRIES + 1)
