@@ -8,6 +8,7 @@ written: the store it hands out is the leader's (a copy, for a real cluster).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
 
 from core.model.service import Service
@@ -74,21 +75,29 @@ class SimView:
         return None if task is None else self.world.traffic.resolve_from(task, name)
 
     def _client_task(self, service_name: str) -> Task | None:
-        """The service's first running task (by slot, then id) whose container runs."""
+        """The service's first task (by slot, then id) whose container runs."""
         store = self.leader_store()
-        if store is None:
-            return None
-        services = [s for s in store.tables["services"].values() if isinstance(s, Service)]
-        service = next((s for s in services if s.spec.name == service_name), None)
-        if service is None:
-            return None
         running = {c for ids in self.world.running_containers().values() for c in ids}
-        tasks = sorted(
-            (
-                t
-                for t in store.tables["tasks"].values()
-                if isinstance(t, Task) and t.service_id == service.id
-            ),
-            key=lambda t: (t.slot, t.id),
-        )
-        return next((t for t in tasks if t.id in running), None)
+        return first_task(store, service_name, lambda t: t.id in running)
+
+
+def first_task(
+    store: MemoryStore | None, service_name: str, keep: Callable[[Task], bool]
+) -> Task | None:
+    """The first task (by slot, then id) of the service named ``service_name`` that
+    ``keep`` accepts: the one a scenario's traffic starts from."""
+    if store is None:
+        return None
+    services = [s for s in store.tables["services"].values() if isinstance(s, Service)]
+    service = next((s for s in services if s.spec.name == service_name), None)
+    if service is None:
+        return None
+    tasks = sorted(
+        (
+            t
+            for t in store.tables["tasks"].values()
+            if isinstance(t, Task) and t.service_id == service.id
+        ),
+        key=lambda t: (t.slot, t.id),
+    )
+    return next((t for t in tasks if keep(t)), None)

@@ -16,6 +16,7 @@ publishes a port through the routing mesh.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 
 from core.allocator.vni import network_vni
 from core.dataplane.state import Endpoint, NetworkState, PublishedPort, ServiceBinding
@@ -201,9 +202,8 @@ class NetworkStates:
     def _compute(
         self, network: Network, services: list[Service]
     ) -> tuple[NetworkState, frozenset[str]] | None:
-        configs = network.ipam_options.configs if network.ipam_options else ()
-        vni = network_vni(network)
-        if not configs or vni is None:
+        bare = bare_state(network)
+        if bare is None:
             return None  # not allocated yet
         nodes = self.store.tables["nodes"]
         tasks = self.store.tables["tasks"]
@@ -238,14 +238,8 @@ class NetworkStates:
             address = _address_on(node.attachments, network.id) if isinstance(node, Node) else None
             if isinstance(node, Node) and address is not None:
                 endpoints.append(Endpoint(address, node.id, underlay(node.status.addr)))
-        state = NetworkState(
-            network_id=network.id,
-            name=network.spec.name,
-            vni=vni,
-            subnet=configs[0].subnet,
-            gateway=configs[0].gateway,
-            ingress=network.spec.ingress,
-            internal=network.spec.internal,
+        state = replace(
+            bare,
             endpoints=tuple(sorted(endpoints, key=lambda e: (e.address, e.task_id))),
             services=tuple(sorted(bindings, key=lambda b: (b.name, b.service_id))),
         )
@@ -272,6 +266,25 @@ class NetworkStates:
         )
         ports = _ingress_ports(service) if network.spec.ingress else ()
         return ServiceBinding(service.id, spec.name, vip, backends, ports, aliases)
+
+
+def bare_state(network: Network) -> NetworkState | None:
+    """A network's state without endpoints or services: what its attachment alone
+    tells (enough to build its sandbox before the full state arrives). None for a
+    network the allocator has not finished."""
+    configs = network.ipam_options.configs if network.ipam_options else ()
+    vni = network_vni(network)
+    if not configs or vni is None:
+        return None
+    return NetworkState(
+        network_id=network.id,
+        name=network.spec.name,
+        vni=vni,
+        subnet=configs[0].subnet,
+        gateway=configs[0].gateway,
+        ingress=network.spec.ingress,
+        internal=network.spec.internal,
+    )
 
 
 def _service_networks(service: Service, by_name: Mapping[str, str], ingress: str) -> set[str]:

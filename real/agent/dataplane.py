@@ -18,35 +18,15 @@ import os
 import threading
 from collections.abc import Mapping, Sequence
 
-from core.allocator.vni import network_vni
 from core.dataplane.balance import tables
 from core.dataplane.state import NetworkState
-from core.model.network import Network
+from core.dispatcher.networks import bare_state
 from core.model.task import Task
 from real.agent.balancer import Balancer, HostIngress, for_kernel
 from real.agent.dns import EmbeddedDns
 from real.agent.overlay import INGRESS_ADDRESS, Overlay
 
 log = logging.getLogger(__name__)
-
-
-def bare_state(network: Network) -> NetworkState | None:
-    """A network's state from a task's attachment alone (no peers, no services):
-    enough to build its sandbox and join a container before the dispatcher's state
-    arrives. None for a network the allocator has not finished."""
-    configs = network.ipam_options.configs if network.ipam_options else ()
-    vni = network_vni(network)
-    if not configs or vni is None:
-        return None
-    return NetworkState(
-        network_id=network.id,
-        name=network.spec.name,
-        vni=vni,
-        subnet=configs[0].subnet,
-        gateway=configs[0].gateway,
-        ingress=network.spec.ingress,
-        internal=network.spec.internal,
-    )
 
 
 def interface_name(index: int) -> str:

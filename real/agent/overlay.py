@@ -152,13 +152,7 @@ class Overlay:
             _delete_link(netns_path, ifname)
             _delete_link(sandbox, port)
             with netns.socket(sandbox) as ipr:
-                ipr.link(
-                    "add",
-                    ifname=port,
-                    kind="veth",
-                    mtu=OVERLAY_MTU,
-                    peer={"ifname": ifname, "net_ns_fd": netns_path, "mtu": OVERLAY_MTU},
-                )
+                _add_veth(ipr, port, ifname, netns_path)
                 (bridge,) = ipr.link_lookup(ifname=bridge_name(state))
                 (index,) = ipr.link_lookup(ifname=port)
                 ipr.link("set", index=index, master=bridge, state="up")
@@ -257,13 +251,7 @@ class Overlay:
             _delete_link(sandbox, LB_PORT)
             _delete_link(name, LB_IF)
             with netns.socket(sandbox) as ipr:
-                ipr.link(
-                    "add",
-                    ifname=LB_PORT,
-                    kind="veth",
-                    mtu=OVERLAY_MTU,
-                    peer={"ifname": LB_IF, "net_ns_fd": name, "mtu": OVERLAY_MTU},
-                )
+                _add_veth(ipr, LB_PORT, LB_IF, name)
         with netns.socket(sandbox) as ipr:
             (bridge,) = ipr.link_lookup(ifname=bridge_name(state))
             (port,) = ipr.link_lookup(ifname=LB_PORT)
@@ -323,6 +311,18 @@ class Overlay:
 # -- netlink helpers: read first, change only what differs ------------------------------
 
 _IFF_UP = 0x1
+
+
+def _add_veth(ipr: IPRoute, port: str, peer: str, peer_netns: str) -> None:
+    """A veth at the overlay's MTU: ``port`` here (a bridge port to be), ``peer`` born
+    in ``peer_netns`` (a name or a path)."""
+    ipr.link(
+        "add",
+        ifname=port,
+        kind="veth",
+        mtu=OVERLAY_MTU,
+        peer={"ifname": peer, "net_ns_fd": peer_netns, "mtu": OVERLAY_MTU},
+    )
 
 
 def _has_link(namespace: str | None, ifname: str) -> bool:

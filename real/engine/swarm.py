@@ -45,7 +45,10 @@ CLI_DEFAULT_LISTEN = "0.0.0.0:2377"
 def _unsupported(body: dict[str, Any]) -> None:
     """Settings shoal does not have yet are refused, not silently dropped."""
     if _text(body, "DataPathAddr"):
-        raise bad_request("--data-path-addr is not supported: shoal has no overlay data path yet")
+        raise bad_request(
+            "--data-path-addr is not supported: overlay traffic goes over the address the "
+            "daemon advertises"
+        )
     availability = _text(body, "Availability")
     if availability and availability != "active":
         raise bad_request(

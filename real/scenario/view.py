@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from cli.scenario.view import first_task
 from core.manager.requests import ClientReply
 from core.model.node import Node
 from core.model.service import Service
@@ -193,25 +194,10 @@ def _task_table(view: RealView) -> list[str]:
 def _client(view: RealView, service_name: str) -> tuple[str, str] | None:
     """The host and id of the service's first running task (by slot, then id)."""
     store = view.store
-    if store is None:
-        return None
-    services = [s for s in store.tables["services"].values() if isinstance(s, Service)]
-    service = next((s for s in services if s.spec.name == service_name), None)
-    if service is None:
-        return None
-    nodes = {n.id: n for n in store.tables["nodes"].values() if isinstance(n, Node)}
-    running = sorted(
-        (
-            t
-            for t in store.tables["tasks"].values()
-            if isinstance(t, Task)
-            and t.service_id == service.id
-            and t.status.state.name == "RUNNING"
-            and t.node_id in nodes
-        ),
-        key=lambda t: (t.slot, t.id),
+    nodes = (
+        {n.id: n for n in store.tables["nodes"].values() if isinstance(n, Node)} if store else {}
     )
-    if not running:
-        return None
-    first = running[0]
-    return nodes[first.node_id].description.hostname, first.id
+    first = first_task(
+        store, service_name, lambda t: t.status.state.name == "RUNNING" and t.node_id in nodes
+    )
+    return None if first is None else (nodes[first.node_id].description.hostname, first.id)
