@@ -111,10 +111,17 @@ class AddressPool:
     def __init__(
         self, base: str | Sequence[str] = DEFAULT_POOL, prefix: int = DEFAULT_SUBNET_PREFIX
     ) -> None:
+        self.bases: tuple[ipaddress.IPv4Network, ...] = ()
+        self.prefix = prefix
+        self.subnets: dict[str, Subnet] = {}  # network id -> its subnet
+        self.configure(base, prefix)
+
+    def configure(self, base: str | Sequence[str], prefix: int) -> None:
+        """Carve new subnets from these pools from now on (the cluster's, once it
+        exists); subnets handed out stay."""
         bases = (base,) if isinstance(base, str) else tuple(base) or (DEFAULT_POOL,)
         self.bases = tuple(ipaddress.IPv4Network(b) for b in bases)
         self.prefix = prefix
-        self.subnets: dict[str, Subnet] = {}  # network id -> its subnet
 
     def allocate(self, network_id: str, name: str, requested: str | None = None) -> Subnet:
         if requested is not None:

@@ -14,7 +14,6 @@ import random
 from collections.abc import Callable, Iterable
 
 from core.allocator.allocator import Allocator
-from core.allocator.ipam import AddressPool
 from core.dispatcher.dispatcher import Dispatcher, Send
 from core.errors import ShoalError
 from core.manager.logs import LogGather
@@ -84,9 +83,7 @@ class Leadership:
         networks: list[Network] = self._all("networks")
         cluster = next(iter(self._all("clusters")), None)
         if isinstance(cluster, Cluster):
-            self.allocator.pool = AddressPool(
-                cluster.default_addr_pool or DEFAULT_ADDR_POOL, cluster.subnet_size
-            )
+            self._address_pools(cluster)
         self.allocator.restore(networks, services, tasks, nodes)  # what is held stays held
         for network in networks:
             self._allocate_network(network)
@@ -134,6 +131,16 @@ class Leadership:
         self.orchestration.on_commit(mono, wall)
         if self.reap:
             self._reap()
+
+    def _on_clusters(self, event: Event, mono: float, wall: float) -> None:
+        if isinstance(event.new, Cluster):  # made by swarm init after this leader started
+            self._address_pools(event.new)
+
+    def _address_pools(self, cluster: Cluster) -> None:
+        """New subnets come from the swarm's default address pools (``swarm init
+        --default-addr-pool``, ``--default-addr-pool-mask-length``)."""
+        pools = cluster.default_addr_pool or DEFAULT_ADDR_POOL
+        self.allocator.pool.configure(pools, cluster.subnet_size)
 
     def _on_networks(self, event: Event, mono: float, wall: float) -> None:
         if event.new is None:

@@ -22,7 +22,7 @@ from core.model.service import (
     PortConfig,
 )
 from core.model.task import Task
-from sim.cluster import ClusterWorld
+from sim.cluster import ClusterConfig, ClusterWorld, standard_hosts
 from sim.executor import ImageBehaviour
 from sim.traffic import REFUSED, UNKNOWN_NAME, SimTraffic
 from tests.cluster.support import host_of, node_id, replicated, running, swarm
@@ -262,3 +262,23 @@ def test_a_task_turning_unhealthy_leaves_the_backends_once_its_check_says_so() -
         assert world.run_until(lambda t=task: _left_all_backends(world, t.id), 120)
         assert failing_from < world.env.now
         assert world.env.now - failing_from <= CHECK_INTERVAL * (CHECK_RETRIES + 1)
+
+
+def test_the_swarms_default_address_pool_and_subnet_size_carve_the_networks() -> None:
+    """``swarm init --default-addr-pool 10.20.0.0/16 --default-addr-pool-mask-length 26``:
+    ingress takes the pool's first /26, the next network the second."""
+    config = ClusterConfig(hosts=standard_hosts(1, 0))
+    world = ClusterWorld(config, 3)
+    world.hosts["manager-1"].boot()
+    reply = world.call(
+        "manager-1", "SwarmInit", default_addr_pool=("10.20.0.0/16",), subnet_size=26
+    )
+    assert reply.ok, reply.error
+    assert world.run_until(lambda: world.leader() is not None, 60)
+    create_network(world, "app")
+    world.run_for(2)
+    subnets = {
+        name: store_network(world, name).ipam_options.configs[0].subnet  # type: ignore[union-attr]
+        for name in ("ingress", "app")
+    }
+    assert subnets == {"ingress": "10.20.0.0/26", "app": "10.20.0.64/26"}
