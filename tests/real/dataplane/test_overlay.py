@@ -13,6 +13,7 @@ import json
 import socket
 import struct
 import subprocess
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from typing import Any
@@ -232,6 +233,18 @@ class Changes:
                     offset += (length + 3) & ~3
         return seen
 
+    def settle(self, quiet: float = 1.5, most: float = 15.0) -> None:
+        """Drop what the kernel announces by itself after a set-up: a new port's
+        carrier and operational state come through linkwatch up to a second late,
+        and are no change of the overlay's. Returns after ``quiet`` seconds with no
+        announcement (``most`` at the longest)."""
+        deadline = time.monotonic() + most
+        calm_since = time.monotonic()
+        while time.monotonic() - calm_since < quiet and time.monotonic() < deadline:
+            if self.read():
+                calm_since = time.monotonic()
+            time.sleep(0.1)
+
     def close(self) -> None:
         for sock in self.sockets.values():
             sock.close()
@@ -396,6 +409,7 @@ def test_apply_changes_only_what_differs(nodes: tuple[Node, Node]) -> None:
     h1.attach(state, "10.0.9.4/24")
     watched = [h1.host.netns, *h1.overlay.namespaces(), h1.container]
     with changes(watched) as watch:
+        watch.settle()
         h1.apply(state, other)
         assert watch.read() == {}, "an apply of the same states changed something"
         h1.apply(network(vips=("10.0.9.100", "10.0.9.101")), other)
