@@ -5,9 +5,10 @@ DNS (dns.py) doing what the simulator only records.
 The agent hands the host the networks it needs (:meth:`HostDataplane.program`);
 a task's sandbox joins its networks when its container is made
 (:meth:`HostDataplane.attach`) and leaves them when it goes
-(:meth:`HostDataplane.detach`). Calls block (netlink, nft) and are serialised by
-one lock: the driver calls ``program`` from a worker thread, the executor calls
-``attach`` and ``detach`` from its own.
+(:meth:`HostDataplane.detach`). A sandbox with host-mode published ports is also
+joined to the host namespace, which publishes them (hostports.py). Calls block
+(netlink, nft) and are serialised by one lock: the driver calls ``program`` from a
+worker thread, the executor calls ``attach`` and ``detach`` from its own.
 """
 
 from __future__ import annotations
@@ -21,9 +22,11 @@ from collections.abc import Mapping, Sequence
 from core.dataplane.balance import tables
 from core.dataplane.state import NetworkState
 from core.dispatcher.networks import bare_state
+from core.model.service import PortConfig
 from core.model.task import Task
 from real.agent.balancer import Balancer, HostIngress, for_kernel
 from real.agent.dns import EmbeddedDns
+from real.agent.hostports import HostPorts
 from real.agent.overlay import INGRESS_ADDRESS, Overlay
 
 log = logging.getLogger(__name__)
@@ -50,6 +53,7 @@ class HostDataplane:
         self._dns = dns  # made on first use: it runs a thread
         self.ingress = HostIngress(INGRESS_ADDRESS)
         self.host_netns = f"/proc/{os.getpid()}/ns/net"
+        self.host_ports = HostPorts()
         self.node_id = ""
         self.overlay: Overlay | None = None
         self.states: dict[str, NetworkState] = {}
@@ -83,9 +87,11 @@ class HostDataplane:
 
     # -- tasks -------------------------------------------------------------------------------
 
-    def attach(self, task: Task, netns_path: str) -> None:
+    def attach(self, task: Task, netns_path: str, ports: Sequence[PortConfig] = ()) -> None:
         """Join the task's sandbox to each of its networks (eth0, eth1, ... in the
-        order of its attachments) and serve its embedded DNS."""
+        order of its attachments) and serve its embedded DNS; with host-mode
+        ``ports`` (as the executor bound them), join it to the host too, on the next
+        interface, and publish them there."""
         with self._lock:
             overlay = self._overlay(self.node_id or task.node_id)
             joined: list[str] = []
@@ -99,12 +105,16 @@ class HostDataplane:
                 overlay.attach(state, address, netns_path, interface_name(index))
                 joined.append(network.id)
             self._joined[task.id] = tuple(joined)
+        if ports:
+            ifname = interface_name(len(task.networks_attachments))
+            self.host_ports.attach(task.id, netns_path, ports, ifname)
         if joined:
             self._resolver().add(task.id, netns_path, lambda: self._resolvable(task.id))
 
     def detach(self, task_id: str) -> None:
-        """The task's sandbox is going: stop serving its DNS (its interfaces go with
-        its namespace)."""
+        """The task's sandbox is going: stop serving its DNS and publishing its host
+        ports (its interfaces go with its namespace)."""
+        self.host_ports.detach(task_id)
         with self._lock:
             joined = self._joined.pop(task_id, None)
         if joined and self._dns is not None:
@@ -136,3 +146,4 @@ class HostDataplane:
                 self.overlay.close()
             self.ingress.clear(self.host_netns)
             self.states = {}
+        self.host_ports.close()

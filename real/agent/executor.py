@@ -19,7 +19,9 @@ The real mirror of ``sim/executor.py``, with the same semantics, now over the
 - Host-mode published ports: a port published without a number gets a free one of
   the host's ephemeral range when the container is created; START checks that no
   other running task container binds it (dockerd's "port is already allocated") and
-  START and INSPECT answer the bound ports.
+  START and INSPECT answer the bound ports. With sandboxes, a task with host-mode
+  ports gets one, and the host data plane publishes the bound ports to it
+  (real/agent/hostports.py); its container records them in a label.
 
 Threads: every blocking SDK call runs in the executor's worker pool, except stops,
 which run in a small pool of their own (a scale-down's grace periods must not stall
@@ -66,6 +68,7 @@ from core.tasks.executor import (
     OperationResult,
     Outcome,
 )
+from real.agent.hostports import PORTS_LABEL, port_label, ports_of_label
 from real.agent.labels import TASK_ID, container_labels, task_id_of, task_name
 from real.agent.sandbox import Sandboxes
 
@@ -351,18 +354,19 @@ class DockerExecutor:
         # it opened, so one it does not know of can only be one whose create answer
         # was lost: the create's name conflict finds it. No listing first: a list
         # waits on every container's lock, so it queues behind every start under way.
-        sandbox = None
-        if self.sandboxes is not None and self.sandboxes.needed(task):
-            sandbox = self.sandboxes.ensure(task)
         with self._lock:
             known = task.id in self._ids
-        if known and self._find(task) is not None:
+        existing = self._find(task) if known else None
+        sandbox, ports = self._sandboxed(task, existing)
+        if existing is not None:
             reply(OperationResult(Outcome.ALREADY))
             return
         try:
-            created = self.api.create_container(**self._create_args(task, sandbox))
+            created = self.api.create_container(**self._create_args(task, sandbox, ports))
         except docker.errors.APIError as error:
-            if error.status_code == 409 and self._find(task) is not None:
+            found = self._find(task) if error.status_code == 409 else None
+            if found is not None:
+                self._sandboxed(task, found)  # the ports it bound, not the ones just drawn
                 reply(OperationResult(Outcome.ALREADY))  # a create raced us to it
                 return
             raise
@@ -534,17 +538,33 @@ class DockerExecutor:
         except docker.errors.NotFound:
             return None
 
-    def _create_args(self, task: Task, sandbox: str | None = None) -> dict[str, Any]:
+    def _sandboxed(
+        self, task: Task, existing: dict[str, Any] | None = None
+    ) -> tuple[str | None, tuple[PortConfig, ...]]:
+        """The task's host-mode ports (those its ``existing`` container binds, else
+        newly bound ones) and its sandbox, if it needs one, publishing them."""
+        ports = _bound_ports(existing) if existing is not None else self._host_ports(task)
+        if self.sandboxes is None or not self.sandboxes.needed(task, ports):
+            return None, ports
+        return self.sandboxes.ensure(task, ports), ports
+
+    def _create_args(
+        self,
+        task: Task,
+        sandbox: str | None = None,
+        ports: tuple[PortConfig, ...] | None = None,
+    ) -> dict[str, Any]:
         """``create_container`` arguments, as Docker's swarm executor fills them; a
         task with a ``sandbox`` shares its network namespace, and with it its
-        hostname and resolver settings."""
+        hostname and resolver settings, and records its bound host ``ports`` (bound
+        here if not given) in a label instead of port bindings."""
         spec = task.spec.container_spec
         if spec is None:
             raise _Fatal("task has no container spec")
         service = self.service_name(task)
         limits = task.spec.resources.limits if task.spec.resources is not None else None
         reservations = task.spec.resources.reservations if task.spec.resources is not None else None
-        ports = self._host_ports(task)
+        ports = self._host_ports(task) if ports is None else ports
         # A task with no network and no port gets no network stack at all, as Docker's
         # swarm makes it (Config.NetworkDisabled): "none" would still build a sandbox
         # and run its hook at every start, which doubles the cost of a start here.
@@ -599,7 +619,10 @@ class DockerExecutor:
             "user": spec.user or None,
             "environment": list(spec.env) or None,
             "working_dir": spec.dir or None,
-            "labels": container_labels(task, service),
+            "labels": {
+                **container_labels(task, service),
+                **({PORTS_LABEL: port_label(ports)} if sandbox is not None and ports else {}),
+            },
             "stop_signal": spec.stop_signal or None,
             "stop_timeout": _grace_seconds(task),
             "healthcheck": healthcheck,
@@ -664,7 +687,8 @@ class DockerExecutor:
         for port in wanted:
             protocol = port.protocol or PortProtocol.TCP
             published = port.published_port
-            while not published or (str(protocol), published) in taken:
+            drawn = not published  # a numbered one stays, taken or not: START refuses it
+            while drawn and (not published or (str(protocol), published) in taken):
                 published = self.rng.randint(low, high)
             taken.add((str(protocol), published))
             bound.append(
@@ -952,7 +976,11 @@ def _grace_seconds(task: Task) -> int:
 
 
 def _bound_ports(attrs: dict[str, Any]) -> tuple[PortConfig, ...]:
-    """The host ports a container binds, from its HostConfig's port bindings."""
+    """The host ports a container binds, from its HostConfig's port bindings (or
+    the label of one sharing its sandbox's namespace)."""
+    recorded = ((attrs.get("Config") or {}).get("Labels") or {}).get(PORTS_LABEL)
+    if recorded:
+        return ports_of_label(recorded)
     bindings = (attrs.get("HostConfig") or {}).get("PortBindings") or {}
     ports = []
     for key in sorted(bindings):

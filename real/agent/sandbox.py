@@ -1,5 +1,6 @@
 """A task's network namespace, made before its container: a small "pause" container
-joined to the task's overlay networks, whose namespace the task's container then
+joined to the task's overlay networks and, for host-mode published ports, to the
+host (real/agent/hostports.py), whose namespace the task's container then
 shares (``network_mode=container:<sandbox>``).
 
 Docker builds a container's network before its process runs (a prestart hook that
@@ -16,11 +17,13 @@ from __future__ import annotations
 
 import contextlib
 import threading
+from collections.abc import Sequence
 from typing import Any
 
 import docker.errors
 
 from core.dataplane.state import RESOLVER_ADDRESS
+from core.model.service import PortConfig
 from core.model.task import Task
 from real.agent.dataplane import HostDataplane
 from real.agent.images import IMAGE, ensure_busybox_image
@@ -47,22 +50,27 @@ class Sandboxes:
         self._image_ready = False
         self._lock = threading.Lock()
 
-    def needed(self, task: Task) -> bool:
-        return bool(task.networks_attachments)
+    def needed(self, task: Task, ports: Sequence[PortConfig] = ()) -> bool:
+        """A task on overlay networks or with host-mode ``ports`` gets a sandbox."""
+        return bool(task.networks_attachments) or bool(ports)
 
-    def ensure(self, task: Task) -> str:
-        """The running sandbox of ``task``, joined to its networks: made, started and
-        plumbed if it is not there yet (idempotent). Its container id."""
+    def ensure(self, task: Task, ports: Sequence[PortConfig] = ()) -> str:
+        """The running sandbox of ``task``, joined to its networks and publishing its
+        host-mode ``ports`` (bound numbers): made, started and plumbed if it is not
+        there yet (idempotent). Its container id."""
         attrs = self._find(task.id)
         if attrs is None:
             self._ensure_image()
             spec = task.spec.container_spec
             dns = spec.dns_config if spec is not None else None
+            # Off overlay networks there is no embedded DNS: the spec's servers, if any.
+            embedded = bool(task.networks_attachments)
+            servers = list(dns.nameservers) if dns is not None else []
             host_config = self.api.create_host_config(
                 network_mode="none",
                 init=True,
-                dns=[RESOLVER_ADDRESS],
-                dns_opt=["ndots:0", *(dns.options if dns is not None else ())],
+                dns=[RESOLVER_ADDRESS] if embedded else servers or None,
+                dns_opt=[*(["ndots:0"] if embedded else []), *(dns.options if dns else ())] or None,
                 dns_search=list(dns.search) or None if dns is not None else None,
             )
             try:
@@ -87,7 +95,7 @@ class Sandboxes:
             cid = str(attrs["Id"])
         self.api.start(cid)  # a running one: dockerd answers 304, the SDK nothing
         pid = int(self.api.inspect_container(cid)["State"]["Pid"])
-        self.dataplane.attach(task, f"/proc/{pid}/ns/net")
+        self.dataplane.attach(task, f"/proc/{pid}/ns/net", ports)
         return cid
 
     def remove(self, task_id: str) -> None:
