@@ -18,6 +18,7 @@ from real.dockerd import Dockerd
 from real.testhosts import packages, sweep
 from real.testhosts.hosts import TestHosts
 from real.testhosts.naming import RunId
+from real.testhosts.swarm import ShoalSwarm
 
 
 @pytest.fixture(scope="session")
@@ -86,3 +87,13 @@ def second_busybox_dockerd(real_packages: None) -> Iterator[Dockerd]:
     """Another, for a second host in the same module."""
     with _busybox_dockerd() as daemon:
         yield daemon
+
+
+@pytest.fixture
+def swarm(testhosts: Callable[..., TestHosts]) -> Iterator[ShoalSwarm]:
+    """Three test hosts with dockerd and a shoal daemon each, not yet a swarm (a test
+    module may define its own ``swarm``)."""
+    hosts = testhosts(3, docker=True)
+    swarm = ShoalSwarm(hosts)
+    swarm.start()
+    yield swarm

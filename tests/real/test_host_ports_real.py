@@ -13,7 +13,7 @@ import itertools
 import json
 import random
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any, cast
 
 import pytest
@@ -32,41 +32,11 @@ from real.dockerd import Dockerd
 from real.scenario.traffic import http_get
 from real.testhosts.hosts import TestHost
 from real.testhosts.swarm import ShoalSwarm
+from tests.real.swarm_support import WEB, api, docker, running_tasks
 
 pytestmark = pytest.mark.slow
 
-#: The web server: busybox httpd answering its hostname (the task id's first 12).
-WEB = ["sh", "-c", "hostname > /tmp/index.html && exec httpd -f -p 80 -h /tmp"]
 _ids = itertools.count(1)
-
-
-@pytest.fixture
-def swarm(testhosts: Any) -> Iterator[ShoalSwarm]:
-    hosts = testhosts(3, docker=True)
-    swarm = ShoalSwarm(hosts)
-    swarm.start()
-    yield swarm
-
-
-def docker(swarm: ShoalSwarm, *words: str) -> str:
-    done = swarm.docker("h1", *words)
-    assert done.returncode == 0, f"docker {' '.join(words)}: {done.stdout}{done.stderr}"
-    return done.stdout.strip()
-
-
-def api(host: TestHost) -> Any:
-    assert host.dockerd is not None
-    return host.dockerd.client(timeout=30).api
-
-
-def running(swarm: ShoalSwarm, service: str) -> dict[str, str]:
-    """The running task containers of a service: task id -> host name."""
-    found = {}
-    for host in swarm.hosts:
-        listed = api(host).containers(filters={"label": f"{labels.SERVICE_NAME}={service}"})
-        for container in listed:
-            found[container["Labels"][labels.TASK_ID]] = host.name
-    return found
 
 
 def host_links(host: TestHost) -> list[str]:
@@ -99,9 +69,9 @@ def test_host_mode_ports_answer_on_the_nodes_that_run_the_task(swarm: ShoalSwarm
         "--stop-grace-period", "1s", IMAGE, *WEB,
     )  # fmt: skip
     ps = lambda: swarm.docker("h1", "service", "ps", "--no-trunc", "web", "eph").stdout  # noqa: E731
-    swarm.wait(lambda: len(running(swarm, "web")) == 2, lambda: f"2 web tasks:\n{ps()}")
-    swarm.wait(lambda: len(running(swarm, "eph")) == 1, lambda: f"the eph task:\n{ps()}")
-    web = {host: task for task, host in running(swarm, "web").items()}
+    swarm.wait(lambda: len(running_tasks(swarm, "web")) == 2, lambda: f"2 web tasks:\n{ps()}")
+    swarm.wait(lambda: len(running_tasks(swarm, "eph")) == 1, lambda: f"the eph task:\n{ps()}")
+    web = {host: task for task, host in running_tasks(swarm, "web").items()}
     assert sorted(web) == ["h2", "h3"]
     h1, h2, h3 = (swarm.host(name) for name in ("h1", "h2", "h3"))
 
@@ -117,7 +87,7 @@ def test_host_mode_ports_answer_on_the_nodes_that_run_the_task(swarm: ShoalSwarm
         assert answers(client, h1.address, 8080) == Counter({"": 3}), client.name
 
     # no published number: an ephemeral port, the one the task reports, answers on h1
-    ((eph, eph_host),) = running(swarm, "eph").items()
+    ((eph, eph_host),) = running_tasks(swarm, "eph").items()
     assert eph_host == "h1"
     shown = docker(swarm, "inspect", "--type", "task", "--format", "{{json .Status}}", eph)
     status = json.loads(shown)["PortStatus"]

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import subprocess
 from collections import Counter
-from collections.abc import Iterator
-from typing import Any
 
 import pytest
 
@@ -21,40 +19,9 @@ from real.agent.sandbox import SANDBOX_TASK
 from real.scenario.traffic import http_get, resolve, sandbox_netns
 from real.testhosts.hosts import TestHost
 from real.testhosts.swarm import ShoalSwarm
+from tests.real.swarm_support import WEB, api, docker, running_tasks
 
 pytestmark = pytest.mark.slow
-
-#: The web server: busybox httpd answering its hostname (the task id's first 12).
-WEB = ["sh", "-c", "hostname > /tmp/index.html && exec httpd -f -p 80 -h /tmp"]
-
-
-@pytest.fixture
-def swarm(testhosts: Any) -> Iterator[ShoalSwarm]:
-    hosts = testhosts(3, docker=True)
-    swarm = ShoalSwarm(hosts)
-    swarm.start()
-    yield swarm
-
-
-def docker(swarm: ShoalSwarm, *words: str) -> str:
-    done = swarm.docker("h1", *words)
-    assert done.returncode == 0, f"docker {' '.join(words)}: {done.stdout}{done.stderr}"
-    return done.stdout.strip()
-
-
-def api(host: TestHost) -> Any:
-    assert host.dockerd is not None
-    return host.dockerd.client(timeout=30).api
-
-
-def task_ids(swarm: ShoalSwarm, service: str) -> dict[str, str]:
-    """The running tasks of a service: task id -> host name."""
-    found = {}
-    for host in swarm.hosts:
-        listed = api(host).containers(filters={"label": f"{labels.SERVICE_NAME}={service}"})
-        for container in listed:
-            found[container["Labels"][labels.TASK_ID]] = host.name
-    return found
 
 
 def namespaces_of(host: TestHost) -> list[str]:
@@ -84,11 +51,11 @@ def test_a_client_reaches_web_over_vxlan_and_the_mesh_answers_everywhere(
         "sleep", "100000",
     )  # fmt: skip
     tasks = lambda: swarm.docker("h1", "service", "ps", "--no-trunc", "web", "client").stdout  # noqa: E731
-    swarm.wait(lambda: len(task_ids(swarm, "web")) == 3, lambda: f"3 web tasks:\n{tasks()}")
-    swarm.wait(lambda: len(task_ids(swarm, "client")) == 1, lambda: f"the client:\n{tasks()}")
-    web = task_ids(swarm, "web")
+    swarm.wait(lambda: len(running_tasks(swarm, "web")) == 3, lambda: f"3 web tasks:\n{tasks()}")
+    swarm.wait(lambda: len(running_tasks(swarm, "client")) == 1, lambda: f"the client:\n{tasks()}")
+    web = running_tasks(swarm, "web")
     assert set(web.values()) == {"h2", "h3"}
-    ((client, client_host),) = task_ids(swarm, "client").items()
+    ((client, client_host),) = running_tasks(swarm, "client").items()
     assert client_host == "h1"
     h1 = swarm.host("h1")
     netns = sandbox_netns(api(h1), client)
@@ -125,11 +92,13 @@ def test_a_client_reaches_web_over_vxlan_and_the_mesh_answers_everywhere(
         return "" not in got and victim[:12] not in got
 
     swarm.wait(left, "the killed task to leave the backends")
-    swarm.wait(lambda: len(task_ids(swarm, "web")) == 3, "the replacement task")
+    swarm.wait(lambda: len(running_tasks(swarm, "web")) == 3, "the replacement task")
 
     # Removing the services and the network removes everything they made.
     docker(swarm, "service", "rm", "web", "client")
-    swarm.wait(lambda: not task_ids(swarm, "web") and not task_ids(swarm, "client"), "no task")
+    swarm.wait(
+        lambda: not running_tasks(swarm, "web") and not running_tasks(swarm, "client"), "no task"
+    )
     docker(swarm, "network", "rm", "mynet")
 
     def clean() -> bool:

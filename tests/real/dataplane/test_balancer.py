@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import collections
 import dataclasses
-import json
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,9 +23,8 @@ from core.dataplane.balance import BalancerTable, Destination, VirtualService
 from real.agent import balancer, nft
 from real.agent.balancer import HostIngress, NftBalancer, for_kernel, render
 from real.agent.ipvs import IpvsBalancer
-from real.testhosts import sweep
-from real.testhosts.naming import RunId
-from real.testhosts.network import attach_host, create_bridge, create_namespace, netns_path
+from real.testhosts.network import attach_host, create_bridge, create_namespace
+from tests.real.dataplane.lab import Lab, built_lab
 
 SOURCE = "10.0.9.2"
 VIP = "10.0.9.100"
@@ -38,64 +35,6 @@ CLIENT = "10.0.9.50"
 HOST_SIDE, SANDBOX_SIDE = "172.30.0.1", "172.30.0.2"
 HOST_REMOTE_SIDE, REMOTE = "172.31.0.1", "172.31.0.2"
 HOST_LOCAL = "10.99.0.1"
-
-_SERVER = """
-import socket, sys, threading
-name, ports = sys.argv[1], [int(p) for p in sys.argv[2:]]
-def serve(listener, port):
-    while True:
-        conn, peer = listener.accept()
-        conn.sendall(f"{name} {port} {peer[0]}\\n".encode())
-        conn.close()
-for port in ports:
-    listener = socket.socket()
-    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    listener.bind(("0.0.0.0", port))
-    listener.listen(128)
-    threading.Thread(target=serve, args=(listener, port), daemon=True).start()
-print("ready", flush=True)
-threading.Event().wait()
-"""
-
-_CLIENT = """
-import json, socket, sys
-address, port, count = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-out = []
-for _ in range(count):
-    try:
-        with socket.create_connection((address, port), timeout=3) as conn:
-            out.append(conn.makefile().readline().strip())
-    except ConnectionRefusedError:
-        out.append("refused")
-    except OSError as why:
-        out.append(f"error {why}")
-        break  # a timeout: the rest would wait as long
-print(json.dumps(out))
-"""
-
-
-@dataclasses.dataclass
-class Lab:
-    run: RunId
-    servers: list[subprocess.Popen[str]]
-
-    def path(self, name: str) -> str:
-        return netns_path(self.run.name(name))
-
-    def ask(self, where: str, address: str, port: int, count: int) -> list[str]:
-        """``count`` connections from namespace ``where``, one after the other: what
-        each got back (``refused``; ``error ...`` ends the series)."""
-        done = subprocess.run(
-            nft.nsenter(
-                self.path(where), [sys.executable, "-c", _CLIENT, address, str(port), str(count)]
-            ),
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=True,
-        )
-        answers: list[str] = json.loads(done.stdout)
-        return answers
 
 
 def _sysctl(path: str, key: str, value: str) -> None:
@@ -143,29 +82,13 @@ def _build(lab: Lab) -> None:
     _sysctl(host, "net.ipv4.ip_forward", "1")
     _sysctl(host, "net.ipv4.conf.to-sbox.route_localnet", "1")
     for name in BACKENDS:
-        server = subprocess.Popen(
-            nft.nsenter(lab.path(name), [sys.executable, "-c", _SERVER, name, "80", "8080"]),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        lab.servers.append(server)
-        assert server.stdout is not None
-        assert server.stdout.readline().strip() == "ready", server.communicate()[1]
+        lab.serve(name, "80", "8080")
 
 
 @pytest.fixture(scope="module")
 def lab(real_packages: None) -> Iterator[Lab]:
-    built = Lab(RunId.new(), [])
-    try:
-        _build(built)
+    with built_lab(_build) as built:
         yield built
-    finally:
-        for server in built.servers:
-            server.kill()
-            server.communicate()
-        sweep.remove_run(built.run)
-        assert sweep.remains(built.run) == []
 
 
 @pytest.fixture

@@ -10,11 +10,7 @@ node. No dockerd: the executor's side is in tests/real/test_host_ports_real.py.
 from __future__ import annotations
 
 import collections
-import json
-import subprocess
-import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 import pytest
 from pyroute2 import IPRoute
@@ -31,68 +27,11 @@ from real.agent.hostports import (
     ports_of_label,
     render,
 )
-from real.testhosts import sweep
-from real.testhosts.naming import RunId
-from real.testhosts.network import create_namespace, links, netns_path
+from real.testhosts.network import create_namespace, links
+from tests.real.dataplane.lab import Lab, built_lab
 
 HOST_LOCAL = "10.98.0.1"
 HOST_REMOTE_SIDE, REMOTE = "10.97.0.1", "10.97.0.2"
-
-_SERVER = """
-import socket, sys, threading
-name, ports = sys.argv[1], [int(p) for p in sys.argv[2:]]
-def serve(listener, port):
-    while True:
-        conn, peer = listener.accept()
-        conn.sendall(f"{name} {port} {peer[0]}\\n".encode())
-        conn.close()
-for port in ports:
-    listener = socket.socket()
-    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    listener.bind(("0.0.0.0", port))
-    listener.listen(16)
-    threading.Thread(target=serve, args=(listener, port), daemon=True).start()
-print("ready", flush=True)
-threading.Event().wait()
-"""
-
-_CLIENT = """
-import json, socket, sys
-address, port, count = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-out = []
-for _ in range(count):
-    try:
-        with socket.create_connection((address, port), timeout=3) as conn:
-            out.append(conn.makefile().readline().strip())
-    except ConnectionRefusedError:
-        out.append("refused")
-    except OSError as why:
-        out.append(f"error {why}")
-        break
-print(json.dumps(out))
-"""
-
-
-@dataclass
-class Lab:
-    run: RunId
-    servers: list[subprocess.Popen[str]]
-
-    def path(self, name: str) -> str:
-        return netns_path(self.run.name(name))
-
-    def ask(self, where: str, address: str, port: int, count: int = 1) -> list[str]:
-        done = subprocess.run(
-            nft.nsenter(
-                self.path(where), [sys.executable, "-c", _CLIENT, address, str(port), str(count)]
-            ),
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=True,
-        )
-        answers: list[str] = json.loads(done.stdout)
-        return answers
 
 
 def _build(lab: Lab) -> None:
@@ -114,29 +53,13 @@ def _build(lab: Lab) -> None:
         ipr.link("set", index=index, state="up")
         ipr.route("add", dst="default", gateway=HOST_REMOTE_SIDE)
     for name in ("t1", "t2"):
-        server = subprocess.Popen(
-            nft.nsenter(lab.path(name), [sys.executable, "-c", _SERVER, name, "80", "53"]),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        lab.servers.append(server)
-        assert server.stdout is not None
-        assert server.stdout.readline().strip() == "ready", server.communicate()[1]
+        lab.serve(name, "80", "53")
 
 
 @pytest.fixture
 def lab(real_packages: None) -> Iterator[Lab]:
-    built = Lab(RunId.new(), [])
-    try:
-        _build(built)
+    with built_lab(_build) as built:
         yield built
-    finally:
-        for server in built.servers:
-            server.kill()
-            server.communicate()
-        sweep.remove_run(built.run)
-        assert sweep.remains(built.run) == []
 
 
 @pytest.fixture
