@@ -185,6 +185,7 @@ _GROUPS = 0x1 | 0x4 | 0x10 | 0x40
 
 
 #: RTM_NEWNEIGH
+_NEWLINK = 16
 _NEWNEIGH = 28
 #: NUD_NOARP | NUD_PERMANENT: the states of programmed (not learned) entries
 _STATIC = 0x40 | 0x80
@@ -197,6 +198,19 @@ def _programmed(data: bytes, offset: int) -> bool:
     announced as FAILED. ndmsg after the 16-byte header: family, pads, ifindex, state.)"""
     (state,) = struct.unpack_from("=H", data, offset + 16 + 8)
     return bool(state & _STATIC)
+
+
+def _announced(kind: int, data: bytes, offset: int) -> bool:
+    """A change something asked for: not the kernel's own word on a neighbour it
+    learnt (see :func:`_programmed`), nor a link notification with no changed flag
+    (``ifi_change`` 0: linkwatch announcing carrier and operational state, up to a
+    second after a set-up and at any time under load)."""
+    if kind == _NEWNEIGH:
+        return _programmed(data, offset)
+    if kind == _NEWLINK:
+        (changed,) = struct.unpack_from("=I", data, offset + 16 + 12)
+        return changed != 0
+    return True
 
 
 class Changes:
@@ -228,7 +242,7 @@ class Changes:
                 offset = 0
                 while offset + 16 <= len(data):
                     length, kind = struct.unpack_from("=IH", data, offset)
-                    if kind != _NEWNEIGH or _programmed(data, offset):
+                    if _announced(kind, data, offset):
                         seen.setdefault(name, []).append(kind)
                     offset += (length + 3) & ~3
         return seen
