@@ -157,31 +157,36 @@ class Allocator:
     # -- nodes ----------------------------------------------------------------------------
 
     def node_needs(self, node: Node, network_ids: Iterable[str]) -> Node | None:
-        """The node with a load-balancer address on each of ``network_ids`` (and
-        none on a network that is gone), or None when it has them already. A
-        network out of addresses is left out: the node asks again on its next
-        change."""
-        have = {a.network.id for a in node.attachments}
-        wanted = set(network_ids) - have
-        if not wanted and have.issubset(self.networks):
+        """The node with a load-balancer address on each of ``network_ids``, besides
+        those it holds already (and none on a network that is gone), or None when
+        that is what it has. Built from what the allocator holds for the node, not
+        from the node as the store has it, which lags the writes in flight: two
+        allocations before the first commits must not undo each other. A network
+        out of addresses is left out: the node asks again on its next change."""
+        held = {n: a for n, a in self.node_addresses.get(node.id, ()) if n in self.networks}
+        missing = sorted(set(network_ids) - held.keys())
+        if (
+            not missing
+            and len(node.attachments) == len(held)
+            and all(a.network.id in held for a in node.attachments)
+        ):
             return None  # the common case, in O(attachments)
-        held = dict(self.node_addresses.get(node.id, ()))
-        kept = [a for a in node.attachments if a.network.id in self.networks]
-        for network_id in sorted(wanted):
-            network = self.networks.get(network_id)
+        for network_id in missing:
             subnet = self.pool.subnets.get(network_id)
-            if network is None or subnet is None:
+            if network_id not in self.networks or subnet is None:
                 continue
-            address = held.get(network_id)
-            if address is None:
-                try:
-                    address = subnet.allocate()
-                except ShoalError:
-                    continue
-                self.node_addresses.setdefault(node.id, []).append((network_id, address))
-            text = f"{address}/{subnet.network.prefixlen}"
-            kept.append(NetworkAttachment(network=network, addresses=(text,)))
-        attachments = tuple(sorted(kept, key=lambda a: a.network.id))
+            try:
+                held[network_id] = subnet.allocate()
+            except ShoalError:
+                continue
+            self.node_addresses.setdefault(node.id, []).append((network_id, held[network_id]))
+        attachments = tuple(
+            NetworkAttachment(
+                network=self.networks[network_id],
+                addresses=(f"{address}/{self.pool.subnets[network_id].network.prefixlen}",),
+            )
+            for network_id, address in sorted(held.items())
+        )
         return None if attachments == node.attachments else replace(node, attachments=attachments)
 
     def node_removed(self, node_id: str) -> None:

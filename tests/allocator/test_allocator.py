@@ -10,6 +10,7 @@ from core.allocator.ipam import AddressPool
 from core.allocator.ports import PortConflict
 from core.model.enums import PublishMode, ResolutionMode
 from core.model.network import IPAMConfig, IPAMOptions, Network, NetworkSpec
+from core.model.node import Node
 from core.model.service import (
     EndpointSpec,
     NetworkAttachmentConfig,
@@ -118,3 +119,22 @@ def test_addresses_come_back_when_tasks_and_services_go() -> None:
     assert allocator.task_changed(new_task("t2", "web"), web, 0.0) is None  # exhausted: waits
     allocator.task_removed("t1")
     assert allocator.task_changed(new_task("t2", "web"), web, 0.0) is not None
+
+
+def test_a_nodes_endpoints_add_up_when_two_allocations_precede_the_first_write() -> None:
+    """The store's node lags the allocator's writes: a second network asked for
+    before the first write commits must not drop the first."""
+    allocator = Allocator()
+    for network_id, name in (("a", "app"), ("b", "back")):
+        allocator.network_changed(network(network_id, name))
+    node = Node(id="n1")
+    first = allocator.node_needs(node, {"a"})
+    second = allocator.node_needs(node, {"b"})  # the store still has ``node``
+    assert first is not None and second is not None
+    assert [a.network.id for a in first.attachments] == ["a"]
+    assert [a.network.id for a in second.attachments] == ["a", "b"]
+    assert second.attachments[0] == first.attachments[0], "the node's address on a moved"
+    assert allocator.node_needs(second, {"a", "b"}) is None
+    allocator.network_removed("a")
+    after = allocator.node_needs(second, set())
+    assert after is not None and [a.network.id for a in after.attachments] == ["b"]
