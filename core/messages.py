@@ -18,6 +18,7 @@ from typing import Any
 
 import msgpack
 
+from core.dataplane.delta import BindingChange, NetworkDelta
 from core.dataplane.state import Endpoint, NetworkState, PublishedPort, ServiceBinding
 from core.errors import ShoalError
 from core.model.cluster import Cluster, ClusterSpec
@@ -134,9 +135,10 @@ class AssignmentsMessage:
     updates: tuple[Task, ...]
     removes: tuple[str, ...]
     service_names: tuple[tuple[str, str], ...] = ()
-    #: The overlay networks the node needs that changed (all of them when
-    #: ``complete``), and those it no longer needs (see core/dispatcher/networks.py).
-    networks: tuple[NetworkState, ...] = ()
+    #: What changed of the overlay networks the node needs (each whole when
+    #: ``complete`` or new to it), and those it no longer needs (see
+    #: core/dispatcher/networks.py and core/dataplane/delta.py).
+    networks: tuple[NetworkDelta, ...] = ()
     networks_removed: tuple[str, ...] = ()
 
 
@@ -328,18 +330,28 @@ _MODELS: dict[str, type[WireModel]] = {
 
 #: Plain frozen values carried inside messages (the data plane's network states).
 _VALUES: dict[str, type] = {
-    cls.__name__: cls for cls in (NetworkState, Endpoint, ServiceBinding, PublishedPort)
+    cls.__name__: cls
+    for cls in (
+        NetworkDelta,
+        BindingChange,
+        NetworkState,
+        Endpoint,
+        ServiceBinding,
+        PublishedPort,
+    )
+}
+#: Their fields' names, looked up once (``dataclasses.fields`` is slow).
+_VALUE_FIELDS: dict[type, tuple[str, ...]] = {
+    cls: tuple(f.name for f in dataclasses.fields(cls)) for cls in _VALUES.values()
 }
 
 
 def _pack(value: Any) -> Any:
     if value is None or isinstance(value, (bool, int, float, str, bytes)):
         return value
-    if type(value).__name__ in _VALUES and dataclasses.is_dataclass(value):
-        return {
-            "$value": type(value).__name__,
-            "f": [_pack(getattr(value, f.name)) for f in dataclasses.fields(value)],
-        }
+    names = _VALUE_FIELDS.get(type(value))
+    if names is not None:
+        return {"$value": type(value).__name__, "f": [_pack(getattr(value, n)) for n in names]}
     if isinstance(value, Message):
         return {"$raft": encode_message(value)}
     if isinstance(value, WireModel):

@@ -32,7 +32,7 @@ class SimDataplane:
         self.programmed: dict[str, NetworkState] = {}
         self.since: dict[str, float] = {}  # network id -> when its current state went in
         self.node_id = ""
-        self._tables: tuple[BalancerTable, ...] = ()
+        self._tables: tuple[BalancerTable, ...] | None = ()  # None: not worked out yet
         self._next: dict[tuple[str, tuple[str, str, int]], int] = {}  # round-robin positions
         self._generation = 0
 
@@ -59,9 +59,10 @@ class SimDataplane:
         }
         self.programmed = {i: states[i] for i in sorted(states)}
         self.node_id = node_id
-        self._tables = tables(self.programmed.values(), node_id)
-        kept = {(t.network_id, s.key) for t in self._tables for s in t.services}
-        self._next = {k: v for k, v in self._next.items() if k in kept}
+        self._tables = None  # worked out at the next lookup: most states see none
+        if self._next:  # a virtual service that went keeps no round-robin position
+            kept = {(t.network_id, s.key) for t in self._balancer() for s in t.services}
+            self._next = {k: v for k, v in self._next.items() if k in kept}
         self.trace.emit(
             now,
             self.host,
@@ -71,9 +72,14 @@ class SimDataplane:
 
     # -- lookups ---------------------------------------------------------------------------
 
+    def _balancer(self) -> tuple[BalancerTable, ...]:
+        if self._tables is None:
+            self._tables = tables(self.programmed.values(), self.node_id)
+        return self._tables
+
     def published(self, protocol: str, port: int) -> tuple[str, VirtualService] | None:
         """The routing mesh's virtual service for a port of this host, if any."""
-        for table in self._tables:
+        for table in self._balancer():
             if table.ingress:
                 for service in table.services:
                     if service.port == port and service.protocol == protocol:
@@ -81,7 +87,7 @@ class SimDataplane:
         return None
 
     def vip(self, network_id: str, address: str) -> VirtualService | None:
-        for table in self._tables:
+        for table in self._balancer():
             if table.network_id == network_id:
                 for service in table.services:
                     if service.vip == address:

@@ -28,6 +28,7 @@ import random
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from core.dataplane.delta import StateFollower
 from core.dataplane.state import NetworkState
 from core.messages import (
     AssignmentsMessage,
@@ -135,6 +136,7 @@ class Agent:
         #: answers, as Docker's does); replaced whole by the next session's first
         #: message.
         self.networks: Mapping[str, NetworkState] = {}
+        self.followers: dict[str, StateFollower] = {}  # network id -> its deltas applied
 
     # -- life ------------------------------------------------------------------------------
 
@@ -245,6 +247,9 @@ class Agent:
                 self._session_lost(mono)  # a message went missing: start over
                 return
             self.assignment_seq = message.sequence
+            if not self._networks(message):
+                self._session_lost(mono)  # a state it cannot follow: start over
+                return
             self._assign(message, mono, wall)
         elif isinstance(message, StatusAck):
             sent = self.report_sent.pop(message.sequence, {})
@@ -303,7 +308,6 @@ class Agent:
             self.service_names = dict(message.service_names)
         elif message.service_names:
             self.service_names = {**self.service_names, **dict(message.service_names)}
-        self._networks(message)
         updates = {t.id: t for t in message.updates}
         gone = list(message.removes)
         if message.complete:
@@ -326,15 +330,26 @@ class Agent:
             if controller is not None:
                 self._take(task_id, controller.close(mono, wall))
 
-    def _networks(self, message: AssignmentsMessage) -> None:
-        current = {} if message.complete else dict(self.networks)
+    def _networks(self, message: AssignmentsMessage) -> bool:
+        """Follow the message's network deltas; False if one is for another version
+        than the node holds (a dispatcher sends every new session whole states, so
+        only a lost message could cause it)."""
+        if message.complete:
+            self.followers = {}
         for network_id in message.networks_removed:
-            current.pop(network_id, None)
-        current.update((state.network_id, state) for state in message.networks)
-        current = {i: current[i] for i in sorted(current)}
-        if current != self.networks:
-            self.networks = current
-            self.out.networks = current
+            self.followers.pop(network_id, None)
+        for delta in message.networks:
+            follower = self.followers.setdefault(delta.network_id, StateFollower())
+            if not follower.follow(delta):
+                return False
+        if message.complete or message.networks or message.networks_removed:
+            self.networks = {
+                i: state
+                for i in sorted(self.followers)
+                if (state := self.followers[i].state) is not None
+            }
+            self.out.networks = self.networks
+        return True
 
     # -- logs ----------------------------------------------------------------------------------
 

@@ -28,7 +28,6 @@ import random
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from core.dataplane.state import NetworkState
 from core.dispatcher.assignments import AssignmentKind, AssignmentSet
 from core.dispatcher.liveness import NodeLiveness, Orphan, SessionError, StatusChange
 from core.dispatcher.networks import NetworkStates
@@ -75,7 +74,7 @@ class _Session:
     session: str
     assignments: AssignmentSet
     sequence: int = 0
-    networks: dict[str, NetworkState] = field(default_factory=dict)  # as last sent
+    networks: dict[str, int] = field(default_factory=dict)  # network id -> version sent
 
 
 @dataclass(slots=True)
@@ -267,24 +266,24 @@ class Dispatcher:
 
     def _flush_assignments(self) -> None:
         """Send each node what changed of its tasks and of the networks it needs."""
-        dirty = self.dirty_nodes
+        task_dirty = self.dirty_nodes
         self.dirty_nodes = set()
-        dirty |= self.networks.refresh()
+        dirty = task_dirty | self.networks.refresh()
         tasks = self.store.tables["tasks"]
         for node_id in sorted(dirty):
             session = self.sessions.get(node_id)
             if session is None:
                 continue
-            mine = [tasks[i] for i in self.index.on_node(node_id) if i in tasks]
-            message = session.assignments.next_message(t for t in mine if isinstance(t, Task))
+            message = None
+            if node_id in task_dirty:
+                mine = [tasks[i] for i in self.index.on_node(node_id) if i in tasks]
+                message = session.assignments.next_message(t for t in mine if isinstance(t, Task))
             complete = message is not None and message.kind is AssignmentKind.COMPLETE
-            needed = self.networks.needed_by(node_id)
             sent = {} if complete else session.networks
-            changed = tuple(state for i, state in needed.items() if sent.get(i) != state)
-            removed = tuple(i for i in sorted(sent) if i not in needed)
+            changed, removed, holds = self.networks.changes_for(node_id, sent)
             if message is None and not changed and not removed:
                 continue
-            session.networks = needed
+            session.networks = holds
             session.sequence += 1
             self.send(
                 session.host,

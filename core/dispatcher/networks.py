@@ -5,12 +5,16 @@ between nodes in NetworkDB; see :mod:`core.dataplane.state`).
 A network's state is recomputed only when something that shows in it changed (a
 task's address, node, or passage into or out of RUNNING; a service's name, VIP,
 ports or networks; a node's address or endpoints), at most once per assignment
-batch, from the services on the network and their tasks, never from a scan of
-every task.
+batch, from the tasks with an address on the network (the task index keeps them)
+and the services on it, never from a scan of every task. Each change makes a new
+version and one delta from the last (:mod:`core.dataplane.delta`), computed once
+for all of the network's users.
 
-Which nodes need a network: those running (or about to run) a task on it, and for
-the ingress network also every node with an ingress endpoint while some service
-publishes a port through the routing mesh.
+Which nodes need a network: those with a task that has an address on it and may
+have its container (assigned, not yet ended: also a task still stopping after its
+service dropped the network or was removed), and for the ingress network also
+every node with an ingress endpoint while some service publishes a port through
+the routing mesh.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import replace
 
 from core.allocator.vni import network_vni
+from core.dataplane.delta import NetworkDelta, diff
 from core.dataplane.state import Endpoint, NetworkState, PublishedPort, ServiceBinding
 from core.model.enums import PublishMode, ResolutionMode
 from core.model.network import Network, NetworkAttachment
@@ -84,6 +89,9 @@ class NetworkStates:
         self.index = index
         self.states: dict[str, NetworkState] = {}
         self.users: dict[str, frozenset[str]] = {}  # network id -> nodes that need it
+        self.versions: dict[str, int] = {}  # network id -> its state's version (never reset)
+        self.deltas: dict[str, NetworkDelta] = {}  # network id -> from the last version
+        self._wholes: dict[str, NetworkDelta] = {}  # network id -> its whole current state
         self.dirty: set[str] = set()
         self.everything_dirty = True  # a new leader computes every network once
 
@@ -152,21 +160,59 @@ class NetworkStates:
         changed: set[str] = set()
         for network_id in dirty:
             network = networks.get(network_id)
-            state: NetworkState | None = None
-            users: frozenset[str] = frozenset()
+            found = None
             if isinstance(network, Network):
                 found = self._compute(network, on_network.get(network_id, []))
-                if found is not None:
-                    state, users = found
-            if state is None:
+            if found is None:
                 self.states.pop(network_id, None)
+                self.deltas.pop(network_id, None)
+                self._wholes.pop(network_id, None)
                 changed.update(self.users.pop(network_id, ()))
                 continue
-            if self.states.get(network_id) != state or self.users.get(network_id) != users:
-                changed.update(self.users.get(network_id, ()))
-                changed.update(users)
-                self.states[network_id], self.users[network_id] = state, users
+            state, users = found
+            old = self.states.get(network_id)
+            if old != state:
+                version = self.versions.get(network_id, 0) + 1
+                base = self.versions.get(network_id, 0) if old is not None else 0
+                self.deltas[network_id] = diff(old, state, base, version)
+                self._wholes.pop(network_id, None)
+                self.versions[network_id] = version
+                self.states[network_id] = state
+            elif self.users.get(network_id) == users:
+                continue
+            changed.update(self.users.get(network_id, ()))
+            changed.update(users)
+            self.users[network_id] = users
         return changed
+
+    def changes_for(
+        self, node_id: str, sent: Mapping[str, int]
+    ) -> tuple[tuple[NetworkDelta, ...], tuple[str, ...], dict[str, int]]:
+        """What to send a node that holds the ``sent`` versions: a delta for each
+        network it needs whose version moved on (the whole state if it holds
+        another version than the last delta's base, or none), the networks it no
+        longer needs, and the versions it will then hold."""
+        deltas: list[NetworkDelta] = []
+        holds: dict[str, int] = {}
+        for network_id in sorted(self.users):
+            if node_id not in self.users[network_id]:
+                continue
+            version = holds[network_id] = self.versions[network_id]
+            if sent.get(network_id) == version:
+                continue
+            delta = self.deltas.get(network_id)
+            if delta is None or delta.base == 0 or sent.get(network_id) != delta.base:
+                delta = self._whole(network_id)
+            deltas.append(delta)
+        removed = tuple(network_id for network_id in sorted(sent) if network_id not in holds)
+        return tuple(deltas), removed, holds
+
+    def _whole(self, network_id: str) -> NetworkDelta:
+        whole = self._wholes.get(network_id)
+        if whole is None:
+            whole = diff(None, self.states[network_id], 0, self.versions[network_id])
+            self._wholes[network_id] = whole
+        return whole
 
     def needed_by(self, node_id: str) -> dict[str, NetworkState]:
         """The states of the networks the node needs now, by network id."""
@@ -208,25 +254,29 @@ class NetworkStates:
         nodes = self.store.tables["nodes"]
         tasks = self.store.tables["tasks"]
         endpoints: list[Endpoint] = []
-        bindings: list[ServiceBinding] = []
+        backends: dict[str, list[Endpoint]] = {}  # service id -> by task id
         users: set[str] = set()
-        for service in services:
-            backends: list[Endpoint] = []
-            for task_id in self.index.of_service(service.id):
-                task = tasks.get(task_id)
-                if not isinstance(task, Task) or not _endpoint_state(task):
-                    continue
-                address = _address_on(task.networks_attachments, network.id)
-                node = nodes.get(task.node_id)
-                if address is None or not isinstance(node, Node):
-                    continue
-                name = container_name(task, service.spec.name)
-                endpoint = Endpoint(address, node.id, underlay(node.status.addr), task.id, name)
-                endpoints.append(endpoint)
-                users.add(node.id)
-                if _backend(task):
-                    backends.append(endpoint)
-            bindings.append(self._binding(service, network, tuple(backends)))
+        on_it = {service.id for service in services}
+        every_service = self.store.tables["services"]
+        for task_id in self.index.on_network(network.id):
+            task = tasks.get(task_id)
+            if not isinstance(task, Task) or not _endpoint_state(task):
+                continue
+            address = _address_on(task.networks_attachments, network.id)
+            node = nodes.get(task.node_id)
+            if address is None or not isinstance(node, Node):
+                continue
+            service = every_service.get(task.service_id)  # gone while its tasks stop
+            name = container_name(task, service.spec.name if isinstance(service, Service) else "")
+            endpoint = Endpoint(address, node.id, underlay(node.status.addr), task.id, name)
+            endpoints.append(endpoint)
+            users.add(node.id)
+            if _backend(task) and task.service_id in on_it:
+                backends.setdefault(task.service_id, []).append(endpoint)
+        bindings = [
+            self._binding(service, network, tuple(backends.get(service.id, ())))
+            for service in services
+        ]
         if network.spec.ingress and any(b.ports for b in bindings):
             users.update(
                 node_id

@@ -1,7 +1,8 @@
 """Which tasks belong to which service and node, kept up to date from store events.
 
 The store is a set of tables keyed by id; the leader's components ask "the tasks of
-this service" and "the tasks on this node" many times a second, which a scan of
+this service", "the tasks on this node" and "the tasks on this network" many times a
+second, which a scan of
 100,000 tasks cannot answer. The index follows committed events only, so it is
 exactly the committed state.
 """
@@ -30,6 +31,7 @@ class TaskIndex:
         self.by_service: dict[str, set[str]] = {}
         self.by_node: dict[str, set[str]] = {}
         self.by_slot: dict[SlotKey, set[str]] = {}
+        self.by_network: dict[str, set[str]] = {}  # tasks with an address on it
         self.service_of: dict[str, str] = {}
         for task in tasks:
             self._add(task)
@@ -40,6 +42,8 @@ class TaskIndex:
         self.by_slot.setdefault(slot_key(task), set()).add(task.id)
         if task.node_id:
             self.by_node.setdefault(task.node_id, set()).add(task.id)
+        for attachment in task.networks_attachments:
+            self.by_network.setdefault(attachment.network.id, set()).add(task.id)
 
     def _drop(self, task: Task) -> None:
         self.service_of.pop(task.id, None)
@@ -47,6 +51,8 @@ class TaskIndex:
         _discard(self.by_slot, slot_key(task), task.id)
         if task.node_id:
             _discard(self.by_node, task.node_id, task.id)
+        for attachment in task.networks_attachments:
+            _discard(self.by_network, attachment.network.id, task.id)
 
     def on_event(self, event: Event | EventCommit) -> None:
         if isinstance(event, EventCommit) or event.table != "tasks":
@@ -63,6 +69,9 @@ class TaskIndex:
 
     def on_node(self, node_id: str) -> list[str]:
         return sorted(self.by_node.get(node_id, ()))
+
+    def on_network(self, network_id: str) -> list[str]:
+        return sorted(self.by_network.get(network_id, ()))
 
 
 def _discard(index: dict[K, set[str]], key: K, task_id: str) -> None:

@@ -11,6 +11,9 @@ from collections import Counter
 import pytest
 
 from core.allocator.vni import network_vni
+from core.dataplane.delta import NetworkDelta
+from core.dataplane.state import NetworkState
+from core.messages import AssignmentsMessage
 from core.model import replace
 from core.model.duration import SECOND
 from core.model.enums import PublishMode, ResolutionMode
@@ -26,7 +29,7 @@ from sim.cluster import ClusterConfig, ClusterWorld, standard_hosts
 from sim.executor import ImageBehaviour
 from sim.traffic import REFUSED, UNKNOWN_NAME, SimTraffic
 from tests.cluster.support import host_of, node_id, replicated, running, swarm
-from tests.cluster.updates import service
+from tests.cluster.updates import service, update_config
 
 
 def create_network(world: ClusterWorld, name: str, **spec: object) -> str:
@@ -188,6 +191,99 @@ def test_removing_the_service_and_network_releases_everything() -> None:
     world.run_for(1)
     assert network_vni(store_network(world, "app2")) == 4098, "VNIs are handed out serially"
     assert again
+
+
+def _endpoint_hosts(world: ClusterWorld, network: str, task_id: str) -> list[str]:
+    """The hosts whose programmed ``network`` has the task's endpoint."""
+    return [
+        h
+        for h in sorted(world.hosts)
+        for s in world.hosts[h].dataplane.programmed.values()
+        if s.name == network and any(e.task_id == task_id for e in s.endpoints)
+    ]
+
+
+def test_a_node_keeps_a_network_while_a_task_of_a_removed_service_stops_there() -> None:
+    """``service rm`` of tasks that ignore SIGTERM: they run out their 10 s stop
+    grace period, and their nodes keep the network (the container is still on it)
+    until they end."""
+    world = swarm(7, managers=1, workers=2, stubborn=ImageBehaviour(stop_signals=()))
+    create_network(world, "app")
+    svc = create_service(world, "web", 2, ("app",), image="stubborn")
+    settle(world, (svc, 2))
+    tasks = running(world, svc)
+    hosts = {t.id: host_of(world, t) for t in tasks}
+    assert world.call("manager-1", "ServiceRemove", service=svc).ok
+    world.run_for(5)
+    for task in tasks:
+        assert world.hosts[hosts[task.id]].executor.containers[task.id].running
+        assert hosts[task.id] in _endpoint_hosts(world, "app", task.id), (
+            "a node dropped the network while its stopping task is still on it"
+        )
+    assert world.run_until(lambda: not any("app" in programmed(world, h) for h in world.hosts), 15)
+
+
+def test_a_network_dropped_by_an_update_stays_on_nodes_until_their_old_tasks_end() -> None:
+    world = swarm(8, managers=1, workers=4)
+    create_network(world, "neta")
+    create_network(world, "netb")
+    app = create_service(world, "app", 2, ("neta", "netb"))
+    settle(world, (app, 2))
+    spec = service(world, app).spec
+    template = replace(spec.task_template, networks=(NetworkAttachmentConfig(target="neta"),))
+    spec = replace(spec, task_template=template, update_config=update_config(delay=300))
+    assert world.call("manager-1", "ServiceUpdate", service=app, spec=spec).ok
+    world.run_for(20)  # one task replaced, the other waits out the delay
+    old = [t for t in running(world, app) if len(t.networks_attachments) == 2]
+    assert len(old) == 1, "the update did not stop after one task"
+    assert _endpoint_hosts(world, "netb", old[0].id) == [host_of(world, old[0])]
+    world.run_for(300)
+    settle(world, (app, 2))
+    assert not any("netb" in programmed(world, h) for h in world.hosts)
+
+
+def _record_network_messages(world: ClusterWorld) -> list[tuple[str, NetworkDelta]]:
+    """Every network delta the nodes send from now on, with the host it goes to."""
+    sent: list[tuple[str, NetworkDelta]] = []
+    observe = world.observe
+
+    def recording(host, node, ready) -> None:  # type: ignore[no-untyped-def]
+        for to, message in ready.messages:
+            if isinstance(message, AssignmentsMessage):
+                sent.extend((to, delta) for delta in message.networks)
+        observe(host, node, ready)
+
+    world.observe = recording  # type: ignore[method-assign]
+    return sent
+
+
+def test_a_node_is_sent_a_network_whole_once_then_only_what_changed() -> None:
+    world = swarm(10, managers=1, workers=3)
+    create_network(world, "app")
+    web = create_service(world, "web", 9, ("app",))
+    settle(world, (web, 9))
+    sent = _record_network_messages(world)
+    victim = running(world, web)[0]
+    world.hosts[host_of(world, victim)].executor.kill(victim.id)
+    settle(world, (web, 9))
+    app = [delta for _, delta in sent if delta.header.name == "app"]
+    assert app and all(delta.base for delta in app), "a state was resent whole"
+    assert max(len(delta.endpoints) for delta in app) == 1
+    states = _leader_states(world)
+    for host in ("worker-1", "worker-2", "worker-3"):
+        held = {s.network_id: s for s in world.hosts[host].dataplane.programmed.values()}
+        assert held == {i: states[i] for i in held}, f"{host} rebuilt another state"
+    sent.clear()
+    world.restart(world.hosts["worker-2"])  # a new session gets every state whole
+    settle(world, (web, 9))
+    again = [delta for to, delta in sent if to == "worker-2" and delta.header.name == "app"]
+    assert again and again[0].base == 0
+
+
+def _leader_states(world: ClusterWorld) -> dict[str, NetworkState]:
+    leader = world.leader()
+    assert leader is not None and leader.node is not None and leader.node.manager is not None
+    return leader.node.manager.leadership.dispatcher.networks.states  # type: ignore[union-attr]
 
 
 def _address(task: Task, network_id: str) -> str:

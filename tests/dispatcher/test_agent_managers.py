@@ -4,8 +4,11 @@ and where it turns once every manager of the list has gone (simulated seconds)."
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 
 from core.agent.agent import LEADER_ELECTED_SPREAD, Agent, AgentOutput
+from core.dataplane.delta import diff
+from core.dataplane.state import Endpoint, NetworkState
 from core.messages import (
     AssignmentsMessage,
     HeartbeatAck,
@@ -105,3 +108,19 @@ def test_an_agent_keeps_the_service_names_its_assignments_say() -> None:
     assert dict(agent.service_names) == {"svc1": "web", "svc2": "db", "svc3": "cache"}
     agent.receive("a", AssignmentsMessage("s1", 3, True, (), (), (("svc3", "cache"),)), 3.0, 3.0)
     assert dict(agent.service_names) == {"svc3": "cache"}, "a whole set forgets the rest"
+
+
+def test_an_agent_follows_network_deltas_and_starts_over_on_one_it_cannot_follow() -> None:
+    header = NetworkState("net1", "app", 4097, "10.0.1.0/24", "10.0.1.1")
+    one = replace(header, endpoints=(Endpoint("10.0.1.5", "n2", "h2", "t1", "web.1.t1"),))
+    two = replace(one, endpoints=(*one.endpoints, Endpoint("10.0.1.6", "n2", "h2", "t2")))
+    agent = registered_agent(("a",))
+    whole = AssignmentsMessage("s1", 1, True, (), (), networks=(diff(None, one, 0, 3),))
+    agent.receive("a", whole, 1.0, 1.0)
+    assert agent.flush().networks == {"net1": one}
+    step = AssignmentsMessage("s1", 2, False, (), (), networks=(diff(one, two, 3, 4),))
+    agent.receive("a", step, 2.0, 2.0)
+    assert agent.flush().networks == {"net1": two}
+    stale = AssignmentsMessage("s1", 3, False, (), (), networks=(diff(one, two, 3, 4),))
+    agent.receive("a", stale, 3.0, 3.0)  # it holds version 4: this one is not for it
+    assert agent.session == "" and agent.networks == {"net1": two}
