@@ -44,7 +44,6 @@ import random
 import socket
 import time
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -69,6 +68,7 @@ from core.raft.config import RaftConfig
 from core.tasks.executor import ExecutorResult
 from real.agent.dataplane import HostDataplane
 from real.agent.executor import DockerExecutor, threadsafe
+from real.agent.programs import LatestPrograms
 from real.agent.sandbox import Sandboxes
 from real.files import FileLayer, OsFiles
 from real.tls import Credentials
@@ -171,8 +171,8 @@ class Driver:
         self.wal: Wal | None = None
         self.executor: DockerExecutor | None = None
         self.dataplane: HostDataplane | None = None
-        # Network programs run one after another, off the loop, in the order given.
-        self._programs = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dataplane")
+        # Network programs run off the loop, the latest only, retried after a failure.
+        self._programs: LatestPrograms[tuple[str, dict[str, NetworkState]]] | None = None
         self.transport: Transport | None = None
         self.failed: asyncio.Future[BaseException] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -251,7 +251,9 @@ class Driver:
         executor, self.executor = self.executor, None
         if executor is not None:
             await asyncio.to_thread(executor.close)
-        self._programs.shutdown(wait=True, cancel_futures=True)
+        programs, self._programs = self._programs, None
+        if programs is not None:
+            await asyncio.to_thread(programs.close)
         dataplane, self.dataplane = self.dataplane, None
         if dataplane is not None:
             await asyncio.to_thread(dataplane.close)
@@ -421,21 +423,15 @@ class Driver:
                 future.set_result(reply)
 
     def _program(self, networks: dict[str, NetworkState]) -> None:
-        """Program the host's data plane, off the loop, after every earlier program."""
+        """Program the host's data plane, off the loop: the latest networks only."""
         node = self.node
         identity = node.identity if node is not None else None
         dataplane = self.dataplane
         if dataplane is None:
             return
-        node_id = identity.node_id if identity is not None else ""
-
-        def program() -> None:
-            try:
-                dataplane.program(node_id, networks)
-            except Exception:  # the next program tries again from what the kernel has
-                log.exception("programming the overlay networks failed")
-
-        self._programs.submit(program)
+        if self._programs is None:
+            self._programs = LatestPrograms(lambda wanted: dataplane.program(*wanted))
+        self._programs.submit((identity.node_id if identity is not None else "", networks))
 
     async def _join(self, target: str, message: RootCARequest | JoinRequest) -> None:
         """Carry one step of a join to the manager at ``target`` and feed back its

@@ -59,6 +59,10 @@ class HostDataplane:
         self.states: dict[str, NetworkState] = {}
         self._lock = threading.Lock()
         self._joined: dict[str, tuple[str, ...]] = {}  # task id -> its networks, in order
+        # The state each joined network was last built from, for those the agent's
+        # word leaves out while a task is still on them (a word sent before the task
+        # joined, or one that ran late): its sandbox stays until the task leaves.
+        self._built: dict[str, NetworkState] = {}
 
     # -- the agent's word ------------------------------------------------------------------
 
@@ -68,7 +72,8 @@ class HostDataplane:
         with self._lock:
             overlay = self._overlay(node_id)
             self.states = dict(states)
-            overlay.apply(self.states)
+            self._built.update(self.states)
+            overlay.apply(self._with_joined())
             meshed = False
             for table in tables(self.states.values(), node_id):
                 state = self.states[table.network_id]
@@ -78,6 +83,20 @@ class HostDataplane:
                     meshed = True
             if not meshed:
                 self.ingress.clear(self.host_netns)
+
+    def _with_joined(self) -> dict[str, NetworkState]:
+        """The states to build: the agent's, and the networks joined tasks are on."""
+        wanted = dict(self.states)
+        for network_id in sorted({n for joined in self._joined.values() for n in joined}):
+            if network_id not in wanted and network_id in self._built:
+                wanted[network_id] = self._built[network_id]
+        self._built = {n: self._built[n] for n in sorted(self._built) if n in wanted}
+        return wanted
+
+    def attached(self, task_id: str) -> bool:
+        """The task's sandbox was joined to its networks by this process."""
+        with self._lock:
+            return task_id in self._joined
 
     def _overlay(self, node_id: str) -> Overlay:
         if self.overlay is None or node_id != self.node_id:
@@ -103,6 +122,7 @@ class HostDataplane:
                 address = attachment.addresses[0]
                 ipaddress.IPv4Interface(address)  # a malformed one fails here, not in netlink
                 overlay.attach(state, address, netns_path, interface_name(index))
+                self._built.setdefault(network.id, state)
                 joined.append(network.id)
             self._joined[task.id] = tuple(joined)
         if ports:
@@ -117,6 +137,8 @@ class HostDataplane:
         self.host_ports.detach(task_id)
         with self._lock:
             joined = self._joined.pop(task_id, None)
+            if self.overlay is not None and any(n not in self.states for n in joined or ()):
+                self.overlay.apply(self._with_joined())  # the last task on it has left
         if joined and self._dns is not None:
             self._dns.remove(task_id)
 
@@ -146,4 +168,5 @@ class HostDataplane:
                 self.overlay.close()
             self.ingress.clear(self.host_netns)
             self.states = {}
+            self._built = {}
         self.host_ports.close()

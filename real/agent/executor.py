@@ -447,6 +447,8 @@ class DockerExecutor:
             return
         cid = str(attrs["Id"])
         state = attrs["State"]
+        if state["Running"]:
+            self._sandboxed(task, attrs)  # an adopted task's sandbox: plumbed again
         if state["Running"] and _health(attrs) == "unhealthy":
             self._add_waiter(cid, _Waiter(Operation.INSPECT, task, reply))
             self._stop_soon(cid, task)

@@ -27,7 +27,6 @@ port to the one attached first.
 
 from __future__ import annotations
 
-import contextlib
 import ipaddress
 import os
 import threading
@@ -35,7 +34,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from pyroute2 import IPRoute
-from pyroute2.netlink.exceptions import NetlinkError
 
 from core.model.enums import PortProtocol, PublishMode
 from core.model.service import PortConfig
@@ -180,7 +178,7 @@ class HostPorts:
         """Remove every link and the table."""
         with self._lock:
             for task_id in sorted(self._links):
-                self._delete_link(self._links[task_id].ifname)
+                netns.delete_link(self.host_netns, self._links[task_id].ifname)
             self._links.clear()
             self._ports.clear()
             nft.apply(self.nft_path, nft.remove(TABLE))
@@ -190,7 +188,7 @@ class HostPorts:
     def _forget(self, task_id: str) -> None:
         link = self._links.pop(task_id)
         self._ports.pop(task_id, None)
-        self._delete_link(link.ifname)
+        netns.delete_link(self.host_netns, link.ifname)
         self._program()
 
     def _allocate(self) -> Link:
@@ -210,6 +208,9 @@ class HostPorts:
     def _plumb(self, link: Link, netns_path: str, ifname: str) -> None:
         with netns.socket(self.host_netns) as ipr:
             if not ipr.link_lookup(ifname=link.ifname):
+                # A link an earlier life of the agent made for this sandbox goes (both
+                # ends: deleting one end of a veth deletes the pair).
+                netns.delete_link(netns_path, ifname)
                 ipr.link(
                     "add",
                     ifname=link.ifname,
@@ -226,14 +227,6 @@ class HostPorts:
             ipr.route("replace", dst="0.0.0.0/0", gateway=link.host)
         netns.sysctl(_FORWARD, "1", self.host_netns)
         netns.sysctl(f"net/ipv4/conf/{link.ifname}/route_localnet", "1", self.host_netns)
-
-    def _delete_link(self, ifname: str) -> None:
-        """The veth's host end (its sandbox end goes with it); nothing if already gone
-        (it goes by itself when the sandbox's namespace does)."""
-        with netns.socket(self.host_netns) as ipr:
-            for index in ipr.link_lookup(ifname=ifname):
-                with contextlib.suppress(NetlinkError):
-                    ipr.link("del", index=index)
 
     def _program(self) -> None:
         published = [

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from pyroute2 import IPRoute, config, netns
+from pyroute2.netlink.exceptions import NetlinkError
 
 NETNS_DIR = Path("/var/run/netns")
 
@@ -67,6 +68,17 @@ def socket(name: str | None = None) -> Iterator[IPRoute]:
         yield ipr
     finally:
         ipr.close()
+
+
+def delete_link(name: str | None, ifname: str) -> None:
+    """Delete ``ifname`` in namespace ``name`` (here if None) if both are there (a
+    veth's peer goes with it)."""
+    if name is not None and not exists(name):
+        return
+    with socket(name) as ipr:
+        for index in ipr.link_lookup(ifname=ifname):
+            with contextlib.suppress(NetlinkError):  # gone with its veth peer meanwhile
+                ipr.link("del", index=index)
 
 
 def run_in(name: str, action: Callable[[], T]) -> T:

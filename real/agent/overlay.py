@@ -128,7 +128,7 @@ class Overlay:
                 if name not in wanted:
                     self._remove_namespace(name)
             if not any(s.ingress and s.load_balancer(self.node_id) for s in states.values()):
-                _delete_link(None, GWBRIDGE_IF)
+                netns.delete_link(None, GWBRIDGE_IF)
             for network_id in sorted(states):
                 state = states[network_id]
                 self._ensure_sandbox(state)
@@ -149,8 +149,8 @@ class Overlay:
         with self._lock:
             if not netns.exists(sandbox):
                 self._ensure_sandbox(state)
-            _delete_link(netns_path, ifname)
-            _delete_link(sandbox, port)
+            netns.delete_link(netns_path, ifname)
+            netns.delete_link(sandbox, port)
             with netns.socket(sandbox) as ipr:
                 _add_veth(ipr, port, ifname, netns_path)
                 (bridge,) = ipr.link_lookup(ifname=bridge_name(state))
@@ -168,7 +168,7 @@ class Overlay:
         """Take ``ifname`` out of the container (its veth goes with it); nothing if
         it, or the container, is gone already."""
         with self._lock:
-            _delete_link(netns_path, ifname)
+            netns.delete_link(netns_path, ifname)
 
     # -- the network's sandbox ----------------------------------------------------------
 
@@ -200,7 +200,7 @@ class Overlay:
     def _create_vxlan(self, state: NetworkState, sandbox: str) -> None:
         """Created here and then moved, so that its UDP socket stays on the underlay."""
         name = vxlan_name(state)
-        _delete_link(None, name)  # left by a create that died before the move
+        netns.delete_link(None, name)  # left by a create that died before the move
         with netns.socket() as ipr:
             ipr.link(
                 "add",
@@ -248,8 +248,8 @@ class Overlay:
         if not netns.exists(name):
             netns.create(name)
         if not (_has_link(sandbox, LB_PORT) and _has_link(name, LB_IF)):
-            _delete_link(sandbox, LB_PORT)
-            _delete_link(name, LB_IF)
+            netns.delete_link(sandbox, LB_PORT)
+            netns.delete_link(name, LB_IF)
             with netns.socket(sandbox) as ipr:
                 _add_veth(ipr, LB_PORT, LB_IF, name)
         with netns.socket(sandbox) as ipr:
@@ -271,8 +271,8 @@ class Overlay:
         """The ingress sandbox's link to the host, its default route through it, and
         the host's forwarding and route_localnet (DNAT of 127.0.0.1 to the sandbox)."""
         if not (_has_link(None, GWBRIDGE_IF) and _has_link(sbox, SBOX_GW_IF)):
-            _delete_link(None, GWBRIDGE_IF)
-            _delete_link(sbox, SBOX_GW_IF)
+            netns.delete_link(None, GWBRIDGE_IF)
+            netns.delete_link(sbox, SBOX_GW_IF)
             with netns.socket() as ipr:
                 ipr.link(
                     "add",
@@ -330,16 +330,6 @@ def _has_link(namespace: str | None, ifname: str) -> bool:
         return False
     with netns.socket(namespace) as ipr:
         return bool(ipr.link_lookup(ifname=ifname))
-
-
-def _delete_link(namespace: str | None, ifname: str) -> None:
-    """Delete ``ifname`` in ``namespace`` (here if None) if both are there."""
-    if namespace is not None and not netns.exists(namespace):
-        return
-    with netns.socket(namespace) as ipr:
-        for index in ipr.link_lookup(ifname=ifname):
-            with contextlib.suppress(NetlinkError):  # gone with its veth peer meanwhile
-                ipr.link("del", index=index)
 
 
 def _ensure_link(ipr: IPRoute, index: int, **wanted: object) -> None:

@@ -93,6 +93,8 @@ class Sandboxes:
                 cid = str(found["Id"])
         else:
             cid = str(attrs["Id"])
+        if attrs is not None and attrs["State"]["Running"] and self.dataplane.attached(task.id):
+            return cid  # plumbed already, in this life of the agent
         self.api.start(cid)  # a running one: dockerd answers 304, the SDK nothing
         pid = int(self.api.inspect_container(cid)["State"]["Pid"])
         self.dataplane.attach(task, f"/proc/{pid}/ns/net", ports)
@@ -108,7 +110,8 @@ class Sandboxes:
 
     def adopt(self, owned_task_ids: set[str]) -> None:
         """After an agent restart: the sandboxes of tasks it no longer owns go (the
-        others are plumbed again when their task is prepared or inspected)."""
+        others are plumbed again when their task is prepared or inspected: the
+        devices, DNS server and host ports of the agent's last life are not trusted)."""
         listed = self.api.containers(all=True, filters={"label": SANDBOX_TASK})
         for summary in sorted(listed, key=lambda c: str(c["Id"])):
             task_id = str((summary.get("Labels") or {}).get(SANDBOX_TASK, ""))

@@ -76,6 +76,21 @@ def test_a_client_reaches_web_over_vxlan_and_the_mesh_answers_everywhere(
     assert set(answers) == expected
     assert min(answers.values()) >= 20, answers
 
+    # A worker's daemon killed and started again adopts its running tasks and plumbs
+    # their sandboxes again (its new life trusts nothing of the last one's devices,
+    # DNS servers or host ports): they answer through the VIP as before.
+    on_h2 = {task for task, host in web.items() if host == "h2"}
+    swarm.kill("h2")
+    swarm.start_daemon("h2")
+    swarm.wait(
+        lambda: set(http_get(netns, vip[0], 80, 6)) == expected, "the VIP after h2's restart"
+    )
+    assert on_h2 <= set(running_tasks(swarm, "web")), "h2's tasks were replaced, not adopted"
+    h2_task = sorted(on_h2)[0]
+    h2_netns = sandbox_netns(api(swarm.host("h2")), h2_task)
+    assert h2_netns is not None
+    swarm.wait(lambda: len(resolve(h2_netns, "tasks.web") or ()) == 3, "h2's DNS to answer again")
+
     # The routing mesh: port 8080 of every host, h1 (no web task) included.
     for host in swarm.hosts:
         got = Counter(http_get(host.netns_path, host.address, 8080, 9))

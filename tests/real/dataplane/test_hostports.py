@@ -159,6 +159,19 @@ def test_a_link_left_by_an_earlier_agent_is_not_handed_out(lab: Lab, ports: Host
     restarted.detach("task2")
 
 
+def test_a_restarted_agent_plumbs_its_adopted_task_again(lab: Lab, ports: HostPorts) -> None:
+    """An agent killed with -9 leaves its task's link; the next one joins the same
+    sandbox again (the old link's sandbox end has the interface name it wants) and
+    the port answers from it, with the old link gone."""
+    ports.attach("task1", lab.path("t1"), [_port(8080)], "eth0")
+    restarted = HostPorts(lab.path("host"))
+    link = restarted.attach("task1", lab.path("t1"), [_port(8080)], "eth0")
+    assert link.ifname == "shp1"  # shp0 was still on the host when it looked
+    assert [n for n in links(lab.run.name("host")) if n.startswith("shp")] == ["shp1"]
+    assert lab.ask("remote", HOST_LOCAL, 8080) == [f"t1 80 {REMOTE}"]
+    restarted.close()
+
+
 def test_a_port_without_a_number_is_refused_not_resolved(lab: Lab, ports: HostPorts) -> None:
     with pytest.raises(ValueError, match="was not given a number"):
         ports.attach("task1", lab.path("t1"), [_port(0)], "eth0")
