@@ -214,14 +214,6 @@ class NetworkStates:
             self._wholes[network_id] = whole
         return whole
 
-    def needed_by(self, node_id: str) -> dict[str, NetworkState]:
-        """The states of the networks the node needs now, by network id."""
-        return {
-            network_id: self.states[network_id]
-            for network_id in sorted(self.users)
-            if node_id in self.users[network_id]
-        }
-
     def _network_names(self) -> tuple[dict[str, str], str]:
         """Network ids by name, and the ingress network's id ("" if none)."""
         networks = self.store.tables["networks"]
