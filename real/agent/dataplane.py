@@ -93,7 +93,7 @@ class HostDataplane:
         self._built = {n: self._built[n] for n in sorted(self._built) if n in wanted}
         return wanted
 
-    def attached(self, task_id: str) -> bool:
+    def has_joined(self, task_id: str) -> bool:
         """The task's sandbox was joined to its networks by this process."""
         with self._lock:
             return task_id in self._joined

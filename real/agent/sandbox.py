@@ -93,7 +93,7 @@ class Sandboxes:
                 cid = str(found["Id"])
         else:
             cid = str(attrs["Id"])
-        if attrs is not None and attrs["State"]["Running"] and self.dataplane.attached(task.id):
+        if attrs is not None and attrs["State"]["Running"] and self.dataplane.has_joined(task.id):
             return cid  # plumbed already, in this life of the agent
         self.api.start(cid)  # a running one: dockerd answers 304, the SDK nothing
         pid = int(self.api.inspect_container(cid)["State"]["Pid"])

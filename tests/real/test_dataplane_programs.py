@@ -124,9 +124,9 @@ def test_a_network_a_task_joined_stays_through_a_program_without_it() -> None:
     )
     dataplane.attach(task, "/proc/1/ns/net")
     assert overlay.attached == [("back", "10.0.2.5/24")]
-    assert dataplane.attached("t1")
+    assert dataplane.has_joined("t1")
     dataplane.program("n1", {"front": front_state})  # a word sent before the task joined
     assert overlay.applied[-1] == ["back", "front"], "the task's network was torn down"
     dataplane.detach("t1")
     assert overlay.applied[-1] == ["front"], "the network stayed after its last task left"
-    assert not dataplane.attached("t1")
+    assert not dataplane.has_joined("t1")

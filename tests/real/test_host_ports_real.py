@@ -137,6 +137,10 @@ class Recorder:
 
     def detach(self, task_id: str) -> None:
         self.detached.append(task_id)
+        self.attached.pop(task_id, None)
+
+    def has_joined(self, task_id: str) -> bool:
+        return task_id in self.attached
 
 
 def published_task(port: int) -> Task:
