@@ -140,6 +140,13 @@ class AssignmentsMessage:
     #: core/dispatcher/networks.py and core/dataplane/delta.py).
     networks: tuple[NetworkDelta, ...] = ()
     networks_removed: tuple[str, ...] = ()
+    #: The secrets and configs (with their data) the node's tasks now use that it
+    #: was not sent yet, and the ids of those no task there uses any more (see
+    #: core/dispatcher/assignments.py). A secret's data leaves the store only so.
+    secrets: tuple[Secret, ...] = ()
+    secrets_removed: tuple[str, ...] = ()
+    configs: tuple[Config, ...] = ()
+    configs_removed: tuple[str, ...] = ()
 
 
 # -- joining -----------------------------------------------------------------------------

@@ -71,6 +71,7 @@ from core.tasks.executor import (
     Operation,
     OperationResult,
     Outcome,
+    TaskFile,
 )
 
 OOM_EXIT_CODE = 137
@@ -147,6 +148,8 @@ class Container:
     starting: bool = False
     after_start: list[Callable[[], None]] = field(default_factory=list)
     ports: tuple[PortConfig, ...] = ()  # the host ports it binds while it runs
+    # Its secrets and configs by path, as mounted (dockerd: read-only, from tmpfs).
+    files: dict[str, TaskFile] = field(default_factory=dict)
 
     @property
     def running(self) -> bool:
@@ -262,7 +265,8 @@ class SimExecutor:
                 self.pulled.add(image)
                 if task.id not in self.containers:
                     cid = f"{self.rng.getrandbits(256):064x}"
-                    self.containers[task.id] = Container(task.id, image, cid)
+                    files = {f.path: f for f in command.files}
+                    self.containers[task.id] = Container(task.id, image, cid, files=files)
                 self._deliver(command, OperationResult(Outcome.OK))
 
             self._later(pull, created)

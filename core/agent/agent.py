@@ -24,9 +24,10 @@ controller per assigned task, and its own small durable store of assignments
 
 from __future__ import annotations
 
+import base64
 import random
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from core.dataplane.delta import StateFollower
 from core.dataplane.state import NetworkState
@@ -46,9 +47,20 @@ from core.messages import (
     StatusReport,
 )
 from core.model.node import NodeDescription
+from core.model.secret import Config, Secret
+from core.model.service import FileTarget
 from core.model.task import Task, TaskStatus
 from core.tasks.controller import ControllerOutput, Phase, TaskController
-from core.tasks.executor import ExecutorCommand, ExecutorResult, Operation, OperationToken
+from core.tasks.executor import (
+    ExecutorCommand,
+    ExecutorResult,
+    Operation,
+    OperationResult,
+    OperationToken,
+    Outcome,
+    TaskFile,
+    file_path,
+)
 from core.tasks.states import TaskState
 from core.timers import TimerHeap
 
@@ -137,6 +149,10 @@ class Agent:
         #: message.
         self.networks: Mapping[str, NetworkState] = {}
         self.followers: dict[str, StateFollower] = {}  # network id -> its deltas applied
+        #: The secrets and configs the node's tasks use, as the dispatcher sent them:
+        #: in memory only, never written (SwarmKit's agent keeps them so too).
+        self.secrets: dict[str, Secret] = {}
+        self.configs: dict[str, Config] = {}
 
     # -- life ------------------------------------------------------------------------------
 
@@ -145,7 +161,7 @@ class Agent:
             task = self._recovered[task_id]
             controller = TaskController(task, self.epoch, recovered=True)
             self.controllers[task_id] = controller
-            self._take(task_id, controller.start(mono, wall))
+            self._take(task_id, controller.start(mono, wall), mono, wall)
         self._recovered = {}
         self._connect(mono)
         return self.flush()
@@ -291,7 +307,7 @@ class Agent:
         for task_id in self.deadlines.pop_due(mono):
             controller = self.controllers.get(task_id)
             if controller is not None:
-                self._take(task_id, controller.tick(mono, wall))
+                self._take(task_id, controller.tick(mono, wall), mono, wall)
         return self.flush()
 
     @property
@@ -308,6 +324,7 @@ class Agent:
             self.service_names = dict(message.service_names)
         elif message.service_names:
             self.service_names = {**self.service_names, **dict(message.service_names)}
+        self._dependencies(message)
         updates = {t.id: t for t in message.updates}
         gone = list(message.removes)
         if message.complete:
@@ -324,11 +341,11 @@ class Agent:
             # Stored with the agent's own status, not the manager's copy of it, which
             # lags (SwarmKit keeps the two apart): a restart must not find it older.
             self.out.writes.append(AgentWrite(task_id, controller.task))
-            self._take(task_id, output)
+            self._take(task_id, output, mono, wall)
         for task_id in gone:
             controller = self.controllers.get(task_id)
             if controller is not None:
-                self._take(task_id, controller.close(mono, wall))
+                self._take(task_id, controller.close(mono, wall), mono, wall)
 
     def _networks(self, message: AssignmentsMessage) -> bool:
         """Follow the message's network deltas; False if one is for another version
@@ -391,12 +408,60 @@ class Agent:
             return self.flush()
         controller = self.controllers.get(result.token.task_id)
         if controller is not None and result.token.epoch == self.epoch:
-            self._take(result.token.task_id, controller.on_result(result, mono, wall))
+            self._take(result.token.task_id, controller.on_result(result, mono, wall), mono, wall)
         return self.flush()
 
-    def _take(self, task_id: str, output: ControllerOutput) -> None:
-        self.out.commands.extend(output.commands)
+    def _dependencies(self, message: AssignmentsMessage) -> None:
+        if message.complete:
+            self.secrets, self.configs = {}, {}
+        for secret_id in message.secrets_removed:
+            self.secrets.pop(secret_id, None)
+        for config_id in message.configs_removed:
+            self.configs.pop(config_id, None)
+        self.secrets.update((secret.id, secret) for secret in message.secrets)
+        self.configs.update((config.id, config) for config in message.configs)
+
+    def _files(self, task: Task) -> tuple[TaskFile, ...] | str:
+        """The task's secrets and configs as files, or why they cannot be had (one
+        the node was not sent: SwarmKit's ``secret <id> not found``)."""
+        container = task.spec.container_spec
+        if container is None:
+            return ()
+        files: list[TaskFile] = []
+        refs: list[tuple[str, str, str, FileTarget | None]] = [
+            ("secret", r.secret_id, r.secret_name, r.file) for r in container.secrets
+        ]
+        refs += [("config", r.config_id, r.config_name, r.file) for r in container.configs]
+        for kind, object_id, name, target in refs:
+            if target is None:
+                continue  # a credential spec's config: not a file
+            held = (self.secrets if kind == "secret" else self.configs).get(object_id)
+            if held is None:
+                return f"unable to get {kind} from {kind} store: {kind} {object_id} not found"
+            files.append(
+                TaskFile(
+                    kind,
+                    object_id,
+                    name,
+                    file_path(kind, target.name),
+                    base64.b64decode(held.spec.data),
+                    target.uid,
+                    target.gid,
+                    target.mode,
+                )
+            )
+        return tuple(files)
+
+    def _take(self, task_id: str, output: ControllerOutput, mono: float, wall: float) -> None:
         controller = self.controllers[task_id]
+        failed: ExecutorResult | None = None
+        for command in output.commands:
+            files = self._files(command.task) if command.operation is Operation.PREPARE else ()
+            if isinstance(files, str):  # answered here: the executor is not asked
+                result = OperationResult(Outcome.FATAL, error=files)
+                failed = ExecutorResult(command.token, command.operation, result)
+            else:
+                self.out.commands.append(replace(command, files=files) if files else command)
         for status in output.reports:
             self.statuses[task_id] = status
         if output.reports:
@@ -412,6 +477,8 @@ class Agent:
             self.out.writes.append(AgentWrite(task_id, None))
         elif output.reports:
             self.out.writes.append(AgentWrite(task_id, controller.task))
+        if failed is not None and task_id in self.controllers:
+            self._take(task_id, controller.on_result(failed, mono, wall), mono, wall)
 
     def _send_statuses(self, mono: float, fresh_only: bool = False) -> None:
         """Report the statuses not reported since they changed (``fresh_only``), or

@@ -8,6 +8,11 @@ tasks the agent must act on, and removals. A task still at ASSIGNED is sent agai
 on any change; once the agent has it further along, only a change of what the
 agent acts on (its spec, desired state or node) is news: its own status reports
 coming back are not (SwarmKit's ``TasksEqualStable``).
+
+The set also holds the secrets and configs its tasks use, by ID: those of every
+task there from ASSIGNED to RUNNING (observed, whatever its desired state), so one
+is sent when the first such task appears and removed when the last one ends or
+goes (SwarmKit's dependency reference counts in ``assignmentSet``).
 """
 
 from __future__ import annotations
@@ -30,6 +35,10 @@ class Assignments:
     kind: AssignmentKind
     updates: tuple[Task, ...]  # tasks to run or act on, by id
     removes: tuple[str, ...]  # task ids the agent must forget (and whose containers go)
+    secrets: tuple[str, ...] = ()  # secret ids the node needs now (new to it)
+    secrets_removed: tuple[str, ...] = ()
+    configs: tuple[str, ...] = ()
+    configs_removed: tuple[str, ...] = ()
 
 
 def _stable(task: Task) -> tuple[object, ...]:
@@ -43,6 +52,8 @@ class AssignmentSet:
     def __init__(self, node_id: str) -> None:
         self.node_id = node_id
         self.sent: dict[str, Task] | None = None  # None until the COMPLETE message
+        self.secrets: frozenset[str] = frozenset()  # ids sent, not since removed
+        self.configs: frozenset[str] = frozenset()
 
     def _current(self, tasks: Iterable[Task]) -> dict[str, Task]:
         return {
@@ -56,9 +67,15 @@ class AssignmentSet:
         store now), or None when it already has everything."""
         current = self._current(tasks)
         previous, self.sent = self.sent, current
+        secrets, configs = _dependencies(current.values())
+        had_secrets, self.secrets = self.secrets, secrets
+        had_configs, self.configs = self.configs, configs
         if previous is None:
             updates = tuple(current[i] for i in sorted(current))
-            return Assignments(AssignmentKind.COMPLETE, updates, ())
+            return Assignments(
+                AssignmentKind.COMPLETE, updates, (), tuple(sorted(secrets)), (),
+                tuple(sorted(configs)),
+            )  # fmt: skip
         changed = tuple(
             current[i]
             for i in sorted(current)
@@ -67,6 +84,28 @@ class AssignmentSet:
             or _stable(previous[i]) != _stable(current[i])
         )
         removed = tuple(sorted(i for i in previous if i not in current))
-        if not changed and not removed:
+        message = Assignments(
+            AssignmentKind.INCREMENTAL,
+            changed,
+            removed,
+            tuple(sorted(secrets - had_secrets)),
+            tuple(sorted(had_secrets - secrets)),
+            tuple(sorted(configs - had_configs)),
+            tuple(sorted(had_configs - configs)),
+        )
+        if message == Assignments(AssignmentKind.INCREMENTAL, (), ()):
             return None
-        return Assignments(AssignmentKind.INCREMENTAL, changed, removed)
+        return message
+
+
+def _dependencies(tasks: Iterable[Task]) -> tuple[frozenset[str], frozenset[str]]:
+    """The secret and config ids the tasks from ASSIGNED to RUNNING use."""
+    secrets: set[str] = set()
+    configs: set[str] = set()
+    for task in tasks:
+        container = task.spec.container_spec
+        if container is None or not TaskState.ASSIGNED <= task.status.state <= TaskState.RUNNING:
+            continue
+        secrets.update(ref.secret_id for ref in container.secrets)
+        configs.update(ref.config_id for ref in container.configs)
+    return frozenset(secrets), frozenset(configs)

@@ -27,6 +27,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from core.dispatcher.assignments import AssignmentKind, AssignmentSet
 from core.dispatcher.liveness import NodeLiveness, Orphan, SessionError, StatusChange
@@ -51,6 +52,7 @@ from core.model.cluster import Cluster
 from core.model.duration import SECOND
 from core.model.enums import NodeState
 from core.model.node import Node, NodeStatus
+from core.model.secret import Config, Secret
 from core.model.service import Service
 from core.model.task import Task, TaskStatus
 from core.model.timestamp import Timestamp
@@ -66,6 +68,7 @@ STATUS_BATCH_SECONDS = 0.1
 ASSIGNMENT_BATCH_SECONDS = 0.1
 
 Send = Callable[[str, ClusterMessage], None]
+_Held = TypeVar("_Held", Secret, Config)
 
 
 @dataclass(slots=True)
@@ -296,8 +299,18 @@ class Dispatcher:
                     service_names=self._service_names(message.updates if message else ()),
                     networks=changed,
                     networks_removed=removed,
+                    secrets=self._objects("secrets", message.secrets if message else (), Secret),
+                    secrets_removed=message.secrets_removed if message else (),
+                    configs=self._objects("configs", message.configs if message else (), Config),
+                    configs_removed=message.configs_removed if message else (),
                 ),
             )
+
+    def _objects(self, table: str, ids: tuple[str, ...], kind: type[_Held]) -> tuple[_Held, ...]:
+        """The secrets or configs of ``ids`` as the store has them; one that is gone
+        is not sent (the task that needs it fails to prepare, as SwarmKit's does)."""
+        objects = self.store.tables[table]
+        return tuple(o for i in ids if isinstance(o := objects.get(i), kind))
 
     def _service_names(self, tasks: Iterable[Task]) -> tuple[tuple[str, str], ...]:
         """Each task's service id with its name, sorted by id (a removed service's

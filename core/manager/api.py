@@ -18,6 +18,7 @@ from core.allocator.ports import PortConflict
 from core.ca import tokens as join_tokens
 from core.ca.errors import CAError
 from core.ca.issue import check_cert_expiry
+from core.manager.references import check_existence, check_references
 from core.manager.requests import ApiError, DaemonError
 from core.manager.swarm_spec import merged, refuse_autolock
 from core.model import replace
@@ -171,6 +172,7 @@ def service_create(ctx: ApiContext, params: Mapping[str, Any]) -> Write:
     if not isinstance(spec, ServiceSpec):
         raise ApiError("InvalidArgument", "a service spec is required")
     validate_service_spec(spec)
+    check_references(spec)
     spec = _networks_by_id(ctx.store, spec)
     service_id = new_id(ctx.rng)
     job = JobStatus(job_iteration=Version(index=0), last_execution=Timestamp.from_seconds(ctx.wall))
@@ -183,6 +185,7 @@ def service_create(ctx: ApiContext, params: Mapping[str, Any]) -> Write:
 
     def build(tx: WriteTx) -> None:
         _check_port_conflicts(tx, spec, service_id)
+        check_existence(tx, spec)
         try:
             tx.create(service)
         except NameConflict:
@@ -236,6 +239,7 @@ def service_update(ctx: ApiContext, params: Mapping[str, Any]) -> Write:
             spec, task_template=replace(template, force_update=template.force_update + 1)
         )
     validate_service_spec(spec)  # with the count --force raised (it may overflow)
+    check_references(spec)
     spec = _networks_by_id(ctx.store, spec)
     if spec.mode.name != current.spec.mode.name:
         raise ApiError("Unimplemented", "service mode change is not allowed")
@@ -294,6 +298,7 @@ def _service_rollback(ctx: ApiContext, current: Service, params: Mapping[str, An
 def _service_write(current: Service, changes: dict[str, Any], spec: ServiceSpec) -> Write:
     def build(tx: WriteTx) -> None:
         _check_port_conflicts(tx, spec, current.id)
+        check_existence(tx, spec)
         # onto the service as it is now: the allocator or the updater may have written
         # its endpoint or update status since
         now = _unchanged_spec(tx, "services", current)

@@ -51,11 +51,41 @@ class OperationToken:
     sequence: int
 
 
+#: Where a secret whose target is not an absolute path is mounted (dockerd's).
+SECRETS_DIR = "/run/secrets"
+
+
+@dataclass(frozen=True, slots=True)
+class TaskFile:
+    """A secret or config as the task's container sees it: a read-only file at
+    ``path`` holding ``data``, with the reference's owner and mode."""
+
+    kind: str  # "secret" or "config"
+    object_id: str
+    name: str
+    path: str  # absolute, in the container
+    data: bytes
+    uid: str = "0"
+    gid: str = "0"
+    mode: int = 0o444
+
+
+def file_path(kind: str, target: str) -> str:
+    """Where dockerd mounts a reference's target: an absolute one as it is; a
+    secret's relative one under :data:`SECRETS_DIR`, a config's under ``/``."""
+    if target.startswith("/"):
+        return target
+    return f"{SECRETS_DIR}/{target}" if kind == "secret" else f"/{target}"
+
+
 @dataclass(frozen=True, slots=True)
 class ExecutorCommand:
     token: OperationToken
     operation: Operation
     task: Task
+    #: PREPARE: the task's secrets and configs, with their data (the agent holds
+    #: them in memory; the executor mounts them without writing them to a disk).
+    files: tuple[TaskFile, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -124,8 +124,8 @@ def test_a_secret_update_changes_labels_only_at_its_version(client: Any) -> None
 def test_a_secret_or_config_in_use_is_not_removed(swarm: ClusterWorld, client: Any) -> None:
     secret_id = client.create_secret("db", "pw")["ID"]
     config_id = client.create_config("conf", "x=1")["ID"]
-    secrets = [{"SecretID": secret_id, "SecretName": "db"}]
-    configs = [{"ConfigID": config_id, "ConfigName": "conf"}]
+    secrets = [{"SecretID": secret_id, "SecretName": "db", "File": {"Name": "db"}}]
+    configs = [{"ConfigID": config_id, "ConfigName": "conf", "File": {"Name": "/conf"}}]
     web_id = add_service(swarm, "web", container={"Secrets": secrets, "Configs": configs})
     assert said(refused(client.remove_secret, "db")) == (
         400,
