@@ -70,6 +70,7 @@ from real.agent.dataplane import HostDataplane
 from real.agent.executor import DockerExecutor, threadsafe
 from real.agent.programs import LatestPrograms
 from real.agent.sandbox import Sandboxes
+from real.agent.taskfiles import TaskFiles, files_root
 from real.files import FileLayer, OsFiles
 from real.tls import Credentials
 from real.transport import JoinError, Transport, fetch_root, request_join
@@ -207,6 +208,7 @@ class Driver:
             service_name=self._service_name,
             rng=random.Random(self.rng.getrandbits(64)),
             sandboxes=Sandboxes(self.docker, self.dataplane),
+            task_files=TaskFiles(files_root(self.config.netns_prefix)),
         )
         self.executor = executor
         await asyncio.to_thread(executor.open)

@@ -67,10 +67,12 @@ from core.tasks.executor import (
     Operation,
     OperationResult,
     Outcome,
+    TaskFile,
 )
 from real.agent.hostports import PORTS_LABEL, port_label, ports_of_label
 from real.agent.labels import TASK_ID, container_labels, task_id_of, task_name
 from real.agent.sandbox import Sandboxes
+from real.agent.taskfiles import TaskFiles
 
 log = logging.getLogger(__name__)
 
@@ -183,10 +185,13 @@ class DockerExecutor:
         stop_workers: int = STOP_WORKERS,
         start_workers: int = START_WORKERS,
         sandboxes: Sandboxes | None = None,
+        task_files: TaskFiles | None = None,
     ) -> None:
         self.client = client
         #: Tasks on overlay networks get a sandbox namespace first (real/agent/sandbox.py).
         self.sandboxes = sandboxes
+        self.task_files = task_files
+        self._files: dict[str, tuple[TaskFile, ...]] = {}  # task id -> its PREPARE's files
         self.api = client.api
         self.deliver = deliver
         self.service_name = service_name or (lambda task: "")
@@ -242,6 +247,8 @@ class DockerExecutor:
         self._pool.shutdown(wait=True, cancel_futures=True)  # may still ask for stops
         self._start_pool.shutdown(wait=True, cancel_futures=True)
         self._stop_pool.shutdown(wait=True, cancel_futures=True)
+        if self.task_files is not None:
+            self.task_files.close()
 
     # -- the driver's entry point -----------------------------------------------------------
 
@@ -254,6 +261,9 @@ class DockerExecutor:
         def reply(result: OperationResult) -> None:
             deliver(ExecutorResult(command.token, command.operation, result))
 
+        if command.files:
+            with self._lock:
+                self._files[command.task.id] = command.files
         self._run(command.operation, command.task, reply)
 
     # -- the blocking Executor protocol -----------------------------------------------------
@@ -298,6 +308,8 @@ class DockerExecutor:
         owned = set(owned_task_ids)
         if self.sandboxes is not None:
             self.sandboxes.adopt(owned)
+        if self.task_files is not None:
+            self.task_files.keep_only(owned)
         found: dict[str, OperationResult] = {}
         listed = self.api.containers(all=True, filters={"label": TASK_ID})
         for summary in sorted(listed, key=lambda c: str(c["Id"])):
@@ -361,8 +373,9 @@ class DockerExecutor:
         if existing is not None:
             reply(OperationResult(Outcome.ALREADY))
             return
+        binds = self._write_files(task)
         try:
-            created = self.api.create_container(**self._create_args(task, sandbox, ports))
+            created = self.api.create_container(**self._create_args(task, sandbox, ports, binds))
         except docker.errors.APIError as error:
             found = self._find(task) if error.status_code == 409 else None
             if found is not None:
@@ -481,8 +494,11 @@ class DockerExecutor:
         with self._lock:
             self._ids.pop(task.id, None)
             self._fresh.discard(task.id)
+            self._files.pop(task.id, None)
         if self.sandboxes is not None:
             self.sandboxes.remove(task.id)
+        if self.task_files is not None:
+            self.task_files.remove(task.id)
         reply(OperationResult(Outcome.OK))
 
     def _logs(self, task: Task, reply: Reply) -> None:
@@ -550,11 +566,22 @@ class DockerExecutor:
             return None, ports
         return self.sandboxes.ensure(task, ports), ports
 
+    def _write_files(self, task: Task) -> dict[str, dict[str, str]]:
+        """The task's secrets and configs written to the host's tmpfs: their binds."""
+        with self._lock:
+            files = self._files.pop(task.id, ())
+        if not files:
+            return {}
+        if self.task_files is None:
+            raise _Fatal("this executor mounts no secrets or configs (made without task files)")
+        return self.task_files.write(task.id, files)
+
     def _create_args(
         self,
         task: Task,
         sandbox: str | None = None,
         ports: tuple[PortConfig, ...] | None = None,
+        binds: dict[str, dict[str, str]] | None = None,
     ) -> dict[str, Any]:
         """``create_container`` arguments, as Docker's swarm executor fills them; a
         task with a ``sandbox`` shares its network namespace, and with it its
@@ -601,6 +628,7 @@ class DockerExecutor:
                 for p in (ports if sandbox is None else ())
             }
             or None,
+            binds=binds or None,
         )
         check = spec.healthcheck
         healthcheck = None

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import logging
+import os
 import queue
 import random
+import subprocess
 import threading
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -27,12 +31,14 @@ from core.tasks.executor import (
     Operation,
     OperationToken,
     Outcome,
+    TaskFile,
 )
 from core.tasks.states import TaskState
 from real.agent import labels
 from real.agent.executor import CONNECTIONS, DockerExecutor
 from real.agent.images import IMAGE, SECOND_IMAGE
 from real.agent.sdk import docker_client
+from real.agent.taskfiles import TaskFiles
 from real.dockerd import Dockerd
 
 _ids = itertools.count(1)
@@ -645,3 +651,60 @@ def test_logs_and_second_image(executor: DockerExecutor) -> None:
     result = executor.logs(task)
     assert [line for _, line in result.output] == ["hello", "2"]
     assert all(stamp > 1_600_000_000 for stamp, _ in result.output)
+
+
+def test_secrets_and_configs_are_mounted_from_a_tmpfs_read_only(
+    make_executor: MakeExecutor,
+    results: queue.Queue[ExecutorResult],
+    daemon: Dockerd,
+    tmp_path: Path,
+) -> None:
+    """A task's secret at /run/secrets/<target> and its config at its target, with
+    the reference's owner and mode, from a tmpfs outside dockerd's data root (the
+    marker is nowhere under it), read-only; REMOVE takes the task's files away."""
+    marker = f"marker-{next(_ids)}-never-on-disk"
+    files = (
+        TaskFile("secret", "sec1", "db_pw", "/run/secrets/db_pw", marker.encode(), "0", "0", 0o400),
+        TaskFile("config", "cfg1", "app", "/etc/app.conf", b"x=1", "33", "33", 0o440),
+    )
+    root = Path("/run/shoal") / f"test-{tmp_path.name}" / "task-files"
+    executor = make_executor(task_files=TaskFiles(root))
+    script = (
+        "sha256sum /run/secrets/db_pw | cut -d' ' -f1; cat /etc/app.conf; echo; "
+        "stat -c '%u %g %a' /run/secrets/db_pw /etc/app.conf; "
+        "(echo no >> /run/secrets/db_pw) 2>/dev/null || echo read-only"
+    )
+    task = make_task(args=("sh", "-c", script))
+    prepare = ExecutorCommand(OperationToken(task.id, 1, 1), Operation.PREPARE, task, files)
+    executor.submit(prepare)
+    assert results.get(timeout=PATIENCE).result.outcome is Outcome.OK
+    assert os.path.ismount(root)
+    executor.start(task)
+    executor.wait(task)
+    lines = [line for _, line in executor.logs(task).output]
+    digest = hashlib.sha256(marker.encode()).hexdigest()  # the log must not hold it
+    assert lines == [digest, "x=1", "0 0 400", "33 33 440", "read-only"], lines
+    found = subprocess.run(
+        ["grep", "-rl", marker, str(daemon.root)], capture_output=True, text=True, check=False
+    )
+    assert found.stdout == "", f"the secret is on disk: {found.stdout}"
+    assert executor.remove(task).outcome is Outcome.OK
+    assert not (root / task.id).exists()
+    executor.close()
+    assert not os.path.ismount(root) and not root.exists()
+
+
+def test_a_uid_that_is_not_a_number_fails_the_prepare_in_dockerds_words(
+    make_executor: MakeExecutor, results: queue.Queue[ExecutorResult], tmp_path: Path
+) -> None:
+    root = Path("/run/shoal") / f"test-{tmp_path.name}" / "task-files"
+    executor = make_executor(task_files=TaskFiles(root))
+    files = (TaskFile("secret", "sec1", "db", "/run/secrets/db", b"pw", "bob", "0", 0o400),)
+    task = make_task(args=("true",))
+    executor.submit(ExecutorCommand(OperationToken(task.id, 1, 1), Operation.PREPARE, task, files))
+    result = results.get(timeout=PATIENCE).result
+    assert (result.outcome, result.error) == (
+        Outcome.FATAL,
+        'error setting ownership for secret: strconv.Atoi: parsing "bob": invalid syntax',
+    )
+    executor.close()
