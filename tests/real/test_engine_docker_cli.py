@@ -4,6 +4,7 @@ read against Docker's own swarm."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable, Iterator
 
@@ -134,6 +135,34 @@ def test_the_docker_cli_forms_and_drives_a_swarm(swarm: ShoalSwarm) -> None:
     prefix, _, line = logged.splitlines()[0].partition("|")
     assert prefix.startswith("talk.1.") and "@h" in prefix
     assert line.strip().startswith("hello from")
+
+    # a secret and a config: created from files, read by the task at Docker's paths
+    secret_file = swarm.host("h1").dir / "db_pw.txt"
+    secret_file.write_text("pw-marker")
+    secret_id = docker_ok(swarm, "h1", "secret", "create", "db_pw", str(secret_file)).strip()
+    config_file = swarm.host("h1").dir / "app.conf"
+    config_file.write_text("x=1")
+    docker_ok(swarm, "h1", "config", "create", "app.conf", str(config_file))
+    docker_ok(
+        swarm, "h1", "service", "create", "--name", "reader", "--detach",
+        "--secret", "db_pw", "--config", "source=app.conf,target=/etc/app.conf,mode=0440",
+        IMAGE, "sh", "-c",
+        "echo read $(sha256sum < /run/secrets/db_pw | cut -c1-12) $(cat /etc/app.conf); "
+        "sleep 3600",
+    )  # fmt: skip
+    digest = hashlib.sha256(b"pw-marker").hexdigest()[:12]
+
+    def read() -> str:
+        out = swarm.docker("h1", "service", "logs", "reader")
+        return out.stdout if " read " in out.stdout else ""
+
+    assert f"read {digest} x=1" in until(read, "the reader's output")
+    refused = swarm.docker("h1", "secret", "rm", "db_pw")
+    assert refused.returncode == 1 and (
+        "secret 'db_pw' is in use by the following service: reader" in refused.stderr
+    ), refused.stderr
+    assert docker_ok(swarm, "h1", "service", "rm", "reader").strip() == "reader"
+    assert docker_ok(swarm, "h1", "secret", "rm", secret_id).strip() == secret_id
 
     assert docker_ok(swarm, "h1", "service", "rm", "web", "talk").split() == ["web", "talk"]
     assert docker_ok(swarm, "h1", "service", "ls", "-q").strip() == ""
