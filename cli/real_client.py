@@ -38,7 +38,7 @@ from core.model.service import Service
 from core.model.task import Task
 from real.control import DEFAULT_DATA_DIR, INFO, SOCKET_NAME, ControlClient
 
-GROUPS = ("swarm", "node", "service", "network")
+GROUPS = ("swarm", "node", "service", "network", "secret", "config")
 DEFAULT_HOST = f"unix://{DEFAULT_DATA_DIR}/{SOCKET_NAME}"
 LEADER_WAIT_SECONDS = 60.0  # how long ``swarm init`` waits for its node to lead
 POLL_SECONDS = 0.5

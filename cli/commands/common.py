@@ -10,10 +10,17 @@ from cli.commands.flags import CommandParser, UsageError
 from cli.output.template import check
 from core.model.service import ServiceSpec
 
-#: The networks a command names, as the docker CLI looked them up first
-#: (``resolveNetworkID``: a NetworkInspect each): the name or ID as given, to the
-#: network's ID.
-NetworkIds = Mapping[str, str]
+
+@dataclass(frozen=True)
+class Found:
+    """What the docker CLI looked a command's names up as, before it sent it: each
+    network (``resolveNetworkID``: a NetworkInspect each), by the name or ID given,
+    to its ID; each secret and config (``ParseSecrets``/``ParseConfigs``: one list
+    of the kind), by name, to its ID."""
+
+    networks: Mapping[str, str] = field(default_factory=dict)
+    secrets: Mapping[str, str] = field(default_factory=dict)
+    configs: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -22,27 +29,31 @@ class Call:
     how the answer is printed, ``view`` holds the printing's own options (filters,
     ``--format``, ``--quiet``).
 
-    ``networks`` are names or IDs the docker CLI looks up before it sends anything
-    (``service create --network``); ``resolved`` then gives the params to send,
-    with what was found."""
+    ``networks``, ``secrets`` and ``configs`` are names the docker CLI looks up
+    before it sends anything (``service create --network``, ``--secret``);
+    ``resolved`` then gives the params to send, with what was found."""
 
     method: str
     params: dict[str, Any] = field(default_factory=dict)
     show: str = "none"
     view: dict[str, Any] = field(default_factory=dict)
     networks: tuple[str, ...] = ()
-    resolved: Callable[[NetworkIds], dict[str, Any]] | None = None
+    secrets: tuple[str, ...] = ()
+    configs: tuple[str, ...] = ()
+    resolved: Callable[[Found], dict[str, Any]] | None = None
 
 
 @dataclass(frozen=True)
 class Change:
     """``docker service update``: ``edit`` applied to the current spec, with the
-    ``networks`` it names looked up (after the service is read, as the docker CLI
-    does)."""
+    ``networks``, ``secrets`` and ``configs`` it names looked up (after the service
+    is read, as the docker CLI does)."""
 
     service: str
-    edit: Callable[[ServiceSpec, NetworkIds], ServiceSpec]
+    edit: Callable[[ServiceSpec, Found], ServiceSpec]
     networks: tuple[str, ...] = ()
+    secrets: tuple[str, ...] = ()
+    configs: tuple[str, ...] = ()
     force: bool = False
     rollback: bool = False
     detach: bool = False

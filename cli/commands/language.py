@@ -1,6 +1,7 @@
 """The command language of the shoal CLI, scenario files and the shell: Docker's
-``service``, ``node``, ``swarm`` and ``network`` commands, read from one line
-(``docker`` in front is optional), into the requests they stand for.
+``service``, ``node``, ``swarm``, ``network``, ``secret`` and ``config`` commands,
+read from one line (``docker`` in front is optional), into the requests they stand
+for.
 
 ``parse`` returns a list of :class:`~cli.commands.service.Call` (answered as they
 are) and :class:`~cli.commands.service.Change` (a service update: the current spec
@@ -11,20 +12,24 @@ is read first, as the docker CLI does). A line Docker would refuse raises
 from __future__ import annotations
 
 import random
+import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from cli.commands import network, node, service, swarm
+from cli.commands import network, node, objects, service, swarm
 from cli.commands.common import Call, Change
 from cli.commands.flags import UsageError
 from cli.words import split
 
 Command = Call | Change
-GROUPS = ("service", "node", "swarm", "network")
+GROUPS = ("service", "node", "swarm", "network", "secret", "config")
 ReadFile = Callable[[str], str]
 
 
 def _read(path: str) -> str:
+    """A file's text; ``-`` is standard input."""
+    if path == "-":
+        return sys.stdin.read()
     return Path(path).read_text(encoding="utf-8")
 
 
@@ -47,6 +52,8 @@ def parse(
         return _swarm(verb, rest)
     if group == "network":
         return _network(verb, rest)
+    if group in ("secret", "config"):
+        return _objects(group, verb, rest, read_file)
     return _node(verb, rest)
 
 
@@ -125,6 +132,18 @@ def _network(verb: str, rest: list[str]) -> list[Command]:
     raise UsageError(_unknown("network", verb))
 
 
+def _objects(kind: str, verb: str, rest: list[str], read_file: ReadFile) -> list[Command]:
+    if verb == "create":
+        return [objects.create(kind, rest, read_file)]
+    if verb in ("ls", "list"):
+        return [objects.listing(kind, rest)]
+    if verb == "inspect":
+        return list(objects.inspect(kind, rest))
+    if verb in ("rm", "remove"):
+        return list(objects.remove(kind, rest))
+    raise UsageError(_unknown(kind, verb))
+
+
 def _unknown(group: str, verb: str) -> str:
     return f'unknown command "{verb}" for "docker {group}"'
 
@@ -132,4 +151,4 @@ def _unknown(group: str, verb: str) -> str:
 def _usage(group: str) -> str:
     if group in GROUPS:
         return f"\"docker {group}\" requires a subcommand.\nSee 'docker {group} --help'."
-    return "docker: a command is needed: service, node, swarm or network"
+    return "docker: a command is needed: service, node, swarm, network, secret or config"

@@ -1,9 +1,9 @@
 """Carrying commands out against a manager, as the docker CLI does: a service
 update reads the service, edits its spec and sends it back at the version it read
 (so a concurrent change is refused, not lost); ``self`` is the node spoken to.
-The networks a command names are looked up first (the CLI's ``resolveNetworkID``),
-so that a service's spec holds their IDs and one not found is refused before
-anything is written.
+The networks, secrets and configs a command names are looked up first (the CLI's
+``resolveNetworkID``, ``ParseSecrets``), so that a service's spec holds their IDs
+and one not found is refused before anything is written.
 
 ``send(method, params)`` is the transport: a simulated swarm's request, or a real
 daemon's API. The outcome keeps what came back, for the printing to show.
@@ -11,11 +11,11 @@ daemon's API. The outcome keeps what came back, for the printing to show.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from cli.commands.common import Call, Change, NetworkIds
+from cli.commands.common import Call, Change, Found
 from cli.commands.language import Command
 from core.manager.requests import ClientReply
 from core.model.network import Network
@@ -39,10 +39,10 @@ class Outcome:
 def execute(command: Command, send: Send, self_name: str) -> Outcome:
     if isinstance(command, Change):
         return _change(command, send)
-    ids, failed = _look_up(command, command.networks, send)
+    found, failed = _look_up(command, send)
     if failed is not None:
         return failed
-    chosen = command.resolved(ids) if command.resolved is not None else command.params
+    chosen = command.resolved(found) if command.resolved is not None else command.params
     params = {
         key: (self_name if key == "node" and value == "self" else value)
         for key, value in chosen.items()
@@ -62,6 +62,8 @@ def failure(outcome: Outcome) -> tuple[str, str]:
     if missing:
         assert isinstance(command, Call)
         kind, name = next(iter(command.params.items()))
+        if kind in ("secret", "config"):  # the daemon's words (docker CLI 23 on)
+            return "[]", f"Error response from daemon: {outcome.error}"
         return "[]", f"Error: no such {kind}: {name}"
     return "", f"Error response from daemon: {outcome.error}"
 
@@ -73,22 +75,34 @@ def _answered(command: Command, reply: ClientReply, method: str, params: dict[st
     return Outcome(command, reply.ok, reply.value, reply.message, reply.code, said)
 
 
-def _look_up(
-    command: Command, refs: Sequence[str], send: Send
-) -> tuple[NetworkIds, Outcome | None]:
-    """Each network named, inspected for its ID (in the order named, each once);
-    the outcome of the first lookup that failed, if one did."""
+def _look_up(command: Call | Change, send: Send) -> tuple[Found, Outcome | None]:
+    """Each network named, inspected for its ID (in the order named, each once),
+    then the secrets and configs named, in one list of each kind; the outcome of
+    the first lookup that failed, if one did."""
     ids: dict[str, str] = {}
-    for ref in refs:
+    for ref in command.networks:
         if ref in ids:
             continue
         params = {"network": ref}
         reply = send("NetworkInspect", params)
         if not reply.ok:
-            return ids, _answered(command, reply, "NetworkInspect", params)
+            return Found(ids), _answered(command, reply, "NetworkInspect", params)
         assert isinstance(reply.value, Network)
         ids[ref] = reply.value.id
-    return ids, None
+    by_kind: dict[str, dict[str, str]] = {}
+    for kind, wanted in (("secret", command.secrets), ("config", command.configs)):
+        by_kind[kind] = {}
+        if not wanted:
+            continue
+        reply = send(f"{kind.capitalize()}List", {"names": list(wanted)})
+        if not reply.ok:
+            return Found(ids), _answered(command, reply, f"{kind.capitalize()}List", {})
+        listed = {obj.spec.name: obj.id for obj in reply.value}
+        for name in wanted:
+            if name not in listed:  # the CLI's own error, printed as it is
+                return Found(ids), Outcome(command, False, said=f"{kind} not found: {name}")
+            by_kind[kind][name] = listed[name]
+    return Found(ids, by_kind["secret"], by_kind["config"]), None
 
 
 def _change(change: Change, send: Send) -> Outcome:
@@ -101,10 +115,10 @@ def _change(change: Change, send: Send) -> Outcome:
     if change.rollback:
         params["rollback"] = True
     else:
-        ids, failed = _look_up(change, change.networks, send)
+        found, failed = _look_up(change, send)
         if failed is not None:
             return failed
-        params["spec"] = change.edit(current.spec, ids)
+        params["spec"] = change.edit(current.spec, found)
         params["force"] = change.force
     reply = send("ServiceUpdate", params)
     return Outcome(change, reply.ok, current.id if reply.ok else None, reply.message, reply.code)

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import argparse
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from cli.commands.common import Call, Change, NetworkIds, inspecting, listing_flags
+from cli.commands.common import Call, Change, Found, inspecting, listing_flags
+from cli.commands.files import CONFIG, SECRET, check_targets, names, with_files
 from cli.commands.flags import FLOAT, UINT, CommandParser, UsageError, choice
 from cli.commands.network import ATTACHMENT
 from cli.commands.values import CPUS, DURATION, MEMORY, PORT, key_value
@@ -112,6 +113,8 @@ def create_parser() -> CommandParser:
     parser.add_argument("--placement-pref", action="append", default=[])
     parser.add_argument("-p", "--publish", action="append", default=[], type=PORT)
     parser.add_argument("--network", action="append", default=[], type=ATTACHMENT)
+    parser.add_argument("--secret", action="append", default=[], type=SECRET)
+    parser.add_argument("--config", action="append", default=[], type=CONFIG)
     _common_flags(parser)
     return parser
 
@@ -147,26 +150,33 @@ def create(argv: Sequence[str], rng: random.Random, read_file: Callable[[str], s
         spec = replace(spec, endpoint_spec=EndpointSpec(ports=tuple(flags.publish)))
     spec = _apply_common(spec, flags, parser)
 
-    def resolved(ids: NetworkIds) -> dict[str, Any]:
-        return {"spec": _attached(spec, ids)}
+    check_targets(flags.secret)
+    check_targets(flags.config)
+
+    def resolved(found: Found) -> dict[str, Any]:
+        made = with_files(_attached(spec, found), "secret", flags.secret, (), found.secrets)
+        return {"spec": with_files(made, "config", flags.config, (), found.configs)}
 
     return Call(
         "ServiceCreate",
         {"spec": spec},
         show="created" if not flags.detach else "id",
         networks=tuple(a.target for a in flags.network),
+        secrets=names(flags.secret),
+        configs=names(flags.config),
         resolved=resolved,
     )
 
 
-def _attached(spec: ServiceSpec, ids: NetworkIds) -> ServiceSpec:
+def _attached(spec: ServiceSpec, found: Found) -> ServiceSpec:
     """docker/cli's ``ToService``: each network's target as the ID it was found by
     (``resolveNetworkID``), sorted by it."""
     template = spec.task_template
     if not template.networks:
         return spec
     networks = sorted(
-        (replace(a, target=ids[a.target]) for a in template.networks), key=lambda a: a.target
+        (replace(a, target=found.networks[a.target]) for a in template.networks),
+        key=lambda a: a.target,
     )
     return replace(spec, task_template=replace(template, networks=tuple(networks)))
 
@@ -385,6 +395,10 @@ def update_parser() -> CommandParser:
     parser.add_argument("--publish-rm", action="append", default=[])
     parser.add_argument("--network-add", action="append", default=[], type=ATTACHMENT)
     parser.add_argument("--network-rm", action="append", default=[])
+    parser.add_argument("--secret-add", action="append", default=[], type=SECRET)
+    parser.add_argument("--secret-rm", action="append", default=[])
+    parser.add_argument("--config-add", action="append", default=[], type=CONFIG)
+    parser.add_argument("--config-rm", action="append", default=[])
     _common_flags(parser)
     return parser
 
@@ -401,14 +415,18 @@ def update(argv: Sequence[str]) -> Change:
     if flags.rollback and set(changed) - _NOT_CHANGES:
         raise UsageError("other flags may not be combined with --rollback", parser.command)
 
-    def edit(spec: ServiceSpec, ids: NetworkIds) -> ServiceSpec:
-        return _edit(spec, flags, parser, ids)
+    def edit(spec: ServiceSpec, found: Found) -> ServiceSpec:
+        return _edit(spec, flags, parser, found)
 
+    check_targets(flags.secret_add)
+    check_targets(flags.config_add)
     named = [*flags.network_rm, *(a.target for a in flags.network_add)]
     return Change(
         service,
         edit,
         networks=tuple(dict.fromkeys(named)),
+        secrets=names(flags.secret_add),
+        configs=names(flags.config_add),
         force=flags.force,
         rollback=flags.rollback,
         detach=flags.detach,
@@ -417,7 +435,7 @@ def update(argv: Sequence[str]) -> Change:
 
 
 def _edit(
-    spec: ServiceSpec, flags: argparse.Namespace, parser: CommandParser, ids: NetworkIds
+    spec: ServiceSpec, flags: argparse.Namespace, parser: CommandParser, found: Found
 ) -> ServiceSpec:
     template = spec.task_template
     container = template.container_spec or ContainerSpec()
@@ -459,7 +477,9 @@ def _edit(
         ),
     )
     spec = _ports(spec, flags)
-    spec = _networks(spec, flags.network_add, flags.network_rm, ids)
+    spec = _networks(spec, flags.network_add, flags.network_rm, found.networks)
+    spec = with_files(spec, "secret", flags.secret_add, flags.secret_rm, found.secrets)
+    spec = with_files(spec, "config", flags.config_add, flags.config_rm, found.configs)
     if flags.replicas is not None:
         spec = _replicas(spec, flags.replicas, parser)
     if flags.max_concurrent is not None:
@@ -509,7 +529,7 @@ def _networks(
     spec: ServiceSpec,
     added: Sequence[NetworkAttachmentConfig],
     removed: Sequence[str],
-    ids: NetworkIds,
+    ids: Mapping[str, str],
 ) -> ServiceSpec:
     """docker/cli's ``updateNetworks``: the template's networks (or the deprecated
     ``Networks`` of the spec, moved into the template), less those removed (one not
@@ -573,7 +593,7 @@ def scale(argv: Sequence[str]) -> list[Change]:
             )
         replicas = int(count)
 
-        def edit(spec: ServiceSpec, ids: NetworkIds, replicas: int = replicas) -> ServiceSpec:
+        def edit(spec: ServiceSpec, found: Found, replicas: int = replicas) -> ServiceSpec:
             return _replicas(spec, replicas, parser)
 
         changes.append(Change(name, edit, detach=flags.detach, said=f"{name} scaled to {replicas}"))
@@ -587,7 +607,7 @@ def rollback(argv: Sequence[str]) -> Change:
     parser.add_argument("-q", "--quiet", action="store_true")
     flags, (service,) = parser.parse(argv)
     return Change(
-        service, lambda spec, ids: spec, rollback=True, detach=flags.detach, quiet=flags.quiet
+        service, lambda spec, found: spec, rollback=True, detach=flags.detach, quiet=flags.quiet
     )
 
 

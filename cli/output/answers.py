@@ -9,10 +9,12 @@ from typing import Any
 
 from cli.output.logs import service_logs
 from cli.output.networks import network_inspect, network_ls
+from cli.output.objects import object_ls, object_pretty
 from cli.output.views import (
     Context,
     filtered,
     inspect,
+    inspect_json,
     node_ls,
     service_ls,
     service_pretty,
@@ -40,6 +42,15 @@ def render(
         return network_ls(value or (), filters, fmt=fmt, quiet=quiet, no_trunc=no_trunc)
     if show == "network rm":  # the network as the user named it
         return str(params["network"])
+    kind, _, verb = show.partition(" ")
+    if kind in ("secret", "config"):
+        if verb == "ls":
+            return object_ls(kind, value or (), ctx.now, fmt=fmt, quiet=quiet)
+        if verb == "inspect --pretty":
+            return object_pretty([value])
+        if verb == "inspect":
+            return inspect_json([value.to_json()], fmt)
+        return str(params[kind])  # rm: as the user named it
     if show in ("service inspect", "node inspect", "node inspect --pretty"):
         return inspect([value], fmt)
     if show == "logs":

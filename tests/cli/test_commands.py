@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from cli.commands.common import Call, Change
+from cli.commands.common import Call, Change, Found
 from cli.commands.flags import CommandParser, UsageError
 from cli.commands.language import parse
 from core.model.duration import SECOND
@@ -53,7 +53,7 @@ BASE = ServiceSpec(
 def edited(line: str, spec: ServiceSpec = BASE) -> ServiceSpec:
     command = one(line)
     assert isinstance(command, Change)
-    return command.edit(spec, {})
+    return command.edit(spec, Found())
 
 
 # -- create -------------------------------------------------------------------------------
@@ -160,13 +160,13 @@ def test_update_force_rollback_and_scale() -> None:
     forced = one("service update --force web")
     assert isinstance(forced, Change) and forced.force and not forced.rollback
     back = one("service rollback web")
-    assert isinstance(back, Change) and back.rollback and back.edit(BASE, {}) == BASE
+    assert isinstance(back, Change) and back.rollback and back.edit(BASE, Found()) == BASE
     assert isinstance(one("service update --rollback -d web"), Change)
     scaled = parse("service scale web=5 api=2", random.Random(1))
     assert [c.service for c in scaled if isinstance(c, Change)] == ["web", "api"]
     first = scaled[0]
     assert isinstance(first, Change)
-    assert first.edit(BASE, {}).mode.replicated == ReplicatedService(replicas=5)
+    assert first.edit(BASE, Found()).mode.replicated == ReplicatedService(replicas=5)
 
 
 # -- node ---------------------------------------------------------------------------------

@@ -20,6 +20,7 @@ from typing import Any, NamedTuple
 
 import pytest
 
+from cli.commands.common import Call, Change, Found
 from cli.commands.service import create, create_parser, update, update_parser
 from core.model.service import ServiceSpec
 
@@ -58,6 +59,9 @@ class Row(NamedTuple):
 
 C = "TaskTemplate.ContainerSpec."
 R = "TaskTemplate.RestartPolicy."
+FILES = _spec("svc-secrets-configs.json")
+SECRETS = [{**ref, "SecretID": ref["SecretName"]} for ref in golden(C + "Secrets", FILES)]
+CONFIGS = [{**ref, "ConfigID": ref["ConfigName"]} for ref in golden(C + "Configs", FILES)]
 H = C + "Healthcheck."
 JOB = "--mode replicated-job --replicas 2"
 
@@ -148,6 +152,9 @@ CREATE: dict[str, Row] = {
         "TaskTemplate.Networks",
         [{"Target": "appnet", "Aliases": ["api"]}],
     ),
+    # svc-secrets-configs.json, each found by the ID it is named by
+    "--secret": Row("--secret source=s1,target=app_pw,mode=0400", C + "Secrets", SECRETS),
+    "--config": Row("--config source=c1,target=/etc/app.conf", C + "Configs", CONFIGS),
 }
 
 #: The service every update row starts from.
@@ -197,6 +204,10 @@ UPDATE: dict[str, Row] = {
     "--network-rm": Row(
         "--network-rm appnet", "TaskTemplate.Networks", ABSENT, base="--network appnet"
     ),
+    "--secret-add": Row("--secret-add source=s1,target=app_pw,mode=0400", C + "Secrets", SECRETS),
+    "--secret-rm": Row("--secret-rm s1", C + "Secrets", ABSENT, base="--secret s1"),
+    "--config-add": Row("--config-add source=c1,target=/etc/app.conf", C + "Configs", CONFIGS),
+    "--config-rm": Row("--config-rm c1", C + "Configs", ABSENT, base="--config c1"),
 }
 
 
@@ -212,7 +223,8 @@ def test_every_flag_has_a_row() -> None:
 def _created(argv: str) -> dict[str, Any]:
     words = [*shlex.split(argv), "local/busybox:1", "sleep", "100000"]
     call = create(words, random.Random(0), lambda path: ENV_FILE)
-    spec = call.params["spec"]
+    assert call.resolved is not None
+    spec = call.resolved(_found(call))["spec"]
     assert isinstance(spec, ServiceSpec)
     return spec.to_json()
 
@@ -220,8 +232,16 @@ def _created(argv: str) -> dict[str, Any]:
 def _updated(base: str, argv: str) -> dict[str, Any]:
     spec = ServiceSpec.from_json(_created(f"{SERVICE} {base}"))
     change = update([*shlex.split(argv), "web"])
-    found = {n: n for n in change.networks}  # each network found by the ID it is named by
-    return change.edit(spec, found).to_json()
+    return change.edit(spec, _found(change)).to_json()
+
+
+def _found(command: Call | Change) -> Found:
+    """Each network, secret and config found by the ID it is named by."""
+    return Found(
+        {n: n for n in command.networks},
+        {n: n for n in command.secrets},
+        {n: n for n in command.configs},
+    )
 
 
 def _leaves(value: Any, path: str = "") -> dict[str, Any]:

@@ -11,14 +11,13 @@ from typing import Any
 
 import pytest
 
-from cli.commands.common import Call, Change
+from cli.commands.common import Call, Change, Found
 from cli.commands.flags import UsageError
 from cli.commands.language import parse
-from cli.commands.run import Outcome, execute, failure
+from cli.commands.run import failure
 from cli.commands.service import _networks
-from cli.output.answers import render
 from cli.output.networks import network_inspect, network_ls
-from cli.output.views import Context, service_pretty
+from cli.output.views import service_pretty
 from core.model import replace
 from core.model.common import Driver
 from core.model.network import IPAMConfig, IPAMOptions, Network, NetworkSpec
@@ -34,6 +33,7 @@ from core.model.service import (
 from core.model.timestamp import Timestamp
 from core.model.wire import Labels
 from sim.cluster import ClusterWorld
+from tests.cli.swarm_lines import printed, run
 from tests.cluster.support import running, swarm
 
 GOLDEN = Path(__file__).parent.parent / "golden"
@@ -311,7 +311,7 @@ def test_update_and_create_name_the_networks_the_cli_looks_up_first() -> None:
     create = call("service create --network zed --network name=alpha,alias=a nginx")
     assert create.networks == ("zed", "alpha")
     assert create.resolved is not None
-    sent = create.resolved({"zed": "id-1", "alpha": "id-2"})["spec"]
+    sent = create.resolved(Found({"zed": "id-1", "alpha": "id-2"}))["spec"]
     assert [(a.target, a.aliases) for a in sent.task_template.networks] == [
         ("id-1", ()),
         ("id-2", ("a",)),
@@ -450,29 +450,6 @@ def test_pretty_service_shows_its_networks_by_name_and_its_endpoint_mode() -> No
 
 
 # -- against a simulated swarm ---------------------------------------------------------------
-
-
-def run(world: ClusterWorld, line: str) -> list[Outcome]:
-    def send(method: str, params: dict[str, Any]) -> Any:
-        return world.call("manager-1", method, **params)
-
-    return [execute(c, send, "manager-1") for c in parse(line, random.Random(7))]
-
-
-def printed(world: ClusterWorld, line: str) -> str:
-    """``line`` carried out, printed as every front end prints an answer."""
-    texts = []
-    for outcome in run(world, line):
-        assert outcome.ok, outcome.error
-        command = outcome.command
-        assert isinstance(command, Call)
-        if command.show in ("id", "created", "name"):  # the front ends' own
-            texts.append(str(outcome.value))
-            continue
-        text = render(command.show, command.view, command.params, outcome.value, Context(now=0))
-        assert text is not None
-        texts.append(text)
-    return "\n".join(texts)
 
 
 def a_service(world: ClusterWorld, name: str) -> Service:
