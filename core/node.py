@@ -896,6 +896,17 @@ class SwarmNode:
             "commit_index": manager.raft.log.committed if manager is not None else 0,
             "last_index": manager.raft.log.last_index() if manager is not None else 0,
             "managers": identity.managers if identity is not None else (),
+            "held": self._held(),
+        }
+
+    def _held(self) -> dict[str, list[str]]:
+        """The names of the secrets and configs its agent holds now (never data)."""
+        agent = self.agent
+        if agent is None:
+            return {"secret": [], "config": []}
+        return {
+            "secret": sorted(s.spec.name for s in agent.secrets.values()),
+            "config": sorted(c.spec.name for c in agent.configs.values()),
         }
 
     def ready(self) -> NodeReady:

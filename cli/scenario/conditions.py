@@ -21,7 +21,10 @@ and asked of a swarm at any instant: a simulated one or a real one, through the
   requests sent one after the other at that instant; "all K tasks" are exactly the
   service's K running tasks, and every request must be answered;
 - ``client resolves tasks.web to 3 addresses`` (what a running task of ``client``
-  is answered by the embedded DNS).
+  is answered by the embedded DNS);
+- ``secret db_pw held by 2 nodes``, ``secret db_pw held by worker-1,worker-2``,
+  ``config app.conf held by no node``: the hosts whose agent holds it now (a secret
+  reaches only the nodes running a task that uses it).
 """
 
 from __future__ import annotations
@@ -87,6 +90,8 @@ def read(text: str) -> Condition:
         return _request_condition(text, match)
     if match := re.fullmatch(r"(\S+) resolves (\S+) to (\d+) address(?:es)?", text):
         return Condition(text, _resolves(match.group(1), match.group(2), int(match.group(3))))
+    if match := re.fullmatch(r"(secret|config) (\S+) held by (.+)", text):
+        return Condition(text, _held(match.group(1), match.group(2), match.group(3)))
     if match := re.fullmatch(r"no task on (\S+) after (\S+)", text):
         try:
             after = parse_duration(match.group(2)) / 1e9
@@ -99,6 +104,7 @@ def read(text: str) -> Condition:
         "leader is [not] X, no leader, node X STATE, "
         "request N times to HOST:PORT|NAME from SERVICE reaches all K tasks of X [at least M "
         "times each] | fails, SERVICE resolves NAME to N addresses, "
+        "secret|config NAME held by N nodes | HOST[,HOST...] | no node, "
     )
     raise BadCondition(
         f"cannot read {' '.join(words)!r}: expected one of {known}no task on X after T, "
@@ -197,6 +203,28 @@ def _resolves(client: str, name: str, wanted: int) -> Probe:
             return False, f"{name} does not resolve from {client}"
         noun = "address" if len(found) == 1 else "addresses"
         return len(found) == wanted, f"{len(found)} {noun}: {', '.join(found)}"
+
+    return probe
+
+
+def _held(kind: str, name: str, by: str) -> Probe:
+    """Held by a number of nodes, by exactly the hosts named, or by none."""
+    if match := re.fullmatch(r"(\d+) nodes?", by):
+        count: int | None = int(match.group(1))
+        hosts: list[str] = []
+    elif by == "no node":
+        count, hosts = 0, []
+    else:
+        count, hosts = None, sorted(h.strip() for h in by.split(",") if h.strip())
+        if not hosts or any(" " in h for h in hosts):
+            raise BadCondition(
+                f"{kind} {name} held by: expected N nodes, HOST[,HOST...] or no node, not {by!r}"
+            )
+
+    def probe(view: ClusterView) -> tuple[bool, str]:
+        found = view.holders(kind, name)
+        seen = ", ".join(found) or "no node"
+        return (len(found) == count if count is not None else found == hosts), f"held by {seen}"
 
     return probe
 

@@ -243,7 +243,13 @@ class ScenarioRun:
         host = step.on or (leader.name if leader is not None else self.first_manager())
         self.world.trace.emit(self.world.env.now, host, "step", run=step.run)
         verdict = run_step(
-            step, now, self.rng, lambda m, p: self.world.call(host, m, **p), host, (NoReply,)
+            step,
+            now,
+            self.rng,
+            lambda m, p: self.world.call(host, m, **p),
+            host,
+            (NoReply,),
+            self.scenario.files,
         )
         if verdict is not None:
             self.report.verdicts.append(verdict)

@@ -94,6 +94,9 @@ class Scenario:
     expectations: tuple[Expectation, ...] = ()
     duration: float = 0.0
     mutations: tuple[str, ...] = ()  # planted bugs, by name (raft's or the manager's)
+    #: Files the steps' commands read (``secret create db_pw pw.txt``), by name: the
+    #: scenario carries them, so it runs the same wherever it is run from.
+    files: dict[str, str] = field(default_factory=dict)
 
 
 # -- reading, with positions ------------------------------------------------------------
@@ -219,7 +222,17 @@ def load(path: str | Path) -> Scenario:
 
 
 CLUSTER_FIELDS = ("managers", "workers", "names", "resources", "labels", "images", "spare")
-TOP = ("name", "seed", "cluster", "network", "steps", "expect", "duration", "mutations")
+TOP = (
+    "name",
+    "seed",
+    "cluster",
+    "network",
+    "files",
+    "steps",
+    "expect",
+    "duration",
+    "mutations",
+)
 MUTATIONS = tuple(sorted({*Mutations.__dataclass_fields__, *ManagerMutations.__dataclass_fields__}))
 
 
@@ -286,6 +299,7 @@ def parse(source: str, path: str = "<scenario>") -> Scenario:
         expectations=expectations,
         duration=duration,
         mutations=_mutations(reader, top.get("mutations")),
+        files=_files(reader, top.get("files")),
     )
 
 
@@ -315,6 +329,15 @@ def _mutations(reader: _Reader, node: yaml.Node | None) -> tuple[str, ...]:
             )
         names.append(name)
     return tuple(names)
+
+
+def _files(reader: _Reader, node: yaml.Node | None) -> dict[str, str]:
+    if node is None:
+        return {}
+    return {
+        name: reader.text(text, f"files.{name}")
+        for name, text in reader.mapping(node, "files", ()).items()
+    }
 
 
 def _labels(reader: _Reader, node: yaml.Node | None, hosts: list[str]) -> dict[str, dict[str, str]]:

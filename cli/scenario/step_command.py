@@ -7,7 +7,7 @@ did not answer (paused, down, cut off)."""
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from cli.commands.flags import UsageError
@@ -28,12 +28,21 @@ def run_step(
     call: Call,
     host: str,
     unanswered: tuple[type[Exception], ...],
+    files: Mapping[str, str] | None = None,
 ) -> Verdict | None:
-    """Run ``step.run`` on ``host``; its verdict, or None for a step that simply worked."""
+    """Run ``step.run`` on ``host``; its verdict, or None for a step that simply worked.
+    A file the command reads is one of the scenario's ``files``."""
     label = f"step: {step.run}" + (" (fails)" if step.fails else "")
     errors: list[str] = []
+    carried = dict(files or {})
+
+    def read_file(name: str) -> str:
+        if name not in carried:
+            raise FileNotFoundError(2, "No such file or directory", name)
+        return carried[name]
+
     try:
-        commands = parse_command(split(step.run), rng)
+        commands = parse_command(split(step.run), rng, read_file)
     except ValueError as error:  # an unclosed quote
         commands, errors = [], [f"cannot split the command line: {error}"]
     except UsageError as error:
@@ -48,7 +57,7 @@ def run_step(
             errors.append(str(error))
             continue
         if not outcome.ok:
-            errors.append(outcome.error)
+            errors.append(outcome.error or outcome.said)
     if step.fails:
         seen = errors[0] if errors else "it was accepted"
         return Verdict(label, bool(errors), now, seen, step.line)

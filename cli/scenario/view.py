@@ -44,6 +44,11 @@ class ClusterView(Protocol):
         service ``client`` (None: no such name, or no such task)."""
         ...
 
+    def holders(self, kind: str, name: str) -> list[str]:
+        """The hosts (sorted) whose agent holds the ``kind`` ("secret" or "config")
+        called ``name`` now."""
+        ...
+
 
 class SimView:
     """A simulated world as a :class:`ClusterView`."""
@@ -73,6 +78,13 @@ class SimView:
     def resolve(self, client: str, name: str) -> tuple[str, ...] | None:
         task = self._client_task(client)
         return None if task is None else self.world.traffic.resolve_from(task, name)
+
+    def holders(self, kind: str, name: str) -> list[str]:
+        return [
+            host.name
+            for host in self.world.up_hosts()
+            if host.node is not None and name in host.node.info()["held"][kind]
+        ]
 
     def _client_task(self, service_name: str) -> Task | None:
         """The service's first task (by slot, then id) whose container runs."""

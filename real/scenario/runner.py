@@ -29,7 +29,7 @@ from real.control import ControlError
 from real.scenario.carrier import Carrier, FaultFailed
 from real.scenario.checks import RaftWatch, TaskWatch
 from real.scenario.support import UNDO
-from real.scenario.view import Connections, RealView, look, with_traffic
+from real.scenario.view import Connections, RealView, holders, look, with_traffic
 from sim.faults import scenario as scenario_faults
 
 #: Seconds a step's command may wait for its reply (the manager's own request
@@ -127,6 +127,8 @@ class _Run:
             n for n, m in self.carrier.hosts if m and n not in self.down and n not in self.paused
         ]
         view = with_traffic(look(self.looks, managers, self.carrier.containers_on), self.carrier)
+        up = [n for n, _ in self.carrier.hosts if n not in self.down and n not in self.paused]
+        view.held = holders(self.looks, up)
         leaders = self.report.timeline.leaders
         if view.leader() and view.leader() != (leaders[-1][1] if leaders else self.view.leader()):
             leaders.append((now, view.leader()))
@@ -147,6 +149,7 @@ class _Run:
                 lambda m, p: self.commands.call(host, m, p),
                 host,
                 (ControlError,),
+                self.scenario.files,
             )
             if verdict is not None:
                 self.report.verdicts.append(verdict)

@@ -51,6 +51,8 @@ class RealView:
     #: request is answered and no name resolves, so traffic expectations fail.
     send: Callable[[str, int, str, int], list[str]] | None = None
     lookup: Callable[[str, str], tuple[str, ...] | None] | None = None
+    #: The hosts to ask what their agents hold (see ClusterView.holders).
+    held: Callable[[str, str], list[str]] = lambda _kind, _name: []
 
     def leader(self) -> str:
         return self.leading
@@ -63,6 +65,9 @@ class RealView:
 
     def resolve(self, client: str, name: str) -> tuple[str, ...] | None:
         return self.lookup(client, name) if self.lookup else None
+
+    def holders(self, kind: str, name: str) -> list[str]:
+        return self.held(kind, name)
 
     def containers_on(self, host: str) -> int:
         """What the carrier sees running there; else the tasks the leader has running
@@ -134,6 +139,26 @@ def look(
         if store is not None:
             view.leading, view.store = leading[0].host, store
     return view
+
+
+def holders(connections: Connections, hosts: list[str]) -> Callable[[str, str], list[str]]:
+    """Asks each of ``hosts`` (those up) for its Info when an expectation needs it:
+    the ones whose agent holds the named secret or config (one that does not answer
+    holds nothing this look)."""
+
+    def held(kind: str, name: str) -> list[str]:
+        found = []
+        for host in sorted(hosts):
+            try:
+                reply = connections.call(host, INFO, {})
+            except ControlError:
+                continue
+            value = reply.value if reply.ok and isinstance(reply.value, dict) else {}
+            if name in (value.get("held") or {}).get(kind, ()):
+                found.append(host)
+        return found
+
+    return held
 
 
 def _state(connections: Connections, host: str) -> MemoryStore | None:

@@ -80,6 +80,11 @@ def verdicts(expectations: str) -> Report:
             "by: [{at: 60s, check: node worker-2 down}]",
             "node ready",
         ),
+        (
+            "at: [{at: 10s, check: secret db_pw held by no node}]",
+            "at: [{at: 10s, check: secret db_pw held by 1 node}]",
+            "held by no node",
+        ),
     ],
 )
 def test_each_kind_of_expectation_fails_when_made_wrong(right: str, wrong: str, seen: str) -> None:
@@ -117,6 +122,32 @@ def test_a_failed_run_prints_its_verdict_and_how_to_replay_it(tmp_path: Path) ->
     assert "trace hash " in text
 
 
+def test_a_step_reads_the_files_the_scenario_carries() -> None:
+    scenario = parse(
+        "files: {pw.txt: s3cret}\n"
+        "cluster: {managers: 1, workers: 2}\n"
+        "steps:\n"
+        "  - {at: 0s, run: secret create db_pw pw.txt}\n"
+        "  - {at: 1s, run: secret create other nope.txt}\n"
+        "  - {at: 1s, run: service create --name web --secret db_pw nginx}\n"
+        "  - {at: 1s, run: service create --name bad --secret nope nginx}\n"
+        "expect:\n"
+        "  at: [{at: 10s, check: secret db_pw held by 1 node}]\n"
+        "duration: 12s",
+        "x.yml",
+    )
+    seen = {v.text: (v.passed, v.seen) for v in run(scenario).verdicts}
+    assert seen["step: secret create other nope.txt"] == (
+        False,
+        "error reading from nope.txt: open nope.txt: no such file or directory",
+    )
+    assert seen["step: service create --name bad --secret nope nginx"] == (
+        False,
+        "secret not found: nope",
+    )
+    assert seen["at 10s: secret db_pw held by 1 node"][0]
+
+
 def test_a_bad_step_command_fails_its_step() -> None:
     scenario = parse(
         "steps: [{at: 0s, run: service create --replicas abc nginx}]\nduration: 5s", "x.yml"
@@ -145,7 +176,7 @@ def test_a_bad_step_command_fails_its_step() -> None:
         ("steps:\n  - {at: 1s}", "x.yml:2: steps[0]: needs one of 'run' (a command) or 'fault'"),
         (
             "colour: red",
-            "x.yml:1: colour: unknown field (expected one of name, seed, cluster, network, "
+            "x.yml:1: colour: unknown field (expected one of name, seed, cluster, network, files, "
             "steps, expect, duration, mutations)",
         ),
         ("expect:\n  by:\n    - {at: 5s}", "x.yml:3: expect.by[0]: needs 'check'"),
@@ -287,3 +318,12 @@ duration: 25s
     with pytest.raises(ScenarioError) as caught:
         parse("cluster: {workers: 1, names: {worker-1: manager-1}}", "x.yml")
     assert str(caught.value) == "x.yml:1: cluster.names: two hosts would have one name"
+
+
+def test_held_by_takes_a_count_hosts_or_no_node() -> None:
+    from cli.scenario.conditions import BadCondition, read
+
+    assert read("secret a held by 2 nodes").probe is not None
+    assert read("config a held by worker-1,worker-2").probe is not None
+    with pytest.raises(BadCondition, match="expected N nodes, HOST"):
+        read("secret a held by worker 1")
