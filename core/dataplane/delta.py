@@ -112,10 +112,10 @@ class StateFollower:
         for key in (*delta.endpoints_removed, *changed):
             old = by_key.pop(key, None)
             if old is not None:
-                del ordered[bisect_left(ordered, _address_order(old), key=_address_order)]
+                del ordered[bisect_left(ordered, address_order(old), key=address_order)]
         for endpoint in delta.endpoints:
             by_key[endpoint_key(endpoint)] = endpoint
-            insort(ordered, endpoint, key=_address_order)
+            insort(ordered, endpoint, key=address_order)
         bindings = {b.service_id: b for b in base.services} if base is not None else {}
         for service_id in delta.services_removed:
             bindings.pop(service_id, None)
@@ -140,9 +140,11 @@ class StateFollower:
         return True
 
 
-def _address_order(endpoint: Endpoint) -> tuple[str, str]:
-    """The order of a state's endpoints."""
-    return endpoint.address, endpoint.task_id
+def address_order(endpoint: Endpoint) -> tuple[str, str, str]:
+    """The order of a state's endpoints (the leader's and every node's): by address,
+    then task, then node (two load balancers never share an address; if they did,
+    the node would still tell them apart)."""
+    return endpoint.address, endpoint.task_id, endpoint.node_id
 
 
 def _task_order(endpoint: Endpoint) -> str:

@@ -23,7 +23,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import replace
 
 from core.allocator.vni import network_vni
-from core.dataplane.delta import NetworkDelta, diff
+from core.dataplane.delta import NetworkDelta, address_order, diff
 from core.dataplane.state import Endpoint, NetworkState, PublishedPort, ServiceBinding
 from core.model.enums import PublishMode, ResolutionMode
 from core.model.network import Network, NetworkAttachment
@@ -282,7 +282,7 @@ class NetworkStates:
                 endpoints.append(Endpoint(address, node.id, underlay(node.status.addr)))
         state = replace(
             bare,
-            endpoints=tuple(sorted(endpoints, key=lambda e: (e.address, e.task_id))),
+            endpoints=tuple(sorted(endpoints, key=address_order)),
             services=tuple(sorted(bindings, key=lambda b: (b.name, b.service_id))),
         )
         return state, frozenset(users)

@@ -137,10 +137,14 @@ class HostDataplane:
         self.host_ports.detach(task_id)
         with self._lock:
             joined = self._joined.pop(task_id, None)
-            if self.overlay is not None and any(n not in self.states for n in joined or ()):
-                self.overlay.apply(self._with_joined())  # the last task on it has left
         if joined and self._dns is not None:
             self._dns.remove(task_id)
+        with self._lock:
+            if self.overlay is not None and any(n not in self.states for n in joined or ()):
+                try:
+                    self.overlay.apply(self._with_joined())  # the last task on it has left
+                except Exception:  # the next program removes it
+                    log.exception("removing a network its last task left failed")
 
     def _resolver(self) -> EmbeddedDns:
         with self._lock:

@@ -44,6 +44,7 @@ class LatestPrograms(Generic[T]):
         self._wanted: tuple[T] | None = None  # boxed: None is a value too
         self._closed = False
         self._busy = False  # a program is running
+        self._submitted = 0  # programs asked for, to see a newer one during a pause
         self.failures = 0  # programs that raised, for logs and tests
         self._thread = threading.Thread(target=self._loop, name="dataplane", daemon=True)
         self._thread.start()
@@ -51,6 +52,7 @@ class LatestPrograms(Generic[T]):
     def submit(self, wanted: T) -> None:
         with self._cond:
             self._wanted = (wanted,)
+            self._submitted += 1
             self._cond.notify_all()
 
     def close(self) -> None:
@@ -65,6 +67,12 @@ class LatestPrograms(Generic[T]):
         """Wait until nothing waits to run (for tests and shutdown)."""
         with self._cond:
             return self._cond.wait_for(lambda: self._wanted is None and not self._busy, timeout)
+
+    def _pause(self, seconds: float) -> None:
+        """Wait (holding the condition) up to ``seconds``; a newer program, or the
+        close, ends the wait early, so the newer one runs at once."""
+        seen = self._submitted
+        self._cond.wait_for(lambda: self._closed or self._submitted != seen, seconds)
 
     def _loop(self) -> None:
         pause = 0.0
@@ -83,9 +91,9 @@ class LatestPrograms(Generic[T]):
                 log.exception("programming the data plane failed; again in %.1f s", pause)
                 with self._cond:
                     self._busy = False
-                    if self._wanted is None:
-                        self._wanted = (wanted,)  # again, unless a newer one came
-                    self._cond.wait_for(lambda: self._closed, pause)
+                    if self._wanted is None:  # again after a pause, unless a newer one comes
+                        self._wanted = (wanted,)
+                        self._pause(pause)
                 continue
             pause = 0.0
             with self._cond:

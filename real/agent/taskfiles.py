@@ -57,13 +57,15 @@ class TaskFiles:
         directory = self.root / task_id
         directory.mkdir(mode=0o755, exist_ok=True)
         binds: dict[str, dict[str, str]] = {}
-        for file, (uid, gid) in zip(files, owners, strict=True):
-            path = directory / f"{file.kind}-{file.object_id}"
-            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, file.mode)
+        for index, (file, (uid, gid)) in enumerate(zip(files, owners, strict=True)):
+            # one file per reference: a secret mounted at two targets is two files
+            path = directory / f"{index}-{file.kind}-{file.object_id}"
+            mode = file.mode & 0o777  # Go's os.FileMode: the permission bits alone
+            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
             with os.fdopen(descriptor, "wb") as handle:
                 handle.write(file.data)
             os.chown(path, uid, gid)
-            os.chmod(path, file.mode)  # the umask left out of the open
+            os.chmod(path, mode)  # the umask left out of the open
             binds[str(path)] = {"bind": file.path, "mode": "ro"}
         return binds
 
@@ -80,8 +82,12 @@ class TaskFiles:
                 shutil.rmtree(entry, ignore_errors=True)
 
     def close(self) -> None:
-        """Unmount the tmpfs (lazily: running containers keep their bind mounts)."""
+        """Unmount the tmpfs once no task has files on it (lazily: a container keeps
+        its bind mounts). While one has, it stays for the agent's next life: a
+        container made but not started needs its bind sources then."""
         with self._lock:
+            if self.root.is_dir() and any(self.root.iterdir()):
+                return
             if os.path.ismount(self.root):
                 subprocess.run(["umount", "-l", str(self.root)], check=True)
             with contextlib.suppress(OSError):  # each only once empty

@@ -18,6 +18,7 @@ import tempfile
 from pathlib import Path
 
 from real import dockerd
+from real.agent.taskfiles import RUN_ROOT
 from real.testhosts import procs
 from real.testhosts.firewall import tables
 from real.testhosts.naming import ENV_TAG, PREFIX, RunId
@@ -99,16 +100,27 @@ def remove_run(run: RunId, base: Path | None = None) -> None:
         remove_namespace(name)
     for cgroup in owned_cg:
         dockerd.remove_cgroup(cgroup)
-    for point in _mounts(run, base):
+    for point in [*_mounts(run, base), *_mounts(run, RUN_ROOT)]:
         subprocess.run(["umount", "-l", point], capture_output=True, check=False)
-    for directory in owned_dirs:
+    for directory in [*owned_dirs, *_owned_task_files(run)]:
         shutil.rmtree(directory, ignore_errors=True)
+    with contextlib.suppress(OSError):  # once no run has task files left
+        RUN_ROOT.rmdir()
+
+
+def _owned_task_files(run: RunId) -> list[Path]:
+    """The hosts' task-file directories (a daemon keeps its tmpfs mounted while
+    tasks have files on it): /run/shoal/<host namespace>."""
+    if not RUN_ROOT.is_dir():
+        return []
+    return [p for p in sorted(RUN_ROOT.iterdir()) if run.owns(p.name)]
 
 
 def leftovers(base: Path | None = None) -> list[RunId]:
     """Runs that left something behind, dead owner or not, in a stable order."""
     base = default_base() if base is None else base
     names = [*namespaces(), *(p.name for p in run_dirs(base)), *_tags()]
+    names += [p.name for p in sorted(RUN_ROOT.iterdir())] if RUN_ROOT.is_dir() else []
     names += [_cgroup_owner(name) for name in _cgroups()]
     runs = {run for run in map(RunId.parse, names) if run is not None}
     return sorted(runs, key=str)
@@ -135,6 +147,6 @@ def remains(run: RunId, base: Path | None = None) -> list[str]:
         found += [f"nft table {t} in {name}" for t in _tables_in(name)]
     found += [f"pid {pid}" for pid in sorted(_tags().get(str(run), set()))]
     found += [f"cgroup {name}" for name in _cgroups(run)]
-    found += [f"dir {p}" for p in _owned_dirs(run, base)]
-    found += [f"mount {p}" for p in _mounts(run, base)]
+    found += [f"dir {p}" for p in [*_owned_dirs(run, base), *_owned_task_files(run)]]
+    found += [f"mount {p}" for p in [*_mounts(run, base), *_mounts(run, RUN_ROOT)]]
     return found

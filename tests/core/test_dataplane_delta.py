@@ -7,7 +7,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from core.dataplane.delta import NetworkDelta, StateFollower, diff
+from core.dataplane.delta import NetworkDelta, StateFollower, address_order, diff
 from core.dataplane.state import Endpoint, NetworkState, PublishedPort, ServiceBinding
 
 
@@ -37,7 +37,7 @@ def state(endpoints: list[Endpoint], bindings: list[ServiceBinding]) -> NetworkS
         HEADER.vni,
         HEADER.subnet,
         HEADER.gateway,
-        endpoints=tuple(sorted(endpoints, key=lambda e: (e.address, e.task_id))),
+        endpoints=tuple(sorted(endpoints, key=address_order)),
         services=tuple(
             sorted(
                 (

@@ -61,6 +61,25 @@ def test_a_failed_program_is_tried_again_until_a_newer_one_replaces_it() -> None
         programs.close()
 
 
+def test_a_newer_program_does_not_wait_out_a_failed_ones_pause() -> None:
+    attempts: list[str] = []
+
+    def run(wanted: str) -> None:
+        attempts.append(wanted)
+        if wanted == "old":
+            raise OSError("netlink said no")
+
+    programs: LatestPrograms[str] = LatestPrograms(run, retry_initial=3600, retry_max=3600)
+    try:
+        programs.submit("old")
+        assert _until(lambda: programs.failures == 1)
+        programs.submit("new")  # during the hour's pause
+        assert programs.idle(WAIT), "the newer program waited out the pause"
+        assert attempts == ["old", "new"]
+    finally:
+        programs.close()
+
+
 def test_close_drops_what_waits() -> None:
     ran: list[int] = []
     programs: LatestPrograms[int] = LatestPrograms(ran.append)
@@ -91,6 +110,26 @@ class FakeOverlay:
 
     def attach(self, state: NetworkState, address: str, netns_path: str, ifname: str) -> None:
         self.attached.append((state.network_id, address))
+
+
+class FailingOverlay(FakeOverlay):
+    def apply(self, states: dict[str, NetworkState]) -> None:
+        if self.attached:  # after a task joined: the kernel refuses
+            raise OSError("netlink said no")
+        super().apply(states)
+
+
+class Resolvers:
+    """An embedded DNS server that records the sandboxes it serves."""
+
+    def __init__(self) -> None:
+        self.serving: set[str] = set()
+
+    def add(self, task_id: str, netns_path: str, states: Any) -> None:
+        self.serving.add(task_id)
+
+    def remove(self, task_id: str) -> None:
+        self.serving.discard(task_id)
 
 
 class Nothing:
@@ -130,3 +169,20 @@ def test_a_network_a_task_joined_stays_through_a_program_without_it() -> None:
     dataplane.detach("t1")
     assert overlay.applied[-1] == ["front"], "the network stayed after its last task left"
     assert not dataplane.has_joined("t1")
+
+
+def test_a_failed_teardown_still_stops_the_tasks_dns() -> None:
+    back = _network("back", 4098, "10.0.2.0/24")
+    resolvers = Resolvers()
+    dataplane = HostDataplane("x-", "10.9.0.1", balancer=Nothing(), dns=resolvers)  # type: ignore[arg-type]
+    dataplane.overlay, dataplane.node_id = FailingOverlay(), "n1"  # type: ignore[assignment]
+    dataplane.ingress = Nothing()  # type: ignore[assignment]
+    task = Task(
+        id="t1",
+        node_id="n1",
+        networks_attachments=(NetworkAttachment(network=back, addresses=("10.0.2.5/24",)),),
+    )
+    dataplane.attach(task, "/proc/1/ns/net")
+    assert resolvers.serving == {"t1"}
+    dataplane.detach("t1")  # the network's teardown fails: the next program retries it
+    assert resolvers.serving == set()

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import itertools
 import logging
 import os
 import queue
 import random
+import shutil
 import subprocess
 import threading
 from collections.abc import Callable, Iterator
@@ -653,11 +655,24 @@ def test_logs_and_second_image(executor: DockerExecutor) -> None:
     assert all(stamp > 1_600_000_000 for stamp, _ in result.output)
 
 
+@pytest.fixture
+def files_root(tmp_path: Path) -> Iterator[Path]:
+    """A tmpfs root for task files; unmounted and gone after the test, even a failed one."""
+    root = Path("/run/shoal") / f"test-{tmp_path.name}" / "task-files"
+    try:
+        yield root
+    finally:
+        subprocess.run(["umount", "-l", str(root)], capture_output=True, check=False)
+        shutil.rmtree(root.parent, ignore_errors=True)
+        with contextlib.suppress(OSError):
+            root.parent.parent.rmdir()
+
+
 def test_secrets_and_configs_are_mounted_from_a_tmpfs_read_only(
     make_executor: MakeExecutor,
     results: queue.Queue[ExecutorResult],
     daemon: Dockerd,
-    tmp_path: Path,
+    files_root: Path,
 ) -> None:
     """A task's secret at /run/secrets/<target> and its config at its target, with
     the reference's owner and mode, from a tmpfs outside dockerd's data root (the
@@ -666,12 +681,17 @@ def test_secrets_and_configs_are_mounted_from_a_tmpfs_read_only(
     files = (
         TaskFile("secret", "sec1", "db_pw", "/run/secrets/db_pw", marker.encode(), "0", "0", 0o400),
         TaskFile("config", "cfg1", "app", "/etc/app.conf", b"x=1", "33", "33", 0o440),
+        # the same secret at a second target, with a mode Go's FileMode cuts to 0755
+        TaskFile(
+            "secret", "sec1", "db_pw", "/run/secrets/again", marker.encode(), "0", "0", 0o4755
+        ),
     )
-    root = Path("/run/shoal") / f"test-{tmp_path.name}" / "task-files"
+    root = files_root
     executor = make_executor(task_files=TaskFiles(root))
     script = (
         "sha256sum /run/secrets/db_pw | cut -d' ' -f1; cat /etc/app.conf; echo; "
-        "stat -c '%u %g %a' /run/secrets/db_pw /etc/app.conf; "
+        "stat -c '%u %g %a' /run/secrets/db_pw /etc/app.conf /run/secrets/again; "
+        "sha256sum /run/secrets/again | cut -d' ' -f1; "
         "(echo no >> /run/secrets/db_pw) 2>/dev/null || echo read-only"
     )
     task = make_task(args=("sh", "-c", script))
@@ -683,7 +703,7 @@ def test_secrets_and_configs_are_mounted_from_a_tmpfs_read_only(
     executor.wait(task)
     lines = [line for _, line in executor.logs(task).output]
     digest = hashlib.sha256(marker.encode()).hexdigest()  # the log must not hold it
-    assert lines == [digest, "x=1", "0 0 400", "33 33 440", "read-only"], lines
+    assert lines == [digest, "x=1", "0 0 400", "33 33 440", "0 0 755", digest, "read-only"], lines
     found = subprocess.run(
         ["grep", "-rl", marker, str(daemon.root)], capture_output=True, text=True, check=False
     )
@@ -695,10 +715,9 @@ def test_secrets_and_configs_are_mounted_from_a_tmpfs_read_only(
 
 
 def test_a_uid_that_is_not_a_number_fails_the_prepare_in_dockerds_words(
-    make_executor: MakeExecutor, results: queue.Queue[ExecutorResult], tmp_path: Path
+    make_executor: MakeExecutor, results: queue.Queue[ExecutorResult], files_root: Path
 ) -> None:
-    root = Path("/run/shoal") / f"test-{tmp_path.name}" / "task-files"
-    executor = make_executor(task_files=TaskFiles(root))
+    executor = make_executor(task_files=TaskFiles(files_root))
     files = (TaskFile("secret", "sec1", "db", "/run/secrets/db", b"pw", "bob", "0", 0o400),)
     task = make_task(args=("true",))
     executor.submit(ExecutorCommand(OperationToken(task.id, 1, 1), Operation.PREPARE, task, files))

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from core.tasks.executor import TaskFile
+from real.agent.taskfiles import TaskFiles, files_root
 from real.testhosts import firewall, network, procs, sweep
 from real.testhosts.hosts import TestHost, TestHosts
 from real.testhosts.naming import RunId
@@ -187,6 +189,20 @@ def test_a_mount_left_in_a_host_dir_is_reported_and_removed(
         assert sweep.remains(run, tmp_path) == []
     finally:
         subprocess.run(["umount", "-l", str(leftover)], capture_output=True, check=False)
+
+
+def test_a_hosts_task_files_tmpfs_is_reported_and_removed(real_packages: None) -> None:
+    """A daemon killed with -9 leaves its tasks' tmpfs mounted under /run/shoal."""
+    run = RunId.new()
+    files = TaskFiles(files_root(f"{run.name('h1')}-"))
+    files.write("task1", [TaskFile("secret", "s1", "pw", "/run/secrets/pw", b"x")])
+    try:
+        left = sweep.remains(run)
+        assert f"mount {files.root}" in left and any(item.startswith("dir ") for item in left)
+        sweep.remove_run(run)
+        assert sweep.remains(run) == []
+    finally:
+        subprocess.run(["umount", "-l", str(files.root)], capture_output=True, check=False)
 
 
 def test_sweep_leaves_live_runs_alone(testhosts: Make) -> None:
