@@ -63,6 +63,8 @@ def failed(report: dict[str, Any]) -> list[dict[str, Any]]:
         # client reaches web by its VIP over VXLAN, the mesh answers on a host with no
         # web task, and a partitioned task leaves and rejoins the backends
         SCENARIOS.parent / "web-client-partition.yml",
+        # a secret reaches exactly the nodes of its tasks, and moves with a rotation
+        SCENARIOS.parent / "secret-scoping.yml",
     ],
     ids=lambda path: path.stem,
 )
