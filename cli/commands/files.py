@@ -11,7 +11,6 @@ or two references with one target, is refused before anything is sent.
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -38,28 +37,104 @@ class FileRef:
     mode: int = 0o444
 
 
+_DIGITS = "0123456789abcdefghijklmnopqrstuvwxyz"
+
+
+def _underscores_ok(text: str) -> bool:
+    """Go's ``underscoreOK``: an underscore only between digits, or between a base
+    prefix and a digit."""
+    saw, i = "^", 0
+    hexadecimal = False
+    if len(text) >= 2 and text[0] == "0" and text[1].lower() in "box":
+        i, saw, hexadecimal = 2, "0", text[1].lower() == "x"
+    for char in text[i:]:
+        if char.isdigit() or (hexadecimal and char.lower() in "abcdef"):
+            saw = "0"
+        elif char == "_":
+            if saw != "0":
+                return False
+            saw = "_"
+        elif saw == "_":
+            return False
+        else:
+            saw = "!"
+    return saw != "_"
+
+
 def _go_uint(text: str) -> int:
-    """Go's ``strconv.ParseUint(text, 0, 32)``."""
-    digits = text.replace("_", "")
-    base = 10
-    if digits[:2].lower() in ("0x", "0o", "0b"):
-        base, digits = {"0x": 16, "0o": 8, "0b": 2}[digits[:2].lower()], digits[2:]
+    """Go's ``strconv.ParseUint(text, 0, 32)``: ``0x``/``0o``/``0b`` prefixes, a
+    leading ``0`` for octal, underscores between digits."""
+    syntax = ValueError(f'strconv.ParseUint: parsing "{text}": invalid syntax')
+    if not text or not text.isascii() or not _underscores_ok(text):
+        raise syntax
+    digits, base = text.replace("_", ""), 10
+    if len(digits) >= 2 and digits[0] == "0" and digits[1].lower() in "box":
+        base, digits = {"b": 2, "o": 8, "x": 16}[digits[1].lower()], digits[2:]
     elif len(digits) > 1 and digits[0] == "0":
         base, digits = 8, digits[1:]
-    if not digits or not digits.isascii() or not digits.isalnum():
-        raise ValueError(f'strconv.ParseUint: parsing "{text}": invalid syntax')
-    try:
-        value = int(digits, base)
-    except ValueError:
-        raise ValueError(f'strconv.ParseUint: parsing "{text}": invalid syntax') from None
+    if not digits or any(c.lower() not in _DIGITS[:base] for c in digits):
+        raise syntax
+    value = int(digits, base)
     if value >= 2**32:
         raise ValueError(f'strconv.ParseUint: parsing "{text}": value out of range')
     return value
 
 
+def _go_csv_record(text: str) -> list[str]:
+    """One record as Go's ``encoding/csv`` reads it (no lazy quotes): a ``"`` inside
+    an unquoted field, or one that does not end a quoted field, is refused in its
+    words; nothing at all is ``EOF``."""
+    if not text:
+        raise ValueError("EOF")
+    fields: list[str] = []
+    i = 0
+    while True:
+        if i < len(text) and text[i] == '"':
+            value, i = [], i + 1
+            while True:
+                if i >= len(text):
+                    column = len(text) + 1
+                    raise ValueError(
+                        f'parse error on line 1, column {column}: extraneous or missing " in '
+                        "quoted-field"
+                    )
+                if text[i] != '"':
+                    value.append(text[i])
+                    i += 1
+                elif i + 1 < len(text) and text[i + 1] == '"':
+                    value.append('"')
+                    i += 2
+                elif i + 1 == len(text) or text[i + 1] == ",":
+                    i += 1
+                    break
+                else:
+                    raise ValueError(
+                        f'parse error on line 1, column {i + 1}: extraneous or missing " in '
+                        "quoted-field"
+                    )
+            fields.append("".join(value))
+        else:
+            end = text.find(",", i)
+            end = len(text) if end < 0 else end
+            field = text[i:end]
+            if '"' in field:
+                column = i + field.index('"') + 1
+                raise ValueError(
+                    f'parse error on line 1, column {column}: bare " in non-quoted-field'
+                )
+            fields.append(field)
+            i = end
+        if i >= len(text):
+            return fields
+        i += 1  # the comma
+        if i == len(text):
+            fields.append("")
+            return fields
+
+
 def _parser(kind: str) -> Callable[[str], FileRef]:
     def parse(text: str) -> FileRef:
-        fields = next(csv.reader([text]), [])
+        fields = _go_csv_record(text)
         if len(fields) == 1 and "=" not in fields[0]:
             return FileRef(kind, fields[0], fields[0])
         values = {"source": "", "target": "", "uid": "0", "gid": "0"}

@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import base64
 import random
+import shlex
 
 import pytest
 
-from cli.commands.common import Call
+from cli.commands.common import Call, Found
 from cli.commands.flags import UsageError
 from cli.commands.language import parse
 from cli.commands.run import Outcome, failure
@@ -74,11 +75,36 @@ def test_create_reads_the_file_and_refuses_what_the_cli_refuses() -> None:
             "source=a,mode=rw",
             'invalid mode specified: strconv.ParseUint: parsing "rw": invalid syntax',
         ),
+        ("'a\"b'", 'parse error on line 1, column 2: bare " in non-quoted-field'),
+        (
+            "'\"a\"b'",
+            'parse error on line 1, column 3: extraneous or missing " in quoted-field',
+        ),
+        (
+            "source=a,mode=1__0",
+            'invalid mode specified: strconv.ParseUint: parsing "1__0": invalid syntax',
+        ),
+        (
+            "source=a,mode=0o0o7",
+            'invalid mode specified: strconv.ParseUint: parsing "0o0o7": invalid syntax',
+        ),
     ],
 )
 def test_a_bad_secret_value_is_refused_in_the_clis_words(value: str, reason: str) -> None:
     message = refused(f"service create --secret {value} nginx")
-    assert f'invalid argument "{value}" for "--secret" flag: {reason}' in message
+    (given,) = shlex.split(value)  # as the shell hands it to the CLI
+    assert f'invalid argument "{given}" for "--secret" flag: {reason}' in message
+
+
+@pytest.mark.parametrize(
+    ("mode", "bits"), [("0400", 0o400), ("400", 400), ("0o440", 0o440), ("0x1_ff", 0o777)]
+)
+def test_a_mode_is_read_as_go_reads_it_base_0(mode: str, bits: int) -> None:
+    (made,) = parse(f"service create --secret source=a,mode={mode} nginx", random.Random(1))
+    assert isinstance(made, Call) and made.resolved is not None
+    spec = made.resolved(Found(secrets={"a": "id-a"}))["spec"]
+    (ref,) = spec.task_template.container_spec.secrets
+    assert ref.file.mode == bits
 
 
 def test_two_references_with_one_target_are_refused_before_anything_is_sent() -> None:
