@@ -73,9 +73,12 @@ class AssignmentSet:
         if previous is None:
             updates = tuple(current[i] for i in sorted(current))
             return Assignments(
-                AssignmentKind.COMPLETE, updates, (), tuple(sorted(secrets)), (),
-                tuple(sorted(configs)),
-            )  # fmt: skip
+                AssignmentKind.COMPLETE,
+                updates,
+                (),
+                secrets=tuple(sorted(secrets)),
+                configs=tuple(sorted(configs)),
+            )
         changed = tuple(
             current[i]
             for i in sorted(current)

@@ -80,12 +80,25 @@ def test_a_newer_program_does_not_wait_out_a_failed_ones_pause() -> None:
         programs.close()
 
 
-def test_close_drops_what_waits() -> None:
+def test_close_finishes_the_program_under_way_and_drops_what_waits() -> None:
     ran: list[int] = []
-    programs: LatestPrograms[int] = LatestPrograms(ran.append)
-    programs.close()
+    started, release = threading.Event(), threading.Event()
+
+    def run(wanted: int) -> None:
+        started.set()
+        release.wait(WAIT)
+        ran.append(wanted)
+
+    programs: LatestPrograms[int] = LatestPrograms(run)
     programs.submit(1)
-    assert ran == []
+    assert started.wait(WAIT)
+    programs.submit(2)  # waits behind 1
+    closing = threading.Thread(target=programs.close)
+    closing.start()
+    assert _until(lambda: programs._closed)
+    release.set()
+    closing.join(WAIT)
+    assert not closing.is_alive() and ran == [1]
 
 
 def _until(condition: Any) -> bool:
