@@ -20,7 +20,7 @@ from cli.commands.common import Call, Change
 from cli.commands.flags import UsageError
 from cli.commands.language import parse
 from cli.commands.run import Outcome, execute, failure
-from cli.output.answers import KINDS
+from cli.output.answers import KINDS, swarm_updated, unlock_banner
 from cli.output.answers import render as answer_text
 from cli.output.progress import (
     CONVERGE_SECONDS,
@@ -106,7 +106,11 @@ class RealClient:
         if show == "name":
             return str(call.params.get("service") or call.params.get("node"))
         if show == "swarm init":
-            return self._initialized(str(value))
+            initialized = self._initialized(str(value))
+            if view.get("autolock"):
+                key = self.send("SwarmUnlockKey", {})
+                initialized += "\n" + unlock_banner(str(key.value) if key.ok else "")
+            return initialized
         if show == "swarm join":
             joined = self.send(INFO, {})
             manager = bool(joined.ok and joined.value and joined.value["manager"])
@@ -119,7 +123,7 @@ class RealClient:
             done = f"Successfully rotated {view['role']} join token.\n\n" if rotated else ""
             return done + self._join_advice(view["role"], str(token))
         if show == "swarm updated":
-            return "Swarm updated."
+            return swarm_updated(value)
         if show == "promoted":
             return f"Node {call.params['node']} promoted to a manager in the swarm."
         if show == "demoted":

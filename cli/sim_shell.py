@@ -22,7 +22,8 @@ from __future__ import annotations
 
 import random
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
 from typing import Any, TextIO
 
 from cli.commands.common import Call, Change
@@ -31,6 +32,7 @@ from cli.commands.language import parse
 from cli.commands.run import Outcome, execute, failure
 from cli.main import EXIT_INTERRUPTED
 from cli.output.answers import render as answer_text
+from cli.output.answers import swarm_updated, unlock_banner
 from cli.output.progress import CONVERGE_SECONDS, VERIFY_SECONDS, converged, progress, waits, wanted
 from cli.output.views import Context
 from cli.words import split
@@ -89,12 +91,14 @@ MANAGERS_RECOMMENDED_MAX = 7
 class Shell:
     def __init__(self, world: ClusterWorld, out: TextIO, rng: random.Random) -> None:
         self.world, self.out, self.rng = world, out, rng
+        self._lines: Iterator[str] = iter(())
 
     # -- the loop -------------------------------------------------------------------------
 
     def run(self, lines: Iterable[str], echo: bool = False) -> int:
+        self._lines = iter(lines)
         try:
-            for line in lines:
+            for line in self._lines:
                 if echo:
                     self.say(PROMPT + line.rstrip("\n"))
                 if not self.handle(line):
@@ -184,11 +188,18 @@ class Shell:
             if target not in self.world.hosts:
                 raise UsageError(f"no host {target}")
         host = target or self._leader_name()
-        for command in parse(words, self.rng):
+        for command in parse(words, self.rng, self._read):
             outcome = execute(command, lambda m, p: self._send(host, m, p), host)
             self.show(outcome, host)
             if outcome.ok and waits(command):
                 self.converge(str(outcome.value))
+
+    def _read(self, path: str) -> str:
+        """A file a command reads; its standard input (``-``, ``swarm unlock``'s key)
+        is the shell's next line, as a prompt would read it."""
+        if path == "-":
+            return next(self._lines, "")
+        return Path(path).read_text(encoding="utf-8")
 
     def converge(self, service_id: str) -> None:
         """Docker's wait after ``create``/``update`` without ``-d``: simulated time
@@ -242,12 +253,16 @@ class Shell:
             if not swarm.ok or swarm.value is None:
                 return f"Error response from daemon: {swarm.error or 'no leader'}"
             tokens = swarm.value.join_tokens
-            return (
+            initialized = (
                 f"Swarm initialized: current node ({value}) is now a manager.\n\n"
                 + _join_advice("worker", tokens.worker, host)
                 + "\nTo add a manager to this swarm, run 'docker swarm join-token manager' "
                 "and follow the instructions."
             )
+            if view.get("autolock"):
+                key = self._send(host, "SwarmUnlockKey", {})
+                initialized += "\n" + unlock_banner(str(key.value) if key.ok else "")
+            return initialized
         if show == "swarm join":
             identity = self.world.hosts[host].identity
             role = "manager" if identity is not None and identity.manager else "worker"
@@ -263,7 +278,7 @@ class Shell:
             )
             return rotated + _join_advice(view["role"], token, host)
         if show == "swarm updated":
-            return "Swarm updated."
+            return swarm_updated(value)
         if show == "value":
             return str(value)
         if show == "promoted":

@@ -32,6 +32,7 @@ from core.ca.root import RootCA, create_root_ca
 from core.ca.tokens import check_root, join_token, parse_join_token
 from core.dataplane.state import NetworkState
 from core.errors import ShoalError
+from core.manager.autolock import new_unlock_key, not_locked_error
 from core.manager.manager import Manager
 from core.manager.mutations import NO_MUTATIONS, ManagerMutations
 from core.manager.objects_api import default_ingress
@@ -182,6 +183,9 @@ class NodeReady:
     credentials: NodeCredentials | None = None
     # the overlay networks to program changed: exactly these, by network id
     networks: Mapping[str, NetworkState] | None = None
+    # the key this node's data key is to be wrapped under changed (None: unchanged):
+    # the swarm's unlock key on a manager, "" on a worker or without autolock
+    unlock_key: str | None = None
 
 
 @dataclass
@@ -230,6 +234,7 @@ class SwarmNode:
         self.pending_join: PendingJoin | None = None
         self.renewal: tuple[bytes, bytes] | None = None  # (key, CSR) of a renewal under way
         self.leaving: set[str] = set()  # leave requests waiting for the leader's stats
+        self.unlock_key_told: str | None = None  # the last NodeReady.unlock_key
         # Raft's state as written so far (what ``--force-new-cluster`` starts from)
         self.raft_state = disk.raft.copy() if disk is not None else PersistentState()
         if disk is not None and disk.identity is not None:
@@ -423,6 +428,8 @@ class SwarmNode:
             self._join(request)
         elif method == "SwarmLeave":
             self._leave(request)
+        elif method == "SwarmUnlock":
+            self._unlock(request)
         else:
             self._api(request.id, "", method, dict(request.params))
 
@@ -489,6 +496,29 @@ class SwarmNode:
         else:
             self.out.replies.append(reply)
 
+    def _unlock(self, request: ClientRequest) -> None:
+        """A running node is not locked (a locked one is its driver's: it cannot even
+        read its disk, so no node exists to ask); dockerd's words for each case."""
+        if self.identity is None:
+            error: ApiError = ApiError("Unavailable", NOT_IN_SWARM)
+        elif self.manager is None:
+            error = ApiError("Unavailable", NOT_A_MANAGER)
+        else:
+            error = not_locked_error()
+        self.out.replies.append(ClientReply.failed(request.id, error))
+
+    def _unlock_key(self) -> str | None:
+        """The key this node's data key is to be wrapped under now: the swarm's unlock
+        key on a manager whose store holds the cluster, "" on a worker or outside a
+        swarm (workers are never locked), None while a manager does not know yet."""
+        manager = self.manager
+        if manager is None:
+            return ""
+        for cluster in manager.store.tables["clusters"].values():
+            if isinstance(cluster, Cluster):
+                return cluster.unlock_key
+        return None
+
     # -- swarm init, join, leave -------------------------------------------------------------
 
     def _init(self, request: ClientRequest) -> None:
@@ -549,12 +579,14 @@ class SwarmNode:
         tokens = JoinTokens(
             worker=join_token(root, self.entropy), manager=join_token(root, self.entropy)
         )
+        autolock = self.init_options["spec"].encryption_config.auto_lock_managers
         cluster = Cluster(
             id=new_id(self.rng),
             **self.init_options,
             join_tokens=tokens,
             tls_info=root.tls_info(),
             root_ca=stored_root(root),
+            unlock_key=new_unlock_key(self.entropy) if autolock else "",
         )
         key_pem, csr_pem = new_csr(self.entropy)
         certificate = issue(
@@ -927,6 +959,9 @@ class SwarmNode:
             deadlines.append(self.agent.next_deadline)
         found = [d for d in deadlines if d is not None]
         self.out.next_deadline = min(found, default=None)
+        unlock_key = self._unlock_key()
+        if unlock_key is not None and unlock_key != self.unlock_key_told:
+            self.out.unlock_key = self.unlock_key_told = unlock_key
         out, self.out = self.out, NodeReady()
         if self._cut_off():
             out.messages = [(t, m) for t, m in out.messages if t == self.host]

@@ -51,6 +51,7 @@ from typing import Any
 from core.agent.agent import AgentWrite
 from core.ca.credentials import NodeCredentials
 from core.dataplane.state import NetworkState
+from core.manager.autolock import locked_answer, parse_key
 from core.manager.requests import ClientReply, ClientRequest
 from core.messages import (
     ClusterMessage,
@@ -75,7 +76,18 @@ from real.files import FileLayer, OsFiles
 from real.tls import Credentials
 from real.transport import JoinError, Transport, fetch_root, request_join
 from real.transport.frames import split_host
-from real.wal import IdentityChange, RaftReset, Wal, WalError
+from real.wal import (
+    DataKeys,
+    IdentityChange,
+    KeyFile,
+    RaftReset,
+    StoredKeys,
+    Wal,
+    WalCorrupt,
+    WalError,
+    WrongKey,
+    wrap,
+)
 from real.wal.records import Record
 
 log = logging.getLogger(__name__)
@@ -185,18 +197,46 @@ class Driver:
         self._request_seq = 0
         self._service_names: dict[str, str] = {}  # read by executor threads: swapped whole
         self._joins: set[asyncio.Task[None]] = set()
+        self.key_file = KeyFile(self.files, str(config.data_dir / WAL_DIRECTORY))
+        self.locked: StoredKeys | None = None  # until ``swarm unlock``: the wrapped keys
+        self.kek: bytes | None = None  # the unlock key the data keys are wrapped under
 
     # -- life ------------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Recover the WAL, adopt the containers of tasks the node still owns (removing
-        the rest), boot the node, and start the transport if it has credentials."""
+        """Read the data keys; a locked manager stops there, serving only ``swarm
+        unlock`` (and a forced leave) until it is given its key. Otherwise boot."""
         loop = asyncio.get_running_loop()
         self._loop = loop
         self.failed = loop.create_future()
         self._flushing = asyncio.Event()
+        stored = await asyncio.to_thread(self._stored_keys)
+        if stored.locked:
+            self.locked = stored
+            log.warning("the swarm is locked: docker swarm unlock gives this manager its key")
+            return
+        await self._boot(stored.open(None), None)
+
+    def _stored_keys(self) -> StoredKeys:
+        """The data keys on disk; a node that has none yet makes its first."""
+        stored = self.key_file.load()
+        if stored is not None:
+            return stored
+        if self.files.list(self.key_file.directory):
+            raise WalCorrupt(f"wal: {self.key_file.path} is missing, so its log cannot be read")
+        stored = wrap(DataKeys.fresh(), None)
+        self.key_file.save(stored)
+        return stored
+
+    async def _boot(self, keys: DataKeys, kek: bytes | None) -> None:
+        """Recover the WAL, adopt the containers of tasks the node still owns (removing
+        the rest), boot the node, and start the transport if it has credentials."""
+        loop = asyncio.get_running_loop()
+        self.locked, self.kek = None, kek
         directory = str(self.config.data_dir / WAL_DIRECTORY)
-        self.wal = await asyncio.to_thread(Wal.open, self.files, directory)
+        self.wal = await asyncio.to_thread(Wal.open, self.files, directory, keys)
+        if len(keys.keys) > 1:  # a rotation the last life did not finish
+            await asyncio.to_thread(self._rekey, keys.only_current(), kek)
         disk = self.wal.recovered()
         version = await asyncio.to_thread(self.docker.version)
         description = describe_host(str(version.get("Version", "")))
@@ -303,6 +343,8 @@ class Driver:
         if method == "SwarmJoin" and "remote" in params:
             params = {**params, "remote": with_port(str(params["remote"]))}
         request = ClientRequest(f"client-{self._request_seq}", method, params)
+        if self.locked is not None:
+            return await self._locked_call(request, self.locked)
         node = self._advance()
         if node is None:
             return ClientReply(
@@ -317,10 +359,45 @@ class Driver:
         finally:
             self._waiting.pop(request.id, None)
 
+    async def _locked_call(self, request: ClientRequest, stored: StoredKeys) -> ClientReply:
+        """A locked manager's answer (core/manager/autolock.py): an unlock with the
+        right key boots it; a forced leave forgets the swarm and boots it outside one."""
+
+        def opens(kek: bytes) -> bool:
+            try:
+                stored.open(kek)
+            except WrongKey:
+                return False
+            return True
+
+        refused = locked_answer(request, opens)
+        if refused is not None:
+            return refused
+        if request.method == "SwarmUnlock":
+            kek = parse_key(str(request.params["key"]))
+            await self._boot(stored.open(kek), kek)
+        else:
+            await self._boot(await asyncio.to_thread(self._forget_swarm), None)
+        log.info("%s: this manager runs again", request.method)
+        return ClientReply(request.id, True, None)
+
+    def _forget_swarm(self) -> DataKeys:
+        """``swarm leave --force`` of a locked manager: its log, unreadable, goes, and
+        a new one starts with new data keys in the clear (it is in no swarm)."""
+        directory = self.key_file.directory
+        for name in self.files.list(directory):
+            self.files.remove(os.path.join(directory, name))
+        self.files.fsync_dir(directory)
+        keys = DataKeys.fresh()
+        self.key_file.save(wrap(keys, None))
+        return keys
+
     def info(self) -> dict[str, Any]:
         """The swarm part of ``docker info`` (:meth:`~core.node.SwarmNode.info`; before
         the node has booted, who this daemon will be)."""
         node = self.node
+        if self.locked is not None:
+            return {"host": self.host, "hostname": "", "node_id": "", "locked": True}
         if node is None:
             return {
                 "host": self.host,
@@ -395,6 +472,8 @@ class Driver:
             self.failed.set_result(error)
 
     async def _carry_out(self, ready: NodeReady) -> None:
+        if ready.unlock_key is not None:
+            await asyncio.to_thread(self._lock_with, ready.unlock_key)
         if ready.identity is None and self.transport is not None:  # it left the swarm
             transport, self.transport = self.transport, None
             await transport.close()
@@ -423,6 +502,29 @@ class Driver:
             future = self._waiting.get(reply.id)
             if future is not None and not future.done():
                 future.set_result(reply)
+
+    def _lock_with(self, unlock_key: str) -> None:
+        """Wrap the data keys under the swarm's unlock key ("": keep them in the
+        clear). A data key that was in the clear is replaced first, as SwarmKit
+        rotates its raft DEK when autolock comes on: the old one may have been copied."""
+        kek = parse_key(unlock_key) if unlock_key else None
+        wal = self.wal
+        if kek == self.kek or wal is None:
+            return
+        if self.kek is None and kek is not None:
+            rotated = wal.keys.rotated()
+            self.key_file.save(wrap(rotated, kek))  # both: a crash may come mid-rotation
+            self._rekey(rotated.only_current(), kek)
+        else:
+            self.key_file.save(wrap(wal.keys, kek))
+        self.kek = kek
+        log.info("data keys %s", "locked under the unlock key" if kek else "kept unlocked")
+
+    def _rekey(self, keys: DataKeys, kek: bytes | None) -> None:
+        """The log rewritten under ``keys``' current data key, then the others dropped."""
+        assert self.wal is not None
+        self.wal.rekey(keys)
+        self.key_file.save(wrap(keys, kek))
 
     def _program(self, networks: dict[str, NetworkState]) -> None:
         """Program the host's data plane, off the loop: the latest networks only."""

@@ -30,6 +30,7 @@ import msgpack
 import simpy
 
 from core.ca.credentials import NodeCredentials
+from core.manager.autolock import human_key, locked_answer
 from core.manager.mutations import NO_MUTATIONS, ManagerMutations
 from core.manager.requests import ClientReply, ClientRequest
 from core.messages import ClusterMessage, RaftEnvelope, decode, encode
@@ -100,6 +101,7 @@ class HostState(enum.Enum):
     UP = "up"
     PAUSED = "paused"  # stopped: clocks run on, inputs queue until it resumes
     CRASHED = "crashed"
+    LOCKED = "locked"  # restarted under autolock: nothing runs until ``swarm unlock``
 
 
 class ClusterHost:
@@ -123,6 +125,8 @@ class ClusterHost:
         self.identity: NodeIdentity | None = None  # its TLS credentials with it
         self.credentials: NodeCredentials | None = None  # what its TLS would present now
         self.tasks: dict[str, Task] = {}  # the agent's durable store
+        # the key the data key is wrapped under on disk ("": none, it boots unlocked)
+        self.unlock_key = ""
         self.state = HostState.CRASHED
         self.node: SwarmNode | None = None
         self.incarnation = 0
@@ -139,6 +143,14 @@ class ClusterHost:
     # -- life ----------------------------------------------------------------------------
 
     def boot(self) -> None:
+        """Start the process: a manager whose disk is locked waits for its key."""
+        if self.unlock_key and self.identity is not None:
+            self.state = HostState.LOCKED
+            self.world.trace.emit(self.world.env.now, self.name, "locked")
+            return
+        self._start_node()
+
+    def _start_node(self) -> None:
         self.incarnation += 1
         env = self.world.env
         rng = self.world.streams.child(f"host/{self.name}/node/{self.incarnation}")
@@ -261,6 +273,9 @@ class ClusterHost:
     def request(self, request: ClientRequest) -> None:
         if self._hold(functools.partial(self.request, request)):
             return
+        if self.state is HostState.LOCKED:
+            self._locked_request(request)
+            return
         node = self._advance()
         if node is None:
             self.world.replies[request.id] = ClientReply(
@@ -269,6 +284,20 @@ class ClusterHost:
             return
         node.request(request)
         self.step()
+
+    def _locked_request(self, request: ClientRequest) -> None:
+        """As real/driver.py: refused, or an unlock with the right key (the node then
+        boots from its disk), or a forced leave (the swarm's state is forgotten)."""
+        refused = locked_answer(request, lambda raw: human_key(raw) == self.unlock_key)
+        if refused is not None:
+            self.world.replies[request.id] = refused
+            return
+        if request.method == "SwarmLeave":
+            self.identity, self.tasks, self.unlock_key = None, {}, ""
+            self.disk.wipe()
+        self.world.trace.emit(self.world.env.now, self.name, "unlocked", how=request.method)
+        self._start_node()
+        self.world.replies[request.id] = ClientReply(request.id, True, None)
 
     def _synced(self, seq: int) -> None:
         if self._hold(functools.partial(self._synced, seq)):
@@ -315,6 +344,8 @@ class ClusterHost:
                 self.tasks.pop(agent_write.task_id, None)
             else:
                 self.tasks[agent_write.task_id] = agent_write.task
+        if ready.unlock_key is not None:
+            self.unlock_key = ready.unlock_key
         if ready.identity is not False:
             self.identity = ready.identity if isinstance(ready.identity, NodeIdentity) else None
             if self.identity is None:

@@ -41,6 +41,10 @@ class Call:
     secrets: tuple[str, ...] = ()
     configs: tuple[str, ...] = ()
     resolved: Callable[[Found], dict[str, Any]] | None = None
+    # the docker CLI's own checks: ``before`` (a method and what of its answer refuses
+    # the command before it is sent) and ``refuse`` (what of the answer fails it)
+    before: tuple[str, Callable[[Any], str | None]] | None = None
+    refuse: Callable[[Any], str | None] | None = None
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ is read first, as the docker CLI does). A line Docker would refuse raises
 
 from __future__ import annotations
 
+import getpass
 import random
 import sys
 from collections.abc import Callable, Sequence
@@ -33,6 +34,18 @@ def _read(path: str) -> str:
     return Path(path).read_text(encoding="utf-8")
 
 
+def _key_reader(read_file: ReadFile) -> Callable[[], str]:
+    """``swarm unlock``'s key: typed unseen after ``Enter unlock key:`` on a terminal,
+    else the first line of standard input (the docker CLI's ``readKey``)."""
+
+    def read_key() -> str:
+        if read_file is _read and sys.stdin.isatty():
+            return getpass.getpass("Enter unlock key: ")
+        return read_file("-").partition("\n")[0]
+
+    return read_key
+
+
 def parse(
     line: str | Sequence[str], rng: random.Random, read_file: ReadFile = _read
 ) -> list[Command]:
@@ -49,7 +62,7 @@ def parse(
     if group == "service":
         return _service(verb, rest, rng, read_file)
     if group == "swarm":
-        return _swarm(verb, rest)
+        return _swarm(verb, rest, _key_reader(read_file))
     if group == "network":
         return _network(verb, rest)
     if group in ("secret", "config"):
@@ -106,7 +119,7 @@ def _node(verb: str, rest: list[str]) -> list[Command]:
     raise UsageError(_unknown("node", verb))
 
 
-def _swarm(verb: str, rest: list[str]) -> list[Command]:
+def _swarm(verb: str, rest: list[str], read_key: Callable[[], str]) -> list[Command]:
     if verb == "init":
         return [swarm.init(rest)]
     if verb == "join":
@@ -117,6 +130,10 @@ def _swarm(verb: str, rest: list[str]) -> list[Command]:
         return [swarm.leave(rest)]
     if verb == "update":
         return [swarm.update(rest)]
+    if verb == "unlock-key":
+        return [swarm.unlock_key(rest)]
+    if verb == "unlock":
+        return [swarm.unlock(rest, read_key)]
     raise UsageError(_unknown("swarm", verb))
 
 

@@ -42,12 +42,24 @@ def execute(command: Command, send: Send, self_name: str) -> Outcome:
     found, failed = _look_up(command, send)
     if failed is not None:
         return failed
+    if command.before is not None:
+        method, refuse = command.before
+        asked = send(method, {})
+        if not asked.ok:
+            return _answered(command, asked, method, {})
+        why = refuse(asked.value)
+        if why is not None:
+            return Outcome(command, False, error=why, said=why)
     chosen = command.resolved(found) if command.resolved is not None else command.params
     params = {
         key: (self_name if key == "node" and value == "self" else value)
         for key, value in chosen.items()
     }
     reply = send(command.method, params)
+    if reply.ok and command.refuse is not None:
+        why = command.refuse(reply.value)
+        if why is not None:
+            return Outcome(command, False, reply.value, error=why, said=why)
     return _answered(command, reply, command.method, params)
 
 

@@ -4,11 +4,12 @@ command runs on (init, join and leave are that node's own) or for its manager.""
 from __future__ import annotations
 
 import argparse
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from cli.commands.common import Call
 from cli.commands.flags import UINT, CommandParser, UsageError
 from cli.commands.values import DURATION
+from core.model.cluster import Cluster
 
 #: Docker's swarm port, the one a ``swarm join`` remote may leave out.
 SWARM_PORT = 2377
@@ -24,11 +25,15 @@ def addresses(flags: argparse.Namespace) -> dict[str, str]:
 def init(argv: Sequence[str]) -> Call:
     parser = CommandParser("swarm init", most=0)
     parser.add_argument("--force-new-cluster", action="store_true")
+    parser.add_argument("--autolock", action="store_true")
     parser.add_argument("--advertise-addr")
     parser.add_argument("--listen-addr")
     flags, _ = parser.parse(argv)
-    params = {"force_new_cluster": True} if flags.force_new_cluster else {}
-    return Call("SwarmInit", {**params, **addresses(flags)}, show="swarm init")
+    params: dict[str, object] = {"force_new_cluster": True} if flags.force_new_cluster else {}
+    if flags.autolock:
+        params["autolock"] = True
+    view = {"autolock": flags.autolock}
+    return Call("SwarmInit", {**params, **addresses(flags)}, show="swarm init", view=view)
 
 
 def join(argv: Sequence[str]) -> Call:
@@ -74,10 +79,61 @@ def update(argv: Sequence[str]) -> Call:
     parser.add_argument("--task-history-limit", type=UINT)
     parser.add_argument("--dispatcher-heartbeat", type=DURATION)
     parser.add_argument("--cert-expiry", type=DURATION)
+    parser.add_argument("--autolock", action="store_true")
     flags, _ = parser.parse(argv)
     params = {
         "task_history_limit": flags.task_history_limit,
         "dispatcher_heartbeat_ns": flags.dispatcher_heartbeat,
         "node_cert_expiry_ns": flags.cert_expiry,
+        "autolock": _autolock_given(argv),
     }
     return Call("SwarmUpdate", params, show="swarm updated")
+
+
+def _autolock_given(argv: Sequence[str]) -> bool | None:
+    """``--autolock``, ``--autolock=true|false`` (the last one given wins, as in pflag),
+    or None when absent: the parser has refused any other value already."""
+    given = None
+    for word in argv:
+        name, sep, value = word.partition("=")
+        if name == "--autolock":
+            given = not sep or value.lower() in ("true", "1", "t")
+    return given
+
+
+def unlock_key(argv: Sequence[str]) -> Call:
+    """``docker swarm unlock-key [-q] [--rotate]``: the key, and a new one first with
+    ``--rotate`` (refused by the CLI itself when autolock is off)."""
+    parser = CommandParser("swarm unlock-key", most=0)
+    parser.add_argument("-q", "--quiet", action="store_true")
+    parser.add_argument("--rotate", action="store_true")
+    flags, _ = parser.parse(argv)
+    view = {"quiet": flags.quiet, "rotated": flags.rotate}
+    if flags.rotate:
+        return Call(
+            "SwarmUpdate",
+            {"rotate_manager_unlock_key": True},
+            show="unlock-key",
+            view=view,
+            before=("SwarmInspect", _autolock_required),
+            refuse=lambda value: _no_key(value["unlock_key"]),
+        )
+    return Call("SwarmUnlockKey", show="unlock-key", view=view, refuse=_no_key)
+
+
+def _autolock_required(cluster: Cluster) -> str | None:
+    if cluster.spec.encryption_config.auto_lock_managers:
+        return None
+    return "cannot rotate because autolock is not turned on"
+
+
+def _no_key(key: str) -> str | None:
+    return None if key else "no unlock key is set"
+
+
+def unlock(argv: Sequence[str], read_key: Callable[[], str]) -> Call:
+    """``docker swarm unlock``: the key is read from standard input (prompted for on a
+    terminal), as the docker CLI reads it."""
+    parser = CommandParser("swarm unlock", most=0)
+    parser.parse(argv)
+    return Call("SwarmUnlock", {"key": read_key().strip()})

@@ -25,6 +25,24 @@ from cli.output.views import (
 KINDS = {"node ls": "node", "service ls": "service", "service ps": "task", "node ps": "task"}
 
 
+def unlock_banner(key: str) -> str:
+    """The docker CLI's ``printUnlockCommand``."""
+    return (
+        "To unlock a swarm manager after it restarts, run the `docker swarm unlock`\n"
+        "command and provide the following key:\n\n"
+        f"    {key}\n\n"
+        "Remember to store this key in a password manager, since without it you\n"
+        "will not be able to restart the manager."
+    )
+
+
+def swarm_updated(value: Any) -> str:
+    """``swarm update``: the key follows when the update turned autolock on."""
+    if isinstance(value, Mapping) and value.get("autolock_turned_on"):
+        return "Swarm updated.\n" + unlock_banner(str(value["unlock_key"]))
+    return "Swarm updated."
+
+
 def render(
     show: str, view: Mapping[str, Any], params: Mapping[str, Any], value: Any, ctx: Context
 ) -> str | None:
@@ -32,6 +50,8 @@ def render(
     calls whose printing is the front end's own (``swarm init``, ``promoted``...)."""
     fmt = view.get("format")
     quiet = bool(view.get("quiet", False))
+    if show == "none":  # a step of a command whose answer is not printed
+        return ""
     if show == "service inspect --pretty":
         return service_pretty(value, ctx.now, ctx.networks)
     if show == "network inspect":
@@ -42,6 +62,12 @@ def render(
         return network_ls(value or (), filters, fmt=fmt, quiet=quiet, no_trunc=no_trunc)
     if show == "network rm":  # the network as the user named it
         return str(params["network"])
+    if show == "unlock-key":  # SwarmUnlockKey's key, or SwarmUpdate's (--rotate)
+        key = str(value["unlock_key"] if isinstance(value, Mapping) else value)
+        if quiet:
+            return key
+        rotated = "Successfully rotated manager unlock key.\n" if view.get("rotated") else ""
+        return rotated + unlock_banner(key)
     kind, _, verb = show.partition(" ")
     if kind in ("secret", "config"):
         if verb == "ls":

@@ -18,11 +18,12 @@ from core.allocator.ports import PortConflict
 from core.ca import tokens as join_tokens
 from core.ca.errors import CAError
 from core.ca.issue import check_cert_expiry
+from core.manager.autolock import next_unlock_key
 from core.manager.references import check_existence, check_references
 from core.manager.requests import ApiError, DaemonError
-from core.manager.swarm_spec import merged, refuse_autolock
+from core.manager.swarm_spec import merged
 from core.model import replace
-from core.model.cluster import Cluster, ClusterSpec
+from core.model.cluster import Cluster, ClusterSpec, EncryptionConfig
 from core.model.common import StoredObject, Version
 from core.model.enums import (
     NodeAvailability,
@@ -507,14 +508,20 @@ def _cluster(store: MemoryStore) -> Cluster:
 
 def swarm_inspect(ctx: ApiContext, params: Mapping[str, Any]) -> Answer:
     """``docker swarm inspect`` (and the join tokens ``swarm join-token`` prints): the
-    root CA shows as ``TLSInfo``, its key never."""
-    return Answer(replace(_cluster(ctx.store), root_ca=None))
+    root CA shows as ``TLSInfo``, its key never, nor the unlock key."""
+    return Answer(replace(_cluster(ctx.store), root_ca=None, unlock_key=""))
+
+
+def swarm_unlock_key(ctx: ApiContext, params: Mapping[str, Any]) -> Answer:
+    """``docker swarm unlock-key``: the managers' unlock key, "" without autolock."""
+    return Answer(_cluster(ctx.store).unlock_key)
 
 
 def swarm_update(ctx: ApiContext, params: Mapping[str, Any]) -> Write:
-    """``docker swarm update`` and ``join-token --rotate``: the task history limit,
-    the dispatcher's heartbeat period, the lifetime of new node certificates
-    (``--cert-expiry``), new join secrets (the CA digest kept)."""
+    """``docker swarm update``, ``join-token --rotate`` and ``unlock-key --rotate``: the
+    task history limit, the dispatcher's heartbeat period, the lifetime of new node
+    certificates (``--cert-expiry``), new join secrets (the CA digest kept), autolock
+    and its key."""
     current = _cluster(ctx.store)
     _check_version(current, params)
     spec = current.spec
@@ -523,7 +530,6 @@ def swarm_update(ctx: ApiContext, params: Mapping[str, Any]) -> Write:
         if not isinstance(given, ClusterSpec):
             raise ApiError("InvalidArgument", "a cluster spec is required")
         spec = merged(given, current.spec)
-    refuse_autolock(spec)
     limit = params.get("task_history_limit")
     if limit is not None:
         orchestration = replace(spec.orchestration, task_history_retention_limit=int(limit))
@@ -542,6 +548,9 @@ def swarm_update(ctx: ApiContext, params: Mapping[str, Any]) -> Write:
         except CAError as error:
             raise ApiError("InvalidArgument", str(error)) from None
         spec = replace(spec, ca_config=replace(spec.ca_config, node_cert_expiry_ns=int(expiry)))
+    autolock = params.get("autolock")  # shoal's CLI: --autolock=true|false
+    if autolock is not None:
+        spec = replace(spec, encryption_config=EncryptionConfig(auto_lock_managers=bool(autolock)))
     validate_cluster_spec(spec)
     tokens = current.join_tokens
     for role in ("worker", "manager"):
@@ -550,7 +559,13 @@ def swarm_update(ctx: ApiContext, params: Mapping[str, Any]) -> Write:
                 raise ApiError("Internal", "no entropy to make a new join token with")
             rotated = join_tokens.rotate(getattr(tokens, role), ctx.entropy)
             tokens = replace(tokens, **{role: rotated})
-    updated = replace(current, spec=spec, join_tokens=tokens)
+    unlock_key = next_unlock_key(
+        current.unlock_key,
+        spec.encryption_config.auto_lock_managers,
+        bool(params.get("rotate_manager_unlock_key")),
+        ctx.entropy,
+    )
+    updated = replace(current, spec=spec, join_tokens=tokens, unlock_key=unlock_key)
 
     def build(tx: WriteTx) -> None:
         now = tx.get("clusters", current.id)
@@ -558,12 +573,15 @@ def swarm_update(ctx: ApiContext, params: Mapping[str, Any]) -> Write:
             raise SequenceConflict("clusters", current.id)
         tx.update(updated)
 
-    return Write(build)
+    # for the CLI, which prints the key when this update turned autolock on
+    locked_now = unlock_key != "" and current.unlock_key == ""
+    return Write(build, lambda: {"unlock_key": unlock_key, "autolock_turned_on": locked_now})
 
 
 HANDLERS: dict[str, Handler] = {
     "SwarmInspect": swarm_inspect,
     "SwarmUpdate": swarm_update,
+    "SwarmUnlockKey": swarm_unlock_key,
     "ServiceLogs": service_logs,
     "ServiceCreate": service_create,
     "ServiceUpdate": service_update,

@@ -11,7 +11,7 @@ from typing import Any
 
 from core.manager.requests import ApiError
 from core.model import defaults, replace
-from core.model.cluster import ClusterSpec
+from core.model.cluster import ClusterSpec, EncryptionConfig
 from core.model.validate import validate_cluster_spec
 
 MIN_DATA_PATH_PORT, MAX_DATA_PATH_PORT = 1024, 49151  # dockerd's range for --data-path-port
@@ -19,14 +19,16 @@ MAX_SUBNET_SIZE = 29
 
 
 def init_options(params: Mapping[str, Any]) -> dict[str, Any]:
-    """The new cluster's fields from ``SwarmInit``'s ``spec``, ``default_addr_pool``,
-    ``subnet_size`` and ``data_path_port`` (absent or zero: Docker's defaults)."""
+    """The new cluster's fields from ``SwarmInit``'s ``spec``, ``autolock``,
+    ``default_addr_pool``, ``subnet_size`` and ``data_path_port`` (absent or zero:
+    Docker's defaults)."""
     given = params.get("spec")
     if given is not None and not isinstance(given, ClusterSpec):
         raise ApiError("InvalidArgument", "a cluster spec is required")
     spec = merged(given, ClusterSpec(name="default")) if given else ClusterSpec(name="default")
+    if params.get("autolock"):  # shoal's CLI: swarm init --autolock
+        spec = replace(spec, encryption_config=EncryptionConfig(auto_lock_managers=True))
     validate_cluster_spec(spec)
-    refuse_autolock(spec)
     options: dict[str, Any] = {"spec": spec}
     pools = tuple(params.get("default_addr_pool") or ())
     for pool in pools:
@@ -108,10 +110,3 @@ def default_named(spec: ClusterSpec) -> ClusterSpec:
     if spec.name not in ("", "default"):
         raise ApiError("InvalidArgument", 'swarm spec must be named "default"')
     return spec if spec.name else replace(spec, name="default")
-
-
-def refuse_autolock(spec: ClusterSpec) -> None:
-    """Encryption at rest is not built yet: a swarm that asks to be locked is told so
-    rather than left unencrypted while its owner believes it locked."""
-    if spec.encryption_config.auto_lock_managers:
-        raise ApiError("InvalidArgument", "autolock is not supported by this version of shoal")

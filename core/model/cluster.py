@@ -111,3 +111,6 @@ class Cluster(StoredObject):
     join_tokens: JoinTokens = wire("JoinTokens", omitempty=False, default_factory=JoinTokens)
     # SwarmKit's own field, left out of the Engine API's JSON (written only when set).
     root_ca: ClusterRootCA | None = wire("RootCA", default=None)
+    # SwarmKit's UnlockKeys (the managers' key-encryption key, core/manager/autolock.py),
+    # "" without autolock; never in the Engine API's JSON either.
+    unlock_key: str = wire("UnlockKey", default="")

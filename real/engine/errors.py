@@ -21,6 +21,7 @@ STATUS_OF_CODE = {
     "AlreadyExists": 409,
     "Unimplemented": 501,
     "Unavailable": 503,
+    "Conflict": 409,  # not gRPC's: dockerd's own errdefs.Conflict (swarm is not locked)
 }
 
 

@@ -10,10 +10,11 @@ from typing import Any
 
 from aiohttp import web
 
-from core.model.cluster import ClusterSpec
+from core.model import replace
+from core.model.cluster import ClusterSpec, EncryptionConfig
 from real.addresses import ADVERTISE_PARAM, LISTEN_PARAM
 from real.engine.app import Call, Routes, json_response
-from real.engine.errors import EngineError, bad_request
+from real.engine.errors import bad_request
 from real.engine.json_text import go_type
 
 routes = Routes()
@@ -69,6 +70,7 @@ def _addresses(body: dict[str, Any]) -> dict[str, Any]:
 
 
 INIT_FIELDS = (
+    "AutoLockManagers",
     "ListenAddr",
     "AdvertiseAddr",
     "DataPathAddr",
@@ -92,8 +94,18 @@ async def swarm_init(call: Call) -> web.StreamResponse:
             "InitRequest.ForceNewCluster of type bool"
         )
     params["force_new_cluster"] = force
-    if body.get("Spec") is not None:
-        params["spec"] = await call.model(ClusterSpec, body["Spec"])
+    autolock = body.get("AutoLockManagers", False)
+    if not isinstance(autolock, bool):
+        raise bad_request(
+            f"json: cannot unmarshal {go_type(autolock)} into Go struct field "
+            "InitRequest.AutoLockManagers of type bool"
+        )
+    spec = await call.model(ClusterSpec, body["Spec"]) if body.get("Spec") is not None else None
+    if autolock:  # dockerd sets the spec's flag from the request's
+        spec = spec or ClusterSpec()
+        spec = replace(spec, encryption_config=EncryptionConfig(auto_lock_managers=True))
+    if spec is not None:
+        params["spec"] = spec
     pools = body.get("DefaultAddrPool") or []
     if not isinstance(pools, list) or not all(isinstance(p, str) for p in pools):
         raise bad_request("invalid DefaultAddrPool: a list of CIDR strings was expected")
@@ -140,22 +152,22 @@ async def swarm_update(call: Call) -> web.StreamResponse:
         "version": version,
         "rotate_worker_token": rotate_worker,
         "rotate_manager_token": rotate_manager,
+        "rotate_manager_unlock_key": rotate_unlock,
     }
-    if rotate_unlock:
-        raise EngineError(400, "autolock is not supported by this version of shoal")
     await call.ask("SwarmUpdate", params)
     return web.Response(status=200)
 
 
 @routes.get("/swarm/unlockkey")
 async def unlock_key(call: Call) -> web.StreamResponse:
-    """A swarm without autolock (shoal has none yet) has an empty key, as dockerd says."""
-    await call.ask("SwarmInspect")  # not a manager: dockerd's 503
-    return json_response({"UnlockKey": ""})
+    """The managers' unlock key ("" without autolock, as dockerd answers)."""
+    return json_response({"UnlockKey": await call.ask("SwarmUnlockKey")})
 
 
 @routes.post("/swarm/unlock")
 async def unlock(call: Call) -> web.StreamResponse:
-    await call.body()
-    await call.ask("SwarmInspect")  # not a manager: dockerd's 503
-    raise EngineError(409, "swarm is not locked")
+    """A locked manager given its key boots; the refusals are the node's or its
+    driver's, in dockerd's words (core/manager/autolock.py)."""
+    body = _fields(await call.body(), ("UnlockKey",), "swarm unlock request")
+    await call.ask("SwarmUnlock", {"key": _text(body, "UnlockKey")})
+    return web.Response(status=200)

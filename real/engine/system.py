@@ -12,6 +12,7 @@ from typing import Any
 
 from aiohttp import web
 
+from core.manager.autolock import LOCKED
 from core.model.cluster import Cluster
 from core.model.enums import NodeRole
 from core.model.node import Node
@@ -77,6 +78,15 @@ async def swarm_info(call: Call) -> dict[str, Any]:
     me = call.backend.info()
     node_id = str(me.get("node_id") or "")
     host = str(me.get("host") or "")
+    if me.get("locked"):  # its identity is in the log it cannot read yet
+        return {
+            "NodeID": "",
+            "NodeAddr": "",
+            "LocalNodeState": "locked",
+            "ControlAvailable": False,
+            "Error": LOCKED,
+            "RemoteManagers": None,
+        }
     swarm: dict[str, Any] = {
         "NodeID": node_id,
         "NodeAddr": host.rsplit(":", 1)[0] if node_id else "",

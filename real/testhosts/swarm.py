@@ -162,11 +162,15 @@ class ShoalSwarm:
         )
 
     def docker(
-        self, name: str | TestHost, *words: str, timeout: float = PATIENCE + 150
+        self,
+        name: str | TestHost,
+        *words: str,
+        timeout: float = PATIENCE + 150,
+        stdin: str | None = None,
     ) -> subprocess.CompletedProcess[str]:
         """The stock ``docker`` CLI against the host's daemon (its Engine API socket),
         with a configuration directory of its own (no contexts or credentials of the
-        machine's user leak in). Never raises on exit code."""
+        machine's user leak in), ``stdin`` its input. Never raises on exit code."""
         config = self.host(name).dir / "docker-cli"
         config.mkdir(exist_ok=True)
         env = {
@@ -177,7 +181,7 @@ class ShoalSwarm:
         }
         return subprocess.run(
             ["docker", *words], env=env, capture_output=True, text=True, timeout=timeout,
-            check=False,
+            check=False, input=stdin if stdin is not None else "",
         )  # fmt: skip
 
     def must(self, name: str | TestHost, *words: str) -> str:

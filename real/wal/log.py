@@ -14,6 +14,10 @@ log unusable (after a failed fsync the page cache may already have dropped the d
 retrying could report durable what is not), so the node must restart and recover.
 
 ``sync`` may run on a worker thread while the event loop calls ``append``.
+
+Every frame's payload is sealed with the node's data key (real/wal/seal.py): nothing
+of Raft's entries, the identity (its TLS key) or the agent's tasks is on disk in the
+clear. :meth:`rekey` moves the whole log to a new data key by a checkpoint.
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ from real.wal.records import (
     encode_header,
     encode_record,
 )
+from real.wal.seal import DataKeys
 
 SEGMENT_BYTES = 16 << 20
 CHECKPOINT_BYTES = 8 << 20
@@ -85,6 +90,7 @@ class Wal:
         self,
         files: FileLayer,
         directory: str,
+        keys: DataKeys,
         state: NodeDisk,
         segment: int,
         batch: int,
@@ -92,6 +98,7 @@ class Wal:
         checkpoint_bytes: int,
     ) -> None:
         self.files, self.directory = files, directory
+        self.keys = keys
         self.segment_bytes, self.checkpoint_bytes = segment_bytes, checkpoint_bytes
         self._state = state  # exactly what is durable
         self._recovered = copy_disk(state)
@@ -115,11 +122,13 @@ class Wal:
         cls,
         files: FileLayer,
         directory: str,
+        keys: DataKeys,
         segment_bytes: int = SEGMENT_BYTES,
         checkpoint_bytes: int = CHECKPOINT_BYTES,
     ) -> Wal:
-        """Recover the durable state from ``directory`` (created if missing): the newest
-        checkpoint, then every frame after it; a torn last frame is cut off."""
+        """Recover the durable state from ``directory`` (created if missing), opening
+        each payload with ``keys``: the newest checkpoint, then every frame after it;
+        a torn last frame is cut off."""
         files.makedirs(directory)
         names = files.list(directory)
         for name in names:
@@ -130,7 +139,7 @@ class Wal:
         if checkpoints:
             first = checkpoints[-1]
             batch, state = cls._read_checkpoint(
-                files, os.path.join(directory, checkpoint_name(first))
+                files, os.path.join(directory, checkpoint_name(first)), keys
             )
         segments = _numbered(names, "wal-", ".log")
         for number in segments:
@@ -145,21 +154,22 @@ class Wal:
                 f"wal: {os.path.join(directory, segment_name(missing))} is missing"
                 f" (segments {', '.join(segment_name(n) for n in live)} are present)"
             )
-        wal = cls(files, directory, state, first, batch, segment_bytes, checkpoint_bytes)
+        wal = cls(files, directory, keys, state, first, batch, segment_bytes, checkpoint_bytes)
         for number in live:
             wal._replay(number, last=number == live[-1])
         wal._recovered = copy_disk(wal._state)
         return wal
 
     @staticmethod
-    def _read_checkpoint(files: FileLayer, path: str) -> tuple[int, NodeDisk]:
+    def _read_checkpoint(files: FileLayer, path: str, keys: DataKeys) -> tuple[int, NodeDisk]:
         data = files.read(path)
         result = scan(data, path, last=False, batch=0)
         frames = result.frames
         if len(frames) != 1 or frames[0].kind != Kind.CHECKPOINT:
             raise WalCorrupt(f"wal: {path}: a checkpoint holds exactly one checkpoint frame")
+        frame = frames[0]
         try:
-            first, state = decode_checkpoint(frames[0].payload)
+            first, state = decode_checkpoint(keys.open(frame.kind, frame.batch, frame.payload))
         except RecordError as error:
             raise WalCorrupt(f"wal: {path}: unreadable checkpoint at offset 0: {error}") from error
         expected = os.path.basename(path)
@@ -176,13 +186,14 @@ class Wal:
             try:
                 if (frame.kind == Kind.HEADER) != (position == 0):
                     raise RecordError("a segment starts with its header, and only there")
+                payload = self.keys.open(frame.kind, frame.batch, frame.payload)
                 if frame.kind == Kind.HEADER:
-                    if decode_header(frame.payload) != number:
+                    if decode_header(payload) != number:
                         raise RecordError("the header names another segment")
                     continue
                 if frame.kind == Kind.CHECKPOINT:
                     raise RecordError("a checkpoint frame inside a segment")
-                apply_record(self._state, decode_record(frame.kind, frame.payload))
+                apply_record(self._state, decode_record(frame.kind, payload))
             except RecordError as error:
                 raise WalCorrupt(f"{where}: {error}") from error
             except AssertionError as error:  # InvariantViolation: entries that do not fit
@@ -271,8 +282,8 @@ class Wal:
                 self._segment += 1
             self._file = self.files.create(self._path(self._segment))
             self._size = 0
-            chunks.append(encode_frame(Kind.HEADER, self._batch, encode_header(self._segment)))
-        chunks += [encode_frame(p.kind, self._batch, p.payload) for p in batch]
+            chunks.append(self._frame(Kind.HEADER, encode_header(self._segment)))
+        chunks += [self._frame(p.kind, p.payload) for p in batch]
         assert self._file is not None
         self._file.write(chunks)
         self._file.fsync()
@@ -299,7 +310,7 @@ class Wal:
         try:
             handle = self.files.create(temp)
             payload = encode_checkpoint(following, self._state)
-            handle.write([encode_frame(Kind.CHECKPOINT, self._batch, payload)])
+            handle.write([self._frame(Kind.CHECKPOINT, payload)])
             handle.fsync()
             handle.close()
             self.files.rename(temp, os.path.join(self.directory, name))
@@ -319,6 +330,19 @@ class Wal:
             raise WalError(f"wal: checkpoint failed: {error}") from error
         self._since_checkpoint = 0
         self._compacted = False
+
+    def _frame(self, kind: Kind, payload: bytes) -> bytes:
+        return encode_frame(kind, self._batch, self.keys.seal(kind, self._batch, payload))
+
+    def rekey(self, keys: DataKeys) -> None:
+        """Seal from now on with ``keys``' current data key, and rewrite what is
+        durable under it at once (a checkpoint, which drops every older segment), so
+        that an older key no longer opens anything on disk."""
+        with self._sync_lock:
+            if self._failed is not None:
+                raise WalError(f"wal: the log failed earlier: {self._failed}") from self._failed
+            self.keys = keys
+            self._checkpoint_locked()
 
     def _path(self, number: int) -> str:
         return os.path.join(self.directory, segment_name(number))

@@ -27,7 +27,7 @@ from core.raft.storage import PersistentState
 from core.raft.types import DurableWrite, Entry, HardState, Message, MessageType, Snapshot
 
 MAGIC = b"shoal-wal"
-FORMAT_VERSION = 2  # 2: the identity record carries the node's credentials
+FORMAT_VERSION = 3  # 2: the identity carries the credentials; 3: payloads are sealed
 
 
 class Kind(enum.IntEnum):

@@ -47,8 +47,6 @@ SWARM_NETWORK_TESTS = (
 
 #: Tests that fail against shoal, with why (each must still fail).
 KNOWN_FAILURES: dict[str, str] = {
-    "api_swarm_test.test_init_swarm_with_autolock_managers": "autolock is issue 19",
-    "api_swarm_test.test_rotate_manager_unlock_key": "autolock is issue 19",
     "api_swarm_test.test_init_swarm_custom_addr_pool_defaults": (
         "dockerd 20.10.24, which shoal follows, answers DefaultAddrPool null after a "
         "default init (tests/golden/swarm.json); newer engines fill in 10.0.0.0/8"

@@ -204,3 +204,37 @@ def test_filters_parse_both_forms_and_refuse_others() -> None:
         with pytest.raises(EngineError) as refused:
             filters.parse(bad, ["name"])
         assert refused.value.status == 400
+
+
+def test_autolock_through_the_api_locks_a_restarted_manager_until_its_key_is_given() -> None:
+    """docker-py's calls: init with ``autolock_managers``, ``get_unlock_key``, a rotation,
+    then a restart: ``docker info`` says locked, swarm calls get dockerd's 503, a wrong key
+    401, a malformed one 400, the right one unlocks."""
+    outside = world(1, 0, formed=False)
+    outside.hosts["manager-1"].boot()
+    with api_client(StepBackend(outside, "manager-1")) as client:
+        client.init_swarm(swarm_spec=client.create_swarm_spec(autolock_managers=True))
+        outside.run_for(5)
+        assert client.inspect_swarm()["Spec"]["EncryptionConfig"]["AutoLockManagers"] is True
+        key = client.get_unlock_key()["UnlockKey"]
+        assert key.startswith("SWMKEY-1-") and len(key) == 52
+        swarm = client.inspect_swarm()
+        client.update_swarm(
+            swarm["Version"]["Index"], swarm["Spec"], rotate_manager_unlock_key=True
+        )
+        rotated = client.get_unlock_key()["UnlockKey"]
+        assert rotated != key and "UnlockKey" not in json.dumps(client.inspect_swarm())
+        outside.run_for(5)
+        outside.restart(outside.hosts["manager-1"])
+        assert client.info()["Swarm"]["LocalNodeState"] == "locked"
+        with pytest.raises(docker.errors.APIError) as locked:
+            client.inspect_swarm()
+        assert locked.value.status_code == 503 and "needs to be unlocked" in str(locked.value)
+        for wrong, status in ((key, 401), ("SWMKEY-1-%%%", 400)):
+            with pytest.raises(docker.errors.APIError) as refused:
+                client.unlock_swarm({"UnlockKey": wrong})
+            assert refused.value.status_code == status
+        assert client.unlock_swarm({"UnlockKey": rotated}) is True
+        outside.run_for(5)
+        assert client.info()["Swarm"]["LocalNodeState"] == "active"
+        assert client.inspect_swarm()["Spec"]["EncryptionConfig"]["AutoLockManagers"] is True

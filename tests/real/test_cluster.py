@@ -4,26 +4,14 @@ spread over the hosts, scales and rolls; a restarted worker adopts its container
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
 from typing import Any
-
-import pytest
 
 from real.agent import labels
 from real.agent.images import IMAGE
-from real.testhosts.hosts import TestHost, TestHosts
+from real.testhosts.hosts import TestHost
 from real.testhosts.swarm import ShoalSwarm, rows
 
-Make = Callable[..., TestHosts]
 IMAGE_2 = IMAGE.replace(":1", ":2")
-
-
-@pytest.fixture
-def swarm(testhosts: Make) -> Iterator[ShoalSwarm]:
-    hosts = testhosts(3, docker=True)
-    swarm = ShoalSwarm(hosts)
-    swarm.start()
-    yield swarm
 
 
 def containers(host: TestHost, service_id: str, running: bool = True) -> list[dict[str, Any]]:

@@ -67,7 +67,7 @@ from real.transport.frames import (
     read_welcome,
     split_host,
 )
-from real.wal import Wal
+from real.wal import KeyFile, Wal
 from tests.real.test_daemon import Daemon, _rows, _until, wait_for
 from tests.real.test_daemon_join import REFUSED, _wrong_secret
 
@@ -88,7 +88,9 @@ def durable(daemon: Daemon) -> NodeDisk:
     with tempfile.TemporaryDirectory(prefix="shoal-wal-copy-") as scratch:
         copy = Path(scratch) / WAL_DIRECTORY
         shutil.copytree(daemon.data_dir / WAL_DIRECTORY, copy)
-        wal = Wal.open(OsFiles(), str(copy))
+        stored = KeyFile(OsFiles(), str(copy)).load()  # in the clear: no autolock here
+        assert stored is not None and not stored.locked
+        wal = Wal.open(OsFiles(), str(copy), stored.open(None))
         try:
             return wal.recovered()
         finally:

@@ -46,7 +46,7 @@ from real.agent.images import IMAGE
 from real.dockerd import Dockerd
 from real.driver import Driver, DriverConfig, wal_records
 from real.files import FileOp, PowerLossFiles
-from real.wal import RaftReset, Record, Wal
+from real.wal import DataKeys, KeyFile, RaftReset, Record, Wal
 from real.wal.frames import HEADER_SIZE, scan
 from real.wal.records import decode_record
 
@@ -170,10 +170,17 @@ class WatchedDriver(Driver):
 # -- what survives ---------------------------------------------------------------------------
 
 
+def data_keys(image: PowerLossFiles) -> DataKeys:
+    """The node's data keys (in the clear: these swarms have no autolock)."""
+    stored = KeyFile(image, WAL_DIR).load()
+    assert stored is not None and not stored.locked
+    return stored.open(None)
+
+
 def after_power_loss(image: PowerLossFiles) -> NodeDisk:
     """What a node restarted on ``image`` after a power cut recovers."""
     image.power_loss()
-    return Wal.open(image, WAL_DIR).recovered()
+    return Wal.open(image, WAL_DIR, data_keys(image)).recovered()
 
 
 def store_of(disk: NodeDisk) -> MemoryStore:
@@ -217,12 +224,12 @@ class KeepingFiles(PowerLossFiles):
         return {path: kept[path] for path in sorted(kept) if path.endswith(".log")}
 
 
-def entry_ends(segments: dict[str, bytes]) -> dict[int, tuple[str, int]]:
+def entry_ends(segments: dict[str, bytes], keys: DataKeys) -> dict[int, tuple[str, int]]:
     """Raft index -> the segment, and the offset where the frame that wrote it ends."""
     ends: dict[int, tuple[str, int]] = {}
     for path, data in segments.items():
         for frame in scan(data, path, last=True, batch=0).frames[1:]:  # after the header
-            record = decode_record(frame.kind, frame.payload)
+            record = decode_record(frame.kind, keys.open(frame.kind, frame.batch, frame.payload))
             where = (path, frame.offset + HEADER_SIZE + len(frame.payload))
             if isinstance(record, DurableWrite):
                 written = record.entries
@@ -343,7 +350,7 @@ def test_every_acknowledgement_follows_an_fsync_covering_it(dockerd: Dockerd) ->
     assert sum(1 for a in acks if a.records) > UPDATES // 2
     unsynced = [i for i, a in enumerate(acks) if a.unsynced]
     assert not unsynced, f"acked before their envelope's writes were synced: {unsynced[:5]}"
-    ends = entry_ends(files.segments())
+    ends = entry_ends(files.segments(), data_keys(files))
     fsynced = fsynced_lengths(files.log, [a.log_mark for a in acks])
     behind = [
         (i, ends[a.applied], durable.get(ends[a.applied][0], 0))

@@ -6,26 +6,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import docker
 import pytest
 
 from real.agent.images import IMAGE, SECOND_IMAGE
-from real.testhosts.hosts import TestHosts
 from real.testhosts.swarm import ShoalSwarm
 from tests.engine import docker_py_story
 from tests.engine.docker_py_story import until
-
-Make = Callable[..., TestHosts]
-
-
-@pytest.fixture
-def swarm(testhosts: Make) -> Iterator[ShoalSwarm]:
-    hosts = testhosts(3, docker=True)
-    swarm = ShoalSwarm(hosts)
-    swarm.start()
-    yield swarm
 
 
 def docker_ok(swarm: ShoalSwarm, host: str, *words: str) -> str:

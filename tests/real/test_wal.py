@@ -30,8 +30,8 @@ from core.raft.types import (
     Snapshot,
 )
 from real.files import OsFiles, PowerLossFiles, PowerLost
-from real.wal import IdentityChange, RaftReset, Record, Wal, WalCorrupt, WalError
-from real.wal.frames import HEADER_SIZE, encode_frame
+from real.wal import DataKeys, IdentityChange, RaftReset, Record, Wal, WalCorrupt, WalError
+from real.wal.frames import HEADER_SIZE, encode_frame, scan
 from real.wal.log import checkpoint_name, segment_name
 from real.wal.records import (
     Kind,
@@ -43,6 +43,7 @@ from real.wal.records import (
 from tests.ca.support import make_root, node_cert
 
 DIR = "/data/wal"
+KEYS = DataKeys.fresh()  # one node's data keys for every log of this module
 SEGMENT = os.path.join(DIR, segment_name(0))
 
 
@@ -60,7 +61,7 @@ def entries(first: int, count: int, term: int) -> tuple[Entry, ...]:
 
 def fresh(files: PowerLossFiles | None = None, **options: int) -> tuple[PowerLossFiles, Wal]:
     files = files or PowerLossFiles()
-    return files, Wal.open(files, DIR, **options)
+    return files, Wal.open(files, DIR, KEYS, **options)
 
 
 def commit(wal: Wal, records: Sequence[Record]) -> int | None:
@@ -89,9 +90,9 @@ def test_round_trip_equals_persistent_state_apply() -> None:
     files, wal = fresh()
     assert commit(wal, STORY) == 4
     assert wal.durable() == expected(STORY)
-    assert Wal.open(files, DIR).recovered() == expected(STORY)
+    assert Wal.open(files, DIR, KEYS).recovered() == expected(STORY)
     files.power_loss()
-    assert Wal.open(files, DIR).recovered() == expected(STORY)
+    assert Wal.open(files, DIR, KEYS).recovered() == expected(STORY)
 
 
 def test_reset_replaces_raft_state_and_identity_can_be_forgotten() -> None:
@@ -100,7 +101,7 @@ def test_reset_replaces_raft_state_and_identity_can_be_forgotten() -> None:
     files, wal = fresh()
     commit(wal, story)
     files.power_loss()
-    recovered = Wal.open(files, DIR).recovered()
+    recovered = Wal.open(files, DIR, KEYS).recovered()
     assert recovered == expected(story)
     assert recovered.identity is None and recovered.raft.last_index() == 7
 
@@ -115,7 +116,7 @@ def test_a_joined_nodes_credentials_survive_a_restart() -> None:
     files, wal = fresh()
     commit(wal, [IdentityChange(joined)])
     files.power_loss()
-    identity = Wal.open(files, DIR).recovered().identity
+    identity = Wal.open(files, DIR, KEYS).recovered().identity
     assert identity is not None and identity.credentials is not None
     assert identity.credentials.key_pem == key
     assert identity.credentials.cert_pem == cert
@@ -139,7 +140,7 @@ def test_power_loss_after_sync_keeps_everything_synced() -> None:
     for start in range(0, len(STORY), 3):
         commit(wal, STORY[start : start + 3])
     files.power_loss()
-    assert Wal.open(files, DIR).recovered() == expected(STORY)
+    assert Wal.open(files, DIR, KEYS).recovered() == expected(STORY)
 
 
 def test_power_loss_before_sync_loses_only_unsynced_writes() -> None:
@@ -148,7 +149,7 @@ def test_power_loss_before_sync_loses_only_unsynced_writes() -> None:
     for record in STORY[4:]:
         wal.append(record)
     files.power_loss()
-    assert Wal.open(files, DIR).recovered() == expected(STORY[:4])
+    assert Wal.open(files, DIR, KEYS).recovered() == expected(STORY[:4])
 
 
 def test_power_loss_during_the_group_commit_reports_nothing_and_loses_the_batch() -> None:
@@ -162,7 +163,7 @@ def test_power_loss_during_the_group_commit_reports_nothing_and_loses_the_batch(
     assert wal.durable_seq == 2
     with pytest.raises(WalError, match="failed earlier"):
         wal.append(STORY[0])
-    assert Wal.open(files, DIR).recovered() == expected(STORY[:4])
+    assert Wal.open(files, DIR, KEYS).recovered() == expected(STORY[:4])
 
 
 @pytest.mark.parametrize("torn", [1, HEADER_SIZE - 1, HEADER_SIZE, HEADER_SIZE + 5])
@@ -176,12 +177,12 @@ def test_torn_last_frame_is_dropped_and_the_log_goes_on(torn: int) -> None:
     with pytest.raises(WalError):
         wal.sync()
     assert len(files.read(SEGMENT)) == size + torn  # the torn bytes are there
-    wal = Wal.open(files, DIR)
+    wal = Wal.open(files, DIR, KEYS)
     assert wal.recovered() == expected(STORY[:4])
     assert len(files.read(SEGMENT)) == size  # and cut off
     commit(wal, STORY[4:])
     files.power_loss()
-    assert Wal.open(files, DIR).recovered() == expected(STORY)
+    assert Wal.open(files, DIR, KEYS).recovered() == expected(STORY)
 
 
 def _corrupt(files: PowerLossFiles, path: str, offset: int) -> None:
@@ -207,7 +208,7 @@ def test_corruption_in_the_middle_is_refused_naming_file_and_offset(field: str) 
     victim = offsets[3]
     _corrupt(files, SEGMENT, victim + (HEADER_SIZE + 2 if field == "payload" else 2))
     with pytest.raises(WalCorrupt, match=f"{SEGMENT}: corrupt frame at offset {victim}"):
-        Wal.open(files, DIR)
+        Wal.open(files, DIR, KEYS)
 
 
 def test_corruption_in_an_earlier_segment_is_refused() -> None:
@@ -218,7 +219,7 @@ def test_corruption_in_an_earlier_segment_is_refused() -> None:
     first = os.path.join(DIR, segment_name(0))
     _corrupt(files, first, len(files.read(first)) - 1)  # the last byte of its last frame
     with pytest.raises(WalCorrupt, match=f"{first}: corrupt frame at offset .*not the last"):
-        Wal.open(files, DIR)
+        Wal.open(files, DIR, KEYS)
 
 
 @pytest.mark.parametrize("field", ["payload", "batch"])
@@ -236,30 +237,54 @@ def test_a_bad_frame_inside_an_acknowledged_batch_is_refused(field: str) -> None
     with pytest.raises(
         WalCorrupt, match=f"{SEGMENT}: corrupt frame at offset {victim}.*offset {offsets[3]}"
     ):
-        Wal.open(files, DIR)
+        Wal.open(files, DIR, KEYS)
 
 
 @pytest.mark.parametrize("forged_batch", [2**64 - 1, 2, 3])
-def test_a_frame_spelled_out_in_user_data_of_a_torn_tail_is_not_evidence(
-    forged_batch: int,
-) -> None:
-    """User data (here an entry, as a label would be) may hold bytes that parse as a
-    valid frame; torn inside it, the write is still a torn tail, dropped."""
-    files, wal = fresh()
-    commit(wal, STORY[:4])
+def test_a_frame_spelled_out_inside_a_torn_frame_is_not_evidence(forged_batch: int) -> None:
+    """Payloads are sealed, so user data no longer reaches the disk as it was given;
+    the scan must not lean on that: the bytes of a frame whose header is intact are
+    never searched, so a frame spelled out inside one (by chance in ciphertext, as a
+    label would spell it in the clear) leaves a torn last frame a torn tail."""
+    written = encode_frame(Kind.HEADER, 1, b"h") + encode_frame(Kind.RAFT, 1, b"x")
     forged = encode_frame(Kind.RAFT, forged_batch, b"forged")
-    record = DurableWrite(5, None, (Entry(2, 6, data=b"label=" + forged + b"; more"),))
-    wal.append(record)
-    size = len(files.read(SEGMENT))
-    files.arm_power_loss(after_fsyncs=0, torn=1 << 20)  # all but the last byte survive
-    with pytest.raises(WalError):
-        wal.sync()
-    assert forged in files.read(SEGMENT)[size:]
-    wal = Wal.open(files, DIR)
-    assert wal.recovered() == expected(STORY[:4])
-    commit(wal, [record])
+    torn = encode_frame(Kind.RAFT, 2, b"label=" + forged + b"; more")[:-1]
+    result = scan(written + torn, SEGMENT, last=True, batch=0)
+    assert [frame.payload for frame in result.frames] == [b"h", b"x"]
+    assert result.end == len(written)
+
+
+def test_nothing_is_written_in_the_clear_and_another_key_opens_nothing() -> None:
+    """A marker in an entry, the identity's key and a task never reach the disk as
+    they are; a log opened with another node's keys is corrupt at its first frame."""
+    files, wal = fresh()
+    marker = b"marker-7f3a9c"
+    root = make_root()
+    cert, key = node_cert(root)
+    credentials = NodeCredentials(key, cert, root.cert_pem)
+    identified = IdentityChange(NodeIdentity("n", True, 7, (), credentials))
+    commit(wal, [*STORY, identified, DurableWrite(5, None, (Entry(2, 9, data=marker),))])
+    wal.checkpoint()
+    commit(wal, [DurableWrite(6, None, (Entry(2, 10, data=marker),))])
+    written = b"".join(files.read(os.path.join(DIR, name)) for name in files.list(DIR))
+    secret_key = key.splitlines()[1]
+    assert written and marker not in written and secret_key not in written
+    assert b"e1" not in written and b"task1" not in written
+    with pytest.raises(WalCorrupt, match="does not authenticate under data key 1"):
+        Wal.open(files, DIR, DataKeys.fresh())
+
+
+def test_rekey_leaves_nothing_the_old_key_opens() -> None:
+    files, wal = fresh()
+    commit(wal, STORY)
+    rotated = KEYS.rotated()
+    wal.rekey(rotated.only_current())
+    commit(wal, [DurableWrite(5, None, (Entry(2, 9, data=b"after"),))])
+    durable = wal.durable()
     files.power_loss()
-    assert Wal.open(files, DIR).recovered() == expected([*STORY[:4], record])
+    assert Wal.open(files, DIR, rotated.only_current()).recovered() == durable
+    with pytest.raises(WalCorrupt, match="which this node does not have"):
+        Wal.open(files, DIR, KEYS)
 
 
 def test_makedirs_makes_every_new_level_durable() -> None:
@@ -279,7 +304,7 @@ def test_makedirs_makes_every_new_level_durable() -> None:
     _, wal = fresh(files)  # and the WAL under such a directory survives a power cut
     commit(wal, STORY)
     files.power_loss()
-    assert Wal.open(files, DIR).recovered() == expected(STORY)
+    assert Wal.open(files, DIR, KEYS).recovered() == expected(STORY)
 
 
 def test_a_new_directory_is_lost_with_its_contents_until_its_parent_is_fsynced() -> None:
@@ -317,7 +342,7 @@ def test_snapshot_compaction_and_restart_drop_old_segments() -> None:
     tail: list[Record] = [DurableWrite(7, None, entries(201, 2, 6)), AgentWrite("t", TASK)]
     commit(wal, tail)
     files.power_loss()
-    wal = Wal.open(files, DIR)
+    wal = Wal.open(files, DIR, KEYS)
     state = wal.recovered()
     assert state == expected(writes + tail)
     assert state.raft.offset == 150 and state.raft.last_index() == 202
@@ -343,7 +368,7 @@ def test_power_loss_anywhere_in_a_checkpoint_keeps_the_state(
             break
         durable.append(record)
     files.power_loss()
-    assert Wal.open(files, DIR).recovered() == expected(durable)
+    assert Wal.open(files, DIR, KEYS).recovered() == expected(durable)
 
 
 def test_every_acknowledgement_follows_its_fsync() -> None:
@@ -368,7 +393,7 @@ def test_every_acknowledgement_follows_its_fsync() -> None:
         acknowledged += batch
         twin = files.copy()
         twin.power_loss()
-        assert Wal.open(twin, DIR).recovered() == expected(acknowledged)
+        assert Wal.open(twin, DIR, KEYS).recovered() == expected(acknowledged)
     assert wal.sync() is None and files.log[-1].op in ("fsync", "fsync_dir")
     fsyncs = files.fsyncs()
     assert wal.sync() is None and files.fsyncs() == fsyncs  # nothing queued: no fsync
@@ -393,7 +418,7 @@ def test_a_new_segment_is_durable_only_with_its_directory_fsync() -> None:
     with pytest.raises(WalError):
         wal.sync()
     assert files.list(DIR) == []
-    assert Wal.open(files, DIR).recovered() == NodeDisk()
+    assert Wal.open(files, DIR, KEYS).recovered() == NodeDisk()
 
 
 def test_a_missing_segment_is_an_error() -> None:
@@ -402,22 +427,22 @@ def test_a_missing_segment_is_an_error() -> None:
         commit(wal, [record])
     files.remove(os.path.join(DIR, segment_name(1)))
     with pytest.raises(WalCorrupt, match=r"wal-0000000000000001\.log is missing"):
-        Wal.open(files, DIR)
+        Wal.open(files, DIR, KEYS)
 
 
 def test_real_files_round_trip_and_torn_tail(tmp_path: os.PathLike[str]) -> None:
     directory = os.path.join(os.fspath(tmp_path), "wal")
-    wal = Wal.open(OsFiles(), directory, segment_bytes=300, checkpoint_bytes=0)
+    wal = Wal.open(OsFiles(), directory, KEYS, segment_bytes=300, checkpoint_bytes=0)
     assert commit(wal, STORY) == 4
     wal.close()
-    assert Wal.open(OsFiles(), directory).recovered() == expected(STORY)
-    wal = Wal.open(OsFiles(), directory)
+    assert Wal.open(OsFiles(), directory, KEYS).recovered() == expected(STORY)
+    wal = Wal.open(OsFiles(), directory, KEYS)
     commit(wal, [DurableWrite(1, None, entries(9, 1, 3))])
     wal.close()
     last = sorted(n for n in os.listdir(directory) if n.startswith("wal-"))[-1]
     path = os.path.join(directory, last)
     os.truncate(path, os.path.getsize(path) - 3)  # the last frame torn
-    assert Wal.open(OsFiles(), directory).recovered() == expected(STORY)
+    assert Wal.open(OsFiles(), directory, KEYS).recovered() == expected(STORY)
 
 
 # --- the property: random writes, syncs and power cuts ------------------------------
@@ -458,7 +483,7 @@ def test_recovered_state_is_exactly_what_was_reported_durable(
 ) -> None:
     files = PowerLossFiles()
     options = {"segment_bytes": segment_bytes, "checkpoint_bytes": checkpoint_bytes}
-    wal = Wal.open(files, DIR, **options)
+    wal = Wal.open(files, DIR, KEYS, **options)
     durable: list[Record] = []
     pending: list[Record] = []
     current = PersistentState()  # Raft's state with the pending writes applied
@@ -495,8 +520,8 @@ def test_recovered_state_is_exactly_what_was_reported_durable(
             else:
                 durable += pending  # reported durable: the cut came later, if at all
         files.power_loss(data.draw(st.integers(0, 40)))
-        wal = Wal.open(files, DIR, **options)
+        wal = Wal.open(files, DIR, KEYS, **options)
         assert wal.recovered() == expected(durable)
         pending, current, seq = [], wal.recovered().raft, 0
     files.power_loss()
-    assert Wal.open(files, DIR, **options).recovered() == expected(durable)
+    assert Wal.open(files, DIR, KEYS, **options).recovered() == expected(durable)
