@@ -31,7 +31,7 @@ guard: $(STAMP)
 	$(BIN)/python -m tests.rule1.ast_guard core
 
 pytest: $(STAMP)
-	HYPOTHESIS_PROFILE=$${HYPOTHESIS_PROFILE:-ci} $(BIN)/python -m pytest -n auto -q
+	HYPOTHESIS_PROFILE=$${HYPOTHESIS_PROFILE:-ci} $(BIN)/python -m pytest -n auto -q --durations=25
 
 test: lint typecheck guard pytest
 

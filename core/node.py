@@ -987,9 +987,13 @@ class SwarmNode:
             self.out.messages.append((target, message))
 
     def _demoted(self) -> None:
+        """No longer a manager: its Raft state is dropped from its disk (SwarmKit's
+        manager stops with clearData), so a worker keeps no copy of the store, which
+        holds every secret, under data keys it keeps in the clear."""
         identity = self.identity
         self.manager = None
         self.ticker = None
+        self._reset_raft(PersistentState())
         if identity is not None:
             self._set_identity(replace(identity, manager=False, raft_id=0))
             self._arm_renewal()  # a manager's certificate: a worker's at once

@@ -505,13 +505,15 @@ class Driver:
 
     def _lock_with(self, unlock_key: str) -> None:
         """Wrap the data keys under the swarm's unlock key ("": keep them in the
-        clear). A data key that was in the clear is replaced first, as SwarmKit
-        rotates its raft DEK when autolock comes on: the old one may have been copied."""
+        clear). When the lock comes on or goes, the log is first rewritten under a new
+        data key: one that was in the clear may have been copied (SwarmKit rotates its
+        DEK when autolock comes on), and one that was locked must not be put in the
+        clear with what it sealed (a demoted manager's dropped Raft log)."""
         kek = parse_key(unlock_key) if unlock_key else None
         wal = self.wal
         if kek == self.kek or wal is None:
             return
-        if self.kek is None and kek is not None:
+        if (self.kek is None) != (kek is None):
             rotated = wal.keys.rotated()
             self.key_file.save(wrap(rotated, kek))  # both: a crash may come mid-rotation
             self._rekey(rotated.only_current(), kek)

@@ -58,7 +58,15 @@ async def find_service(call: Call, ref: str) -> Service:
 
 def daemon_spec(spec: ServiceSpec) -> ServiceSpec:
     """The mode as dockerd's spec conversion leaves it: one mode at most; none, or
-    replicas unset, is one replica; a replicated job's unset counts are filled."""
+    replicas unset, is one replica; a replicated job's unset counts are filled. A
+    config reference needs a file or a runtime target, not both (its conversion
+    refuses them before SwarmKit sees them)."""
+    container = spec.task_template.container_spec
+    for config in container.configs if container is not None else ():
+        if config.file is None and config.runtime is None:
+            raise bad_request("either File or Runtime should be set")
+        if config.file is not None and config.runtime is not None:
+            raise bad_request("cannot specify both File and Runtime")
     mode = spec.mode
     modes = (mode.replicated, mode.global_, mode.replicated_job, mode.global_job)
     if sum(m is not None for m in modes) > 1:

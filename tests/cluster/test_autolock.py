@@ -11,7 +11,7 @@ from core.manager import autolock
 from core.model import replace
 from core.model.cluster import Cluster, ClusterSpec, EncryptionConfig
 from sim.cluster import ClusterWorld, HostState
-from tests.cluster.support import node_state, replicated, running, swarm
+from tests.cluster.support import node_id, node_state, replicated, running, swarm
 
 KEY = re.compile(r"SWMKEY-1-[A-Za-z0-9+/]{43}")
 
@@ -147,3 +147,21 @@ def test_swarm_init_with_autolock_and_a_forced_leave_of_a_locked_manager() -> No
     assert world.run_until(lambda: host.unlock_key != "", 30)
     fresh = _key(world)
     assert KEY.fullmatch(fresh) and fresh != key and host.unlock_key == fresh
+
+
+def test_a_demoted_manager_drops_its_raft_state_and_its_lock() -> None:
+    """A worker keeps no copy of the store (secrets and all) under keys in the clear:
+    SwarmKit's manager stops with clearData when demoted."""
+    world = swarm(35, managers=3, workers=1)
+    key = _set_autolock(world, True)
+    _settle(world, key)
+    host = world.hosts["manager-3"]
+    assert host.disk.durable.entries or host.disk.durable.snapshot.data
+    demoted = world.call("manager-1", "NodeUpdate", node=node_id(world, "manager-3"), role="worker")
+    assert demoted.ok, demoted.error
+    assert world.run_until(lambda: host.node is not None and host.node.manager is None, 60)
+    world.run_for(5)
+    assert host.unlock_key == "" and not host.disk.durable.entries
+    assert not host.disk.durable.snapshot.data
+    world.restart(host)
+    assert host.state is HostState.UP

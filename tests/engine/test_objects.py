@@ -302,3 +302,19 @@ def test_a_service_names_its_networks_and_is_stored_with_their_ids(client: Any) 
         "network nowhere not found",
     )
     assert [s["Spec"]["Name"] for s in client.services()] == ["web"]
+
+
+def test_a_config_reference_needs_a_file_or_a_runtime_target(client: Any) -> None:
+    """dockerd's conversion refuses these before SwarmKit sees them."""
+    config_id = client.create_config("conf", "x=1")["ID"]
+    ref = {"ConfigID": config_id, "ConfigName": "conf"}
+    for extra, message in (
+        ({}, "either File or Runtime should be set"),
+        ({"File": {"Name": "/c"}, "Runtime": {}}, "cannot specify both File and Runtime"),
+    ):
+        template = {"ContainerSpec": {"Image": "busybox", "Configs": [{**ref, **extra}]}}
+        reply = client._post_json(
+            client._url("/services/create"), data={"Name": "c", "TaskTemplate": template}
+        )
+        assert (reply.status_code, reply.json()) == (400, {"message": message})
+    assert client.services() == []

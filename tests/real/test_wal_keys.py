@@ -88,7 +88,7 @@ def test_autolock_on_replaces_the_data_key_that_was_in_the_clear() -> None:
     json.loads(files.read(driver.key_file.path))  # whole, after the cut
 
 
-def test_a_new_unlock_key_rewraps_the_same_data_key_and_autolock_off_unwraps_it() -> None:
+def test_a_new_unlock_key_rewraps_the_same_data_key_and_autolock_off_replaces_it() -> None:
     files = PowerLossFiles()
     driver = _driver(files, DataKeys.fresh())
     driver._lock_with(human_key(KEK))
@@ -101,8 +101,12 @@ def test_a_new_unlock_key_rewraps_the_same_data_key_and_autolock_off_unwraps_it(
     with pytest.raises(WrongKey):
         rewrapped.open(KEK)
     assert rewrapped.open(OTHER) == locked  # SwarmKit keeps the DEK: it never was in the clear
-    driver._lock_with("")
+    driver._lock_with("")  # off: a new data key in the clear, the log rewritten under it
     unlocked = driver.key_file.load()
-    assert unlocked is not None and not unlocked.locked and unlocked.open(None) == locked
+    assert unlocked is not None and not unlocked.locked
+    clear = unlocked.open(None)
+    assert clear.current == 3 and set(clear.keys.values()).isdisjoint(locked.keys.values())
+    files.power_loss()
+    assert Wal.open(files, WAL_DIR, clear).recovered().raft.entries[0].data == b"state"
     driver._lock_with("")  # unchanged: nothing written
     assert driver.key_file.load() == unlocked
