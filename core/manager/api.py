@@ -18,6 +18,7 @@ from core.allocator.ports import PortConflict
 from core.ca import tokens as join_tokens
 from core.ca.errors import CAError
 from core.ca.issue import check_cert_expiry
+from core.manager.ca_api import ca_update
 from core.manager.references import check_existence, check_references
 from core.manager.requests import ApiError, DaemonError
 from core.manager.swarm_spec import merged, refuse_autolock
@@ -512,9 +513,10 @@ def swarm_inspect(ctx: ApiContext, params: Mapping[str, Any]) -> Answer:
 
 
 def swarm_update(ctx: ApiContext, params: Mapping[str, Any]) -> Write:
-    """``docker swarm update`` and ``join-token --rotate``: the task history limit,
-    the dispatcher's heartbeat period, the lifetime of new node certificates
-    (``--cert-expiry``), new join secrets (the CA digest kept)."""
+    """``docker swarm update``, ``join-token --rotate`` and ``swarm ca --rotate``: the
+    task history limit, the dispatcher's heartbeat period, the lifetime of new node
+    certificates (``--cert-expiry``), new join secrets (the CA digest kept), a root CA
+    rotation (:mod:`core.manager.ca_api`)."""
     current = _cluster(ctx.store)
     _check_version(current, params)
     spec = current.spec
@@ -543,6 +545,7 @@ def swarm_update(ctx: ApiContext, params: Mapping[str, Any]) -> Write:
             raise ApiError("InvalidArgument", str(error)) from None
         spec = replace(spec, ca_config=replace(spec.ca_config, node_cert_expiry_ns=int(expiry)))
     validate_cluster_spec(spec)
+    spec, rotated_ca = ca_update(current, spec, params, ctx.entropy, ctx.wall)
     tokens = current.join_tokens
     for role in ("worker", "manager"):
         if params.get(f"rotate_{role}_token"):
@@ -550,7 +553,7 @@ def swarm_update(ctx: ApiContext, params: Mapping[str, Any]) -> Write:
                 raise ApiError("Internal", "no entropy to make a new join token with")
             rotated = join_tokens.rotate(getattr(tokens, role), ctx.entropy)
             tokens = replace(tokens, **{role: rotated})
-    updated = replace(current, spec=spec, join_tokens=tokens)
+    updated = replace(rotated_ca, spec=spec, join_tokens=tokens)
 
     def build(tx: WriteTx) -> None:
         now = tx.get("clusters", current.id)
