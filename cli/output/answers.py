@@ -42,6 +42,8 @@ def render(
         return network_ls(value or (), filters, fmt=fmt, quiet=quiet, no_trunc=no_trunc)
     if show == "network rm":  # the network as the user named it
         return str(params["network"])
+    if show == "ca":  # ``swarm ca``: the root, as TLSInfo shows it
+        return str(value.tls_info.trust_root).strip() or "no CA information available"
     kind, _, verb = show.partition(" ")
     if kind in ("secret", "config"):
         if verb == "ls":
