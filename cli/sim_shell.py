@@ -72,6 +72,7 @@ HELP = (  # (command, what it does): what ``help`` prints, in Docker's words for
     ("network rm", "Remove one or more networks"),
     ("swarm init", "Initialize a swarm"),
     ("swarm join", "Join a swarm as a node and/or manager"),
+    ("swarm ca", "Display and rotate the root CA"),
     ("swarm join-token", "Manage join tokens"),
     ("swarm leave", "Leave the swarm"),
     ("swarm update", "Update the swarm"),

@@ -55,6 +55,9 @@ class Registered:
     session: str
     period: float  # seconds until the first heartbeat is due
     managers: tuple[str, ...]  # hosts of the managers, for reconnecting elsewhere
+    # the roots (PEM) the node is to trust: the cluster's, then during a root rotation
+    # the new one (SwarmKit's session message carries the root CA so)
+    root_ca: bytes = b""
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +85,7 @@ class HeartbeatAck:
     period: float
     assignments: int = 0
     managers: tuple[str, ...] = ()  # the managers now, as :class:`ManagerList` says
+    root_ca: bytes = b""  # the roots to trust now, as :class:`Registered` says
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from core.agent.agent import Agent, AgentOutput, AgentWrite
+from core.ca import chain
 from core.ca import policy as ca_policy
 from core.ca.cluster import issue, stored_root
 from core.ca.credentials import NodeCredentials, accept
@@ -29,6 +30,7 @@ from core.ca.errors import CAError
 from core.ca.issue import new_csr
 from core.ca.renewal import renewal_delay, role_changed
 from core.ca.root import RootCA, create_root_ca
+from core.ca.rotation import bundle_issuer
 from core.ca.tokens import check_root, join_token, parse_join_token
 from core.dataplane.state import NetworkState
 from core.errors import ShoalError
@@ -68,6 +70,7 @@ from core.messages import (
     StatusReport,
 )
 from core.model.cluster import Cluster, JoinTokens
+from core.model.common import TLSInfo
 from core.model.enums import NodeRole, NodeState, Reachability
 from core.model.ids import new_id
 from core.model.node import ManagerStatus, Node, NodeDescription, NodeSpec, NodeStatus
@@ -263,7 +266,7 @@ class SwarmNode:
     def _start_agent(self, identity: NodeIdentity, tasks: dict[str, Task]) -> None:
         hosts = tuple(h for _, h in identity.managers) or (self.host,)
         self.agent = Agent(
-            identity.node_id, hosts, self.description, self.rng, tasks, epoch=self.incarnation
+            identity.node_id, hosts, self._described(), self.rng, tasks, epoch=self.incarnation
         )
         self._take_agent(self.agent.start(self.mono, self.wall))
 
@@ -719,9 +722,9 @@ class SwarmNode:
         if root is None:
             return  # an answer to a request this join never sent
         try:
-            if message.root_ca != root.cert_pem:
+            if chain.split_pems(message.root_ca)[:1] != [root.cert_pem]:
                 raise CAError("the manager's root CA changed while joining")
-            credentials = accept(pending.key_pem, message.certificate, root)
+            credentials = accept(pending.key_pem, message.certificate, message.root_ca)
         except CAError as error:
             self._join_failed(request_id, str(error))
             return
@@ -767,6 +770,7 @@ class SwarmNode:
         self.out.credentials = credentials
         self.renewal = None
         self._arm_renewal()
+        self._describe()
 
     def _arm_renewal(self, role_check: bool = True) -> None:
         """Renew at a random point of 50-80% of the certificate's life, or now if the
@@ -822,16 +826,54 @@ class SwarmNode:
             return
         if message.node_id != identity.node_id or message.error:
             return
-        if message.root_ca != identity.credentials.root_pem:
-            return  # root rotation is not implemented: keep the trusted root
-        try:
-            credentials = accept(renewal[0], message.certificate, identity.credentials.root)
+        try:  # the roots as the leader trusts them now (two during a root rotation)
+            credentials = accept(renewal[0], message.certificate, message.root_ca)
         except CAError:
             return
         self._set_identity(replace(identity, credentials=credentials))
         self.out.credentials = credentials
         self.renewal = None
         self._arm_renewal(role_check=False)
+        self._describe()
+
+    def _trust(self, roots_pem: bytes) -> None:
+        """The dispatcher's roots: trusted from now on (the intermediate dropped once a
+        rotation is over), and a certificate not from the newest of them is renewed at
+        once (SwarmKit's rotation marks such nodes' certificates for renewal)."""
+        identity = self.identity
+        if identity is None or identity.credentials is None:
+            return
+        credentials = identity.credentials
+        try:
+            wanted = bundle_issuer(roots_pem)
+            if roots_pem != credentials.root_pem:
+                credentials = credentials.trusting(roots_pem)
+        except CAError:
+            return  # roots it cannot read: the ones it has stay
+        if credentials is not identity.credentials:
+            self._set_identity(replace(identity, credentials=credentials))
+            self.out.credentials = credentials
+            self._describe()
+        if self.renewal is None and not credentials.issued_by(wanted):
+            self.deadlines.arm(RENEWAL_TIMER, self.mono)
+
+    def _described(self) -> NodeDescription:
+        """What the node reports: its description with the TLS it presents now."""
+        identity = self.identity
+        credentials = identity.credentials if identity is not None else None
+        if credentials is None:
+            return self.description
+        try:
+            tls = credentials.issuer_info
+        except CAError:  # a certificate its own roots do not vouch for: roots only
+            tls = TLSInfo(trust_root=credentials.root_pem.decode())
+        return replace(self.description, tls_info=tls)
+
+    def _describe(self) -> None:
+        """Tell the agent what the node now reports (it re-registers when it changed)."""
+        if self.agent is not None:
+            self.agent.describe(self._described(), self.mono)
+            self._take_agent(self.agent.flush())
 
     def _cut_off(self) -> bool:
         """Whether this node's certificate has expired (on its own clock): no manager
@@ -899,6 +941,8 @@ class SwarmNode:
             self._managers_changed(output.managers)
         if output.networks is not None:
             self.out.networks = output.networks
+        if output.root_ca is not None:
+            self._trust(output.root_ca)
 
     def _managers_changed(self, hosts: tuple[str, ...]) -> None:
         """The agent heard of a new list of managers: the identity keeps it (with

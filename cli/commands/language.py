@@ -17,7 +17,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from cli.commands import network, node, objects, service, swarm
+from cli.commands import network, node, objects, service, swarm, swarm_ca
 from cli.commands.common import Call, Change
 from cli.commands.flags import UsageError
 from cli.words import split
@@ -62,6 +62,8 @@ def parse(
     if group == "service":
         return _service(verb, rest, rng, read_file)
     if group == "swarm":
+        if verb == "ca":
+            return list(swarm_ca.ca(rest, read_file))
         return _swarm(verb, rest, _key_reader(read_file))
     if group == "network":
         return _network(verb, rest)

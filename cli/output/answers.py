@@ -68,6 +68,8 @@ def render(
             return key
         rotated = "Successfully rotated manager unlock key.\n" if view.get("rotated") else ""
         return rotated + unlock_banner(key)
+    if show == "ca":  # ``swarm ca``: the root, as TLSInfo shows it
+        return str(value.tls_info.trust_root).strip() or "no CA information available"
     kind, _, verb = show.partition(" ")
     if kind in ("secret", "config"):
         if verb == "ls":

@@ -22,6 +22,10 @@ and asked of a swarm at any instant: a simulated one or a real one, through the
   service's K running tasks, and every request must be answered;
 - ``client resolves tasks.web to 3 addresses`` (what a running task of ``client``
   is answered by the embedded DNS);
+- ``root CA rotated``: a forced rotation (``swarm ca --rotate``: the spec's
+  ``ForceRotate`` counts them) is over and every node reports a certificate from the
+  cluster's root, which it alone trusts (what ``docker swarm ca --rotate`` waits
+  for); ``root CA rotation in progress``: one is under way;
 - ``secret db_pw held by 2 nodes``, ``secret db_pw held by worker-1,worker-2``,
   ``config app.conf held by no node``: the hosts whose agent holds it now (a secret
   reaches only the nodes running a task that uses it).
@@ -33,9 +37,11 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from cli.output.ca_progress import rotation_progress
 from cli.output.views import replicas
 from cli.scenario.view import ClusterView
 from core.errors import ShoalError
+from core.model.cluster import Cluster
 from core.model.duration import parse_duration
 from core.model.enums import NodeState, UpdateState
 from core.model.node import Node
@@ -92,6 +98,8 @@ def read(text: str) -> Condition:
         return Condition(text, _resolves(match.group(1), match.group(2), int(match.group(3))))
     if match := re.fullmatch(r"(secret|config) (\S+) held by (.+)", text):
         return Condition(text, _held(match.group(1), match.group(2), match.group(3)))
+    if text in ("root CA rotated", "root CA rotation in progress"):
+        return Condition(text, _root_rotation(text == "root CA rotated"))
     if match := re.fullmatch(r"no task on (\S+) after (\S+)", text):
         try:
             after = parse_duration(match.group(2)) / 1e9
@@ -324,6 +332,29 @@ def _node(host: str, state: NodeState) -> Probe:
         node = _node_of(view, host)
         seen = node.status.state if node is not None else None
         return seen is state, f"node {seen.value if seen else 'unknown to the leader'}"
+
+    return probe
+
+
+def _root_rotation(complete: bool) -> Probe:
+    def probe(view: ClusterView) -> tuple[bool, str]:
+        store = view.leader_store()
+        if store is None:
+            return False, "no leader"
+        clusters = [c for c in store.tables["clusters"].values() if isinstance(c, Cluster)]
+        nodes = [n for n in store.tables["nodes"].values() if isinstance(n, Node)]
+        if not clusters:
+            return False, "no swarm"
+        cluster = clusters[0]
+        if not complete:
+            return cluster.root_rotation_in_progress, (
+                "rotation in progress" if cluster.root_rotation_in_progress else "no rotation"
+            )
+        _, done = rotation_progress(cluster, nodes)
+        forced = cluster.spec.ca_config.force_rotate
+        rotated = sum(1 for n in nodes if n.description.tls_info == cluster.tls_info)
+        seen = f"{rotated}/{len(nodes)} nodes on the cluster's root after {forced} rotations"
+        return done and forced > 0, seen
 
     return probe
 

@@ -89,6 +89,8 @@ class AgentOutput:
     managers: tuple[str, ...] | None = None  # the managers changed: keep this list
     #: The networks the node needs changed: program exactly these (by network id).
     networks: Mapping[str, NetworkState] | None = None
+    #: The roots the dispatcher says to trust (PEM), as its last message said them.
+    root_ca: bytes | None = None
 
 
 #: The controller epoch of LOGS commands (controllers count from 1), so that their
@@ -229,6 +231,8 @@ class Agent:
             self._learn_managers(message.managers)
             self._seen((source,))
             self.timers.cancel("register-timeout")
+            if message.root_ca:
+                self.out.root_ca = message.root_ca
             self._heartbeat(mono)  # the first heartbeat is at once
             # As SwarmKit's worker.Listen: a new session hears every task's status, for
             # an acknowledged report may have died with the leader before it committed.
@@ -252,6 +256,8 @@ class Agent:
         elif isinstance(message, HeartbeatAck):
             if message.session == self.session:
                 self._learn_managers(message.managers)
+                if message.root_ca:
+                    self.out.root_ca = message.root_ca
                 self.awaiting_ack = False
                 self.timers.arm("heartbeat", mono + message.period)
                 if message.assignments > self.assignment_seq:
@@ -282,6 +288,16 @@ class Agent:
             self._arm_resend(mono)
             if message.session == self.session:
                 self._send_statuses(mono, fresh_only=True)  # what gathered meanwhile
+
+    def describe(self, description: NodeDescription, mono: float) -> None:
+        """What the node reports about itself changed (its TLS certificate or trust):
+        a session under way or being opened starts anew with it, as SwarmKit's agent
+        does, so that the leader sees what the node now presents."""
+        if description == self.description:
+            return
+        self.description = description
+        if self.session or self.timers.armed("register-timeout"):
+            self._connect(mono)
 
     def _heartbeat(self, mono: float) -> None:
         """Send one; unacknowledged by the time the next is due, the session is over."""

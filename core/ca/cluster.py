@@ -7,6 +7,7 @@ cluster, and the lifetime of new certificates is the cluster's ``CAConfig.NodeCe
 
 from __future__ import annotations
 
+from core.ca import rotation
 from core.ca.errors import CAError
 from core.ca.issue import sign_node_certificate
 from core.ca.keys import Entropy
@@ -34,6 +35,14 @@ def cluster_root(cluster: Cluster) -> RootCA:
     return RootCA(stored.ca_cert.encode(), stored.ca_key.encode() or None)
 
 
+def trust_roots(cluster: Cluster) -> bytes:
+    """The roots (PEM) nodes trust now: the cluster's, and during a rotation the new one."""
+    stored = cluster.root_ca
+    if stored is None or not stored.ca_cert:
+        raise CAError("no valid signer found")
+    return rotation.trust_bundle(stored)
+
+
 def issue(
     cluster: Cluster,
     csr_pem: bytes,
@@ -43,8 +52,13 @@ def issue(
     wall: float,
     entropy: Entropy,
 ) -> NodeCertificate:
-    """Sign ``csr_pem`` for ``node_id`` in ``role`` with the cluster's root and lifetime."""
-    root = cluster_root(cluster)
+    """Sign ``csr_pem`` for ``node_id`` in ``role`` with the cluster's lifetime, by its
+    root, or during a rotation by the new root with the cross-signed intermediate after
+    the certificate (the PEM then holds both)."""
+    stored = cluster.root_ca
+    if stored is None or not stored.ca_cert:
+        raise CAError("no valid signer found")
+    root, intermediates = rotation.signer(stored)
     pem = sign_node_certificate(
         root,
         csr_pem,
@@ -55,4 +69,4 @@ def issue(
         entropy=entropy,
         expiry=cluster.spec.ca_config.node_cert_expiry_ns // _NS,
     )
-    return NodeCertificate(role=role, certificate=pem.decode(), cn=node_id)
+    return NodeCertificate(role=role, certificate=(pem + intermediates).decode(), cn=node_id)

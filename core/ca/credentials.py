@@ -3,6 +3,8 @@
 They are part of the node's durable identity (SwarmKit keeps them as ``swarm-node.key``,
 ``swarm-node.crt`` and ``swarm-root-ca.crt``). A certificate is accepted only when it was
 issued by that root to that key (``accept``), so a node never installs one it cannot use.
+During a root rotation the certificate PEM also holds the cross-signed intermediate and
+the root PEM holds two roots, the cluster's first (:mod:`core.ca.chain`).
 """
 
 from __future__ import annotations
@@ -10,12 +12,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
 
-from core.ca import keys, validity
+from core.ca import chain, keys, validity
 from core.ca.errors import CAError
 from core.ca.root import RootCA
-from core.ca.verify import UNKNOWN_AUTHORITY, PeerIdentity, peer_identity
+from core.ca.verify import PeerIdentity, peer_identity
+from core.model.common import TLSInfo
 
 
 @dataclass(frozen=True)
@@ -40,22 +42,49 @@ class NodeCredentials:
 
     @property
     def root(self) -> RootCA:
-        return RootCA(self.root_pem)
+        """The cluster's root (the first of the trusted roots): what join tokens name."""
+        return RootCA(chain.split_pems(self.root_pem)[0])
+
+    @property
+    def issuer_info(self) -> TLSInfo:
+        """What the node reports as its ``Description.TLSInfo``."""
+        return chain.tls_info(self.cert_pem, self.root_pem)
+
+    def trusting(self, roots_pem: bytes) -> NodeCredentials:
+        """These credentials trusting ``roots_pem`` instead: the intermediate is dropped
+        once a single root is trusted and signed the certificate itself (a rotation
+        is over), and kept while peers may still trust only the old root."""
+        cert_pem = self.cert_pem
+        roots = chain.load_all(roots_pem)
+        if len(roots) == 1 and chain.issued_by(self.certificate, roots[0]):
+            cert_pem = chain.leaf_only(cert_pem)
+        return NodeCredentials(self.key_pem, cert_pem, roots_pem)
+
+    def issued_by(self, issuer: TLSInfo) -> bool:
+        """Whether the certificate's issuer is the one ``issuer`` describes; a
+        certificate no trusted root vouches for is from no one wanted."""
+        try:
+            mine = self.issuer_info
+        except CAError:
+            return False
+        return (mine.cert_issuer_subject, mine.cert_issuer_public_key) == (
+            issuer.cert_issuer_subject,
+            issuer.cert_issuer_public_key,
+        )
 
     def expired(self, wall: float) -> bool:
         """Past NotAfter at ``wall``: no peer accepts the certificate any more."""
         return wall > self.not_after
 
 
-def accept(key_pem: bytes, cert_pem: bytes, root: RootCA) -> NodeCredentials:
+def accept(key_pem: bytes, cert_pem: bytes, root: RootCA | bytes) -> NodeCredentials:
     """Credentials from a certificate a manager issued for ``key_pem``: refused unless
-    ``root`` signed it and it certifies that key."""
-    credentials = NodeCredentials(key_pem, cert_pem, root.cert_pem)
+    ``root`` (or one of the roots of a bundle, through the chain's intermediate) signed
+    it and it certifies that key."""
+    roots_pem = root.cert_pem if isinstance(root, RootCA) else root
+    credentials = NodeCredentials(key_pem, cert_pem, roots_pem)
     cert = credentials.certificate
-    try:
-        cert.verify_directly_issued_by(root.certificate)
-    except (ValueError, TypeError, InvalidSignature):
-        raise CAError(UNKNOWN_AUTHORITY) from None
+    chain.chain_issuer(cert_pem, roots_pem)  # raises Go's unknown-authority error
     if keys.load_key_pem(key_pem).public_key() != cert.public_key():
         raise CAError("certificate key mismatch")
     credentials.identity  # noqa: B018 - a certificate that names no node is refused here

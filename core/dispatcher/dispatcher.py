@@ -14,6 +14,9 @@ assignments (SwarmKit's ``manager/dispatcher``, §9).
 - **Managers.** Every session hears the managers' hosts when it opens and again
   whenever they change (SwarmKit's session stream), and each heartbeat's ack
   carries them too, so that a lost push is made good.
+- **Roots.** ``Registered`` and every heartbeat's ack carry the roots the cluster's
+  nodes are to trust (two during a root rotation), so that every node learns of a
+  rotation, its end, or a new leader's view, within a heartbeat.
 - **Heartbeat period:** the cluster object's ``Dispatcher.HeartbeatPeriod``, read
   afresh for every period drawn, so ``swarm update --dispatcher-heartbeat`` takes
   effect at each node's next heartbeat.
@@ -29,6 +32,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TypeVar
 
+from core.ca.rotation import trust_bundle
 from core.dispatcher.assignments import AssignmentKind, AssignmentSet
 from core.dispatcher.liveness import NodeLiveness, Orphan, SessionError, StatusChange
 from core.dispatcher.networks import NetworkStates
@@ -48,7 +52,7 @@ from core.messages import (
     StatusReport,
 )
 from core.model import replace
-from core.model.cluster import Cluster
+from core.model.cluster import Cluster, ClusterRootCA
 from core.model.duration import SECOND
 from core.model.enums import NodeState
 from core.model.node import Node, NodeStatus
@@ -122,6 +126,7 @@ class Dispatcher:
         self.timers: TimerHeap[str] = TimerHeap()  # "statuses", "assignments"
         self.status_epoch = 0.0  # the status flush tick's phase: when leadership began
         self.networks = NetworkStates(store, index)
+        self._roots: tuple[ClusterRootCA | None, bytes] = (None, b"")  # the last bundle made
 
     # -- leadership ----------------------------------------------------------------------
 
@@ -152,7 +157,7 @@ class Dispatcher:
             self.send(host, SessionRefused(node_id, str(error)))
             return
         self.sessions[node_id] = _Session(host, session, AssignmentSet(node_id))
-        self.send(host, Registered(node_id, session, period, self.managers()))
+        self.send(host, Registered(node_id, session, period, self.managers(), self.roots()))
         self._write_status(change, wall, registration=message, host=host)
         self._node_dirty(node_id, mono)
 
@@ -166,7 +171,8 @@ class Dispatcher:
             return
         session = self.sessions.get(message.node_id)
         sent = session.sequence if session is not None else 0
-        self.send(host, HeartbeatAck(message.session, period, sent, self.managers()))
+        ack = HeartbeatAck(message.session, period, sent, self.managers(), self.roots())
+        self.send(host, ack)
 
     def on_status(self, host: str, message: StatusReport, mono: float) -> None:
         current = self.sessions.get(message.node_id)
@@ -244,6 +250,18 @@ class Dispatcher:
             period_ns = cluster.spec.dispatcher.heartbeat_period_ns
             if period_ns > 0:
                 self.liveness.base_period = period_ns / SECOND
+
+    def roots(self) -> bytes:
+        """The roots nodes are to trust now (PEM), from the cluster object; empty
+        before the cluster has a root."""
+        clusters = self.store.tables["clusters"]
+        cluster = clusters[min(clusters)] if clusters else None
+        stored = cluster.root_ca if isinstance(cluster, Cluster) else None
+        if stored is None or not stored.ca_cert:
+            return b""
+        if self._roots[0] is not stored:
+            self._roots = (stored, trust_bundle(stored))
+        return self._roots[1]
 
     def _push_managers(self) -> None:
         """Tell every session the managers, when they changed since last told."""

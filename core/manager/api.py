@@ -19,6 +19,7 @@ from core.ca import tokens as join_tokens
 from core.ca.errors import CAError
 from core.ca.issue import check_cert_expiry
 from core.manager.autolock import next_unlock_key
+from core.manager.ca_api import ca_update
 from core.manager.references import check_existence, check_references
 from core.manager.requests import ApiError, DaemonError
 from core.manager.swarm_spec import merged
@@ -518,10 +519,11 @@ def swarm_unlock_key(ctx: ApiContext, params: Mapping[str, Any]) -> Answer:
 
 
 def swarm_update(ctx: ApiContext, params: Mapping[str, Any]) -> Write:
-    """``docker swarm update``, ``join-token --rotate`` and ``unlock-key --rotate``: the
-    task history limit, the dispatcher's heartbeat period, the lifetime of new node
-    certificates (``--cert-expiry``), new join secrets (the CA digest kept), autolock
-    and its key."""
+    """``docker swarm update``, ``join-token --rotate``, ``swarm ca --rotate`` and
+    ``unlock-key --rotate``: the task history limit, the dispatcher's heartbeat period,
+    the lifetime of new node certificates (``--cert-expiry``), new join secrets (the
+    CA digest kept), a root CA rotation (:mod:`core.manager.ca_api`), autolock and its
+    key."""
     current = _cluster(ctx.store)
     _check_version(current, params)
     spec = current.spec
@@ -552,6 +554,7 @@ def swarm_update(ctx: ApiContext, params: Mapping[str, Any]) -> Write:
     if autolock is not None:
         spec = replace(spec, encryption_config=EncryptionConfig(auto_lock_managers=bool(autolock)))
     validate_cluster_spec(spec)
+    spec, rotated_ca = ca_update(current, spec, params, ctx.entropy, ctx.wall)
     tokens = current.join_tokens
     for role in ("worker", "manager"):
         if params.get(f"rotate_{role}_token"):
@@ -565,7 +568,7 @@ def swarm_update(ctx: ApiContext, params: Mapping[str, Any]) -> Write:
         bool(params.get("rotate_manager_unlock_key")),
         ctx.entropy,
     )
-    updated = replace(current, spec=spec, join_tokens=tokens, unlock_key=unlock_key)
+    updated = replace(rotated_ca, spec=spec, join_tokens=tokens, unlock_key=unlock_key)
 
     def build(tx: WriteTx) -> None:
         now = tx.get("clusters", current.id)

@@ -14,11 +14,13 @@ import random
 from collections.abc import Callable, Iterable
 
 from core.allocator.allocator import Allocator
+from core.ca.keys import Entropy
 from core.dispatcher.dispatcher import Dispatcher, Send
 from core.errors import ShoalError
 from core.manager.logs import LogGather
 from core.manager.mutations import NO_MUTATIONS, ManagerMutations
 from core.manager.orchestration import Orchestration, invalid_node
+from core.manager.root_rotation import RootRotationReconciler
 from core.manager.writes import WriteQueue
 from core.model import replace
 from core.model.cluster import Cluster
@@ -48,6 +50,7 @@ class Leadership:
         rng: random.Random,
         managers: Callable[[], tuple[str, ...]],
         mutations: ManagerMutations = NO_MUTATIONS,
+        entropy: Entropy | None = None,
     ) -> None:
         self.store = store
         self.writes = WriteQueue()
@@ -63,6 +66,7 @@ class Leadership:
         self.dispatcher = Dispatcher(store, self.index, self.writes, send, rng, managers)
         self.reap: set[SlotKey] = set()  # slots the reaper should look at
         self.logs = LogGather(send)
+        self.root_rotation = RootRotationReconciler(store, self.writes, entropy)
         self.active = True
 
     def _tasks(self) -> list[Task]:
@@ -274,6 +278,7 @@ class Leadership:
         self.orchestration.tick(mono)
         self.updates.tick(mono, wall)
         self.logs.tick(mono)
+        self.root_rotation.tick(mono)
         for decision in self.scheduler.tick(mono, wall):
             self.writes.submit(*self._decision_write(decision))
 
@@ -306,6 +311,7 @@ class Leadership:
                 self.updates.next_deadline,
                 self.scheduler.next_deadline,
                 self.logs.next_deadline,
+                self.root_rotation.next_deadline,
             )
             if d is not None
         ]

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from core.ca.cluster import cluster_root, issue
+from core.ca.cluster import issue, trust_roots
 from core.ca.errors import CAError
 from core.errors import ShoalError
 from core.manager.api import Answer, ApiContext, Gather, Write, handle
@@ -261,7 +261,7 @@ class Manager:
                     raft_id,
                     self.members(),
                     certificate.certificate.encode(),
-                    cluster_root(cluster).cert_pem,
+                    trust_roots(cluster),
                 )
             )
 
@@ -316,7 +316,7 @@ class Manager:
                 answer(CertificateIssued(request.node_id, b"", b"", str(error)))
                 return
             pem = certificate.certificate.encode()
-            answer(CertificateIssued(request.node_id, pem, cluster_root(cluster).cert_pem))
+            answer(CertificateIssued(request.node_id, pem, trust_roots(cluster)))
 
         leadership.writes.submit(build, done)
 
@@ -466,7 +466,12 @@ class Manager:
             caught_up = raft.log.applied >= raft.log.last_index()
             if raft.role is Role.LEADER and caught_up:
                 self.leadership = Leadership(
-                    self.store, self._send, self.rng, self._manager_hosts, self.mutations
+                    self.store,
+                    self._send,
+                    self.rng,
+                    self._manager_hosts,
+                    self.mutations,
+                    self.entropy,
                 )
                 self.leadership.start(self.mono, self.wall)
             else:

@@ -9,6 +9,7 @@ import ipaddress
 from collections.abc import Mapping
 from typing import Any
 
+from core.manager.ca_api import refuse_external_ca
 from core.manager.requests import ApiError
 from core.model import defaults, replace
 from core.model.cluster import ClusterSpec, EncryptionConfig
@@ -29,6 +30,7 @@ def init_options(params: Mapping[str, Any]) -> dict[str, Any]:
     if params.get("autolock"):  # shoal's CLI: swarm init --autolock
         spec = replace(spec, encryption_config=EncryptionConfig(auto_lock_managers=True))
     validate_cluster_spec(spec)
+    refuse_external_ca(spec)
     options: dict[str, Any] = {"spec": spec}
     pools = tuple(params.get("default_addr_pool") or ())
     for pool in pools:

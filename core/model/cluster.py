@@ -84,6 +84,18 @@ class JoinTokens(WireModel):
 
 
 @model
+class RootRotation(WireModel):
+    """SwarmKit's ``RootCA.RootRotation``: the root a rotation moves to (certificate and
+    key, PEM) and that root cross-signed by the current one, the intermediate every node
+    certificate issued during the rotation carries so that peers trusting only the
+    current root accept it."""
+
+    ca_cert: str = wire("CACert", default="")
+    ca_key: str = wire("CAKey", default="")
+    cross_signed_ca_cert: str = wire("CrossSignedCACert", default="")
+
+
+@model
 class ClusterRootCA(WireModel):
     """SwarmKit's ``Cluster.RootCA``: the root certificate and key (PEM) every manager
     signs with, replicated with the cluster. Docker never shows it."""
@@ -91,6 +103,10 @@ class ClusterRootCA(WireModel):
     ca_cert: str = wire("CACert", default="")
     ca_key: str = wire("CAKey", default="")
     ca_cert_hash: str = wire("CACertHash", default="")  # digest of CACert, as tokens carry
+    # the rotation under way (``swarm ca --rotate``), None when there is none
+    root_rotation: RootRotation | None = wire("RootRotation", default=None)
+    # the spec's ``CAConfig.ForceRotate`` the last rotation answered
+    last_forced_rotation: int = wire("LastForcedRotation", default=0)
 
 
 @model

@@ -39,6 +39,7 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
+from core.ca.chain import split_pems
 from core.messages import (
     ClusterMessage,
     JoinAccepted,
@@ -396,7 +397,9 @@ class Transport:
         except (OSError, ssl.SSLError, TimeoutError) as error:
             self._refuse(connection, error)
             return
-        writer.write(frame(root(self.credentials.ca_pem)))
+        # the cluster's root alone (the first of the roots trusted: a second is the
+        # one a rotation moves to), which is what the joiner's token names
+        writer.write(frame(root(cluster_root_pem(self.credentials.ca_pem))))
         self._writers.add(writer)
         source = ""
         try:
@@ -449,6 +452,12 @@ class Transport:
             await writer.drain()
         finally:
             del self._joiners[source]
+
+
+def cluster_root_pem(ca_pem: bytes) -> bytes:
+    """The first root of a trust bundle (the whole bytes when none parses)."""
+    blocks = split_pems(ca_pem)
+    return blocks[0] if blocks else ca_pem
 
 
 def _decode(data: bytes) -> ClusterMessage:
