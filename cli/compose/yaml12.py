@@ -15,7 +15,7 @@ from cli.compose import ComposeError
 _MERGE = "tag:yaml.org,2002:merge"
 _BOOL = re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$")
 _NULL = re.compile(r"^(?:~|null|Null|NULL|)$")
-_INT = re.compile(r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$")
+_INT = re.compile(r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+|0b[01]+)$")
 _FLOAT = re.compile(
     r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?"
     r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"
@@ -43,10 +43,20 @@ class _Loader(yaml.SafeLoader):
             seen[key] = key_node.start_mark.line + 1
         return super().construct_mapping(node, deep=deep)
 
-    def construct_yaml_int(self, node: yaml.ScalarNode) -> int:
-        text = str(self.construct_scalar(node)).replace("_", "")
-        if text.startswith(("0o", "0x")):
-            return int(text[2:], 8 if text[1] == "o" else 16)
+    def construct_yaml_int(self, node: yaml.ScalarNode) -> int | float:
+        """Go's ``strconv.ParseInt(text, 0, 64)``, as the Go library reads an
+        integer: a leading ``0`` is octal (``mode: 0440``); a number it cannot
+        read so (``09``) is a float."""
+        text = str(self.construct_scalar(node))
+        sign, digits = (text[0], text[1:]) if text[:1] in "+-" else ("", text)
+        bases = {"0o": 8, "0x": 16, "0b": 2}
+        if digits[:2] in bases:
+            return int(sign + digits[2:], bases[digits[:2]])
+        if len(digits) > 1 and digits.startswith("0"):
+            try:
+                return int(sign + digits[1:], 8)
+            except ValueError:
+                return float(text)
         return int(text)
 
 
