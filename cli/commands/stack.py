@@ -135,7 +135,7 @@ def listing(argv: Sequence[str]) -> Script:
 def services(argv: Sequence[str]) -> Script:
     """``docker stack services [-q] [--format T] [-f K=V] STACK``."""
     view, (name,) = listing_flags("stack services", ("id", "label", "mode", "name"), argv, 1, 1)
-    return Script("stack services", stack_run.Services(check_name(name), view).run)
+    return Script("stack services", stack_run.OfStack(check_name(name), view, tasks=False).run)
 
 
 def tasks(argv: Sequence[str]) -> Script:
@@ -143,7 +143,7 @@ def tasks(argv: Sequence[str]) -> Script:
     allowed = ("id", "name", "node", "desired-state")
     rest = [w for w in argv if w != "--no-resolve"]  # shoal always shows names
     view, (name,) = listing_flags("stack ps", allowed, rest, 1, 1)
-    return Script("stack ps", stack_run.Tasks(check_name(name), view).run)
+    return Script("stack ps", stack_run.OfStack(check_name(name), view, tasks=True).run)
 
 
 def remove(argv: Sequence[str]) -> Script:

@@ -19,7 +19,7 @@ from typing import Any
 from cli.commands.common import Printed, Send
 from cli.compose.convert import LABEL_NAMESPACE, Stack
 from cli.output.stacks import stack_ls
-from cli.output.views import Context, filtered, natural_order, service_ls, service_ps
+from cli.output.views import Context, filtered, service_ls, service_ps
 from core.model import replace
 from core.model.network import Network
 from core.model.node import Node
@@ -350,53 +350,41 @@ def _context(send: Send, said: _Said, now: float) -> Context:
 
 
 @dataclass(frozen=True)
-class Services:
+class OfStack:
+    """``stack services`` (``service ls`` of the stack's services; none is no
+    error) or ``stack ps`` (``service ps`` of its tasks; none is an error, docker
+    23 on)."""
+
     namespace: str
     view: Mapping[str, Any]
+    tasks: bool
 
     def run(self, send: Send, now: float) -> Printed:
-        said = _Said()
-        try:
-            ctx = _context(send, said, now)
-        except _Stop:
-            return said.done(ok=False)
-        mine = _labelled(ctx.services.values(), self.namespace)
-        rows = filtered("service", mine, self.view.get("filters", ()), ctx)
-        if not rows:
-            said.err(f"Nothing found in stack: {self.namespace}")
-            return said.done()
-        said.out(
-            service_ls(rows, ctx, fmt=self.view.get("format"), quiet=bool(self.view.get("quiet")))
-        )
-        return said.done()
+        return _of_stack(self.namespace, self.view, send, now, tasks=self.tasks)
 
 
-@dataclass(frozen=True)
-class Tasks:
-    namespace: str
-    view: Mapping[str, Any]
-
-    def run(self, send: Send, now: float) -> Printed:
-        said = _Said()
-        try:
-            ctx = _context(send, said, now)
-        except _Stop:
-            return said.done(ok=False)
-        mine = {s.id for s in _labelled(ctx.services.values(), self.namespace)}
-        tasks = [t for t in ctx.tasks if t.service_id in mine]
-        rows = filtered("task", tasks, self.view.get("filters", ()), ctx)
-        if not rows:
-            said.err(f"nothing found in stack: {self.namespace}")
-            return said.done(ok=False)
-        text = service_ps(
-            rows,
-            ctx,
-            fmt=self.view.get("format"),
-            quiet=bool(self.view.get("quiet")),
-            no_trunc=bool(self.view.get("no_trunc")),
-        )
-        said.out(text)
-        return said.done()
+def _of_stack(
+    namespace: str, view: Mapping[str, Any], send: Send, now: float, *, tasks: bool
+) -> Printed:
+    said = _Said()
+    try:
+        ctx = _context(send, said, now)
+    except _Stop:
+        return said.done(ok=False)
+    mine = _labelled(ctx.services.values(), namespace)
+    if tasks:
+        ids = {s.id for s in mine}
+        mine = [t for t in ctx.tasks if t.service_id in ids]
+    rows = filtered("task" if tasks else "service", mine, view.get("filters", ()), ctx)
+    if not rows:
+        said.err(f"{'n' if tasks else 'N'}othing found in stack: {namespace}")
+        return said.done(ok=not tasks)
+    fmt, quiet = view.get("format"), bool(view.get("quiet"))
+    if tasks:
+        said.out(service_ps(rows, ctx, fmt=fmt, quiet=quiet, no_trunc=bool(view.get("no_trunc"))))
+    else:
+        said.out(service_ls(rows, ctx, fmt=fmt, quiet=quiet))
+    return said.done()
 
 
-__all__ = ["Deploy", "Listing", "Removal", "Services", "Tasks", "natural_order"]
+__all__ = ["Deploy", "Listing", "OfStack", "Removal"]

@@ -22,7 +22,7 @@ from cli.commands.flags import UsageError
 from cli.commands.network import swarm_spec
 from cli.commands.values import CPUS, MEMORY
 from cli.compose import ComposeError, ports
-from cli.compose.load import Loaded, env_lines
+from cli.compose.load import Loaded, env_lines, read_text
 from cli.words import split
 from core.model.common import Driver, Limit, ResourceRequirements, Resources
 from core.model.duration import parse_duration
@@ -43,6 +43,7 @@ from core.model.service import (
     NetworkAttachmentConfig,
     Placement,
     PlacementPreference,
+    Privileges,
     ReplicatedJob,
     ReplicatedService,
     RestartPolicy,
@@ -243,13 +244,7 @@ def _objects(
 
 
 def _read_data(path: str, read_file: ReadFile) -> str:
-    try:
-        text = read_file(path)
-    except OSError as error:
-        raise ComposeError(f"open {path}: {(error.strerror or str(error)).lower()}") from None
-    except UnicodeDecodeError:
-        raise ComposeError(f"{path}: shoal reads text files only") from None
-    return base64.b64encode(text.encode()).decode()
+    return base64.b64encode(read_text(read_file, path).encode()).decode()
 
 
 def _file_target(entry: Any, kind: str, namespace: str, loaded: Loaded) -> tuple[str, FileTarget]:
@@ -318,13 +313,7 @@ def _environment(
     files = service.get("env_file") or ()
     for name in [files] if isinstance(files, str) else files:
         path = loaded.path(str(name))
-        try:
-            text = read_file(path)
-        except OSError as error:
-            raise ComposeError(f"open {path}: {(error.strerror or str(error)).lower()}") from None
-        except UnicodeDecodeError:
-            raise ComposeError(f"{path}: not a text file of KEY=value lines") from None
-        values.update(env_lines(text, path, loaded.env))
+        values.update(env_lines(read_text(read_file, path), path, loaded.env))
     environment = service.get("environment") or {}
     if isinstance(environment, dict):
         pairs = [(str(k), None if v is None else _text(v)) for k, v in environment.items()]
@@ -617,10 +606,11 @@ def _service(
             for k, v in sorted(ulimits.items())
         ),
         oom_score_adj=int(service.get("oom_score_adj") or 0),
+        privileges=Privileges(),  # as docker/cli sends it: empty, never absent
     )
     placement = deploy.get("placement") or {}
-    endpoint_mode = str(deploy.get("endpoint_mode") or "vip").lower()
-    if endpoint_mode not in ("vip", "dnsrr"):
+    endpoint_mode = str(deploy.get("endpoint_mode") or "").lower()
+    if endpoint_mode not in ("", "vip", "dnsrr"):
         raise ComposeError(f"invalid endpoint mode: {endpoint_mode}")
     labels = _labelled(namespace, deploy.get("labels"))
     return ServiceSpec(
@@ -652,6 +642,7 @@ def _service(
         update_config=_update(deploy.get("update_config")),
         rollback_config=_update(deploy.get("rollback_config")),
         endpoint_spec=EndpointSpec(
-            mode=ResolutionMode(endpoint_mode), ports=ports.of(service.get("ports") or [])
+            mode=ResolutionMode(endpoint_mode) if endpoint_mode else None,
+            ports=ports.of(service.get("ports") or []),
         ),
     )

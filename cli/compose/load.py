@@ -110,14 +110,19 @@ def load(files: Sequence[str], read_file: ReadFile, environ: Mapping[str, str]) 
     return loaded
 
 
-def _parse(name: str, read_file: ReadFile) -> dict[str, Any]:
+def read_text(read_file: ReadFile, path: str) -> str:
+    """A file the compose file names (or the compose file itself), refused as Go's
+    ``os.ReadFile`` words it."""
     try:
-        text = read_file(name)
+        return read_file(path)
     except OSError as error:
-        raise ComposeError(f"open {name}: {(error.strerror or str(error)).lower()}") from None
+        raise ComposeError(f"open {path}: {(error.strerror or str(error)).lower()}") from None
     except UnicodeDecodeError:
-        raise ComposeError(f"{name}: not a text file") from None
-    value = yaml12.parse(text)
+        raise ComposeError(f"{path}: shoal reads text files only") from None
+
+
+def _parse(name: str, read_file: ReadFile) -> dict[str, Any]:
+    value = yaml12.parse(read_text(read_file, name))
     if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
         raise ComposeError("top-level object must be a mapping")
     converted: dict[str, Any] = _string_keys(value)

@@ -317,6 +317,26 @@ def _service() -> dict[str, Any]:
     return service
 
 
+DRIVER_OPTS = {"type": "object", "additionalProperties": {"type": ["string", "number"]}}
+
+
+def _declared(properties: dict[str, Any]) -> dict[str, Any]:
+    """A top-level network or volume: these keys, or nothing at all (``back:``)."""
+    return {
+        "type": ["object", "null"],
+        "properties": {
+            "name": STRING,
+            "driver": STRING,
+            "driver_opts": DRIVER_OPTS,
+            "external": EXTERNAL,
+            "labels": LABELS,
+            **properties,
+        },
+        "patternProperties": _EXTENSION,
+        "additionalProperties": False,
+    }
+
+
 def _network() -> dict[str, Any]:
     ipam = _obj(
         {
@@ -324,42 +344,11 @@ def _network() -> dict[str, Any]:
             "config": {"type": "array", "items": _obj({"subnet": STRING})},
         }
     )
-    return {
-        "type": ["object", "null"],
-        "properties": {
-            "name": STRING,
-            "driver": STRING,
-            "driver_opts": {
-                "type": "object",
-                "additionalProperties": {"type": ["string", "number"]},
-            },
-            "ipam": ipam,
-            "external": EXTERNAL,
-            "internal": BOOLEAN,
-            "attachable": BOOLEAN,
-            "labels": LABELS,
-        },
-        "patternProperties": _EXTENSION,
-        "additionalProperties": False,
-    }
+    return _declared({"ipam": ipam, "internal": BOOLEAN, "attachable": BOOLEAN})
 
 
 def _volume() -> dict[str, Any]:
-    return {
-        "type": ["object", "null"],
-        "properties": {
-            "name": STRING,
-            "driver": STRING,
-            "driver_opts": {
-                "type": "object",
-                "additionalProperties": {"type": ["string", "number"]},
-            },
-            "external": EXTERNAL,
-            "labels": LABELS,
-        },
-        "patternProperties": _EXTENSION,
-        "additionalProperties": False,
-    }
+    return _declared({})
 
 
 def _file_object(secret: bool) -> dict[str, Any]:
@@ -372,10 +361,7 @@ def _file_object(secret: bool) -> dict[str, Any]:
     }
     if secret:
         properties["driver"] = STRING
-        properties["driver_opts"] = {
-            "type": "object",
-            "additionalProperties": {"type": ["string", "number"]},
-        }
+        properties["driver_opts"] = DRIVER_OPTS
     return _obj(properties)
 
 

@@ -43,7 +43,7 @@ class _Loader(yaml.SafeLoader):
             seen[key] = key_node.start_mark.line + 1
         return super().construct_mapping(node, deep=deep)
 
-    def construct_yaml_int(self, node: yaml.ScalarNode) -> int | float:
+    def construct_go_int(self, node: yaml.ScalarNode) -> int | float:
         """Go's ``strconv.ParseInt(text, 0, 64)``, as the Go library reads an
         integer: a leading ``0`` is octal (``mode: 0440``); a number it cannot
         read so (``09``) is a float."""
@@ -70,7 +70,7 @@ _Loader.add_implicit_resolver("tag:yaml.org,2002:null", _NULL, ["~", "n", "N", "
 _Loader.add_implicit_resolver("tag:yaml.org,2002:int", _INT, list("-+0123456789"))
 _Loader.add_implicit_resolver("tag:yaml.org,2002:float", _FLOAT, list("-+0123456789."))
 _Loader.add_implicit_resolver(_MERGE, re.compile(r"^<<$"), ["<"])
-_Loader.add_constructor("tag:yaml.org,2002:int", _Loader.construct_yaml_int)
+_Loader.add_constructor("tag:yaml.org,2002:int", _Loader.construct_go_int)
 
 
 def parse(text: str) -> Any:
