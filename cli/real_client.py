@@ -1,6 +1,6 @@
-"""``shoal [--host unix://PATH] swarm|node|service|network ...``: Docker's commands sent to a
-real daemon's control socket (see real/control.py), in the command language of
-``shoal sim shell`` (cli/commands) and printed as it prints them (cli/output).
+"""``shoal [--host unix://PATH] swarm|node|service|network|secret|config|stack ...``:
+Docker's commands sent to a real daemon's control socket (see real/control.py), in the
+command language of ``shoal sim shell`` (cli/commands) and printed as it prints them (cli/output).
 
 As the docker CLI does: ``service create``/``update`` without ``-d`` waits for the
 service to converge and draws its progress; a refused command prints the daemon's
@@ -16,7 +16,7 @@ import sys
 import time
 from typing import Any, TextIO, TypeVar
 
-from cli.commands.common import Call, Change
+from cli.commands.common import Call, Change, Printed
 from cli.commands.flags import UsageError
 from cli.commands.language import parse
 from cli.commands.run import Outcome, execute, failure
@@ -40,7 +40,7 @@ from core.model.service import Service
 from core.model.task import Task
 from real.control import DEFAULT_DATA_DIR, INFO, SOCKET_NAME, ControlClient
 
-GROUPS = ("swarm", "node", "service", "network", "secret", "config")
+GROUPS = ("swarm", "node", "service", "network", "secret", "config", "stack")
 DEFAULT_HOST = f"unix://{DEFAULT_DATA_DIR}/{SOCKET_NAME}"
 LEADER_WAIT_SECONDS = 60.0  # how long ``swarm init`` waits for its node to lead
 POLL_SECONDS = 0.5
@@ -77,12 +77,15 @@ class RealClient:
         for command in commands:
             if isinstance(command, Call) and command.view.get("wait"):
                 self.await_rotation(bool(command.view.get("quiet")))
-            outcome = execute(command, self.send, self.info.get("hostname", ""))
+            outcome = execute(command, self.send, self.info.get("hostname", ""), time.time())
             if not self.show(outcome):
                 status = EXIT_FAILED
                 continue
             if waits(command):
                 self.converge(str(outcome.value))
+            if isinstance(outcome.value, Printed):
+                for service_id in outcome.value.wait:
+                    self.converge(service_id)
         return status
 
     def send(self, method: str, params: dict[str, Any]) -> ClientReply:
@@ -96,6 +99,10 @@ class RealClient:
 
     def show(self, outcome: Outcome) -> bool:
         command = outcome.command
+        if isinstance(outcome.value, Printed):  # a script's lines, each on its stream
+            for where, text in outcome.value.lines:
+                print(text, file=self.out if where == "out" else self.err)
+            return outcome.ok
         if not outcome.ok:
             shown, said = failure(outcome)
             self.say(shown)
@@ -104,6 +111,7 @@ class RealClient:
         if isinstance(command, Change):
             self.say("" if command.quiet else command.said or command.service)
             return True
+        assert isinstance(command, Call)
         self.say(self._render(command, outcome.value))
         return True
 

@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, TextIO
 
-from cli.commands.common import Call, Change
+from cli.commands.common import Call, Change, Printed
 from cli.commands.flags import UsageError
 from cli.commands.language import parse
 from cli.commands.run import Outcome, execute, failure
@@ -70,6 +70,11 @@ HELP = (  # (command, what it does): what ``help`` prints, in Docker's words for
     ("network inspect", "Display detailed information on one or more networks"),
     ("network ls", "List networks"),
     ("network rm", "Remove one or more networks"),
+    ("stack deploy", "Deploy a new stack or update an existing stack"),
+    ("stack ls", "List stacks"),
+    ("stack ps", "List the tasks in the stack"),
+    ("stack rm", "Remove one or more stacks"),
+    ("stack services", "List the services in the stack"),
     ("swarm init", "Initialize a swarm"),
     ("swarm join", "Join a swarm as a node and/or manager"),
     ("swarm ca", "Display and rotate the root CA"),
@@ -190,10 +195,14 @@ class Shell:
                 raise UsageError(f"no host {target}")
         host = target or self._leader_name()
         for command in parse(words, self.rng, self._read):
-            outcome = execute(command, lambda m, p: self._send(host, m, p), host)
+            now = self.world.hosts[host].clock.wall(self.world.env.now)
+            outcome = execute(command, lambda m, p: self._send(host, m, p), host, now)
             self.show(outcome, host)
             if outcome.ok and waits(command):
                 self.converge(str(outcome.value))
+            if isinstance(outcome.value, Printed):
+                for service_id in outcome.value.wait:
+                    self.converge(service_id)
 
     def _read(self, path: str) -> str:
         """A file a command reads; its standard input (``-``, ``swarm unlock``'s key)
@@ -232,6 +241,10 @@ class Shell:
 
     def show(self, outcome: Outcome, host: str) -> None:
         command = outcome.command
+        if isinstance(outcome.value, Printed):  # a script's lines, in the order said
+            for _, text in outcome.value.lines:
+                self.say(text)
+            return
         if not outcome.ok:
             for text in failure(outcome):
                 self.say(text)
@@ -239,6 +252,7 @@ class Shell:
         if isinstance(command, Change):
             self.say("" if command.quiet else command.said or command.service)
             return
+        assert isinstance(command, Call)
         self.say(self._render(command, outcome.value, host))
 
     def _render(self, call: Call, value: Any, host: str) -> str:

@@ -8,7 +8,11 @@ from typing import Any
 
 from cli.commands.flags import CommandParser, UsageError
 from cli.output.template import check
+from core.manager.requests import ClientReply
 from core.model.service import ServiceSpec
+
+#: How a command reaches a manager: a method and its params, the manager's reply.
+Send = Callable[[str, dict[str, Any]], ClientReply]
 
 
 @dataclass(frozen=True)
@@ -63,6 +67,37 @@ class Change:
     detach: bool = False
     quiet: bool = False
     said: str = ""  # what the CLI prints once it is done (the service's name by default)
+
+
+@dataclass(frozen=True)
+class Printed:
+    """What a :class:`Script` printed, in order: ``(stream, text)`` lines, the
+    stream ``out`` or ``err``; whether it succeeded (the CLI's exit status 0); the
+    services the CLI then waits for (``stack deploy --detach=false``)."""
+
+    lines: tuple[tuple[str, str], ...] = ()
+    ok: bool = True
+    wait: tuple[str, ...] = ()
+
+    def text(self, stream: str) -> str:
+        return "\n".join(text for where, text in self.lines if where == stream)
+
+    @property
+    def error(self) -> str:
+        """The last thing said on ``err`` (a failure's reason)."""
+        said = [text for where, text in self.lines if where == "err"]
+        return said[-1] if said else ""
+
+
+@dataclass(frozen=True)
+class Script:
+    """A command the docker CLI carries out as a conversation of its own
+    (``stack deploy``: look up, create, update, each answer deciding the next):
+    ``run(send, now)`` has it with a manager (``now``: the front end's wall clock,
+    for ages) and says what it printed."""
+
+    name: str
+    run: Callable[[Send, float], Printed]
 
 
 def inspecting(kind: str, method: str, argv: Sequence[str]) -> list[Call]:

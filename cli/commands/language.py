@@ -1,5 +1,6 @@
 """The command language of the shoal CLI, scenario files and the shell: Docker's
-``service``, ``node``, ``swarm``, ``network``, ``secret`` and ``config`` commands,
+``service``, ``node``, ``swarm``, ``network``, ``secret``, ``config`` and ``stack``
+commands,
 read from one line (``docker`` in front is optional), into the requests they stand
 for.
 
@@ -12,18 +13,19 @@ is read first, as the docker CLI does). A line Docker would refuse raises
 from __future__ import annotations
 
 import getpass
+import os
 import random
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
-from cli.commands import network, node, objects, service, swarm, swarm_ca
-from cli.commands.common import Call, Change
+from cli.commands import network, node, objects, service, stack, swarm, swarm_ca
+from cli.commands.common import Call, Change, Script
 from cli.commands.flags import UsageError
 from cli.words import split
 
-Command = Call | Change
-GROUPS = ("service", "node", "swarm", "network", "secret", "config")
+Command = Call | Change | Script
+GROUPS = ("service", "node", "swarm", "network", "secret", "config", "stack")
 ReadFile = Callable[[str], str]
 
 
@@ -47,8 +49,14 @@ def _key_reader(read_file: ReadFile) -> Callable[[], str]:
 
 
 def parse(
-    line: str | Sequence[str], rng: random.Random, read_file: ReadFile = _read
+    line: str | Sequence[str],
+    rng: random.Random,
+    read_file: ReadFile = _read,
+    environ: Mapping[str, str] | None = None,
 ) -> list[Command]:
+    """The requests ``line`` stands for. ``read_file`` reads the files it names
+    (``-``: standard input); ``environ`` is what ``stack deploy`` substitutes
+    into a compose file (the process's environment unless given)."""
     words = _words(line)
     if words and words[0] == "docker":
         words = words[1:]
@@ -69,6 +77,8 @@ def parse(
         return _network(verb, rest)
     if group in ("secret", "config"):
         return _objects(group, verb, rest, read_file)
+    if group == "stack":
+        return list(stack.parse(verb, rest, read_file, os.environ if environ is None else environ))
     return _node(verb, rest)
 
 
@@ -170,4 +180,4 @@ def _unknown(group: str, verb: str) -> str:
 def _usage(group: str) -> str:
     if group in GROUPS:
         return f"\"docker {group}\" requires a subcommand.\nSee 'docker {group} --help'."
-    return "docker: a command is needed: service, node, swarm, network, secret or config"
+    return "docker: a command is needed: service, node, swarm, network, secret, config or stack"

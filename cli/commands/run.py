@@ -11,17 +11,15 @@ daemon's API. The outcome keeps what came back, for the printing to show.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from cli.commands.common import Call, Change, Found
+from cli.commands.common import Call, Change, Found, Printed, Script, Send
 from cli.commands.language import Command
 from core.manager.requests import ClientReply
 from core.model.network import Network
 from core.model.service import Service
 
-Send = Callable[[str, dict[str, Any]], ClientReply]
 #: Requests whose 404 the Docker client library words itself (objectNotFoundError).
 CLIENT_NOT_FOUND = {"NetworkInspect": "network", "NetworkRemove": "network"}
 
@@ -36,7 +34,11 @@ class Outcome:
     said: str = ""  # the client's own words for the error, printed as they are
 
 
-def execute(command: Command, send: Send, self_name: str) -> Outcome:
+def execute(command: Command, send: Send, self_name: str, now: float = 0.0) -> Outcome:
+    """``command`` carried out; ``now`` (wall-clock seconds) dates what a script prints."""
+    if isinstance(command, Script):
+        printed = command.run(send, now)
+        return Outcome(command, printed.ok, printed, printed.error if not printed.ok else "")
     if isinstance(command, Change):
         return _change(command, send)
     found, failed = _look_up(command, send)
@@ -67,6 +69,8 @@ def failure(outcome: Outcome) -> tuple[str, str]:
     """What the docker CLI prints for a refused command: (stdout, stderr). An
     ``inspect`` of something missing prints an empty array first."""
     command = outcome.command
+    if isinstance(outcome.value, Printed):  # a script says its own failure
+        return outcome.value.text("out"), outcome.value.text("err")
     inspecting = isinstance(command, Call) and command.show.endswith("inspect")
     missing = inspecting and outcome.code == "NotFound"
     if outcome.said:
@@ -136,4 +140,4 @@ def _change(change: Change, send: Send) -> Outcome:
     return Outcome(change, reply.ok, current.id if reply.ok else None, reply.message, reply.code)
 
 
-__all__ = ["Call", "Change", "Outcome", "Send", "execute", "failure"]
+__all__ = ["Call", "Change", "Outcome", "Printed", "Script", "Send", "execute", "failure"]

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from cli.commands.common import Call, Change
+from cli.commands.common import Call, Change, Script
 from core.model.service import Service
 from core.model.task import Task
 from core.tasks.states import TaskState
@@ -21,8 +21,11 @@ STEPS = (  # how far along each state is, as Docker's progress bar draws it
 )  # fmt: skip
 
 
-def waits(command: Call | Change) -> bool:
-    """Whether the CLI waits for the service to converge after ``command``."""
+def waits(command: Call | Change | Script) -> bool:
+    """Whether the CLI waits for the service to converge after ``command`` (a
+    script says which services it waits for itself: :attr:`Printed.wait`)."""
+    if isinstance(command, Script):
+        return False
     if isinstance(command, Change):
         return not command.detach and not command.quiet
     if command.show != "created":

@@ -31,7 +31,9 @@ def run_step(
     files: Mapping[str, str] | None = None,
 ) -> Verdict | None:
     """Run ``step.run`` on ``host``; its verdict, or None for a step that simply worked.
-    A file the command reads is one of the scenario's ``files``."""
+    A file the command reads is one of the scenario's ``files``; a compose file's
+    variables come from its ``.env`` alone (not the runner's environment), so a
+    scenario runs alike everywhere."""
     label = f"step: {step.run}" + (" (fails)" if step.fails else "")
     errors: list[str] = []
     carried = dict(files or {})
@@ -42,7 +44,7 @@ def run_step(
         return carried[name]
 
     try:
-        commands = parse_command(split(step.run), rng, read_file)
+        commands = parse_command(split(step.run), rng, read_file, environ={})
     except ValueError as error:  # an unclosed quote
         commands, errors = [], [f"cannot split the command line: {error}"]
     except UsageError as error:

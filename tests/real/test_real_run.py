@@ -65,6 +65,8 @@ def failed(report: dict[str, Any]) -> list[dict[str, Any]]:
         SCENARIOS.parent / "web-client-partition.yml",
         # a secret reaches exactly the nodes of its tasks, and moves with a rotation
         SCENARIOS.parent / "secret-scoping.yml",
+        # a compose file deployed, redeployed over a change by hand, and removed
+        SCENARIOS.parent / "stack-deploy.yml",
     ],
     ids=lambda path: path.stem,
 )

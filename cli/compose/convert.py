@@ -1,0 +1,648 @@
+"""A loaded compose file made into what a manager takes, as docker/cli's
+``convert`` package makes it: the stack's networks, secrets and configs to
+create, and one service spec per service, every name scoped ``<stack>_<name>``
+(unless the file names the object itself) and every object labelled
+``com.docker.stack.namespace=<stack>``; services also carry
+``com.docker.stack.image``. Where Docker walks Go maps, shoal sorts by name.
+
+A service's secrets and configs are named here and looked up for their IDs when
+the stack is deployed (after the stack's own are created); its networks are
+named, and the manager resolves them. Every refusal that needs no manager
+(``service web: undefined network "x"``) comes from here, before anything is
+sent."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from cli.commands.flags import UsageError
+from cli.commands.network import swarm_spec
+from cli.commands.values import CPUS, MEMORY
+from cli.compose import ComposeError, ports
+from cli.compose.load import Loaded, env_lines, read_text
+from cli.words import split
+from core.model.common import Driver, Limit, ResourceRequirements, Resources
+from core.model.duration import parse_duration
+from core.model.enums import FailureAction, MountType, ResolutionMode, RestartCondition, UpdateOrder
+from core.model.network import NetworkSpec
+from core.model.secret import ConfigSpec, SecretSpec
+from core.model.service import (
+    BindOptions,
+    ConfigReference,
+    ContainerSpec,
+    DNSConfig,
+    EndpointSpec,
+    FileTarget,
+    GlobalJob,
+    GlobalService,
+    HealthConfig,
+    Mount,
+    NetworkAttachmentConfig,
+    Placement,
+    PlacementPreference,
+    Privileges,
+    ReplicatedJob,
+    ReplicatedService,
+    RestartPolicy,
+    SecretReference,
+    ServiceMode,
+    ServiceSpec,
+    SpreadOver,
+    TaskSpec,
+    TmpfsOptions,
+    Ulimit,
+    UpdateConfig,
+    VolumeOptions,
+)
+from core.model.wire import Labels
+
+LABEL_NAMESPACE = "com.docker.stack.namespace"
+LABEL_IMAGE = "com.docker.stack.image"
+DEFAULT_NETWORK = "default"
+DEFAULT_DRIVER = "overlay"
+ReadFile = Callable[[str], str]
+
+
+@dataclass(frozen=True)
+class Stack:
+    """What ``stack deploy`` sends, in the order it sends it."""
+
+    networks: tuple[NetworkSpec, ...]
+    external_networks: tuple[str, ...]
+    secrets: tuple[SecretSpec, ...]
+    configs: tuple[ConfigSpec, ...]
+    services: tuple[ServiceSpec, ...]
+
+
+def scope(namespace: str, name: str) -> str:
+    return f"{namespace}_{name}"
+
+
+def _labelled(namespace: str, labels: Any) -> Labels:
+    return Labels({**_mapping(labels), LABEL_NAMESPACE: namespace})
+
+
+def _mapping(value: Any) -> dict[str, str]:
+    """A list-or-dict of strings (labels, sysctls, driver options)."""
+    if isinstance(value, dict):
+        return {str(k): "" if v is None else _text(v) for k, v in value.items()}
+    result: dict[str, str] = {}
+    for item in value or ():
+        key, _, text = str(item).partition("=")
+        result[key] = text
+    return result
+
+
+def _text(value: Any) -> str:
+    """A scalar as Go's YAML decoding into a string field reads it."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def convert(namespace: str, loaded: Loaded, read_file: ReadFile) -> Stack:
+    services = loaded.services
+    used = sorted(
+        {n for s in services.values() for n in _service_networks(s)}
+        | ({DEFAULT_NETWORK} if any(not _service_networks(s) for s in services.values()) else set())
+    )
+    networks, externals = _networks(namespace, loaded.section("networks"), used)
+    specs = []
+    for name, service in sorted(services.items()):
+        try:
+            specs.append(_service(namespace, name, service, loaded, read_file))
+        except ComposeError as error:
+            raise ComposeError(f"service {name}: {error.message}") from None
+    return Stack(
+        networks=networks,
+        external_networks=externals,
+        secrets=tuple(
+            SecretSpec(**fields) for fields in _objects(namespace, loaded, "secrets", read_file)
+        ),
+        configs=tuple(
+            ConfigSpec(**fields) for fields in _objects(namespace, loaded, "configs", read_file)
+        ),
+        services=tuple(specs),
+    )
+
+
+# -- networks -----------------------------------------------------------------------------
+
+
+def _service_networks(service: Mapping[str, Any]) -> list[str]:
+    networks = service.get("networks") or ()
+    return [str(n) for n in networks]
+
+
+def external_name(key: str, obj: Mapping[str, Any]) -> str | None:
+    """The name of an external network, volume, secret or config (None: not
+    external): ``name``, else ``external.name``, else the key itself."""
+    external = obj.get("external")
+    if not external:
+        return None
+    named = external.get("name") if isinstance(external, dict) else None
+    if named and obj.get("name") and named != obj.get("name"):
+        raise ComposeError(f"{key}: external.name and name conflict; only use name")
+    return str(obj.get("name") or named or key)
+
+
+def _networks(
+    namespace: str, declared: Mapping[str, dict[str, Any]], used: Iterable[str]
+) -> tuple[tuple[NetworkSpec, ...], tuple[str, ...]]:
+    created: dict[str, NetworkSpec] = {}
+    externals: list[str] = []
+    for key in used:
+        network = declared.get(key, {})
+        external = external_name(key, network)
+        if external is not None:
+            externals.append(external)
+            continue
+        name = str(network.get("name") or scope(namespace, key))
+        body: dict[str, Any] = {
+            "Name": name,
+            "Driver": str(network.get("driver") or DEFAULT_DRIVER),
+            "Options": _mapping(network.get("driver_opts")),
+            "Internal": bool(network.get("internal")),
+            "Attachable": bool(network.get("attachable")),
+            "Labels": dict(_labelled(namespace, network.get("labels"))),
+        }
+        ipam = network.get("ipam") or {}
+        if ipam.get("driver") or ipam.get("config"):
+            body["IPAM"] = {
+                "Driver": str(ipam.get("driver") or ""),
+                "Config": [
+                    {"Subnet": str(c.get("subnet") or "")} for c in ipam.get("config") or ()
+                ],
+            }
+        try:
+            created[name] = swarm_spec(body)
+        except UsageError as error:
+            raise ComposeError(f"network {key}: {error.message}") from None
+    return tuple(created[n] for n in sorted(created)), tuple(sorted(set(externals)))
+
+
+def _attachments(
+    namespace: str, name: str, service: Mapping[str, Any], declared: Mapping[str, dict[str, Any]]
+) -> tuple[NetworkAttachmentConfig, ...]:
+    asked = service.get("networks") or {DEFAULT_NETWORK: None}
+    entries = asked.items() if isinstance(asked, dict) else ((n, None) for n in asked)
+    result = []
+    for key, options in entries:
+        if key not in declared and key != DEFAULT_NETWORK:
+            raise ComposeError(f'undefined network "{key}"')
+        network = declared.get(key, {})
+        target = external_name(key, network) or str(network.get("name") or scope(namespace, key))
+        aliases = [str(a) for a in (options or {}).get("aliases") or ()]
+        if target not in ("default", "bridge", "host", "none") and not target.startswith(
+            "container:"
+        ):
+            aliases.append(name)
+        result.append(
+            NetworkAttachmentConfig(
+                target=target,
+                aliases=tuple(aliases),
+                driver_opts=Labels(_mapping((options or {}).get("driver_opts"))),
+            )
+        )
+    return tuple(sorted(result, key=lambda a: a.target))
+
+
+# -- secrets and configs -------------------------------------------------------------------
+
+
+def _objects(
+    namespace: str, loaded: Loaded, kind: str, read_file: ReadFile
+) -> list[dict[str, Any]]:
+    """The fields of each secret or config the stack creates (not the external
+    ones), by name."""
+    made: dict[str, dict[str, Any]] = {}
+    for key, obj in sorted(loaded.section(kind).items()):
+        word = kind[:-1]
+        if external_name(f"{word} {key}", obj) is not None:
+            continue
+        name = str(obj.get("name") or scope(namespace, key))
+        fields: dict[str, Any] = {"name": name, "labels": _labelled(namespace, obj.get("labels"))}
+        if obj.get("driver"):
+            if obj.get("file"):
+                raise ComposeError(
+                    f"{word} {key}: {word}.driver and {word}.file conflict; only use {word}.driver"
+                )
+            fields["driver"] = Driver(
+                name=str(obj["driver"]), options=Labels(_mapping(obj.get("driver_opts")))
+            )
+        else:
+            fields["data"] = _read_data(loaded.path(str(obj.get("file") or "")), read_file)
+        if obj.get("template_driver"):
+            fields["templating"] = Driver(name=str(obj["template_driver"]))
+        made[name] = fields
+    return [made[n] for n in sorted(made)]
+
+
+def _read_data(path: str, read_file: ReadFile) -> str:
+    return base64.b64encode(read_text(read_file, path).encode()).decode()
+
+
+def _file_target(entry: Any, kind: str, namespace: str, loaded: Loaded) -> tuple[str, FileTarget]:
+    """The object a service's ``secrets``/``configs`` entry names, and where."""
+    fields = entry if isinstance(entry, dict) else {"source": entry}
+    source = str(fields.get("source") or "")
+    declared = loaded.section(kind)
+    if source not in declared:
+        raise ComposeError(f'undefined {kind[:-1]} "{source}"')
+    obj = declared[source]
+    name = external_name(source, obj) or str(obj.get("name") or scope(namespace, source))
+    mode = fields.get("mode")
+    target = FileTarget(
+        name=str(fields.get("target") or source),
+        uid=str(fields.get("uid") or "0"),
+        gid=str(fields.get("gid") or "0"),
+        mode=0o444 if mode is None else int(mode),
+    )
+    return name, target
+
+
+def _references(
+    namespace: str, service: Mapping[str, Any], loaded: Loaded
+) -> tuple[tuple[SecretReference, ...], tuple[ConfigReference, ...]]:
+    secrets = [
+        SecretReference(file=t, secret_name=n)
+        for n, t in (
+            _file_target(e, "secrets", namespace, loaded) for e in service.get("secrets") or ()
+        )
+    ]
+    configs = [
+        ConfigReference(file=t, config_name=n)
+        for n, t in (
+            _file_target(e, "configs", namespace, loaded) for e in service.get("configs") or ()
+        )
+    ]
+    return (
+        tuple(sorted(secrets, key=lambda r: r.secret_name)),
+        tuple(sorted(configs, key=lambda r: r.config_name)),
+    )
+
+
+# -- services -------------------------------------------------------------------------------
+
+
+def _words(value: Any) -> tuple[str, ...]:
+    """``command``/``entrypoint``: a list as it is, a string split as a shell would."""
+    if value is None:
+        return ()
+    if isinstance(value, list):
+        return tuple(_text(v) for v in value)
+    try:
+        return tuple(split(str(value)))
+    except ValueError as error:
+        raise ComposeError(f"invalid command line {value!r}: {error}") from None
+
+
+def _duration(value: Any) -> int | None:
+    return None if value is None else parse_duration(str(value))
+
+
+def _environment(
+    service: Mapping[str, Any], loaded: Loaded, read_file: ReadFile
+) -> tuple[str, ...]:
+    values: dict[str, str | None] = {}
+    files = service.get("env_file") or ()
+    for name in [files] if isinstance(files, str) else files:
+        path = loaded.path(str(name))
+        values.update(env_lines(read_text(read_file, path), path, loaded.env))
+    environment = service.get("environment") or {}
+    if isinstance(environment, dict):
+        pairs = [(str(k), None if v is None else _text(v)) for k, v in environment.items()]
+    else:
+        pairs = [
+            (k, v if sep else None) for k, sep, v in (str(e).partition("=") for e in environment)
+        ]
+    for key, value in pairs:
+        values[key] = loaded.env.get(key) if value is None else value
+    return tuple(sorted(k if v is None else f"{k}={v}" for k, v in values.items()))
+
+
+def _healthcheck(check: Mapping[str, Any] | None) -> HealthConfig | None:
+    if check is None:
+        return None
+    test = check.get("test")
+    if check.get("disable"):
+        if test:
+            raise ComposeError("test and disable can't be set at the same time")
+        return HealthConfig(test=("NONE",))
+    words = ("CMD-SHELL", str(test)) if isinstance(test, str) else tuple(str(t) for t in test or ())
+    return HealthConfig(
+        test=words,
+        interval_ns=_duration(check.get("interval")) or 0,
+        timeout_ns=_duration(check.get("timeout")) or 0,
+        start_period_ns=_duration(check.get("start_period")) or 0,
+        start_interval_ns=_duration(check.get("start_interval")) or 0,
+        retries=int(check.get("retries") or 0),
+    )
+
+
+def _mode(deploy: Mapping[str, Any]) -> ServiceMode:
+    mode = str(deploy.get("mode") or "replicated")
+    replicas = deploy.get("replicas")
+    if mode in ("global", "global-job"):
+        if replicas is not None:
+            raise ComposeError("replicas can only be used with replicated or replicated-job mode")
+        return (
+            ServiceMode(global_=GlobalService())
+            if mode == "global"
+            else ServiceMode(global_job=GlobalJob())
+        )
+    if mode == "replicated-job":
+        return ServiceMode(
+            replicated_job=ReplicatedJob(max_concurrent=replicas, total_completions=replicas)
+        )
+    if mode != "replicated":
+        raise ComposeError(f"unknown mode: {mode}")
+    return ServiceMode(replicated=ReplicatedService(replicas=1 if replicas is None else replicas))
+
+
+def _restart(service: Mapping[str, Any], deploy: Mapping[str, Any]) -> RestartPolicy | None:
+    policy = deploy.get("restart_policy")
+    if policy is not None:
+        condition = policy.get("condition")
+        if condition is not None and condition not in ("none", "on-failure", "any"):
+            raise ComposeError(f"invalid restart policy condition: {condition}")
+        return RestartPolicy(
+            condition=RestartCondition(condition) if condition else None,
+            delay_ns=_duration(policy.get("delay")),
+            max_attempts=policy.get("max_attempts"),
+            window_ns=_duration(policy.get("window")),
+        )
+    restart = str(service.get("restart") or "")
+    name, _, count = restart.partition(":")
+    attempts = int(count) if count.isdigit() and int(count) > 0 else None
+    if name in ("", "no"):
+        return None
+    if name in ("always", "unless-stopped"):
+        return RestartPolicy(condition=RestartCondition.ANY, delay_ns=None, max_attempts=attempts)
+    if name == "on-failure":
+        return RestartPolicy(
+            condition=RestartCondition.ON_FAILURE, delay_ns=None, max_attempts=attempts
+        )
+    raise ComposeError(
+        f"invalid restart policy: unknown policy '{name}' (must be one of 'no', 'always', "
+        "'on-failure', or 'unless-stopped')"
+    )
+
+
+def _update(config: Mapping[str, Any] | None) -> UpdateConfig | None:
+    if config is None:
+        return None
+    action, order = config.get("failure_action"), config.get("order")
+    if action and action not in ("pause", "continue", "rollback"):
+        raise ComposeError(f"invalid failure action: {action}")
+    return UpdateConfig(
+        parallelism=1 if config.get("parallelism") is None else int(config["parallelism"]),
+        delay_ns=_duration(config.get("delay")) or 0,
+        failure_action=FailureAction(action) if action else None,
+        monitor_ns=_duration(config.get("monitor")) or 0,
+        max_failure_ratio=float(config.get("max_failure_ratio") or 0.0),
+        order=UpdateOrder(order) if order else None,
+    )
+
+
+def _parsed(parse: Callable[[str], Any], value: Any) -> int:
+    try:
+        return int(parse(_text(value)))
+    except Exception as error:  # the flag type's argparse error
+        reason = str(error).split("\x00")[-1]
+        raise ComposeError(reason) from None
+
+
+def _resources(deploy: Mapping[str, Any]) -> ResourceRequirements:
+    source = deploy.get("resources") or {}
+    limits = source.get("limits")
+    reservations = source.get("reservations")
+    return ResourceRequirements(
+        limits=None
+        if limits is None
+        else Limit(
+            nano_cpus=_parsed(CPUS, limits["cpus"]) if limits.get("cpus") is not None else 0,
+            memory_bytes=_parsed(MEMORY, limits["memory"])
+            if limits.get("memory") is not None
+            else 0,
+            pids=int(limits.get("pids") or 0),
+        ),
+        reservations=None
+        if reservations is None
+        else Resources(
+            nano_cpus=_parsed(CPUS, reservations["cpus"])
+            if reservations.get("cpus") is not None
+            else 0,
+            memory_bytes=_parsed(MEMORY, reservations["memory"])
+            if reservations.get("memory") is not None
+            else 0,
+        ),
+    )
+
+
+def _mounts(namespace: str, service: Mapping[str, Any], loaded: Loaded) -> tuple[Mount, ...]:
+    return tuple(_mount(namespace, v, loaded) for v in service.get("volumes") or ())
+
+
+def _short_volume(text: str) -> dict[str, Any]:
+    """``name:/path[:ro]``, ``./dir:/path``, ``/path``: the long form."""
+    parts = text.split(":")
+    read_only = False
+    if len(parts) >= 2 and set(parts[-1].split(",")) <= {
+        "ro",
+        "rw",
+        "z",
+        "Z",
+        "nocopy",
+        "cached",
+        "delegated",
+        "consistent",
+    }:
+        read_only = "ro" in parts[-1].split(",")
+        parts = parts[:-1]
+    if len(parts) == 1:
+        return {"type": "volume", "target": parts[0], "read_only": read_only}
+    if len(parts) != 2 or not parts[0] or not parts[1]:
+        raise ComposeError(
+            f"invalid spec: {text}: too many colons" if len(parts) > 2 else f"invalid spec: {text}"
+        )
+    source = parts[0]
+    bind = source.startswith(("/", ".", "~"))
+    return {
+        "type": "bind" if bind else "volume",
+        "source": source,
+        "target": parts[1],
+        "read_only": read_only,
+    }
+
+
+def _mount(namespace: str, entry: Any, loaded: Loaded) -> Mount:
+    volume = _short_volume(entry) if isinstance(entry, str) else dict(entry)
+    kind = str(volume.get("type") or "volume")
+    if kind not in ("volume", "bind", "tmpfs", "npipe"):
+        raise ComposeError(f"volume type must be volume, bind, tmpfs or npipe, not {kind}")
+    source = str(volume.get("source") or "")
+    mount = Mount(
+        type=MountType(kind),
+        source=source,
+        target=str(volume.get("target") or ""),
+        read_only=bool(volume.get("read_only")),
+        consistency=str(volume.get("consistency") or ""),
+    )
+    if kind == "bind":
+        if not source:
+            raise ComposeError("invalid bind source, source cannot be empty")
+        propagation = (volume.get("bind") or {}).get("propagation")
+        options = BindOptions(propagation=str(propagation)) if propagation else None
+        return Mount(**{**_fields(mount), "source": loaded.path(source), "bind_options": options})
+    if kind == "tmpfs":
+        size = (volume.get("tmpfs") or {}).get("size")
+        return Mount(
+            **{
+                **_fields(mount),
+                "tmpfs_options": TmpfsOptions(size_bytes=int(size)) if size else None,
+            }
+        )
+    if not source:
+        return mount
+    declared = loaded.section("volumes")
+    if source not in declared:
+        raise ComposeError(f'undefined volume "{source}"')
+    stack_volume = declared[source]
+    external = external_name(source, stack_volume)
+    nocopy = bool((volume.get("volume") or {}).get("nocopy"))
+    if external is not None:
+        return Mount(
+            **{
+                **_fields(mount),
+                "source": external,
+                "volume_options": VolumeOptions(no_copy=nocopy),
+            }
+        )
+    driver = stack_volume.get("driver")
+    options = stack_volume.get("driver_opts")
+    return Mount(
+        **{
+            **_fields(mount),
+            "source": str(stack_volume.get("name") or scope(namespace, source)),
+            "volume_options": VolumeOptions(
+                no_copy=nocopy,
+                labels=_labelled(namespace, stack_volume.get("labels")),
+                driver_config=Driver(name=str(driver or ""), options=Labels(_mapping(options)))
+                if driver or options is not None
+                else None,
+            ),
+        }
+    )
+
+
+def _fields(mount: Mount) -> dict[str, Any]:
+    return {name: getattr(mount, name) for name in mount.__dataclass_fields__}
+
+
+def _hosts(value: Any) -> tuple[str, ...]:
+    entries = (
+        [f"{k}:{v}" for k, v in sorted(value.items())]
+        if isinstance(value, dict)
+        else list(value or ())
+    )
+    result = []
+    for entry in entries:
+        host, sep, address = str(entry).partition(":")
+        if sep:
+            result.append(f"{address} {host}")
+    return tuple(result)
+
+
+def _strings(value: Any) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    return (str(value),) if isinstance(value, str) else tuple(str(v) for v in value)
+
+
+def _service(
+    namespace: str, name: str, service: Mapping[str, Any], loaded: Loaded, read_file: ReadFile
+) -> ServiceSpec:
+    deploy = service.get("deploy") or {}
+    image = str(service["image"])
+    secrets, configs = _references(namespace, service, loaded)
+    dns, search = _strings(service.get("dns")), _strings(service.get("dns_search"))
+    logging = service.get("logging")
+    ulimits = service.get("ulimits") or {}
+    container = ContainerSpec(
+        image=image,
+        labels=_labelled(namespace, service.get("labels")),
+        command=_words(service.get("entrypoint")),
+        args=_words(service.get("command")),
+        hostname=str(service.get("hostname") or ""),
+        env=_environment(service, loaded, read_file),
+        dir=str(service.get("working_dir") or ""),
+        user=_text(service.get("user") or ""),
+        init=service.get("init"),
+        stop_signal=str(service.get("stop_signal") or ""),
+        tty=bool(service.get("tty")),
+        open_stdin=bool(service.get("stdin_open")),
+        read_only=bool(service.get("read_only")),
+        mounts=_mounts(namespace, service, loaded),
+        stop_grace_period_ns=_duration(service.get("stop_grace_period")),
+        healthcheck=_healthcheck(service.get("healthcheck")),
+        hosts=_hosts(service.get("extra_hosts")),
+        dns_config=DNSConfig(nameservers=dns, search=search) if dns or search else None,
+        secrets=secrets,
+        configs=configs,
+        isolation=str(service.get("isolation") or ""),
+        sysctls=Labels(_mapping(service.get("sysctls"))),
+        capability_add=_strings(service.get("cap_add")),
+        capability_drop=_strings(service.get("cap_drop")),
+        ulimits=tuple(
+            Ulimit(name=k, soft=v, hard=v)
+            if isinstance(v, int)
+            else Ulimit(name=k, soft=v["soft"], hard=v["hard"])
+            for k, v in sorted(ulimits.items())
+        ),
+        oom_score_adj=int(service.get("oom_score_adj") or 0),
+        privileges=Privileges(),  # as docker/cli sends it: empty, never absent
+    )
+    placement = deploy.get("placement") or {}
+    endpoint_mode = str(deploy.get("endpoint_mode") or "").lower()
+    if endpoint_mode not in ("", "vip", "dnsrr"):
+        raise ComposeError(f"invalid endpoint mode: {endpoint_mode}")
+    labels = _labelled(namespace, deploy.get("labels"))
+    return ServiceSpec(
+        name=scope(namespace, name),
+        labels=Labels({**labels, LABEL_IMAGE: image}),
+        task_template=TaskSpec(
+            container_spec=container,
+            resources=_resources(deploy),
+            restart_policy=_restart(service, deploy),
+            placement=Placement(
+                constraints=tuple(str(c) for c in placement.get("constraints") or ()),
+                preferences=tuple(
+                    PlacementPreference(
+                        spread=SpreadOver(spread_descriptor=str(p.get("spread") or ""))
+                    )
+                    for p in placement.get("preferences") or ()
+                ),
+                max_replicas=int(placement.get("max_replicas_per_node") or 0),
+            ),
+            networks=_attachments(namespace, name, service, loaded.section("networks")),
+            log_driver=Driver(
+                name=str(logging.get("driver") or ""),
+                options=Labels(_mapping(logging.get("options"))),
+            )
+            if logging
+            else None,
+        ),
+        mode=_mode(deploy),
+        update_config=_update(deploy.get("update_config")),
+        rollback_config=_update(deploy.get("rollback_config")),
+        endpoint_spec=EndpointSpec(
+            mode=ResolutionMode(endpoint_mode) if endpoint_mode else None,
+            ports=ports.of(service.get("ports") or []),
+        ),
+    )
