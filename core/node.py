@@ -39,7 +39,11 @@ from core.manager.manager import Manager
 from core.manager.mutations import NO_MUTATIONS, ManagerMutations
 from core.manager.objects_api import default_ingress
 from core.manager.requests import (
+    ALREADY_IN_SWARM,
+    NOT_A_MANAGER,
+    NOT_IN_SWARM,
     REQUEST_TIMEOUT_SECONDS,
+    WORKER_NOT_MANAGER,
     ApiError,
     ClientReply,
     ClientRequest,
@@ -84,15 +88,6 @@ from core.store import Applied, WriteTx
 from core.tasks.executor import ExecutorCommand, ExecutorResult
 from core.timers import TimerHeap
 
-NOT_A_MANAGER = (
-    'This node is not a swarm manager. Use "docker swarm init" or "docker swarm join" '
-    "to connect this node to swarm and try again."
-)
-ALREADY_IN_SWARM = (
-    'This node is already part of a swarm. Use "docker swarm leave" to leave this swarm '
-    "and join another one."
-)
-NOT_IN_SWARM = "This node is not part of a swarm"
 NODE_METHODS = ("SwarmInit", "SwarmJoin", "SwarmLeave")
 #: A follower asks the leader how reachable the managers are (dockerd's managerStats,
 #: a ListNodes call with a 5 s timeout) before it refuses a manager's leave.
@@ -440,8 +435,9 @@ class SwarmNode:
 
     def _api(self, request_id: str, origin: str, method: str, params: dict[str, Any]) -> None:
         manager = self.manager
-        if manager is None:
-            self._reply(request_id, origin, False, None, ApiError("Unavailable", NOT_A_MANAGER))
+        if manager is None:  # dockerd's errNoManager: outside a swarm, or a worker
+            words = NOT_A_MANAGER if self.identity is None else WORKER_NOT_MANAGER
+            self._reply(request_id, origin, False, None, ApiError("Unavailable", words))
             return
         self.requests[request_id] = origin
         self.deadlines.arm(request_id, self.mono + REQUEST_TIMEOUT_SECONDS)
@@ -503,9 +499,9 @@ class SwarmNode:
         """A running node is not locked (a locked one is its driver's: it cannot even
         read its disk, so no node exists to ask); dockerd's words for each case."""
         if self.identity is None:
-            error: ApiError = ApiError("Unavailable", NOT_IN_SWARM)
+            error: ApiError = ApiError("Unavailable", NOT_A_MANAGER)
         elif self.manager is None:
-            error = ApiError("Unavailable", NOT_A_MANAGER)
+            error = ApiError("Unavailable", WORKER_NOT_MANAGER)
         else:
             error = not_locked_error()
         self.out.replies.append(ClientReply.failed(request.id, error))
@@ -994,6 +990,13 @@ class SwarmNode:
                 removed = self._take_manager(manager) or removed
             if removed:
                 self._demoted()
+        unlock_key = self._unlock_key()
+        if unlock_key is not None and unlock_key != self.unlock_key_told:
+            if unlock_key and self.unlock_key_told == "" and self.manager is not None:
+                # SwarmKit's updateKEK: a TLS key kept under a data key that was in the
+                # clear may have been copied; a new one is wrapped from the start
+                self.deadlines.arm(RENEWAL_TIMER, self.mono)
+            self.out.unlock_key = self.unlock_key_told = unlock_key
         deadlines = [self.deadlines.next_deadline]
         if self.ticker is not None:
             deadlines.append(self.ticker.next_deadline)
@@ -1003,9 +1006,6 @@ class SwarmNode:
             deadlines.append(self.agent.next_deadline)
         found = [d for d in deadlines if d is not None]
         self.out.next_deadline = min(found, default=None)
-        unlock_key = self._unlock_key()
-        if unlock_key is not None and unlock_key != self.unlock_key_told:
-            self.out.unlock_key = self.unlock_key_told = unlock_key
         out, self.out = self.out, NodeReady()
         if self._cut_off():
             out.messages = [(t, m) for t, m in out.messages if t == self.host]

@@ -23,12 +23,11 @@ from collections.abc import Mapping
 from typing import Any
 
 from core.errors import ShoalError
-from core.manager.requests import ClientReply, ClientRequest
+from core.manager.requests import INFO, ClientReply, ClientRequest
 from core.messages import ForwardedReply, ForwardedRequest, MessageDecodeError, decode, encode
 
 DEFAULT_DATA_DIR = "/var/lib/shoal"
 SOCKET_NAME = "shoal.sock"
-INFO = "Info"
 CONTROL_PATH = "/shoal/control"
 CONTENT_TYPE = "application/x-shoal-message"
 

@@ -51,7 +51,7 @@ from typing import Any
 from core.agent.agent import AgentWrite
 from core.ca.credentials import NodeCredentials
 from core.dataplane.state import NetworkState
-from core.manager.autolock import locked_answer, parse_key
+from core.manager.autolock import locked_answer, locked_error, parse_key
 from core.manager.requests import ClientReply, ClientRequest
 from core.messages import (
     ClusterMessage,
@@ -88,6 +88,8 @@ from real.wal import (
     WrongKey,
     wrap,
 )
+from real.wal.keys import KEYS_NAME
+from real.wal.log import is_log_file
 from real.wal.records import Record
 
 log = logging.getLogger(__name__)
@@ -200,6 +202,7 @@ class Driver:
         self.key_file = KeyFile(self.files, str(config.data_dir / WAL_DIRECTORY))
         self.locked: StoredKeys | None = None  # until ``swarm unlock``: the wrapped keys
         self.kek: bytes | None = None  # the unlock key the data keys are wrapped under
+        self._unlocking = False  # an unlock (or forced leave) is booting the node
 
     # -- life ------------------------------------------------------------------------------
 
@@ -222,8 +225,13 @@ class Driver:
         stored = self.key_file.load()
         if stored is not None:
             return stored
-        if self.files.list(self.key_file.directory):
-            raise WalCorrupt(f"wal: {self.key_file.path} is missing, so its log cannot be read")
+        logged = [n for n in self.files.list(self.key_file.directory) if is_log_file(n)]
+        if logged:  # (a temp file of a first save cut short is no log)
+            raise WalCorrupt(
+                f"wal: {self.key_file.path} is missing, so {logged[0]} and the rest of the "
+                "log cannot be read (a log written before shoal sealed its WAL has no keys: "
+                "start that node anew)"
+            )
         stored = wrap(DataKeys.fresh(), None)
         self.key_file.save(stored)
         return stored
@@ -232,7 +240,7 @@ class Driver:
         """Recover the WAL, adopt the containers of tasks the node still owns (removing
         the rest), boot the node, and start the transport if it has credentials."""
         loop = asyncio.get_running_loop()
-        self.locked, self.kek = None, kek
+        self.kek = kek
         directory = str(self.config.data_dir / WAL_DIRECTORY)
         self.wal = await asyncio.to_thread(Wal.open, self.files, directory, keys)
         if len(keys.keys) > 1:  # a rotation the last life did not finish
@@ -373,21 +381,39 @@ class Driver:
         refused = locked_answer(request, opens)
         if refused is not None:
             return refused
-        if request.method == "SwarmUnlock":
-            kek = parse_key(str(request.params["key"]))
-            await self._boot(stored.open(kek), kek)
-        else:
-            await self._boot(await asyncio.to_thread(self._forget_swarm), None)
+        if self._unlocking:  # another unlock or leave is booting the node
+            return ClientReply.failed(request.id, locked_error())
+        self._unlocking = True
+        try:
+            if request.method == "SwarmUnlock":
+                kek = parse_key(str(request.params["key"]))
+                await self._boot(stored.open(kek), kek)
+            else:
+                await self._boot(await asyncio.to_thread(self._forget_swarm), None)
+        except Exception as error:  # the node stays locked, nothing of it left open
+            log.exception("%s: the node could not be started", request.method)
+            await self.close()
+            message = f"swarm component could not be started: {error}"
+            return ClientReply(request.id, False, error=message, code="Unknown")
+        finally:
+            self._unlocking = False
+        self.locked = None
         log.info("%s: this manager runs again", request.method)
         return ClientReply(request.id, True, None)
 
     def _forget_swarm(self) -> DataKeys:
         """``swarm leave --force`` of a locked manager: its log, unreadable, goes, and
-        a new one starts with new data keys in the clear (it is in no swarm)."""
+        a new one starts with new data keys in the clear (it is in no swarm). The key
+        file goes last: a cut before then leaves keys and less log, never a log
+        without its keys."""
         directory = self.key_file.directory
         for name in self.files.list(directory):
-            self.files.remove(os.path.join(directory, name))
+            if name != KEYS_NAME:
+                self.files.remove(os.path.join(directory, name))
         self.files.fsync_dir(directory)
+        if KEYS_NAME in self.files.list(directory):
+            self.files.remove(self.key_file.path)
+            self.files.fsync_dir(directory)
         keys = DataKeys.fresh()
         self.key_file.save(wrap(keys, None))
         return keys
@@ -458,13 +484,17 @@ class Driver:
                 except WalError as error:
                     self._fail(error)
                     return
-            for ready in batch:
-                await self._carry_out(ready)
+            try:
+                for ready in batch:
+                    await self._carry_out(ready)
+            except OSError as error:  # the data keys could not be rewritten, say
+                self._fail(error)
+                return
             if seq is not None:
                 self._persisted(seq)
 
     def _fail(self, error: BaseException) -> None:
-        log.error("the WAL failed, the node stops: %s", error)
+        log.error("the log or its keys could not be written, the node stops: %s", error)
         self.node = None
         if self._timer is not None:
             self._timer.cancel()
@@ -515,7 +545,10 @@ class Driver:
             return
         if (self.kek is None) != (kek is None):
             rotated = wal.keys.rotated()
-            self.key_file.save(wrap(rotated, kek))  # both: a crash may come mid-rotation
+            # both keys, under whichever lock is on (the new one, or the old until the
+            # log no longer needs the old key): a cut mid-rotation leaves them readable
+            # and never puts a key that sealed locked data in the clear
+            self.key_file.save(wrap(rotated, kek if kek is not None else self.kek))
             self._rekey(rotated.only_current(), kek)
         else:
             self.key_file.save(wrap(wal.keys, kek))

@@ -32,7 +32,7 @@ import simpy
 from core.ca.credentials import NodeCredentials
 from core.manager.autolock import human_key, locked_answer
 from core.manager.mutations import NO_MUTATIONS, ManagerMutations
-from core.manager.requests import ClientReply, ClientRequest
+from core.manager.requests import INFO, ClientReply, ClientRequest
 from core.messages import ClusterMessage, RaftEnvelope, decode, encode
 from core.model.cluster import Cluster, JoinTokens
 from core.model.common import Platform, Resources
@@ -145,6 +145,7 @@ class ClusterHost:
     def boot(self) -> None:
         """Start the process: a manager whose disk is locked waits for its key."""
         if self.unlock_key and self.identity is not None:
+            self.incarnation += 1  # a new process: calls to the old one are answered dead
             self.state = HostState.LOCKED
             self.world.trace.emit(self.world.env.now, self.name, "locked")
             return
@@ -273,6 +274,9 @@ class ClusterHost:
     def request(self, request: ClientRequest) -> None:
         if self._hold(functools.partial(self.request, request)):
             return
+        if request.method == INFO and self.state is not HostState.CRASHED:
+            self.world.replies[request.id] = ClientReply(request.id, True, self.info())
+            return
         if self.state is HostState.LOCKED:
             self._locked_request(request)
             return
@@ -284,6 +288,15 @@ class ClusterHost:
             return
         node.request(request)
         self.step()
+
+    def info(self) -> dict[str, Any]:
+        """What its daemon's ``Info`` says (:meth:`core.node.SwarmNode.info`), or who
+        it is while no node runs (locked, or down)."""
+        if self.node is not None:
+            return self.node.info()
+        locked = self.state is HostState.LOCKED
+        return {"host": self.name, "hostname": self.name, "node_id": "", "manager": False,
+                "locked": locked}  # fmt: skip
 
     def _locked_request(self, request: ClientRequest) -> None:
         """As real/driver.py: refused, or an unlock with the right key (the node then

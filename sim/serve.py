@@ -192,12 +192,7 @@ def unavailable(request_id: str, message: str) -> ClientReply:
 
 def host_info(world: ClusterWorld, host: str) -> dict[str, Any]:
     """The host's :meth:`core.node.SwarmNode.info`, or who it is while it is down."""
-    state = world.hosts[host]
-    node = state.node
-    if node is None:
-        locked = state.state is HostState.LOCKED
-        return {"host": host, "hostname": host, "node_id": "", "manager": False, "locked": locked}
-    return node.info()
+    return world.hosts[host].info()
 
 
 class SimBackend:

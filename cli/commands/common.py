@@ -49,6 +49,7 @@ class Call:
     # the command before it is sent) and ``refuse`` (what of the answer fails it)
     before: tuple[str, Callable[[Any], str | None]] | None = None
     refuse: Callable[[Any], str | None] | None = None
+    error_prefix: str = ""  # the docker CLI's wrapping of the daemon's refusal
 
 
 @dataclass(frozen=True)

@@ -43,7 +43,10 @@ def _key_reader(read_file: ReadFile) -> Callable[[], str]:
     def read_key() -> str:
         if read_file is _read and sys.stdin.isatty():
             return getpass.getpass("Enter unlock key: ")
-        return read_file("-").partition("\n")[0]
+        try:
+            return read_file("-").partition("\n")[0]
+        except OSError:  # no standard input: an empty key, which the daemon refuses
+            return ""
 
     return read_key
 

@@ -62,6 +62,9 @@ def execute(command: Command, send: Send, self_name: str, now: float = 0.0) -> O
         why = command.refuse(reply.value)
         if why is not None:
             return Outcome(command, False, reply.value, error=why, said=why)
+    if not reply.ok and command.error_prefix:
+        said = f"{command.error_prefix}Error response from daemon: {reply.message}"
+        return Outcome(command, False, None, reply.message, reply.code, said)
     return _answered(command, reply, command.method, params)
 
 

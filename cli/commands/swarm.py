@@ -4,11 +4,13 @@ command runs on (init, join and leave are that node's own) or for its manager.""
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 from cli.commands.common import Call
 from cli.commands.flags import UINT, CommandParser, UsageError
 from cli.commands.values import DURATION
+from core.manager.requests import INFO
 from core.model.cluster import Cluster
 
 #: Docker's swarm port, the one a ``swarm join`` remote may leave out.
@@ -118,7 +120,13 @@ def unlock_key(argv: Sequence[str]) -> Call:
             before=("SwarmInspect", _autolock_required),
             refuse=lambda value: _no_key(value["unlock_key"]),
         )
-    return Call("SwarmUnlockKey", show="unlock-key", view=view, refuse=_no_key)
+    return Call(
+        "SwarmUnlockKey",
+        show="unlock-key",
+        view=view,
+        refuse=_no_key,
+        error_prefix="could not fetch unlock key: ",
+    )
 
 
 def _autolock_required(cluster: Cluster) -> str | None:
@@ -132,8 +140,22 @@ def _no_key(key: str) -> str | None:
 
 
 def unlock(argv: Sequence[str], read_key: Callable[[], str]) -> Call:
-    """``docker swarm unlock``: the key is read from standard input (prompted for on a
-    terminal), as the docker CLI reads it."""
+    """``docker swarm unlock``: the docker CLI first asks the daemon's ``Info`` whether
+    it is locked at all, and only then reads the key from standard input (prompted
+    for on a terminal)."""
     parser = CommandParser("swarm unlock", most=0)
     parser.parse(argv)
-    return Call("SwarmUnlock", {"key": read_key().strip()})
+    return Call(
+        "SwarmUnlock",
+        before=(INFO, _unlockable),
+        resolved=lambda _found: {"key": read_key().strip()},
+    )
+
+
+def _unlockable(info: Mapping[str, Any]) -> str | None:
+    """docker/cli's check of ``Info.Swarm.LocalNodeState``."""
+    if info.get("locked"):
+        return None
+    if not info.get("node_id"):
+        return "Error: This node is not part of a swarm"
+    return "Error: swarm is not locked"

@@ -18,7 +18,13 @@ import binascii
 from collections.abc import Callable
 from typing import Final
 
-from core.manager.requests import ApiError, ClientReply, ClientRequest, DaemonError
+from core.manager.requests import (
+    ALREADY_IN_SWARM,
+    ApiError,
+    ClientReply,
+    ClientRequest,
+    DaemonError,
+)
 
 PREFIX: Final = "SWMKEY-1-"
 KEY_BYTES: Final = 32
@@ -102,6 +108,8 @@ def locked_answer(request: ClientRequest, opens: Callable[[bytes], bool]) -> Cli
         if request.params.get("force"):
             return None
         return ClientReply.failed(request.id, DaemonError("Unavailable", LEAVE_LOCKED))
+    if request.method in ("SwarmInit", "SwarmJoin"):  # dockerd: it has a node, locked
+        return ClientReply.failed(request.id, DaemonError("Unavailable", ALREADY_IN_SWARM))
     if request.method != "SwarmUnlock":
         return ClientReply.failed(request.id, locked_error())
     try:

@@ -15,6 +15,27 @@ from core.errors import ShoalError
 REQUEST_TIMEOUT_SECONDS = 20.0
 
 
+#: Beside the control API's methods every daemon answers this one itself: who its
+#: node is (``docker info``'s Swarm section), whatever state the node is in.
+INFO = "Info"
+
+#: dockerd's own words (moby daemon/cluster) for a node that cannot answer.
+NOT_A_MANAGER = (
+    'This node is not a swarm manager. Use "docker swarm init" or "docker swarm join" '
+    "to connect this node to swarm and try again."
+)
+WORKER_NOT_MANAGER = (
+    "This node is not a swarm manager. Worker nodes can't be used to view or modify "
+    "cluster state. Please run this command on a manager node or promote the current "
+    "node to a manager."
+)
+ALREADY_IN_SWARM = (
+    'This node is already part of a swarm. Use "docker swarm leave" to leave this swarm '
+    "and join another one."
+)
+NOT_IN_SWARM = "This node is not part of a swarm"
+
+
 class ApiError(ShoalError):
     """An error as a manager answers it: a gRPC code name and Docker's message."""
 

@@ -81,7 +81,7 @@ async def swarm_info(call: Call) -> dict[str, Any]:
     if me.get("locked"):  # its identity is in the log it cannot read yet
         return {
             "NodeID": "",
-            "NodeAddr": "",
+            "NodeAddr": host.rsplit(":", 1)[0],  # dockerd: its advertise address
             "LocalNodeState": "locked",
             "ControlAvailable": False,
             "Error": LOCKED,

@@ -63,6 +63,11 @@ def checkpoint_name(number: int) -> str:
     return f"checkpoint-{number:016x}.snap"
 
 
+def is_log_file(name: str) -> bool:
+    """Whether ``name`` holds part of a log (a segment or a checkpoint)."""
+    return name.startswith(("wal-", "checkpoint-")) and name.endswith((".log", ".snap"))
+
+
 def _numbered(names: list[str], prefix: str, suffix: str) -> list[int]:
     numbers = []
     for name in names:

@@ -7,8 +7,11 @@ from __future__ import annotations
 
 import argparse
 import io
+import random
 import re
 
+from cli.scenario.schema import Step
+from cli.scenario.step_command import run_step
 from cli.sim_shell import Shell, run
 from sim.cluster import ClusterConfig, ClusterWorld, HostState, standard_hosts
 
@@ -84,8 +87,13 @@ def test_a_restarted_manager_is_unlocked_with_the_key_typed_at_the_prompt() -> N
     old = _keys("".join(typed("swarm unlock-key --rotate", "advance 5s")))[0]
     assert old != key
     key, old = old, key
-    (running,) = typed("@manager-3 swarm unlock", key)
-    assert running == "@manager-3 swarm unlock\nError response from daemon: swarm is not locked\n"
+    # the docker CLI asks Info first: no key is read (the next line is a command)
+    running, worker, listed_before = typed(
+        "@manager-3 swarm unlock", "@worker-1 swarm unlock", "@manager-3 node ls"
+    )
+    assert running == "@manager-3 swarm unlock\nError: swarm is not locked\n"
+    assert worker == "@worker-1 swarm unlock\nError: swarm is not locked\n"
+    assert listed_before.count("Ready") == 4
     typed("crash manager-3", "boot manager-3")
     assert world.hosts["manager-3"].state is HostState.LOCKED
     (refused,) = typed("@manager-3 node ls")
@@ -113,4 +121,37 @@ def test_init_with_autolock_prints_the_key_after_the_join_advice() -> None:
     key = _keys(text)[0]
     assert text.endswith(
         "'docker swarm join-token manager' and follow the instructions.\n" + BANNER.format(key=key)
+    )
+
+
+def test_a_scenario_step_that_unlocks_reads_no_stdin_and_fails_cleanly() -> None:
+    """A scenario has no standard input: the key read is empty, and a swarm that is
+    not locked is told so before any key is read; either way the step fails in
+    Docker's words, never with a traceback. A worker's unlock-key is wrapped as the
+    docker CLI wraps it."""
+    world = ClusterWorld(ClusterConfig(hosts=standard_hosts(1, 1)), 6)
+    world.form_swarm()
+
+    def call(method: str, params: dict[str, object]) -> object:
+        return world.call("manager-1", method, **params)
+
+    verdict = run_step(Step(at=0, run="docker swarm unlock"), 0.0, random.Random(1), call,
+                       "manager-1", ())  # fmt: skip
+    assert verdict is not None and not verdict.passed
+    assert "Error: swarm is not locked" in verdict.seen
+    world.call("manager-1", "SwarmUpdate", autolock=True)
+    world.run_for(5)
+    world.restart(world.hosts["manager-1"])
+    verdict = run_step(Step(at=0, run="docker swarm unlock"), 0.0, random.Random(1), call,
+                       "manager-1", ())  # fmt: skip
+    assert verdict is not None and not verdict.passed
+    assert "invalid key string" in verdict.seen
+
+    out = io.StringIO()
+    shell = Shell(world, out, world.streams.child("shell"))
+    assert shell.run(["@worker-1 swarm unlock-key"]) == 0
+    assert out.getvalue() == (
+        "could not fetch unlock key: Error response from daemon: This node is not a swarm "
+        "manager. Worker nodes can't be used to view or modify cluster state. Please run "
+        "this command on a manager node or promote the current node to a manager.\n"
     )

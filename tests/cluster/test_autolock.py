@@ -53,9 +53,15 @@ def test_autolock_on_rotate_and_off_reach_every_manager_and_no_worker() -> None:
     world = swarm(31, managers=3, workers=2)
     assert _key(world) == ""
     _settle(world, "")
+    before = {name: world.hosts[name].credentials for name in sorted(world.hosts)}
     key = _set_autolock(world, True)
     assert KEY.fullmatch(key), key
     _settle(world, key)
+    world.run_for(10)
+    for name, old in before.items():  # managers' TLS keys were under a key in the clear
+        now = world.hosts[name].credentials
+        assert old is not None and now is not None
+        assert (now.key_pem != old.key_pem) == name.startswith("manager"), name
     inspected = world.call("manager-1", "SwarmInspect").value
     assert isinstance(inspected, Cluster)
     assert inspected.unlock_key == "" and "UnlockKey" not in inspected.to_json()

@@ -4,8 +4,11 @@ was in the clear then opens nothing on disk)."""
 
 from __future__ import annotations
 
+import base64
+import contextlib
 import json
 import os
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -13,7 +16,7 @@ import pytest
 from core.manager.autolock import human_key
 from core.raft.types import DurableWrite, Entry, HardState
 from real.driver import WAL_DIRECTORY, Driver, DriverConfig
-from real.files import PowerLossFiles
+from real.files import PowerLossFiles, PowerLost
 from real.wal import DataKeys, KeyFile, Wal, WalCorrupt, WrongKey, wrap
 
 DATA_DIR = Path("/shoal")
@@ -36,7 +39,7 @@ def test_wrapped_keys_open_only_with_their_key_and_the_file_round_trips() -> Non
         with pytest.raises(WrongKey):
             stored.open(wrong)
     text = files.read(key_file.path)
-    assert all(key.hex().encode() not in text for key in keys.keys.values())
+    assert not [form for key in keys.keys.values() for form in _forms(key) if form in text]
     key_file.save(wrap(keys, None))
     clear = key_file.load()
     assert clear is not None and not clear.locked and clear.open(None) == keys
@@ -67,6 +70,12 @@ def _driver(files: PowerLossFiles, keys: DataKeys) -> Driver:
     return driver
 
 
+def _forms(key: bytes) -> list[bytes]:
+    """A key as a file may hold it: raw, hex, base64 (padded or not)."""
+    encoded = base64.b64encode(key)
+    return [key, key.hex().encode(), encoded, encoded.rstrip(b"=")]
+
+
 def _on_disk(files: PowerLossFiles) -> bytes:
     return b"".join(files.read(os.path.join(WAL_DIR, name)) for name in files.list(WAL_DIR))
 
@@ -84,7 +93,8 @@ def test_autolock_on_replaces_the_data_key_that_was_in_the_clear() -> None:
     assert Wal.open(files, WAL_DIR, locked).recovered().raft.entries[0].data == b"state"
     with pytest.raises(WalCorrupt):  # nothing on disk opens with the old key any more
         Wal.open(files, WAL_DIR, clear)
-    assert clear.keys[1].hex().encode() not in _on_disk(files)
+    on_disk = _on_disk(files)  # the log and the key file: the old key is in neither
+    assert not [form for form in _forms(clear.keys[1]) if form in on_disk]
     json.loads(files.read(driver.key_file.path))  # whole, after the cut
 
 
@@ -108,5 +118,96 @@ def test_a_new_unlock_key_rewraps_the_same_data_key_and_autolock_off_replaces_it
     assert clear.current == 3 and set(clear.keys.values()).isdisjoint(locked.keys.values())
     files.power_loss()
     assert Wal.open(files, WAL_DIR, clear).recovered().raft.entries[0].data == b"state"
+    calls = len(files.log)
     driver._lock_with("")  # unchanged: nothing written
-    assert driver.key_file.load() == unlocked
+    assert [op.op for op in files.log[calls:] if op.op not in ("mkdir",)] == []
+
+
+def _cut_at_every_fsync(
+    action: Callable[[Driver], None], prepare: Callable[[Driver], None]
+) -> Iterator[PowerLossFiles]:
+    """``action`` run on a prepared driver, the power cut after each of its fsyncs in
+    turn (and once not at all): the files left by each cut."""
+    for allowed in range(64):
+        files = PowerLossFiles()
+        driver = _driver(files, DataKeys.fresh())
+        prepare(driver)
+        files.arm_power_loss(after_fsyncs=allowed)
+        try:
+            action(driver)
+        except OSError as error:  # the cut, or the log's failure it caused
+            assert isinstance(error, PowerLost) or isinstance(error.__cause__, PowerLost)
+            files.power_loss()
+            yield files
+            continue
+        files.power_loss()
+        yield files
+        return
+    raise AssertionError("the action never finished")
+
+
+def _lock(driver: Driver) -> None:
+    driver._lock_with(human_key(KEK))
+
+
+def test_a_cut_while_the_lock_goes_never_leaves_a_locked_data_key_in_the_clear() -> None:
+    for files in _cut_at_every_fsync(lambda driver: driver._lock_with(""), _lock):
+        stored = KeyFile(files, WAL_DIR).load()
+        assert stored is not None
+        keys = stored.open(KEK if stored.locked else None)
+        assert Wal.open(files, WAL_DIR, keys).recovered().raft.entries[0].data == b"state"
+        if not stored.locked:  # only the new key, never the one that sealed locked data
+            assert set(stored.entries) == {3}
+
+
+def test_a_cut_while_the_lock_comes_on_leaves_a_readable_log() -> None:
+    for files in _cut_at_every_fsync(_lock, lambda driver: None):
+        stored = KeyFile(files, WAL_DIR).load()
+        assert stored is not None
+        keys = stored.open(KEK if stored.locked else None)
+        assert Wal.open(files, WAL_DIR, keys).recovered().raft.entries[0].data == b"state"
+
+
+def test_a_cut_first_save_or_forced_leave_never_keeps_the_daemon_from_starting() -> None:
+    files = PowerLossFiles()
+    files.makedirs(WAL_DIR)
+    handle = files.create(KeyFile(files, WAL_DIR).path + ".tmp")  # a first save cut short
+    handle.write([b"{"])
+    handle.fsync()
+    driver = Driver(DriverConfig(host="127.0.0.1:2377", data_dir=DATA_DIR), None, files=files)
+    assert not driver._stored_keys().locked
+    for cut in _cut_at_every_fsync(lambda driver: driver._forget_swarm(), _lock):
+        after = Driver(DriverConfig(host="127.0.0.1:2377", data_dir=DATA_DIR), None, files=cut)
+        after._stored_keys()  # a log without its keys would raise here
+    for removals in range(8):  # kill -9 after each removal: the page cache keeps them
+        files = KilledFiles()
+        driver = _driver(files, DataKeys.fresh())
+        _lock(driver)
+        assert driver.wal is not None  # a segment after the checkpoint, named after keys.json
+        driver.wal.append(DurableWrite(2, HardState(1, 1, 2), (Entry(1, 2, data=b"more"),)))
+        driver.wal.sync()
+        files.removals = removals
+        with contextlib.suppress(Killed):
+            driver._forget_swarm()
+        after = Driver(DriverConfig(host="127.0.0.1:2377", data_dir=DATA_DIR), None, files=files)
+        after._stored_keys()
+
+
+class Killed(Exception):
+    """The process died here."""
+
+
+class KilledFiles(PowerLossFiles):
+    """Files whose process is killed after ``removals`` more removals, once set
+    (nothing is lost: a kill keeps what reached the page cache)."""
+
+    removals: int | None = None
+
+    def remove(self, path: str) -> None:
+        if self.removals is None:
+            super().remove(path)
+            return
+        if self.removals == 0:
+            raise Killed()
+        self.removals -= 1
+        super().remove(path)
