@@ -4,8 +4,10 @@ was in the clear then opens nothing on disk)."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import contextlib
+import errno
 import json
 import os
 from collections.abc import Callable, Iterator
@@ -14,9 +16,11 @@ from pathlib import Path
 import pytest
 
 from core.manager.autolock import human_key
+from core.manager.requests import ClientReply, ClientRequest
+from core.node import NodeReady
 from core.raft.types import DurableWrite, Entry, HardState
 from real.driver import WAL_DIRECTORY, Driver, DriverConfig
-from real.files import PowerLossFiles, PowerLost
+from real.files import AppendFile, PowerLossFiles, PowerLost
 from real.wal import DataKeys, KeyFile, Wal, WalCorrupt, WrongKey, wrap
 
 DATA_DIR = Path("/shoal")
@@ -124,7 +128,7 @@ def test_a_new_unlock_key_rewraps_the_same_data_key_and_autolock_off_replaces_it
 
 
 def _cut_at_every_fsync(
-    action: Callable[[Driver], None], prepare: Callable[[Driver], None]
+    action: Callable[[Driver], object], prepare: Callable[[Driver], None]
 ) -> Iterator[PowerLossFiles]:
     """``action`` run on a prepared driver, the power cut after each of its fsyncs in
     turn (and once not at all): the files left by each cut."""
@@ -211,3 +215,51 @@ class KilledFiles(PowerLossFiles):
             raise Killed()
         self.removals -= 1
         super().remove(path)
+
+
+class FailingKeyFiles(PowerLossFiles):
+    """Files on which writing the key file fails (a full disk, say)."""
+
+    def create(self, path: str) -> AppendFile:
+        if path.endswith(".tmp") and os.path.basename(path).startswith("keys"):
+            raise OSError(errno.ENOSPC, "No space left on device", path)
+        return super().create(path)
+
+
+def test_a_key_file_that_cannot_be_written_stops_the_node() -> None:
+    """Not a flusher that dies quietly while the daemon runs on persisting nothing."""
+
+    async def flush() -> BaseException:
+        files = FailingKeyFiles()
+        keys = DataKeys.fresh()
+        driver = Driver(DriverConfig(host="127.0.0.1:2377", data_dir=DATA_DIR), None, files=files)
+        driver.wal = Wal.open(files, WAL_DIR, keys)
+        driver.failed = asyncio.get_running_loop().create_future()
+        driver._flushing = asyncio.Event()
+        driver._outbox.append(NodeReady(unlock_key=human_key(KEK)))
+        driver._flushing.set()
+        await asyncio.wait_for(driver._flush_forever(), 30)
+        return await driver.failed
+
+    error = asyncio.run(flush())
+    assert isinstance(error, OSError) and error.errno == errno.ENOSPC
+
+
+def test_an_unlock_whose_boot_fails_leaves_the_node_locked_and_closed() -> None:
+    """The key is right but the node cannot start (here: no dockerd to ask): the
+    daemon says why in dockerd's words, stays locked, and keeps nothing open."""
+
+    async def unlock() -> tuple[Driver, ClientReply]:
+        files = PowerLossFiles()
+        driver = _driver(files, DataKeys.fresh())
+        _lock(driver)
+        stored = driver.key_file.load()
+        assert stored is not None and stored.locked
+        driver.wal = None
+        driver.locked = stored
+        request = ClientRequest("r1", "SwarmUnlock", {"key": human_key(KEK)})
+        return driver, await driver._locked_call(request, stored)
+
+    driver, reply = asyncio.run(unlock())
+    assert not reply.ok and reply.error.startswith("swarm component could not be started: ")
+    assert driver.locked is not None and driver.wal is None and driver.node is None
