@@ -11,8 +11,10 @@ asks for (SNI), which the server reads from the ClientHello before the handshake
 (:func:`client_hello_server_name`):
 
 * ``swarm-ca``: a node that has no certificate yet, joining. The server
-  authenticates itself only; the client pins the root the join token names
-  (:func:`check_join_server`). Such a connection may carry nothing but a join.
+  authenticates itself only, sending its certificate with its intermediate; the
+  client verifies the chain against the root the join token names
+  (:func:`join_client_context`, :func:`check_join_server`). Such a connection may
+  carry nothing but a join.
 * anything else (members ask for ``swarm-manager``, as SwarmKit's agents do):
   mutual TLS, a client without a certificate from this CA, or with an expired one,
   fails the handshake.
@@ -32,7 +34,6 @@ import tempfile
 from dataclasses import dataclass
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
 from cryptography.x509.oid import NameOID
 
 from core.errors import ShoalError
@@ -142,13 +143,20 @@ def _base(protocol: int) -> ssl.SSLContext:
     return context
 
 
-def join_client_context() -> ssl.SSLContext:
-    """A node with no certificate and no root yet: it takes the server's certificate
-    as it comes and checks it afterwards against the root the join token names
-    (:func:`check_join_server`), as SwarmKit fetches the root and compares digests."""
+def join_client_context(root_pem: bytes | None = None) -> ssl.SSLContext:
+    """A node with no certificate. Without a root yet (its first connection, which
+    fetches one) it takes the server's certificate as it comes and checks nothing: it
+    sends nothing either. With the root its token names, the server's whole chain must
+    lead to that root: during a root rotation a manager's certificate comes from the
+    new root, through the intermediate the old root cross-signed, which the server
+    sends after it (as SwarmKit's joiner verifies through it)."""
     context = _base(ssl.PROTOCOL_TLS_CLIENT)
     context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE
+    if root_pem is None:
+        context.verify_mode = ssl.CERT_NONE
+        return context
+    context.load_verify_locations(cadata=root_pem.decode())
+    context.verify_mode = ssl.CERT_REQUIRED
     return context
 
 
@@ -158,16 +166,12 @@ def root_digest(ca_pem: bytes) -> str:
     return hashlib.sha256(ca_pem).hexdigest()
 
 
-def check_join_server(server_der: bytes, ca_pem: bytes, now: datetime.datetime) -> PeerIdentity:
-    """The server a joining node reached is a manager whose certificate, valid at
-    ``now``, the root ``ca_pem`` signed (the caller has checked that root against the
-    join token). The handshake proved the server holds the certificate's key."""
-    root = x509.load_pem_x509_certificate(ca_pem)
+def check_join_server(server_der: bytes, now: datetime.datetime) -> PeerIdentity:
+    """The server a joining node reached is a manager whose certificate is valid at
+    ``now``. Its chain to the root was verified in the handshake
+    (:func:`join_client_context` with the root), which proved too that the server
+    holds the certificate's key."""
     leaf = x509.load_der_x509_certificate(server_der)
-    try:
-        leaf.verify_directly_issued_by(root)
-    except (InvalidSignature, ValueError, TypeError) as error:
-        raise TLSIdentityError(f"the manager's certificate is not from this CA: {error}") from None
     if not leaf.not_valid_before_utc <= now <= leaf.not_valid_after_utc:
         raise TLSIdentityError("the manager's certificate has expired or is not yet valid")
     identity = identity_of(leaf)

@@ -113,8 +113,10 @@ class Transport:
         *,
         authorize: Authorize = refusal,
         config: TransportConfig | None = None,
+        served_root: Callable[[], bytes] | None = None,
     ) -> None:
         self.host = host
+        self.served_root = served_root
         self.on_message = on_message
         self.authorize = authorize
         self.config = config or TransportConfig()
@@ -397,9 +399,7 @@ class Transport:
         except (OSError, ssl.SSLError, TimeoutError) as error:
             self._refuse(connection, error)
             return
-        # the cluster's root alone (the first of the roots trusted: a second is the
-        # one a rotation moves to), which is what the joiner's token names
-        writer.write(frame(root(cluster_root_pem(self.credentials.ca_pem))))
+        writer.write(frame(root(self._cluster_root())))
         self._writers.add(writer)
         source = ""
         try:
@@ -420,6 +420,14 @@ class Transport:
             self._writers.discard(writer)
             if not writer.transport.is_closing():
                 writer.transport.abort()
+
+    def _cluster_root(self) -> bytes:
+        """The root a joining node's token must name: the store's (``served_root``),
+        which moves to the new root as soon as a rotation finishes, whatever this
+        node trusts yet; else the first of the roots trusted (a second is the one a
+        rotation moves to)."""
+        served = self.served_root() if self.served_root is not None else b""
+        return served or cluster_root_pem(self.credentials.ca_pem)
 
     async def _join_request(self, reader: asyncio.StreamReader, source: str) -> JoinRequest:
         while True:
