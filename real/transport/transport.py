@@ -140,12 +140,20 @@ class Transport:
         self._client_context = credentials.client_context()
 
     async def renew(self, credentials: Credentials) -> None:
-        """Use a new certificate (renewed, or of a new role after a promotion or a
-        demotion) or a rotated root from now on. Outgoing connections are reopened,
-        so that peers read the new role at once; messages still queued on them are
-        lost. Incoming connections keep the identity their peer had when it
-        connected, as SwarmKit's long-lived streams do."""
+        """Use a new certificate or new roots from now on. A certificate of another
+        identity (a promotion or a demotion: a new role) reopens the outgoing
+        connections, so that peers read the new role at once; messages still queued
+        on them are lost. Anything else (a renewal, a root rotation's roots or
+        intermediate) only changes what new connections use: the links and their
+        queues stay, as SwarmKit's connections outlive a renewal. Incoming
+        connections keep the identity their peer had when it connected, as
+        SwarmKit's long-lived streams do."""
+        same = credentials.identity == self.identity
         self._use(credentials)
+        if same:
+            for target in sorted(self._links):
+                self._links[target].use(self._client_context)
+            return
         links, self._links = list(self._links.values()), {}
         for link in links:
             await link.close()

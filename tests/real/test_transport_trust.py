@@ -12,8 +12,8 @@ from dataclasses import replace
 import pytest
 
 from core.ca.rotation import cross_sign
-from core.messages import JoinAccepted, JoinRequest
-from real.tls import Credentials
+from core.messages import Heartbeat, JoinAccepted, JoinRequest
+from real.tls import WORKER_ROLE, Credentials
 from real.transport import JoinError, Transport, fetch_root, request_join
 from tests.real.test_transport import (
     CA,
@@ -102,5 +102,28 @@ def test_the_join_path_serves_the_store_root(old: CA, new: CA) -> None:
             assert await fetch_root(transport.host, timeout=5) == new.pem
         finally:
             await transport.close()
+
+    run(body)
+
+
+def test_a_renewal_of_the_same_identity_keeps_links_and_what_is_queued(old: CA, new: CA) -> None:
+    """A rotation changes a node's roots and certificate several times; none of that
+    may cut its connections or drop what waits on them."""
+
+    async def body() -> None:
+        worker_credentials = old.issue("w1", WORKER_ROLE)
+        async with nodes(old.issue("m1"), worker_credentials) as (manager, worker):
+            worker.transport.send(manager.host, Heartbeat("w1", "s-first"))
+            await manager.next()
+            for i in range(50):
+                worker.transport.send(manager.host, Heartbeat("w1", f"s{i}"))
+            await worker.transport.renew(replace(worker_credentials, ca_pem=old.pem + new.pem))
+            got = [await manager.next() for _ in range(50)]
+            assert got == [(worker.host, Heartbeat("w1", f"s{i}")) for i in range(50)]
+            await worker.transport.renew(rotated(old, new, "w1", WORKER_ROLE))
+            worker.transport.send(manager.host, Heartbeat("w1", "s-last"))
+            assert (await manager.next())[1] == Heartbeat("w1", "s-last")
+            assert worker.transport.stats["connected"] == 1
+            assert worker.transport.stats["lost"] == 0
 
     run(body)
