@@ -26,11 +26,12 @@ either asks every client for a certificate or none.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import hashlib
 import os
 import ssl
-import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from cryptography import x509
@@ -100,13 +101,9 @@ class Credentials:
         return identity_of(x509.load_pem_x509_certificate(self.cert_pem))
 
     def _load_chain(self, context: ssl.SSLContext) -> None:
-        # ssl reads a certificate chain only from files: a private directory, gone at once
-        with tempfile.TemporaryDirectory(prefix="shoal-tls-") as directory:
-            cert, key = os.path.join(directory, "cert.pem"), os.path.join(directory, "key.pem")
-            for path, data in ((cert, self.cert_pem), (key, self.key_pem)):
-                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-                with os.fdopen(fd, "wb") as file:
-                    file.write(data)
+        """``ssl`` reads a certificate chain only from files; the key must touch no
+        disk, so the files are anonymous memory (:func:`_memory_file`)."""
+        with _memory_file(self.cert_pem) as cert, _memory_file(self.key_pem) as key:
             context.load_cert_chain(cert, key)
 
     def server_context(self) -> ssl.SSLContext:
@@ -135,6 +132,19 @@ class Credentials:
         context.check_hostname = False
         context.verify_mode = ssl.CERT_REQUIRED
         return context
+
+
+@contextlib.contextmanager
+def _memory_file(data: bytes) -> Iterator[str]:
+    """A path to ``data`` held in an anonymous memory file (``memfd_create``): never
+    on a disk, never named in a directory, gone once closed."""
+    fd = os.memfd_create("shoal-tls", os.MFD_CLOEXEC)
+    try:
+        with open(fd, "wb", closefd=False) as file:
+            file.write(data)
+        yield f"/proc/self/fd/{fd}"
+    finally:
+        os.close(fd)
 
 
 def _base(protocol: int) -> ssl.SSLContext:

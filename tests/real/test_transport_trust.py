@@ -7,7 +7,11 @@ from __future__ import annotations
 
 import asyncio
 import random
+import ssl
+import tempfile
 from dataclasses import replace
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -127,3 +131,28 @@ def test_a_renewal_of_the_same_identity_keeps_links_and_what_is_queued(old: CA, 
             assert worker.transport.stats["lost"] == 0
 
     run(body)
+
+
+def test_no_key_touches_the_temporary_directory(
+    old: CA, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``ssl`` loads a chain only from files: they must not be files on a disk."""
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    seen: list[list[Path]] = []
+    loaded: list[bytes] = []
+    original = ssl.SSLContext.load_cert_chain
+
+    def spying(context: ssl.SSLContext, certfile: Any, keyfile: Any = None, **kw: Any) -> None:
+        seen.append(sorted(tmp_path.rglob("*")))
+        loaded.append(Path(keyfile).read_bytes())
+        original(context, certfile, keyfile, **kw)
+
+    monkeypatch.setattr(ssl.SSLContext, "load_cert_chain", spying)
+    credentials = old.issue("m1")
+    credentials.server_context()
+    credentials.join_server_context()
+    credentials.client_context()
+    assert seen == [[], [], []]
+    assert loaded == [credentials.key_pem] * 3
+    assert list(tmp_path.iterdir()) == []
