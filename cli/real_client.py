@@ -22,7 +22,7 @@ from cli.commands.language import parse
 from cli.commands.run import Outcome, execute, failure
 from cli.output.answers import KINDS, swarm_updated, unlock_banner
 from cli.output.answers import render as answer_text
-from cli.output.ca_progress import rotation_progress
+from cli.output.ca_progress import await_rotation
 from cli.output.progress import (
     CONVERGE_SECONDS,
     VERIFY_SECONDS,
@@ -44,10 +44,6 @@ GROUPS = ("swarm", "node", "service", "network", "secret", "config", "stack")
 DEFAULT_HOST = f"unix://{DEFAULT_DATA_DIR}/{SOCKET_NAME}"
 LEADER_WAIT_SECONDS = 60.0  # how long ``swarm init`` waits for its node to lead
 POLL_SECONDS = 0.5
-ROTATION_WAIT_SECONDS = 600.0  # ``swarm ca --rotate`` waits this long for convergence
-ROTATION_CONTINUES = (
-    "Operation continuing in background.\nUse `swarmctl cluster inspect default` to check progress."
-)
 EXIT_FAILED = 1
 T = TypeVar("T")
 
@@ -222,23 +218,17 @@ class RealClient:
         self.say(progress(service, tasks, stable_since is not None))
 
     def await_rotation(self, quiet: bool) -> None:
-        """``swarm ca --rotate`` without ``-d``: until every node has a certificate from
-        the new root and trusts it alone, then the last progress (unless ``-q``).
-        Docker waits until interrupted; this gives up after ``ROTATION_WAIT_SECONDS``
-        with what Docker says when interrupted (a down node holds a rotation open)."""
-        shown, done = "", False
-        deadline = time.monotonic() + ROTATION_WAIT_SECONDS
-        while not done and time.monotonic() < deadline:
-            swarm = self.send("SwarmInspect", {})
-            if not swarm.ok or not isinstance(swarm.value, Cluster):
-                break
-            shown, done = rotation_progress(swarm.value, self._listed("NodeList", Node))
-            if not done:
-                time.sleep(POLL_SECONDS)
-        if not done:
-            shown += f"\n{ROTATION_CONTINUES}"
+        """``swarm ca --rotate`` without ``-d``: the wait, then the last progress
+        (unless ``-q``)."""
+        shown = await_rotation(self._swarm, time.sleep, time.monotonic)
         if not quiet:
             self.say(shown)
+
+    def _swarm(self) -> tuple[Cluster, list[Node]] | None:
+        swarm = self.send("SwarmInspect", {})
+        if not swarm.ok or not isinstance(swarm.value, Cluster):
+            return None
+        return swarm.value, self._listed("NodeList", Node)
 
     def _service(self, service_id: str) -> tuple[Service | None, list[Task]]:
         read = self.send("ServiceInspect", {"service": service_id})

@@ -33,11 +33,13 @@ from cli.commands.run import Outcome, execute, failure
 from cli.main import EXIT_INTERRUPTED
 from cli.output.answers import render as answer_text
 from cli.output.answers import swarm_updated, unlock_banner
+from cli.output.ca_progress import await_rotation
 from cli.output.progress import CONVERGE_SECONDS, VERIFY_SECONDS, converged, progress, waits, wanted
 from cli.output.views import Context
 from cli.words import split
 from core.errors import ShoalError
 from core.manager.requests import ClientReply
+from core.model.cluster import Cluster
 from core.model.duration import parse_duration
 from core.model.enums import NodeRole
 from core.model.network import Network
@@ -195,6 +197,8 @@ class Shell:
                 raise UsageError(f"no host {target}")
         host = target or self._leader_name()
         for command in parse(words, self.rng, self._read):
+            if isinstance(command, Call) and command.view.get("wait"):
+                self.await_rotation(host, bool(command.view.get("quiet")))
             now = self.world.hosts[host].clock.wall(self.world.env.now)
             outcome = execute(command, lambda m, p: self._send(host, m, p), host, now)
             self.show(outcome, host)
@@ -226,6 +230,23 @@ class Shell:
                 stable_since = None
             world.run_for(0.5)
         self.say(progress(*_wanted(world, service_id), stable_since is not None))
+
+    def await_rotation(self, host: str, quiet: bool) -> None:
+        """``swarm ca --rotate`` without ``-d``: simulated time runs until every node
+        has a certificate from the new root and trusts it alone (or the real client's
+        bound passes), then the last progress, unless ``-q``."""
+        world = self.world
+
+        def read() -> tuple[Cluster, list[Node]] | None:
+            swarm = self._send(host, "SwarmInspect", {})
+            nodes = self._send(host, "NodeList", {})
+            if not swarm.ok or not isinstance(swarm.value, Cluster) or not nodes.ok:
+                return None
+            return swarm.value, [n for n in nodes.value or () if isinstance(n, Node)]
+
+        shown = await_rotation(read, world.run_for, lambda: world.env.now)
+        if not quiet:
+            self.say(shown)
 
     def _leader_name(self) -> str:
         leader = self.world.leader()

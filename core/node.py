@@ -862,7 +862,7 @@ class SwarmNode:
         try:
             tls = credentials.issuer_info
         except CAError:  # a certificate its own roots do not vouch for: roots only
-            tls = TLSInfo(trust_root=credentials.root_pem.decode())
+            tls = TLSInfo(trust_root=credentials.root.cert_pem.decode())
         return replace(self.description, tls_info=tls)
 
     def _describe(self) -> None:

@@ -581,12 +581,26 @@ class Driver:
                 answer = RootCAReply(await fetch_root(target, timeout=JOIN_TIMEOUT_SECONDS))
             else:
                 _, answer = await request_join(
-                    target, message, self._trusted_root, timeout=JOIN_TIMEOUT_SECONDS
+                    target,
+                    message,
+                    self._trusted_root,
+                    root=self._join_root(),
+                    timeout=JOIN_TIMEOUT_SECONDS,
                 )
         except JoinError as error:
             log.warning("joining through %s: %s", target, error)
             answer = JoinRefused(str(error))
         self._receive(target, answer)
+
+    def _join_root(self) -> bytes | None:
+        """The root the join accepted, which the manager's chain must lead to."""
+        pending = self.node.pending_join if self.node is not None else None
+        return pending.root.cert_pem if pending is not None and pending.root else None
+
+    def _served_root(self) -> bytes:
+        """The root the join path serves: the store's, as in sim (empty: not a manager)."""
+        manager = self.node.manager if self.node is not None else None
+        return manager.root_ca() if manager is not None else b""
 
     def _trusted_root(self, ca_pem: bytes) -> str | None:
         """The join's second connection must present the root the node accepted."""
@@ -605,7 +619,11 @@ class Driver:
             await self.transport.renew(pem)
             return
         transport = Transport(
-            self.host, pem, self._receive, random.Random(self.rng.getrandbits(64))
+            self.host,
+            pem,
+            self._receive,
+            random.Random(self.rng.getrandbits(64)),
+            served_root=self._served_root,
         )
         await transport.start(self.config.listen)
         self.transport = transport

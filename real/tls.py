@@ -11,8 +11,10 @@ asks for (SNI), which the server reads from the ClientHello before the handshake
 (:func:`client_hello_server_name`):
 
 * ``swarm-ca``: a node that has no certificate yet, joining. The server
-  authenticates itself only; the client pins the root the join token names
-  (:func:`check_join_server`). Such a connection may carry nothing but a join.
+  authenticates itself only, sending its certificate with its intermediate; the
+  client verifies the chain against the root the join token names
+  (:func:`join_client_context`, :func:`check_join_server`). Such a connection may
+  carry nothing but a join.
 * anything else (members ask for ``swarm-manager``, as SwarmKit's agents do):
   mutual TLS, a client without a certificate from this CA, or with an expired one,
   fails the handshake.
@@ -24,15 +26,15 @@ either asks every client for a certificate or none.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import hashlib
 import os
 import ssl
-import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
 from cryptography.x509.oid import NameOID
 
 from core.errors import ShoalError
@@ -99,13 +101,9 @@ class Credentials:
         return identity_of(x509.load_pem_x509_certificate(self.cert_pem))
 
     def _load_chain(self, context: ssl.SSLContext) -> None:
-        # ssl reads a certificate chain only from files: a private directory, gone at once
-        with tempfile.TemporaryDirectory(prefix="shoal-tls-") as directory:
-            cert, key = os.path.join(directory, "cert.pem"), os.path.join(directory, "key.pem")
-            for path, data in ((cert, self.cert_pem), (key, self.key_pem)):
-                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-                with os.fdopen(fd, "wb") as file:
-                    file.write(data)
+        """``ssl`` reads a certificate chain only from files; the key must touch no
+        disk, so the files are anonymous memory (:func:`_memory_file`)."""
+        with _memory_file(self.cert_pem) as cert, _memory_file(self.key_pem) as key:
             context.load_cert_chain(cert, key)
 
     def server_context(self) -> ssl.SSLContext:
@@ -136,19 +134,39 @@ class Credentials:
         return context
 
 
+@contextlib.contextmanager
+def _memory_file(data: bytes) -> Iterator[str]:
+    """A path to ``data`` held in an anonymous memory file (``memfd_create``): never
+    on a disk, never named in a directory, gone once closed."""
+    fd = os.memfd_create("shoal-tls", os.MFD_CLOEXEC)
+    try:
+        with open(fd, "wb", closefd=False) as file:
+            file.write(data)
+        yield f"/proc/self/fd/{fd}"
+    finally:
+        os.close(fd)
+
+
 def _base(protocol: int) -> ssl.SSLContext:
     context = ssl.SSLContext(protocol)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     return context
 
 
-def join_client_context() -> ssl.SSLContext:
-    """A node with no certificate and no root yet: it takes the server's certificate
-    as it comes and checks it afterwards against the root the join token names
-    (:func:`check_join_server`), as SwarmKit fetches the root and compares digests."""
+def join_client_context(root_pem: bytes | None = None) -> ssl.SSLContext:
+    """A node with no certificate. Without a root yet (its first connection, which
+    fetches one) it takes the server's certificate as it comes and checks nothing: it
+    sends nothing either. With the root its token names, the server's whole chain must
+    lead to that root: during a root rotation a manager's certificate comes from the
+    new root, through the intermediate the old root cross-signed, which the server
+    sends after it (as SwarmKit's joiner verifies through it)."""
     context = _base(ssl.PROTOCOL_TLS_CLIENT)
     context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE
+    if root_pem is None:
+        context.verify_mode = ssl.CERT_NONE
+        return context
+    context.load_verify_locations(cadata=root_pem.decode())
+    context.verify_mode = ssl.CERT_REQUIRED
     return context
 
 
@@ -158,16 +176,12 @@ def root_digest(ca_pem: bytes) -> str:
     return hashlib.sha256(ca_pem).hexdigest()
 
 
-def check_join_server(server_der: bytes, ca_pem: bytes, now: datetime.datetime) -> PeerIdentity:
-    """The server a joining node reached is a manager whose certificate, valid at
-    ``now``, the root ``ca_pem`` signed (the caller has checked that root against the
-    join token). The handshake proved the server holds the certificate's key."""
-    root = x509.load_pem_x509_certificate(ca_pem)
+def check_join_server(server_der: bytes, now: datetime.datetime) -> PeerIdentity:
+    """The server a joining node reached is a manager whose certificate is valid at
+    ``now``. Its chain to the root was verified in the handshake
+    (:func:`join_client_context` with the root), which proved too that the server
+    holds the certificate's key."""
     leaf = x509.load_der_x509_certificate(server_der)
-    try:
-        leaf.verify_directly_issued_by(root)
-    except (InvalidSignature, ValueError, TypeError) as error:
-        raise TLSIdentityError(f"the manager's certificate is not from this CA: {error}") from None
     if not leaf.not_valid_before_utc <= now <= leaf.not_valid_after_utc:
         raise TLSIdentityError("the manager's certificate has expired or is not yet valid")
     identity = identity_of(leaf)

@@ -4,9 +4,9 @@ as docker/cli's ``swarm ca`` parses it, in its words.
 Without ``--rotate`` it prints the swarm's root CA certificate; the flags that would
 change the CA are refused then. With it, one ``SwarmUpdate`` starts a rotation (to a
 new root, or to the one ``--ca-cert``/``--ca-key`` name), then, unless ``--detach``,
-the CLI waits for the rotation to converge, showing its progress unless ``--quiet``,
-and prints the new root. ``--external-ca`` is refused: shoal signs every certificate
-itself and has no external CA to hand the signing to.
+the CLI waits for the rotation to converge and, unless ``--quiet`` (which prints
+nothing), shows its progress and prints the new root. ``--external-ca`` is refused:
+shoal signs every certificate itself and has no external CA to hand the signing to.
 """
 
 from __future__ import annotations
@@ -72,4 +72,6 @@ def ca(argv: Sequence[str], read_file: ReadFile) -> list[Call]:
     rotate = Call("SwarmUpdate", params, show="none", view={"ca": "rotate"})
     if flags.detach:
         return [rotate]
-    return [rotate, Call("SwarmInspect", show="ca", view={**view, "wait": True})]
+    # after the wait, the new root; with -q, nothing at all (docker/cli's attach)
+    shown = "none" if flags.quiet else "ca"
+    return [rotate, Call("SwarmInspect", show=shown, view={**view, "wait": True})]

@@ -10,7 +10,7 @@ lasts the CLI shows zero), and the wait ends when both counts are every node.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Final
 
 from core.model.cluster import Cluster
@@ -19,6 +19,17 @@ from core.model.node import Node
 CERTS: Final = "  rotated TLS certificates"
 ROOTS: Final = "  rotated CA certificates"
 _BAR_WIDTH: Final = 50
+#: How long ``swarm ca --rotate`` waits for a rotation to converge (Docker waits until
+#: interrupted), and how often it looks.
+ROTATION_WAIT_SECONDS: Final = 600.0
+ROTATION_POLL_SECONDS: Final = 0.5
+#: What Docker says when the wait is interrupted (a down node holds a rotation open).
+ROTATION_CONTINUES: Final = (
+    "Operation continuing in background.\nUse `swarmctl cluster inspect default` to check progress."
+)
+
+#: The swarm and its nodes now, or None when they cannot be read.
+ReadSwarm = Callable[[], tuple[Cluster, Sequence[Node]] | None]
 
 
 def bar(current: int, total: int, units: str) -> str:
@@ -47,3 +58,25 @@ def rotation_progress(cluster: Cluster, nodes: Sequence[Node]) -> tuple[str, boo
         f"{ROOTS}:   {bar(shown_roots, total, 'nodes')}",
     )
     return "\n".join(lines), over and roots == total
+
+
+def await_rotation(
+    read: ReadSwarm,
+    pause: Callable[[float], None],
+    clock: Callable[[], float],
+    seconds: float = ROTATION_WAIT_SECONDS,
+) -> str:
+    """``swarm ca --rotate`` without ``-d``: look until every node has a certificate
+    from the new root and trusts it alone, or ``seconds`` pass on ``clock`` (the real
+    one, or simulated time that ``pause`` runs on); the last progress, with Docker's
+    words for a wait cut short."""
+    shown, done = "", False
+    deadline = clock() + seconds
+    while not done and clock() < deadline:
+        swarm = read()
+        if swarm is None:
+            break
+        shown, done = rotation_progress(*swarm)
+        if not done:
+            pause(ROTATION_POLL_SECONDS)
+    return shown if done else f"{shown}\n{ROTATION_CONTINUES}"

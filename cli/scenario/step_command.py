@@ -2,7 +2,9 @@
 shell`` against a manager, and the step's verdict: a refusal fails the step, unless
 the step says it ``fails``, when only success does. Both runners send it their own
 way (``call``); ``unanswered`` are the exceptions by which a runner says the host
-did not answer (paused, down, cut off)."""
+did not answer (paused, down, cut off). A step does not wait as Docker's CLI does
+(a service converging, a root rotation: ``swarm ca --rotate`` with or without ``-d``):
+scenarios say what must hold, and by when, in their expectations."""
 
 from __future__ import annotations
 

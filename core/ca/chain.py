@@ -68,16 +68,19 @@ def chain_issuer(chain_pem: bytes, trust_pem: bytes) -> x509.Certificate:
 
 
 def tls_info(chain_pem: bytes, trust_pem: bytes) -> TLSInfo:
-    """A node's ``Description.TLSInfo``: the roots it trusts (PEM, as they are kept) and
-    the subject and public key (DER, base64) of what issued its certificate. The
-    cross-signed intermediate has the new root's subject and key, so a certificate from
-    the new root shows the new root as its issuer either way."""
+    """A node's ``Description.TLSInfo``: the cluster's root (the first it trusts: during
+    a rotation SwarmKit's nodes trust the old root alone until it ends, so
+    ``TrustRoot`` never shows the new one before then; the bundle is shoal's way of
+    having them accept the new root's chains) and the subject and public key (DER,
+    base64) of what issued its certificate. The cross-signed intermediate has the new
+    root's subject and key, so a certificate from the new root shows the new root as
+    its issuer either way."""
     issuer = chain_issuer(chain_pem, trust_pem)
     spki = issuer.public_key().public_bytes(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     )
     return TLSInfo(
-        trust_root=trust_pem.decode(),
+        trust_root=split_pems(trust_pem)[0].decode(),
         cert_issuer_subject=base64.b64encode(issuer.subject.public_bytes()).decode(),
         cert_issuer_public_key=base64.b64encode(spki).decode(),
     )

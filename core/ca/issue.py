@@ -89,7 +89,6 @@ def sign_node_certificate(
             names.attribute(NameOID.COMMON_NAME, node_id),
         ]
     )
-    issuer_ski = root.certificate.extensions.get_extension_for_class(x509.SubjectKeyIdentifier)
     builder = (
         template.certificate_builder(
             subject=subject,
@@ -104,10 +103,7 @@ def sign_node_certificate(
                 ),
             ),
         )
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(issuer_ski.value),
-            critical=False,
-        )
+        .add_extension(root.authority_key_identifier(), critical=False)
         .add_extension(
             x509.SubjectAlternativeName([x509.DNSName(name) for name in sans]), critical=False
         )

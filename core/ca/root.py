@@ -59,6 +59,18 @@ class RootCA:
             raise CAError("no valid signer found")
         return keys.load_key_pem(self.key_pem)
 
+    def authority_key_identifier(self) -> x509.AuthorityKeyIdentifier:
+        """The ``AuthorityKeyIdentifier`` of what this root signs: from its
+        ``SubjectKeyIdentifier``, or from its key when it has none (a root given with
+        ``--ca-cert`` may lack one, which Go does not mind)."""
+        try:
+            ski = self.certificate.extensions.get_extension_for_class(x509.SubjectKeyIdentifier)
+        except x509.ExtensionNotFound:
+            return x509.AuthorityKeyIdentifier.from_issuer_public_key(
+                self.certificate.public_key()  # type: ignore[arg-type]
+            )
+        return x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ski.value)
+
     def tls_info(self) -> TLSInfo:
         """What ``docker swarm inspect`` and ``docker node inspect`` show as ``TLSInfo``:
         the root PEM, and its subject and public key DER in base64."""

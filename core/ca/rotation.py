@@ -78,7 +78,6 @@ def cross_sign(old: RootCA, new: RootCA) -> bytes:
     ``CrossSignCACertificate``): the same subject, key, serial, window and extensions,
     with ``old`` as issuer; a chain leaf -> this -> ``old`` verifies under ``old``."""
     cert = new.certificate
-    old_ski = old.certificate.extensions.get_extension_for_class(x509.SubjectKeyIdentifier)
     builder = (
         x509.CertificateBuilder()
         .subject_name(cert.subject)
@@ -91,10 +90,7 @@ def cross_sign(old: RootCA, new: RootCA) -> bytes:
     for extension in cert.extensions:
         if not isinstance(extension.value, x509.AuthorityKeyIdentifier):
             builder = builder.add_extension(extension.value, extension.critical)
-    builder = builder.add_extension(
-        x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(old_ski.value),
-        critical=False,
-    )
+    builder = builder.add_extension(old.authority_key_identifier(), critical=False)
     return keys.certificate_pem(keys.sign_certificate(builder, old.signing_key()))
 
 
@@ -158,17 +154,37 @@ def requested_root(
 
 
 def _desired_root(cert_pem: bytes, key_pem: bytes, wall: float) -> RootCA:
-    """A root given with ``--ca-cert``/``--ca-key``: one self-signed certificate, its
-    key, valid for a year more at least."""
+    """A root given with ``--ca-cert``/``--ca-key``: one self-signed CA certificate, its
+    key, valid at ``wall`` and for a year more at least (SwarmKit's ``NewRootCA``)."""
     blocks = chain.split_pems(cert_pem)
     if not blocks:
         raise CAError("could not parse the desired CA certificate")
     root = RootCA(blocks[0], key_pem)
     if len(blocks) != 1:
         raise CAError("the desired CA certificate cannot contain multiple certificates")
-    if root.certificate.not_valid_after_utc.timestamp() < wall + MIN_ROOT_EXPIRY:
-        raise CAError("CA certificate expires too soon")
+    _check_usable(root.certificate, wall)
     return root
+
+
+def _check_usable(cert: x509.Certificate, wall: float) -> None:
+    """A certificate a root must be: a CA, valid now and for a year more."""
+    try:
+        constraints = cert.extensions.get_extension_for_class(x509.BasicConstraints).value
+    except x509.ExtensionNotFound:
+        constraints = None
+    if constraints is None or not constraints.ca:
+        raise CAError(
+            "error while validating Root CA Certificate: the certificate is not a CA "
+            "(its basic constraints do not say CA:TRUE)"
+        )
+    not_before = cert.not_valid_before_utc
+    if wall < not_before.timestamp():
+        raise CAError(
+            "error while validating Root CA Certificate: x509: certificate has expired or "
+            f"is not yet valid: current time is before {not_before.isoformat()}"
+        )
+    if cert.not_valid_after_utc.timestamp() < wall + MIN_ROOT_EXPIRY:
+        raise CAError("CA certificate expires too soon")
 
 
 def _normalized(pem: bytes) -> bytes:

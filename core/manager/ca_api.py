@@ -57,10 +57,11 @@ def ca_update(
     stored = current.root_ca
     root_ca: ClusterRootCA | None = stored
     if stored is not None:
-        if entropy is None:
+        makes_root = not ca.signing_ca_cert and ca.force_rotate != stored.last_forced_rotation
+        if entropy is None and makes_root:
             raise ApiError("Internal", "no entropy to make a new root CA with")
         try:
-            root_ca = requested_root(stored, ca, entropy, wall)
+            root_ca = requested_root(stored, ca, entropy or _no_entropy, wall)
         except CAError as error:
             raise ApiError("InvalidArgument", str(error)) from None
     kept = replace(spec, ca_config=replace(ca, signing_ca_cert="", signing_ca_key=""))
@@ -72,3 +73,8 @@ def ca_update(
         tls_info=RootCA(root_ca.ca_cert.encode()).tls_info(),
         root_rotation_in_progress=root_ca.root_rotation is not None,
     )
+
+
+def _no_entropy(size: int) -> bytes:
+    """Stands in for entropy when the update makes no new root (nothing draws on it)."""
+    raise ApiError("Internal", "no entropy to make a new root CA with")

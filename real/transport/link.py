@@ -64,6 +64,10 @@ class Link:
         self.peer: PeerIdentity | None = None
         self._task = asyncio.get_running_loop().create_task(self._run(), name=f"link {target}")
 
+    def use(self, context: ssl.SSLContext) -> None:
+        """Connect with ``context`` from the next connection on; the one open stays."""
+        self._context = context
+
     def put(self, message: ClusterMessage, data: bytes) -> bool:
         try:
             self._queue.put_nowait((message, data))

@@ -113,8 +113,10 @@ class Transport:
         *,
         authorize: Authorize = refusal,
         config: TransportConfig | None = None,
+        served_root: Callable[[], bytes] | None = None,
     ) -> None:
         self.host = host
+        self.served_root = served_root
         self.on_message = on_message
         self.authorize = authorize
         self.config = config or TransportConfig()
@@ -138,12 +140,20 @@ class Transport:
         self._client_context = credentials.client_context()
 
     async def renew(self, credentials: Credentials) -> None:
-        """Use a new certificate (renewed, or of a new role after a promotion or a
-        demotion) or a rotated root from now on. Outgoing connections are reopened,
-        so that peers read the new role at once; messages still queued on them are
-        lost. Incoming connections keep the identity their peer had when it
-        connected, as SwarmKit's long-lived streams do."""
+        """Use a new certificate or new roots from now on. A certificate of another
+        identity (a promotion or a demotion: a new role) reopens the outgoing
+        connections, so that peers read the new role at once; messages still queued
+        on them are lost. Anything else (a renewal, a root rotation's roots or
+        intermediate) only changes what new connections use: the links and their
+        queues stay, as SwarmKit's connections outlive a renewal. Incoming
+        connections keep the identity their peer had when it connected, as
+        SwarmKit's long-lived streams do."""
+        same = credentials.identity == self.identity
         self._use(credentials)
+        if same:
+            for target in sorted(self._links):
+                self._links[target].use(self._client_context)
+            return
         links, self._links = list(self._links.values()), {}
         for link in links:
             await link.close()
@@ -397,9 +407,7 @@ class Transport:
         except (OSError, ssl.SSLError, TimeoutError) as error:
             self._refuse(connection, error)
             return
-        # the cluster's root alone (the first of the roots trusted: a second is the
-        # one a rotation moves to), which is what the joiner's token names
-        writer.write(frame(root(cluster_root_pem(self.credentials.ca_pem))))
+        writer.write(frame(root(self._cluster_root())))
         self._writers.add(writer)
         source = ""
         try:
@@ -420,6 +428,14 @@ class Transport:
             self._writers.discard(writer)
             if not writer.transport.is_closing():
                 writer.transport.abort()
+
+    def _cluster_root(self) -> bytes:
+        """The root a joining node's token must name: the store's (``served_root``),
+        which moves to the new root as soon as a rotation finishes, whatever this
+        node trusts yet; else the first of the roots trusted (a second is the one a
+        rotation moves to)."""
+        served = self.served_root() if self.served_root is not None else b""
+        return served or cluster_root_pem(self.credentials.ca_pem)
 
     async def _join_request(self, reader: asyncio.StreamReader, source: str) -> JoinRequest:
         while True:

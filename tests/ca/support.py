@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import random
 from collections.abc import Callable
 
 from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from core.ca.issue import new_csr, sign_node_certificate
+from core.ca.keys import certificate_pem, key_pem
 from core.ca.root import RootCA, create_root_ca
 from core.model.enums import NodeRole
 
@@ -55,3 +60,36 @@ def node_cert(
 
 def load(pem: bytes) -> x509.Certificate:
     return x509.load_pem_x509_certificate(pem)
+
+
+def given_root(
+    wall: float = WALL,
+    *,
+    years: float = 5,
+    key: ec.EllipticCurvePrivateKey | None = None,
+    ca: bool = True,
+    ski: bool = True,
+    starts_in: dt.timedelta = dt.timedelta(0),
+) -> tuple[str, str]:
+    """A root a user gives with ``--ca-cert``/``--ca-key`` (PEM certificate and key),
+    valid for ``years`` from ``starts_in`` after ``wall``; ``ca`` and ``ski`` say
+    whether it carries BasicConstraints CA:TRUE and a SubjectKeyIdentifier."""
+    key = key or ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "my-ca")])
+    start = dt.datetime.fromtimestamp(wall, dt.UTC) + starts_in
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(7)
+        .not_valid_before(start)
+        .not_valid_after(start + dt.timedelta(days=365 * years))
+    )
+    if ca:
+        builder = builder.add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
+    if ski:
+        builder = builder.add_extension(
+            x509.SubjectKeyIdentifier.from_public_key(key.public_key()), False
+        )
+    return certificate_pem(builder.sign(key, hashes.SHA256())).decode(), key_pem(key).decode()

@@ -4,13 +4,9 @@ signer and trust bundle during and after a rotation, and SwarmKit's checks of a
 
 from __future__ import annotations
 
-import datetime as dt
-
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from core.ca import rotation
 from core.ca.chain import chain_issuer, issued_by, split_pems, tls_info
@@ -18,11 +14,10 @@ from core.ca.cluster import stored_root
 from core.ca.credentials import accept
 from core.ca.errors import CAError
 from core.ca.issue import new_csr, sign_node_certificate
-from core.ca.keys import certificate_pem, key_pem
 from core.ca.root import RootCA
 from core.model.cluster import CAConfig
 from core.model.enums import NodeRole
-from tests.ca.support import CLUSTER, NODE, WALL, entropy, make_root
+from tests.ca.support import CLUSTER, NODE, WALL, entropy, given_root, make_root
 
 
 def rotating() -> tuple[RootCA, RootCA, rotation.ClusterRootCA]:
@@ -102,22 +97,7 @@ def test_the_same_seed_makes_the_same_rotation() -> None:
 
 
 def self_signed(years: float, key: ec.EllipticCurvePrivateKey | None = None) -> tuple[str, str]:
-    key = key or ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "my-ca")])
-    start = dt.datetime.fromtimestamp(WALL, dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(7)
-        .not_valid_before(start)
-        .not_valid_after(start + dt.timedelta(days=365 * years))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), False)
-        .sign(key, hashes.SHA256())
-    )
-    return certificate_pem(cert).decode(), key_pem(key).decode()
+    return given_root(years=years, key=key)
 
 
 def test_a_given_root_and_key_start_a_rotation_to_that_root() -> None:

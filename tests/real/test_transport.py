@@ -579,7 +579,9 @@ def test_a_node_without_a_certificate_joins_on_the_same_port(ca: CA) -> None:
                 manager.transport.send(source, JoinAccepted("w7", False, 0, ((1, manager.host),)))
 
             answering = asyncio.create_task(answer())
-            root, reply = await request_join(manager.host, _join_request(), _pinned(ca.pem))
+            root, reply = await request_join(
+                manager.host, _join_request(), _pinned(ca.pem), root=ca.pem
+            )
             await answering
             assert root == ca.pem
             assert reply == JoinAccepted("w7", False, 0, ((1, manager.host),))
@@ -602,10 +604,17 @@ def test_fetching_the_root_sends_nothing(ca: CA) -> None:
 
 def test_a_join_to_a_manager_of_another_root_is_refused_before_the_token_is_sent(ca: CA) -> None:
     async def body() -> None:
-        async with nodes(CA.make(seed=4).issue("m1")) as (impostor,):
-            with pytest.raises(JoinError, match="remote CA does not match fingerprint"):
-                await request_join(impostor.host, _join_request(), _pinned(ca.pem), timeout=5)
-            await until(lambda: impostor.transport.stats["join_closed"] == 1, "the join to end")
+        other = CA.make(seed=4)
+        async with nodes(other.issue("m1")) as (impostor,):
+            for root, refusal in (
+                (ca.pem, "not from the swarm's root CA"),  # its chain, in the handshake
+                (other.pem, "remote CA does not match fingerprint"),  # the root it opens with
+            ):
+                with pytest.raises(JoinError, match=refusal):
+                    await request_join(
+                        impostor.host, _join_request(), _pinned(ca.pem), root=root, timeout=5
+                    )
+            await until(lambda: impostor.transport.stats["join_closed"] == 2, "the joins to end")
             assert impostor.inbox.empty() and impostor.transport.stats["delivered"] == 0
 
     run(body)
@@ -615,7 +624,9 @@ def test_a_join_through_a_worker_is_refused(ca: CA) -> None:
     async def body() -> None:
         async with nodes(ca.issue("w1", WORKER_ROLE)) as (worker,):
             with pytest.raises(JoinError, match="not a manager"):
-                await request_join(worker.host, _join_request(), _pinned(ca.pem), timeout=5)
+                await request_join(
+                    worker.host, _join_request(), _pinned(ca.pem), root=ca.pem, timeout=5
+                )
 
     run(body)
 
@@ -707,7 +718,9 @@ def test_a_second_join_under_the_same_name_cannot_take_the_answer(ca: CA) -> Non
     async def body() -> None:
         async with nodes(ca.issue("m1")) as (manager,):
             joining = asyncio.create_task(
-                request_join(manager.host, _join_request(), _pinned(ca.pem), timeout=10)
+                request_join(
+                    manager.host, _join_request(), _pinned(ca.pem), root=ca.pem, timeout=10
+                )
             )
             source, _ = await manager.next()
             reader, writer = await _joining(manager.host)
