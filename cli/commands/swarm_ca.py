@@ -17,6 +17,7 @@ from typing import Final
 from cli.commands.common import Call
 from cli.commands.flags import CommandParser, UsageError
 from cli.commands.values import DURATION
+from core.model.cluster import Cluster
 
 ReadFile = Callable[[str], str]
 
@@ -55,7 +56,7 @@ def ca(argv: Sequence[str], read_file: ReadFile) -> list[Call]:
             if getattr(flags, name) is not None:
                 flag = name.replace("_", "-")
                 raise UsageError(f"`--{flag}` flag requires the `--rotate` flag to update the CA")
-        return [Call("SwarmInspect", show="ca", view=view)]
+        return [Call("SwarmInspect", show="ca", view=view, refuse=_no_root)]
     if flags.external_ca is not None:
         raise UsageError(EXTERNAL_CA_REFUSED)
     if flags.ca_cert is not None and flags.ca_key is None:
@@ -74,4 +75,9 @@ def ca(argv: Sequence[str], read_file: ReadFile) -> list[Call]:
         return [rotate]
     # after the wait, the new root; with -q, nothing at all (docker/cli's attach)
     shown = "none" if flags.quiet else "ca"
-    return [rotate, Call("SwarmInspect", show=shown, view={**view, "wait": True})]
+    return [rotate, Call("SwarmInspect", show=shown, view={**view, "wait": True}, refuse=_no_root)]
+
+
+def _no_root(cluster: Cluster) -> str | None:
+    """docker/cli's displayTrustRoot: a swarm without a root is an error."""
+    return None if str(cluster.tls_info.trust_root).strip() else "No CA information available"

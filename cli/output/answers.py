@@ -69,7 +69,7 @@ def render(
         rotated = "Successfully rotated manager unlock key.\n" if view.get("rotated") else ""
         return rotated + unlock_banner(key)
     if show == "ca":  # ``swarm ca``: the root, as TLSInfo shows it
-        return str(value.tls_info.trust_root).strip() or "no CA information available"
+        return str(value.tls_info.trust_root).strip()
     kind, _, verb = show.partition(" ")
     if kind in ("secret", "config"):
         if verb == "ls":

@@ -9,6 +9,7 @@ import random
 
 import pytest
 
+from cli.commands.common import Call
 from cli.commands.flags import UsageError
 from cli.commands.language import parse
 from cli.output.answers import render
@@ -132,3 +133,11 @@ def test_progress_counts_nodes_as_docker_cli_does() -> None:
     text, done = rotation_progress(finished, [rotated, rotated])
     assert done and text.endswith("] 2/2 nodes")
     assert bar(2, 2, "nodes") == "[" + "=" * 50 + ">] 2/2 nodes"
+
+
+def test_a_swarm_without_a_root_is_an_error_as_docker_says() -> None:
+    (shown,) = parse("swarm ca", random.Random(1))
+    assert isinstance(shown, Call)
+    assert shown.refuse is not None
+    assert shown.refuse(Cluster()) == "No CA information available"
+    assert shown.refuse(Cluster(tls_info=TLSInfo(trust_root="-----BEGIN..."))) is None
