@@ -65,6 +65,18 @@ def desired_issuer(stored: ClusterRootCA) -> TLSInfo:
     return RootCA(pem.encode()).tls_info()
 
 
+def cluster_tls_info(stored: ClusterRootCA) -> TLSInfo:
+    """The swarm's TLSInfo as dockerd shows it (``SwarmFromGRPC``): the trust root is
+    the cluster's root, the issuer the desired one (the new root's during a rotation),
+    so ``docker swarm ca --rotate`` counts the nodes already on it."""
+    issuer = desired_issuer(stored)
+    return replace(
+        RootCA(stored.ca_cert.encode()).tls_info(),
+        cert_issuer_subject=issuer.cert_issuer_subject,
+        cert_issuer_public_key=issuer.cert_issuer_public_key,
+    )
+
+
 def converged(node_tls: TLSInfo, issuer: TLSInfo) -> bool:
     """Whether a node's reported certificate issuer is ``issuer`` (``hasIssuer``)."""
     return (

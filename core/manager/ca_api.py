@@ -13,9 +13,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Final
 
+from core.ca import rotation
 from core.ca.errors import CAError
 from core.ca.keys import Entropy
-from core.ca.root import RootCA
 from core.ca.rotation import requested_root
 from core.manager.requests import ApiError
 from core.model import replace
@@ -70,7 +70,7 @@ def ca_update(
     return kept, replace(
         current,
         root_ca=root_ca,
-        tls_info=RootCA(root_ca.ca_cert.encode()).tls_info(),
+        tls_info=rotation.cluster_tls_info(root_ca),
         root_rotation_in_progress=root_ca.root_rotation is not None,
     )
 

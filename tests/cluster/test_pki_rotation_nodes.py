@@ -51,6 +51,12 @@ def test_mid_rotation_node_inspect_shows_only_the_clusters_root() -> None:
     assert rotation is not None and rotation.root_rotation is not None
     new = RootCA(rotation.root_rotation.ca_cert.encode())
     assert tls["CertIssuerPublicKey"] == new.tls_info().cert_issuer_public_key
+    # the swarm shows the old root as its trust root and the new one as the desired
+    # issuer (dockerd's SwarmFromGRPC), which docker swarm ca's progress counts against
+    inspected = world.call("manager-1", "SwarmInspect").value
+    assert inspected.tls_info.trust_root == old.cert_pem.decode()
+    assert inspected.tls_info.cert_issuer_public_key == new.tls_info().cert_issuer_public_key
+    assert inspected.tls_info.cert_issuer_subject == new.tls_info().cert_issuer_subject
 
 
 def test_a_down_node_holds_the_rotation_open_until_it_is_removed() -> None:
