@@ -41,6 +41,11 @@ from core.tasks.states import TaskState
 PENDING_MESSAGE = "pending task scheduling"
 
 
+class NetworkNotAllocated(ShoalError):
+    def __init__(self, network_id: str) -> None:
+        super().__init__(f"network {network_id} not allocated")
+
+
 class Allocator:
     """Ports, subnets and addresses in use, as the store's objects say."""
 
@@ -53,6 +58,9 @@ class Allocator:
         self.addresses: dict[str, list[tuple[str, ipaddress.IPv4Address]]] = {}  # by task
         self.node_addresses: dict[str, list[tuple[str, ipaddress.IPv4Address]]] = {}  # by node
         self.ready_services: set[str] = set()
+        # networks whose subnet could not be had (it overlaps another, or none is left):
+        # created all the same, as in SwarmKit, and what attaches to them waits
+        self.unallocated: set[str] = set()
 
     # -- a new leader ---------------------------------------------------------------------
 
@@ -111,7 +119,12 @@ class Allocator:
         if network.id not in self.pool.subnets:
             options = network.spec.ipam_options
             requested = options.configs[0].subnet if options and options.configs else None
-            subnet = self.pool.allocate(network.id, network.spec.name, requested or None)
+            try:
+                subnet = self.pool.allocate(network.id, network.spec.name, requested or None)
+            except ShoalError:
+                self.unallocated.add(network.id)
+                raise
+            self.unallocated.discard(network.id)
             config = IPAMConfig(subnet=str(subnet.network), gateway=str(subnet.gateway))
             allocated = replace(allocated, ipam_options=IPAMOptions(configs=(config,)))
         if _overlay(network) and network_vni(network) is None:
@@ -130,6 +143,7 @@ class Allocator:
         return allocated
 
     def network_removed(self, network_id: str) -> None:
+        self.unallocated.discard(network_id)
         self.pool.release(network_id)
         self.vnis.release(network_id)
         self.networks.pop(network_id, None)
@@ -227,6 +241,8 @@ class Allocator:
         if publishes and ingress is not None:
             networks.append(ingress)
         for attachment in service.spec.task_template.networks or service.spec.networks:
+            if attachment.target in self.unallocated:  # SwarmKit: "not allocated"
+                raise NetworkNotAllocated(attachment.target)
             network = self._network(attachment.target)
             if network is not None and network not in networks:
                 networks.append(network)

@@ -26,6 +26,7 @@ from core.manager.swarm_spec import merged
 from core.model import replace
 from core.model.cluster import Cluster, ClusterSpec, EncryptionConfig
 from core.model.common import StoredObject, Version
+from core.model.defaults import effective_job
 from core.model.enums import (
     NodeAvailability,
     NodeRole,
@@ -175,7 +176,7 @@ def service_create(ctx: ApiContext, params: Mapping[str, Any]) -> Write:
         raise ApiError("InvalidArgument", "a service spec is required")
     validate_service_spec(spec)
     check_references(spec)
-    spec = _networks_by_id(ctx.store, spec)
+    spec = _networks_by_id(ctx.store, _job_counts(spec))
     service_id = new_id(ctx.rng)
     job = JobStatus(job_iteration=Version(index=0), last_execution=Timestamp.from_seconds(ctx.wall))
     service = Service(
@@ -197,6 +198,15 @@ def service_create(ctx: ApiContext, params: Mapping[str, Any]) -> Write:
             ) from None
 
     return Write(build, lambda: service_id)
+
+
+def _job_counts(spec: ServiceSpec) -> ServiceSpec:
+    """A replicated job's unset counts filled as dockerd fills them before SwarmKit
+    sees them (1 at a time, as many in all), whichever client sent the spec."""
+    job = spec.mode.replicated_job
+    if job is None:
+        return spec
+    return replace(spec, mode=ServiceMode(replicated_job=effective_job(job)))
 
 
 def _ingress(ports: Iterable[PortConfig]) -> set[tuple[str, int]]:
@@ -242,7 +252,7 @@ def service_update(ctx: ApiContext, params: Mapping[str, Any]) -> Write:
         )
     validate_service_spec(spec)  # with the count --force raised (it may overflow)
     check_references(spec)
-    spec = _networks_by_id(ctx.store, spec)
+    spec = _networks_by_id(ctx.store, _job_counts(spec))
     if spec.mode.name != current.spec.mode.name:
         raise ApiError("Unimplemented", "service mode change is not allowed")
     if spec.name != current.spec.name:

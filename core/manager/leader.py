@@ -207,7 +207,12 @@ class Leadership:
     # -- the allocator -------------------------------------------------------------------------
 
     def _allocate_network(self, network: Network) -> None:
-        allocated = self.allocator.network_changed(network)
+        try:
+            allocated = self.allocator.network_changed(network)
+        except ShoalError:
+            # SwarmKit's allocator: a subnet that overlaps another, or none left, leaves
+            # the network unallocated (created all the same), and its tasks wait
+            return
         if allocated is not None and allocated != network:
             self.writes.submit(_rewrite("networks", network, allocated))
 

@@ -17,7 +17,7 @@ from core.messages import AssignmentsMessage
 from core.model import replace
 from core.model.duration import SECOND
 from core.model.enums import PublishMode, ResolutionMode
-from core.model.network import Network, NetworkSpec
+from core.model.network import IPAMConfig, IPAMOptions, Network, NetworkSpec
 from core.model.service import (
     EndpointSpec,
     HealthConfig,
@@ -25,6 +25,7 @@ from core.model.service import (
     PortConfig,
 )
 from core.model.task import Task
+from core.tasks.states import TaskState
 from sim.cluster import ClusterConfig, ClusterWorld, standard_hosts
 from sim.executor import ImageBehaviour
 from sim.traffic import REFUSED, UNKNOWN_NAME, SimTraffic
@@ -378,3 +379,22 @@ def test_the_swarms_default_address_pool_and_subnet_size_carve_the_networks() ->
         for name in ("ingress", "app")
     }
     assert subnets == {"ingress": "10.20.0.0/26", "app": "10.20.0.64/26"}
+
+
+def test_a_network_whose_subnet_overlaps_another_is_made_but_what_uses_it_waits() -> None:
+    """SwarmKit's allocator: the create succeeds, the network stays unallocated (the
+    leader runs on), and a service attached to it is not allocated, its tasks NEW."""
+    world = swarm(71, managers=1, workers=2)
+    ingress = store_network(world, "ingress")
+    assert ingress.ipam_options is not None
+    taken = ingress.ipam_options.configs[0].subnet
+    clash = create_network(
+        world, "clash", ipam_options=IPAMOptions(configs=(IPAMConfig(subnet=taken),))
+    )
+    stuck = create_service(world, "stuck", 2, networks=(clash,))
+    fine = create_service(world, "fine", 2)
+    world.run_for(20)
+    assert store_network(world, "clash").ipam_options in (None, IPAMOptions())
+    tasks = [t for t in world.tasks() if t.service_id == stuck]
+    assert len(tasks) == 2 and {t.status.state for t in tasks} == {TaskState.NEW}
+    assert len(running(world, fine)) == 2

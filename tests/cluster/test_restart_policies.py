@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from core.model import replace
 from core.model.duration import SECOND
 from core.model.enums import RestartCondition
 from core.model.service import (
@@ -116,3 +117,15 @@ def test_a_replicated_job_runs_its_completions_and_stops(seed: int) -> None:
     assert most_at_once == 2
     world.run_for(30)
     assert len(service_tasks(world, service_id)) == 5
+
+
+def test_a_replicated_job_sent_without_counts_gets_dockerds_one_at_a_time() -> None:
+    """docker/cli's stack convert leaves them unset and dockerd fills them; shoal's
+    own clients reach the manager without a dockerd, so the manager fills them."""
+    world = swarm(9, managers=1, workers=1)
+    spec = replace(replicated("once", 1), mode=ServiceMode(replicated_job=ReplicatedJob()))
+    made = world.call("manager-1", "ServiceCreate", spec=spec)
+    assert made.ok, made.error
+    stored = world.call("manager-1", "ServiceInspect", service=str(made.value)).value
+    job = stored.spec.mode.replicated_job
+    assert (job.max_concurrent, job.total_completions) == (1, 1)
