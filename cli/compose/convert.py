@@ -411,11 +411,16 @@ def _update(config: Mapping[str, Any] | None) -> UpdateConfig | None:
 
 
 def _parsed(parse: Callable[[str], Any], value: Any) -> int:
+    """A CPU or memory amount as its flag reads it; one past Go's int64 (which Go
+    wraps silently into a nonsense amount) is refused."""
     try:
-        return int(parse(_text(value)))
+        number = int(parse(_text(value)))
     except Exception as error:  # the flag type's argparse error
         reason = str(error).split("\x00")[-1]
         raise ComposeError(reason) from None
+    if not -(2**63) <= number < 2**63:
+        raise ComposeError(f"invalid amount {_text(value)}: value out of range")
+    return number
 
 
 def _resources(deploy: Mapping[str, Any]) -> ResourceRequirements:

@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from cli.compose import ComposeError, schema, yaml12
+from cli.compose import ComposeError, ranges, schema, yaml12
 from cli.compose.interpolate import interpolate
 
 ReadFile = Callable[[str], str]
@@ -97,6 +97,7 @@ def load(files: Sequence[str], read_file: ReadFile, environ: Mapping[str, str]) 
         _forbidden(config)
         config = interpolate(config, env)
         schema.validate(config, version)
+        ranges.check(config)
         merged = _merge(merged, config)
     loaded = Loaded(merged, working_dir, env, _warnings(parsed))
     for name, service in sorted(loaded.services.items()):

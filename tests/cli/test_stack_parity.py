@@ -1,0 +1,87 @@
+"""``stack deploy`` against the stock docker 28.2 CLI's reading of compose files:
+each case is what docker/cli v28.2.2 does with the file (its refusal, or the spec
+it sends), checked from its source and by running the stock ``docker`` binary
+(``docker stack config`` reads a file without a daemon)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import pytest
+
+from cli.compose.convert import Stack, convert
+from cli.compose.load import load
+from core.model.service import ServiceSpec
+from tests.cli.stack_support import Files, refused
+
+HEAD = 'version: "3.8"\nservices:\n  a:\n    image: busybox\n'
+
+
+def converted(
+    body: str,
+    files: Mapping[str, str] | None = None,
+    environ: Mapping[str, str] | None = None,
+    name: str = "/w/stack.yml",
+) -> Stack:
+    """``body`` (under service ``a``'s ``image``) loaded and converted as ``app``."""
+    read = Files({name: HEAD + body, **(files or {})})
+    return convert("app", load([name], read, environ or {}), read)
+
+
+def service(body: str, **kwargs: object) -> ServiceSpec:
+    spec: ServiceSpec = converted(body, **kwargs).services[0]  # type: ignore[arg-type]
+    return spec
+
+
+def deploy_refusal(body: str, files: Mapping[str, str] | None = None) -> str:
+    return refused("stack deploy -c s.yml app", {"s.yml": HEAD + body, **(files or {})})
+
+
+# -- 1. integers Go's fields cannot hold -------------------------------------------------
+
+DECODING = "decoding failed due to the following error(s):\n\n"
+
+
+@pytest.mark.parametrize(
+    ("body", "errors"),
+    [
+        ("    deploy: {replicas: -1}\n", ["cannot parse 'Deploy.Replicas', -1 overflows uint"]),
+        (
+            "    deploy: {update_config: {parallelism: -1}, restart_policy: {max_attempts: -1},"
+            " placement: {max_replicas_per_node: -1}}\n    healthcheck: {retries: -1}\n",
+            [
+                "cannot parse 'Deploy.update_config.Parallelism', -1 overflows uint",
+                "cannot parse 'Deploy.restart_policy.max_attempts', -1 overflows uint",
+                "cannot parse 'Deploy.Placement.max_replicas_per_node', -1 overflows uint",
+                "cannot parse 'HealthCheck.Retries', -1 overflows uint",
+            ],
+        ),
+        (
+            "    secrets: [{source: s, mode: 99999999999999999999}]\nsecrets:\n  s: {file: ./x}\n",
+            ["cannot parse 'Secrets[0].Mode', 99999999999999999999 overflows uint32"],
+        ),
+        (
+            "    ulimits: {nofile: 99999999999999999999}\n",
+            ["error decoding 'Ulimits[nofile]': invalid type float64 for ulimits"],
+        ),
+        (
+            "    ulimits: {nofile: {soft: 1, hard: 99999999999999999999}}\n",
+            ["cannot parse 'Ulimits[nofile].Hard', 99999999999999999999 overflows int64"],
+        ),
+        (
+            "    deploy: {replicas: 18446744073709551616}\n",
+            ["cannot parse 'Deploy.Replicas', 18446744073709551616 overflows uint64"],
+        ),
+    ],
+)
+def test_integers_out_of_a_go_fields_range_are_refused_at_load(
+    body: str, errors: list[str]
+) -> None:
+    assert deploy_refusal(body, {"x": "1"}) == DECODING + "\n".join(errors)
+
+
+def test_a_memory_past_int64_is_refused_not_a_traceback() -> None:
+    message = deploy_refusal(
+        "    deploy: {resources: {limits: {memory: '99999999999999999999999'}}}\n"
+    )
+    assert message == "service a: invalid amount 99999999999999999999999: value out of range"
