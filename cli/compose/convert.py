@@ -504,7 +504,9 @@ def _mount(namespace: str, entry: Any, loaded: Loaded) -> Mount:
             raise ComposeError("invalid bind source, source cannot be empty")
         propagation = (volume.get("bind") or {}).get("propagation")
         options = BindOptions(propagation=str(propagation)) if propagation else None
-        return Mount(**{**_fields(mount), "source": loaded.path(source), "bind_options": options})
+        return Mount(
+            **{**_fields(mount), "source": loaded.bind_source(source), "bind_options": options}
+        )
     if kind == "tmpfs":
         size = (volume.get("tmpfs") or {}).get("size")
         return Mount(

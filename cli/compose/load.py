@@ -61,6 +61,9 @@ class Loaded:
     working_dir: str
     env: Mapping[str, str]
     warnings: tuple[str, ...] = field(default=())
+    #: The working directory made absolute (docker/cli's ``filepath.Abs``), where a
+    #: bind mount's relative source starts: the daemon has no directory to start from.
+    absolute_dir: str = "/"
 
     @property
     def services(self) -> dict[str, dict[str, Any]]:
@@ -79,8 +82,22 @@ class Loaded:
             )
         )
 
+    def bind_source(self, source: str) -> str:
+        """A bind mount's source as docker/cli's ``resolveVolumePaths`` makes it: a
+        leading ``~`` replaced by HOME (when the environment has it), then made
+        absolute from the working directory."""
+        if source.startswith("~") and "HOME" in self.env:
+            source = source.replace("~", self.env["HOME"], 1)
+        if posixpath.isabs(source):
+            return source
+        return posixpath.normpath(posixpath.join(self.absolute_dir, source))
 
-def load(files: Sequence[str], read_file: ReadFile, environ: Mapping[str, str]) -> Loaded:
+
+def load(
+    files: Sequence[str], read_file: ReadFile, environ: Mapping[str, str], cwd: str = "/"
+) -> Loaded:
+    """The files merged and checked; ``cwd`` (absolute) is the directory the caller
+    runs in, which relative file names start from."""
     if not files:
         raise ComposeError("specify a Compose file (with --compose-file)")
     working_dir = posixpath.dirname(files[0]) if files[0] != "-" else ""
@@ -99,7 +116,8 @@ def load(files: Sequence[str], read_file: ReadFile, environ: Mapping[str, str]) 
         schema.validate(config, version)
         ranges.check(config)
         merged = _merge(merged, config)
-    loaded = Loaded(merged, working_dir, env, _warnings(parsed))
+    absolute = posixpath.normpath(posixpath.join(cwd, working_dir))
+    loaded = Loaded(merged, working_dir, env, _warnings(parsed), absolute)
     for name, service in sorted(loaded.services.items()):
         image = service.get("image")
         if not image:

@@ -249,7 +249,7 @@ def test_a_bind_mount_is_relative_to_the_compose_file(world: ClusterWorld) -> No
     container = services(world)["mon_prometheus"].spec.task_template.container_spec
     assert container is not None
     assert [(m.type, m.source) for m in container.mounts] == [
-        (MountType.BIND, "stacks/prometheus"),
+        (MountType.BIND, "/stacks/prometheus"),  # a scenario's directory is /
         (MountType.VOLUME, "mon_prom_data"),
     ]
 

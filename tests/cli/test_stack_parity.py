@@ -12,7 +12,8 @@ import pytest
 from cli.compose.convert import Stack, convert
 from cli.compose.load import load
 from core.model.service import ServiceSpec
-from tests.cli.stack_support import Files, refused
+from tests.cli.stack_support import Files, refused, services, stack
+from tests.cluster.support import swarm
 
 HEAD = 'version: "3.8"\nservices:\n  a:\n    image: busybox\n'
 
@@ -85,3 +86,32 @@ def test_a_memory_past_int64_is_refused_not_a_traceback() -> None:
         "    deploy: {resources: {limits: {memory: '99999999999999999999999'}}}\n"
     )
     assert message == "service a: invalid amount 99999999999999999999999: value out of range"
+
+
+# -- 2. bind sources absolute, ~ from HOME ------------------------------------------------
+
+
+def test_bind_sources_are_made_absolute_and_tilde_is_home() -> None:
+    body = (
+        '    volumes: ["./host:/host:ro", "~/x:/y", "/abs:/z",\n'
+        "              {type: bind, source: ./rel, target: /r}, {type: bind, source: ../up,"
+        " target: /u}]\n"
+    )
+    mounts = service(body, environ={"HOME": "/home/me"}).task_template.container_spec.mounts
+    assert [(m.source, m.target, m.read_only) for m in mounts] == [
+        ("/w/host", "/host", True),
+        ("/home/me/x", "/y", False),
+        ("/abs", "/z", False),
+        ("/w/rel", "/r", False),
+        ("/up", "/u", False),
+    ]
+
+
+def test_the_command_layer_gives_the_directory_it_runs_in() -> None:
+    world = swarm(9, managers=1, workers=1)
+    files = {"sub/s.yml": HEAD + "    volumes: ['./d:/d', '~:/h']\n"}
+    said = stack(world, "stack deploy -d -c sub/s.yml app", files, {"PWD": "/srv", "HOME": "/r"})
+    assert said.ok, said.err
+    container = services(world)["app_a"].spec.task_template.container_spec
+    assert container is not None
+    assert [m.source for m in container.mounts] == ["/srv/sub/d", "/r"]
