@@ -309,21 +309,34 @@ def _duration(value: Any) -> int | None:
 def _environment(
     service: Mapping[str, Any], loaded: Loaded, read_file: ReadFile
 ) -> tuple[str, ...]:
+    """docker/cli's ``resolveEnvironment``: the env files' variables, then the
+    ``environment`` key's, each through ``updateEnvironment`` (an empty or missing
+    value takes the environment's, when it has one); a variable still without a
+    value is sent bare."""
     values: dict[str, str | None] = {}
     files = service.get("env_file") or ()
+    from_files: dict[str, str | None] = {}
     for name in [files] if isinstance(files, str) else files:
-        path = loaded.path(str(name))
-        values.update(env_lines(read_text(read_file, path), path, loaded.env))
-    environment = service.get("environment") or {}
-    if isinstance(environment, dict):
-        pairs = [(str(k), None if v is None else _text(v)) for k, v in environment.items()]
-    else:
-        pairs = [
-            (k, v if sep else None) for k, sep, v in (str(e).partition("=") for e in environment)
-        ]
-    for key, value in pairs:
-        values[key] = loaded.env.get(key) if value is None else value
+        shown = loaded.absolute(str(name))
+        text = read_text(read_file, loaded.path(str(name)), shown)
+        from_files.update(env_lines(text, shown, loaded.env))
+    _update_environment(values, from_files, loaded.env)
+    _update_environment(values, _variables(service.get("environment") or {}), loaded.env)
     return tuple(sorted(k if v is None else f"{k}={v}" for k, v in values.items()))
+
+
+def _variables(environment: Any) -> dict[str, str | None]:
+    """A list-or-dict ``environment``: ``KEY=value`` or ``KEY`` (no value: None)."""
+    if isinstance(environment, dict):
+        return {str(k): None if v is None else _text(v) for k, v in environment.items()}
+    return {k: v if sep else None for k, sep, v in (str(e).partition("=") for e in environment)}
+
+
+def _update_environment(
+    values: dict[str, str | None], variables: Mapping[str, str | None], env: Mapping[str, str]
+) -> None:
+    for key, value in variables.items():
+        values[key] = env[key] if not value and key in env else value
 
 
 def _healthcheck(check: Mapping[str, Any] | None) -> HealthConfig | None:

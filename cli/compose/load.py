@@ -88,9 +88,13 @@ class Loaded:
         absolute from the working directory."""
         if source.startswith("~") and "HOME" in self.env:
             source = source.replace("~", self.env["HOME"], 1)
-        if posixpath.isabs(source):
-            return source
-        return posixpath.normpath(posixpath.join(self.absolute_dir, source))
+        return self.absolute(source)
+
+    def absolute(self, name: str) -> str:
+        """A path in the file as Docker names it: from the absolute working dir."""
+        if posixpath.isabs(name):
+            return name
+        return posixpath.normpath(posixpath.join(self.absolute_dir, name))
 
 
 def load(
@@ -129,13 +133,14 @@ def load(
     return loaded
 
 
-def read_text(read_file: ReadFile, path: str) -> str:
+def read_text(read_file: ReadFile, path: str, shown: str | None = None) -> str:
     """A file the compose file names (or the compose file itself), refused as Go's
-    ``os.ReadFile`` words it."""
+    ``os.ReadFile`` words it (naming it ``shown``: Docker's absolute path)."""
     try:
         return read_file(path)
     except OSError as error:
-        raise ComposeError(f"open {path}: {(error.strerror or str(error)).lower()}") from None
+        reason = (error.strerror or str(error)).lower()
+        raise ComposeError(f"open {shown or path}: {reason}") from None
     except UnicodeDecodeError:
         raise ComposeError(f"{path}: shoal reads text files only") from None
 
@@ -168,21 +173,27 @@ def _dotenv(working_dir: str, read_file: ReadFile) -> dict[str, str]:
         text = read_file(posixpath.join(working_dir, ".env") if working_dir else ".env")
     except (OSError, UnicodeDecodeError):
         return {}
-    return {k: v for k, v in env_lines(text, ".env", {}) if v is not None}
+    return dict(env_lines(text, ".env", {}))
 
 
-def env_lines(text: str, name: str, env: Mapping[str, str]) -> list[tuple[str, str | None]]:
-    """``KEY=value`` lines of an env file (``#`` comments and blank lines skipped);
-    a bare ``KEY`` takes the environment's value, or none."""
-    result: list[tuple[str, str | None]] = []
-    for number, raw in enumerate(text.splitlines(), start=1):
-        line = raw.lstrip()
+def env_lines(text: str, name: str, env: Mapping[str, str]) -> list[tuple[str, str]]:
+    """An env file's variables as docker/cli's ``kvfile`` reads them: a UTF-8 BOM
+    dropped, blank and ``#`` lines skipped, ``KEY=value`` as it is, a bare ``KEY``
+    the environment's value or, when the environment lacks it, nothing at all."""
+    result: list[tuple[str, str]] = []
+    for raw in text.removeprefix("\ufeff").split("\n"):
+        line = raw.removesuffix("\r").lstrip()
         if not line or line.startswith("#"):
             continue
         key, sep, value = line.partition("=")
-        if not key or any(c.isspace() for c in key):
-            raise ComposeError(f"{name}:{number}: variable '{key}' contains whitespaces")
-        result.append((key, value if sep else env.get(key)))
+        if not key:
+            raise ComposeError(f"invalid env file ({name}): no variable name on line '{line}'")
+        if " " in key or "\t" in key:
+            raise ComposeError(f"invalid env file ({name}): variable '{key}' contains whitespaces")
+        if sep:
+            result.append((key, value))
+        elif line in env:
+            result.append((key, env[line]))
     return result
 
 

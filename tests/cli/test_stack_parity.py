@@ -9,6 +9,7 @@ from collections.abc import Mapping
 
 import pytest
 
+from cli.compose import ComposeError
 from cli.compose.convert import Stack, convert
 from cli.compose.load import load
 from core.model.service import ServiceSpec
@@ -115,3 +116,36 @@ def test_the_command_layer_gives_the_directory_it_runs_in() -> None:
     container = services(world)["app_a"].spec.task_template.container_spec
     assert container is not None
     assert [m.source for m in container.mounts] == ["/srv/sub/d", "/r"]
+
+
+# -- 3. environment: updateEnvironment and kvfile -----------------------------------------
+
+
+def test_an_empty_or_missing_value_takes_the_shells_and_a_bare_unset_key_is_dropped() -> None:
+    spec = service(
+        "    env_file: e.env\n    environment: [B=, Z]\n",
+        files={"/w/e.env": "X=\nY\nZ=file\n"},
+        environ={"B": "shellB", "X": "shellX"},
+    )
+    assert spec.task_template.container_spec.env == ("B=shellB", "X=shellX", "Z")
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("A B=1\n", "invalid env file (/w/e.env): variable 'A B' contains whitespaces"),
+        ("=x\n", "invalid env file (/w/e.env): no variable name on line '=x'"),
+    ],
+)
+def test_env_file_refusals_are_kvfiles(text: str, message: str) -> None:
+    with pytest.raises(ComposeError) as caught:
+        service("    env_file: e.env\n", files={"/w/e.env": text})
+    assert caught.value.message == f"service a: {message}"
+
+
+def test_env_file_bom_is_dropped_and_a_missing_file_named_absolutely() -> None:
+    spec = service("    env_file: e.env\n", files={"/w/e.env": "\ufeffA=1\r\nB=2"})
+    assert spec.task_template.container_spec.env == ("A=1", "B=2")
+    with pytest.raises(ComposeError) as caught:
+        converted("    env_file: nope.env\n", name="sub/s.yml")
+    assert caught.value.message == "service a: open /sub/nope.env: no such file or directory"
