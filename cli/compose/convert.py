@@ -566,17 +566,33 @@ def _fields(mount: Mount) -> dict[str, Any]:
 
 
 def _hosts(value: Any) -> tuple[str, ...]:
-    entries = (
-        [f"{k}:{v}" for k, v in sorted(value.items())]
-        if isinstance(value, dict)
-        else list(value or ())
-    )
+    """``extra_hosts`` as docker/cli's ``transformHostsList`` and
+    ``convertExtraHosts`` make them: ``host=ip`` or ``host:ip`` (a mapping's
+    entries sorted, those without a value dropped), an IPv6 address's brackets
+    removed, sent as ``ip host``."""
+    entries: list[str | None]
+    if isinstance(value, dict):
+        entries = sorted(f"{k}:{_text(v)}" for k, v in value.items() if v is not None)
+    else:
+        entries = [_host_entry(_text(e)) for e in value or ()]
     result = []
     for entry in entries:
-        host, sep, address = str(entry).partition(":")
-        if sep:
-            result.append(f"{address} {host}")
+        if entry is None:
+            continue
+        host, _, address = entry.partition(":")
+        if len(address) > 2 and address.startswith("[") and address.endswith("]"):
+            address = address[1:-1]
+        result.append(f"{address} {host}")
     return tuple(result)
+
+
+def _host_entry(entry: str) -> str | None:
+    """``host=ip`` or ``host:ip`` as ``host:ip``; None: neither."""
+    for separator in ("=", ":"):
+        host, sep, address = entry.partition(separator)
+        if sep:
+            return f"{host}:{address}"
+    return None
 
 
 def _strings(value: Any) -> tuple[str, ...]:

@@ -149,3 +149,32 @@ def test_env_file_bom_is_dropped_and_a_missing_file_named_absolutely() -> None:
     with pytest.raises(ComposeError) as caught:
         converted("    env_file: nope.env\n", name="sub/s.yml")
     assert caught.value.message == "service a: open /sub/nope.env: no such file or directory"
+
+
+# -- 4. ports sorted by published port only -----------------------------------------------
+
+
+def test_ports_are_sorted_by_published_port_alone_stably() -> None:
+    body = (
+        '    ports: ["9000:80/udp", "8000:443", {target: 22, published: 8000, protocol: udp},'
+        ' "53", "10000-10001:10000-10001"]\n'
+    )
+    ports = service(body).endpoint_spec.ports
+    assert [(str(p.protocol), p.target_port, p.published_port) for p in ports] == [
+        ("tcp", 53, 0),
+        ("tcp", 443, 8000),
+        ("udp", 22, 8000),
+        ("udp", 80, 9000),
+        ("tcp", 10000, 10000),
+        ("tcp", 10001, 10001),
+    ]
+
+
+# -- 8. extra_hosts -------------------------------------------------------------------------
+
+
+def test_extra_hosts_take_either_separator_and_lose_ipv6_brackets() -> None:
+    spec = service('    extra_hosts: ["h1=1.2.3.4", "h2:[::1]", "h3=::2", "bare"]\n')
+    assert spec.task_template.container_spec.hosts == ("1.2.3.4 h1", "::1 h2", "::2 h3")
+    mapped = service("    extra_hosts: {b: '[::1]', a: 1.2.3.4}\n")
+    assert mapped.task_template.container_spec.hosts == ("1.2.3.4 a", "::1 b")
