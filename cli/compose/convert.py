@@ -14,7 +14,7 @@ sent."""
 from __future__ import annotations
 
 import base64
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -570,7 +570,7 @@ def _hosts(value: Any) -> tuple[str, ...]:
     ``convertExtraHosts`` make them: ``host=ip`` or ``host:ip`` (a mapping's
     entries sorted, those without a value dropped), an IPv6 address's brackets
     removed, sent as ``ip host``."""
-    entries: list[str | None]
+    entries: Sequence[str | None]
     if isinstance(value, dict):
         entries = sorted(f"{k}:{_text(v)}" for k, v in value.items() if v is not None)
     else:
