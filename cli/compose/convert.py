@@ -595,6 +595,29 @@ def _host_entry(entry: str) -> str | None:
     return None
 
 
+def _capability(name: str) -> str:
+    """docker/cli's ``NormalizeCapability``: upper case, ``CAP_`` prefixed (not
+    ``ALL`` or ``RESET``)."""
+    name = name.strip().upper()
+    return name if name in ("ALL", "RESET") or name.startswith("CAP_") else f"CAP_{name}"
+
+
+def effective_capabilities(
+    add: Iterable[str], drop: Iterable[str]
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """docker/cli's ``EffectiveCapAddCapDrop``: each list normalized and
+    deduplicated, ``ALL`` standing alone, a capability both added and dropped
+    only added, ``RESET`` dropped from both, each sorted."""
+    adds = {_capability(c) for c in add}
+    drops = {_capability(c) for c in drop}
+    adds = {"ALL"} if "ALL" in adds else adds
+    drops = {"ALL"} if "ALL" in drops else drops
+    return (
+        tuple(sorted(adds - {"RESET"})),
+        tuple(sorted(drops - adds - {"RESET"})),
+    )
+
+
 def _strings(value: Any) -> tuple[str, ...]:
     if value is None:
         return ()
@@ -610,6 +633,9 @@ def _service(
     dns, search = _strings(service.get("dns")), _strings(service.get("dns_search"))
     logging = service.get("logging")
     ulimits = service.get("ulimits") or {}
+    capabilities = effective_capabilities(
+        _strings(service.get("cap_add")), _strings(service.get("cap_drop"))
+    )
     container = ContainerSpec(
         image=image,
         labels=_labelled(namespace, service.get("labels")),
@@ -633,8 +659,8 @@ def _service(
         configs=configs,
         isolation=str(service.get("isolation") or ""),
         sysctls=Labels(_mapping(service.get("sysctls"))),
-        capability_add=_strings(service.get("cap_add")),
-        capability_drop=_strings(service.get("cap_drop")),
+        capability_add=capabilities[0],
+        capability_drop=capabilities[1],
         ulimits=tuple(
             Ulimit(name=k, soft=v, hard=v)
             if isinstance(v, int)

@@ -178,3 +178,26 @@ def test_extra_hosts_take_either_separator_and_lose_ipv6_brackets() -> None:
     assert spec.task_template.container_spec.hosts == ("1.2.3.4 h1", "::1 h2", "::2 h3")
     mapped = service("    extra_hosts: {b: '[::1]', a: 1.2.3.4}\n")
     assert mapped.task_template.container_spec.hosts == ("1.2.3.4 a", "::1 b")
+
+
+# -- 5. capabilities ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("body", "add", "drop"),
+    [
+        (
+            "    cap_add: [net_admin, CAP_SYS_TIME, ' chown ', NET_ADMIN, reset]\n"
+            "    cap_drop: [chown, mknod, RESET]\n",
+            ("CAP_CHOWN", "CAP_NET_ADMIN", "CAP_SYS_TIME"),
+            ("CAP_MKNOD",),
+        ),
+        ("    cap_add: [all, net_admin]\n    cap_drop: [ALL]\n", ("ALL",), ()),
+        ("    cap_add: [net_admin]\n    cap_drop: [all, chown]\n", ("CAP_NET_ADMIN",), ("ALL",)),
+    ],
+)
+def test_capabilities_are_dockers_effective_add_and_drop(
+    body: str, add: tuple[str, ...], drop: tuple[str, ...]
+) -> None:
+    container = service(body).task_template.container_spec
+    assert (container.capability_add, container.capability_drop) == (add, drop)
