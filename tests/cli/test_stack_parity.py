@@ -201,3 +201,41 @@ def test_capabilities_are_dockers_effective_add_and_drop(
 ) -> None:
     container = service(body).task_template.container_spec
     assert (container.capability_add, container.capability_drop) == (add, drop)
+
+
+# -- 6. interpolation as template.go -------------------------------------------------------
+
+
+def test_a_default_is_looked_for_before_a_required_mark() -> None:
+    spec = service('    environment: ["URL=${URL:-http://x/?q=1}", "B=${B-a?b}"]\n')
+    assert spec.task_template.container_spec.env == ("B=a?b", "URL=http://x/?q=1")
+
+
+@pytest.mark.parametrize(
+    ("body", "environ", "message"),
+    [
+        (
+            '    environment: ["${NOPE:?gone}"]\n',
+            {},
+            "invalid interpolation format for services.a.environment.[]: "
+            '"required variable NOPE is missing a value: gone"; '
+            "you may need to escape any $ with another $",
+        ),
+        ('    deploy: {replicas: "3"}\n', {}, "services.a.deploy.replicas must be a integer"),
+        ("    init: ${U}\n", {"U": "true"}, "services.a.init must be a boolean"),
+        (
+            "    deploy: {replicas: '${R}'}\n",
+            {"R": "x"},
+            "error while interpolating services.a.deploy.replicas: failed to cast to expected "
+            'type: strconv.Atoi: parsing "x": invalid syntax',
+        ),
+    ],
+)
+def test_interpolation_refusals_are_dockers(
+    body: str, environ: dict[str, str], message: str
+) -> None:
+    assert refused("stack deploy -c s.yml app", {"s.yml": HEAD + body}, environ) == message
+
+
+def test_a_substituted_number_is_cast() -> None:
+    assert service("    deploy: {replicas: '${R}'}\n", environ={"R": "4"}).mode.replicated
