@@ -239,3 +239,28 @@ def test_interpolation_refusals_are_dockers(
 
 def test_a_substituted_number_is_cast() -> None:
     assert service("    deploy: {replicas: '${R}'}\n", environ={"R": "4"}).mode.replicated
+
+
+# -- 7. schema types docker 28.2 refuses ----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (
+            "    deploy: {resources: {limits: {cpus: 0.5}}}\n",
+            "services.a.deploy.resources.limits.cpus must be a string",
+        ),
+        (
+            "    deploy: {resources: {reservations: {memory: 1024}}}\n",
+            "services.a.deploy.resources.reservations.memory must be a string",
+        ),
+        (
+            "    environment: {B: true}\n",
+            "services.a.environment.B must be a string, number or null",
+        ),
+        ("    labels: {l: false}\n", "services.a.labels.l must be a string, number or null"),
+    ],
+)
+def test_schema_types_docker_refuses(body: str, message: str) -> None:
+    assert deploy_refusal(body) == message
