@@ -266,20 +266,32 @@ def _file_target(entry: Any, kind: str, namespace: str, loaded: Loaded) -> tuple
     return name, target
 
 
+def _targets(
+    kind: str, namespace: str, service: Mapping[str, Any], loaded: Loaded
+) -> list[tuple[str, FileTarget]]:
+    """A service's secrets or configs in the file's order, two of them at one
+    target refused as docker/cli's ``ParseSecrets``/``ParseConfigs`` refuse them."""
+    made: list[tuple[str, FileTarget]] = []
+    seen: set[str] = set()
+    for entry in service.get(kind) or ():
+        name, target = _file_target(entry, kind, namespace, loaded)
+        if target.name in seen:
+            raise ComposeError(f"duplicate {kind[:-1]} target for {name} not allowed")
+        seen.add(target.name)
+        made.append((name, target))
+    return made
+
+
 def _references(
     namespace: str, service: Mapping[str, Any], loaded: Loaded
 ) -> tuple[tuple[SecretReference, ...], tuple[ConfigReference, ...]]:
     secrets = [
         SecretReference(file=t, secret_name=n)
-        for n, t in (
-            _file_target(e, "secrets", namespace, loaded) for e in service.get("secrets") or ()
-        )
+        for n, t in _targets("secrets", namespace, service, loaded)
     ]
     configs = [
         ConfigReference(file=t, config_name=n)
-        for n, t in (
-            _file_target(e, "configs", namespace, loaded) for e in service.get("configs") or ()
-        )
+        for n, t in _targets("configs", namespace, service, loaded)
     ]
     return (
         tuple(sorted(secrets, key=lambda r: r.secret_name)),
@@ -470,7 +482,7 @@ def _mounts(namespace: str, service: Mapping[str, Any], loaded: Loaded) -> tuple
 def _short_volume(text: str) -> dict[str, Any]:
     """``name:/path[:ro]``, ``./dir:/path``, ``/path``: the long form."""
     parts = text.split(":")
-    read_only = False
+    read_only = nocopy = False
     if len(parts) >= 2 and set(parts[-1].split(",")) <= {
         "ro",
         "rw",
@@ -481,7 +493,9 @@ def _short_volume(text: str) -> dict[str, Any]:
         "delegated",
         "consistent",
     }:
-        read_only = "ro" in parts[-1].split(",")
+        options = parts[-1].split(",")
+        read_only = "ro" in options
+        nocopy = "nocopy" in options
         parts = parts[:-1]
     if len(parts) == 1:
         return {"type": "volume", "target": parts[0], "read_only": read_only}
@@ -496,6 +510,7 @@ def _short_volume(text: str) -> dict[str, Any]:
         "source": source,
         "target": parts[1],
         "read_only": read_only,
+        **({"volume": {"nocopy": True}} if nocopy and not bind else {}),
     }
 
 

@@ -264,3 +264,37 @@ def test_a_substituted_number_is_cast() -> None:
 )
 def test_schema_types_docker_refuses(body: str, message: str) -> None:
     assert deploy_refusal(body) == message
+
+
+# -- 9. nocopy in the short syntax ----------------------------------------------------------
+
+
+def test_a_short_volume_with_nocopy_sets_no_copy() -> None:
+    spec = service('    volumes: ["vol:/x:nocopy", "vol:/y:ro"]\nvolumes:\n  vol: {}\n')
+    mounts = spec.task_template.container_spec.mounts
+    assert [(m.target, m.read_only, m.volume_options.no_copy) for m in mounts] == [
+        ("/x", False, True),
+        ("/y", True, False),
+    ]
+
+
+# -- 10. one target per secret or config ----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (
+            "    secrets: [s, {source: t, target: s}]\n",
+            "service a: duplicate secret target for app_t not allowed",
+        ),
+        (
+            "    configs: [{source: s, target: /c}, {source: t, target: /c}]\n",
+            "service a: duplicate config target for app_t not allowed",
+        ),
+    ],
+)
+def test_two_secrets_or_configs_at_one_target_are_refused(body: str, message: str) -> None:
+    declared = "secrets" if "secrets" in body else "configs"
+    text = body + f"{declared}:\n  s: {{file: ./x}}\n  t: {{file: ./x}}\n"
+    assert deploy_refusal(text, {"x": "1"}) == message
