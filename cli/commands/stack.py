@@ -151,9 +151,8 @@ def services(argv: Sequence[str]) -> Script:
 
 def tasks(argv: Sequence[str]) -> Script:
     """``docker stack ps [--no-trunc] [--no-resolve] [-q] [--format T] [-f K=V] STACK``."""
-    allowed = ("id", "name", "node", "desired-state")
     rest = [w for w in argv if w != "--no-resolve"]  # shoal always shows names
-    view, (name,) = listing_flags("stack ps", allowed, rest, 1, 1)
+    view, (name,) = listing_flags("stack ps", stack_run.TASK_FILTERS, rest, 1, 1)
     return Script("stack ps", stack_run.OfStack(check_name(name), view, tasks=True).run)
 
 

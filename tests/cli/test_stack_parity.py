@@ -298,3 +298,28 @@ def test_two_secrets_or_configs_at_one_target_are_refused(body: str, message: st
     declared = "secrets" if "secrets" in body else "configs"
     text = body + f"{declared}:\n  s: {{file: ./x}}\n  t: {{file: ./x}}\n"
     assert deploy_refusal(text, {"x": "1"}) == message
+
+
+# -- 11. stack ps passes the daemon's task filters --------------------------------------------
+
+
+def test_stack_ps_takes_the_daemons_task_filters() -> None:
+    world = swarm(9, managers=1, workers=1)
+    text = (
+        'version: "3.8"\nservices:\n'
+        "  web: {image: nginx, deploy: {replicas: 2, labels: {tier: front}}}\n"
+        "  db: {image: redis}\n"
+    )
+    assert stack(world, "stack deploy -d -c s.yml app", {"s.yml": text}).ok
+    names = "--format '{{.Name}}'"
+
+    def listed(filters: str) -> list[str]:
+        said = stack(world, f"stack ps {filters} {names} app")
+        assert said.ok, said.err
+        return sorted(said.out.splitlines())
+
+    assert listed("-f service=app_web") == ["app_web.1", "app_web.2"]
+    assert listed("-f label=tier=front") == ["app_web.1", "app_web.2"]
+    assert listed("-f service=app_db -f service=app_web -f name=app_db") == ["app_db.1"]
+    assert listed("--no-resolve -f runtime=container -f label=tier") == ["app_web.1", "app_web.2"]
+    assert refused("stack ps -f bogus=1 app") == "invalid filter 'bogus'"
