@@ -72,9 +72,9 @@ def short(value: str | int | float) -> list[PortConfig]:
 
 def long(entry: Mapping[str, Any]) -> PortConfig:
     """One long-syntax entry."""
-    mode = str(entry.get("mode") or "ingress")
+    mode = str(entry.get("mode") or "")  # none given: none sent, as docker/cli sends it
     protocol = str(entry.get("protocol") or "tcp").lower()
-    if mode not in ("ingress", "host"):
+    if mode not in ("", "ingress", "host"):
         raise ComposeError(f"invalid publish mode: {mode}")
     if protocol not in _PROTOCOLS:
         raise ComposeError(f"invalid proto: {protocol}")
@@ -85,7 +85,7 @@ def long(entry: Mapping[str, Any]) -> PortConfig:
         protocol=PortProtocol(protocol),
         target_port=int(entry.get("target") or 0),
         published_port=int(published),
-        publish_mode=PublishMode(mode),
+        publish_mode=PublishMode(mode) if mode else None,
     )
 
 

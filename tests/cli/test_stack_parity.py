@@ -323,3 +323,71 @@ def test_stack_ps_takes_the_daemons_task_filters() -> None:
     assert listed("-f service=app_db -f service=app_web -f name=app_db") == ["app_db.1"]
     assert listed("--no-resolve -f runtime=container -f label=tier") == ["app_web.1", "app_web.2"]
     assert refused("stack ps -f bogus=1 app") == "invalid filter 'bogus'"
+
+
+# -- what the stock docker CLI sends ----------------------------------------------------------
+
+RICH = """
+version: "3.8"
+services:
+  web:
+    image: nginx:1.25
+    environment: [B=, Z, "A=1"]
+    env_file: e.env
+    cap_add: [net_admin, CAP_SYS_TIME, reset]
+    cap_drop: [chown, NET_ADMIN]
+    ports: ["9000:80/udp", "8000:443", {target: 22, published: 8000, protocol: udp}, "53"]
+    volumes: ["./host:/host:ro", "~/x:/y", "vol:/data:nocopy", {type: tmpfs, target: /t}]
+    extra_hosts: ["h1=1.2.3.4", "h2:[::1]", "h3=::2"]
+volumes:
+  vol: {}
+"""
+#: docker 28.2.2's ``stack deploy -c rich.yml app`` (run in /w, with B=shellB X=shellX
+#: HOME=/home/me, e.env beside it) against ``shoal sim serve``, then ``docker service
+#: inspect app_web``: the parts of ``.Spec`` the compose file decides.
+DOCKER_SENT = {
+    "Labels": {"com.docker.stack.image": "nginx:1.25", "com.docker.stack.namespace": "app"},
+    "ContainerSpec": {
+        "Image": "nginx:1.25",
+        "Labels": {"com.docker.stack.namespace": "app"},
+        "Env": ["A=1", "B=shellB", "X=shellX", "Z"],
+        "Mounts": [
+            {"Type": "bind", "Source": "/w/host", "Target": "/host", "ReadOnly": True},
+            {"Type": "bind", "Source": "/home/me/x", "Target": "/y"},
+            {
+                "Type": "volume",
+                "Source": "app_vol",
+                "Target": "/data",
+                "VolumeOptions": {
+                    "NoCopy": True,
+                    "Labels": {"com.docker.stack.namespace": "app"},
+                },
+            },
+            {"Type": "tmpfs", "Target": "/t"},
+        ],
+        "Hosts": ["1.2.3.4 h1", "::1 h2", "::2 h3"],
+        "CapabilityAdd": ["CAP_NET_ADMIN", "CAP_SYS_TIME"],
+        "CapabilityDrop": ["CAP_CHOWN"],
+    },
+    "EndpointSpec": {
+        "Ports": [
+            {"Protocol": "tcp", "TargetPort": 53, "PublishMode": "ingress"},
+            {"Protocol": "tcp", "TargetPort": 443, "PublishedPort": 8000, "PublishMode": "ingress"},
+            {"Protocol": "udp", "TargetPort": 22, "PublishedPort": 8000},
+            {"Protocol": "udp", "TargetPort": 80, "PublishedPort": 9000, "PublishMode": "ingress"},
+        ]
+    },
+}
+
+
+def test_a_rich_service_converts_to_what_the_docker_cli_sends() -> None:
+    read = Files({"/w/rich.yml": RICH, "/w/e.env": "X=\nY\nZ=file\n"})
+    environ = {"B": "shellB", "X": "shellX", "HOME": "/home/me"}
+    spec = convert("app", load(["/w/rich.yml"], read, environ), read).services[0].to_json()
+    container = spec["TaskTemplate"]["ContainerSpec"]  # type: ignore[index, call-overload]
+    sent = {
+        "Labels": spec["Labels"],
+        "ContainerSpec": {k: container.get(k) for k in DOCKER_SENT["ContainerSpec"]},
+        "EndpointSpec": spec["EndpointSpec"],
+    }
+    assert sent == DOCKER_SENT
