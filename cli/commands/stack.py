@@ -87,7 +87,7 @@ def deploy(argv: Sequence[str], read_file: ReadFile, environ: Mapping[str, str])
     except ComposeError as error:
         raise UsageError(error.message) from None
     if flags.resolve_image not in RESOLVE_IMAGE:
-        raise UsageError(f"invalid option {flags.resolve_image} for flag --resolve-image")
+        raise UsageError(f"Invalid option {flags.resolve_image} for flag --resolve-image")
     notes = [*loaded.warnings]
     if detach is None:
         notes.append(DETACH_NOTICE)

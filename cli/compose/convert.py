@@ -14,6 +14,7 @@ sent."""
 from __future__ import annotations
 
 import base64
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -111,6 +112,7 @@ def convert(namespace: str, loaded: Loaded, read_file: ReadFile) -> Stack:
         {n for s in services.values() for n in _service_networks(s)}
         | ({DEFAULT_NETWORK} if any(not _service_networks(s) for s in services.values()) else set())
     )
+    _external_volumes(loaded.section("volumes"))
     networks, externals = _networks(namespace, loaded.section("networks"), used)
     specs = []
     for name, service in sorted(services.items()):
@@ -139,16 +141,34 @@ def _service_networks(service: Mapping[str, Any]) -> list[str]:
     return [str(n) for n in networks]
 
 
-def external_name(key: str, obj: Mapping[str, Any]) -> str | None:
+def external_name(kind: str, key: str, obj: Mapping[str, Any]) -> str | None:
     """The name of an external network, volume, secret or config (None: not
-    external): ``name``, else ``external.name``, else the key itself."""
+    external): ``name``, else ``external.name``, else the key itself; both named
+    is docker/cli's refusal (``secret s: secret.external.name and secret.name
+    conflict; only use secret.name``)."""
     external = obj.get("external")
     if not external:
         return None
     named = external.get("name") if isinstance(external, dict) else None
-    if named and obj.get("name") and named != obj.get("name"):
-        raise ComposeError(f"{key}: external.name and name conflict; only use name")
+    if named and obj.get("name"):
+        raise ComposeError(
+            f"{kind} {key}: {kind}.external.name and {kind}.name conflict; only use {kind}.name"
+        )
     return str(obj.get("name") or named or key)
+
+
+def _external_volumes(volumes: Mapping[str, Mapping[str, Any]]) -> None:
+    """docker/cli's ``LoadVolumes``: an external volume makes nothing, so it takes
+    no driver, driver options or labels."""
+    for name, volume in sorted(volumes.items()):
+        if not volume.get("external"):
+            continue
+        for field in ("driver", "driver_opts", "labels"):
+            if volume.get(field):
+                raise ComposeError(
+                    f'conflicting parameters "external" and "{field}" specified for volume "{name}"'
+                )
+        external_name("volume", name, volume)
 
 
 def _networks(
@@ -158,7 +178,7 @@ def _networks(
     externals: list[str] = []
     for key in used:
         network = declared.get(key, {})
-        external = external_name(key, network)
+        external = external_name("network", key, network)
         if external is not None:
             externals.append(external)
             continue
@@ -196,7 +216,9 @@ def _attachments(
         if key not in declared and key != DEFAULT_NETWORK:
             raise ComposeError(f'undefined network "{key}"')
         network = declared.get(key, {})
-        target = external_name(key, network) or str(network.get("name") or scope(namespace, key))
+        target = external_name("network", key, network) or str(
+            network.get("name") or scope(namespace, key)
+        )
         aliases = [str(a) for a in (options or {}).get("aliases") or ()]
         if target not in ("default", "bridge", "host", "none") and not target.startswith(
             "container:"
@@ -223,7 +245,7 @@ def _objects(
     made: dict[str, dict[str, Any]] = {}
     for key, obj in sorted(loaded.section(kind).items()):
         word = kind[:-1]
-        if external_name(f"{word} {key}", obj) is not None:
+        if external_name(word, key, obj) is not None:
             continue
         name = str(obj.get("name") or scope(namespace, key))
         fields: dict[str, Any] = {"name": name, "labels": _labelled(namespace, obj.get("labels"))}
@@ -255,7 +277,7 @@ def _file_target(entry: Any, kind: str, namespace: str, loaded: Loaded) -> tuple
     if source not in declared:
         raise ComposeError(f'undefined {kind[:-1]} "{source}"')
     obj = declared[source]
-    name = external_name(source, obj) or str(obj.get("name") or scope(namespace, source))
+    name = external_name(kind[:-1], source, obj) or str(obj.get("name") or scope(namespace, source))
     mode = fields.get("mode")
     target = FileTarget(
         name=str(fields.get("target") or source),
@@ -386,7 +408,7 @@ def _mode(deploy: Mapping[str, Any]) -> ServiceMode:
             replicated_job=ReplicatedJob(max_concurrent=replicas, total_completions=replicas)
         )
     if mode != "replicated":
-        raise ComposeError(f"unknown mode: {mode}")
+        raise ComposeError(f"Unknown mode: {mode}")
     return ServiceMode(replicated=ReplicatedService(replicas=1 if replicas is None else replicas))
 
 
@@ -402,20 +424,28 @@ def _restart(service: Mapping[str, Any], deploy: Mapping[str, Any]) -> RestartPo
             max_attempts=policy.get("max_attempts"),
             window_ns=_duration(policy.get("window")),
         )
-    restart = str(service.get("restart") or "")
-    name, _, count = restart.partition(":")
-    attempts = int(count) if count.isdigit() and int(count) > 0 else None
+    return _old_restart(str(service.get("restart") or ""))
+
+
+def _old_restart(restart: str) -> RestartPolicy | None:
+    """``restart:`` as docker/cli's ``ParseRestartPolicy`` and
+    ``convertRestartPolicy`` read it (no ``deploy.restart_policy``)."""
+    name, sep, count = restart.partition(":")
+    if sep and not name:
+        raise ComposeError("invalid restart policy format: no policy provided before colon")
+    if count and not re.fullmatch(r"[-+]?[0-9]+", count):
+        raise ComposeError("invalid restart policy format: maximum retry count must be an integer")
     if name in ("", "no"):
         return None
     if name in ("always", "unless-stopped"):
-        return RestartPolicy(condition=RestartCondition.ANY, delay_ns=None, max_attempts=attempts)
-    if name == "on-failure":
-        return RestartPolicy(
-            condition=RestartCondition.ON_FAILURE, delay_ns=None, max_attempts=attempts
-        )
-    raise ComposeError(
-        f"invalid restart policy: unknown policy '{name}' (must be one of 'no', 'always', "
-        "'on-failure', or 'unless-stopped')"
+        return RestartPolicy(condition=RestartCondition.ANY, delay_ns=None)
+    if name != "on-failure":
+        raise ComposeError(f"unknown restart policy: {restart}")
+    attempts = int(count or 0)
+    if attempts < 0:  # Go wraps it into 2^64-1 attempts; the daemon's words for it
+        raise ComposeError("invalid restart policy format: maximum retry count cannot be negative")
+    return RestartPolicy(
+        condition=RestartCondition.ON_FAILURE, delay_ns=None, max_attempts=attempts
     )
 
 
@@ -549,7 +579,7 @@ def _mount(namespace: str, entry: Any, loaded: Loaded) -> Mount:
     if source not in declared:
         raise ComposeError(f'undefined volume "{source}"')
     stack_volume = declared[source]
-    external = external_name(source, stack_volume)
+    external = external_name("volume", source, stack_volume)
     nocopy = bool((volume.get("volume") or {}).get("nocopy"))
     if external is not None:
         return Mount(

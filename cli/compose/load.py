@@ -103,7 +103,7 @@ def load(
     """The files merged and checked; ``cwd`` (absolute) is the directory the caller
     runs in, which relative file names start from."""
     if not files:
-        raise ComposeError("specify a Compose file (with --compose-file)")
+        raise ComposeError("Specify a Compose file (with --compose-file)")
     working_dir = posixpath.dirname(files[0]) if files[0] != "-" else ""
     env = {**_dotenv(working_dir, read_file), **environ}
     parsed = [_parse(name, read_file) for name in files]

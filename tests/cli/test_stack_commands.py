@@ -475,13 +475,13 @@ def test_bad_files_are_refused_in_dockers_words(
 
 
 def test_command_lines_the_cli_refuses() -> None:
-    assert refused("stack deploy app") == "specify a Compose file (with --compose-file)"
+    assert refused("stack deploy app") == "Specify a Compose file (with --compose-file)"
     assert (
         refused("stack deploy -c missing.yml app") == "open missing.yml: no such file or directory"
     )
     assert refused("stack deploy -c a.yml '  '", {"a.yml": FLASK}) == 'invalid stack name: "  "'
     assert refused("stack deploy --resolve-image sometimes -c a.yml app", {"a.yml": FLASK}) == (
-        "invalid option sometimes for flag --resolve-image"
+        "Invalid option sometimes for flag --resolve-image"
     )
     assert refused(
         "stack deploy -c a.yml -c b.yml app", {"a.yml": FLASK, "b.yml": "version: '3.1'\n"}

@@ -391,3 +391,40 @@ def test_a_rich_service_converts_to_what_the_docker_cli_sends() -> None:
         "EndpointSpec": spec["EndpointSpec"],
     }
     assert sent == DOCKER_SENT
+
+
+# -- 12. docker/cli's words -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (
+            "    secrets: [s]\nsecrets:\n  s: {external: {name: x}, name: y}\n",
+            "service a: secret s: secret.external.name and secret.name conflict; "
+            "only use secret.name",
+        ),
+        (
+            "volumes:\n  v: {external: true, driver: local}\n",
+            'conflicting parameters "external" and "driver" specified for volume "v"',
+        ),
+        (
+            "volumes:\n  v: {external: true, labels: [a=b]}\n",
+            'conflicting parameters "external" and "labels" specified for volume "v"',
+        ),
+        (
+            '    restart: "on-failure:abc"\n',
+            "service a: invalid restart policy format: maximum retry count must be an integer",
+        ),
+        ('    restart: "sometimes"\n', "service a: unknown restart policy: sometimes"),
+        ("    deploy: {mode: bogus}\n", "service a: Unknown mode: bogus"),
+    ],
+)
+def test_refusals_in_docker_clis_words(body: str, message: str) -> None:
+    assert deploy_refusal(body) == message
+
+
+def test_the_old_restart_key_converts_as_docker_does() -> None:
+    policy = service('    restart: "on-failure:3"\n').task_template.restart_policy
+    assert policy is not None and policy.max_attempts == 3
+    assert service("    restart: always\n").task_template.restart_policy.max_attempts == 0
