@@ -10,6 +10,7 @@ words with nothing made."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Mapping, Sequence
 
 from cli.commands import stack_run
@@ -81,12 +82,12 @@ def deploy(argv: Sequence[str], read_file: ReadFile, environ: Mapping[str, str])
     check_name(name)
     files = [f for group in flags.compose_file for f in group]
     try:
-        loaded = load(files, read_file, environ)
+        loaded = load(files, read_file, environ, _cwd(environ))
         stack = convert(name, loaded, read_file)
     except ComposeError as error:
         raise UsageError(error.message) from None
     if flags.resolve_image not in RESOLVE_IMAGE:
-        raise UsageError(f"invalid option {flags.resolve_image} for flag --resolve-image")
+        raise UsageError(f"Invalid option {flags.resolve_image} for flag --resolve-image")
     notes = [*loaded.warnings]
     if detach is None:
         notes.append(DETACH_NOTICE)
@@ -99,6 +100,16 @@ def deploy(argv: Sequence[str], read_file: ReadFile, environ: Mapping[str, str])
         notes=tuple(n.rstrip("\n") + ("\n" if n.endswith("\n") else "") for n in notes),
     )
     return Script("stack deploy", plan.run)
+
+
+def _cwd(environ: Mapping[str, str]) -> str:
+    """Where relative compose paths start: the process's own directory when it reads
+    its own environment (docker/cli's ``filepath.Abs``), else the given ``PWD``, else
+    ``/`` (a scenario has no directory, and what it deploys must not depend on
+    where it ran)."""
+    if environ is os.environ:
+        return os.getcwd()
+    return environ.get("PWD") or "/"
 
 
 def _detach(argv: Sequence[str], parser: CommandParser) -> tuple[bool | None, list[str]]:
@@ -140,9 +151,8 @@ def services(argv: Sequence[str]) -> Script:
 
 def tasks(argv: Sequence[str]) -> Script:
     """``docker stack ps [--no-trunc] [--no-resolve] [-q] [--format T] [-f K=V] STACK``."""
-    allowed = ("id", "name", "node", "desired-state")
     rest = [w for w in argv if w != "--no-resolve"]  # shoal always shows names
-    view, (name,) = listing_flags("stack ps", allowed, rest, 1, 1)
+    view, (name,) = listing_flags("stack ps", stack_run.TASK_FILTERS, rest, 1, 1)
     return Script("stack ps", stack_run.OfStack(check_name(name), view, tasks=True).run)
 
 

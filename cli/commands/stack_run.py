@@ -363,6 +363,36 @@ class OfStack:
         return _of_stack(self.namespace, self.view, send, now, tasks=self.tasks)
 
 
+#: The task filters dockerd takes (``stack ps -f``): the listing's own, and these,
+#: which the daemon applies (here: the stack's tasks as the daemon would list them).
+_DAEMON_TASK_FILTERS = ("service", "label", "runtime")
+TASK_FILTERS = ("id", "name", "node", "desired-state", *_DAEMON_TASK_FILTERS)
+
+
+def _task_matches(task: Any, filters: Sequence[tuple[str, str]], ctx: Context) -> bool:
+    """dockerd's ``service`` (a service's name or ID prefix), ``label`` (the
+    service's labels, which SwarmKit gives its tasks) and ``runtime`` filters:
+    values of one key any, different keys all."""
+    by_key: dict[str, list[str]] = {}
+    for key, value in filters:
+        if key in _DAEMON_TASK_FILTERS:
+            by_key.setdefault(key, []).append(value)
+    service = ctx.services.get(task.service_id)
+    return all(any(_task_match(service, k, v) for v in vs) for k, vs in by_key.items())
+
+
+def _task_match(service: Any, key: str, value: str) -> bool:
+    if service is None:
+        return False
+    if key == "service":
+        return bool(service.spec.name == value or service.id.startswith(value))
+    if key == "label":
+        name, sep, wanted = value.partition("=")
+        labels = service.spec.labels
+        return name in labels and (not sep or labels[name] == wanted)
+    return value == "container"  # runtime: every shoal task runs a container
+
+
 def _of_stack(
     namespace: str, view: Mapping[str, Any], send: Send, now: float, *, tasks: bool
 ) -> Printed:
@@ -372,10 +402,12 @@ def _of_stack(
     except _Stop:
         return said.done(ok=False)
     mine = _labelled(ctx.services.values(), namespace)
+    chosen = list(view.get("filters", ()))
     if tasks:
         ids = {s.id for s in mine}
-        mine = [t for t in ctx.tasks if t.service_id in ids]
-    rows = filtered("task" if tasks else "service", mine, view.get("filters", ()), ctx)
+        mine = [t for t in ctx.tasks if t.service_id in ids and _task_matches(t, chosen, ctx)]
+        chosen = [(k, v) for k, v in chosen if k not in _DAEMON_TASK_FILTERS]
+    rows = filtered("task" if tasks else "service", mine, chosen, ctx)
     if not rows:
         said.err(f"{'n' if tasks else 'N'}othing found in stack: {namespace}")
         return said.done(ok=not tasks)

@@ -14,7 +14,8 @@ sent."""
 from __future__ import annotations
 
 import base64
-from collections.abc import Callable, Iterable, Mapping
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -111,6 +112,7 @@ def convert(namespace: str, loaded: Loaded, read_file: ReadFile) -> Stack:
         {n for s in services.values() for n in _service_networks(s)}
         | ({DEFAULT_NETWORK} if any(not _service_networks(s) for s in services.values()) else set())
     )
+    _external_volumes(loaded.section("volumes"))
     networks, externals = _networks(namespace, loaded.section("networks"), used)
     specs = []
     for name, service in sorted(services.items()):
@@ -139,16 +141,34 @@ def _service_networks(service: Mapping[str, Any]) -> list[str]:
     return [str(n) for n in networks]
 
 
-def external_name(key: str, obj: Mapping[str, Any]) -> str | None:
+def external_name(kind: str, key: str, obj: Mapping[str, Any]) -> str | None:
     """The name of an external network, volume, secret or config (None: not
-    external): ``name``, else ``external.name``, else the key itself."""
+    external): ``name``, else ``external.name``, else the key itself; both named
+    is docker/cli's refusal (``secret s: secret.external.name and secret.name
+    conflict; only use secret.name``)."""
     external = obj.get("external")
     if not external:
         return None
     named = external.get("name") if isinstance(external, dict) else None
-    if named and obj.get("name") and named != obj.get("name"):
-        raise ComposeError(f"{key}: external.name and name conflict; only use name")
+    if named and obj.get("name"):
+        raise ComposeError(
+            f"{kind} {key}: {kind}.external.name and {kind}.name conflict; only use {kind}.name"
+        )
     return str(obj.get("name") or named or key)
+
+
+def _external_volumes(volumes: Mapping[str, Mapping[str, Any]]) -> None:
+    """docker/cli's ``LoadVolumes``: an external volume makes nothing, so it takes
+    no driver, driver options or labels."""
+    for name, volume in sorted(volumes.items()):
+        if not volume.get("external"):
+            continue
+        for field in ("driver", "driver_opts", "labels"):
+            if volume.get(field):
+                raise ComposeError(
+                    f'conflicting parameters "external" and "{field}" specified for volume "{name}"'
+                )
+        external_name("volume", name, volume)
 
 
 def _networks(
@@ -158,7 +178,7 @@ def _networks(
     externals: list[str] = []
     for key in used:
         network = declared.get(key, {})
-        external = external_name(key, network)
+        external = external_name("network", key, network)
         if external is not None:
             externals.append(external)
             continue
@@ -196,7 +216,9 @@ def _attachments(
         if key not in declared and key != DEFAULT_NETWORK:
             raise ComposeError(f'undefined network "{key}"')
         network = declared.get(key, {})
-        target = external_name(key, network) or str(network.get("name") or scope(namespace, key))
+        target = external_name("network", key, network) or str(
+            network.get("name") or scope(namespace, key)
+        )
         aliases = [str(a) for a in (options or {}).get("aliases") or ()]
         if target not in ("default", "bridge", "host", "none") and not target.startswith(
             "container:"
@@ -223,7 +245,7 @@ def _objects(
     made: dict[str, dict[str, Any]] = {}
     for key, obj in sorted(loaded.section(kind).items()):
         word = kind[:-1]
-        if external_name(f"{word} {key}", obj) is not None:
+        if external_name(word, key, obj) is not None:
             continue
         name = str(obj.get("name") or scope(namespace, key))
         fields: dict[str, Any] = {"name": name, "labels": _labelled(namespace, obj.get("labels"))}
@@ -255,7 +277,7 @@ def _file_target(entry: Any, kind: str, namespace: str, loaded: Loaded) -> tuple
     if source not in declared:
         raise ComposeError(f'undefined {kind[:-1]} "{source}"')
     obj = declared[source]
-    name = external_name(source, obj) or str(obj.get("name") or scope(namespace, source))
+    name = external_name(kind[:-1], source, obj) or str(obj.get("name") or scope(namespace, source))
     mode = fields.get("mode")
     target = FileTarget(
         name=str(fields.get("target") or source),
@@ -266,20 +288,32 @@ def _file_target(entry: Any, kind: str, namespace: str, loaded: Loaded) -> tuple
     return name, target
 
 
+def _targets(
+    kind: str, namespace: str, service: Mapping[str, Any], loaded: Loaded
+) -> list[tuple[str, FileTarget]]:
+    """A service's secrets or configs in the file's order, two of them at one
+    target refused as docker/cli's ``ParseSecrets``/``ParseConfigs`` refuse them."""
+    made: list[tuple[str, FileTarget]] = []
+    seen: set[str] = set()
+    for entry in service.get(kind) or ():
+        name, target = _file_target(entry, kind, namespace, loaded)
+        if target.name in seen:
+            raise ComposeError(f"duplicate {kind[:-1]} target for {name} not allowed")
+        seen.add(target.name)
+        made.append((name, target))
+    return made
+
+
 def _references(
     namespace: str, service: Mapping[str, Any], loaded: Loaded
 ) -> tuple[tuple[SecretReference, ...], tuple[ConfigReference, ...]]:
     secrets = [
         SecretReference(file=t, secret_name=n)
-        for n, t in (
-            _file_target(e, "secrets", namespace, loaded) for e in service.get("secrets") or ()
-        )
+        for n, t in _targets("secrets", namespace, service, loaded)
     ]
     configs = [
         ConfigReference(file=t, config_name=n)
-        for n, t in (
-            _file_target(e, "configs", namespace, loaded) for e in service.get("configs") or ()
-        )
+        for n, t in _targets("configs", namespace, service, loaded)
     ]
     return (
         tuple(sorted(secrets, key=lambda r: r.secret_name)),
@@ -309,21 +343,34 @@ def _duration(value: Any) -> int | None:
 def _environment(
     service: Mapping[str, Any], loaded: Loaded, read_file: ReadFile
 ) -> tuple[str, ...]:
+    """docker/cli's ``resolveEnvironment``: the env files' variables, then the
+    ``environment`` key's, each through ``updateEnvironment`` (an empty or missing
+    value takes the environment's, when it has one); a variable still without a
+    value is sent bare."""
     values: dict[str, str | None] = {}
     files = service.get("env_file") or ()
+    from_files: dict[str, str | None] = {}
     for name in [files] if isinstance(files, str) else files:
-        path = loaded.path(str(name))
-        values.update(env_lines(read_text(read_file, path), path, loaded.env))
-    environment = service.get("environment") or {}
-    if isinstance(environment, dict):
-        pairs = [(str(k), None if v is None else _text(v)) for k, v in environment.items()]
-    else:
-        pairs = [
-            (k, v if sep else None) for k, sep, v in (str(e).partition("=") for e in environment)
-        ]
-    for key, value in pairs:
-        values[key] = loaded.env.get(key) if value is None else value
+        shown = loaded.absolute(str(name))
+        text = read_text(read_file, loaded.path(str(name)), shown)
+        from_files.update(env_lines(text, shown, loaded.env))
+    _update_environment(values, from_files, loaded.env)
+    _update_environment(values, _variables(service.get("environment") or {}), loaded.env)
     return tuple(sorted(k if v is None else f"{k}={v}" for k, v in values.items()))
+
+
+def _variables(environment: Any) -> dict[str, str | None]:
+    """A list-or-dict ``environment``: ``KEY=value`` or ``KEY`` (no value: None)."""
+    if isinstance(environment, dict):
+        return {str(k): None if v is None else _text(v) for k, v in environment.items()}
+    return {k: v if sep else None for k, sep, v in (str(e).partition("=") for e in environment)}
+
+
+def _update_environment(
+    values: dict[str, str | None], variables: Mapping[str, str | None], env: Mapping[str, str]
+) -> None:
+    for key, value in variables.items():
+        values[key] = env[key] if not value and key in env else value
 
 
 def _healthcheck(check: Mapping[str, Any] | None) -> HealthConfig | None:
@@ -361,7 +408,7 @@ def _mode(deploy: Mapping[str, Any]) -> ServiceMode:
             replicated_job=ReplicatedJob(max_concurrent=replicas, total_completions=replicas)
         )
     if mode != "replicated":
-        raise ComposeError(f"unknown mode: {mode}")
+        raise ComposeError(f"Unknown mode: {mode}")
     return ServiceMode(replicated=ReplicatedService(replicas=1 if replicas is None else replicas))
 
 
@@ -377,20 +424,28 @@ def _restart(service: Mapping[str, Any], deploy: Mapping[str, Any]) -> RestartPo
             max_attempts=policy.get("max_attempts"),
             window_ns=_duration(policy.get("window")),
         )
-    restart = str(service.get("restart") or "")
-    name, _, count = restart.partition(":")
-    attempts = int(count) if count.isdigit() and int(count) > 0 else None
+    return _old_restart(str(service.get("restart") or ""))
+
+
+def _old_restart(restart: str) -> RestartPolicy | None:
+    """``restart:`` as docker/cli's ``ParseRestartPolicy`` and
+    ``convertRestartPolicy`` read it (no ``deploy.restart_policy``)."""
+    name, sep, count = restart.partition(":")
+    if sep and not name:
+        raise ComposeError("invalid restart policy format: no policy provided before colon")
+    if count and not re.fullmatch(r"[-+]?[0-9]+", count):
+        raise ComposeError("invalid restart policy format: maximum retry count must be an integer")
     if name in ("", "no"):
         return None
     if name in ("always", "unless-stopped"):
-        return RestartPolicy(condition=RestartCondition.ANY, delay_ns=None, max_attempts=attempts)
-    if name == "on-failure":
-        return RestartPolicy(
-            condition=RestartCondition.ON_FAILURE, delay_ns=None, max_attempts=attempts
-        )
-    raise ComposeError(
-        f"invalid restart policy: unknown policy '{name}' (must be one of 'no', 'always', "
-        "'on-failure', or 'unless-stopped')"
+        return RestartPolicy(condition=RestartCondition.ANY, delay_ns=None)
+    if name != "on-failure":
+        raise ComposeError(f"unknown restart policy: {restart}")
+    attempts = int(count or 0)
+    if attempts < 0:  # Go wraps it into 2^64-1 attempts; the daemon's words for it
+        raise ComposeError("invalid restart policy format: maximum retry count cannot be negative")
+    return RestartPolicy(
+        condition=RestartCondition.ON_FAILURE, delay_ns=None, max_attempts=attempts
     )
 
 
@@ -411,11 +466,16 @@ def _update(config: Mapping[str, Any] | None) -> UpdateConfig | None:
 
 
 def _parsed(parse: Callable[[str], Any], value: Any) -> int:
+    """A CPU or memory amount as its flag reads it; one past Go's int64 (which Go
+    wraps silently into a nonsense amount) is refused."""
     try:
-        return int(parse(_text(value)))
+        number = int(parse(_text(value)))
     except Exception as error:  # the flag type's argparse error
         reason = str(error).split("\x00")[-1]
         raise ComposeError(reason) from None
+    if not -(2**63) <= number < 2**63:
+        raise ComposeError(f"invalid amount {_text(value)}: value out of range")
+    return number
 
 
 def _resources(deploy: Mapping[str, Any]) -> ResourceRequirements:
@@ -452,7 +512,7 @@ def _mounts(namespace: str, service: Mapping[str, Any], loaded: Loaded) -> tuple
 def _short_volume(text: str) -> dict[str, Any]:
     """``name:/path[:ro]``, ``./dir:/path``, ``/path``: the long form."""
     parts = text.split(":")
-    read_only = False
+    read_only = nocopy = False
     if len(parts) >= 2 and set(parts[-1].split(",")) <= {
         "ro",
         "rw",
@@ -463,7 +523,9 @@ def _short_volume(text: str) -> dict[str, Any]:
         "delegated",
         "consistent",
     }:
-        read_only = "ro" in parts[-1].split(",")
+        options = parts[-1].split(",")
+        read_only = "ro" in options
+        nocopy = "nocopy" in options
         parts = parts[:-1]
     if len(parts) == 1:
         return {"type": "volume", "target": parts[0], "read_only": read_only}
@@ -478,6 +540,7 @@ def _short_volume(text: str) -> dict[str, Any]:
         "source": source,
         "target": parts[1],
         "read_only": read_only,
+        **({"volume": {"nocopy": True}} if nocopy and not bind else {}),
     }
 
 
@@ -499,7 +562,9 @@ def _mount(namespace: str, entry: Any, loaded: Loaded) -> Mount:
             raise ComposeError("invalid bind source, source cannot be empty")
         propagation = (volume.get("bind") or {}).get("propagation")
         options = BindOptions(propagation=str(propagation)) if propagation else None
-        return Mount(**{**_fields(mount), "source": loaded.path(source), "bind_options": options})
+        return Mount(
+            **{**_fields(mount), "source": loaded.bind_source(source), "bind_options": options}
+        )
     if kind == "tmpfs":
         size = (volume.get("tmpfs") or {}).get("size")
         return Mount(
@@ -514,7 +579,7 @@ def _mount(namespace: str, entry: Any, loaded: Loaded) -> Mount:
     if source not in declared:
         raise ComposeError(f'undefined volume "{source}"')
     stack_volume = declared[source]
-    external = external_name(source, stack_volume)
+    external = external_name("volume", source, stack_volume)
     nocopy = bool((volume.get("volume") or {}).get("nocopy"))
     if external is not None:
         return Mount(
@@ -546,17 +611,56 @@ def _fields(mount: Mount) -> dict[str, Any]:
 
 
 def _hosts(value: Any) -> tuple[str, ...]:
-    entries = (
-        [f"{k}:{v}" for k, v in sorted(value.items())]
-        if isinstance(value, dict)
-        else list(value or ())
-    )
+    """``extra_hosts`` as docker/cli's ``transformHostsList`` and
+    ``convertExtraHosts`` make them: ``host=ip`` or ``host:ip`` (a mapping's
+    entries sorted, those without a value dropped), an IPv6 address's brackets
+    removed, sent as ``ip host``."""
+    entries: Sequence[str | None]
+    if isinstance(value, dict):
+        entries = sorted(f"{k}:{_text(v)}" for k, v in value.items() if v is not None)
+    else:
+        entries = [_host_entry(_text(e)) for e in value or ()]
     result = []
     for entry in entries:
-        host, sep, address = str(entry).partition(":")
-        if sep:
-            result.append(f"{address} {host}")
+        if entry is None:
+            continue
+        host, _, address = entry.partition(":")
+        if len(address) > 2 and address.startswith("[") and address.endswith("]"):
+            address = address[1:-1]
+        result.append(f"{address} {host}")
     return tuple(result)
+
+
+def _host_entry(entry: str) -> str | None:
+    """``host=ip`` or ``host:ip`` as ``host:ip``; None: neither."""
+    for separator in ("=", ":"):
+        host, sep, address = entry.partition(separator)
+        if sep:
+            return f"{host}:{address}"
+    return None
+
+
+def _capability(name: str) -> str:
+    """docker/cli's ``NormalizeCapability``: upper case, ``CAP_`` prefixed (not
+    ``ALL`` or ``RESET``)."""
+    name = name.strip().upper()
+    return name if name in ("ALL", "RESET") or name.startswith("CAP_") else f"CAP_{name}"
+
+
+def effective_capabilities(
+    add: Iterable[str], drop: Iterable[str]
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """docker/cli's ``EffectiveCapAddCapDrop``: each list normalized and
+    deduplicated, ``ALL`` standing alone, a capability both added and dropped
+    only added, ``RESET`` dropped from both, each sorted."""
+    adds = {_capability(c) for c in add}
+    drops = {_capability(c) for c in drop}
+    adds = {"ALL"} if "ALL" in adds else adds
+    drops = {"ALL"} if "ALL" in drops else drops
+    return (
+        tuple(sorted(adds - {"RESET"})),
+        tuple(sorted(drops - adds - {"RESET"})),
+    )
 
 
 def _strings(value: Any) -> tuple[str, ...]:
@@ -574,6 +678,9 @@ def _service(
     dns, search = _strings(service.get("dns")), _strings(service.get("dns_search"))
     logging = service.get("logging")
     ulimits = service.get("ulimits") or {}
+    capabilities = effective_capabilities(
+        _strings(service.get("cap_add")), _strings(service.get("cap_drop"))
+    )
     container = ContainerSpec(
         image=image,
         labels=_labelled(namespace, service.get("labels")),
@@ -597,8 +704,8 @@ def _service(
         configs=configs,
         isolation=str(service.get("isolation") or ""),
         sysctls=Labels(_mapping(service.get("sysctls"))),
-        capability_add=_strings(service.get("cap_add")),
-        capability_drop=_strings(service.get("cap_drop")),
+        capability_add=capabilities[0],
+        capability_drop=capabilities[1],
         ulimits=tuple(
             Ulimit(name=k, soft=v, hard=v)
             if isinstance(v, int)

@@ -3,8 +3,10 @@
 ``${VAR-default}`` (unset), ``${VAR:?error}`` and ``${VAR?error}`` (refused
 with the error), ``$$`` a literal ``$``. Only string values are substituted,
 never keys; values at the paths Docker types (``deploy.replicas``, ``ports.*.
-published``, ``read_only``...) are then read as the numbers and booleans they
-name, so ``replicas: ${REPLICAS}`` works."""
+published``, ``read_only``...) that a substitution changed are then read as the
+numbers and booleans they name, so ``replicas: ${REPLICAS}`` works while
+``replicas: "3"`` stays a string the schema refuses, as in Docker. The forms are
+tried in template.go's order (``:-``, ``-``, ``:?``, ``?``)."""
 
 from __future__ import annotations
 
@@ -25,6 +27,12 @@ class _Invalid(Exception):
         self.template = template
 
 
+#: docker/cli's ``DefaultSubstituteFuncs`` in order (separator, a default rather
+#: than an error, an empty value counting as none): ``${URL:-http://x/?q=1}`` is a
+#: default, for ``:-`` is looked for before ``?``.
+_FORMS = ((":-", True, True), ("-", True, False), (":?", False, True), ("?", False, False))
+
+
 def substitute(text: str, env: Mapping[str, str]) -> str:
     """``text`` with its variables replaced; :class:`_Invalid` for a bad template
     or a required variable without a value."""
@@ -35,18 +43,15 @@ def substitute(text: str, env: Mapping[str, str]) -> str:
         body = match.group("named") or match.group("braced")
         if not body:
             raise _Invalid(text)
-        for sep, empty_counts in ((":?", True), ("?", False)):
+        for sep, default, empty_counts in _FORMS:  # template.go's order: the first found
             if sep in body:
-                name, _, message = body.partition(sep)
+                name, _, rest = body.partition(sep)
                 value = env.get(name)
-                if value is None or (empty_counts and value == ""):
-                    raise _Invalid(f"required variable {name} is missing a value: {message}")
-                return value
-        for sep, empty_counts in ((":-", True), ("-", False)):
-            if sep in body:
-                name, _, default = body.partition(sep)
-                value = env.get(name)
-                return default if value is None or (empty_counts and value == "") else value
+                if value is not None and not (empty_counts and value == ""):
+                    return value
+                if default:
+                    return rest
+                raise _Invalid(f"required variable {name} is missing a value: {rest}")
         return env.get(body, "")
 
     return _PATTERN.sub(one, text)
@@ -98,7 +103,6 @@ CASTS: dict[tuple[str, ...], Callable[[str], Any]] = {
     (*_S, "read_only"): _to_bool,
     (*_S, "stdin_open"): _to_bool,
     (*_S, "tty"): _to_bool,
-    (*_S, "init"): _to_bool,
     (*_S, "volumes", "[]", "read_only"): _to_bool,
     (*_S, "volumes", "[]", "volume", "nocopy"): _to_bool,
     ("networks", "*", "external"): _to_bool,
@@ -111,10 +115,10 @@ CASTS: dict[tuple[str, ...], Callable[[str], Any]] = {
 
 
 def _cast_for(path: tuple[str, ...]) -> Callable[[str], Any] | None:
+    """interpolation.go's ``Path.matches``: ``*`` matches any part, ``[]`` too."""
     for pattern, cast in CASTS.items():
         if len(pattern) == len(path) and all(
-            (p == "*" and not q.startswith("[")) or (p == "[]" and q.startswith("[")) or p == q
-            for p, q in zip(pattern, path, strict=True)
+            p in ("*", q) for p, q in zip(pattern, path, strict=True)
         ):
             return cast
     return None
@@ -132,14 +136,15 @@ def interpolate(config: Mapping[str, Any], env: Mapping[str, str]) -> dict[str, 
 
 
 def _shown(path: tuple[str, ...]) -> str:
-    return ".".join(p.strip("[]") for p in path)
+    """A path as Docker prints it: ``services.a.environment.[]`` for a list item."""
+    return ".".join(path)
 
 
 def _walk(value: Any, path: tuple[str, ...], env: Mapping[str, str]) -> Any:
     if isinstance(value, dict):
         return {k: _walk(v, (*path, str(k)), env) for k, v in value.items()}
     if isinstance(value, list):
-        return [_walk(v, (*path, f"[{i}]"), env) for i, v in enumerate(value)]
+        return [_walk(v, (*path, "[]"), env) for v in value]
     if not isinstance(value, str):
         return value
     try:
@@ -150,7 +155,7 @@ def _walk(value: Any, path: tuple[str, ...], env: Mapping[str, str]) -> Any:
             "you may need to escape any $ with another $"
         ) from None
     cast = _cast_for(path)
-    if cast is None:
+    if cast is None or text == value:  # Docker casts only what a substitution changed
         return text
     try:
         return cast(text)

@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from cli.compose import ComposeError, schema, yaml12
+from cli.compose import ComposeError, ranges, schema, yaml12
 from cli.compose.interpolate import interpolate
 
 ReadFile = Callable[[str], str]
@@ -61,6 +61,9 @@ class Loaded:
     working_dir: str
     env: Mapping[str, str]
     warnings: tuple[str, ...] = field(default=())
+    #: The working directory made absolute (docker/cli's ``filepath.Abs``), where a
+    #: bind mount's relative source starts: the daemon has no directory to start from.
+    absolute_dir: str = "/"
 
     @property
     def services(self) -> dict[str, dict[str, Any]]:
@@ -79,10 +82,28 @@ class Loaded:
             )
         )
 
+    def bind_source(self, source: str) -> str:
+        """A bind mount's source as docker/cli's ``resolveVolumePaths`` makes it: a
+        leading ``~`` replaced by HOME (when the environment has it), then made
+        absolute from the working directory."""
+        if source.startswith("~") and "HOME" in self.env:
+            source = source.replace("~", self.env["HOME"], 1)
+        return self.absolute(source)
 
-def load(files: Sequence[str], read_file: ReadFile, environ: Mapping[str, str]) -> Loaded:
+    def absolute(self, name: str) -> str:
+        """A path in the file as Docker names it: from the absolute working dir."""
+        if posixpath.isabs(name):
+            return name
+        return posixpath.normpath(posixpath.join(self.absolute_dir, name))
+
+
+def load(
+    files: Sequence[str], read_file: ReadFile, environ: Mapping[str, str], cwd: str = "/"
+) -> Loaded:
+    """The files merged and checked; ``cwd`` (absolute) is the directory the caller
+    runs in, which relative file names start from."""
     if not files:
-        raise ComposeError("specify a Compose file (with --compose-file)")
+        raise ComposeError("Specify a Compose file (with --compose-file)")
     working_dir = posixpath.dirname(files[0]) if files[0] != "-" else ""
     env = {**_dotenv(working_dir, read_file), **environ}
     parsed = [_parse(name, read_file) for name in files]
@@ -97,8 +118,10 @@ def load(files: Sequence[str], read_file: ReadFile, environ: Mapping[str, str]) 
         _forbidden(config)
         config = interpolate(config, env)
         schema.validate(config, version)
+        ranges.check(config)
         merged = _merge(merged, config)
-    loaded = Loaded(merged, working_dir, env, _warnings(parsed))
+    absolute = posixpath.normpath(posixpath.join(cwd, working_dir))
+    loaded = Loaded(merged, working_dir, env, _warnings(parsed), absolute)
     for name, service in sorted(loaded.services.items()):
         image = service.get("image")
         if not image:
@@ -110,13 +133,14 @@ def load(files: Sequence[str], read_file: ReadFile, environ: Mapping[str, str]) 
     return loaded
 
 
-def read_text(read_file: ReadFile, path: str) -> str:
+def read_text(read_file: ReadFile, path: str, shown: str | None = None) -> str:
     """A file the compose file names (or the compose file itself), refused as Go's
-    ``os.ReadFile`` words it."""
+    ``os.ReadFile`` words it (naming it ``shown``: Docker's absolute path)."""
     try:
         return read_file(path)
     except OSError as error:
-        raise ComposeError(f"open {path}: {(error.strerror or str(error)).lower()}") from None
+        reason = (error.strerror or str(error)).lower()
+        raise ComposeError(f"open {shown or path}: {reason}") from None
     except UnicodeDecodeError:
         raise ComposeError(f"{path}: shoal reads text files only") from None
 
@@ -149,21 +173,27 @@ def _dotenv(working_dir: str, read_file: ReadFile) -> dict[str, str]:
         text = read_file(posixpath.join(working_dir, ".env") if working_dir else ".env")
     except (OSError, UnicodeDecodeError):
         return {}
-    return {k: v for k, v in env_lines(text, ".env", {}) if v is not None}
+    return dict(env_lines(text, ".env", {}))
 
 
-def env_lines(text: str, name: str, env: Mapping[str, str]) -> list[tuple[str, str | None]]:
-    """``KEY=value`` lines of an env file (``#`` comments and blank lines skipped);
-    a bare ``KEY`` takes the environment's value, or none."""
-    result: list[tuple[str, str | None]] = []
-    for number, raw in enumerate(text.splitlines(), start=1):
-        line = raw.lstrip()
+def env_lines(text: str, name: str, env: Mapping[str, str]) -> list[tuple[str, str]]:
+    """An env file's variables as docker/cli's ``kvfile`` reads them: a UTF-8 BOM
+    dropped, blank and ``#`` lines skipped, ``KEY=value`` as it is, a bare ``KEY``
+    the environment's value or, when the environment lacks it, nothing at all."""
+    result: list[tuple[str, str]] = []
+    for raw in text.removeprefix("\ufeff").split("\n"):
+        line = raw.removesuffix("\r").lstrip()
         if not line or line.startswith("#"):
             continue
         key, sep, value = line.partition("=")
-        if not key or any(c.isspace() for c in key):
-            raise ComposeError(f"{name}:{number}: variable '{key}' contains whitespaces")
-        result.append((key, value if sep else env.get(key)))
+        if not key:
+            raise ComposeError(f"invalid env file ({name}): no variable name on line '{line}'")
+        if " " in key or "\t" in key:
+            raise ComposeError(f"invalid env file ({name}): variable '{key}' contains whitespaces")
+        if sep:
+            result.append((key, value))
+        elif line in env:
+            result.append((key, env[line]))
     return result
 
 

@@ -2,7 +2,7 @@
 (``"8080:80"``, ``81:8000``, ``"9090-9091:8080-8081"``, ``"127.0.0.1:80:80/udp"``,
 a bare number) through the Engine's port-spec rules, each mapping one
 ingress-mode port; the long syntax (``target``, ``published``, ``protocol``,
-``mode``) as it is. Docker sorts a service's ports, and so does shoal."""
+``mode``) as it is. Docker sorts a service's ports by published port, and so does shoal."""
 
 from __future__ import annotations
 
@@ -57,7 +57,7 @@ def short(value: str | int | float) -> list[PortConfig]:
         hosts = [low + i if high != low else low for i in range(count)]
     else:
         hosts = [0] * count
-    return [
+    made = [
         PortConfig(
             protocol=PortProtocol(protocol),
             target_port=targets[0] + i,
@@ -66,13 +66,15 @@ def short(value: str | int | float) -> list[PortConfig]:
         )
         for i in range(count)
     ]
+    # docker/cli's toServicePortConfigs walks nat's port keys ("8080/tcp") as strings
+    return sorted(made, key=lambda p: f"{p.target_port}/{protocol}")
 
 
 def long(entry: Mapping[str, Any]) -> PortConfig:
     """One long-syntax entry."""
-    mode = str(entry.get("mode") or "ingress")
+    mode = str(entry.get("mode") or "")  # none given: none sent, as docker/cli sends it
     protocol = str(entry.get("protocol") or "tcp").lower()
-    if mode not in ("ingress", "host"):
+    if mode not in ("", "ingress", "host"):
         raise ComposeError(f"invalid publish mode: {mode}")
     if protocol not in _PROTOCOLS:
         raise ComposeError(f"invalid proto: {protocol}")
@@ -83,22 +85,14 @@ def long(entry: Mapping[str, Any]) -> PortConfig:
         protocol=PortProtocol(protocol),
         target_port=int(entry.get("target") or 0),
         published_port=int(published),
-        publish_mode=PublishMode(mode),
+        publish_mode=PublishMode(mode) if mode else None,
     )
 
 
 def of(entries: list[Any]) -> tuple[PortConfig, ...]:
-    """Every port of a service, sorted as Docker sorts them."""
+    """Every port of a service, in the file's order then sorted (stably) by the
+    published port alone, as docker/cli's ``convertEndpointSpec`` sorts them."""
     result: list[PortConfig] = []
     for entry in entries:
         result += [long(entry)] if isinstance(entry, dict) else short(entry)
-    return tuple(sorted(result, key=_order))
-
-
-def _order(port: PortConfig) -> tuple[str, int, int, str]:
-    return (
-        str(port.protocol or "tcp"),
-        port.target_port,
-        port.published_port,
-        str(port.publish_mode or "ingress"),
-    )
+    return tuple(sorted(result, key=lambda port: port.published_port))

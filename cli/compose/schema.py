@@ -69,7 +69,7 @@ STRINGS = {"type": "array", "items": STRING, "uniqueItems": True}
 STRING_OR_LIST = {"type": ["string", "array"], "items": STRING}
 LIST_OR_DICT = {
     "type": ["object", "array"],
-    "patternProperties": {".+": {"type": ["string", "number", "boolean", "null"]}},
+    "patternProperties": {".+": {"type": ["string", "number", "null"]}},  # no booleans
     "additionalProperties": False,
     "items": STRING,
     "uniqueItems": True,
@@ -116,8 +116,7 @@ def _update_config() -> dict[str, Any]:
 
 
 def _resources() -> dict[str, Any]:
-    cpus = {"type": ["number", "string"]}
-    memory = {"type": ["string", "integer"]}
+    cpus = memory = STRING  # docker 28.2's schema: "0.5" and "50M", never bare numbers
     generic = {
         "type": "array",
         "items": _obj(
