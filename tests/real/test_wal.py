@@ -269,7 +269,7 @@ def test_nothing_is_written_in_the_clear_and_another_key_opens_nothing() -> None
     written = b"".join(files.read(os.path.join(DIR, name)) for name in files.list(DIR))
     secret_key = key.splitlines()[1]
     assert written and marker not in written and secret_key not in written
-    assert b"e1" not in written and b"task1" not in written
+    assert b"task1" not in written  # (two-byte entries like e1 may turn up by chance)
     with pytest.raises(WalCorrupt, match="does not authenticate under data key 1"):
         Wal.open(files, DIR, DataKeys.fresh())
 
