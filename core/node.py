@@ -233,6 +233,8 @@ class SwarmNode:
         self.renewal: tuple[bytes, bytes] | None = None  # (key, CSR) of a renewal under way
         self.leaving: set[str] = set()  # leave requests waiting for the leader's stats
         self.unlock_key_told: str | None = None  # the last NodeReady.unlock_key
+        # a promotion's JoinRaft, held until the manager's certificate is installed
+        self.raft_join: tuple[str, JoinRaft] | None = None
         # Raft's state as written so far (what ``--force-new-cluster`` starts from)
         self.raft_state = disk.raft.copy() if disk is not None else PersistentState()
         if disk is not None and disk.identity is not None:
@@ -752,7 +754,14 @@ class SwarmNode:
         )
         raft = RaftNode.join(message.raft_id, self.raft_config, self.rng)
         self._start_manager(raft, peers)
-        self.out.messages.append((source, JoinRaft(identity.node_id, message.raft_id)))
+        join = (source, JoinRaft(identity.node_id, message.raft_id))
+        credentials = identity.credentials
+        if credentials is not None and role_changed(credentials.certificate, NodeRole.MANAGER):
+            # as SwarmKit, it joins Raft once it holds a manager's certificate: the
+            # managers' transport refuses Raft's messages from a worker's
+            self.raft_join = join
+        else:
+            self.out.messages.append(join)
         self._arm_renewal()  # a worker's certificate: a manager's at once
 
     # -- certificates -----------------------------------------------------------------------
@@ -831,6 +840,10 @@ class SwarmNode:
         self.renewal = None
         self._arm_renewal(role_check=False)
         self._describe()
+        join = self.raft_join
+        if join is not None and not role_changed(credentials.certificate, NodeRole.MANAGER):
+            self.raft_join = None
+            self.out.messages.append(join)
 
     def _trust(self, roots_pem: bytes) -> None:
         """The dispatcher's roots: trusted from now on (the intermediate dropped once a
@@ -1037,6 +1050,7 @@ class SwarmNode:
         identity = self.identity
         self.manager = None
         self.ticker = None
+        self.raft_join = None
         self._reset_raft(PersistentState())
         if identity is not None:
             self._set_identity(replace(identity, manager=False, raft_id=0))

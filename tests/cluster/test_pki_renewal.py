@@ -9,6 +9,7 @@ import pytest
 
 from core.ca.credentials import NodeCredentials
 from core.ca.validity import cert_window
+from core.messages import JoinRaft
 from core.model.enums import NodeRole, NodeState
 from core.model.node import Node
 from sim.cluster import ClusterWorld
@@ -112,3 +113,25 @@ def state_of(world: ClusterWorld, node: str) -> NodeState | None:
     found = store.tables["nodes"][node]
     assert isinstance(found, Node)
     return found.status.state
+
+
+def test_a_promoted_node_joins_raft_only_with_a_managers_certificate() -> None:
+    """The managers' transport refuses Raft's messages from a worker's certificate
+    (real/transport/policy.py), so a JoinRaft sent before the new certificate would be
+    lost and the node never become a member (nor, later, be demoted)."""
+    world = world_of(5)
+    sent: list[NodeRole] = []
+    observe = world.observe
+
+    def watch(host: object, node: object, ready: object) -> None:
+        for _, message in getattr(ready, "messages", ()):
+            if isinstance(message, JoinRaft) and getattr(host, "name", "") == "worker-1":
+                new = getattr(ready, "credentials", None)  # installed with this output
+                sent.append(new.identity.role if new is not None else role(world, "worker-1"))
+        observe(host, node, ready)  # type: ignore[arg-type]
+
+    world.observe = watch  # type: ignore[method-assign]
+    assert world.call("manager-1", "NodeUpdate", node=node_id(world, "worker-1"), role="manager").ok
+    assert world.run_until(lambda: role(world, "worker-1") is NodeRole.MANAGER, 30)
+    assert world.run_until(lambda: bool(sent), 30)
+    assert sent == [NodeRole.MANAGER]
