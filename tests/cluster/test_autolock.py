@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 
 from core.manager import autolock
+from core.manager.requests import ALREADY_IN_SWARM
 from core.model import replace
 from core.model.cluster import Cluster, ClusterSpec, EncryptionConfig
 from sim.cluster import ClusterWorld, HostState
@@ -97,6 +98,9 @@ def test_a_restarted_manager_stays_locked_until_unlocked_with_the_current_key() 
     assert not refused.ok and refused.error == autolock.LOCKED and refused.code == "Unavailable"
     leave = world.call("manager-3", "SwarmLeave", force=False)
     assert not leave.ok and leave.error == autolock.LEAVE_LOCKED
+    for method in ("SwarmInit", "SwarmJoin"):  # dockerd: it has a node, if a locked one
+        again = world.call("manager-3", method)
+        assert (again.ok, again.error) == (False, ALREADY_IN_SWARM), method
     for wrong, error, code in (
         ("", autolock.NOT_A_KEY, "InvalidArgument"),
         (key[:-2], autolock.NOT_A_KEY, "InvalidArgument"),  # 41 characters: no base64

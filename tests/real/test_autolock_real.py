@@ -142,7 +142,7 @@ def test_locked_swarm_keeps_nothing_in_the_clear_and_restarts_locked(swarm: Shoa
     swarm.kill("h2")
     swarm.start_daemon("h2")
     info = json.loads(ok(swarm, "h2", "info", "--format", "{{json .Swarm}}"))
-    assert info["LocalNodeState"] == "locked"
+    assert (info["LocalNodeState"], info["NodeAddr"]) == ("locked", swarm.host("h2").address)
     refused = swarm.docker("h2", "node", "ls")
     assert refused.returncode == 1 and autolock.LOCKED in refused.stderr, refused.stderr
     wrong = swarm.docker("h2", "swarm", "unlock", stdin=first_key + "\n")
