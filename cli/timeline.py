@@ -22,6 +22,9 @@ class Timeline:
     running: dict[str, list[tuple[float, int]]] = field(default_factory=dict)  # service
     # of those, the tasks of the service's current spec: a rolling update's progress
     up_to_date: dict[str, list[tuple[float, int]]] = field(default_factory=dict)
+    # the tasks it should run (REPLICAS' second figure), at the same looks
+    desired: dict[str, list[tuple[float, int]]] = field(default_factory=dict)
+    looks: list[tuple[float, str]] = field(default_factory=list)  # when, the leader ("": none)
     faults: list[tuple[float, float, str]] = field(default_factory=list)  # start, end, what
     leaders: list[tuple[float, str]] = field(default_factory=list)  # when, host
     initial_leader: str = ""  # the leader when the scenario started

@@ -175,6 +175,16 @@ def replicas(service: Service, tasks: Sequence[Task]) -> str:
     return f"{running}/{len(wanted)}"
 
 
+def desired_count(service: Service, tasks: Sequence[Task]) -> int:
+    """The tasks ``service`` should run now: REPLICAS' second figure."""
+    mode = service.spec.mode
+    if mode.replicated is not None:
+        return mode.replicated.replicas or 0
+    if mode.replicated_job is not None:
+        return mode.replicated_job.max_concurrent or 0
+    return sum(1 for t in tasks if t.desired_state <= TaskState.COMPLETE)
+
+
 def image(service: Service) -> str:
     container = service.spec.task_template.container_spec
     return container.image if container is not None else ""

@@ -14,7 +14,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from cli.output.views import desired_count
 from cli.scenario.conditions import BadCondition, Condition, read
+from cli.scenario.metrics import Metrics, measure
 from cli.scenario.schema import Expectation, Scenario, ScenarioError
 from cli.scenario.view import ClusterView
 from cli.timeline import Timeline
@@ -58,6 +60,11 @@ class Report:
     @property
     def passed(self) -> bool:
         return all(v.passed for v in self.verdicts)
+
+    @property
+    def metrics(self) -> Metrics:
+        """What the run measured (leaderships, downtime, settling), from its looks."""
+        return measure(self.timeline)
 
 
 def conditions(scenario: Scenario) -> list[tuple[Expectation, Condition]]:
@@ -127,26 +134,27 @@ class Judge:
         return [e.at for e, _ in self.watched if e.kind == "at" and e.at is not None]
 
     def record(self, now: float, view: ClusterView) -> None:
-        """Running tasks per service, and how many of them are up to date (an
-        update's progress), for the plots."""
+        """The leader, and per service its running tasks, how many of them are up to
+        date (an update's progress) and how many it should run: for the plots and
+        the run's measures."""
+        timeline = self.report.timeline
+        timeline.looks.append((now, view.leader()))
         store = view.leader_store()
         if store is None:
             return
         services = {s.id: s for s in store.tables["services"].values() if isinstance(s, Service)}
-        counts = {s.spec.name: 0 for s in services.values()}
-        current = dict(counts)
+        tasks: dict[str, list[Task]] = {service_id: [] for service_id in services}
         for task in store.tables["tasks"].values():
-            if not isinstance(task, Task) or task.service_id not in services:
-                continue
-            if task.status.state is TaskState.RUNNING:
-                service = services[task.service_id]
-                counts[service.spec.name] += 1
-                if task.spec_version == service.spec_version:
-                    current[service.spec.name] += 1
-        timeline = self.report.timeline
-        for name in sorted(counts):
-            timeline.running.setdefault(name, []).append((now, counts[name]))
-            timeline.up_to_date.setdefault(name, []).append((now, current[name]))
+            if isinstance(task, Task) and task.service_id in services:
+                tasks[task.service_id].append(task)
+        for service_id, service in sorted(services.items(), key=lambda s: s[1].spec.name):
+            running = [t for t in tasks[service_id] if t.status.state is TaskState.RUNNING]
+            current = sum(1 for t in running if t.spec_version == service.spec_version)
+            name = service.spec.name
+            timeline.running.setdefault(name, []).append((now, len(running)))
+            timeline.up_to_date.setdefault(name, []).append((now, current))
+            desired = desired_count(service, tasks[service_id])
+            timeline.desired.setdefault(name, []).append((now, desired))
 
     def finish(self, view: ClusterView, failure: InvariantViolation | None) -> None:
         """Every expectation's verdict into the report (``failure``: the checker

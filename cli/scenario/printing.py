@@ -36,6 +36,7 @@ def as_json(report: Report) -> dict[str, Any]:
         "seed": report.seed,
         "passed": report.passed,
         "trace_hash": report.trace_hash or None,
+        "metrics": report.metrics.as_json(),
         "verdicts": [
             {"expectation": v.text, "passed": v.passed, "when": v.when, "seen": v.seen}
             for v in report.verdicts
