@@ -21,8 +21,8 @@ demo: $(STAMP)
 	@echo "wrote demo.png"
 
 lint: $(STAMP)
-	$(BIN)/ruff check core sim real cli tests benchmarks
-	$(BIN)/ruff format --check core sim real cli tests benchmarks
+	$(BIN)/ruff check core sim real cli shoal tests benchmarks
+	$(BIN)/ruff format --check core sim real cli shoal tests benchmarks
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

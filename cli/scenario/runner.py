@@ -163,48 +163,109 @@ class ScenarioRun:
         self.faults = scenario_faults.ScenarioFaults(world, self.rng)  # kill, pause, skew ...
         self.violations = _record_violations(world)
         self.judge = Judge(watched, report)
+        self.steps: list[Step] = list(scenario.steps)  # the steps still to come
+        self.undo_at: list[tuple[float, Step, str]] = []  # faults to undo: when, step, victim
+        self.now = 0.0  # the scenario's clock: seconds since the swarm formed
+        self.looked = False  # whether the instant ``now`` has had its steps and look
 
     def go(self) -> None:
-        world, report = self.world, self.report
-        steps = list(self.scenario.steps)
-        undo: list[tuple[float, Step, str]] = []
+        """The whole scenario: its steps, faults and looks to its duration, then the
+        verdicts."""
         failure: InvariantViolation | None = None
-        now = 0.0
         try:
-            try:
-                world.form_swarm(spare=self.scenario.spare)  # the checkers watch this too
-            except InvariantViolation:
-                raise
-            except AssertionError as error:  # (a planted bug can keep a swarm from forming)
-                report.verdicts.append(Verdict(FORMS, False, None, str(error)))
-                raise _Stopped from None
-            self.start = world.env.now
-            name, seed = self.scenario.name, report.seed
-            world.trace.emit(world.env.now, "-", "scenario", name=name, seed=seed)
-            while now <= self.scenario.duration + 1e-9:
-                while steps and steps[0].at <= now + 1e-9:
-                    undo += self._step(steps.pop(0), now)
-                    now = world.env.now - self.start  # a command runs the world on
-                for when, step, victim in [u for u in undo if u[0] <= now + 1e-9]:
-                    undo.remove((when, step, victim))
-                    self.undo(step, victim, now)
-                self.judge.look(now, SimView(world))
-                if self.progress is not None:
-                    self.progress(now)
-                if now >= self.scenario.duration - 1e-9:
-                    break
-                # to the instant itself, not 'that long from now': a command above
-                # ran the world on, and a step must not slip by the time it took
-                world.env.run(until=self.start + self._next_stop(now, steps, undo))
-                now = world.env.now - self.start
-        except InvariantViolation as violation:
-            failure = self.violations[0] if self.violations else violation
-        except _Stopped:
-            pass
-        except Exception:  # SimPy could not rebuild a checker's violation from its args
-            if not self.violations:
-                raise
-            failure = self.violations[0]
+            self.begin()
+            self.advance(self.scenario.duration)
+            if not self.looked:
+                self.instant()
+        except Exception as error:
+            failure = self.failure(error)
+        self.finish(failure)
+
+    # -- the run, in pieces a driver can call one by one (shoal.testing does) -------------
+
+    def begin(self) -> None:
+        """Form the swarm (the checkers watch this too); time 0 is now."""
+        world = self.world
+        try:
+            world.form_swarm(spare=self.scenario.spare)
+        except InvariantViolation:
+            raise
+        except AssertionError as error:  # (a planted bug can keep a swarm from forming)
+            self.report.verdicts.append(Verdict(FORMS, False, None, str(error)))
+            raise _Stopped from None
+        self.start = world.env.now
+        name, seed = self.scenario.name, self.report.seed
+        world.trace.emit(world.env.now, "-", "scenario", name=name, seed=seed)
+
+    def instant(self) -> None:
+        """What happens at ``self.now``: the steps due (a command runs the world on),
+        the faults whose ``for`` is over, then a look."""
+        world = self.world
+        while self.steps and self.steps[0].at <= self.now + 1e-9:
+            self.undo_at += self._step(self.steps.pop(0), self.now)
+            self.now = world.env.now - self.start  # a command runs the world on
+        for when, step, victim in [u for u in self.undo_at if u[0] <= self.now + 1e-9]:
+            self.undo_at.remove((when, step, victim))
+            self.undo(step, victim, self.now)
+        self.judge.look(self.now, SimView(world))
+        if self.progress is not None:
+            self.progress(self.now)
+        self.looked = True
+
+    def advance(self, until: float) -> None:
+        """Every instant before ``until`` (and ``until`` itself when something is due
+        then), leaving the world at ``until``: an instant it reaches only because a
+        driver stopped there is not looked at unless a step is added for it, so a run
+        driven piece by piece is the run of the scenario its steps make."""
+        while True:
+            if not self.looked:
+                self.instant()
+            if self.now >= until - 1e-9:
+                return
+            stop = self.next_stop(self.now)
+            if stop > until + 1e-9:
+                if self.world.env.now < self.start + until:
+                    self.world.env.run(until=self.start + until)
+                return
+            # to the instant itself, not 'that long from now': a command above
+            # ran the world on, and a step must not slip by the time it took
+            self.world.env.run(until=self.start + stop)
+            self.now, self.looked = self.world.env.now - self.start, False
+
+    def add(self, step: Step) -> None:
+        """A step for the driver's current instant or later (never an instant
+        already looked at: the run would not be the scenario's)."""
+        parked = self.world.env.now - self.start
+        if step.at < parked - 1e-9 or (self.looked and step.at <= self.now + 1e-9):
+            raise ValueError(f"a step at {step.at:g}s is in the past (now {parked:g}s)")
+        self.advance(step.at)
+        self.steps.append(step)
+        self.steps.sort(key=lambda s: s.at)
+        if self.steps[0] is step:
+            self.now, self.looked = step.at, False
+
+    def close_at(self, end: float) -> None:
+        """Run on to ``end`` and look at it: the last instant, as a scenario whose
+        duration is ``end`` has it."""
+        self.advance(end)
+        if self.now < end - 1e-9:
+            self.now, self.looked = end, False
+        if not self.looked:
+            self.instant()
+
+    def failure(self, error: BaseException) -> InvariantViolation | None:
+        """The checker violation an error stands for (None: the run just stopped)."""
+        if isinstance(error, InvariantViolation):
+            return self.violations[0] if self.violations else error
+        if isinstance(error, _Stopped):
+            return None
+        if not self.violations:  # SimPy could not rebuild a checker's violation
+            raise error
+        return self.violations[0]
+
+    def finish(self, failure: InvariantViolation | None) -> None:
+        """The timeline's leaders and open faults, and every expectation's verdict."""
+        world, report = self.world, self.report
         report.timeline.simulated = world.env.now - self.start
         report.timeline.leaders = [
             (t - self.start, h) for t, h, _ in world.leaders if t >= self.start
@@ -215,13 +276,11 @@ class ScenarioRun:
             report.timeline.faults.append((at, report.timeline.simulated, what))
         self.judge.finish(SimView(world), failure)
 
-    def _next_stop(
-        self, now: float, steps: list[Step], undo: list[tuple[float, Step, str]]
-    ) -> float:
+    def next_stop(self, now: float) -> float:
         """The next instant to look at: the next half second, step, fault's end or
         ``at`` expectation, whichever comes first (and never past the end)."""
         times = [now + LOOK_EVERY, self.scenario.duration]
-        times += [s.at for s in steps[:1]] + [u[0] for u in undo]
+        times += [s.at for s in self.steps[:1]] + [u[0] for u in self.undo_at]
         times += self.judge.instants()
         return min(t for t in times if t > now + 1e-9)
 
@@ -270,6 +329,12 @@ class ScenarioRun:
         if verb in scenario_faults.VERBS:
             return self._world_fault(step, now)
         host = self._host(target, step)
+        if host is None:  # no leader, or no worker up, to strike: the step fails
+            missing = "no leader to fault" if target == "leader" else "no worker is up"
+            self.report.verdicts.append(
+                Verdict(f"fault: {step.fault}", False, now, missing, step.line)
+            )
+            return ""
         if verb == "join":
             leader = world.leader()
             via = leader.name if leader is not None else self.first_manager()
@@ -311,17 +376,16 @@ class ScenarioRun:
             world.trace.emit(world.env.now, "-", "fault", what=f"{verb} {host.name}")
         return host.name
 
-    def _host(self, target: str, step: Step) -> ClusterHost:
+    def _host(self, target: str, step: Step) -> ClusterHost | None:
+        """The host a fault names (None: the leader or 'a worker' it names is not
+        there now, which fails the step)."""
         world = self.world
         if target == "leader":
-            leader = world.leader()
-            if leader is None:
-                raise ScenarioError(self.scenario.path, step.line, "fault", "no leader to fault")
-            return leader
+            return world.leader()
         if target == "a worker":
             workers = [h for h in world.up_hosts() if not h.spec.manager]
             if not workers:
-                raise ScenarioError(self.scenario.path, step.line, "fault", "no worker is up")
+                return None
             return workers[self.rng.randrange(len(workers))]
         if target not in world.hosts:
             raise ScenarioError(
