@@ -200,6 +200,16 @@ def test_time_without_leader_after_the_leader_crashes() -> None:
     assert leaderless.seen == f"time without leader {gap[-1] + 0.5 - gap[0]:g}s in 1 stretch"
 
 
+def test_a_window_closing_at_a_look_counts_that_look() -> None:
+    text = LEADERS.replace("FAULT", "  - {at: 10s, fault: crash leader, for: 20s}")
+    looks = run(parse(text, "x.yml")).timeline.looks
+    elected = next(t for t, host in looks if t > 10.0 and host)  # the first new leader seen
+    closing = f"    - {{check: elections == 1, from: 10s, until: {elected:g}s}}\n"
+    again = run(parse(text.replace("  measure:\n", "  measure:\n" + closing), "x.yml"))
+    counted = verdict(again, f"measure 10s..{elected:g}s: elections == 1")
+    assert counted.passed and counted.when == pytest.approx(elected), counted
+
+
 def test_a_window_past_the_end_closes_at_the_end_and_sets_the_default_duration() -> None:
     text = "cluster: {managers: 1}\nexpect:\n  measure: [{check: elections == 0, until: 30s}]\n"
     assert parse(text, "x.yml").duration == 40.0  # the window's end + 10 s
