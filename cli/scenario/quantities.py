@@ -57,9 +57,12 @@ def seconds(value: float) -> str:
     return f"{round(value, 3):g}s"
 
 
-def _listed(items: Sequence[str], most: int = 3) -> str:
-    shown = ", ".join(items[:most])
-    return shown + (f" and {len(items) - most} more" if len(items) > most else "")
+def _detail(items: Sequence[str], most: int = 3) -> str:
+    """`` (a, b, c and 2 more)``, or nothing."""
+    if not items:
+        return ""
+    more = f" and {len(items) - most} more" if len(items) > most else ""
+    return f" ({', '.join(items[:most])}{more})"
 
 
 def _of_service(name: str, zero: str, measure: Measurer) -> Measurer:
@@ -111,7 +114,7 @@ def _running(pick: Callable[[Sequence[int]], int], name: str) -> Measurer:
         when = next(w for w, count in seen if count == value)
         return Figure(value, f"{name} {value} (at {when:.1f}s)")
 
-    return _of_service(name, "0", measure)
+    return measure
 
 
 def _leader_changes(timeline: Timeline, _service: str, start: float, end: float) -> Figure:
@@ -124,10 +127,6 @@ def _elections(timeline: Timeline, _service: str, start: float, end: float) -> F
     won = metrics.elections(timeline.looks, start, end)
     shown = [f"{host} at {when:.1f}s" for when, host in won]
     return Figure(len(won), f"elections {len(won)}" + _detail(shown))
-
-
-def _detail(items: Sequence[str]) -> str:
-    return f" ({_listed(items)})" if items else ""
 
 
 def _leaderless(timeline: Timeline, _service: str, start: float, end: float) -> Figure:
@@ -167,13 +166,13 @@ FORMS = (
     Form(
         r"min running of service (\S+)",
         False,
-        _running(min, "min running"),
+        _of_service("min running", "0", _running(min, "min running")),
         "min running of service X",
     ),
     Form(
         r"max running of service (\S+)",
         False,
-        _running(max, "max running"),
+        _of_service("max running", "0", _running(max, "max running")),
         "max running of service X",
     ),
     Form(r"leader changes", False, _leader_changes, "leader changes"),
