@@ -153,13 +153,19 @@ def service_ls(
     return listing([row(s) for s in ordered], ids, SERVICE_HEADER, fmt, quiet)
 
 
-def replicas(service: Service, tasks: Sequence[Task]) -> str:
-    """``running/desired``; jobs add ``(completed/total completed)``."""
-    running = sum(
+def running_count(tasks: Sequence[Task]) -> int:
+    """REPLICAS' first figure: the tasks running and still meant to (one being
+    stopped by an update or a scale-down is no longer counted)."""
+    return sum(
         1
         for t in tasks
         if t.status.state is TaskState.RUNNING and t.desired_state <= TaskState.COMPLETE
     )
+
+
+def replicas(service: Service, tasks: Sequence[Task]) -> str:
+    """``running/desired``; jobs add ``(completed/total completed)``."""
+    running = running_count(tasks)
     wanted = [t for t in tasks if t.desired_state <= TaskState.COMPLETE]
     mode = service.spec.mode
     if mode.replicated is not None:

@@ -3,6 +3,10 @@ and asked of a swarm at any instant: a simulated one or a real one, through the
 :class:`~cli.scenario.view.ClusterView` both provide.
 
 - ``service NAME running 6/6``: the REPLICAS column of ``docker service ls``;
+  ``service NAME running < 2`` (or ``<=``, ``>``, ``>=``, ``==``, ``!=``): its first
+  figure, the tasks running (and still meant to);
+- ``services converged``: every service runs what it should (REPLICAS N/N each),
+  and there is at least one;
 - ``service NAME spread over node.labels.rack``: its running tasks per value of the
   label differ by at most one (what ``--placement-pref spread=`` asks for), over
   at least two values;
@@ -33,12 +37,14 @@ and asked of a swarm at any instant: a simulated one or a real one, through the
 
 from __future__ import annotations
 
+import operator
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from cli.output.ca_progress import rotation_progress
-from cli.output.views import replicas
+from cli.output.views import desired_count, replicas, running_count
+from cli.scenario.quantities import Quantity
 from cli.scenario.view import ClusterView
 from core.errors import ShoalError
 from core.model.cluster import Cluster
@@ -59,9 +65,15 @@ class BadCondition(ShoalError):
 @dataclass(frozen=True)
 class Condition:
     text: str
-    probe: Probe | None  # None: checked by the runner's own checkers
+    probe: Probe | None  # None: checked by the runner's own checkers (or a measure)
     after: float = 0.0  # for "no task on X after T"
     host: str = ""  # the host it names, if any (the scenario must have it)
+    quantity: Quantity | None = None  # a ``measure:`` expectation's, judged off the looks
+
+    @property
+    def checker(self) -> bool:
+        """One of :data:`CHECKERS`: the runner's checkers judge it, not a probe."""
+        return self.probe is None and self.quantity is None
 
 
 CHECKERS = ("raft safety", "task invariants")
@@ -73,6 +85,10 @@ def read(text: str) -> Condition:
         return Condition(text, None)
     if match := re.fullmatch(r"service (\S+) running (\d+/\d+.*)", text):
         return Condition(text, _replicas(match.group(1), match.group(2)))
+    if match := re.fullmatch(r"service (\S+) running ([<>=!]+)\s*(\S+)", text):
+        return Condition(text, _running(match.group(1), match.group(2), match.group(3)))
+    if text == "services converged":
+        return Condition(text, _converged)
     if match := re.fullmatch(r"service (\S+) has (\d+) tasks?", text):
         return Condition(text, _task_count(match.group(1), int(match.group(2))))
     if match := re.fullmatch(r"service (\S+) spread over node\.labels\.(\S+)", text):
@@ -107,7 +123,8 @@ def read(text: str) -> Condition:
             raise BadCondition(str(error)) from None
         return Condition(text, _no_task_on(match.group(1)), after=after, host=match.group(1))
     known = (
-        "service X running N/M, service X has N tasks, service X spread over node.labels.L, "
+        "service X running N/M, service X running OP N, services converged, "
+        "service X has N tasks, service X spread over node.labels.L, "
         "update X STATE, "
         "leader is [not] X, no leader, node X STATE, "
         "request N times to HOST:PORT|NAME from SERVICE reaches all K tasks of X [at least M "
@@ -272,6 +289,55 @@ def _replicas(name: str, wanted: str) -> Probe:
         return seen == wanted, f"running {seen}"
 
     return _of_service(name, judge)
+
+
+COMPARISONS: dict[str, Callable[[int, int], bool]] = {
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
+    "==": operator.eq,
+    "!=": operator.ne,
+}
+
+
+def _running(name: str, op: str, count: str) -> Probe:
+    """``service web running < 2``: REPLICAS' first figure compared."""
+    if op not in COMPARISONS:
+        raise BadCondition(f"{op!r} is not a comparison (one of {' '.join(COMPARISONS)})")
+    if not re.fullmatch(r"[0-9]+", count):
+        raise BadCondition(f"service {name} running {op}: {count!r} is not a whole number")
+    compare, bound = COMPARISONS[op], int(count)
+
+    def judge(service: Service, tasks: list[Task], _view: ClusterView) -> tuple[bool, str]:
+        return compare(running_count(tasks), bound), f"running {replicas(service, tasks)}"
+
+    return _of_service(name, judge)
+
+
+def _converged(view: ClusterView) -> tuple[bool, str]:
+    """Every service at REPLICAS N/N; the ones that are not, named."""
+    store = view.leader_store()
+    if store is None:
+        return False, "no leader"
+    services = sorted(
+        (s for s in store.tables["services"].values() if isinstance(s, Service)),
+        key=lambda s: s.spec.name,
+    )
+    if not services:
+        return False, "no service"
+    tasks: dict[str, list[Task]] = {s.id: [] for s in services}
+    for task in store.tables["tasks"].values():
+        if isinstance(task, Task) and task.service_id in tasks:
+            tasks[task.service_id].append(task)
+    behind = [
+        f"{s.spec.name} {replicas(s, tasks[s.id])}"
+        for s in services
+        if running_count(tasks[s.id]) != desired_count(s, tasks[s.id])
+    ]
+    if behind:
+        return False, f"not converged: {', '.join(behind)}"
+    return True, f"{len(services)} service{'s' if len(services) != 1 else ''} converged"
 
 
 def _spread(name: str, label: str) -> Probe:

@@ -5,16 +5,20 @@ A runner (simulated: cli/scenario/runner.py, real: real/scenario/runner.py) call
 :meth:`Judge.look` at every look with a :class:`~cli.scenario.view.ClusterView`: a
 ``by`` expectation passes the first time it holds before its deadline, an ``at`` one
 is judged at its instant (or the first look after it), an ``always`` one must hold
-at every look from its start. ``raft safety`` and ``task invariants`` are the
-runner's own checkers: a violation of theirs stops the run, and :meth:`Judge.finish`
-fails the expectation that names it (or, when none does, adds a failed verdict).
+at every look of its window (from its start), a ``never`` one fails at the first
+look of its window where it holds, and a ``measure`` one is judged off the looks
+recorded when its window closes (at its ``until``, or at the end of the run).
+``raft safety`` and ``task invariants`` are the runner's own checkers: a violation
+of theirs stops the run, and :meth:`Judge.finish` fails the expectation that names
+it (or, when none does, adds a failed verdict).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from cli.output.views import desired_count
+from cli.output.views import desired_count, running_count
+from cli.scenario import quantities
 from cli.scenario.conditions import BadCondition, Condition, read
 from cli.scenario.metrics import Metrics, measure
 from cli.scenario.schema import Expectation, Scenario, ScenarioError
@@ -73,8 +77,8 @@ def conditions(scenario: Scenario) -> list[tuple[Expectation, Condition]]:
     hosts = [name for name, _ in scenario.hosts]
     for expectation in scenario.expectations:
         try:
-            condition = read(expectation.check)
-        except BadCondition as error:
+            condition = _read(expectation)
+        except (BadCondition, quantities.BadQuantity) as error:
             raise ScenarioError(scenario.path, expectation.line, "expect", str(error)) from None
         if condition.host and condition.host not in hosts:
             raise ScenarioError(
@@ -88,10 +92,35 @@ def conditions(scenario: Scenario) -> list[tuple[Expectation, Condition]]:
     return out
 
 
+def _read(expectation: Expectation) -> Condition:
+    """A ``measure`` item's quantity, or a condition that its kind can judge: the
+    runner's checkers watch every step of the whole run, so they take no window and
+    cannot be 'never'."""
+    if expectation.kind == "measure":
+        return Condition(expectation.check, None, quantity=quantities.read(expectation.check))
+    condition = read(expectation.check)
+    if condition.checker and expectation.kind == "never":
+        raise BadCondition(
+            f"{expectation.check!r} is a checker's, not a condition: it cannot go under "
+            f"never (say 'always: [{expectation.check}]')"
+        )
+    if condition.checker and (expectation.start or expectation.until is not None):
+        raise BadCondition(f"{expectation.check!r} watches the whole run: it takes no window")
+    return condition
+
+
+def window(expectation: Expectation) -> str:
+    """`` 30s..90s``, `` from 30s``, `` until 90s``, or nothing (the whole run)."""
+    start, until = expectation.start, expectation.until
+    if until is None:
+        return f" from {start:g}s" if start else ""
+    return f" {start:g}s..{until:g}s" if start else f" until {until:g}s"
+
+
 def label(expectation: Expectation) -> str:
-    if expectation.kind == "always":
-        return f"always: {expectation.check}"
-    return f"{expectation.kind} {expectation.at:g}s: {expectation.check}"
+    if expectation.kind in ("by", "at"):
+        return f"{expectation.kind} {expectation.at:g}s: {expectation.check}"
+    return f"{expectation.kind}{window(expectation)}: {expectation.check}"
 
 
 class Judge:
@@ -102,36 +131,58 @@ class Judge:
         self.settled: dict[int, Verdict] = {}
 
     def look(self, now: float, view: ClusterView) -> None:
+        self.record(now, view)  # first: a measure closing now counts this look
         for index, (expectation, condition) in enumerate(self.watched):
-            if index in self.settled or condition.probe is None:
+            if index in self.settled or condition.checker:
                 continue
-            if expectation.kind == "always":
-                if now < condition.after:
-                    continue
-                holds, seen = condition.probe(view)
-                if not holds:
-                    self._settle(index, expectation, False, now, seen)
-                continue
-            assert expectation.at is not None
-            if expectation.kind == "by" and now <= expectation.at + 1e-9:
-                holds, seen = condition.probe(view)
-                if holds:
-                    self._settle(index, expectation, True, now, seen)
-            elif expectation.kind == "at" and now >= expectation.at - 1e-9:
-                # judged at its instant (or at the first look after it, when a step's
-                # command held the run past it)
-                holds, seen = condition.probe(view)
-                self._settle(index, expectation, holds, now, seen)
-        self.record(now, view)
+            settled = self._judge(expectation, condition, now, view)
+            if settled is not None:
+                passed, seen = settled
+                self.settled[index] = Verdict(
+                    label(expectation), passed, now, seen, expectation.line
+                )
 
-    def _settle(
-        self, index: int, expectation: Expectation, passed: bool, now: float, seen: str
-    ) -> None:
-        self.settled[index] = Verdict(label(expectation), passed, now, seen, expectation.line)
+    def _judge(
+        self, expectation: Expectation, condition: Condition, now: float, view: ClusterView
+    ) -> tuple[bool, str] | None:
+        """The verdict this look settles (passed?, what was seen), if it settles one."""
+        kind, at = expectation.kind, expectation.at
+        if kind == "measure":
+            assert condition.quantity is not None
+            if expectation.until is None or now < expectation.until - 1e-9:
+                return None
+            return condition.quantity.judge(
+                self.report.timeline, expectation.start, expectation.until
+            )
+        assert condition.probe is not None
+        if kind in ("always", "never"):
+            if not expectation.covers(now) or now < condition.after:
+                return None
+            holds, seen = condition.probe(view)
+            breached = holds if kind == "never" else not holds
+            return (False, seen) if breached else None
+        assert at is not None
+        if kind == "by" and now <= at + 1e-9:
+            holds, seen = condition.probe(view)
+            return (True, seen) if holds else None
+        if kind == "at" and now >= at - 1e-9:
+            # judged at its instant (or at the first look after it, when a step's
+            # command held the run past it)
+            return condition.probe(view)
+        return None
 
     def instants(self) -> list[float]:
-        """The ``at`` expectations' instants (a runner looks at each)."""
-        return [e.at for e, _ in self.watched if e.kind == "at" and e.at is not None]
+        """The instants a runner must look at: the ``at`` expectations', and where
+        windows begin and end."""
+        out = []
+        for expectation, _ in self.watched:
+            if expectation.kind == "at" and expectation.at is not None:
+                out.append(expectation.at)
+            if expectation.start:
+                out.append(expectation.start)
+            if expectation.until is not None:
+                out.append(expectation.until)
+        return sorted(out)
 
     def record(self, now: float, view: ClusterView) -> None:
         """The leader, and per service its running tasks, how many of them are up to
@@ -151,7 +202,8 @@ class Judge:
             running = [t for t in tasks[service_id] if t.status.state is TaskState.RUNNING]
             current = sum(1 for t in running if t.spec_version == service.spec_version)
             name = service.spec.name
-            timeline.running.setdefault(name, []).append((now, len(running)))
+            # REPLICAS' first figure, as 'service web running < 2' counts
+            timeline.running.setdefault(name, []).append((now, running_count(tasks[service_id])))
             timeline.up_to_date.setdefault(name, []).append((now, current))
             desired = desired_count(service, tasks[service_id])
             timeline.desired.setdefault(name, []).append((now, desired))
@@ -165,7 +217,7 @@ class Judge:
                 verdict = self._unsettled(expectation, condition, failure, view)
             self.report.verdicts.append(verdict)
         if failure is not None and not any(
-            c.probe is None and isinstance(failure, CHECKED[c.text]) for _, c in self.watched
+            c.checker and isinstance(failure, CHECKED[c.text]) for _, c in self.watched
         ):  # a broken invariant no expectation names is a failed verdict all the same
             self.report.verdicts.append(Verdict("invariants hold", False, None, str(failure)))
 
@@ -177,14 +229,21 @@ class Judge:
         view: ClusterView,
     ) -> Verdict:
         text, line = label(expectation), expectation.line
-        if condition.probe is None:  # a checker: did its own violation stop the run?
+        if condition.checker:  # did its own violation stop the run?
             broken = isinstance(failure, CHECKED[condition.text])
             return Verdict(text, not broken, None, str(failure) if broken else "", line)
         if failure is not None:
             return Verdict(text, False, None, f"the run stopped: {failure}", line)
-        if expectation.kind == "always":
-            formed = all(v.text != FORMS for v in self.report.verdicts)
-            return Verdict(text, formed, None, "" if formed else "the swarm did not form", line)
+        formed = all(v.text != FORMS for v in self.report.verdicts)
+        if expectation.kind in ("always", "never", "measure") and not formed:
+            return Verdict(text, False, None, "the swarm did not form", line)
+        if expectation.kind in ("always", "never"):
+            return Verdict(text, True, None, "", line)
+        if condition.quantity is not None:  # a window still open when the run ended
+            end = self.report.timeline.looks[-1][0] if self.report.timeline.looks else 0.0
+            passed, seen = condition.quantity.judge(self.report.timeline, expectation.start, end)
+            return Verdict(text, passed, end, seen, line)
+        assert condition.probe is not None
         _, seen = condition.probe(view)
         return Verdict(text, False, None, f"not by {expectation.at:g}s: {seen}", line)
 

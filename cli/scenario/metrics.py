@@ -4,13 +4,19 @@ service was down, how long the swarm took to settle once the faults were over).
 
 Every figure is read off the looks (every 0.5 s, and at every step): between two
 looks, what the earlier one saw is taken to hold. Times are seconds from the
-scenario's start.
+scenario's start. Leadership is what the looks saw too (a simulated and a real run
+count alike): an election is a look that sees a leader the look before it did not
+(after none, or another host), a leader change one that sees a host other than the
+last leader seen; a leadership lost and won back between two looks is not seen.
+The same functions measure a ``measure:`` expectation's window
+(:mod:`cli.scenario.quantities`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from itertools import pairwise
 
 from cli.timeline import Timeline
 
@@ -19,8 +25,8 @@ Samples = Sequence[tuple[float, int]]
 
 @dataclass(frozen=True)
 class Metrics:
-    elections: int  # leaderships won after the start (a re-elected leader counts again)
-    leader_changes: int  # of those, the ones that moved leadership to another host
+    elections: int  # leaderships won, as looks see them (see the module's docstring)
+    leader_changes: int  # the looks that saw leadership move to another host
     leaderless_s: float  # how long no manager led
     downtime_s: dict[str, float] = field(default_factory=dict)  # service: no task running
     max_outage_s: dict[str, float] = field(default_factory=dict)  # its longest such stretch
@@ -81,6 +87,50 @@ def leaderless(
     return stretches(looks, lambda index: looks[index][1] == "", start, end)
 
 
+def within(when: float, start: float, end: float) -> bool:
+    return start - 1e-9 <= when <= end + 1e-9
+
+
+def elections(
+    looks: Sequence[tuple[float, str]], start: float, end: float
+) -> list[tuple[float, str]]:
+    """The looks in [start, end] that saw a leader the look before did not: (when,
+    who). The first look is where counting starts, not an election."""
+    return [
+        (when, host)
+        for (_, before), (when, host) in pairwise(looks)
+        if host and host != before and within(when, start, end)
+    ]
+
+
+def leader_changes(
+    looks: Sequence[tuple[float, str]], start: float, end: float
+) -> list[tuple[float, str, str]]:
+    """The looks in [start, end] whose leader is another host than the last leader
+    seen before (from before the window too): (when, from, to). A leader that lost
+    its leadership and won it back changed nothing."""
+    out: list[tuple[float, str, str]] = []
+    last = ""
+    for when, host in looks:
+        if host and last and host != last and within(when, start, end):
+            out.append((when, last, host))
+        last = host or last
+    return out
+
+
+def counts(samples: Samples, start: float, end: float) -> list[tuple[float, int]]:
+    """The counts in force at some instant of [start, end], each with the instant
+    it took effect there; before its first sample a service ran nothing."""
+    out: list[tuple[float, int]] = []
+    if not samples or samples[0][0] > start + 1e-9:
+        out.append((start, 0))
+    for index, (when, count) in enumerate(samples):
+        until = samples[index + 1][0] if index + 1 < len(samples) else end
+        if when <= end + 1e-9 and (until > start + 1e-9 or index + 1 == len(samples)):
+            out.append((max(when, start), count))
+    return out
+
+
 def converged_after(timeline: Timeline) -> float | None:
     """Seconds from the last fault's end to the first look from which every service
     ran what it should through the end of the run."""
@@ -104,11 +154,6 @@ def converged_after(timeline: Timeline) -> float | None:
 
 def measure(timeline: Timeline) -> Metrics:
     end = timeline.simulated
-    previous = timeline.initial_leader
-    changes = 0
-    for _, host in timeline.leaders:
-        changes += host != previous
-        previous = host
     downtime: dict[str, float] = {}
     longest: dict[str, float] = {}
     for name in sorted(timeline.running):
@@ -116,8 +161,8 @@ def measure(timeline: Timeline) -> Metrics:
         downtime[name] = round(sum((b - a for a, b in down), 0.0), 6)
         longest[name] = round(max((b - a for a, b in down), default=0.0), 6)
     return Metrics(
-        elections=len(timeline.leaders),
-        leader_changes=changes,
+        elections=len(elections(timeline.looks, 0.0, end)),
+        leader_changes=len(leader_changes(timeline.looks, 0.0, end)),
         leaderless_s=round(sum((b - a for a, b in leaderless(timeline.looks, 0.0, end)), 0.0), 6),
         downtime_s=downtime,
         max_outage_s=longest,

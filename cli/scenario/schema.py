@@ -1,5 +1,7 @@
 """Scenario files: YAML read into a checked :class:`Scenario`, each mistake named
 by file, line and field (``web.yml:12: steps[2].at: "10x" is not a duration``).
+The conditions are listed in :mod:`cli.scenario.conditions`, the quantities in
+:mod:`cli.scenario.quantities`; scenarios/README.md describes every form.
 
     name: rolling update while the leader is cut off
     seed: 1                       # default; --seed overrides it
@@ -19,14 +21,25 @@ by file, line and field (``web.yml:12: steps[2].at: "10x" is not a duration``).
       - {at: 35s, fault: isolate leader, for: 20s}
       - {at: 40s, run: service scale web=7, on: manager-1, fails: true}
       - {at: 90s, fault: join worker-5}
-    expect:
-      always: [raft safety, task invariants, no task on worker-3 after 30s]
+    expect:                       # judged at looks: every 0.5 s, at steps and instants named
+      always:                                 # at every look (of its window)
+        - raft safety
+        - task invariants
+        - no task on worker-3 after 30s
+        - {check: services converged, from: 160s}     # a window: from, until or both
       by:
         - {at: 120s, check: service web running 6/6}
         - {at: 150s, check: update web completed}
       at:
         - {at: 60s, check: leader is not manager-1}
-    duration: 200s                # how long to run (default: the last deadline + 10 s)
+      never:                                  # at no look (of its window)
+        - node db-1 down
+        - {check: service web running < 4, from: 20s, until: 90s}
+      measure:                                # QUANTITY OP VALUE, when its window closes
+        - max downtime of service web < 10s
+        - {check: leader changes <= 1, from: 30s, until: 100s}
+    duration: 200s                # how long to run (default: the last step, deadline or
+                                  # window bound + 10 s)
     mutations: [ignore_constraints]  # plant a known bug, to see the checkers catch it
                                      # (core/manager/mutations.py, core/raft/config.py)
 """
@@ -71,10 +84,17 @@ class Step:
 
 @dataclass(frozen=True)
 class Expectation:
-    kind: str  # "always", "by" or "at"
-    check: str  # the condition's text
+    kind: str  # "always", "by", "at", "never" or "measure"
+    check: str  # the condition's text (a measure's: QUANTITY OP VALUE)
     at: float | None = None  # the deadline ("by") or the instant ("at")
     line: int | None = None
+    # the window of "always", "never" and "measure" (until None: to the run's end)
+    start: float = 0.0
+    until: float | None = None
+
+    def covers(self, now: float) -> bool:
+        """Whether the look at ``now`` falls in the window."""
+        return self.start - 1e-9 <= now and (self.until is None or now <= self.until + 1e-9)
 
 
 @dataclass(frozen=True)
@@ -278,11 +298,13 @@ def parse(source: str, path: str = "<scenario>") -> Scenario:
     deadlines = [e.at for e in expectations if e.at is not None] + [
         s.at + (s.duration or 0) for s in steps
     ]
+    deadlines += [e.until if e.until is not None else e.start for e in expectations]
     duration = (
         reader.seconds(top["duration"], "duration", positive=True)
         if "duration" in top
         else max(deadlines, default=60.0) + 10.0
     )
+    _windows_begin_in_time(path, expectations, duration)
     return Scenario(
         path=path,
         name=reader.text(top["name"], "name") if "name" in top else Path(path).stem,
@@ -537,26 +559,21 @@ def _check_fault(
         )
 
 
+EXPECT = ("always", "by", "at", "never", "measure")
+
+
 def _expectations(reader: _Reader, node: yaml.Node | None) -> list[Expectation]:
     if node is None:
         return []
-    out = []
-    groups = reader.mapping(node, "expect", ("always", "by", "at"))
-    for index, item in enumerate(
-        reader.sequence(groups["always"], "expect.always") if "always" in groups else []
-    ):
-        out.append(
-            Expectation(
-                "always",
-                reader.text(item, f"expect.always[{index}]"),
-                line=item.start_mark.line + 1,
-            )
-        )
+    groups = reader.mapping(node, "expect", EXPECT)
+
+    def items(kind: str) -> list[tuple[str, yaml.Node]]:
+        listed = reader.sequence(groups[kind], f"expect.{kind}") if kind in groups else []
+        return [(f"expect.{kind}[{index}]", item) for index, item in enumerate(listed)]
+
+    out = [_windowed(reader, item, where, "always") for where, item in items("always")]
     for kind in ("by", "at"):
-        for index, item in enumerate(
-            reader.sequence(groups[kind], f"expect.{kind}") if kind in groups else []
-        ):
-            where = f"expect.{kind}[{index}]"
+        for where, item in items(kind):
             fields = reader.mapping(item, where, ("at", "check"))
             for needed in ("at", "check"):
                 if needed not in fields:
@@ -569,4 +586,45 @@ def _expectations(reader: _Reader, node: yaml.Node | None) -> list[Expectation]:
                     line=item.start_mark.line + 1,
                 )
             )
+    for kind in ("never", "measure"):
+        out += [_windowed(reader, item, where, kind) for where, item in items(kind)]
     return out
+
+
+def _windowed(reader: _Reader, item: yaml.Node, where: str, kind: str) -> Expectation:
+    """An item of ``always``, ``never`` or ``measure``: its text (the whole run), or
+    ``{check: TEXT, from: 30s, until: 90s}`` (either bound may be left out)."""
+    line = item.start_mark.line + 1
+    if isinstance(item, yaml.ScalarNode):
+        return Expectation(kind, reader.text(item, where), line=line)
+    if not isinstance(item, yaml.MappingNode):
+        raise reader.fail(item, where, "expected a text or {check: TEXT, from: T, until: T}")
+    fields = reader.mapping(item, where, ("check", "from", "until"))
+    if "check" not in fields:
+        raise reader.fail(item, where, "needs 'check'")
+    start = reader.seconds(fields["from"], f"{where}.from") if "from" in fields else 0.0
+    until = reader.seconds(fields["until"], f"{where}.until") if "until" in fields else None
+    if until is not None and start >= until:
+        bound = "from" if "from" in fields else "until"
+        raise reader.fail(
+            fields[bound],
+            f"{where}.{bound}",
+            f"the window must begin before it ends (from {start:g}s, until {until:g}s)",
+        )
+    check = reader.text(fields["check"], f"{where}.check")
+    return Expectation(kind, check, line=line, start=start, until=until)
+
+
+def _windows_begin_in_time(
+    path: str, expectations: tuple[Expectation, ...], duration: float
+) -> None:
+    """A window may end after the run (it closes at the end), not begin after it."""
+    for expectation in expectations:
+        if expectation.start > duration + 1e-9:
+            raise ScenarioError(
+                path,
+                expectation.line,
+                f"expect.{expectation.kind}",
+                f"{expectation.check!r} from {expectation.start:g}s: the run ends at "
+                f"{duration:g}s (its duration)",
+            )
