@@ -5,8 +5,8 @@ and asked of a swarm at any instant: a simulated one or a real one, through the
 - ``service NAME running 6/6``: the REPLICAS column of ``docker service ls``;
   ``service NAME running < 2`` (or ``<=``, ``>``, ``>=``, ``==``, ``!=``): its first
   figure, the tasks running (and still meant to);
-- ``services converged``: every service runs what it should (REPLICAS N/N each),
-  and there is at least one;
+- ``services converged``: a leader answers and every service runs what it should
+  (REPLICAS N/N each; none at all is converged: the swarm has settled);
 - ``service NAME spread over node.labels.rack``: its running tasks per value of the
   label differ by at most one (what ``--placement-pref spread=`` asks for), over
   at least two values;
@@ -324,8 +324,6 @@ def _converged(view: ClusterView) -> tuple[bool, str]:
         (s for s in store.tables["services"].values() if isinstance(s, Service)),
         key=lambda s: s.spec.name,
     )
-    if not services:
-        return False, "no service"
     tasks: dict[str, list[Task]] = {s.id: [] for s in services}
     for task in store.tables["tasks"].values():
         if isinstance(task, Task) and task.service_id in tasks:
@@ -337,6 +335,8 @@ def _converged(view: ClusterView) -> tuple[bool, str]:
     ]
     if behind:
         return False, f"not converged: {', '.join(behind)}"
+    if not services:
+        return True, "no service to run"
     return True, f"{len(services)} service{'s' if len(services) != 1 else ''} converged"
 
 

@@ -119,7 +119,8 @@ def window(expectation: Expectation) -> str:
 
 def label(expectation: Expectation) -> str:
     if expectation.kind in ("by", "at"):
-        return f"{expectation.kind} {expectation.at:g}s: {expectation.check}"
+        since = f" from {expectation.start:g}s" if expectation.start else ""
+        return f"{expectation.kind} {expectation.at:g}s{since}: {expectation.check}"
     return f"{expectation.kind}{window(expectation)}: {expectation.check}"
 
 
@@ -162,7 +163,7 @@ class Judge:
             breached = holds if kind == "never" else not holds
             return (False, seen) if breached else None
         assert at is not None
-        if kind == "by" and now <= at + 1e-9:
+        if kind == "by" and expectation.covers(now) and now <= at + 1e-9:
             holds, seen = condition.probe(view)
             return (True, seen) if holds else None
         if kind == "at" and now >= at - 1e-9:

@@ -574,18 +574,23 @@ def _expectations(reader: _Reader, node: yaml.Node | None) -> list[Expectation]:
     out = [_windowed(reader, item, where, "always") for where, item in items("always")]
     for kind in ("by", "at"):
         for where, item in items(kind):
-            fields = reader.mapping(item, where, ("at", "check"))
+            # a 'by' may say from when it is looked for (what a test waited for)
+            fields = reader.mapping(
+                item, where, ("at", "check", "from")[: 3 if kind == "by" else 2]
+            )
             for needed in ("at", "check"):
                 if needed not in fields:
                     raise reader.fail(item, where, f"needs '{needed}'")
-            out.append(
-                Expectation(
-                    kind,
-                    reader.text(fields["check"], f"{where}.check"),
-                    at=reader.seconds(fields["at"], f"{where}.at"),
-                    line=item.start_mark.line + 1,
+            at = reader.seconds(fields["at"], f"{where}.at")
+            start = reader.seconds(fields["from"], f"{where}.from") if "from" in fields else 0.0
+            if start > at:
+                raise reader.fail(
+                    fields["from"],
+                    f"{where}.from",
+                    f"from {start:g}s is after its deadline {at:g}s",
                 )
-            )
+            check = reader.text(fields["check"], f"{where}.check")
+            out.append(Expectation(kind, check, at=at, line=item.start_mark.line + 1, start=start))
     for kind in ("never", "measure"):
         out += [_windowed(reader, item, where, kind) for where, item in items(kind)]
     return out

@@ -105,9 +105,14 @@ def _step(step: Step) -> dict[str, Any]:
 def _expect(expectations: tuple[Expectation, ...]) -> dict[str, Any]:
     groups: dict[str, list[Any]] = {}
     for expectation in expectations:
-        if expectation.at is None:
-            groups.setdefault(expectation.kind, []).append(expectation.check)
-        else:
-            item = {"at": seconds(expectation.at), "check": expectation.check}
-            groups.setdefault(expectation.kind, []).append(item)
+        item: dict[str, Any] = {}
+        if expectation.at is not None:
+            item["at"] = seconds(expectation.at)
+        item["check"] = expectation.check
+        if expectation.start:
+            item["from"] = seconds(expectation.start)
+        if expectation.until is not None:
+            item["until"] = seconds(expectation.until)
+        plain = expectation.at is None and len(item) == 1  # always/never/measure, whole run
+        groups.setdefault(expectation.kind, []).append(item["check"] if plain else item)
     return groups

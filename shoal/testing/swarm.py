@@ -90,6 +90,7 @@ class SimSwarm:
         self._steps: list[Step] = []
         self._expectations: list[Expectation] = list(self._base.expectations)
         self.broken: InvariantViolation | None = None
+        self._watching: list[tuple[Callable[[], Verdict | None], str]] = []
         self._finished = False
         self._guard(self._run.begin)
 
@@ -139,10 +140,12 @@ class SimSwarm:
     def wait_for(self, condition: str, within: float) -> float:
         """Look every half second until ``condition`` holds (any scenario
         expectation); when it first did. The wait is an expectation of the written
-        scenario (``by``), so a replay judges it as the test did; not holding within
-        ``within`` seconds raises :class:`SwarmFailure`."""
-        deadline = round(self.now + within, 3)
-        verdict = self._expect(Expectation("by", condition, at=deadline))
+        scenario (``by`` the deadline, looked for from the next instant), so a replay
+        judges it as the test did; not holding within ``within`` seconds raises
+        :class:`SwarmFailure`."""
+        start = self._next_instant()
+        deadline = round(start + within, 3)
+        verdict = self._expect(Expectation("by", condition, at=deadline, start=start))
         run = self._run
         while verdict() is None and self.now < deadline - 1e-9:
             target = min(run.next_stop(run.now) if run.looked else run.now, deadline)
@@ -154,6 +157,18 @@ class SimSwarm:
             raise self._failure(f"{condition!r} did not hold within {within:g}s: {seen}")
         assert settled.when is not None
         return settled.when
+
+    def never(self, condition: str, *, lasting: float | None = None) -> None:
+        """From the next instant on (for ``lasting`` seconds, or to the end),
+        ``condition`` must not hold at any look: judged as the run goes, and a
+        ``never`` of the written scenario. A breach raises :class:`SwarmFailure`
+        at the next call that runs the swarm, or at :meth:`finish`."""
+        self._window("never", condition, lasting)
+
+    def always(self, condition: str, *, lasting: float | None = None) -> None:
+        """From the next instant on, ``condition`` must hold at every look (see
+        :meth:`never`)."""
+        self._window("always", condition, lasting)
 
     def holds(self, condition: str) -> bool:
         """Whether ``condition`` holds now (a look, written down as nothing)."""
@@ -254,12 +269,30 @@ class SimSwarm:
         index = len(self._run.judge.watched) - 1
         return lambda: self._run.judge.settled.get(index)
 
+    def _window(self, kind: str, condition: str, lasting: float | None) -> None:
+        start = self._next_instant()
+        until = None if lasting is None else round(start + lasting, 3)
+        verdict = self._expect(Expectation(kind, condition, start=start, until=until))
+        self._watching.append((verdict, f"{kind}: {condition}"))
+
+    def _breached(self) -> None:
+        """A ``never`` or ``always`` the last looks settled as failed."""
+        for verdict, text in self._watching:
+            settled = verdict()
+            if settled is not None and not settled.passed:
+                self._watching.clear()
+                when = f" at {settled.when:g}s" if settled.when is not None else ""
+                raise self._failure(f"{text!r} broke{when}: {settled.seen}")
+
     def _guard(self, action: Callable[[], object]) -> None:
         """Run ``action``; a checker's violation breaks the swarm for good."""
         if self.broken is not None:
             raise self._failure(f"the swarm is already broken: {self.broken}")
         try:
             action()
+            self._breached()
+        except SwarmFailure:
+            raise
         except Exception as error:
             self.broken = self._run.failure(error)
             if self.broken is None:

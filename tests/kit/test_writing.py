@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from cli.scenario.schema import Expectation, Scenario, Step, load, parse
+from cli.scenario.schema import Expectation, Scenario, ScenarioError, Step, load, parse
 from cli.scenario.writing import dump, seconds
 from core.model.duration import parse_duration
 from sim.executor import ImageBehaviour
@@ -74,6 +74,10 @@ def test_a_built_scenario_round_trips() -> None:
         expectations=(
             Expectation("always", "raft safety"),
             Expectation("by", "service web running 2/2", at=20.5),
+            Expectation("by", "services converged", at=25.0, start=3.5),
+            Expectation("never", "service web running < 1", start=2.0, until=9.0),
+            Expectation("never", "no leader"),
+            Expectation("measure", "max downtime of service web < 10s", until=29.0),
         ),
         duration=30.0,
         mutations=("ignore_constraints",),
@@ -81,6 +85,18 @@ def test_a_built_scenario_round_trips() -> None:
     )
     again = parse(dump(scenario), "built")
     assert _without_positions(again) == _without_positions(scenario)
+
+
+def test_a_by_from_after_its_deadline_is_the_files_mistake() -> None:
+    source = "expect:\n  by:\n    - {at: 10s, from: 12s, check: services converged}\n"
+    with pytest.raises(ScenarioError, match=r"x.yml:3: expect.by\[0\].from: from 12s is after"):
+        parse(source, "x.yml")
+
+
+def test_only_a_by_says_from_when() -> None:
+    source = "expect:\n  at:\n    - {at: 10s, from: 2s, check: services converged}\n"
+    with pytest.raises(ScenarioError, match="unknown field"):
+        parse(source, "x.yml")
 
 
 def test_the_writer_knows_every_field_of_a_scenario() -> None:
