@@ -212,13 +212,16 @@ class ScenarioRun:
             self.progress(self.now)
         self.looked = True
 
-    def advance(self, until: float) -> None:
+    def advance(self, until: float, inclusive: bool = True) -> None:
         """Every instant before ``until`` (and ``until`` itself when something is due
-        then), leaving the world at ``until``: an instant it reaches only because a
-        driver stopped there is not looked at unless a step is added for it, so a run
-        driven piece by piece is the run of the scenario its steps make."""
+        then, unless not ``inclusive``), leaving the world at ``until``: an instant it
+        reaches only because a driver stopped there is not looked at unless a step is
+        added for it, so a run driven piece by piece is the run of the scenario its
+        steps make."""
         while True:
             if not self.looked:
+                if not inclusive and self.now >= until - 1e-9:
+                    return  # the instant ``until`` is still to come
                 self.instant()
             if self.now >= until - 1e-9:
                 return
@@ -238,7 +241,7 @@ class ScenarioRun:
         parked = self.world.env.now - self.start
         if step.at < parked - 1e-9 or (self.looked and step.at <= self.now + 1e-9):
             raise ValueError(f"a step at {step.at:g}s is in the past (now {parked:g}s)")
-        self.advance(step.at)
+        self.advance(step.at, inclusive=False)
         self.steps.append(step)
         self.steps.sort(key=lambda s: s.at)
         if self.steps[0] is step:

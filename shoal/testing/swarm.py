@@ -117,8 +117,8 @@ class SimSwarm:
         """A scenario fault (``isolate leader``, ``crash worker-1``, ``kill web.2``,
         ``partition majority-ring`` …), undone after ``lasting`` seconds; whether it
         could strike."""
-        duration = None if lasting is None else round(lasting, 3)
-        return self._add(Step(at=self._next_instant(), fault=fault, duration=duration)) is None
+        step = Step(at=self._next_instant(), fault=fault, duration=_millis(lasting))
+        return self._add(step) is None
 
     def play(self, schedule: Iterable[TimedFault]) -> None:
         """Strike each fault of ``schedule`` (:func:`shoal.testing.strategies.fault_schedules`)
@@ -126,10 +126,8 @@ class SimSwarm:
         fault that cannot strike (no leader, just then) is skipped, as a scenario's is."""
         start = self._next_instant()
         for timed in schedule:
-            when = round(start + timed.at, 3)
-            if when > self.now:
-                self.wait(when - self.now)
-            self.fault(timed.fault, lasting=timed.lasting)
+            at = max(round(start + timed.at, 3), self._next_instant())
+            self._add(Step(at=at, fault=timed.fault, duration=_millis(timed.lasting)))
 
     def wait(self, seconds: float) -> None:
         """Let ``seconds`` of simulated time pass (whole milliseconds)."""
@@ -202,12 +200,13 @@ class SimSwarm:
 
     def scenario(self) -> Scenario:
         """What the test did so far, as a scenario (its steps and ``by`` waits)."""
-        end = math.ceil(self.now / LOOK_EVERY) * LOOK_EVERY
+        end = math.ceil(self.now / LOOK_EVERY - 1e-9) * LOOK_EVERY
+        end = max([end, LOOK_EVERY] + [e.start for e in self._expectations])  # windows begun
         return replace(
             self._base,
             steps=tuple(self._steps),
             expectations=tuple(self._expectations),
-            duration=max(end, LOOK_EVERY),
+            duration=end,
         )
 
     def scenario_yaml(self) -> str:
@@ -301,6 +300,10 @@ class SimSwarm:
 
     def _failure(self, problem: str) -> SwarmFailure:
         return SwarmFailure(problem, self.scenario_yaml())
+
+
+def _millis(seconds: float | None) -> float | None:
+    return None if seconds is None else round(seconds, 3)
 
 
 __all__ = ["CHECKERS", "ShoalError", "SimSwarm", "SwarmFailure"]
