@@ -1,0 +1,71 @@
+"""The whole-swarm state machine: shoal as built passes it; a planted manager bug is
+found and shrunk to a scenario of a few steps that fails the same way under
+``shoal sim run`` (and passes there without the bug)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import run_state_machine_as_test
+
+from cli.main import main
+from shoal.testing import SwarmFailure, SwarmMachine
+
+NIGHTLY = settings.default.max_examples > 200
+
+
+def test_shoal_as_built_passes_the_whole_swarm_machine() -> None:
+    run_state_machine_as_test(
+        SwarmMachine,
+        settings=settings(
+            max_examples=500 if NIGHTLY else 25,
+            stateful_step_count=40 if NIGHTLY else 15,
+            suppress_health_check=[HealthCheck.too_slow],
+        ),
+    )
+
+
+class PlantedScheduler(SwarmMachine):
+    """The scheduler places tasks on drained and down nodes."""
+
+    mutations = ("schedule_on_unavailable_nodes",)
+    seeds = st.just(1)  # one simulation seed: the shrink works on the schedule alone
+
+
+@pytest.mark.slow
+def test_a_planted_bug_is_found_and_shrunk_to_a_few_steps_that_replay(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SwarmFailure) as raised:
+        run_state_machine_as_test(
+            PlantedScheduler,
+            settings=settings(
+                max_examples=100,
+                stateful_step_count=8,
+                derandomize=True,
+                database=None,
+                suppress_health_check=list(HealthCheck),
+            ),
+        )
+    failure = raised.value
+    assert "decisions read a ready node" in failure.problem
+    document = yaml.safe_load(failure.scenario)
+    assert document["mutations"] == ["schedule_on_unavailable_nodes"]
+    assert 2 <= len(document["steps"]) <= 4, document["steps"]
+    assert any("drain" in step.get("run", "") for step in document["steps"])
+    capsys.readouterr()
+
+    planted = tmp_path / "shrunk.yml"
+    planted.write_text(failure.scenario)
+    assert main(["sim", "run", str(planted), "--no-progress"]) == 2
+    out = capsys.readouterr().out
+    assert "FAIL" in out and "decisions read a ready node" in out
+
+    del document["mutations"]  # the same schedule without the bug passes
+    healthy = tmp_path / "healthy.yml"
+    healthy.write_text(yaml.safe_dump(document))
+    assert main(["sim", "run", str(healthy), "--no-progress"]) == 0
