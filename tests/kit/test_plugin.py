@@ -37,7 +37,8 @@ def test_sim_swarm_fixtures_and_a_failure_carries_its_scenario(pytester: pytest.
 
         @pytest.mark.swarm(managers=1, workers=2, seed=4)
         def test_marked(sim_swarm):
-            assert [sim_swarm.seed, sim_swarm.world.names] == [4, ["manager-1", "worker-1", "worker-2"]]
+            names = ["manager-1", "worker-1", "worker-2"]
+            assert [sim_swarm.seed, sim_swarm.world.names] == [4, names]
 
         def test_default(sim_swarm):
             assert sim_swarm.seed == 1 and len(sim_swarm.world.names) == 6
