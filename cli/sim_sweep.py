@@ -158,9 +158,7 @@ def check(args: Any) -> range:
     if args.chunk is not None and args.chunk < 1:
         raise UsageError(f"--chunk must be at least 1, not {args.chunk}")
     if not 0 <= args.determinism <= 1:
-        raise UsageError(
-            f"--determinism is a fraction of the seeds, 0 to 1, not {args.determinism}"
-        )
+        raise UsageError(f"--determinism is a share of the seeds, 0 to 1, not {args.determinism}")
     if args.connect_timeout <= 0:
         raise UsageError(f"--connect-timeout must be positive, not {args.connect_timeout}")
     if args.plot:

@@ -34,20 +34,24 @@ class LocalWorkers:
         self.description = f"{count} local worker{'s' if count != 1 else ''}"
         self._futures: list[Future[list[Record]]] = []
         main = threading.current_thread() is threading.main_thread()
-        # a worker started while SIGINT is ignored keeps ignoring it from its first
-        # instruction (Python installs its handler only over the default one)
+        self._executor = ProcessPoolExecutor(
+            count, mp_context=get_context("spawn"), initializer=_ignore_interrupts
+        )
+        # A worker started while SIGINT is ignored ignores it from its first instruction
+        # (Python installs its handler only over the default one); the executor starts
+        # one per task submitted while none is idle, so start them all now.
         previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if main else None
         try:
-            self._executor = ProcessPoolExecutor(
-                count, mp_context=get_context("spawn"), initializer=_ignore_interrupts
-            )
-            # start every worker now, while SIGINT is ignored: the executor starts
-            # one per task submitted while none is idle
-            for started in [self._executor.submit(int) for _ in range(count)]:
-                started.result()
+            started = [self._executor.submit(int) for _ in range(count)]
         finally:
             if previous is not None:
                 signal.signal(signal.SIGINT, previous)
+        try:
+            for future in started:
+                future.result()
+        except BaseException:  # Ctrl-C while they boot
+            self.stop()
+            raise
 
     def __enter__(self) -> LocalWorkers:
         return self
