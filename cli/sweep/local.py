@@ -4,13 +4,16 @@ Dask worker does, so it runs from what its chunk carries and nothing else).
 
 Ctrl-C is the parent's to handle: the workers ignore SIGINT (a terminal sends it to
 the whole process group), and when the parent stops early it cancels what has not
-started and terminates the workers, so none is left running a chunk.
+started and terminates the workers, so none is left running a chunk. A worker whose
+parent died without stopping it (kill -9) exits within a second.
 """
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from multiprocessing import get_context
@@ -22,8 +25,20 @@ from cli.sweep.record import Record
 Work = Callable[[Chunk], list[Record]]
 
 
-def _ignore_interrupts() -> None:
+PARENT_CHECK_S = 1.0
+
+
+def _start_worker(parent: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    threading.Thread(target=_exit_with, args=(parent,), name="parent-watch", daemon=True).start()
+
+
+def _exit_with(parent: int) -> None:
+    """End this worker once its parent is gone: an orphan would wait on the
+    executor's queue for ever."""
+    while os.getppid() == parent:
+        time.sleep(PARENT_CHECK_S)
+    os._exit(1)
 
 
 class LocalWorkers:
@@ -35,7 +50,10 @@ class LocalWorkers:
         self._futures: list[Future[list[Record]]] = []
         main = threading.current_thread() is threading.main_thread()
         self._executor = ProcessPoolExecutor(
-            count, mp_context=get_context("spawn"), initializer=_ignore_interrupts
+            count,
+            mp_context=get_context("spawn"),
+            initializer=_start_worker,
+            initargs=(os.getpid(),),
         )
         # A worker started while SIGINT is ignored ignores it from its first instruction
         # (Python installs its handler only over the default one); the executor starts

@@ -6,6 +6,7 @@ no worker behind."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shlex
@@ -16,6 +17,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -318,36 +320,59 @@ def test_an_unreachable_scheduler_is_one_line_and_exit_1_in_bounded_time(
     assert err.count("\n") == 1 and "Traceback" not in err
 
 
-def test_ctrl_c_stops_the_workers_and_exits_130(scenario: Path, tmp_path: Path) -> None:
+def start_sweep(scenario: Path, tmp_path: Path) -> tuple[subprocess.Popen[str], list[Any]]:
+    """A long sweep on 2 local workers, in a process group of its own (as a terminal's
+    job is), once its workers run; the workers."""
     import psutil
 
     command = [sys.executable, "-m", "cli.main", "sim", "sweep", str(scenario)]
     command += ["--seeds", "1..5000", "--workers", "2", "--results", str(tmp_path / "r.jsonl")]
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
     sweeping = subprocess.Popen(
         command,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env=env,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
         cwd=tmp_path,
-        start_new_session=True,  # its own process group, as a terminal's job is
+        start_new_session=True,
     )
+    parent = psutil.Process(sweeping.pid)
+    deadline = time.monotonic() + 60
+    workers: list[Any] = []
+    while len(workers) < 2 and time.monotonic() < deadline:
+        time.sleep(0.2)
+        workers = [p for p in parent.children() if "spawn_main" in " ".join(p.cmdline())]
+    assert len(workers) == 2
+    time.sleep(1.0)  # they are running seeds (or still booting: either must stop)
+    return sweeping, workers
+
+
+def test_ctrl_c_stops_the_workers_and_exits_130(scenario: Path, tmp_path: Path) -> None:
+    import psutil
+
+    sweeping, workers = start_sweep(scenario, tmp_path)
     try:
-        parent = psutil.Process(sweeping.pid)
-        deadline = time.monotonic() + 60
-        workers: list[psutil.Process] = []
-        while len(workers) < 2 and time.monotonic() < deadline:  # the workers have started
-            time.sleep(0.2)
-            workers = [p for p in parent.children() if "spawn_main" in " ".join(p.cmdline())]
-        assert len(workers) == 2
-        time.sleep(1.0)  # they are running seeds
         os.killpg(sweeping.pid, signal.SIGINT)  # Ctrl-C: the terminal signals the group
         out, err = sweeping.communicate(timeout=30)
     finally:
         if sweeping.poll() is None:
-            sweeping.kill()
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(sweeping.pid, signal.SIGKILL)
     assert sweeping.returncode == 130
     assert "Traceback" not in err and out == ""
     _, alive = psutil.wait_procs(workers, timeout=5)
+    assert alive == []
+
+
+def test_workers_whose_sweep_was_killed_exit(scenario: Path, tmp_path: Path) -> None:
+    import psutil
+
+    sweeping, workers = start_sweep(scenario, tmp_path)
+    try:
+        sweeping.kill()  # the parent alone, with no chance to stop them
+        sweeping.communicate(timeout=30)
+        _, alive = psutil.wait_procs(workers, timeout=10)
+    finally:
+        with contextlib.suppress(ProcessLookupError):  # whatever is left of the group
+            os.killpg(sweeping.pid, signal.SIGKILL)
     assert alive == []
