@@ -190,7 +190,7 @@ def main(
     if args.scheduler:
         workers = DaskWorkers(args.scheduler, args.connect_timeout)
     else:
-        workers = LocalWorkers(args.workers or os.cpu_count() or 1)
+        workers = LocalWorkers(args.workers or usable_cpus())
     show = not args.no_progress and err.isatty()
     with workers, _bar(len(seeds), err, show) as progress:
         outcome = sweep(
@@ -236,6 +236,13 @@ def main(
         )
     every_run_passed = all(r["passed"] for r in outcome.records)
     return 0 if every_run_passed and outcome.determinism.held else EXIT_FAILED
+
+
+def usable_cpus() -> int:
+    """The CPUs this process may run on (its affinity, as a container's limit sets it)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
 
 
 def throughput(outcome: Outcome, seeds: int) -> dict[str, Any]:

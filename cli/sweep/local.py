@@ -16,11 +16,13 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from multiprocessing import get_context
 from types import TracebackType
 
 from cli.sweep.plan import Chunk
 from cli.sweep.record import Record
+from core.errors import ShoalError
 
 Work = Callable[[Chunk], list[Record]]
 
@@ -79,7 +81,15 @@ class LocalWorkers:
         self._futures = [self._executor.submit(work, chunk) for chunk in chunks]
         index = {id(future): i for i, future in enumerate(self._futures)}
         for future in as_completed(self._futures):
-            yield index[id(future)], future.result()
+            try:
+                records = future.result()
+            except BrokenProcessPool:  # every chunk not done fails with it: which one
+                # the dead worker held is not known
+                raise ShoalError(
+                    "a local worker process died (killed, or out of memory?): "
+                    "the sweep cannot go on without it"
+                ) from None
+            yield index[id(future)], records
 
     def __exit__(
         self,

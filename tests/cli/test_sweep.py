@@ -263,6 +263,38 @@ def test_a_seed_whose_second_run_differs_breaks_the_determinism_check(
     assert "DETERMINISM" not in out.getvalue()
 
 
+def dies_on_seed_6(chunk: Chunk) -> list[Record]:
+    """A worker that dies (as one killed by the kernel for memory would)."""
+    if 6 in chunk.seeds:
+        os._exit(9)
+    return run_chunk(chunk)
+
+
+def test_a_worker_that_dies_stops_the_sweep_with_one_line(scenario: Path, tmp_path: Path) -> None:
+    from argparse import Namespace
+    from io import StringIO
+
+    from cli import sim_sweep
+    from core.errors import ShoalError
+
+    args = Namespace(
+        file=str(scenario),
+        seeds="5..8",
+        workers=2,
+        scheduler=None,
+        chunk=1,
+        determinism=0.0,
+        results=str(tmp_path / "r.jsonl"),
+        plot=None,
+        format="table",
+        no_progress=True,
+        connect_timeout=5.0,
+    )
+    died = r"^a local worker process died \(killed, or out of memory\?\)"
+    with pytest.raises(ShoalError, match=died):
+        sim_sweep.main(args, StringIO(), StringIO(), work=dies_on_seed_6)
+
+
 def unused_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
