@@ -57,10 +57,11 @@ def build_parser() -> argparse.ArgumentParser:
         "and prints each task's states as `docker service ps` would.",
     )
     demo.add_argument("--seed", type=int, default=1, help="seed for task ids (default 1)")
-    from cli import sim_raft, sim_run, sim_serve, sim_shell
+    from cli import sim_raft, sim_run, sim_serve, sim_shell, sim_sweep
 
     sim = sim_raft.add_parser(commands)
     sim_run.add_parser(sim)
+    sim_sweep.add_parser(sim)
     sim_shell.add_parser(sim)
     sim_serve.add_parser(sim)
     from cli import real_client
@@ -97,6 +98,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from cli import sim_run
 
             return sim_run.main(args)
+        if args.command == "sim" and args.sim_command == "sweep":
+            from cli import sim_sweep
+
+            return sim_sweep.main(args)
         if args.command == "sim":
             from cli import sim_raft
 
