@@ -55,8 +55,14 @@ def sim_swarm_factory(request: pytest.FixtureRequest) -> Iterator[Callable[..., 
         return swarm
 
     yield make
-    for swarm in swarms:
-        swarm.finish()
+    failures = []
+    for swarm in swarms:  # every swarm finished, whichever raises
+        try:
+            swarm.finish()
+        except AssertionError as failure:
+            failures.append(failure)
+    if failures:
+        raise failures[0]
 
 
 @pytest.fixture

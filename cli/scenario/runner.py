@@ -226,13 +226,17 @@ class ScenarioRun:
             if self.now >= until - 1e-9:
                 return
             stop = self.next_stop(self.now)
+            if not inclusive:  # ``until`` is a step's instant: the run stops there exactly
+                stop = min(stop, until)
             if stop > until + 1e-9:
                 if self.world.env.now < self.start + until:
                     self.world.env.run(until=self.start + until)
                 return
             # to the instant itself, not 'that long from now': a command above
-            # ran the world on, and a step must not slip by the time it took
-            self.world.env.run(until=self.start + stop)
+            # ran the world on, and a step must not slip by the time it took (a
+            # driver may have parked the world at the instant already)
+            if self.world.env.now < self.start + stop:
+                self.world.env.run(until=self.start + stop)
             self.now, self.looked = self.world.env.now - self.start, False
 
     def add(self, step: Step) -> None:
@@ -241,18 +245,17 @@ class ScenarioRun:
         parked = self.world.env.now - self.start
         if step.at < parked - 1e-9 or (self.looked and step.at <= self.now + 1e-9):
             raise ValueError(f"a step at {step.at:g}s is in the past (now {parked:g}s)")
-        self.advance(step.at, inclusive=False)
+        self.advance(step.at, inclusive=False)  # the world at step.at, not looked at
         self.steps.append(step)
         self.steps.sort(key=lambda s: s.at)
-        if self.steps[0] is step:
-            self.now, self.looked = step.at, False
+        self.now, self.looked = self.world.env.now - self.start, False
 
     def close_at(self, end: float) -> None:
         """Run on to ``end`` and look at it: the last instant, as a scenario whose
         duration is ``end`` has it."""
         self.advance(end)
-        if self.now < end - 1e-9:
-            self.now, self.looked = end, False
+        if self.now < end - 1e-9:  # parked there: the end is an instant of the scenario's
+            self.now, self.looked = self.world.env.now - self.start, False
         if not self.looked:
             self.instant()
 

@@ -21,15 +21,15 @@ def seconds(value: float) -> str:
     """``36.5`` as ``36.5s``: a duration :func:`core.model.duration.parse_duration`
     reads back to the same float."""
     millis = round(value * 1000)
-    if abs(millis - value * 1000) > 1e-6:
-        raise ValueError(f"{value!r} s is finer than a millisecond")
+    if value < 0 or abs(millis - value * 1000) > 1e-6:
+        raise ValueError(f"{value!r} s is negative or finer than a millisecond")
     whole, part = divmod(millis, 1000)
     return f"{whole}s" if part == 0 else f"{whole}.{part:03d}".rstrip("0") + "s"
 
 
 def dump(scenario: Scenario) -> str:
     """The scenario as YAML that :func:`cli.scenario.schema.parse` reads back equal
-    (positions aside)."""
+    (positions aside), its expectations grouped by kind as the format lists them."""
     document: dict[str, Any] = {"name": scenario.name, "seed": scenario.seed}
     document["cluster"] = _cluster(scenario)
     link = _changed(scenario.link, LinkModel())

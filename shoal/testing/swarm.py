@@ -16,17 +16,17 @@ from functools import partial
 from types import TracebackType
 from typing import Self
 
+from cli.output.views import running_count
 from cli.scenario.conditions import read
-from cli.scenario.judging import LOOK_EVERY, Report, Verdict
+from cli.scenario.judging import LOOK_EVERY, Report, Verdict, conditions
 from cli.scenario.runner import ScenarioRun, scenario_world
-from cli.scenario.schema import SECONDS_MAX, Expectation, Scenario, Step
+from cli.scenario.schema import SECONDS_MAX, Expectation, Scenario, ScenarioError, Step, parse
 from cli.scenario.view import SimView
 from cli.scenario.writing import dump
 from cli.timeline import Timeline
-from core.errors import InvariantViolation, ShoalError
+from core.errors import InvariantViolation
 from core.model.service import Service
 from core.model.task import Task
-from core.tasks.states import TaskState
 from shoal.testing.strategies import TimedFault
 from sim.cluster import ClusterWorld
 from sim.executor import ImageBehaviour
@@ -66,6 +66,10 @@ class SimSwarm:
         mutations: Iterable[str] = (),
         files: Mapping[str, str] | None = None,
     ) -> None:
+        if managers < 1 or workers < 0:
+            raise ValueError(
+                f"a swarm has 1 manager or more and 0 workers or more, not {managers} and {workers}"
+            )
         hosts = tuple((f"manager-{i}", True) for i in range(1, managers + 1))
         hosts += tuple((f"worker-{i}", False) for i in range(1, workers + 1))
         self._base = Scenario(
@@ -93,6 +97,9 @@ class SimSwarm:
         self._watching: list[tuple[Callable[[], Verdict | None], str]] = []
         self._finished = False
         self._guard(self._run.begin)
+        formed = [v for v in self.report.verdicts if not v.passed]
+        if formed:  # a planted bug can keep the swarm from forming
+            raise self._failure(f"{formed[0].text}: {formed[0].seen}")
 
     # -- what a test does --------------------------------------------------------------
 
@@ -123,7 +130,8 @@ class SimSwarm:
     def play(self, schedule: Iterable[TimedFault]) -> None:
         """Strike each fault of ``schedule`` (:func:`shoal.testing.strategies.fault_schedules`)
         at its instant from now; two at one instant strike half a second apart. A
-        fault that cannot strike (no leader, just then) is skipped, as a scenario's is."""
+        fault that cannot strike (no leader, just then) fails its step's verdict, as
+        in a scenario, and the schedule goes on."""
         start = self._next_instant()
         for timed in schedule:
             at = max(round(start + timed.at, 3), self._next_instant())
@@ -131,8 +139,8 @@ class SimSwarm:
 
     def wait(self, seconds: float) -> None:
         """Let ``seconds`` of simulated time pass (whole milliseconds)."""
-        if seconds < 0:
-            raise ValueError(f"cannot wait {seconds} s")
+        _check_seconds("wait", seconds, least=0.0)
+        self._usable()
         self._guard(lambda: self._run.advance(round(self.now + seconds, 3)))
 
     def wait_for(self, condition: str, within: float) -> float:
@@ -141,6 +149,7 @@ class SimSwarm:
         scenario (``by`` the deadline, looked for from the next instant), so a replay
         judges it as the test did; not holding within ``within`` seconds raises
         :class:`SwarmFailure`."""
+        _check_seconds("within", within)
         start = self._next_instant()
         deadline = round(start + within, 3)
         verdict = self._expect(Expectation("by", condition, at=deadline, start=start))
@@ -176,7 +185,8 @@ class SimSwarm:
         return probe(SimView(self.world))[0]
 
     def running(self, service: str) -> int:
-        """Running tasks of ``service`` now, as ``docker service ls`` counts them."""
+        """Running tasks of ``service`` now, as ``docker service ls`` counts them
+        (REPLICAS' first figure: running and still meant to)."""
         store = self.world.leader_store()
         if store is None:
             return 0
@@ -185,13 +195,8 @@ class SimSwarm:
             for s in store.tables["services"].values()
             if isinstance(s, Service) and s.spec.name == service
         }
-        return sum(
-            1
-            for task in store.tables["tasks"].values()
-            if isinstance(task, Task)
-            and task.service_id in ids
-            and task.status.state is TaskState.RUNNING
-        )
+        tasks = [t for t in store.tables["tasks"].values() if isinstance(t, Task)]
+        return running_count([t for t in tasks if t.service_id in ids])
 
     @property
     def leader(self) -> str:
@@ -213,11 +218,18 @@ class SimSwarm:
         return dump(self.scenario())
 
     def finish(self) -> Report:
-        """Every expectation judged; the run's report (its metrics too)."""
-        if not self._finished:
-            self._finished = True
-            if self.broken is None:  # to the written scenario's end, as its replay runs
-                self._guard(lambda: self._run.close_at(self.scenario().duration))
+        """Run on to the written scenario's end (as its replay does) and judge every
+        expectation; the run's report (its metrics too). A ``never`` or ``always``
+        broken at the last look raises :class:`SwarmFailure`, the report finished
+        all the same; the swarm takes no step after."""
+        if self._finished:
+            return self.report
+        self._finished = True
+        try:
+            if self.broken is None:
+                end = self.scenario().duration
+                self._guard(lambda: self._run.close_at(end))
+        finally:
             self._run.finish(self.broken)
             self.report.trace_hash = self.world.trace.hexdigest()
             self.world.trace.close()
@@ -247,8 +259,8 @@ class SimSwarm:
 
     def _add(self, step: Step) -> Verdict | None:
         """Run ``step`` at its instant; its verdict when it failed."""
-        if self.broken is not None:
-            raise self._failure(f"the swarm is already broken: {self.broken}")
+        self._usable()
+        self._replayable(steps=(step,))
         before = len(self.report.verdicts)
         self._steps.append(step)
 
@@ -262,26 +274,59 @@ class SimSwarm:
 
     def _expect(self, expectation: Expectation) -> Callable[[], Verdict | None]:
         """Watch ``expectation`` from now on; its verdict once settled."""
+        self._usable()
+        self._replayable(expectations=(expectation,))
         condition = read(expectation.check)
         self._expectations.append(expectation)
         self._run.judge.watched.append((expectation, condition))
         index = len(self._run.judge.watched) - 1
         return lambda: self._run.judge.settled.get(index)
 
+    def _replayable(
+        self, steps: tuple[Step, ...] = (), expectations: tuple[Expectation, ...] = ()
+    ) -> None:
+        """Refuse (ValueError, the scenario format's own words) what the written
+        scenario could not say: a fault or condition it cannot read, a host it lacks."""
+        scenario = self.scenario()
+        candidate = replace(
+            scenario,
+            steps=scenario.steps + steps,
+            expectations=scenario.expectations + expectations,
+            duration=max(
+                [scenario.duration]
+                + [s.at + (s.duration or 0) for s in steps]
+                + [e.start for e in expectations]
+            ),
+        )
+        try:
+            conditions(parse(dump(candidate), "<shoal.testing>"))
+        except ScenarioError as error:
+            raise ValueError(error.problem) from None
+
     def _window(self, kind: str, condition: str, lasting: float | None) -> None:
+        if lasting is not None:
+            _check_seconds("lasting", lasting)
         start = self._next_instant()
         until = None if lasting is None else round(start + lasting, 3)
         verdict = self._expect(Expectation(kind, condition, start=start, until=until))
         self._watching.append((verdict, f"{kind}: {condition}"))
 
     def _breached(self) -> None:
-        """A ``never`` or ``always`` the last looks settled as failed."""
-        for verdict, text in self._watching:
+        """A ``never`` or ``always`` the last looks settled as failed (each is told
+        once)."""
+        for entry in list(self._watching):
+            verdict, text = entry
             settled = verdict()
             if settled is not None and not settled.passed:
-                self._watching.clear()
+                self._watching.remove(entry)
                 when = f" at {settled.when:g}s" if settled.when is not None else ""
                 raise self._failure(f"{text!r} broke{when}: {settled.seen}")
+
+    def _usable(self) -> None:
+        if self._finished:
+            raise self._failure("the swarm's run is finished: it takes no more steps")
+        if self.broken is not None:
+            raise self._failure(f"the swarm is already broken: {self.broken}")
 
     def _guard(self, action: Callable[[], object]) -> None:
         """Run ``action``; a checker's violation breaks the swarm for good."""
@@ -303,7 +348,15 @@ class SimSwarm:
 
 
 def _millis(seconds: float | None) -> float | None:
+    if seconds is not None:
+        _check_seconds("lasting", seconds)
     return None if seconds is None else round(seconds, 3)
 
 
-__all__ = ["CHECKERS", "ShoalError", "SimSwarm", "SwarmFailure"]
+def _check_seconds(what: str, seconds: float, least: float = 0.001) -> None:
+    """Simulated seconds a scenario can say: finite, whole milliseconds' worth."""
+    if not math.isfinite(seconds) or seconds < least:
+        raise ValueError(f"{what} must be {least:g} s or more (and finite), not {seconds!r}")
+
+
+__all__ = ["CHECKERS", "SimSwarm", "SwarmFailure"]

@@ -4,6 +4,8 @@ instants and the same verdicts; a failure it raises replays as a failure."""
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -17,7 +19,7 @@ from cli.scenario.schema import Step, parse
 from shoal.testing import SimSwarm, SwarmFailure
 from shoal.testing.strategies import TimedFault
 
-EXAMPLES = 12 if settings.default.max_examples <= 200 else 300
+EXAMPLES = 30 if settings.default.max_examples <= 200 else 500
 
 COMMANDS = (
     "service create --name web --replicas 3 nginx:1.25",
@@ -36,14 +38,22 @@ FAULTS = (
     ("restart worker-1", None),
     ("kill web.1", None),
 )
+CONDITIONS = (
+    "service web running > 4",
+    "service db running > 0",
+    "no leader",
+    "services converged",
+)
 actions = st.one_of(
     st.tuples(st.just("docker"), st.sampled_from(COMMANDS)),
     st.tuples(st.just("fault"), st.sampled_from(FAULTS)),
+    # on the half-second grid (where instants may or may not have been looked at) or off it
+    st.tuples(st.just("wait"), st.integers(1, 40).map(lambda n: n / 2)),
     st.tuples(st.just("wait"), st.integers(1, 20_000).map(lambda ms: ms / 1000)),
     st.tuples(st.just("wait_for"), st.sampled_from(("service web running 3/3", "no leader"))),
-    st.tuples(
-        st.just("never"), st.sampled_from(("service web running > 9", "service db running > 0"))
-    ),
+    st.tuples(st.just("never"), st.sampled_from(CONDITIONS)),
+    st.tuples(st.just("always"), st.sampled_from(CONDITIONS)),
+    st.tuples(st.just("play"), st.lists(st.sampled_from(FAULTS), max_size=3)),
 )
 
 
@@ -51,27 +61,39 @@ def _looks(report: Report) -> list[tuple[float, str]]:
     return report.timeline.looks
 
 
-def _verdicts(report: Report) -> list[tuple[str, bool, float | None, str]]:
+def _verdicts(report: Report) -> list[tuple[str, bool, float, str]]:
     """In the file's order (a scenario lists its expectations by kind)."""
     return sorted((v.text, v.passed, v.when or 0.0, v.seen) for v in report.verdicts)
 
 
+def _act(swarm: SimSwarm, kind: str, what: object) -> None:
+    if kind == "docker":
+        swarm.docker(str(what), check=False)
+    elif kind == "fault":
+        fault, lasting = what  # type: ignore[misc]
+        swarm.fault(fault, lasting=lasting)
+    elif kind == "wait":
+        swarm.wait(float(what))  # type: ignore[arg-type]
+    elif kind == "wait_for":
+        swarm.wait_for(str(what), within=15)
+    elif kind == "play":
+        faults = what  # type: ignore[assignment]
+        swarm.play([TimedFault(i * 2.5, f, lasting) for i, (f, lasting) in enumerate(faults)])  # type: ignore[arg-type]
+    elif kind == "never":
+        swarm.never(str(what), lasting=20)
+    else:
+        swarm.always(str(what))
+
+
 def _drive(swarm: SimSwarm, plan: list[tuple[str, object]]) -> None:
+    """Every action, going on after a wait that timed out or a window broken (as a
+    test catching them would); only a broken swarm stops the plan."""
     for kind, what in plan:
-        if kind == "docker":
-            swarm.docker(str(what), check=False)
-        elif kind == "fault":
-            fault, lasting = what  # type: ignore[misc]
-            swarm.fault(fault, lasting=lasting)
-        elif kind == "wait":
-            swarm.wait(float(what))  # type: ignore[arg-type]
-        elif kind == "wait_for":
-            try:
-                swarm.wait_for(str(what), within=15)
-            except SwarmFailure:
+        try:
+            _act(swarm, kind, what)
+        except SwarmFailure:
+            if swarm.broken is not None:
                 return
-        else:
-            swarm.never(str(what))
 
 
 @settings(max_examples=EXAMPLES)
@@ -82,12 +104,114 @@ def test_a_driven_run_is_the_run_of_the_scenario_it_writes(
     swarm = SimSwarm(3, 2, seed=seed)
     _drive(swarm, plan)
     text = swarm.scenario_yaml()
-    live = swarm.finish()
+    try:
+        live = swarm.finish()
+    except SwarmFailure:  # a window broken at the last look: the report is finished
+        live = swarm.finish()
     again = run(parse(text, "written.yml"), seed)
     assert again.trace_hash == live.trace_hash
     assert _looks(again) == _looks(live)  # not one look more or less, at the same instants
     assert _verdicts(again) == _verdicts(live)
     assert again.metrics == live.metrics
+
+
+def _replays(swarm: SimSwarm) -> None:
+    text = swarm.scenario_yaml()
+    live = swarm.finish()
+    again = run(parse(text, "written.yml"), swarm.seed)
+    assert (again.trace_hash, _looks(again)) == (live.trace_hash, _looks(live))
+    assert _verdicts(again) == _verdicts(live)
+
+
+def test_a_wait_for_at_a_parked_instant_on_the_grid_is_looked_at_there() -> None:
+    """The world parked on a half second no look has seen (looks drift off the grid
+    after a command): a wait beginning there looks there, as its replay does."""
+    swarm = SimSwarm(1, 1, seed=3)
+    swarm.docker("service create --name web --replicas 1 nginx")
+    swarm.wait(1.0 - swarm.now)
+    assert swarm.now == 1.0 and swarm._run.now != 1.0
+    assert swarm.wait_for("service web running 1/1", within=10) >= 1.0
+    swarm.never("no leader")
+    swarm.wait(2)
+    _replays(swarm)
+
+
+def test_a_step_after_a_command_answered_off_the_grid_stops_the_world_at_its_instant() -> None:
+    swarm = SimSwarm(3, 2, seed=89)
+    swarm.fault("isolate leader", lasting=6)
+    swarm.fault("pause manager-2", lasting=3)
+    swarm.docker("node update --availability drain worker-1", check=False)
+    swarm.wait(1)
+    swarm.fault("restart worker-1")
+    _replays(swarm)
+
+
+def test_a_window_broken_at_the_last_look_raises_and_the_report_is_finished() -> None:
+    swarm = SimSwarm(1, 0, seed=1)
+    swarm.always("service web running 1/1")  # no such service: broken at its first look
+    with pytest.raises(SwarmFailure, match=re.escape("'always: service web running 1/1' broke")):
+        swarm.finish()
+    report = swarm.finish()
+    assert report.trace_hash and not report.passed
+    assert [v.text for v in report.verdicts if not v.passed] == ["always: service web running 1/1"]
+    with pytest.raises(SwarmFailure, match="finished"):
+        swarm.wait(1)
+    assert len(report.timeline.looks) == 2  # nothing ran on after the end
+
+
+def test_each_broken_window_raises_once() -> None:
+    """Both break at one look: each is told at a call of its own, then never again."""
+    swarm = SimSwarm(1, 1, seed=2)
+    swarm.never("service web running > 0")
+    swarm.never("service web running > 1")
+    swarm.docker("service create --name web --replicas 2 nginx")
+    told = []
+    for _ in range(3):
+        try:
+            swarm.wait(10)
+        except SwarmFailure as failure:
+            told.append(failure.problem.split("'")[1])
+    assert told == ["never: service web running > 0", "never: service web running > 1"]
+    swarm.finish()
+
+
+@pytest.mark.parametrize(
+    ("call", "problem"),
+    [
+        (lambda s: s.never("raft safety"), "cannot go under never"),
+        (lambda s: s.wait_for("node worker-9 down", within=5), "no such host"),
+        (lambda s: s.fault("crash worker-9"), "crash needs a host"),
+        (lambda s: s.fault("isolate worker-1", lasting=0), "lasting must be"),
+        (lambda s: s.never("no leader", lasting=-3), "lasting must be"),
+        (lambda s: s.wait(float("nan")), "wait must be"),
+        (lambda s: s.wait_for("no leader", within=float("inf")), "within must be"),
+    ],
+)
+def test_what_a_scenario_cannot_say_is_refused_and_leaves_the_swarm_as_it_was(
+    call: Callable[[SimSwarm], object], problem: str
+) -> None:
+    swarm = SimSwarm(1, 1, seed=1)
+    swarm.docker("service create --name web nginx")
+    before = swarm.scenario_yaml()
+    with pytest.raises(ValueError, match=problem):
+        call(swarm)
+    assert swarm.scenario_yaml() == before
+    swarm.wait(1)
+    _replays(swarm)
+
+
+def test_a_swarm_needs_a_manager() -> None:
+    with pytest.raises(ValueError, match="1 manager or more"):
+        SimSwarm(0, 1)
+
+
+def test_running_counts_as_docker_service_ls_does() -> None:
+    with SimSwarm(1, 2, seed=1) as swarm:
+        swarm.docker("service create --name web --replicas 6 nginx")
+        swarm.wait_for("service web running 6/6", within=30)
+        swarm.docker("service scale web=1")  # the five being stopped no longer count
+        assert swarm.running("web") == 1 and swarm.holds("service web running 1/1")
+        assert swarm.running("nosuch") == 0
 
 
 def test_steps_go_on_the_half_second_grid_and_never_on_an_instant_looked_at() -> None:

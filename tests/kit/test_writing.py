@@ -49,9 +49,10 @@ def test_seconds_read_back_to_the_same_float(value: float) -> None:
     assert parse_duration(seconds(value)) / 1e9 == value
 
 
-def test_seconds_finer_than_a_millisecond_are_refused() -> None:
-    with pytest.raises(ValueError, match="finer than a millisecond"):
-        seconds(0.0005)
+@pytest.mark.parametrize("value", [0.0005, -2.5, 1.0001])
+def test_seconds_negative_or_finer_than_a_millisecond_are_refused(value: float) -> None:
+    with pytest.raises(ValueError, match="negative or finer than a millisecond"):
+        seconds(value)
 
 
 def test_a_built_scenario_round_trips() -> None:
