@@ -369,7 +369,7 @@ def start_sweep(scenario: Path, tmp_path: Path) -> tuple[subprocess.Popen[str], 
 
     command = [sys.executable, "-m", "cli.main", "sim", "sweep", str(scenario)]
     command += ["--seeds", "1..5000", "--workers", "2", "--results", str(tmp_path / "r.jsonl")]
-    command += ["--chunk", "500"]  # a chunk takes a minute or more: they must stop mid-chunk
+    command += ["--chunk", "500"]  # a chunk takes 2.5 min or more: they must stop mid-chunk
     sweeping = subprocess.Popen(
         command,
         stdout=subprocess.PIPE,
@@ -396,14 +396,16 @@ def test_ctrl_c_stops_the_workers_and_exits_130(scenario: Path, tmp_path: Path) 
     sweeping, workers = start_sweep(scenario, tmp_path)
     try:
         os.killpg(sweeping.pid, signal.SIGINT)  # Ctrl-C: the terminal signals the group
-        out, err = sweeping.communicate(timeout=30)
+        # a hang guard, well short of a chunk (500 seeds at 0.3 s of CPU or more each),
+        # and long enough for a machine loaded by other tests (30 s was not, in CI)
+        out, err = sweeping.communicate(timeout=90)
     finally:
         if sweeping.poll() is None:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(sweeping.pid, signal.SIGKILL)
     assert sweeping.returncode == 130
     assert "Traceback" not in err and out == ""
-    _, alive = psutil.wait_procs(workers, timeout=3)
+    _, alive = psutil.wait_procs(workers, timeout=15)
     assert alive == []
 
 
@@ -413,8 +415,8 @@ def test_workers_whose_sweep_was_killed_exit(scenario: Path, tmp_path: Path) -> 
     sweeping, workers = start_sweep(scenario, tmp_path)
     try:
         sweeping.kill()  # the parent alone, with no chance to stop them
-        sweeping.communicate(timeout=30)
-        _, alive = psutil.wait_procs(workers, timeout=10)
+        sweeping.communicate(timeout=90)
+        _, alive = psutil.wait_procs(workers, timeout=30)
     finally:
         with contextlib.suppress(ProcessLookupError):  # whatever is left of the group
             os.killpg(sweeping.pid, signal.SIGKILL)
