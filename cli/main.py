@@ -106,6 +106,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from cli import sim_raft
 
             return sim_raft.run(args)
+        if args.command == "real" and args.real_command == "calibrate":
+            from cli import real_calibrate
+
+            return real_calibrate.main(args)
         if args.command == "real":
             from cli import real_run
 

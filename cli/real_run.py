@@ -48,6 +48,9 @@ def add_parser(commands: Any) -> None:
         "--json", dest="format", action="store_const", const="json", help="--format json"
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    from cli import real_calibrate
+
+    real_calibrate.add_parser(sub)
 
 
 def main(args: Any, out: TextIO | None = None, err: TextIO | None = None) -> int:

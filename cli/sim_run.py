@@ -13,6 +13,7 @@ from typing import Any, TextIO
 
 from tqdm import tqdm
 
+from cli import calibration_flags
 from cli.commands.flags import UsageError
 from cli.output.tables import table
 from cli.scenario.printing import as_json, print_json, verdicts
@@ -37,16 +38,18 @@ def add_parser(sim: Any) -> None:
     parser.add_argument("--plot", help="draw the run as a PNG here (one seed only)")
     parser.add_argument("--format", choices=("table", "json"), default="table")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    calibration_flags.add_arguments(parser)
 
 
 def main(args: Any, out: TextIO | None = None, err: TextIO | None = None) -> int:
     out, err = out or sys.stdout, err or sys.stderr
     scenario = load(args.file)
     conditions(scenario)  # every expectation read now: the file's mistakes before any run
+    calibration = calibration_flags.chosen(args)
     if args.seeds is not None:
         if args.trace or args.plot:
             raise UsageError("--trace and --plot record one run: use them with --seed")
-        reports = [run(scenario, seed) for seed in args.seeds]
+        reports = [run(scenario, seed, calibration=calibration) for seed in args.seeds]
         _sweep(args, reports, out)
         return 0 if all(r.passed for r in reports) else EXIT_FAILED
     bar = None
@@ -58,7 +61,7 @@ def main(args: Any, out: TextIO | None = None, err: TextIO | None = None) -> int
             bar.update(round(now) - bar.n)
 
     try:
-        report = run(scenario, args.seed, args.trace, advance)
+        report = run(scenario, args.seed, args.trace, advance, calibration)
     finally:
         if bar is not None:
             bar.close()
@@ -69,7 +72,8 @@ def main(args: Any, out: TextIO | None = None, err: TextIO | None = None) -> int
     if args.format == "json":
         print_json(as_json(report), out)
     else:
-        replay = f"shoal sim run {args.file} --seed {report.seed} --trace run.jsonl"
+        flags = calibration_flags.replay_flags(args)
+        replay = f"shoal sim run {args.file} --seed {report.seed}{flags} --trace run.jsonl"
         verdicts(report, out, replay)
     return 0 if report.passed else EXIT_FAILED
 

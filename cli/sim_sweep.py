@@ -30,6 +30,8 @@ from typing import Any, TextIO
 
 from tqdm import tqdm
 
+from cli import calibration_flags
+from cli.calibration_flags import Choice
 from cli.commands.flags import UsageError
 from cli.scenario.runner import conditions
 from cli.scenario.schema import load
@@ -79,6 +81,7 @@ def add_parser(sim: Any) -> None:
     parser.add_argument("--plot", metavar="FILE.png", help="draw the distributions here")
     parser.add_argument("--format", choices=("table", "json"), default="table")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    calibration_flags.add_arguments(parser)
     parser.add_argument(
         "--connect-timeout",
         type=float,
@@ -107,15 +110,16 @@ def sweep(
     chunk: int | None = None,
     work: Work = run_chunk,
     progress: Progress | None = None,
+    calibration: Choice | None = None,
 ) -> Outcome:
     """Every seed run once, and the sample run again, on ``workers``; ``work`` runs
     a chunk (a test hands in one that misbehaves)."""
     size = chunk or plan.chunk_size(len(seeds), workers.count)
     again = plan.sample(seeds, fraction)
     tasks = plan.interleave(
-        plan.chunks(source, path, seeds, size),
+        plan.chunks(source, path, seeds, size, calibration=calibration),
         # the last seeds' re-runs go out first: a re-run seldom follows its first run
-        plan.chunks(source, path, again[::-1], size, second=True),
+        plan.chunks(source, path, again[::-1], size, second=True, calibration=calibration),
     )
     first: dict[int, Record] = {}
     second: dict[int, Record] = {}
@@ -185,6 +189,7 @@ def main(
     seeds = check(args)
     scenario = load(args.file)  # the file's mistakes, with their lines, before any run
     conditions(scenario)
+    calibration = calibration_flags.choice(args) if args.calibration or args.one_machine else None
     source = Path(args.file).read_text(encoding="utf-8")
     workers: LocalWorkers | DaskWorkers
     if args.scheduler:
@@ -202,6 +207,7 @@ def main(
             chunk=args.chunk,
             work=work,
             progress=progress,
+            calibration=calibration,
         )
     results = results_path(args)
     write(outcome.records, results)
@@ -212,6 +218,7 @@ def main(
         records=outcome.records,
         determinism=outcome.determinism,
         results=results,
+        flags=calibration_flags.replay_flags(args),
     )
     if args.plot:
         from cli.sweep.plot import draw

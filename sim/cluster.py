@@ -45,8 +45,10 @@ from core.raft.config import RaftConfig
 from core.store import Event, EventCommit, MemoryStore
 from core.tasks.executor import ExecutorResult
 from sim.cluster_checks import TaskChecker
+from sim.cpu import CpuPool
 from sim.dataplane import SimDataplane
 from sim.disk import DiskModel, SimDisk
+from sim.dockerd import IDEAL, EngineModel, SimDockerd
 from sim.executor import ImageBehaviour, SimExecutor
 from sim.heap import pace_collector
 from sim.host import starting_clock
@@ -119,6 +121,7 @@ class ClusterHost:
             world.images,
             self._result,
             wall=lambda: self.clock.wall(world.env.now),
+            dockerd=world.dockerd_of(spec),
         )
         self.dataplane = SimDataplane(world.env, self.name, world.trace)
         self._entropy = streams.child(f"host/{self.name}/entropy")
@@ -409,6 +412,7 @@ class ClusterConfig:
     images: dict[str, ImageBehaviour] = field(default_factory=dict)
     link: LinkModel = field(default_factory=LinkModel)
     disk: DiskModel = field(default_factory=DiskModel)
+    engine: EngineModel = IDEAL  # what each dockerd operation costs (sim/dockerd.py)
     raft: RaftConfig = field(default_factory=RaftConfig)
     tick_seconds: float = 1.0
     wire: bool = True
@@ -431,6 +435,10 @@ class ClusterWorld:
         self.streams = Streams(seed)
         self.trace = Trace(trace_path)
         self.images = dict(config.images)
+        self.engine = config.engine
+        # test hosts on one machine share its cores; otherwise each host has its own
+        shared, op_cores = config.engine.shared_cores, config.engine.op_cores
+        self.shared_cores = CpuPool(self.env, shared, op_cores) if shared > 0 else None
         self.disk_model = config.disk
         self.raft_config = config.raft
         self.tick_seconds = config.tick_seconds
@@ -461,6 +469,13 @@ class ClusterWorld:
         self._commit_seen = 0  # the leader's commit index at the last sample
         if config.checks:
             self.env.process(self._every(1.0, self._sample))
+
+    def dockerd_of(self, spec: HostSpec) -> SimDockerd:
+        """The host's dockerd: on the machine's shared cores, or on the host's own."""
+        if self.engine.free:
+            return SimDockerd(self.env, self.engine, None)
+        cores = self.shared_cores or CpuPool(self.env, spec.cpus, self.engine.op_cores)
+        return SimDockerd(self.env, self.engine, cores)
 
     # -- watching ----------------------------------------------------------------------------
 

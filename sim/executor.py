@@ -73,6 +73,7 @@ from core.tasks.executor import (
     Outcome,
     TaskFile,
 )
+from sim.dockerd import IDEAL, SimDockerd
 
 OOM_EXIT_CODE = 137
 KILLED_EXIT_CODE = 137
@@ -166,10 +167,13 @@ class SimExecutor:
         images: dict[str, ImageBehaviour],
         deliver: Callable[[ExecutorResult], None],
         wall: Callable[[], float] | None = None,
+        dockerd: SimDockerd | None = None,
     ) -> None:
         """``wall``: the host's wall clock, which stamps the containers' output
-        (default: simulated seconds)."""
+        (default: simulated seconds); ``dockerd``: what each operation costs (default:
+        nothing, see sim/dockerd.py)."""
         self.env = env
+        self.dockerd = dockerd if dockerd is not None else SimDockerd(env, IDEAL, None)
         self.wall = wall if wall is not None else (lambda: float(env.now))
         self.rng = rng
         self.images = images
@@ -190,6 +194,7 @@ class SimExecutor:
         """Power off: every container stops (dockerd and its children die)."""
         self.alive = False
         self.life += 1  # what was under way dies with dockerd
+        self.dockerd.crash()
         for container in self.containers.values():
             if container.running:
                 container.exited = KILLED_EXIT_CODE
@@ -257,7 +262,8 @@ class SimExecutor:
             unpullable = image in self.failing_pulls and image not in self.pulled
             if behaviour.missing or unpullable:
                 error = f"No such image: {image}"
-                answer(OperationResult(Outcome.FATAL, error=error), behaviour.pull_seconds)
+                failed = OperationResult(Outcome.FATAL, error=error)
+                self._engine("pull", lambda: answer(failed, behaviour.pull_seconds))
                 return
             pull = 0.0 if image in self.pulled else behaviour.pull_seconds
 
@@ -269,7 +275,7 @@ class SimExecutor:
                     self.containers[task.id] = Container(task.id, image, cid, files=files)
                 self._deliver(command, OperationResult(Outcome.OK))
 
-            self._later(pull, created)
+            self._engine("pull", lambda: self._later(pull, lambda: self._engine("create", created)))
         elif op is Operation.START:
             if container is None:
                 answer(OperationResult(Outcome.FATAL, error=f"No such container: {task.id}"))
@@ -278,7 +284,12 @@ class SimExecutor:
                 answer(self._result(Outcome.ALREADY, container))
                 return
             container.starting = True
-            self._later(behaviour.start_seconds, lambda: self._start(command, container, behaviour))
+            self._engine(
+                "start",
+                lambda: self._later(
+                    behaviour.start_seconds, lambda: self._start(command, container, behaviour)
+                ),
+            )
         elif op is Operation.WAIT:
             if container is None:
                 answer(OperationResult(Outcome.FATAL, error=f"No such container: {task.id}"))
@@ -322,14 +333,18 @@ class SimExecutor:
 
             def stopped() -> None:
                 self._exit(container, code)
-                self._deliver(command, self._result(Outcome.OK, container))
+                result = self._result(Outcome.OK, container)
+                self._engine("stop", lambda: self._deliver(command, result))
 
             self._later(after, stopped)
         elif op is Operation.REMOVE:
             if container is not None and container.running:
                 self._exit(container, KILLED_EXIT_CODE)
             self.containers.pop(task.id, None)
-            answer(OperationResult(Outcome.OK))
+            if container is None:
+                answer(OperationResult(Outcome.OK))
+            else:
+                self._engine("remove", lambda: answer(OperationResult(Outcome.OK)))
 
     def _start(self, command: ExecutorCommand, container: Container, b: ImageBehaviour) -> None:
         container.starting = False
@@ -529,6 +544,12 @@ class SimExecutor:
             pid=1000 + int(container.container_id[:4], 16),
             exit_code=container.exited or 0,
         )
+
+    def _engine(self, operation: str, action: Callable[[], None]) -> None:
+        """``action`` once dockerd has done ``operation`` (at once if it costs nothing),
+        unless the host died meanwhile."""
+        life = self.life
+        self.dockerd.do(operation, lambda: action() if self.alive and self.life == life else None)
 
     def _later(self, delay: float, action: Callable[[], None]) -> None:
         event = self.env.timeout(delay)

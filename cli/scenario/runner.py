@@ -46,9 +46,12 @@ from cli.timeline import Timeline
 from core.errors import InvariantViolation
 from core.manager.mutations import ManagerMutations
 from core.raft.config import Mutations, RaftConfig
+from sim.calibration import Calibration
+from sim.calibration import default as default_calibration
 from sim.cluster import ClusterConfig, ClusterHost, ClusterWorld, HostSpec, HostState, NoReply
 from sim.faults import scenario as scenario_faults
 from sim.faults.topology import components
+from sim.network import LinkModel
 
 __all__ = ["LOOK_EVERY", "Report", "Verdict", "conditions", "run"]
 
@@ -58,10 +61,13 @@ def run(
     seed: int | None = None,
     trace_path: str | Path | None = None,
     progress: Callable[[float], None] | None = None,
+    calibration: Calibration | None = None,
 ) -> Report:
+    """Run ``scenario`` with ``seed`` (default: the file's); ``calibration``: what dockerd
+    and messages cost (default: this machine's, sim/calibration.py)."""
     seed = scenario.seed if seed is None else seed
     watched = conditions(scenario)
-    world = scenario_world(scenario, seed, trace_path)
+    world = scenario_world(scenario, seed, trace_path, calibration)
     report = Report(scenario, seed, timeline=Timeline(f"{scenario.name} (seed {seed})"))
     try:
         ScenarioRun(world, scenario, watched, report, progress).go()
@@ -71,7 +77,15 @@ def run(
     return report
 
 
-def scenario_world(scenario: Scenario, seed: int, trace_path: str | Path | None) -> ClusterWorld:
+def scenario_world(
+    scenario: Scenario,
+    seed: int,
+    trace_path: str | Path | None,
+    calibration: Calibration | None = None,
+) -> ClusterWorld:
+    """The simulated swarm of ``scenario``: its hosts, with dockerd, images and links as
+    ``calibration`` measured them (the file's own images and network come first)."""
+    measured = calibration if calibration is not None else default_calibration()
     hosts = tuple(
         HostSpec(
             name,
@@ -90,8 +104,9 @@ def scenario_world(scenario: Scenario, seed: int, trace_path: str | Path | None)
     )
     config = ClusterConfig(
         hosts=hosts,
-        images=dict(scenario.images),
-        link=scenario.link,
+        images={**measured.images, **scenario.images},
+        link=scenario.link if scenario.link != LinkModel() else measured.link,
+        engine=measured.engine_model(),
         raft=raft,
         mutations=manager,
         checks=True,

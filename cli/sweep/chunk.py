@@ -25,11 +25,12 @@ def scenario(source: str, path: str) -> Scenario:
 def run_chunk(chunk: Chunk) -> list[Record]:
     """Every seed of the chunk run, in the chunk's order."""
     parsed = scenario(chunk.source, chunk.path)
+    calibration = chunk.calibration.calibration() if chunk.calibration else None
     out = []
     for seed in chunk.seeds:
         started = time.perf_counter()
         try:
-            report = run(parsed, seed)
+            report = run(parsed, seed, calibration=calibration)
         except Exception as error:  # a bug in shoal: keep the seed that shows it
             out.append(crashed(seed, error, time.perf_counter() - started))
         else:

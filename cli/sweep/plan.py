@@ -16,6 +16,8 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from cli.calibration_flags import Choice
+
 CHUNKS_PER_WORKER = 16
 CHUNK_MAX = 20
 SAMPLE_SALT = "shoal sim sweep: determinism sample"
@@ -32,6 +34,8 @@ class Chunk:
     #: A determinism re-run. The run does not read it (a seed's run is the same
     #: either way); it makes the task distinct, and lets a test plant a difference.
     second: bool = False
+    #: What dockerd and messages cost (None: this machine's, the default).
+    calibration: Choice | None = None
 
 
 def chunk_size(seeds: int, workers: int) -> int:
@@ -52,10 +56,16 @@ def sample(seeds: range, fraction: float) -> list[int]:
 
 
 def chunks(
-    source: str, path: str, seeds: Sequence[int], size: int, second: bool = False
+    source: str,
+    path: str,
+    seeds: Sequence[int],
+    size: int,
+    second: bool = False,
+    calibration: Choice | None = None,
 ) -> list[Chunk]:
     return [
-        Chunk(source, path, tuple(seeds[i : i + size]), second) for i in range(0, len(seeds), size)
+        Chunk(source, path, tuple(seeds[i : i + size]), second, calibration)
+        for i in range(0, len(seeds), size)
     ]
 
 

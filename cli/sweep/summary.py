@@ -28,8 +28,8 @@ PERCENTILES = (50, 90, 99)
 FAILING_SHOWN = 20
 
 
-def replay(path: str, seed: int) -> str:
-    return f"shoal sim run {shlex.quote(path)} --seed {seed} --trace run.jsonl"
+def replay(path: str, seed: int, flags: str = "") -> str:
+    return f"shoal sim run {shlex.quote(path)} --seed {seed}{flags} --trace run.jsonl"
 
 
 def percentile(ordered: Sequence[float], p: float) -> float:
@@ -91,6 +91,7 @@ def summarize(
     records: Sequence[Record],
     determinism: Determinism,
     results: str | None,
+    flags: str = "",
 ) -> dict[str, Any]:
     """The summary of the first runs' records (in seed order)."""
     failing = [rec for rec in records if not rec["passed"]]
@@ -107,7 +108,7 @@ def summarize(
             {
                 "seed": rec["seed"],
                 "failed": [f["expectation"] for f in rec["failed"]],
-                "replay": replay(path, rec["seed"]),
+                "replay": replay(path, rec["seed"], flags),
             }
             for rec in failing
         ],

@@ -421,3 +421,26 @@ def test_workers_whose_sweep_was_killed_exit(scenario: Path, tmp_path: Path) -> 
         with contextlib.suppress(ProcessLookupError):  # whatever is left of the group
             os.killpg(sweeping.pid, signal.SIGKILL)
     assert alive == []
+
+
+def test_a_calibration_reaches_the_workers_and_the_replays(
+    capsys: pytest.CaptureFixture[str], scenario: Path, tmp_path: Path
+) -> None:
+    slow = tmp_path / "slow dockerd.yml"
+    slow.write_text("engine: {create: {cpu: 0.4}, start: {latency: 0.1, cpu: 0.6}}\n")
+    flags = ("--calibration", str(slow), "--one-machine")
+    status, out, _ = sweep(capsys, scenario, tmp_path / "c.jsonl", "--workers", "2", *flags)
+    calibrated = without_wall_time(tmp_path / "c.jsonl")
+    sweep(capsys, scenario, tmp_path / "d.jsonl", "--workers", "2")
+    plain = without_wall_time(tmp_path / "d.jsonl")
+    assert all(c["trace_hash"] != p["trace_hash"] for c, p in zip(calibrated, plain, strict=True))
+    failing = [r for r in calibrated if not r["passed"]]
+    assert status == 2 and failing  # the planted mutation still fails some seeds
+    replays = [line.split("#")[0].strip() for line in out.splitlines() if "--seed " in line]
+    assert replays[0] == (
+        f"shoal sim run {shlex.quote(str(scenario))} --seed {failing[0]['seed']} "
+        f"--calibration {shlex.quote(str(slow))} --one-machine --trace run.jsonl"
+    )
+    words = shlex.split(replays[0])[1:-2]
+    assert main([*words, "--format", "json"]) == 2
+    assert json.loads(capsys.readouterr().out)["trace_hash"] == failing[0]["trace_hash"]

@@ -1,0 +1,57 @@
+"""``--calibration FILE`` and ``--one-machine``: what dockerd and messages cost in a
+simulated run (sim/calibration.py), for ``shoal sim run`` and ``shoal sim sweep``."""
+
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass
+from typing import Any
+
+from sim.calibration import DEFAULT_PATH, Calibration, from_text, read
+
+
+def add_arguments(parser: Any) -> None:
+    parser.add_argument(
+        "--calibration",
+        metavar="FILE",
+        help="dockerd and message timings, as `shoal real calibrate` wrote them "
+        "(default: this machine's, sim/calibrations/default.yml)",
+    )
+    parser.add_argument(
+        "--one-machine",
+        action="store_true",
+        help="the hosts share the calibrated machine's cores, as test hosts on one "
+        "machine do (default: each host has its own)",
+    )
+
+
+@dataclass(frozen=True)
+class Choice:
+    """The calibration asked for, as its file's text: what a sweep's chunk carries to
+    workers that may not have the file."""
+
+    text: str
+    path: str
+    one_machine: bool = False
+
+    def calibration(self) -> Calibration:
+        return from_text(self.text, self.path).on_one_machine(self.one_machine)
+
+
+def choice(args: Any) -> Choice:
+    """The command line's calibration (read now: its mistakes before any run)."""
+    path = str(args.calibration or DEFAULT_PATH)
+    made = Choice(read(path), path, args.one_machine)
+    made.calibration()
+    return made
+
+
+def chosen(args: Any) -> Calibration:
+    """The calibration the command line asks for."""
+    return choice(args).calibration()
+
+
+def replay_flags(args: Any) -> str:
+    """The flags a replay command must repeat to run the same."""
+    flags = f" --calibration {shlex.quote(args.calibration)}" if args.calibration else ""
+    return flags + (" --one-machine" if args.one_machine else "")

@@ -1,0 +1,123 @@
+"""What a host's dockerd costs: each container operation's wait and CPU, in a queue.
+
+The simulated executor (sim/executor.py) says what a container does; this says how
+long dockerd takes to do it. Measured here (``shoal real calibrate``), creating and
+starting a container is CPU work (tens of milliseconds of dockerd, containerd, runc
+and the kernel, on up to ``op_cores`` cores at once), a dockerd works on a few
+operations at a time (``concurrency``), and the host's cores, or the machine's when
+test hosts share one, are divided among all the work under way. So an operation
+waits its turn in its host's dockerd, then takes its ``latency`` (waiting that burns
+no CPU) and its ``cpu`` seconds of work on the shared :class:`~sim.cpu.CpuPool`.
+
+An operation that costs nothing is carried out at once, so a model of zero cost
+(:data:`IDEAL`, the library's default) leaves every run exactly as it was before
+dockerd had a cost.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import simpy
+
+from sim.cpu import CpuJob, CpuPool
+
+
+@dataclass(frozen=True)
+class OpCost:
+    """One dockerd operation: ``latency`` seconds of waiting, ``cpu`` seconds of work."""
+
+    latency: float = 0.0
+    cpu: float = 0.0
+
+    @property
+    def free(self) -> bool:
+        return self.latency <= 0 and self.cpu <= 0
+
+
+@dataclass(frozen=True)
+class EngineModel:
+    """A dockerd's costs. ``pull`` is the pull attempt every prepare makes (an image
+    already on the host costs only this; a registry pull adds the image's own
+    ``pull_seconds``); ``stop`` is the teardown after the container has exited."""
+
+    pull: OpCost = field(default_factory=OpCost)
+    create: OpCost = field(default_factory=OpCost)
+    start: OpCost = field(default_factory=OpCost)
+    stop: OpCost = field(default_factory=OpCost)
+    remove: OpCost = field(default_factory=OpCost)
+    concurrency: int = 1  # operations one dockerd carries out at once
+    op_cores: float = 1.0  # cores one operation keeps busy at most (its processes side by side)
+    shared_cores: float = 0.0  # > 0: every host's dockerd shares these cores (one machine)
+
+    @property
+    def free(self) -> bool:
+        return all(getattr(self, op).free for op in OPERATIONS)
+
+
+#: The operations that cost: the :class:`OpCost` fields of :class:`EngineModel`.
+OPERATIONS = ("pull", "create", "start", "stop", "remove")
+
+#: No cost at all: operations complete as the executor alone says.
+IDEAL = EngineModel()
+
+
+class SimDockerd:
+    """One host's dockerd: its queue of operations and its share of the cores."""
+
+    def __init__(self, env: simpy.Environment, model: EngineModel, cores: CpuPool | None) -> None:
+        self.env = env
+        self.model = model
+        self.cores = cores
+        self.queue: deque[tuple[OpCost, Callable[[], None]]] = deque()
+        self.active: list[CpuJob] = []
+        self.busy = 0  # operations under way
+        self.life = 0  # a crash ends what was under way
+
+    def do(self, operation: str, then: Callable[[], None]) -> None:
+        """Carry out ``operation`` (one of :data:`OPERATIONS`), then call ``then``."""
+        cost: OpCost = getattr(self.model, operation)
+        if cost.free:
+            then()
+            return
+        self.queue.append((cost, then))
+        self._pump()
+
+    def crash(self) -> None:
+        """dockerd died: what waited is dropped, what ran frees its cores."""
+        self.life += 1
+        self.queue.clear()
+        for job in self.active:
+            if self.cores is not None:
+                self.cores.cancel(job)
+        self.active.clear()
+        self.busy = 0
+
+    def _pump(self) -> None:
+        while self.queue and self.busy < self.model.concurrency:
+            cost, then = self.queue.popleft()
+            self.busy += 1
+            self.env.timeout(cost.latency).callbacks.append(
+                functools.partial(self._waited, cost, then, self.life)
+            )
+
+    def _waited(self, cost: OpCost, then: Callable[[], None], life: int, _event: object) -> None:
+        if self.life == life:
+            self._work(cost, then)
+
+    def _work(self, cost: OpCost, then: Callable[[], None]) -> None:
+        if cost.cpu <= 0 or self.cores is None:
+            self._done(None, then)
+            return
+        job = self.cores.run(cost.cpu, lambda: self._done(job, then))
+        self.active.append(job)
+
+    def _done(self, job: CpuJob | None, then: Callable[[], None]) -> None:
+        if job is not None:
+            self.active.remove(job)
+        self.busy -= 1
+        then()
+        self._pump()
