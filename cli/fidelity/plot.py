@@ -1,6 +1,6 @@
 """Sim against real as a picture: one panel per measure, a pair of bars per seed
-(simulated, real), the range the simulated figure must fall in to agree drawn on the
-simulated bar, a missing figure marked "none". :func:`figure` builds it (tests look
+(simulated, real), the range the simulated figure must end in to agree shaded behind
+the simulated bar, a missing figure marked "none". :func:`figure` builds it (tests look
 at its axes); :func:`draw` writes it as a PNG."""
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from cli.fidelity.compare import COUNT_SLACK, FLOOR_S, MetricPair, SeedCompariso
 from cli.fidelity.table import value
 
 COLUMNS = 3
-SIM_COLOUR, REAL_COLOUR = "tab:blue", "tab:orange"
+SIM_COLOUR, REAL_COLOUR, RANGE_COLOUR = "tab:blue", "tab:orange", "0.9"
 WIDTH = 0.38
 
 
@@ -55,16 +55,20 @@ def _panel(
                 continue
             bars = axes.bar(x + offset, number, WIDTH, color=colour, label=label if first else None)
             axes.bar_label(bars, labels=[value(name, number)], fontsize=7)
-        if real is not None:
+        if real is not None:  # behind the simulated bar: where it must end to agree
             slack = COUNT_SLACK if is_count(name) else max(tolerance * abs(real), FLOOR_S)
-            axes.errorbar(
+            low = max(0.0, real - slack)
+            axes.bar(
                 x - WIDTH / 2,
-                real,
-                yerr=slack,
-                fmt="none",
-                ecolor="black",
-                capsize=4,
-                label="agrees within" if first else None,
+                real + slack - low,
+                WIDTH * 1.3,
+                bottom=low,
+                color=RANGE_COLOUR,
+                edgecolor="black",
+                linestyle="--",
+                linewidth=0.6,
+                zorder=0,
+                label="sim agrees in" if first else None,
             )
     disagree = sum(1 for p in pairs if p is not None and not p.agree)
     verdict = f"{disagree} disagree" if disagree else "agree"

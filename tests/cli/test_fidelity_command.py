@@ -308,3 +308,12 @@ def test_the_plot_draws_sim_and_real_per_measure(
     converged = figure.axes[0]
     assert [t.get_text() for t in converged.texts] == ["4.0", "none"]  # real never settled
     assert [round(p.get_height(), 1) for p in converged.patches] == [4.0]
+
+
+def test_the_plot_shades_where_the_simulated_figure_agrees() -> None:
+    seeds = [compare(report(converged=4.0, seed=1), report(converged=10.0, seed=1))]
+    converged, elections = plot.figure("small", seeds, 0.3).axes[:2]
+    (shaded,) = [p for p in converged.patches if p.get_zorder() == 0]
+    assert (shaded.get_y(), shaded.get_y() + shaded.get_height()) == pytest.approx((7.0, 13.0))
+    (shaded,) = [p for p in elections.patches if p.get_zorder() == 0]
+    assert (shaded.get_y(), shaded.get_height()) == (0.0, 1.0)  # 0 elections, give or take 1
