@@ -188,6 +188,8 @@ def _refuse_compose_images(step: Step, scenario: Scenario, words: list[str]) -> 
         commands = parse_command(words, random.Random(0), read_file, environ={})
     except UsageError:
         return  # refused alike in both runs
+    # a deploy is a Script running its plan's bound method; the plan holds the stack
+    # as converted from the files (variables substituted, files merged)
     plans = [getattr(c.run, "__self__", None) for c in commands if isinstance(c, Script)]
     seen = [
         spec.task_template.container_spec.image

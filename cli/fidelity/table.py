@@ -9,6 +9,7 @@ from typing import Any, TextIO
 
 from cli.fidelity.compare import (
     DECIDES,
+    FLOOR_S,
     MetricPair,
     MetricSummary,
     Overall,
@@ -21,7 +22,8 @@ from cli.output.tables import table
 
 
 def verdict_word(passed: bool | None) -> str:
-    """pass, FAIL, or "-": not reported (reported only when it fails: it passed)."""
+    """pass, FAIL, or "-": not reported (such a verdict is reported only when it
+    fails: it passed). JSON says null."""
     return "-" if passed is None else "pass" if passed else "FAIL"
 
 
@@ -101,7 +103,7 @@ def _summary_row(m: MetricSummary) -> tuple[str, ...]:
 def answer(seeds: Sequence[SeedComparison], tolerance: float) -> str:
     """The last line: whether the runs agree, and on what they did not."""
     agreed = sum(each.agree for each in seeds)
-    rule = f"verdicts, and {DECIDES} within {tolerance:g} of real or 1.0s"
+    rule = f"verdicts, and {DECIDES} within ±{tolerance * 100:g}% of real or {FLOOR_S:g} s"
     if all_agree(seeds):
         return f"sim and real agree in {agreed}/{len(seeds)} seeds ({rule})"
     return f"sim and real DISAGREE: {agreed}/{len(seeds)} seeds agree ({rule})"

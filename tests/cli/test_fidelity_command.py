@@ -98,7 +98,7 @@ def test_agreeing_runs_exit_0_with_both_columns_and_the_image_mapping(
     assert lines[8].split() == ["MEASURE", "SIM", "REAL", "SIM/REAL", "AGREE"]
     assert lines[9].split() == ["converged_s", "4.0", "4.0", "1.00", "yes"]
     assert lines[-1] == (
-        "sim and real agree in 1/1 seeds (verdicts, and converged_s within 0.3 of real or 1.0s)"
+        "sim and real agree in 1/1 seeds (verdicts, and converged_s within ±30% of real or 1 s)"
     )
 
 
