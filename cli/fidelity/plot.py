@@ -28,14 +28,14 @@ def figure(title: str, seeds: Sequence[SeedComparison], tolerance: float) -> Fig
     names = list(dict.fromkeys(m.name for each in seeds for m in each.metrics))
     rows = max(1, math.ceil(len(names) / COLUMNS))
     fig = Figure(figsize=(4.2 * COLUMNS, 3.2 * rows + 0.6), dpi=100)
-    fig.suptitle(f"{title}: simulated and real, {len(seeds)} seed(s)")
+    fig.suptitle(f"{title}: simulated and real, {len(seeds)} seed(s)", x=0.02, ha="left")
     for index, name in enumerate(names, start=1):
         axes = fig.add_subplot(rows, COLUMNS, index)
         pairs = [next((m for m in each.metrics if m.name == name), None) for each in seeds]
         _panel(axes, name, [each.seed for each in seeds], pairs, tolerance)
-        if index == 1:
-            axes.legend(fontsize=7, loc="upper right")
-    fig.tight_layout()
+        if index == 1:  # one legend for all, above the panels, hiding no bar
+            fig.legend(*axes.get_legend_handles_labels(), loc="upper right", ncols=3, fontsize=8)
+    fig.tight_layout(rect=(0, 0, 1, 0.95))
     return fig
 
 
