@@ -10,13 +10,16 @@ from typing import Any
 from sim.calibration import DEFAULT_PATH, Calibration, from_text, read
 
 
-def add_arguments(parser: Any) -> None:
+def add_arguments(parser: Any, one_machine: bool = True) -> None:
+    """``--calibration``, and ``--one-machine`` unless the command decides that itself."""
     parser.add_argument(
         "--calibration",
         metavar="FILE",
         help="dockerd and message timings, as `shoal real calibrate` wrote them "
         "(default: this machine's, sim/calibrations/default.yml)",
     )
+    if not one_machine:
+        return
     parser.add_argument(
         "--one-machine",
         action="store_true",

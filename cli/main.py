@@ -72,6 +72,9 @@ def build_parser() -> argparse.ArgumentParser:
     from cli import real_run
 
     real_run.add_parser(commands)
+    from cli import fidelity_cmd
+
+    fidelity_cmd.add_parser(commands)
     return parser
 
 
@@ -114,6 +117,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from cli import real_run
 
             return real_run.main(args)
+        if args.command == "fidelity":
+            from cli import fidelity_cmd
+
+            return fidelity_cmd.main(args)
         if args.command == "daemon":
             from real import daemon
 

@@ -57,7 +57,7 @@ def main(args: Any, out: TextIO | None = None, err: TextIO | None = None) -> int
     out, err = out or sys.stdout, err or sys.stderr
     scenario = load(args.file)
     conditions(scenario)  # every expectation read now: the file's mistakes before any run
-    with _carrier(scenario, args.hosts) as carrier:
+    with carrier_for(scenario, args.hosts) as carrier:
         report = _run(args, scenario, carrier, err)
     if args.format == "json":
         print_json(as_json(report), out)
@@ -71,7 +71,7 @@ def main(args: Any, out: TextIO | None = None, err: TextIO | None = None) -> int
 
 
 @contextlib.contextmanager
-def _carrier(scenario: Scenario, inventory: str | None) -> Iterator[Carrier]:
+def carrier_for(scenario: Scenario, inventory: str | None) -> Iterator[Carrier]:
     """The hosts the scenario runs on: its refusals first, then (test hosts) built."""
     if inventory is not None:
         from real.scenario.inventory import Inventory

@@ -30,15 +30,20 @@ def add_parser(sim: Any) -> None:
         help="run a scenario file in a simulated swarm and judge its expectations",
         description=__doc__,
     )
-    parser.add_argument("file", help="the scenario (YAML)")
-    chosen = parser.add_mutually_exclusive_group()
-    chosen.add_argument("--seed", type=int, help="the run's seed (default: the file's)")
-    chosen.add_argument("--seeds", type=seed_range, help="one run per seed, e.g. 1..20")
+    scenario_arguments(parser, "one run per seed, e.g. 1..20")
     parser.add_argument("--trace", help="write the run's JSONL trace here (one seed only)")
     parser.add_argument("--plot", help="draw the run as a PNG here (one seed only)")
     parser.add_argument("--format", choices=("table", "json"), default="table")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     calibration_flags.add_arguments(parser)
+
+
+def scenario_arguments(parser: Any, seeds: str) -> None:
+    """The file, and ``--seed`` or ``--seeds`` (``seeds``: what the latter does)."""
+    parser.add_argument("file", help="the scenario (YAML)")
+    chosen = parser.add_mutually_exclusive_group()
+    chosen.add_argument("--seed", type=int, help="the run's seed (default: the file's)")
+    chosen.add_argument("--seeds", type=seed_range, help=seeds)
 
 
 def main(args: Any, out: TextIO | None = None, err: TextIO | None = None) -> int:
