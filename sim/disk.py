@@ -3,7 +3,9 @@
 Writes queue up; one fsync at a time makes every queued write durable (group
 commit, one fsync for a batch, as etcd's asynchronous storage writes). A process
 crash keeps what reached the page cache; a power loss throws the un-fsynced tail
-away. Confirmations reach the node through the callback the host supplies.
+away. Confirmations reach the node through the callback the host supplies. A
+stalled disk (the scenario's ``stall-disk``) finishes no fsync until the stall ends,
+as a real WAL's writes and fsyncs block while its disk hangs.
 """
 
 from __future__ import annotations
@@ -41,6 +43,19 @@ class SimDisk:
         self.fsyncs = 0
         self._syncing = False
         self._generation = 0  # bumped by a crash: an fsync in flight then confirms nothing
+        self.stalled = False
+        self._held: tuple[int, int] | None = None  # an fsync done while stalled: batch, gen
+
+    def stall(self) -> None:
+        """From now on no fsync completes (one under way finishes when the stall ends)."""
+        self.stalled = True
+
+    def unstall(self) -> None:
+        """The stall is over: the fsync it held completes now."""
+        self.stalled = False
+        held, self._held = self._held, None
+        if held is not None:
+            self._fsync_done(*held)
 
     def write(self, write: DurableWrite) -> None:
         self.pending.append(write)
@@ -57,6 +72,9 @@ class SimDisk:
 
     def _fsync_done(self, batch: int, generation: int) -> None:
         if generation != self._generation:
+            return
+        if self.stalled:
+            self._held = (batch, generation)
             return
         self._syncing = False
         synced, self.pending = self.pending[:batch], self.pending[batch:]

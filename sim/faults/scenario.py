@@ -14,7 +14,14 @@ pause, a host's clock and the network's shape (the host faults ``crash``, ``boot
   with ``for``, it steps back onto its own course after;
 - ``partition majority-ring``: every host hears a majority, no two the same one
   (Jepsen's majorities-ring, drawn from the run's seed); ``heal`` or ``for`` ends it.
-  A partition and the runner's isolations replace one another's graph.
+  A partition and the runner's isolations replace one another's graph;
+- ``loss manager-2 20%``: a fifth of what the host sends, and of what is sent to
+  it, is lost; ``duplicate worker-1 10%``: a tenth of what it sends arrives twice;
+  ``delay worker-1 50ms``: what it sends arrives 50 ms later (one way, as the real
+  daemon's transport delays its sends). ``heal`` or ``for`` ends them; the draws come
+  from the network's own fault stream (``network/hosts``);
+- ``stall-disk manager-1``: the host's disk finishes no fsync (the writes wait, and
+  with them everything the node sends after them) until ``for`` ends the stall.
 
 :func:`check` reads a fault's text when the file is loaded (a mistake is named
 there); :class:`ScenarioFaults` carries it out in a running world.
@@ -24,7 +31,7 @@ from __future__ import annotations
 
 import random
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from core.model.duration import DurationError, parse_duration
@@ -34,17 +41,33 @@ from core.model.task import Task
 from core.store import MemoryStore
 from core.tasks.states import TaskState
 from sim.faults import topology
+from sim.network import NO_FAULT
 
 if TYPE_CHECKING:
     from sim.cluster import ClusterHost, ClusterWorld
 
 #: The fault words this module reads, and those that may last ``for`` a while.
-VERBS = ("kill", "pull-fails", "pause", "resume", "skew", "partition")
-LASTING = ("pull-fails", "pause", "skew", "partition")
+VERBS = (
+    "kill",
+    "pull-fails",
+    "pause",
+    "resume",
+    "skew",
+    "partition",
+    "loss",
+    "duplicate",
+    "delay",
+    "stall-disk",
+)
+LASTING = ("pull-fails", "pause", "skew", "partition", "loss", "duplicate", "delay", "stall-disk")
+#: The faults on one host's links, which ``heal`` ends with the partitions.
+LINK_FAULTS = ("loss", "duplicate", "delay")
 PARTITIONS = ("majority-ring",)
 SKEW_MAX_SECONDS = 86400.0 * 365
+DELAY_MAX_SECONDS = 60.0
 
 _PULL = re.compile(r"(?P<image>\S+) on (?P<host>\S+)")
+_PERCENT = re.compile(r"(?P<number>[0-9]+(?:\.[0-9]+)?)%")
 _TASK = re.compile(r"(?P<service>[A-Za-z0-9][A-Za-z0-9_-]*)\.(?P<where>\S+)")
 
 
@@ -87,6 +110,16 @@ def read(text: str, hosts: list[str]) -> Fault:
         if rest not in PARTITIONS:
             raise ValueError(f"partition needs a shape: {', '.join(PARTITIONS)}")
         return Fault(verb, argument=rest)
+    if verb in ("loss", "duplicate"):
+        host, _, amount = rest.rpartition(" ")
+        share = _share(verb, amount)  # first: without one, the host is the amount
+        return Fault(verb, _host(host, hosts, verb), str(share))
+    if verb == "delay":
+        host, _, amount = rest.rpartition(" ")
+        seconds = _delay_seconds(amount)
+        return Fault(verb, _host(host, hosts, verb), str(seconds))
+    if verb == "stall-disk":
+        return Fault(verb, _host(rest, hosts, verb))
     raise ValueError(f"unknown fault {verb!r}")
 
 
@@ -121,6 +154,32 @@ def _skew_seconds(text: str) -> float:
     return sign * seconds
 
 
+def _share(verb: str, text: str) -> float:
+    """``20%``, ``0.5%``: a share of the packets, as a fraction in (0, 1]."""
+    match = _PERCENT.fullmatch(text)
+    share = float(match["number"]) / 100 if match is not None else 0.0
+    if not 0.0 < share <= 1.0:
+        raise ValueError(
+            f"{verb} needs a host and a percentage above 0 and at most 100% "
+            f"({verb} worker-1 20%), not {text!r}"
+        )
+    return share
+
+
+def _delay_seconds(text: str) -> float:
+    """``50ms``, ``1s``: how much later a host's messages arrive, in seconds."""
+    try:
+        seconds = parse_duration(text) / 1e9
+    except (ValueError, DurationError):
+        seconds = 0.0
+    if not 0.0 < seconds <= DELAY_MAX_SECONDS:
+        raise ValueError(
+            f"delay needs a host and a duration above 0 and at most {DELAY_MAX_SECONDS:g}s "
+            f"(delay worker-1 50ms), not {text!r}"
+        )
+    return seconds
+
+
 class FaultFailed(Exception):
     """The fault could not strike (no such task running, no leader to pause): the
     scenario's step fails with this message."""
@@ -153,6 +212,10 @@ class ScenarioFaults:
             host.resume()
         elif fault.verb == "skew":
             host.skew_clock(float(fault.argument))
+        elif fault.verb in LINK_FAULTS:
+            self._link_fault(host.name, fault.verb, float(fault.argument))
+        elif fault.verb == "stall-disk":
+            host.disk.stall()
         return host.name
 
     def undo(self, text: str, victim: str) -> None:
@@ -167,6 +230,24 @@ class ScenarioFaults:
             world.hosts[victim].resume()
         elif fault.verb == "skew":
             world.hosts[victim].reset_clock()
+        elif fault.verb in LINK_FAULTS:
+            self._link_fault(victim, fault.verb, 0.0)
+        elif fault.verb == "stall-disk":
+            world.hosts[victim].disk.unstall()
+
+    def heal_links(self) -> None:
+        """``heal``: every host's loss, duplication and delay end."""
+        network = self.world.network
+        for host in sorted(network.host_faults):
+            network.set_host_fault(host, NO_FAULT)
+
+    def _link_fault(self, host: str, verb: str, amount: float) -> None:
+        """Set one of ``host``'s link faults (loss, duplicate or delay) to ``amount``."""
+        network = self.world.network
+        if network.fault_rng is None:
+            network.fault_rng = self.world.streams.child("network/hosts")
+        fault = replace(network.host_faults.get(host, NO_FAULT), **{verb: amount})
+        network.set_host_fault(host, fault)
 
     def _host(self, name: str) -> ClusterHost:
         world = self.world
