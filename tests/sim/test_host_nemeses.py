@@ -139,6 +139,8 @@ expect:
   at:
     - {at: 4s, check: leader is manager-1}
     - {at: 20s, check: leader is not manager-1}
+    - {at: 24s, check: node manager-1 unknown}
+    - {at: 39s, check: node manager-1 ready}
   by:
     - {at: 60s, check: service web running 2/2}
   never:
