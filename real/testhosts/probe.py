@@ -96,9 +96,7 @@ def udp_delivers(
     return receiver.returncode == 0 and out.split()[:1] == [src.address]
 
 
-def udp_arrivals(
-    src: TestHost, dst: TestHost, address: str, sends: int, port: int = 47998
-) -> int:
+def udp_arrivals(src: TestHost, dst: TestHost, address: str, sends: int, port: int = 47998) -> int:
     """How many of ``sends`` UDP datagrams from ``src`` to ``address`` (``dst``'s own,
     or its loopback) ``dst`` receives: fewer under loss, more under duplication. The
     receiver stops once nothing has come for a second."""
