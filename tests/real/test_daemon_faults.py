@@ -103,6 +103,30 @@ def test_a_stalled_wal_holds_a_group_commit_until_the_stall_ends() -> None:
     wal.close()
 
 
+@pytest.mark.parametrize("call", ["write", "fsync", "fsync_dir"])
+def test_each_write_and_fsync_waits_out_a_stall(call: str) -> None:
+    disk = PowerLossFiles()
+    files = StallingFiles(disk)
+    files.makedirs("/d")
+    handle = files.create("/d/f")
+    actions = {
+        "write": lambda: handle.write([b"x"]),
+        "fsync": handle.fsync,
+        "fsync_dir": lambda: files.fsync_dir("/d"),
+    }
+    files.stall()
+    before = len(disk.log)
+    thread = threading.Thread(target=actions[call], daemon=True)
+    thread.start()
+    thread.join(0.3)
+    try:
+        assert thread.is_alive() and len(disk.log) == before
+    finally:
+        files.unstall()
+    thread.join(5.0)
+    assert not thread.is_alive() and len(disk.log) == before + 1
+
+
 # -- the clock and the request -------------------------------------------------------------
 
 
