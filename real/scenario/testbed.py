@@ -28,6 +28,7 @@ from real.scenario import traffic
 from real.scenario.carrier import REAL_FAULTS, FaultFailed
 from real.scenario.daemonfaults import DaemonFaults
 from real.scenario.shape import HostShape
+from real.testhosts.firewall import NftError
 from real.testhosts.hosts import TestHost, TestHosts
 from real.testhosts.swarm import ShoalSwarm
 
@@ -122,16 +123,20 @@ class Testbed:
     def shape(self, host: str, held: HostShape, wanted: HostShape) -> None:
         assert self.test_hosts is not None
         unreachable = [self._host(name) for name in wanted.unreachable]
-        self.test_hosts.shape(self._host(host), wanted.isolated, unreachable)
+        try:
+            self.test_hosts.shape(self._host(host), wanted.isolated, unreachable)
+        except NftError as error:
+            raise FaultFailed(f"nftables on {host}: {error}") from None
 
     def fault(self, verb: str, host: str, amount: float) -> None:
         test_hosts = self.test_hosts
         assert test_hosts is not None
-        if verb == "loss":
-            test_hosts.lose(self._host(host), amount)
-            return
-        if verb == "duplicate":
-            test_hosts.duplicate(self._host(host), amount)
+        rules = {"loss": test_hosts.lose, "duplicate": test_hosts.duplicate}.get(verb)
+        if rules is not None:
+            try:
+                rules(self._host(host), amount)
+            except NftError as error:
+                raise FaultFailed(f"{verb} on {host}: {error}") from None
             return
         self.daemon_faults[host] = self.daemon_faults.get(host, DaemonFaults()).with_fault(
             verb, amount

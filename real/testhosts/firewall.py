@@ -34,8 +34,10 @@ SCALE = 10000
 
 
 def draw(share: float) -> str:
-    """The match that holds for a random ``share`` of packets."""
-    return f"numgen random mod {SCALE} < {round(share * SCALE)}"
+    """The match that holds for a random ``share`` of packets (none needed for all:
+    nft takes no bound past the modulus)."""
+    below = round(share * SCALE)
+    return f"numgen random mod {SCALE} < {below} " if below < SCALE else ""
 
 
 def render(
@@ -50,8 +52,8 @@ def render(
     for address in sorted(set(blocked)):
         out.append(f'ip daddr {address} drop comment "{tag}:cut {address}"')
     if loss:
-        inp.append(f'iifname "{HOST_IF}" {draw(loss)} drop comment "{tag}:loss {loss:.2%}"')
-        out.append(f'oifname "{HOST_IF}" {draw(loss)} drop comment "{tag}:loss {loss:.2%}"')
+        inp.append(f'iifname "{HOST_IF}" {draw(loss)}drop comment "{tag}:loss {loss:.2%}"')
+        out.append(f'oifname "{HOST_IF}" {draw(loss)}drop comment "{tag}:loss {loss:.2%}"')
 
     def chain(hook: str, rules: list[str], priority: int = -10) -> str:
         return nft.chain(hook, rules, f"type filter hook {hook} priority {priority}")
@@ -61,7 +63,7 @@ def render(
     if not duplicate:
         return script + nft.remove(TABLE, family=DUP_FAMILY)
     copy = (
-        f'oifname "{HOST_IF}" {draw(duplicate)} dup to ip daddr device "{HOST_IF}" '
+        f'oifname "{HOST_IF}" {draw(duplicate)}dup to ip daddr device "{HOST_IF}" '
         f'comment "{tag}:duplicate {duplicate:.2%}"'
     )
     # after the inet table's drops (priority 0 > -10): what is cut or lost has no copy

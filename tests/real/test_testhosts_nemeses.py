@@ -58,3 +58,14 @@ def test_shape_replaces_isolation_and_cuts_but_keeps_loss(testhosts: Make) -> No
     assert udp_arrivals(h1, h3, h3.address, 50) == 0
     assert udp_arrivals(h3, h1, h1.address, 200) > 150  # one way only
     assert "loss 1.00%" in firewall.ruleset(h1.netns_path)
+
+
+def test_a_whole_loss_drops_everything_on_the_interface(testhosts: Make) -> None:
+    hosts = testhosts(2)
+    h1, h2 = hosts
+    hosts.lose(h1, 1.0)
+    hosts.duplicate(h1, 1.0)
+    assert udp_arrivals(h2, h1, h1.address, 50) == 0
+    assert udp_arrivals(h1, h1, "127.0.0.1", 50) == 50
+    hosts.lose(h1, 0.0)
+    assert udp_arrivals(h1, h2, h2.address, 50) == 100  # every one twice
