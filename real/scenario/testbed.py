@@ -131,8 +131,8 @@ class Testbed:
     def fault(self, verb: str, host: str, amount: float) -> None:
         test_hosts = self.test_hosts
         assert test_hosts is not None
-        rules = {"loss": test_hosts.lose, "duplicate": test_hosts.duplicate}.get(verb)
-        if rules is not None:
+        if verb in ("loss", "duplicate"):
+            rules = test_hosts.lose if verb == "loss" else test_hosts.duplicate
             try:
                 rules(self._host(host), amount)
             except NftError as error:

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from cli.scenario.schema import ScenarioError, parse
+from real.scenario import testbed
 from real.scenario.inventory import Inventory, InventoryHost
 from real.scenario.runner import run
 from real.scenario.shape import WHOLE, HostShape, NetworkShape
@@ -170,4 +171,71 @@ def test_an_inventory_runs_a_faults_command_with_its_amount(tmp_path: Path) -> N
         "worker-1 cut worker-2",
         "worker-1 heal",
         "worker-1 loss 0",
+    ]
+
+
+class _Hosts:
+    """What a testbed asks of its test hosts, written down."""
+
+    def __init__(self, calls: list[str]) -> None:
+        self.calls = calls
+
+    def __getitem__(self, index: int) -> str:
+        return ["h1", "h2"][index]
+
+    def pause(self, host: str) -> None:
+        self.calls.append(f"pause {host}")
+
+    def resume(self, host: str) -> None:
+        self.calls.append(f"resume {host}")
+
+    def crash(self, host: str) -> None:
+        self.calls.append(f"crash {host}")
+
+    def restart(self, host: str) -> None:
+        self.calls.append(f"restart {host}")
+
+
+class _Swarm:
+    def __init__(self, calls: list[str]) -> None:
+        self.calls = calls
+
+    def start_daemon(self, host: str) -> None:
+        self.calls.append(f"wait for {host}")
+
+    def test_fault(self, host: str, fault: str, amount: float) -> dict[str, object]:
+        self.calls.append(f"ask {host} {fault} {amount:g}")
+        return {}
+
+
+def test_a_daemon_is_asked_its_faults_when_it_can_answer_again() -> None:
+    """A paused daemon cannot answer, a crashed one forgets: each is asked for the
+    faults it should have when it resumes or boots, a skew as a reset and one step."""
+    bed = testbed.Testbed(parse("cluster: {managers: 1, workers: 1}\n"))
+    calls: list[str] = []
+    bed.test_hosts, bed.swarm = _Hosts(calls), _Swarm(calls)  # type: ignore[assignment]
+    bed.fault("skew", "worker-1", 40.0)
+    bed.strike("pause", "worker-1")
+    bed.fault("delay", "worker-1", 0.05)
+    bed.fault("skew", "worker-1", -2.0)
+    assert calls == ["ask h2 skew 0", "ask h2 skew 40", "pause h2"]
+    bed.strike("resume", "worker-1")
+    assert calls[3:] == [
+        "resume h2",
+        "ask h2 delay 0.05",
+        "ask h2 skew 0",
+        "ask h2 skew 38",
+        "ask h2 stall-disk 0",
+    ]
+    del calls[:]
+    bed._drop_docker = lambda host: None  # type: ignore[method-assign]
+    bed.strike("restart", "worker-1")
+    assert calls == [
+        "crash h2",
+        "restart h2",
+        "wait for h2",
+        "ask h2 delay 0.05",
+        "ask h2 skew 0",
+        "ask h2 skew 38",
+        "ask h2 stall-disk 0",
     ]
