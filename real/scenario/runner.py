@@ -35,7 +35,6 @@ from real.scenario.shape import NetworkShape
 from real.scenario.support import UNDO
 from real.scenario.view import Connections, RealView, holders, look, with_traffic
 from sim.faults import scenario as scenario_faults
-from sim.faults import topology
 from sim.streams import Streams
 
 #: Seconds a step's command may wait for its reply (the manager's own request
@@ -193,7 +192,7 @@ class _Run:
             return self._kill(target.strip())
         if verb == "partition":
             names = [name for name, _ in self.carrier.hosts]
-            self.network.partition(topology.majorities_ring(names, self.rng))
+            self.network.partition(scenario_faults.partition_graph(target, names, self.rng))
             self._reshape()
             self.open_faults.append((now, step.fault))
             return target

@@ -13,7 +13,9 @@ pause, a host's clock and the network's shape (the host faults ``crash``, ``boot
 - ``skew manager-2 +40s``: the host's wall clock steps 40 s ahead (``-2m`` behind);
   with ``for``, it steps back onto its own course after;
 - ``partition majority-ring``: every host hears a majority, no two the same one
-  (Jepsen's majorities-ring, drawn from the run's seed); ``heal`` or ``for`` ends it.
+  (Jepsen's majorities-ring, drawn from the run's seed); ``partition halves``: two
+  halves that cannot talk (the smaller first: Jepsen's random halves); ``partition
+  bridge``: two halves and one host that talks to both; ``heal`` or ``for`` ends it.
   A partition and the runner's isolations replace one another's graph;
 - ``loss manager-2 20%``: a fifth of what the host sends, and of what is sent to
   it, is lost; ``duplicate worker-1 10%``: a tenth of what it sends arrives twice;
@@ -33,6 +35,8 @@ import random
 import re
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
+
+import networkx as nx
 
 from core.model.duration import DurationError, parse_duration
 from core.model.node import Node
@@ -62,7 +66,7 @@ VERBS = (
 LASTING = ("pull-fails", "pause", "skew", "partition", "loss", "duplicate", "delay", "stall-disk")
 #: The faults on one host's links, which ``heal`` ends with the partitions.
 LINK_FAULTS = ("loss", "duplicate", "delay")
-PARTITIONS = ("majority-ring",)
+PARTITIONS = ("majority-ring", "halves", "bridge")
 SKEW_MAX_SECONDS = 86400.0 * 365
 DELAY_MAX_SECONDS = 60.0
 
@@ -180,6 +184,17 @@ def _delay_seconds(text: str) -> float:
     return seconds
 
 
+def partition_graph(shape: str, names: list[str], rng: random.Random) -> nx.DiGraph:
+    """The links that still carry packets under ``partition SHAPE`` (one of
+    :data:`PARTITIONS`) over the hosts ``names``, drawn from ``rng`` (the simulator's
+    and the real runner's ``scenario`` stream, so one seed draws one shape in both)."""
+    if shape == "halves":
+        return topology.random_halves(names, rng)[0]
+    if shape == "bridge":
+        return topology.bridge(names, rng)[0]
+    return topology.majorities_ring(names, rng)
+
+
 class FaultFailed(Exception):
     """The fault could not strike (no such task running, no leader to pause): the
     scenario's step fails with this message."""
@@ -201,7 +216,7 @@ class ScenarioFaults:
         if fault.verb == "kill":
             return self._kill(fault.argument)
         if fault.verb == "partition":
-            world.network.set_graph(topology.majorities_ring(world.names, self.rng))
+            world.network.set_graph(partition_graph(fault.argument, world.names, self.rng))
             return fault.argument
         host = self._host(fault.host)
         if fault.verb == "pull-fails":

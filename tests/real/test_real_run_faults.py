@@ -17,6 +17,8 @@ from real.scenario.runner import run
 from real.scenario.shape import WHOLE, HostShape, NetworkShape
 from real.scenario.support import refuse_unsupported
 from sim.faults import topology
+from sim.faults.scenario import partition_graph
+from sim.streams import Streams
 
 NAMES = ["a", "b", "c"]
 
@@ -126,6 +128,23 @@ def test_each_fault_and_its_end_reach_the_carrier() -> None:
         "duplicate worker-2",
         "isolate worker-1",
     ]
+
+
+@pytest.mark.parametrize("shape", ["halves", "bridge"])
+def test_each_partition_shape_reaches_the_carrier_as_the_simulator_draws_it(shape: str) -> None:
+    text = (
+        f"cluster: {{managers: 1, workers: 2}}\nsteps:\n  - {{at: 0s, fault: partition {shape}}}\n"
+    )
+    carrier = Recorder()
+    run(parse(text + "duration: 0.5s\n"), carrier)  # type: ignore[arg-type]
+    names = [name for name, _ in carrier.hosts]
+    graph = partition_graph(shape, names, Streams(1).child("scenario"))
+    wanted = [
+        f"shape {a} " + ",".join(b for b in names if b != a and not graph.has_edge(a, b))
+        for a in names
+        if any(b != a and not graph.has_edge(a, b) for b in names)
+    ]
+    assert carrier.calls == wanted and wanted
 
 
 def inventory(tmp_path: Path, **commands: str) -> Inventory:

@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import random
 from collections import Counter
+from typing import Any
 
 import pytest
 import simpy
 
-from cli.scenario.runner import run
+from cli.scenario.runner import run, scenario_world
 from cli.scenario.schema import ScenarioError, parse
 from core.raft.types import DurableWrite
 from sim.disk import SimDisk
+from sim.faults import topology
+from sim.faults.scenario import ScenarioFaults
 from sim.network import NO_FAULT, HostFault, Network
 
 HOSTS = ["a", "b", "c"]
@@ -181,3 +184,24 @@ def test_a_host_fault_written_wrong_is_named_with_its_line(fault: str, message: 
         parse(text, "bad.yml")
     assert str(raised.value).startswith("bad.yml:3: steps[0].fault: ")
     assert message in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    ("shape", "build"),
+    [
+        ("majority-ring", lambda names, rng: topology.majorities_ring(names, rng)),
+        ("halves", lambda names, rng: topology.random_halves(names, rng)[0]),
+        ("bridge", lambda names, rng: topology.bridge(names, rng)[0]),
+    ],
+)
+def test_each_partition_shape_cuts_its_graph_and_heals(shape: str, build: Any) -> None:
+    scenario = parse("cluster: {managers: 3, workers: 2}\n")
+    world = scenario_world(scenario, 4, None)
+    faults = ScenarioFaults(world, random.Random(9))
+    assert faults.start(f"partition {shape}") == shape
+    expected = build(world.names, random.Random(9))
+    blocked = world.network.blocked_links()
+    assert blocked and all(not expected.has_edge(a, b) for a, b in blocked)
+    assert len(blocked) == 20 - expected.number_of_edges()
+    faults.undo(f"partition {shape}", shape)
+    assert world.network.blocked_links() == []
