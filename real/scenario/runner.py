@@ -40,7 +40,7 @@ from sim.streams import Streams
 #: Seconds a step's command may wait for its reply (the manager's own request
 #: timeout is 20 s).
 COMMAND_SECONDS = 30.0
-LASTING = ("crash", "isolate", "pause", "partition", *AMOUNT_FAULTS)
+LASTING = ("crash", "isolate", "pause")  # (a partition and the amount faults: _fault)
 #: The open faults a ``heal`` ends (their timeline lines start so).
 HEALED = tuple(f"{verb} " for verb in ("isolate", "partition", *scenario_faults.LINK_FAULTS))
 
