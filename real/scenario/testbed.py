@@ -30,7 +30,7 @@ from real.scenario.daemonfaults import DaemonFaults
 from real.scenario.shape import HostShape
 from real.testhosts.firewall import NftError
 from real.testhosts.hosts import TestHost, TestHosts
-from real.testhosts.swarm import ShoalSwarm
+from real.testhosts.swarm import ShoalSwarm, SwarmError
 
 #: Seconds a look waits for a host's dockerd to list its containers.
 DOCKER_SECONDS = 2
@@ -162,7 +162,10 @@ class Testbed:
         self.down.discard(host)
         if host in self.daemon_faults:  # a new process has none of them yet
             assert self.swarm is not None
-            self.swarm.start_daemon(self._host(host))  # (running: this waits for its socket)
+            try:
+                self.swarm.start_daemon(self._host(host))  # (running: waits for its socket)
+            except SwarmError as error:
+                raise FaultFailed(f"{host}'s daemon did not come back: {error}") from None
             self._ask_daemon(host)
 
     def containers_on(self, host: str) -> int | None:
