@@ -112,19 +112,47 @@ steps:
 expect:
   always: [raft safety, task invariants]
   by:
-    - {at: 40s, check: service web running 1/1}
-duration: 41s
+    - {at: 60s, check: service web running 1/1}
+duration: 61s
 """
 
 
 def test_a_write_waits_for_a_stalled_managers_disk() -> None:
-    """The manager commits nothing it has not fsynced: a write times out (20 s)
-    while its disk is stalled, and commits after the stall, as the design allows."""
+    """The manager commits nothing it has not fsynced, and answers nothing behind it:
+    a write gets no reply while its disk is stalled, and commits after the stall, as
+    the design allows."""
     report = run(parse(STALL))
     assert report.passed, [v for v in report.verdicts if not v.passed]
     unstalled = run(parse(STALL.replace("stall-disk manager-1, for: 30s", "heal")))
     failed = [v.text for v in unstalled.verdicts if not v.passed]
     assert failed == ["step: service create --name web nginx (fails)"]
+
+
+WORKER_STALL = """
+name: stall
+cluster: {managers: 1, workers: 1}
+steps:
+  - {at: 2s, fault: stall-disk worker-1, for: 10s}
+  - {at: 3s, run: service create --name web --constraint node.role==worker nginx}
+expect:
+  always: [raft safety, task invariants]
+  at:
+    - {at: 11s, check: service web running 0/1}
+  by:
+    - {at: 30s, check: service web running 1/1}
+duration: 31s
+"""
+
+
+def test_a_stalled_workers_disk_holds_its_agent_until_the_stall_ends() -> None:
+    """The agent writes its assignment down before it starts the container (a real
+    driver carries out nothing before its WAL's sync): with the worker's disk stalled,
+    the task waits for the stall's end."""
+    report = run(parse(WORKER_STALL))
+    assert report.passed, [v for v in report.verdicts if not v.passed]
+    unstalled = run(parse(WORKER_STALL.replace("stall-disk worker-1, for: 10s", "heal")))
+    failed = [v.text for v in unstalled.verdicts if not v.passed]
+    assert failed == ["at 11s: service web running 0/1"]
 
 
 LINKS = """
