@@ -6,7 +6,7 @@ Without ``--hosts``, the scenario's hosts are built as test hosts on this machin
 (root; network namespaces, a dockerd and a shoal daemon each; removed afterwards);
 with ``--hosts inventory.yml``, its daemons are already running (on VMs) and the
 inventory's shell commands fault them (real/scenario/inventory.py). What real hosts
-cannot do (a simulated image, a clock skew, a planted bug ...) is refused when the
+cannot do (a simulated image, a failing pull, a planted bug ...) is refused when the
 files are read, by name, before any host is built.
 
 Exit status as ``shoal sim run``: 0 when every verdict passes, 2 when one fails, 1

@@ -15,6 +15,10 @@ transport binds, ``--advertise-addr`` the node's address to its peers (its name 
 the transport, the address join commands print), required when the listen address
 is a wildcard; see :mod:`real.addresses`. Both are fixed when the daemon starts:
 ``swarm init``/``join`` naming others are refused.
+
+``--allow-test-faults`` (shoal's test hosts pass it, nothing else should) lets the
+control socket's test-only requests delay the daemon's messages, step its wall clock
+and stall its WAL (real/testfaults.py); without it they are refused, naming the flag.
 """
 
 from __future__ import annotations
@@ -44,6 +48,9 @@ from real.addresses import (
 from real.control import DEFAULT_DATA_DIR, SOCKET_NAME
 from real.engine.app import build_app
 from real.engine.listen import EngineListener, ListenError, TLSFiles, parse_tcp, server_tls
+from real.files import OsFiles
+from real.stallfiles import StallingFiles
+from real.testfaults import FLAG, TEST_FAULT, TestFaults, test_faults_off
 
 if TYPE_CHECKING:
     from real.driver import Driver
@@ -90,12 +97,18 @@ def locked(data_dir: Path) -> Iterator[None]:
 
 class DaemonBackend:
     """The driver as the Engine API's backend: ``swarm init``/``join`` naming other
-    addresses than the daemon's are refused before they reach the node."""
+    addresses than the daemon's are refused before they reach the node, and the
+    test-only requests (real/testfaults.py) unless ``test_faults`` is given."""
 
-    def __init__(self, driver: Driver, addresses: Addresses) -> None:
-        self.driver, self.addresses = driver, addresses
+    def __init__(
+        self, driver: Driver, addresses: Addresses, test_faults: TestFaults | None = None
+    ) -> None:
+        self.driver, self.addresses, self.test_faults = driver, addresses, test_faults
 
     async def call(self, method: str, params: dict[str, Any]) -> ClientReply:
+        if method == TEST_FAULT:
+            faults = self.test_faults
+            return test_faults_off() if faults is None else faults.answer(params)
         if method in ADDRESSED_METHODS:
             # On a thread: an interface name is resolved over netlink (pyroute2 runs an
             # event loop of its own), and nothing blocking runs on this one.
@@ -117,6 +130,7 @@ async def serve(
     api_hosts: tuple[str, ...] = (),
     tls: TLSFiles | None = None,
     netns_prefix: str = DEFAULT_NETNS_PREFIX,
+    allow_test_faults: bool = False,
 ) -> int:
     import docker  # only the daemon needs the SDK
     import requests.exceptions
@@ -135,8 +149,10 @@ async def serve(
         listen=addresses.listen,
         netns_prefix=netns_prefix,
     )
-    driver = Driver(config, client)
-    listener = EngineListener(build_app(DaemonBackend(driver, addresses)))
+    files = StallingFiles(OsFiles())
+    driver = Driver(config, client, files=files)
+    test_faults = TestFaults(driver, files) if allow_test_faults else None
+    listener = EngineListener(build_app(DaemonBackend(driver, addresses, test_faults)))
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -169,6 +185,8 @@ async def serve(
     except ListenError as error:
         raise DaemonError(str(error)) from None
     finally:
+        if test_faults is not None:
+            test_faults.end()
         await listener.close()
         await driver.close()
         client.close()
@@ -176,7 +194,7 @@ async def serve(
 
 def run(args: Any, err: TextIO | None = None) -> int:
     """``shoal daemon --data-dir D [--listen-addr A:PORT] [--advertise-addr A[:PORT]]
-    [--docker-host URL] [--netns-prefix P]``."""
+    [--docker-host URL] [--netns-prefix P] [--allow-test-faults]``."""
     logging.basicConfig(
         stream=err or sys.stderr, level=logging.INFO, format="%(asctime)s %(name)s %(message)s"
     )
@@ -196,7 +214,8 @@ def run(args: Any, err: TextIO | None = None) -> int:
     with locked(data_dir):
         check_bindable(addresses.listen)
         prefix = args.netns_prefix
-        return asyncio.run(serve(data_dir, addresses, docker_host, api_hosts, tls, prefix))
+        allow = bool(args.allow_test_faults)
+        return asyncio.run(serve(data_dir, addresses, docker_host, api_hosts, tls, prefix, allow))
 
 
 def add_parser(commands: Any) -> None:
@@ -236,6 +255,13 @@ def add_parser(commands: Any) -> None:
         metavar="tcp://ADDRESS:PORT",
         help="also serve the Engine API over TCP (TLS with client certificates; the unix "
         "socket <data dir>/shoal.sock is always served)",
+    )
+    daemon.add_argument(
+        FLAG,
+        dest="allow_test_faults",
+        action="store_true",
+        help="answer the test-only fault requests (delay, clock step, disk stall): for "
+        "shoal's test hosts only, never in production",
     )
     for flag, what in (
         ("--tlscacert", "CA that client certificates must chain to"),

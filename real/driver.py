@@ -1,8 +1,9 @@
 """The real driver of one host's :class:`~core.node.SwarmNode`: what sim/cluster.py's
 ``ClusterHost`` is to the simulator, with only the I/O differing.
 
-It feeds the node ``advance(mono, wall)`` from ``time.monotonic()``/``time.time()``
-(one timer, armed for the node's ``next_deadline``), messages from the transport,
+It feeds the node ``advance(mono, wall)`` from its :class:`~real.clock.DaemonClock`
+(the machine's clocks; a test may step the wall one) (one timer, armed for the node's
+``next_deadline``), messages from the transport,
 executor results (handed over from the executor's threads with
 :func:`~real.agent.executor.threadsafe`) and client requests; and carries out every
 :class:`~core.node.NodeReady` in DESIGN.md's order:
@@ -42,7 +43,6 @@ import os
 import platform
 import random
 import socket
-import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -72,6 +72,7 @@ from real.agent.executor import DockerExecutor, threadsafe
 from real.agent.programs import LatestPrograms
 from real.agent.sandbox import Sandboxes
 from real.agent.taskfiles import TaskFiles, files_root
+from real.clock import DaemonClock
 from real.files import FileLayer, OsFiles
 from real.tls import Credentials
 from real.transport import JoinError, Transport, fetch_root, request_join
@@ -174,11 +175,14 @@ class Driver:
         docker_client: Any,
         *,
         files: FileLayer | None = None,
+        clock: DaemonClock | None = None,
     ) -> None:
         self.config = config
         self.host = config.host
         self.docker = docker_client
         self.files: FileLayer = files or OsFiles()
+        self.clock = clock or DaemonClock()
+        self._send_delay = 0.0  # seconds a test holds every message sent (see send_delay)
         entropy_seed = os.urandom(16)
         self.rng = random.Random(entropy_seed)
         self.stats: Counter[str] = Counter()
@@ -271,8 +275,8 @@ class Driver:
             entropy,
             self.config.raft,
             self.config.tick_seconds,
-            time.monotonic(),
-            time.time(),
+            self.clock.mono(),
+            self.clock.wall(),
             disk=disk,
         )
         self._flusher = loop.create_task(self._flush_forever(), name="wal-flush")
@@ -318,7 +322,7 @@ class Driver:
     def _advance(self) -> SwarmNode | None:
         node = self.node
         if node is not None:
-            node.advance(time.monotonic(), time.time())
+            node.advance(self.clock.mono(), self.clock.wall())
         return node
 
     def _receive(self, source: str, message: ClusterMessage) -> None:
@@ -459,7 +463,7 @@ class Driver:
             self._timer = None
         if deadline is None or self._loop is None:
             return
-        now = time.monotonic()
+        now = self.clock.mono()
         delay = max(0.0, deadline - now)
         if delay == 0.0 and now < deadline:
             delay = WAKE_ROUNDING_SECONDS
@@ -625,8 +629,21 @@ class Driver:
             random.Random(self.rng.getrandbits(64)),
             served_root=self._served_root,
         )
+        transport.delay.seconds = self._send_delay
         await transport.start(self.config.listen)
         self.transport = transport
+
+    @property
+    def send_delay(self) -> float:
+        """Seconds every message to another host waits before it is sent (a test's
+        ``delay``; kept across a new transport, lost with the process)."""
+        return self._send_delay
+
+    @send_delay.setter
+    def send_delay(self, seconds: float) -> None:
+        self._send_delay = seconds
+        if self.transport is not None:
+            self.transport.delay.seconds = seconds
 
     def _service_name(self, task: Task) -> str:
         """The service's name for a task's container (called from executor threads):

@@ -350,6 +350,13 @@ class ClusterHost:
         self._arm(ready.next_deadline)
 
     def _carry_out(self, ready: NodeReady) -> None:
+        disk = self.disk
+        if (disk.stalled or disk.waiting) and disk.hold(
+            bool(ready.raft_writes or ready.agent_writes or ready.raft_reset is not None)
+            or ready.identity is not False,
+            lambda: self._carry_out(ready),
+        ):
+            return  # behind a stalled disk, as a real driver's outputs wait for its WAL
         world = self.world
         if ready.raft_reset is not None:
             self.disk.reset(ready.raft_reset)

@@ -47,6 +47,23 @@ class LinkModel:
         return delay
 
 
+@dataclass(frozen=True)
+class HostFault:
+    """What a scenario's ``loss``, ``duplicate`` and ``delay`` put on one host, as the
+    real test hosts' nftables rules and transport do: ``loss`` of what it sends and
+    of what is sent to it (a rule each way on its interface), ``duplicate`` of what
+    it sends and ``delay`` (seconds) added to what it sends (both on its way out)."""
+
+    loss: float = 0.0
+    duplicate: float = 0.0
+    delay: float = 0.0
+
+    def idle(self) -> bool:
+        return not (self.loss or self.duplicate or self.delay)
+
+
+NO_FAULT = HostFault()
+
 Receiver = Callable[[Any], None]
 
 
@@ -62,6 +79,10 @@ class Network:
     stats: Counter[str] = field(default_factory=Counter)
     burst_loss: float = 0.0  # extra loss and duplication a nemesis switches on
     burst_duplicate: float = 0.0
+    # the scenario's faults on single hosts, and the stream their draws come from (its
+    # own: the draws of ``rng`` stay those of a run without them)
+    host_faults: dict[str, HostFault] = field(default_factory=dict)
+    fault_rng: random.Random | None = None
     # how a message becomes bytes and back (Raft's codec unless told otherwise)
     encode: Callable[[Any], bytes] = encode_message
     decode: Callable[[bytes], Any] = decode_message
@@ -89,8 +110,17 @@ class Network:
         a liveness phase."""
         self.heal()
         self.burst_loss = self.burst_duplicate = 0.0
+        self.host_faults.clear()
         self.model = self.model.plain()
         self.links = {pair: model.plain() for pair, model in sorted(self.links.items())}
+
+    def set_host_fault(self, host: str, fault: HostFault) -> None:
+        """``host``'s links carry ``fault`` from now on (:data:`NO_FAULT`: none)."""
+        if fault.idle():
+            self.host_faults.pop(host, None)
+        else:
+            assert self.fault_rng is not None, "a host fault needs the network's fault_rng"
+            self.host_faults[host] = fault
 
     def add_host(self, name: str) -> None:
         self.hosts = sorted({*self.hosts, name})
@@ -115,12 +145,36 @@ class Network:
         if loss and rng.random() < loss:
             self.stats["lost"] += 1
             return
+        if self.host_faults:
+            self._send_faulted(source, target, message, model)
+            return
         payload: Any = self.encode(message) if self.wire else message
         self._schedule(source, target, payload, model.delay(rng))
         duplicate = model.duplicate + self.burst_duplicate
         if duplicate and rng.random() < duplicate:
             self.stats["duplicated"] += 1
             self._schedule(source, target, payload, model.delay(rng))
+
+    def _send_faulted(self, source: str, target: str, message: Any, model: LinkModel) -> None:
+        """:meth:`send`'s rest while some host has a fault: the sender's and the
+        receiver's loss each drawn once (a rule on each one's interface), the sender's
+        delay added, its duplication drawn after the link's own."""
+        sender = self.host_faults.get(source, NO_FAULT)
+        draw = self.fault_rng
+        assert draw is not None
+        for loss in (sender.loss, self.host_faults.get(target, NO_FAULT).loss):
+            if loss and draw.random() < loss:
+                self.stats["lost"] += 1
+                return
+        payload: Any = self.encode(message) if self.wire else message
+        self._schedule(source, target, payload, model.delay(self.rng) + sender.delay)
+        duplicate = model.duplicate + self.burst_duplicate
+        if duplicate and self.rng.random() < duplicate:
+            self.stats["duplicated"] += 1
+            self._schedule(source, target, payload, model.delay(self.rng) + sender.delay)
+        if sender.duplicate and draw.random() < sender.duplicate:
+            self.stats["duplicated"] += 1
+            self._schedule(source, target, payload, model.delay(draw) + sender.delay)
 
     def _schedule(self, source: str, target: str, payload: Any, delay: float) -> None:
         event = self.env.timeout(delay)

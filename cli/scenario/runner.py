@@ -14,12 +14,15 @@ Faults: ``crash HOST``, ``boot HOST``, ``restart HOST``, ``isolate HOST``,
 (``swarm init --force-new-cluster`` there), where HOST may be ``leader`` or ``a
 worker`` (drawn from the run's seed); with ``for``, a crash is booted and an
 isolation healed when it ends. The faults on a container, an image's pulls, a
-process, a clock and the network's shape (``kill web.2``, ``pull-fails IMAGE on HOST``,
-``pause HOST``, ``resume HOST``, ``skew HOST +40s``, ``partition majority-ring``) are
-:mod:`sim.faults.scenario`'s. A step's command runs until the manager answers
-(a write waits for its commit, or 20 s without quorum). Each step runs at its
-instant of simulated time, however long the commands before it took; only a step
-whose instant passed while an earlier command waited runs late, when it is answered.
+process, a clock, a disk, the network's shape and a host's links (``kill web.2``,
+``pull-fails IMAGE on HOST``, ``pause HOST``, ``resume HOST``, ``skew HOST +40s``,
+``partition majority-ring``, ``loss HOST 20%``, ``duplicate HOST 10%``, ``delay HOST
+50ms``, ``stall-disk HOST``) are :mod:`sim.faults.scenario`'s; ``heal`` ends the
+isolations, partitions, losses, duplications and delays. A step's command runs
+until the manager answers (a write waits for its commit, or 20 s without quorum).
+Each step runs at its instant of simulated time, however long the commands before
+it took; only a step whose instant passed while an earlier command waited runs
+late, when it is answered.
 """
 
 from __future__ import annotations
@@ -52,6 +55,9 @@ from sim.cluster import ClusterConfig, ClusterHost, ClusterWorld, HostSpec, Host
 from sim.faults import scenario as scenario_faults
 from sim.faults.topology import components
 from sim.network import LinkModel
+
+#: The open faults a ``heal`` ends (their timeline lines start so).
+HEALED = tuple(f"{verb} " for verb in ("isolate", "partition", *scenario_faults.LINK_FAULTS))
 
 __all__ = ["LOOK_EVERY", "Report", "Verdict", "conditions", "run"]
 
@@ -343,8 +349,9 @@ class ScenarioRun:
         if verb == "heal":
             self.isolated.clear()
             world.network.heal()
+            self.faults.heal_links()
             for _, what in list(self.open_faults):
-                if what.startswith(("isolate ", "partition ")):
+                if what.startswith(HEALED):
                     self._close_fault(what, now)
             return ""
         if verb in scenario_faults.VERBS:

@@ -20,6 +20,10 @@ The conditions are listed in :mod:`cli.scenario.conditions`, the quantities in
       - {at: 30s, run: service update --image app:2 web}
       - {at: 35s, fault: isolate leader, for: 20s}
       - {at: 40s, run: service scale web=7, on: manager-1, fails: true}
+      - {at: 60s, fault: loss manager-2 20%, for: 10s}   # of what it sends and receives
+      - {at: 60s, fault: duplicate worker-1 10%, for: 10s}  # of what it sends
+      - {at: 60s, fault: delay worker-2 50ms, for: 10s}  # added to what it sends
+      - {at: 70s, fault: stall-disk manager-3, for: 5s}  # no fsync completes meanwhile
       - {at: 90s, fault: join worker-5}
     expect:                       # judged at looks: every 0.5 s, at steps and instants named
       always:                                 # at every look (of its window)
@@ -532,7 +536,7 @@ def _check_fault(
 ) -> None:
     text = reader.text(fields["fault"], f"{where}.fault")
     verb, _, target = text.partition(" ")
-    if verb in scenario_faults.VERBS:  # kill, pull-fails, pause, resume, skew, partition
+    if verb in scenario_faults.VERBS:  # kill, pull-fails, pause, skew, partition, loss ...
         problem = scenario_faults.check(text, hosts, lasting="for" in fields)
         if problem:
             raise reader.fail(fields["fault"], f"{where}.fault", problem)

@@ -9,9 +9,16 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from real.scenario.shape import HostShape
+
 #: Host faults a real carrier may carry out (``heal`` takes no host; ``kill`` takes a
 #: task, on the host that runs it).
 HOST_FAULTS = ("crash", "boot", "restart", "isolate", "heal", "pause", "resume", "kill")
+#: Faults with an amount (:meth:`Carrier.fault`; 0 ends one).
+AMOUNT_FAULTS = ("loss", "duplicate", "delay", "skew", "stall-disk")
+#: Every fault a real run carries out (``partition`` by :meth:`Carrier.shape`, as
+#: ``isolate`` and ``heal`` are).
+REAL_FAULTS = (*HOST_FAULTS, "partition", *AMOUNT_FAULTS)
 
 
 class FaultFailed(Exception):
@@ -33,9 +40,20 @@ class Carrier(Protocol):
         ...
 
     def strike(self, verb: str, host: str, task_id: str = "") -> None:
-        """Carry out the fault on ``host`` (``kill``: the container of ``task_id``;
-        ``heal``: that host's network faults, every host's for ""); raises
-        :class:`FaultFailed`."""
+        """Carry out ``crash``, ``boot``, ``restart``, ``pause``, ``resume`` or ``kill``
+        (the container of ``task_id``) on ``host``; raises :class:`FaultFailed`."""
+        ...
+
+    def shape(self, host: str, held: HostShape, wanted: HostShape) -> None:
+        """``host``'s isolation and one-way cuts are ``held``; make them exactly
+        ``wanted`` (its loss and duplication stay). Raises :class:`FaultFailed`."""
+        ...
+
+    def fault(self, verb: str, host: str, amount: float) -> None:
+        """One of :data:`AMOUNT_FAULTS` on ``host``, 0 ending it: ``loss`` and
+        ``duplicate`` a share (0 to 1) of its packets, ``delay`` seconds added to
+        what it sends, ``skew`` a step of its wall clock in seconds (0: back on its
+        own course), ``stall-disk`` 1 to stall its log. Raises :class:`FaultFailed`."""
         ...
 
     def containers_on(self, host: str) -> int | None:

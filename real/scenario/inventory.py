@@ -11,14 +11,24 @@ reached through their control sockets, with the shell commands that fault them::
         pause: ssh m1 systemctl kill -s STOP shoal
         resume: ssh m1 systemctl kill -s CONT shoal
         kill: ssh m1 docker kill '$(docker ps -qf label=com.docker.swarm.task.id='$SHOAL_TASK_ID')'
+        cut: ssh m1 /etc/shoal/cut.sh $SHOAL_PEER          # m1 may not send to that host
+        loss: ssh m1 /etc/shoal/loss.sh $SHOAL_AMOUNT      # 20 (percent); 0 ends it
+        duplicate: ssh m1 /etc/shoal/dup.sh $SHOAL_AMOUNT  # 10 (percent); 0 ends it
+        delay: ssh m1 /etc/shoal/delay.sh $SHOAL_AMOUNT    # 0.05 (seconds); 0 ends it
+        skew: ssh m1 /etc/shoal/skew.sh $SHOAL_AMOUNT      # 40 (seconds, a step); 0: back
+        stall-disk: ssh m1 /etc/shoal/stall.sh $SHOAL_AMOUNT  # 1 stalls, 0 ends it
       worker-1: {socket: unix:///run/shoal/w1.sock}
 
 Each command runs with ``sh -c``, with ``SHOAL_HOST`` set to the scenario's host name
-(and ``SHOAL_TASK_ID`` for ``kill``); one that exits non-zero fails its step. A fault
-the scenario names that the inventory has no command for is refused when the files
-are read. Every scenario host must be listed, and its daemon must already be in the
-swarm with the scenario's role, its node's hostname the scenario's name (the steps
-and checks name nodes by it).
+(and ``SHOAL_TASK_ID`` for ``kill``, ``SHOAL_PEER`` (a scenario host name) for ``cut``,
+``SHOAL_AMOUNT`` for the faults with an amount, run again with 0 when the fault ends);
+one that exits non-zero fails its step. ``isolate`` and ``cut`` add to what the host
+has; ``heal`` must take every isolation and cut away (loss, duplication and the rest
+end through their own command). A ``partition`` is carried out with ``heal`` and
+``cut`` on every host. A fault the scenario names that the inventory has no command
+for is refused when the files are read. Every scenario host must be listed, and its
+daemon must already be in the swarm with the scenario's role, its node's hostname the
+scenario's name (the steps and checks name nodes by it).
 """
 
 from __future__ import annotations
@@ -32,11 +42,14 @@ import yaml
 
 from cli.scenario.schema import Scenario, ScenarioError, _Reader
 from real.control import INFO, ControlClient, ControlError
-from real.scenario.carrier import HOST_FAULTS, FaultFailed
+from real.scenario.carrier import AMOUNT_FAULTS, HOST_FAULTS, FaultFailed
+from real.scenario.shape import WHOLE, HostShape
 
 #: Seconds a fault's command may take.
 COMMAND_SECONDS = 60.0
-FIELDS = ("socket", *HOST_FAULTS, "restart")
+FIELDS = ("socket", *HOST_FAULTS, "restart", "cut", *AMOUNT_FAULTS)
+#: The commands a fault needs on each host it may strike (itself, unless listed).
+NEEDS = {"partition": ("cut", "heal")}
 
 
 @dataclass(frozen=True)
@@ -149,9 +162,12 @@ class Inventory:
             names = [n for n, m in self.hosts if not m]
         else:
             names = [host] if host else [n for n, _ in self.hosts]
-        lacking = [n for n in names if not self._can(verb, n)]
-        if lacking:
-            return f"the inventory gives no {verb!r} command for {', '.join(lacking)}"
+        if verb == "partition":  # it can cut any host off from any other
+            names = [n for n, _ in self.hosts]
+        for needed in NEEDS.get(verb, (verb,)):
+            lacking = [n for n in names if not self._can(needed, n)]
+            if lacking:
+                return f"the inventory gives no {needed!r} command for {', '.join(lacking)}"
         return ""
 
     def _can(self, verb: str, host: str) -> bool:
@@ -164,16 +180,29 @@ class Inventory:
         return self.entries[host].socket
 
     def strike(self, verb: str, host: str, task_id: str = "") -> None:
-        if verb == "heal" and not host:
-            for name, _ in self.hosts:
-                self.strike("heal", name)
-            return
         commands = self.entries[host].commands
         if verb == "restart" and "restart" not in commands:
             self.strike("crash", host)
             self.strike("boot", host)
             return
-        env = {**os.environ, "SHOAL_HOST": host, "SHOAL_TASK_ID": task_id}
+        self._run(verb, host, {"SHOAL_TASK_ID": task_id})
+
+    def shape(self, host: str, held: HostShape, wanted: HostShape) -> None:
+        if held != WHOLE:
+            self._run("heal", host)
+        if wanted.isolated:
+            self._run("isolate", host)
+        for peer in wanted.unreachable:
+            self._run("cut", host, {"SHOAL_PEER": peer})
+
+    def fault(self, verb: str, host: str, amount: float) -> None:
+        shown = amount * 100 if verb in ("loss", "duplicate") else amount
+        self._run(verb, host, {"SHOAL_AMOUNT": f"{shown:g}"})
+
+    def _run(self, verb: str, host: str, extra: dict[str, str] | None = None) -> None:
+        """The inventory's ``verb`` command for ``host``; a failure raises FaultFailed."""
+        commands = self.entries[host].commands
+        env = {**os.environ, "SHOAL_HOST": host, "SHOAL_TASK_ID": "", **(extra or {})}
         try:
             done = subprocess.run(
                 ["sh", "-c", commands[verb]],

@@ -8,7 +8,10 @@ as in simulation); a look asks the managers the runner has not crashed or paused
 for their Info and the leader for its state (real/scenario/view.py), feeds the
 checkers (real/scenario/checks.py) and judges the expectations. Faults go to the
 carrier (test hosts, or an inventory's commands); ``leader`` is the leader of the
-last look, ``a worker`` one of the workers not crashed, drawn from the seed.
+last look, ``a worker`` one of the workers not crashed, drawn from the seed (from the
+simulator's ``scenario`` stream, as a partition's shape is). Isolations and partitions
+replace one another's graph as in the simulator (real/scenario/shape.py); ``heal``
+ends them and every host's loss, duplication and delay.
 """
 
 from __future__ import annotations
@@ -26,16 +29,20 @@ from core.errors import InvariantViolation
 from core.model.node import Node
 from core.tasks.states import TaskState
 from real.control import ControlError
-from real.scenario.carrier import Carrier, FaultFailed
+from real.scenario.carrier import AMOUNT_FAULTS, Carrier, FaultFailed
 from real.scenario.checks import RaftWatch, TaskWatch
+from real.scenario.shape import NetworkShape
 from real.scenario.support import UNDO
 from real.scenario.view import Connections, RealView, holders, look, with_traffic
 from sim.faults import scenario as scenario_faults
+from sim.streams import Streams
 
 #: Seconds a step's command may wait for its reply (the manager's own request
 #: timeout is 20 s).
 COMMAND_SECONDS = 30.0
-LASTING = ("crash", "isolate", "pause")
+LASTING = ("crash", "isolate", "pause")  # (a partition and the amount faults: _fault)
+#: The open faults a ``heal`` ends (their timeline lines start so).
+HEALED = tuple(f"{verb} " for verb in ("isolate", "partition", *scenario_faults.LINK_FAULTS))
 
 
 def run(
@@ -72,11 +79,13 @@ class _Run:
         self.scenario, self.carrier, self.report = scenario, carrier, report
         self.looks, self.commands, self.progress = looks, commands, progress
         self.judge = Judge(watched, report)
-        self.rng = random.Random(report.seed)
+        self.rng: random.Random = Streams(report.seed).child("scenario")
         self.raft, self.tasks = RaftWatch(), TaskWatch()
         self.view = RealView()
         self.down: set[str] = set()  # crashed by the run, not booted since
         self.paused: set[str] = set()
+        self.network = NetworkShape([name for name, _ in carrier.hosts])
+        self.links: set[tuple[str, str]] = set()  # (verb, host) of the link faults on
         self.open_faults: list[tuple[float, str]] = []
         self.start = time.monotonic()
 
@@ -171,15 +180,34 @@ class _Run:
     def _fault(self, step: Step, now: float) -> str:
         verb, _, target = step.fault.partition(" ")
         if verb == "heal":
-            self.carrier.strike("heal", "")
+            self.network.heal()
+            self._reshape()
+            for link, host in sorted(self.links):
+                self._amount(link, host, 0.0)
             for _, what in list(self.open_faults):
-                if what.startswith("isolate "):
+                if what.startswith(HEALED):
                     self._close_fault(what, now)
             return ""
         if verb == "kill":
             return self._kill(target.strip())
+        if verb == "partition":
+            names = [name for name, _ in self.carrier.hosts]
+            self.network.partition(scenario_faults.partition_graph(target, names, self.rng))
+            self._reshape()
+            self.open_faults.append((now, step.fault))
+            return target
+        if verb in AMOUNT_FAULTS:
+            fault = scenario_faults.read(step.fault, [name for name, _ in self.carrier.hosts])
+            host = self._host(fault.host)
+            self._amount(verb, host, float(fault.argument) if fault.argument else 1.0)
+            self.open_faults.append((now, f"{verb} {host}"))
+            return host
         host = self._host(target)
-        self._strike(verb, host)
+        if verb == "isolate":
+            self.network.isolate(host)
+            self._reshape()
+        else:
+            self._strike(verb, host)
         if verb == "boot":
             self._close_fault(f"crash {host}", now)
         elif verb == "resume":
@@ -187,6 +215,17 @@ class _Run:
         elif verb in LASTING:
             self.open_faults.append((now, f"{verb} {host}"))
         return host
+
+    def _reshape(self) -> None:
+        """Give the carrier the network the run's isolations and partitions make."""
+        for host, held, wanted in self.network.changes():
+            self.carrier.shape(host, held, wanted)
+
+    def _amount(self, verb: str, host: str, amount: float) -> None:
+        """A fault with an amount on ``host`` (0 ends it)."""
+        self.carrier.fault(verb, host, amount)
+        if verb in scenario_faults.LINK_FAULTS:
+            (self.links.add if amount else self.links.discard)((verb, host))
 
     def _strike(self, verb: str, host: str) -> None:
         if verb == "boot" and host not in self.down:
@@ -250,7 +289,13 @@ class _Run:
         verb = step.fault.partition(" ")[0]
         try:
             if verb == "isolate":
-                self.carrier.strike("heal", victim)
+                self.network.end_isolation(victim)
+                self._reshape()
+            elif verb == "partition":
+                self.network.end_partition()
+                self._reshape()
+            elif verb in AMOUNT_FAULTS:
+                self._amount(verb, victim, 0.0)
             else:
                 self._strike(UNDO[verb], victim)
         except FaultFailed as error:

@@ -6,25 +6,23 @@ The simulator's knobs have no real counterpart: ``cluster.images`` (simulated im
 behaviour), ``network`` (the link model), ``mutations`` (planted bugs),
 ``cluster.resources`` and ``cluster.labels`` (a host's CPUs, memory and engine
 labels are the machine's), ``cluster.spare`` and the faults ``join``,
-``force-new-cluster``, ``skew``, ``pull-fails`` and ``partition``. Of the rest, a
-fault the carrier has no way to strike (an inventory without that command) is
-refused too.
+``force-new-cluster`` and ``pull-fails``. Of the rest, a fault the carrier has no way
+to strike (an inventory without that command) is refused too.
 """
 
 from __future__ import annotations
 
 from cli.scenario.schema import Scenario, ScenarioError
-from real.scenario.carrier import HOST_FAULTS, Carrier
+from real.scenario.carrier import REAL_FAULTS, Carrier
 from sim.network import LinkModel
 
-#: What undoes a fault that lasts ``for`` a while.
+#: What undoes a fault that lasts ``for`` a while (the faults with an amount undo
+#: themselves with 0; a partition's end is a heal and cuts).
 UNDO = {"crash": "boot", "isolate": "heal", "pause": "resume"}
 WHY = {
     "join": "a spare host joining is not built for real hosts yet",
     "force-new-cluster": "the real client cannot run swarm init --force-new-cluster yet",
-    "skew": "a real host's clock cannot be stepped",
     "pull-fails": "there is no registry: images are loaded on each host",
-    "partition": "only isolate and heal shape a real network here",
 }
 
 
@@ -47,7 +45,7 @@ def refuse_unsupported(scenario: Scenario, carrier: Carrier, who: str) -> None:
         if not step.fault:
             continue
         verb, _, target = step.fault.partition(" ")
-        if verb not in HOST_FAULTS:
+        if verb not in REAL_FAULTS:
             why = WHY.get(verb, "not a fault real hosts have")
             raise ScenarioError(path, step.line, "fault", f"{verb}: {who} cannot do it ({why})")
         host = _host_of(verb, target)
@@ -59,6 +57,10 @@ def refuse_unsupported(scenario: Scenario, carrier: Carrier, who: str) -> None:
 
 
 def _host_of(verb: str, target: str) -> str:
-    """The host a fault names; "" for every host (``heal``, and ``kill web.2``, whose
-    host is known only when it strikes)."""
-    return "" if verb in ("heal", "kill") else target
+    """The host a fault names; "" for every host (``heal``, ``partition``, and ``kill
+    web.2``, whose host is known only when it strikes)."""
+    if verb in ("heal", "kill", "partition"):
+        return ""
+    if verb in ("loss", "duplicate", "delay", "skew"):
+        return target.rpartition(" ")[0]  # before the amount
+    return target

@@ -5,9 +5,15 @@ simulator: ``swarm init`` on the first manager, the others joined, every node Re
 
 Faults: ``crash`` (kill -9 of everything the host runs, a power cut), ``boot``
 (dockerd and the daemon again, which recovers from its WAL), ``restart`` (both),
-``isolate``/``heal`` (nftables rules in the host's namespace), ``pause``/``resume``
+``isolate``/``partition``/``heal`` (nftables rules in the host's namespace: drops on
+its interface, or of what it sends to some hosts' addresses), ``loss``/``duplicate``
+(nftables ``numgen`` drops both ways, ``dup`` of what it sends), ``pause``/``resume``
 (SIGSTOP/SIGCONT of everything the host runs), ``kill`` (SIGKILL of a task's
-container through the host's dockerd, found by its task label).
+container through the host's dockerd, found by its task label), and through the
+daemon's test-only requests (real/testfaults.py) ``delay`` (its transport holds what
+it sends), ``skew`` (its wall clock steps) and ``stall-disk`` (its WAL hangs). The
+daemon forgets those three when it dies: they are asked again when it boots, and a
+paused daemon is asked when it resumes (it could not answer before).
 """
 
 from __future__ import annotations
@@ -17,10 +23,14 @@ from typing import Any
 
 from cli.scenario.schema import Scenario
 from real.agent import labels
+from real.control import ControlError
 from real.scenario import traffic
-from real.scenario.carrier import HOST_FAULTS, FaultFailed
+from real.scenario.carrier import REAL_FAULTS, FaultFailed
+from real.scenario.daemonfaults import DaemonFaults
+from real.scenario.shape import HostShape
+from real.testhosts.firewall import NftError
 from real.testhosts.hosts import TestHost, TestHosts
-from real.testhosts.swarm import ShoalSwarm
+from real.testhosts.swarm import ShoalSwarm, SwarmError
 
 #: Seconds a look waits for a host's dockerd to list its containers.
 DOCKER_SECONDS = 2
@@ -37,6 +47,8 @@ class Testbed:
         self.swarm: ShoalSwarm | None = None
         self.down: set[str] = set()  # crashed by a fault, not booted since
         self.paused: set[str] = set()
+        #: The daemon faults each host should have: (delay, wall offset, stalled).
+        self.daemon_faults: dict[str, DaemonFaults] = {}
         self._docker: dict[str, Any] = {}
 
     # -- life ------------------------------------------------------------------------------
@@ -76,7 +88,7 @@ class Testbed:
     # -- the carrier -----------------------------------------------------------------------
 
     def refusal(self, verb: str, host: str) -> str:
-        return "" if verb in HOST_FAULTS else f"test hosts cannot {verb}"
+        return "" if verb in REAL_FAULTS else f"test hosts cannot {verb}"
 
     def socket(self, host: str) -> str:
         assert self.swarm is not None
@@ -85,9 +97,6 @@ class Testbed:
     def strike(self, verb: str, host: str, task_id: str = "") -> None:
         test_hosts = self.test_hosts
         assert test_hosts is not None
-        if verb == "heal":
-            test_hosts.heal(self._host(host) if host else None)
-            return
         target = self._host(host)
         if verb == "kill":
             self._kill(host, task_id)
@@ -101,21 +110,63 @@ class Testbed:
         elif verb == "boot":
             if host in self.down:
                 self._boot(host)
-        elif verb == "isolate":
-            test_hosts.isolate(target)
         elif verb == "pause":
             test_hosts.pause(target)
             self.paused.add(host)
         elif verb == "resume":
             test_hosts.resume(target)
             self.paused.discard(host)
+            self._ask_daemon(host)
         else:
             raise FaultFailed(f"test hosts cannot {verb}")
+
+    def shape(self, host: str, held: HostShape, wanted: HostShape) -> None:
+        assert self.test_hosts is not None
+        unreachable = [self._host(name) for name in wanted.unreachable]
+        try:
+            self.test_hosts.shape(self._host(host), wanted.isolated, unreachable)
+        except NftError as error:
+            raise FaultFailed(f"nftables on {host}: {error}") from None
+
+    def fault(self, verb: str, host: str, amount: float) -> None:
+        test_hosts = self.test_hosts
+        assert test_hosts is not None
+        if verb in ("loss", "duplicate"):
+            rules = test_hosts.lose if verb == "loss" else test_hosts.duplicate
+            try:
+                rules(self._host(host), amount)
+            except NftError as error:
+                raise FaultFailed(f"{verb} on {host}: {error}") from None
+            return
+        self.daemon_faults[host] = self.daemon_faults.get(host, DaemonFaults()).with_fault(
+            verb, amount
+        )
+        self._ask_daemon(host, verb)
+
+    def _ask_daemon(self, host: str, only: str = "") -> None:
+        """Ask ``host``'s daemon for the faults it should have (``only`` that one),
+        unless it cannot answer now (down or paused: it is asked when it can)."""
+        faults = self.daemon_faults.get(host)
+        if faults is None or host in self.down or host in self.paused:
+            return
+        assert self.swarm is not None
+        for verb, amount in faults.requests(only):
+            try:
+                self.swarm.test_fault(self._host(host), verb, amount)
+            except ControlError as error:
+                raise FaultFailed(f"{verb} on {host}: {error}") from None
 
     def _boot(self, host: str) -> None:
         assert self.test_hosts is not None
         self.test_hosts.restart(self._host(host))
         self.down.discard(host)
+        if host in self.daemon_faults:  # a new process has none of them yet
+            assert self.swarm is not None
+            try:
+                self.swarm.start_daemon(self._host(host))  # (running: waits for its socket)
+            except SwarmError as error:
+                raise FaultFailed(f"{host}'s daemon did not come back: {error}") from None
+            self._ask_daemon(host)
 
     def containers_on(self, host: str) -> int | None:
         if host in self.down:

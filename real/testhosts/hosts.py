@@ -7,6 +7,8 @@
         daemon = hosts.spawn(h1, ["shoal", "daemon", ...], name="shoal")
         hosts.cut(h1, h2)        # h1 cannot reach h2; h2 still reaches h1
         hosts.isolate(h3)        # h3 cut off both ways
+        hosts.lose(h2, 0.2)      # a fifth of h2's packets lost, in and out
+        hosts.duplicate(h2, 0.1) # a tenth of what h2 sends arrives twice
         hosts.heal()             # every network fault gone
         hosts.crash(h2)          # kill -9 everything h2 runs (daemon, dockerd, containers)
         hosts.restart(h2)        # dockerd and the spawned commands again
@@ -245,6 +247,19 @@ class TestHosts(Scoped):
         """Both ways between two hosts."""
         self.cut(a, b)
         self.cut(b, a)
+
+    def shape(self, host: TestHost, isolated: bool, unreachable: Sequence[TestHost]) -> None:
+        """Exactly this much of the network for ``host``: cut off from everyone, or
+        unable to send to ``unreachable`` (its loss and duplication stay as they are)."""
+        self._firewall(host).shape(isolated, [peer.address for peer in unreachable])
+
+    def lose(self, host: TestHost, share: float) -> None:
+        """Drop ``share`` (0 to 1) of the packets in and out of ``host`` (0: none)."""
+        self._firewall(host).lose(share)
+
+    def duplicate(self, host: TestHost, share: float) -> None:
+        """Send ``share`` (0 to 1) of ``host``'s outgoing packets twice (0: none)."""
+        self._firewall(host).duplicate_sent(share)
 
     def heal(self, host: TestHost | None = None) -> None:
         """Remove the network faults of ``host`` (of every host if None)."""

@@ -38,6 +38,34 @@ for _ in range(int(sys.argv[3])):
 """
 
 
+_COUNT = """
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind((sys.argv[1], int(sys.argv[2])))
+s.settimeout(float(sys.argv[3]))
+print("ready", flush=True)
+count = 0
+try:
+    while True:
+        s.recvfrom(512)
+        count += 1
+except TimeoutError:
+    pass
+print(count, flush=True)
+"""
+
+_BURST = """
+import socket, sys, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+for _ in range(int(sys.argv[3])):
+    try:
+        s.sendto(b"probe", (sys.argv[1], int(sys.argv[2])))
+    except OSError:
+        pass  # a dropped packet in output may surface as EPERM: that is the loss
+    time.sleep(0.001)
+"""
+
+
 def ping(src: TestHost, address: str, count: int = 1, wait: int = 1) -> bool:
     """Whether ``src`` gets an ICMP echo reply from ``address`` (both directions work)."""
     done = src.run([BUSYBOX, "ping", "-c", str(count), "-W", str(wait), address], timeout=30)
@@ -66,3 +94,28 @@ def udp_delivers(
             receiver.kill()
             receiver.wait()
     return receiver.returncode == 0 and out.split()[:1] == [src.address]
+
+
+def udp_arrivals(src: TestHost, dst: TestHost, address: str, sends: int, port: int = 47998) -> int:
+    """How many of ``sends`` UDP datagrams from ``src`` to ``address`` (``dst``'s own,
+    or its loopback) ``dst`` receives: fewer under loss, more under duplication. The
+    receiver stops once nothing has come for a second."""
+    receiver = subprocess.Popen(
+        dst.command([sys.executable, "-c", _COUNT, address, str(port), "1.0"]),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert receiver.stdout is not None
+        if receiver.stdout.readline().strip() != "ready":
+            raise RuntimeError(f"UDP counter on {dst.name} failed: {receiver.communicate()[1]}")
+        src.run([sys.executable, "-c", _BURST, address, str(port), str(sends)], timeout=60)
+        out, err = receiver.communicate(timeout=30)
+    finally:
+        if receiver.poll() is None:
+            receiver.kill()
+            receiver.wait()
+    if receiver.returncode != 0:
+        raise RuntimeError(f"UDP counter on {dst.name} failed: {err}")
+    return int(out.strip())

@@ -24,9 +24,11 @@ import sys
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from real.agent.images import ensure_busybox_image
 from real.control import SOCKET_NAME, ControlClient, ControlError
+from real.testfaults import FLAG, TEST_FAULT
 from real.testhosts.hosts import TestHost, TestHosts
 from real.testhosts.procs import Proc
 
@@ -110,6 +112,7 @@ class ShoalSwarm:
                 host.docker_url,
                 "--netns-prefix",
                 f"{host.netns}-",
+                FLAG,  # the scenario's delay, skew and stall-disk (real/testfaults.py)
             ]
             env = {"PYTHONPATH": str(ROOT)}
             hostname = self.hostnames.get(host.name, host.name)
@@ -206,6 +209,19 @@ class ShoalSwarm:
         finally:
             client.close()
         return dict(reply.value) if reply.ok and isinstance(reply.value, dict) else {}
+
+    def test_fault(self, name: str | TestHost, fault: str, amount: float) -> dict[str, Any]:
+        """A test-only fault on the host's daemon (real/testfaults.py; ``amount`` 0
+        ends it): its fault state and wall clock afterwards. A refusal raises
+        :class:`ControlError`."""
+        client = self.control(name, 10.0)
+        try:
+            reply = client.call(TEST_FAULT, {"fault": fault, "amount": amount})
+        finally:
+            client.close()
+        if not reply.ok:
+            raise ControlError(reply.error)
+        return dict(reply.value)
 
     def token(self, manager: str | TestHost, role: str) -> str:
         return self.must(manager, "swarm", "join-token", "-q", role).strip()

@@ -58,6 +58,7 @@ from real.tls import (
     client_hello_server_name,
     identity_of_der,
 )
+from real.transport.delay import DelayLine
 from real.transport.frames import (
     JOIN_FRAME,
     MAX_FRAME,
@@ -131,6 +132,8 @@ class Transport:
         self._listener: socket.socket | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._writers: set[asyncio.StreamWriter] = set()
+        #: What is sent waits this long first (``delay HOST 50ms`` on test hosts).
+        self.delay = DelayLine()
 
     def _use(self, credentials: Credentials) -> None:
         self.credentials = credentials
@@ -184,6 +187,7 @@ class Transport:
         return port
 
     async def close(self) -> None:
+        self.delay.close()
         if self._listener is not None:
             self._listener.close()
             self._listener = None
@@ -205,13 +209,16 @@ class Transport:
     # -- sending ---------------------------------------------------------------------------
 
     def send(self, target: str, message: ClusterMessage) -> None:
-        """Queue ``message`` for ``target``; never waits. Dropped and counted when the
-        peer's queue is full."""
+        """Queue ``message`` for ``target`` (after :attr:`delay`, if a test set one);
+        never waits. Dropped and counted when the peer's queue is full."""
         data = encode_message(message)
         self.stats["queued"] += 1
         if isinstance(message, (JoinAccepted, JoinRefused)):
             self._answer_join(target, data)
             return
+        self.delay.put(lambda: self._enqueue(target, message, data))
+
+    def _enqueue(self, target: str, message: ClusterMessage, data: bytes) -> None:
         link = self._links.get(target)
         if link is None:
             link = Link(

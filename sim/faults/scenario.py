@@ -13,8 +13,17 @@ pause, a host's clock and the network's shape (the host faults ``crash``, ``boot
 - ``skew manager-2 +40s``: the host's wall clock steps 40 s ahead (``-2m`` behind);
   with ``for``, it steps back onto its own course after;
 - ``partition majority-ring``: every host hears a majority, no two the same one
-  (Jepsen's majorities-ring, drawn from the run's seed); ``heal`` or ``for`` ends it.
-  A partition and the runner's isolations replace one another's graph.
+  (Jepsen's majorities-ring, drawn from the run's seed); ``partition halves``: two
+  halves that cannot talk (the smaller first: Jepsen's random halves); ``partition
+  bridge``: two halves and one host that talks to both; ``heal`` or ``for`` ends it.
+  A partition and the runner's isolations replace one another's graph;
+- ``loss manager-2 20%``: a fifth of what the host sends, and of what is sent to
+  it, is lost; ``duplicate worker-1 10%``: a tenth of what it sends arrives twice;
+  ``delay worker-1 50ms``: what it sends arrives 50 ms later (one way, as the real
+  daemon's transport delays its sends). ``heal`` or ``for`` ends them; the draws come
+  from the network's own fault stream (``network/hosts``);
+- ``stall-disk manager-1``: the host's disk finishes no fsync (the writes wait, and
+  with them everything the node sends after them) until ``for`` ends the stall.
 
 :func:`check` reads a fault's text when the file is loaded (a mistake is named
 there); :class:`ScenarioFaults` carries it out in a running world.
@@ -24,8 +33,10 @@ from __future__ import annotations
 
 import random
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
+
+import networkx as nx
 
 from core.model.duration import DurationError, parse_duration
 from core.model.node import Node
@@ -34,17 +45,33 @@ from core.model.task import Task
 from core.store import MemoryStore
 from core.tasks.states import TaskState
 from sim.faults import topology
+from sim.network import NO_FAULT
 
 if TYPE_CHECKING:
     from sim.cluster import ClusterHost, ClusterWorld
 
 #: The fault words this module reads, and those that may last ``for`` a while.
-VERBS = ("kill", "pull-fails", "pause", "resume", "skew", "partition")
-LASTING = ("pull-fails", "pause", "skew", "partition")
-PARTITIONS = ("majority-ring",)
+VERBS = (
+    "kill",
+    "pull-fails",
+    "pause",
+    "resume",
+    "skew",
+    "partition",
+    "loss",
+    "duplicate",
+    "delay",
+    "stall-disk",
+)
+LASTING = ("pull-fails", "pause", "skew", "partition", "loss", "duplicate", "delay", "stall-disk")
+#: The faults on one host's links, which ``heal`` ends with the partitions.
+LINK_FAULTS = ("loss", "duplicate", "delay")
+PARTITIONS = ("majority-ring", "halves", "bridge")
 SKEW_MAX_SECONDS = 86400.0 * 365
+DELAY_MAX_SECONDS = 60.0
 
 _PULL = re.compile(r"(?P<image>\S+) on (?P<host>\S+)")
+_PERCENT = re.compile(r"(?P<number>[0-9]+(?:\.[0-9]+)?)%")
 _TASK = re.compile(r"(?P<service>[A-Za-z0-9][A-Za-z0-9_-]*)\.(?P<where>\S+)")
 
 
@@ -87,6 +114,16 @@ def read(text: str, hosts: list[str]) -> Fault:
         if rest not in PARTITIONS:
             raise ValueError(f"partition needs a shape: {', '.join(PARTITIONS)}")
         return Fault(verb, argument=rest)
+    if verb in ("loss", "duplicate"):
+        host, _, amount = rest.rpartition(" ")
+        share = _share(verb, amount)  # first: without one, the host is the amount
+        return Fault(verb, _host(host, hosts, verb), str(share))
+    if verb == "delay":
+        host, _, amount = rest.rpartition(" ")
+        seconds = _delay_seconds(amount)
+        return Fault(verb, _host(host, hosts, verb), str(seconds))
+    if verb == "stall-disk":
+        return Fault(verb, _host(rest, hosts, verb))
     raise ValueError(f"unknown fault {verb!r}")
 
 
@@ -121,6 +158,43 @@ def _skew_seconds(text: str) -> float:
     return sign * seconds
 
 
+def _share(verb: str, text: str) -> float:
+    """``20%``, ``0.5%``: a share of the packets, as a fraction in (0, 1]."""
+    match = _PERCENT.fullmatch(text)
+    share = float(match["number"]) / 100 if match is not None else 0.0
+    if not 0.0 < share <= 1.0:
+        raise ValueError(
+            f"{verb} needs a host and a percentage above 0 and at most 100% "
+            f"({verb} worker-1 20%), not {text!r}"
+        )
+    return share
+
+
+def _delay_seconds(text: str) -> float:
+    """``50ms``, ``1s``: how much later a host's messages arrive, in seconds."""
+    try:
+        seconds = parse_duration(text) / 1e9
+    except (ValueError, DurationError):
+        seconds = 0.0
+    if not 0.0 < seconds <= DELAY_MAX_SECONDS:
+        raise ValueError(
+            f"delay needs a host and a duration above 0 and at most {DELAY_MAX_SECONDS:g}s "
+            f"(delay worker-1 50ms), not {text!r}"
+        )
+    return seconds
+
+
+def partition_graph(shape: str, names: list[str], rng: random.Random) -> nx.DiGraph:
+    """The links that still carry packets under ``partition SHAPE`` (one of
+    :data:`PARTITIONS`) over the hosts ``names``, drawn from ``rng`` (the simulator's
+    and the real runner's ``scenario`` stream, so one seed draws one shape in both)."""
+    if shape == "halves":
+        return topology.random_halves(names, rng)[0]
+    if shape == "bridge":
+        return topology.bridge(names, rng)[0]
+    return topology.majorities_ring(names, rng)
+
+
 class FaultFailed(Exception):
     """The fault could not strike (no such task running, no leader to pause): the
     scenario's step fails with this message."""
@@ -142,7 +216,7 @@ class ScenarioFaults:
         if fault.verb == "kill":
             return self._kill(fault.argument)
         if fault.verb == "partition":
-            world.network.set_graph(topology.majorities_ring(world.names, self.rng))
+            world.network.set_graph(partition_graph(fault.argument, world.names, self.rng))
             return fault.argument
         host = self._host(fault.host)
         if fault.verb == "pull-fails":
@@ -153,6 +227,10 @@ class ScenarioFaults:
             host.resume()
         elif fault.verb == "skew":
             host.skew_clock(float(fault.argument))
+        elif fault.verb in LINK_FAULTS:
+            self._link_fault(host.name, fault.verb, float(fault.argument))
+        elif fault.verb == "stall-disk":
+            host.disk.stall()
         return host.name
 
     def undo(self, text: str, victim: str) -> None:
@@ -167,6 +245,24 @@ class ScenarioFaults:
             world.hosts[victim].resume()
         elif fault.verb == "skew":
             world.hosts[victim].reset_clock()
+        elif fault.verb in LINK_FAULTS:
+            self._link_fault(victim, fault.verb, 0.0)
+        elif fault.verb == "stall-disk":
+            world.hosts[victim].disk.unstall()
+
+    def heal_links(self) -> None:
+        """``heal``: every host's loss, duplication and delay end."""
+        network = self.world.network
+        for host in sorted(network.host_faults):
+            network.set_host_fault(host, NO_FAULT)
+
+    def _link_fault(self, host: str, verb: str, amount: float) -> None:
+        """Set one of ``host``'s link faults (loss, duplicate or delay) to ``amount``."""
+        network = self.world.network
+        if network.fault_rng is None:
+            network.fault_rng = self.world.streams.child("network/hosts")
+        fault = replace(network.host_faults.get(host, NO_FAULT), **{verb: amount})
+        network.set_host_fault(host, fault)
 
     def _host(self, name: str) -> ClusterHost:
         world = self.world

@@ -211,7 +211,7 @@ def test_majority_ring_every_host_hears_a_majority_but_no_two_the_same() -> None
         ("pause", "pause needs a host"),
         ("skew worker-1", "skew needs a host and a signed duration"),
         ("skew worker-1 +40x", "skew needs a host and a signed duration"),
-        ("partition halves", "partition needs a shape: majority-ring"),
+        ("partition thirds", "partition needs a shape: majority-ring, halves, bridge"),
         ("explode worker-1", "kill, pull-fails, pause, resume, skew, partition"),
     ],
 )

@@ -67,6 +67,8 @@ def failed(report: dict[str, Any]) -> list[dict[str, Any]]:
         SCENARIOS.parent / "secret-scoping.yml",
         # a compose file deployed, redeployed over a change by hand, and removed
         SCENARIOS.parent / "stack-deploy.yml",
+        # loss, duplication, delay, a clock step, a stalled disk and a majorities ring
+        SCENARIOS.parent / "host-nemeses.yml",
     ],
     ids=lambda path: path.stem,
 )
@@ -99,18 +101,18 @@ def test_a_fault_test_hosts_cannot_do_is_refused_before_any_host_is_built(
 ) -> None:
     built: list[str] = []
     monkeypatch.setattr(testbed, "TestHosts", lambda *a, **k: built.append("built"))
-    path = tmp_path / "skew.yml"
+    path = tmp_path / "pull.yml"
     path.write_text(
         "cluster: {managers: 1, workers: 1}\n"
         "steps:\n"
-        "  - {at: 0s, run: service create --name web local/busybox:1}\n"
-        "  - {at: 5s, fault: skew manager-1 +40s}\n"
+        "  - {at: 0s, fault: loss manager-1 20%, for: 2s}\n"  # built: no refusal
+        "  - {at: 5s, fault: pull-fails busybox:2 on manager-1}\n"
         "expect:\n"
         "  by: [{at: 10s, check: service web running 1/1}]\n"
     )
     assert main(["real", "run", str(path)]) == 1
     err = capsys.readouterr().err
-    assert f"{path}:4: fault: skew: test hosts cannot do it" in err
+    assert f"{path}:4: fault: pull-fails: test hosts cannot do it (there is no registry" in err
     assert "Traceback" not in err
     assert built == []
 
