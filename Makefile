@@ -30,12 +30,12 @@ typecheck: $(STAMP)
 guard: $(STAMP)
 	$(BIN)/python -m tests.rule1.ast_guard core
 
-# Four workers on two cores: the real-mode tests spend most of their time waiting on
+# Five workers on two cores: the real-mode tests spend most of their time waiting on
 # test hosts (11.6 min of CPU in a 20.5 min run with two workers), so more of them
 # overlap; work stealing keeps an idle worker from watching another's queue of long
-# real-mode runs. PYTEST_WORKERS overrides the count.
+# real-mode runs (scenarios of up to 125 s of wall time each). PYTEST_WORKERS overrides the count.
 pytest: $(STAMP)
-	HYPOTHESIS_PROFILE=$${HYPOTHESIS_PROFILE:-ci} $(BIN)/python -m pytest -n $${PYTEST_WORKERS:-4} --dist worksteal -q --durations=25
+	HYPOTHESIS_PROFILE=$${HYPOTHESIS_PROFILE:-ci} $(BIN)/python -m pytest -n $${PYTEST_WORKERS:-5} --dist worksteal -q --durations=25
 
 test: lint typecheck guard pytest
 

@@ -9,7 +9,8 @@ orchestrator, polled every ``--poll`` seconds, from each command until:
   SIGKILL``) has 60 tasks Running;
 - ``scale_120``: scaled to 120, 120 Running;
 - ``update_120``: its image updated (``local/busybox:2``, ``--update-parallelism 10``):
-  the service's UpdateStatus is ``completed``;
+  the service's UpdateStatus is ``completed`` (``update_slots``: where each slot's
+  update spent its time, from the tasks' own stamps);
 - ``worker_down`` and ``tasks_back``: h3 crashed (kill -9 of its daemon, dockerd and
   containers): h3 Down, and 120 tasks Running on h1 and h2.
 
@@ -41,6 +42,7 @@ from real_converge import (  # type: ignore[import-not-found]
     settle,
     wait_for,
 )
+from update_slots import slot_times  # type: ignore[import-not-found]
 
 from cli.commands.language import parse
 from cli.commands.run import execute
@@ -131,7 +133,9 @@ class Orchestrator:
         return str(ids[VICTIM])
 
 
-def one_round(bench: Bench, who: Orchestrator, poll: float) -> dict[str, float]:
+def one_round(
+    bench: Bench, who: Orchestrator, poll: float, slots: list[dict[str, float]]
+) -> dict[str, float]:
     bench.rounds += 1
     name = f"peer-{who.name}-{bench.rounds}"
     figures: dict[str, float] = {}
@@ -151,6 +155,7 @@ def one_round(bench: Bench, who: Orchestrator, poll: float) -> dict[str, float]:
     timed("create_60", create, lambda: who.running(service) >= 60)
     timed("scale_120", lambda: who.scale(service, 120), lambda: who.running(service) >= 120)
     timed("update_120", lambda: who.update(service), lambda: who.updated(service))
+    slots.append(slot_times(who.tasks(service)))
     settle()
     start = time.monotonic()
     bench.hosts.crash(bench.hosts[VICTIM])
@@ -186,11 +191,12 @@ def main(argv: list[str] | None = None) -> int:
     modes = [args.only] if args.only else ["docker", "shoal"]
     bench_args = argparse.Namespace(replicas=60, poll=args.poll, floor_threads=4, floor="sdk")
     samples: dict[str, dict[str, list[float]]] = {m: {f: [] for f in FIGURES} for m in modes}
+    slots: dict[str, list[dict[str, float]]] = {m: [] for m in modes}
     try:
         with bench_on_hosts(bench_args) as bench:
             for n in range(args.rounds):
                 for mode in modes[n % len(modes) :] + modes[: n % len(modes)]:
-                    figures = one_round(bench, Orchestrator(bench, mode), args.poll)
+                    figures = one_round(bench, Orchestrator(bench, mode), args.poll, slots[mode])
                     print(f"real_peer_timings: {mode} {figures}", file=sys.stderr, flush=True)
                     for figure, value in figures.items():
                         samples[mode][figure].append(value)
@@ -213,6 +219,7 @@ def main(argv: list[str] | None = None) -> int:
         "min_s": {m: {f: min(v) for f, v in figs.items()} for m, figs in samples.items()},
         "max_s": {m: {f: max(v) for f, v in figs.items()} for m, figs in samples.items()},
         "samples": samples,
+        "update_slots": slots,
     }
     text = json.dumps(out, indent=2)
     if args.out:

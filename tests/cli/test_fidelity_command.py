@@ -232,18 +232,22 @@ def test_what_real_mode_cannot_run_is_refused_as_real_run_refuses_it_before_any_
 ) -> None:
     built: list[str] = []
     monkeypatch.setattr(testbed, "TestHosts", lambda *a, **k: built.append("built"))
-    path = tmp_path / "skew.yml"
-    path.write_text(SMALL.replace("fault: crash worker-2, for: 5s", "fault: skew manager-1 +40s"))
+    path = tmp_path / "pull.yml"
+    path.write_text(
+        SMALL.replace("fault: crash worker-2, for: 5s", "fault: pull-fails nginx on worker-1")
+    )
     status, _, err = fidelity(capsys, str(path))
     assert status == 1
-    assert err.strip() == f"Error: {path}:7: fault: skew: test hosts cannot do it ({_why_skew()})"
+    assert err.strip() == (
+        f"Error: {path}:7: fault: pull-fails: test hosts cannot do it ({_why('pull-fails')})"
+    )
     assert built == []
 
 
-def _why_skew() -> str:
+def _why(verb: str) -> str:
     from real.scenario.support import WHY
 
-    return WHY["skew"]
+    return WHY[verb]
 
 
 class FakeHosts:

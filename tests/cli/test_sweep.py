@@ -244,6 +244,8 @@ def test_a_seed_whose_second_run_differs_breaks_the_determinism_check(
         format="table",
         no_progress=True,
         connect_timeout=5.0,
+        calibration=None,
+        one_machine=False,
     )
     out, err = StringIO(), StringIO()
     assert sim_sweep.main(args, out, err, work=planted_nondeterminism) == 2
@@ -289,6 +291,8 @@ def test_a_worker_that_dies_stops_the_sweep_with_one_line(scenario: Path, tmp_pa
         format="table",
         no_progress=True,
         connect_timeout=5.0,
+        calibration=None,
+        one_machine=False,
     )
     died = r"^a local worker process died \(killed, or out of memory\?\)"
     with pytest.raises(ShoalError, match=died):

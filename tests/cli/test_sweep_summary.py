@@ -103,10 +103,10 @@ def test_a_chunk_parses_its_scenario_once_per_process_and_records_a_crash(
     chunk_module.scenario.cache_clear()
     real_run = chunk_module.run
 
-    def run(scenario: Any, seed: int) -> Report:
+    def run(scenario: Any, seed: int, **options: Any) -> Report:
         if seed == 2:
             raise KeyError("boom")
-        return real_run(scenario, seed)
+        return real_run(scenario, seed, **options)
 
     monkeypatch.setattr(chunk_module, "run", run)
     records = chunk_module.run_chunk(plan.Chunk(TINY, "tiny.yml", (1, 2, 3)))
