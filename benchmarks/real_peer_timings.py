@@ -28,10 +28,12 @@ import json
 import os
 import random
 import statistics
+import subprocess
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from real_converge import (  # type: ignore[import-not-found]
     VICTIM,
@@ -86,22 +88,31 @@ class Orchestrator:
         return str(service.id)
 
     def scale(self, service: str, replicas: int) -> None:
-        if self.name == "shoal":
-            self.command(f"service scale -d {service}={replicas}")
-        else:
-            self.bench.docker["h1"].services.get(service).scale(replicas)
+        self.cli(f"service scale -d {service}={replicas}")
 
     def update(self, service: str) -> None:
-        if self.name == "shoal":
-            self.command(
-                f"service update -d --image {SECOND_IMAGE} --update-parallelism 10 {service}"
-            )
-        else:
-            import docker
+        self.cli(f"service update -d --image {SECOND_IMAGE} --update-parallelism 10 {service}")
 
-            self.bench.docker["h1"].services.get(service).update(
-                image=SECOND_IMAGE, update_config=docker.types.UpdateConfig(parallelism=10)
-            )
+    def cli(self, line: str) -> None:
+        """The command as a user types it: shoal's, or the docker CLI on h1's dockerd
+        (docker-py's ``scale`` sends the spec back changed, which rolls every task)."""
+        if self.name == "shoal":
+            self.command(line)
+            return
+        words = line.split()
+        if words[:2] == ["service", "update"]:
+            words.insert(2, "--no-resolve-image")  # no registry to resolve a digest from
+        argv = ["docker", "-H", self.bench.hosts["h1"].docker_url, *words]
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
+        if done.returncode != 0:
+            raise BenchError(f"docker {line}: {done.stderr.strip()}")
+
+    def tasks(self, service: str) -> list[dict[str, Any]]:
+        """The service's tasks as Docker's JSON."""
+        if self.name == "docker":
+            return list(self.bench.docker["h1"].api.tasks(filters={"service": service}))
+        reply = self.bench.call("TaskList", {"service": service})
+        return [t.to_json() for t in reply.value or ()] if reply.ok else []
 
     def updated(self, service: str) -> bool:
         if self.name == "shoal":
