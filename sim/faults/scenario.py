@@ -108,8 +108,9 @@ def read(text: str, hosts: list[str]) -> Fault:
     if verb in ("pause", "resume"):
         return Fault(verb, _host(rest, hosts, verb))
     if verb == "skew":
-        host, _, amount = rest.partition(" ")
-        return Fault(verb, _host(host, hosts, verb), str(_skew_seconds(amount)))
+        host, _, amount = rest.rpartition(" ")  # the host may be 'a worker'
+        seconds = _skew_seconds(amount)  # first: without one, the host is the amount
+        return Fault(verb, _host(host, hosts, verb), str(seconds))
     if verb == "partition":
         if rest not in PARTITIONS:
             raise ValueError(f"partition needs a shape: {', '.join(PARTITIONS)}")

@@ -200,6 +200,13 @@ def test_majority_ring_every_host_hears_a_majority_but_no_two_the_same() -> None
 # -- the language -----------------------------------------------------------------------------
 
 
+def test_a_skew_may_strike_a_worker_drawn_from_the_seed() -> None:
+    from sim.faults.scenario import read
+
+    fault = read("skew a worker +40s", ["manager-1", "worker-1"])
+    assert (fault.verb, fault.host, fault.argument) == ("skew", "a worker", "40.0")
+
+
 @pytest.mark.parametrize(
     ("fault", "problem"),
     [
