@@ -26,6 +26,7 @@ except TimeoutError:
 print(peer[0], data.decode(), flush=True)
 """
 
+# argv: address, port, how many, seconds between two sends
 _SEND = """
 import socket, sys, time
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -33,8 +34,8 @@ for _ in range(int(sys.argv[3])):
     try:
         s.sendto(b"probe", (sys.argv[1], int(sys.argv[2])))
     except OSError:
-        pass  # a dropped packet in output may surface as EPERM: that is the cut
-    time.sleep(0.05)
+        pass  # a packet dropped in output may surface as EPERM: that is the fault
+    time.sleep(float(sys.argv[4]))
 """
 
 
@@ -52,17 +53,6 @@ try:
 except TimeoutError:
     pass
 print(count, flush=True)
-"""
-
-_BURST = """
-import socket, sys, time
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-for _ in range(int(sys.argv[3])):
-    try:
-        s.sendto(b"probe", (sys.argv[1], int(sys.argv[2])))
-    except OSError:
-        pass  # a dropped packet in output may surface as EPERM: that is the loss
-    time.sleep(0.001)
 """
 
 
@@ -87,7 +77,8 @@ def udp_delivers(
         assert receiver.stdout is not None
         if receiver.stdout.readline().strip() != "ready":
             raise RuntimeError(f"UDP receiver on {dst.name} failed: {receiver.communicate()[1]}")
-        src.run([sys.executable, "-c", _SEND, dst.address, str(port), str(sends)], timeout=30)
+        argv = [sys.executable, "-c", _SEND, dst.address, str(port), str(sends), "0.05"]
+        src.run(argv, timeout=30)
         out, _ = receiver.communicate(timeout=window + 10)
     finally:
         if receiver.poll() is None:
@@ -110,7 +101,7 @@ def udp_arrivals(src: TestHost, dst: TestHost, address: str, sends: int, port: i
         assert receiver.stdout is not None
         if receiver.stdout.readline().strip() != "ready":
             raise RuntimeError(f"UDP counter on {dst.name} failed: {receiver.communicate()[1]}")
-        src.run([sys.executable, "-c", _BURST, address, str(port), str(sends)], timeout=60)
+        src.run([sys.executable, "-c", _SEND, address, str(port), str(sends), "0.001"], timeout=60)
         out, err = receiver.communicate(timeout=30)
     finally:
         if receiver.poll() is None:
