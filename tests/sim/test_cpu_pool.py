@@ -77,3 +77,16 @@ def test_busy_seconds_count_the_work_done() -> None:
 def test_a_pool_needs_cores() -> None:
     with pytest.raises(ValueError, match="needs cores"):
         CpuPool(simpy.Environment(), 0)
+
+
+def test_a_job_may_keep_more_than_one_core_busy_up_to_its_cap() -> None:
+    env = simpy.Environment()
+    pool = CpuPool(env, 2, job_cores=1.5)
+    done: list[float] = []
+    pool.run(0.3, lambda: done.append(float(env.now)))
+    env.run()
+    assert done == [pytest.approx(0.2)]  # 0.3 s of work on 1.5 cores
+    pool.run(0.3, lambda: done.append(float(env.now)))
+    pool.run(0.3, lambda: done.append(float(env.now)))
+    env.run()
+    assert done[1:] == [pytest.approx(0.5)] * 2  # two jobs: a core each, not 1.5
