@@ -23,14 +23,14 @@ expect:
   by:
     - {at: 3s, check: service web running 3/3}
   at:
-    - {at: 15s, check: service web running 3/3}
-duration: 16s
+    - {at: 28s, check: service web running 3/3}
+duration: 29s
 """
 EXPECTATIONS = [
     "always: raft safety",
     "always: task invariants",
     "by 3s: service web running 3/3",
-    "at 15s: service web running 3/3",
+    "at 28s: service web running 3/3",
 ]
 
 
