@@ -40,8 +40,10 @@ from core.manager.mutations import NO_MUTATIONS, ManagerMutations
 from core.manager.objects_api import default_ingress
 from core.manager.requests import (
     ALREADY_IN_SWARM,
+    JOIN_RETRY_SECONDS,
     NOT_A_MANAGER,
     NOT_IN_SWARM,
+    NOT_THE_LEADER,
     REQUEST_TIMEOUT_SECONDS,
     WORKER_NOT_MANAGER,
     ApiError,
@@ -134,6 +136,7 @@ AgentMessage = Register | Heartbeat | StatusReport | LogReply
 SESSION_MESSAGES = (Register, Heartbeat, StatusReport, LogReply, RenewCertificate)
 #: The deadline key of the certificate renewal timer (request ids never look like it).
 RENEWAL_TIMER = "$certificate-renewal"
+JOIN_RETRY_TIMER = "$join-retry"
 #: How long a renewal request waits for its answer before it is sent again.
 RENEWAL_RETRY_SECONDS = 60.0
 
@@ -160,6 +163,8 @@ class PendingJoin:
     key_pem: bytes = b""
     csr_pem: bytes = b""
     root: RootCA | None = None
+    #: the manager asked last while none led (asked again on JOIN_RETRY_TIMER)
+    waiting_on: str = ""
 
 
 @dataclass(slots=True)
@@ -285,6 +290,11 @@ class SwarmNode:
         for request_id in self.deadlines.pop_due(mono):
             if request_id == RENEWAL_TIMER:
                 self._renew()
+                continue
+            if request_id == JOIN_RETRY_TIMER:
+                self._ask_again()
+                continue
+            if self._join_timed_out(request_id):
                 continue
             if request_id in self.leaving:
                 self.leaving.discard(request_id)
@@ -660,9 +670,7 @@ class SwarmNode:
             self.out.messages.append((source, JoinRefused(NOT_A_MANAGER)))
         elif not root:
             leader = manager.leader_host
-            self.out.messages.append(
-                (source, JoinRefused("this manager is not the leader", leader))
-            )
+            self.out.messages.append((source, JoinRefused(NOT_THE_LEADER, leader)))
         else:
             self.out.messages.append((source, RootCAReply(root)))
 
@@ -684,6 +692,27 @@ class SwarmNode:
 
     def _join_request(self, pending: PendingJoin) -> JoinRequest:
         return JoinRequest(self.host, pending.token, self.description, pending.csr_pem)
+
+    def _join_ask(self, pending: PendingJoin) -> RootCARequest | JoinRequest:
+        """The join's next question: the root until it is trusted, then the CSR."""
+        return self._join_request(pending) if pending.root is not None else RootCARequest(self.host)
+
+    def _ask_again(self) -> None:
+        """The manager that had no leader is asked again (a join whose request has
+        timed out is over and asks nothing)."""
+        pending = self.pending_join
+        if pending is not None and pending.waiting_on and pending.request_id in self.requests:
+            self.out.messages.append((pending.waiting_on, self._join_ask(pending)))
+
+    def _join_timed_out(self, request_id: str) -> bool:
+        """A join that timed out while waiting for a leader says so in Docker's words
+        for a swarm without one; any other join that timed out is just late."""
+        pending = self.pending_join
+        if pending is None or pending.request_id != request_id or not pending.waiting_on:
+            return False
+        self.deadlines.cancel(JOIN_RETRY_TIMER)
+        self._join_failed(request_id, no_leader().message)
+        return True
 
     def _join_failed(self, request_id: str, error: str) -> None:
         self.pending_join = None
@@ -707,12 +736,11 @@ class SwarmNode:
         request_id = pending.request_id
         if isinstance(message, JoinRefused):
             if message.leader and message.leader != source:
-                ask = (
-                    self._join_request(pending)
-                    if pending.root is not None
-                    else RootCARequest(self.host)
-                )
-                self.out.messages.append((message.leader, ask))
+                self.out.messages.append((message.leader, self._join_ask(pending)))
+                return
+            if message.error == NOT_THE_LEADER:
+                pending.waiting_on = source  # an election is under way: ask again
+                self.deadlines.arm(JOIN_RETRY_TIMER, self.mono + JOIN_RETRY_SECONDS)
                 return
             self._join_failed(request_id, message.error)
             return

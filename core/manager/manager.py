@@ -27,7 +27,7 @@ from core.errors import ShoalError
 from core.manager.api import Answer, ApiContext, Gather, Write, handle
 from core.manager.leader import Leadership
 from core.manager.mutations import NO_MUTATIONS, ManagerMutations
-from core.manager.requests import ApiError
+from core.manager.requests import NOT_THE_LEADER, ApiError
 from core.messages import (
     CertificateIssued,
     ClusterMessage,
@@ -208,7 +208,7 @@ class Manager:
         certificate for the role its token grants."""
         leadership = self.leadership
         if leadership is None:
-            answer(JoinRefused("this manager is not the leader", self.leader_host))
+            answer(JoinRefused(NOT_THE_LEADER, self.leader_host))
             return
         cluster = self.cluster()
         tokens = cluster.join_tokens if cluster is not None else None

@@ -34,6 +34,12 @@ ALREADY_IN_SWARM = (
     "and join another one."
 )
 NOT_IN_SWARM = "This node is not part of a swarm"
+#: A manager's answer to a join while it does not lead. With a leader to name the
+#: joiner asks that one; without (an election under way) it asks again after
+#: JOIN_RETRY_SECONDS, until the join's request times out, as swarmkit's node keeps
+#: asking for its certificate until dockerd's join gives up.
+NOT_THE_LEADER = "this manager is not the leader"
+JOIN_RETRY_SECONDS = 1.0
 
 
 class ApiError(ShoalError):

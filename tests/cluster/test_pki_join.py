@@ -15,6 +15,7 @@ from core.ca.errors import CAMismatch
 from core.ca.root import create_root_ca
 from core.ca.tokens import join_token, parse_join_token
 from core.ca.verify import verify_node_certificate
+from core.manager.requests import REQUEST_TIMEOUT_SECONDS
 from core.model.cluster import Cluster
 from core.model.enums import NodeRole
 from core.model.node import Node
@@ -175,3 +176,40 @@ def certificates(seed: int) -> list[bytes]:
 def test_the_same_seed_issues_the_same_certificate_bytes() -> None:
     assert certificates(11) == certificates(11)
     assert certificates(11) != certificates(12)
+
+
+def leaderless_world(seed: int) -> tuple[ClusterWorld, str]:
+    """Three managers of which two have crashed: manager-1 is left without a leader
+    (check-quorum made it step down). The spare is up, holding a worker token."""
+    world = world_of(seed)
+    token = cluster_of(world).join_tokens.worker
+    world.crash(world.hosts["manager-2"])
+    world.crash(world.hosts["manager-3"])
+    world.run_until(lambda: world.leader() is None, 30)
+    assert world.leader() is None
+    world.hosts[SPARE.name].boot()
+    return world, token
+
+
+def test_a_join_during_an_election_waits_for_the_leader_and_then_joins() -> None:
+    world, token = leaderless_world(11)
+    request = world.send_request(SPARE.name, "SwarmJoin", remote="manager-1", token=token)
+    world.run_for(4)
+    assert request not in world.replies  # waiting, not refused
+    world.restart(world.hosts["manager-2"])  # a quorum again: an election
+    world.run_until(lambda: request in world.replies, 30)
+    reply = world.replies[request]
+    assert reply.ok, reply.error
+    assert world.hosts[SPARE.name].identity is not None
+
+
+def test_a_join_that_never_sees_a_leader_says_the_swarm_has_none() -> None:
+    world, token = leaderless_world(12)
+    started = world.env.now
+    reply = world.call(SPARE.name, "SwarmJoin", remote="manager-1", token=token)
+    assert not reply.ok
+    assert reply.error.startswith("The swarm does not have a leader.")
+    assert world.env.now - started == pytest.approx(REQUEST_TIMEOUT_SECONDS, abs=0.1)
+    world.run_for(10)  # over: it asks nothing more and holds no half-made identity
+    assert world.hosts[SPARE.name].identity is None
+    assert world.hosts[SPARE.name].node.pending_join is None  # type: ignore[union-attr]
