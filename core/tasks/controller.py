@@ -14,7 +14,12 @@ the next step, exactly as SwarmKit's agent does:
   like SwarmKit's ``fatal``, it sets only the state and the error and keeps the
   message of the step that failed ("preparing", "started");
 - a temporary error keeps the state and message, records the error and retries the
-  same step after 1 s.
+  same step after 1 s;
+- a desired state raised to SHUTDOWN while an operation is out (a running task's
+  wait, say) cancels it, and the shutdown follows 1 s later: SwarmKit's cancelled
+  operation returns a context error, which Do answers with a retry, and its task
+  manager backs off 1 s before running again. Docker's stop-first update, scale-down
+  and drain all pay that second per task.
 
 Inputs (``start``, ``update``, ``on_result``, ``tick``, ``close``) each return a
 :class:`ControllerOutput`: executor commands to run, status reports to send (in
@@ -230,8 +235,13 @@ class TaskController:
         desired = max(self.task.desired_state, task.desired_state)
         self.task = replace(task, status=self.task.status, desired_state=desired)
         if desired >= S.SHUTDOWN and self._cancellable():
-            self._in_flight = None  # its result will be stale; shut down instead
-            self.phase = Phase.IDLE
+            # SwarmKit's task manager cancels the operation; the cancelled operation
+            # answers with a context error, which Do turns into ErrTaskRetry, and the
+            # task manager runs again (now: the shutdown) only after its 1 s backoff.
+            self._in_flight = None  # its result will be stale
+            self.phase = Phase.RETRYING
+            self._retry_at = mono + RETRY_DELAY_SECONDS
+            return self._flush()
         if self.phase is Phase.RETRYING and not self._removal_requested:
             # As SwarmKit's task manager: an update re-runs the step at once.
             self.phase = Phase.IDLE

@@ -44,7 +44,7 @@ def test_demo_tells_each_story_to_its_end() -> None:
     text = out.getvalue()
     assert "rejected   No such image: local/nope:1" in text
     assert "failed     task: non-zero exit (1)" in text
-    assert "30.0s  web.1  shutdown" in text
+    assert "31.0s  web.1  shutdown" in text  # scaled down at 30 s; the agent backs off 1 s
     assert "8.0s  job.1  complete" in text
     summary = text.split("At 60s:")[1]
     assert summary.count("Running        Running") == 2

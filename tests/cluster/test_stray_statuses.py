@@ -60,8 +60,9 @@ def test_the_agent_stores_its_own_status_not_the_managers_older_copy() -> None:
     assert agent.controllers["t1"].task.status.state is S.RUNNING
     # The manager has committed RUNNING and now wants the task shut down.
     running = replace(task, status=TaskStatus(state=S.RUNNING), desired_state=S.SHUTDOWN)
-    shut = stored(answer(agent, assign(agent, 2, running, 4.0), 4.0))
+    assign(agent, 2, running, 3.5)  # the wait is cancelled; the stop follows 1 s later
+    shut = stored(answer(agent, agent.tick(4.5, 4.5), 4.5))
     assert shut is not None and shut.state is S.SHUTDOWN
     # The manager's next copy still says RUNNING: SHUTDOWN has not committed yet.
-    again = stored(assign(agent, 3, running, 5.0))
+    again = stored(assign(agent, 3, running, 4.8))
     assert again is not None and again.state is S.SHUTDOWN

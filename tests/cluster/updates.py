@@ -50,14 +50,20 @@ class TaskLog:
         world.trace.emit = record  # type: ignore[method-assign]
         return self
 
-    def running_counts(self) -> list[tuple[float, int]]:
-        """How many tasks were RUNNING when attached and after each commit since."""
-        states: dict[str, str] = {}
+    def running_counts(self, in_service: bool = False) -> list[tuple[float, int]]:
+        """How many tasks were RUNNING when attached and after each commit since
+        (``in_service``: only those still desired RUNNING, not told to stop)."""
+        states: dict[str, tuple[str, str]] = {}
         counts = []
-        for position, (time, task_id, _, state, _) in enumerate(self.events):
-            states[task_id] = state
+        for position, (time, task_id, _, state, desired) in enumerate(self.events):
+            states[task_id] = (state, desired)
             if position + 1 >= self.seeded:
-                counts.append((time, sum(1 for s in states.values() if s == RUNNING)))
+                count = sum(
+                    1
+                    for s, d in states.values()
+                    if s == RUNNING and (d == RUNNING or not in_service)
+                )
+                counts.append((time, count))
         return counts
 
     def in_flight(self, new_ids: set[str]) -> list[tuple[float, float]]:

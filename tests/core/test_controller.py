@@ -548,14 +548,29 @@ def test_an_update_while_retrying_runs_the_step_at_once() -> None:
     assert [c.operation for c in out.commands] == [OP.PREPARE]
 
 
-def test_shutdown_while_running_cancels_the_wait_and_stops_the_container() -> None:
+def test_shutdown_while_running_cancels_the_wait_and_stops_the_container_a_second_later() -> None:
+    """SwarmKit's task manager cancels the wait, and the cancelled wait's retry backs
+    off 1 s before the shutdown runs: Docker's stop-first update pays it per task."""
     loop, controller = story()
     loop.run(until=5)
     assert controller.task.status.state is S.RUNNING
     loop.desire(5.0, "t1", S.SHUTDOWN)
+    loop.run(until=5.99)
+    assert loop.executor.calls[-1] != ("t1", OP.SHUTDOWN)  # the backoff
+    assert controller.phase is Phase.RETRYING and controller.task.status.err == ""
     loop.run(until=10)
-    assert states(loop)[-1] == (5.0, "shutdown", "shutdown")
+    assert states(loop)[-1] == (5.0 + RETRY_DELAY_SECONDS, "shutdown", "shutdown")
     assert loop.executor.calls[-1] == ("t1", OP.SHUTDOWN)
+
+
+def test_a_task_parked_at_ready_shuts_down_at_once() -> None:
+    """No operation is out for a parked task, so nothing is cancelled or backed off."""
+    loop, controller = story(desired=S.READY)
+    loop.run(until=3)
+    assert controller.task.status.state is S.READY
+    loop.desire(3.0, "t1", S.SHUTDOWN)
+    loop.run(until=10)
+    assert states(loop)[-1] == (3.0, "shutdown", "shutdown")
 
 
 def test_stale_result_of_a_cancelled_wait_is_dropped() -> None:
@@ -567,15 +582,18 @@ def test_stale_result_of_a_cancelled_wait_is_dropped() -> None:
             ExecutorResult(command.token, command.operation, OperationResult(Outcome.OK)), 0.0, 0.0
         )
     wait = out.commands[0]
-    shutdown = controller.update(
+    cancelled = controller.update(
         Task(id="t1", desired_state=S.SHUTDOWN, status=controller.task.status), 1.0, 1.0
-    ).commands[0]
-    assert shutdown.operation is OP.SHUTDOWN and shutdown.token > wait.token
+    )
+    assert cancelled.commands == () and cancelled.next_deadline == 1.0 + RETRY_DELAY_SECONDS
     late = controller.on_result(
-        ExecutorResult(wait.token, OP.WAIT, result(Outcome.EXITED, code=143)), 2.0, 2.0
+        ExecutorResult(wait.token, OP.WAIT, result(Outcome.EXITED, code=143)), 1.5, 1.5
     )
     assert late.reports == () and late.commands == ()
+    assert late.next_deadline == 1.0 + RETRY_DELAY_SECONDS
     assert controller.task.status.state is S.RUNNING
+    shutdown = controller.tick(2.0, 2.0).commands[0]
+    assert shutdown.operation is OP.SHUTDOWN and shutdown.token > wait.token
     done = controller.on_result(
         ExecutorResult(shutdown.token, OP.SHUTDOWN, result(Outcome.OK)), 3.0, 3.0
     )
@@ -850,15 +868,15 @@ def test_perform_refuses_a_wait_that_never_returns() -> None:
 def test_temporary_error_on_shutdown_is_retried_after_one_second() -> None:
     loop, controller = story(shutdown=[temporary("stop timed out"), ok()])
     loop.run(until=1)
-    loop.desire(1.0, "t1", S.SHUTDOWN)
-    loop.run(until=1.9)
+    loop.desire(1.0, "t1", S.SHUTDOWN)  # the wait is cancelled: the stop comes at 2.0
+    loop.run(until=2.9)
     assert controller.phase is Phase.RETRYING
-    assert states(loop)[-1] == (1.0, "running", "stop timed out")
+    assert states(loop)[-1] == (2.0, "running", "stop timed out")
     assert controller.task.status.message == "started"
-    loop.run(until=5)
+    loop.run(until=6)
     shutdowns = [op for _, op in loop.executor.calls].count(OP.SHUTDOWN)
     assert shutdowns == 2
-    assert states(loop)[-1] == (2.0, "shutdown", "shutdown")
+    assert states(loop)[-1] == (3.0, "shutdown", "shutdown")
     assert controller.task.status.err == ""
 
 
