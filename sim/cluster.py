@@ -652,12 +652,18 @@ class ClusterWorld:
         return [self.hosts[n] for n in sorted(self.hosts) if self.hosts[n].state is HostState.UP]
 
     def leader(self) -> ClusterHost | None:
-        """The first (by name) running host whose node leads; a paused one cannot act."""
+        """The running host whose node leads in the highest term (a leader cut off
+        from the rest believes it leads until check-quorum unseats it; one elected
+        since, in a higher term, is the one that can commit), the first by name in a
+        tie; a paused one cannot act. Real mode's judge picks the same way."""
+        found: ClusterHost | None = None
+        best = -1
         for host in self.up_hosts():
             node = host.node
-            if node is not None and node.manager is not None and node.manager.is_leader:
-                return host
-        return None
+            manager = node.manager if node is not None else None
+            if manager is not None and manager.is_leader and manager.raft.term > best:
+                found, best = host, manager.raft.term
+        return found
 
     def leader_store(self) -> MemoryStore | None:
         leader = self.leader()
