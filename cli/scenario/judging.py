@@ -15,6 +15,7 @@ it (or, when none does, adds a failed verdict).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 from cli.output.views import desired_count, running_count
@@ -33,6 +34,21 @@ from sim.raft_checks import SafetyViolation
 
 #: Seconds between looks (simulated or wall).
 LOOK_EVERY = 0.5
+#: Where in each period the looks fall: a quarter of the way, so that the looks of
+#: a simulated run are not phase-locked with the swarm's own half-second timers
+#: and with the commands the steps run on whole and half seconds (a look landing in
+#: the 2 ms between a start-first task running and its predecessor told to stop saw
+#: both, which real mode's looks, taken whenever the last one ends, never do).
+LOOK_PHASE = 0.25
+
+
+def next_look(now: float) -> float:
+    """The first look instant after ``now``: ``LOOK_PHASE`` plus a whole number of
+    ``LOOK_EVERY``."""
+    periods = math.floor((now - LOOK_PHASE) / LOOK_EVERY + 1e-9) + 1
+    return LOOK_PHASE + max(0, periods) * LOOK_EVERY
+
+
 #: The verdict a runner adds when the swarm never formed.
 FORMS = "the swarm forms"
 

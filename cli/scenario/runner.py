@@ -41,6 +41,7 @@ from cli.scenario.judging import (
     Verdict,
     close_fault,
     conditions,
+    next_look,
 )
 from cli.scenario.schema import Expectation, Scenario, ScenarioError, Step
 from cli.scenario.step_command import run_step
@@ -306,7 +307,7 @@ class ScenarioRun:
     def next_stop(self, now: float) -> float:
         """The next instant to look at: the next half second, step, fault's end or
         ``at`` expectation, whichever comes first (and never past the end)."""
-        times = [now + LOOK_EVERY, self.scenario.duration]
+        times = [next_look(now), self.scenario.duration]
         times += [s.at for s in self.steps[:1]] + [u[0] for u in self.undo_at]
         times += self.judge.instants()
         return min(t for t in times if t > now + 1e-9)

@@ -19,7 +19,11 @@ the next step, exactly as SwarmKit's agent does:
   wait, say) cancels it, and the shutdown follows 1 s later: SwarmKit's cancelled
   operation returns a context error, which Do answers with a retry, and its task
   manager backs off 1 s before running again. Docker's stop-first update, scale-down
-  and drain all pay that second per task.
+  and drain all pay that second per task;
+- a task on a network other than the default bridge (it has a service binding) is
+  stopped GOSSIP_CONVERGE_SECONDS after it is told to, the time moby's executor
+  gives its removal from the services' load balancing to spread before each stop
+  (moby also waits before removing a container already stopped; shoal does not).
 
 Inputs (``start``, ``update``, ``on_result``, ``tick``, ``close``) each return a
 :class:`ControllerOutput`: executor commands to run, status reports to send (in
@@ -50,6 +54,11 @@ S = TaskState
 
 #: Seconds before a step that failed with a temporary error is tried again.
 RETRY_DELAY_SECONDS = 1.0
+
+#: How long a task with a service binding waits between leaving its services' load
+#: balancing and being stopped, for the change to spread (moby's container
+#: controller: ``defaultGossipConvergeDelay``, hard-coded).
+GOSSIP_CONVERGE_SECONDS = 2.0
 
 #: Bound on status transitions taken in one input (there are at most 8 in a row).
 STEPS_PER_INPUT_MAX = 16
@@ -145,6 +154,17 @@ _SUCCESS: dict[Operation, Concluded] = {
 }
 
 
+def has_service_binding(task: Task) -> bool:
+    """The task is on a network other than the default bridge (moby's
+    ``hasServiceBinding``): its stop waits for its unbinding to spread."""
+    for attachment in task.networks_attachments:
+        network = attachment.network
+        driver = network.driver_state.name
+        if driver and not (driver == "bridge" and network.spec.name == "bridge"):
+            return True
+    return False
+
+
 def exit_error(exit_code: int) -> str:
     """Docker's error text for a container that exited non-zero."""
     return f"task: non-zero exit ({exit_code})"
@@ -191,6 +211,7 @@ class Phase(enum.Enum):
     IDLE = "idle"  # waiting for an input (parked)
     WAITING = "waiting"  # a command is out; waiting for its result
     RETRYING = "retrying"  # a temporary error; the same step runs at ``retry_at``
+    UNBINDING = "unbinding"  # out of load balancing; the stop runs at ``unbind_at``
     REMOVING = "removing"  # closed: shutting down / removing the container
     DONE = "done"  # container removed; the controller can be dropped
 
@@ -214,6 +235,7 @@ class TaskController:
         self._sequence = 0
         self._in_flight: ExecutorCommand | None = None
         self._retry_at: float | None = None
+        self._unbind_at: float | None = None
         # An agent that restarts finds its RUNNING tasks by inspecting, not waiting blind.
         self._inspect_first = recovered and task.status.state is S.RUNNING
         self._removal_requested = False
@@ -252,7 +274,7 @@ class TaskController:
         """An executor result. Returns empty output if it is stale."""
         command = self._in_flight
         if command is None or result.token != command.token:
-            return ControllerOutput(next_deadline=self._retry_at)
+            return ControllerOutput(next_deadline=self._deadline())
         self._in_flight = None
         if self.phase is Phase.REMOVING:
             return self._on_removal_result(command.operation, result.result, mono, wall)
@@ -273,7 +295,14 @@ class TaskController:
         return self._run(mono, wall)
 
     def tick(self, mono: float, wall: float) -> ControllerOutput:
-        """Time passed; runs a pending retry whose time has come."""
+        """Time passed; runs a pending retry, or the stop after the gossip wait,
+        whose time has come."""
+        unbound = self._unbind_at is not None and mono >= self._unbind_at
+        if self.phase is Phase.UNBINDING and unbound:
+            self._unbind_at = None
+            self.phase = Phase.REMOVING if self._removal_requested else Phase.IDLE
+            self._issue(Operation.SHUTDOWN)
+            return self._flush()
         if self.phase is Phase.RETRYING and self._retry_at is not None and mono >= self._retry_at:
             self.phase = Phase.IDLE
             self._retry_at = None
@@ -281,7 +310,7 @@ class TaskController:
                 self.phase = Phase.REMOVING
                 return self._advance_removal(mono, wall)
             return self._run(mono, wall)
-        return ControllerOutput(next_deadline=self._retry_at)
+        return ControllerOutput(next_deadline=self._deadline())
 
     def close(self, mono: float, wall: float) -> ControllerOutput:
         """The task left the agent's assignments: stop it if needed, then remove it.
@@ -289,8 +318,10 @@ class TaskController:
         Closing again changes nothing: a removal under way (or waiting out its retry
         delay, or behind a shutdown already running) goes on at its own pace."""
         if self._removal_requested:
-            return ControllerOutput(next_deadline=self._retry_at)
+            return ControllerOutput(next_deadline=self._deadline())
         self._removal_requested = True
+        if self.phase is Phase.UNBINDING:
+            return ControllerOutput(next_deadline=self._deadline())  # the stop, then removal
         if self._cancellable():
             self._in_flight = None
         if self._in_flight is None:
@@ -327,7 +358,7 @@ class TaskController:
                 self._set_status(wall, state=step.state, message=step.message)
                 continue
             if isinstance(step, Invoke):
-                self._issue(step.operation)
+                self._invoke(step.operation, mono)
             return self._flush()
         raise InvariantViolation(
             f"task {self.task.id}: no resting point after {STEPS_PER_INPUT_MAX} steps"
@@ -335,7 +366,7 @@ class TaskController:
 
     def _advance_removal(self, mono: float, wall: float) -> ControllerOutput:
         if self.task.status.state < S.COMPLETE:
-            self._issue(Operation.SHUTDOWN)
+            self._invoke(Operation.SHUTDOWN, mono)
         else:
             self._issue(Operation.REMOVE)
         return self._flush()
@@ -364,6 +395,18 @@ class TaskController:
         self.phase = Phase.RETRYING
         self._retry_at = mono + RETRY_DELAY_SECONDS
         return self._flush()
+
+    def _invoke(self, operation: Operation, mono: float) -> None:
+        """Issue ``operation``; a stop of a task with a service binding waits for its
+        unbinding to spread first (every attempt, as moby's every ``Shutdown``)."""
+        if operation is Operation.SHUTDOWN and has_service_binding(self.task):
+            self.phase = Phase.UNBINDING
+            self._unbind_at = mono + GOSSIP_CONVERGE_SECONDS
+            return
+        self._issue(operation)
+
+    def _deadline(self) -> float | None:
+        return self._retry_at if self._unbind_at is None else self._unbind_at
 
     def _issue(self, operation: Operation) -> None:
         self._sequence += 1
@@ -416,7 +459,7 @@ class TaskController:
         output = ControllerOutput(
             commands=tuple(self._commands),
             reports=tuple(self._reports),
-            next_deadline=self._retry_at,
+            next_deadline=self._deadline(),
         )
         self._commands.clear()
         self._reports.clear()

@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable
 
 from cli.scenario.conditions import Condition
-from cli.scenario.judging import LOOK_EVERY, Judge, Report, Verdict, close_fault, conditions
+from cli.scenario.judging import Judge, Report, Verdict, close_fault, conditions, next_look
 from cli.scenario.schema import Expectation, Scenario, Step
 from cli.scenario.step_command import run_step
 from cli.timeline import Timeline
@@ -127,7 +127,7 @@ class _Run:
     def _next_stop(
         self, now: float, steps: list[Step], undo: list[tuple[float, Step, str]]
     ) -> float:
-        times = [now + LOOK_EVERY, self.scenario.duration]
+        times = [next_look(now), self.scenario.duration]
         times += [s.at for s in steps[:1]] + [u[0] for u in undo] + self.judge.instants()
         return min(t for t in times if t > now + 1e-9)
 

@@ -17,6 +17,7 @@ from typing import Any
 
 from cli.scenario.view import first_task
 from core.manager.requests import ClientReply
+from core.model.cluster import Cluster
 from core.model.node import Node
 from core.model.service import Service
 from core.model.task import Task
@@ -162,13 +163,15 @@ def holders(connections: Connections, hosts: list[str]) -> Callable[[str, str], 
 
 
 def _state(connections: Connections, host: str) -> MemoryStore | None:
-    """The leader's services, tasks and nodes as a store (None if it stopped answering
-    or leading midway)."""
+    """The leader's services, tasks, nodes and cluster object (``swarm inspect``'s:
+    the root rotation's progress) as a store (None if it stopped answering or
+    leading midway)."""
     store = MemoryStore()
     for method, table, kind in (
         ("ServiceList", "services", Service),
         ("TaskList", "tasks", Task),
         ("NodeList", "nodes", Node),
+        ("SwarmInspect", "clusters", Cluster),
     ):
         try:
             reply = connections.call(host, method, {})
@@ -176,7 +179,8 @@ def _state(connections: Connections, host: str) -> MemoryStore | None:
             return None
         if not reply.ok:
             return None
-        store.tables[table] = {v.id: v for v in reply.value or () if isinstance(v, kind)}
+        found = reply.value if isinstance(reply.value, (list, tuple)) else (reply.value,)
+        store.tables[table] = {v.id: v for v in found if isinstance(v, kind)}
     return store
 
 

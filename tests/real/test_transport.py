@@ -233,6 +233,24 @@ def test_two_peers_exchange_messages_both_ways(ca: CA) -> None:
     run(body)
 
 
+def test_a_link_is_dropped_once_its_data_goes_unacknowledged(ca: CA) -> None:
+    """A cut peer stops acknowledging: the link fails after ``unacked_timeout`` and
+    reconnects with its own backoff, not the kernel's retransmission backoff (which
+    held links shut for up to 25 s after a 40 s partition healed)."""
+
+    async def body() -> None:
+        async with nodes(ca.issue("m1"), ca.issue("m2")) as (client, server):
+            client.transport.send(server.host, Heartbeat("m1", "s"))
+            await server.next()
+            writer = client.transport._links[server.host]._writer
+            assert writer is not None
+            sock = writer.get_extra_info("socket")
+            option = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT)
+            assert option == int(FAST.link.unacked_timeout * 1000)
+
+    run(body)
+
+
 def test_a_tls_1_2_member_is_served(ca: CA) -> None:
     async def body() -> None:
         async with nodes(ca.issue("m1")) as (server,):
