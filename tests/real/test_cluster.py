@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import docker
+
 from real.agent import labels
 from real.agent.images import IMAGE
 from real.testhosts.hosts import TestHost
@@ -23,7 +25,13 @@ def containers(host: TestHost, service_id: str, running: bool = True) -> list[di
         listed = api.containers(
             all=not running, filters={"label": f"{labels.SERVICE_ID}={service_id}"}
         )
-        return [api.inspect_container(c["Id"]) for c in listed]
+        inspected = []
+        for listed_container in listed:
+            try:
+                inspected.append(api.inspect_container(listed_container["Id"]))
+            except docker.errors.NotFound:
+                continue  # removed between the list and the inspect
+        return inspected
     finally:
         client.close()
 
@@ -90,6 +98,9 @@ def test_a_restarted_worker_adopts_its_containers_and_removes_the_rest(
     swarm: ShoalSwarm,
 ) -> None:
     swarm.form(managers=["h1"], workers=["h2", "h3"])
+    # h3 must not be marked Down while its daemon restarts (13 s at the default 5 s
+    # period, which a loaded machine can take): a Down node's tasks are replaced.
+    swarm.must("h1", "swarm", "update", "--dispatcher-heartbeat", "60s")
     on_h3 = ("--constraint", "node.hostname==h3", "--stop-grace-period", "1s")
     keep = swarm.must("h1", "service", "create", "--name", "keep", "--replicas", "2", *on_h3, IMAGE)
     gone = swarm.must("h1", "service", "create", "--name", "gone", "--replicas", "1", *on_h3, IMAGE)
