@@ -30,8 +30,12 @@ def test_shoal_as_built_passes_the_whole_swarm_machine() -> None:
 
 
 class PlantedScheduler(SwarmMachine):
-    """The scheduler places tasks on drained and down nodes."""
+    """The scheduler places tasks on drained and down nodes. One manager and two
+    workers show it: a small swarm keeps each of the shrink's few hundred runs cheap,
+    well inside Hypothesis's five minutes of shrinking on a loaded machine."""
 
+    managers = 1
+    workers = 2
     mutations = ("schedule_on_unavailable_nodes",)
     seeds = st.just(1)  # one simulation seed: the shrink works on the schedule alone
 
