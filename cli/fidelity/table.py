@@ -103,8 +103,16 @@ def _summary_row(m: MetricSummary) -> tuple[str, ...]:
 def answer(seeds: Sequence[SeedComparison], tolerance: float) -> str:
     """The last line: whether the runs agree, and on what they did not."""
     agreed = sum(each.agree for each in seeds)
-    rule = f"verdicts, and {DECIDES} within ±{tolerance * 100:g}% of real or {FLOOR_S:g} s"
-    if all_agree(seeds):
+    near = f"within ±{tolerance * 100:g}% of real or {FLOOR_S:g} s"
+    if len(seeds) > 1:
+        verdicts = sum(each.verdicts_agree for each in seeds)
+        rule = f"verdicts in every seed, and the medians of {DECIDES} {near}"
+        said = f"verdicts agree in {verdicts}/{len(seeds)} seeds, both agree in {agreed}"
+        if all_agree(seeds, tolerance):
+            return f"sim and real agree: {said} ({rule})"
+        return f"sim and real DISAGREE: {said} ({rule})"
+    rule = f"verdicts, and {DECIDES} {near}"
+    if all_agree(seeds, tolerance):
         return f"sim and real agree in {agreed}/{len(seeds)} seeds ({rule})"
     return f"sim and real DISAGREE: {agreed}/{len(seeds)} seeds agree ({rule})"
 
@@ -120,7 +128,7 @@ def as_json(
         "scenario": name,
         "tolerance": tolerance,
         "images": dict(mapping),
-        "agree": all_agree(seeds),
+        "agree": all_agree(seeds, tolerance),
         "seeds": [
             {
                 "seed": each.seed,

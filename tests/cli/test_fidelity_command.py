@@ -166,6 +166,33 @@ def test_several_seeds_run_in_order_and_get_medians(
     assert "converged_s        4.0          4.0           1.00       yes       3/3" in out
 
 
+def test_over_seeds_the_answer_is_every_verdict_and_the_medians(
+    runs: Runs, small: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    times = {3: (24.0, 12.0), 4: (26.0, 27.0), 5: (12.0, 25.0)}  # sim, real per seed
+
+    def timed(run: Any, side: int) -> Any:
+        def runner(scenario: Scenario, *args: Any) -> Report:
+            made: Report = run(scenario, *args)
+            return report([(SAFETY, True), (BY, True)], times[made.seed][side], seed=made.seed)
+
+        return runner
+
+    monkeypatch.setattr(fidelity_cmd, "run_sim", timed(runs.run_sim, 0))
+    monkeypatch.setattr(fidelity_cmd, "run_real", timed(runs.run_real, 1))
+    status, out, _ = fidelity(capsys, str(small), "--seeds", "3..5")
+    assert status == 0, out
+    assert out.splitlines()[-1] == (
+        "sim and real agree: verdicts agree in 3/3 seeds, both agree in 1 (verdicts in "
+        "every seed, and the medians of converged_s within ±30% of real or 1 s)"
+    )
+    times[5] = (40.0, 25.0)  # medians 26 and 25 still, seed 5 apart: agree
+    assert fidelity(capsys, str(small), "--seeds", "3..5")[0] == 0
+    times.update({3: (60.0, 12.0), 5: (60.0, 25.0)})  # medians 60 and 25
+    status, out, _ = fidelity(capsys, str(small), "--seeds", "3..5", "--format", "json")
+    assert status == 2 and json.loads(out)["agree"] is False
+
+
 def test_json_carries_the_same_data(
     runs: Runs, small: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -9,7 +9,14 @@ from typing import Any
 
 import pytest
 
-from cli.fidelity.compare import SeedComparison, compare, overall, pair_metrics, within
+from cli.fidelity.compare import (
+    SeedComparison,
+    all_agree,
+    compare,
+    overall,
+    pair_metrics,
+    within,
+)
 from cli.sweep.record import MEASURES
 from tests.cli.fidelity_support import report
 
@@ -165,3 +172,30 @@ def test_a_seed_without_a_measure_in_either_run_agrees_on_it_and_medians_skip_no
     (db,) = overall(seeds, 0.3).metrics
     assert (db.sim, db.real) == (1.5, 2.0)  # medians of 2 and 1, and of 2
     assert db.agreed == 2  # seed 1, and seed 2 (none in both)
+
+
+def _seed(number: int, sim: float, real: float, real_passed: bool = True) -> SeedComparison:
+    return compare(
+        report([(BY, True)], converged=sim, seed=number),
+        report([(BY, real_passed)], converged=real, seed=number),
+    )
+
+
+def test_one_seed_is_answered_by_its_own_pair() -> None:
+    assert all_agree([_seed(1, 4.0, 5.0)])
+    assert not all_agree([_seed(1, 4.0, 9.0)])
+
+
+def test_over_seeds_the_medians_of_convergence_decide_not_each_pair() -> None:
+    # chance-driven: the pairs of seeds 1 and 3 are far apart, the distributions are not
+    seeds = [_seed(1, 24.0, 12.0), _seed(2, 26.0, 27.0), _seed(3, 12.0, 25.0)]
+    assert sum(each.agree for each in seeds) == 1
+    assert all_agree(seeds, 0.3)  # medians 24 and 25
+    apart = [_seed(1, 4.0, 12.0), _seed(2, 5.0, 13.0), _seed(3, 6.0, 14.0)]
+    assert not all_agree(apart, 0.3)  # medians 5 and 13
+    assert all_agree(apart, 0.7)  # the command's tolerance is the one applied
+
+
+def test_over_seeds_a_verdict_that_differs_in_any_seed_disagrees() -> None:
+    seeds = [_seed(1, 5.0, 5.0), _seed(2, 5.0, 5.0, real_passed=False), _seed(3, 5.0, 5.0)]
+    assert not all_agree(seeds)
