@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import run_state_machine_as_test
 
@@ -30,12 +30,8 @@ def test_shoal_as_built_passes_the_whole_swarm_machine() -> None:
 
 
 class PlantedScheduler(SwarmMachine):
-    """The scheduler places tasks on drained and down nodes. One manager and two
-    workers show it: a small swarm keeps each of the shrink's few hundred runs cheap,
-    well inside Hypothesis's five minutes of shrinking on a loaded machine."""
+    """The scheduler places tasks on drained and down nodes."""
 
-    managers = 1
-    workers = 2
     mutations = ("schedule_on_unavailable_nodes",)
     seeds = st.just(1)  # one simulation seed: the shrink works on the schedule alone
 
@@ -53,6 +49,9 @@ def test_a_planted_bug_is_found_and_shrunk_to_a_few_steps_that_replay(
                 derandomize=True,
                 database=None,
                 suppress_health_check=list(HealthCheck),
+                # no explain phase: it reruns the shrunk case under a line tracer,
+                # over the whole simulated swarm many times slower than the shrink
+                phases=[Phase.generate, Phase.shrink],
             ),
         )
     failure = raised.value
