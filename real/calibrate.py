@@ -9,6 +9,11 @@ loaded) are started; then, on a quiet machine:
    dockerd's teardown, not the image's) and removed. An operation's wall time and the
    machine's CPU time it used (``/proc/stat``, less what the machine burns idle) give
    its ``cpu`` (work) and ``latency`` (the rest of its wall time, spent waiting).
+   Then ``containers`` network sandboxes (real/agent/sandbox.py: a container with a
+   network namespace of its own, which a task on an overlay network gets before its
+   container) are created and started one after another: the ``sandbox`` cost. The
+   plumbing that joins a sandbox to its overlay afterwards (netlink, 0.1-0.25 s of
+   wall time measured on test hosts) is not part of it.
 2. **Concurrency.** The same prepare and start with 4 client threads on one dockerd:
    the speed-up over one thread says how many operations a dockerd carries out at once.
 3. **The image.** One container stopped with SIGTERM and a 1 s grace period: if it
@@ -41,17 +46,20 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import simpy
 
 from core.errors import ShoalError
 from core.model.duration import SECOND
+from core.model.network import Network, NetworkAttachment
 from core.model.service import ContainerSpec, TaskSpec
 from core.model.task import Task, TaskStatus
 from core.tasks.executor import OperationResult, Outcome
 from core.tasks.states import TaskState
 from real.agent.executor import DockerExecutor
 from real.agent.images import IMAGE, SECOND_IMAGE, ensure_busybox_image
+from real.agent.sandbox import create_sandbox
 from real.dockerd import Dockerd
 from real.testhosts import packages, sweep
 from real.testhosts.naming import RunId
@@ -124,7 +132,12 @@ class Meter:
 # -- tasks through the real executor ----------------------------------------------------------
 
 
-def probe_task(n: int, stop_signal: str = "SIGKILL", grace: float | None = None) -> Task:
+def probe_task(
+    n: int,
+    stop_signal: str = "SIGKILL",
+    grace: float | None = None,
+    networks: tuple[NetworkAttachment, ...] = (),
+) -> Task:
     """A task of the calibration's own, as the agent would be handed it."""
     spec = ContainerSpec(
         image=IMAGE,
@@ -138,7 +151,39 @@ def probe_task(n: int, stop_signal: str = "SIGKILL", grace: float | None = None)
         node_id="calibrate0000000000000001",
         spec=TaskSpec(container_spec=spec),
         status=TaskStatus(state=TaskState.ASSIGNED, message="assigned"),
+        networks_attachments=networks,
     )
+
+
+#: The network a sandbox probe's task is on (never made: only the sandbox's own
+#: settings read it, as a task on an overlay network gets them).
+PROBE_NETWORK = NetworkAttachment(
+    network=Network(id="calibrate0000000000000002"), addresses=("10.255.0.2/24",)
+)
+
+
+def sandbox_task(n: int) -> Task:
+    """A probe task on an overlay network: it gets a sandbox."""
+    return probe_task(n, networks=(PROBE_NETWORK,))
+
+
+def sandboxes(api: Any, meter: Meter, tasks: Sequence[Task]) -> Sample:
+    """Each task's sandbox created and started, one after another, as the agent makes
+    it before the task's container; removed afterwards (untimed)."""
+    made: list[str] = []
+
+    def work() -> None:
+        for task in tasks:
+            made.append(create_sandbox(api, task))
+            api.start(made[-1])
+            api.inspect_container(made[-1])  # its namespace's pid, as the agent reads it
+
+    try:
+        return meter.run(len(tasks), work)
+    finally:
+        for cid in made:
+            with contextlib.suppress(Exception):
+                api.remove_container(cid, force=True)
 
 
 def check(result: OperationResult, what: str) -> None:
@@ -368,6 +413,8 @@ def _measure(
         samples.append(
             operations(first, meter, [probe_task(next(numbers)) for _ in range(containers)])
         )
+        made = [sandbox_task(next(numbers)) for _ in range(containers)]
+        samples[-1]["sandbox"] = sandboxes(first.api, meter, made)
         serial = samples[-1]["create"].wall + samples[-1]["start"].wall
         again = [probe_task(next(numbers)) for _ in range(containers)]
         speedups.append(speedup(first, meter, again, serial))
@@ -381,11 +428,12 @@ def _measure(
             latency=statistics.median(r[op].cost(op_cores).latency for r in samples),
             cpu=statistics.median(r[op].cost(op_cores).cpu for r in samples),
         )
-        for op in ("create", "start", "stop", "remove")
+        for op in ("sandbox", "create", "start", "stop", "remove")
     }
     faster = statistics.median(speedups)
     engine = EngineModel(
         pull=OpCost(),  # the executor never pulls: images are loaded on each host
+        sandbox=costs["sandbox"],
         create=costs["create"],
         start=costs["start"],
         stop=costs["stop"],

@@ -9,6 +9,7 @@ The file is YAML::
       concurrency: 2              # operations one dockerd carries out at once
       op_cores: 1.3               # cores one operation keeps busy at most
       pull: {latency: 0.002, cpu: 0.004}
+      sandbox: {latency: 0, cpu: 0.29}   # a task on an overlay network: its sandbox
       create: {latency: 0.01, cpu: 0.05}
       start: ...
       stop: ...

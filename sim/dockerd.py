@@ -42,9 +42,13 @@ class OpCost:
 class EngineModel:
     """A dockerd's costs. ``pull`` is the pull attempt every prepare makes (an image
     already on the host costs only this; a registry pull adds the image's own
-    ``pull_seconds``); ``stop`` is the teardown after the container has exited."""
+    ``pull_seconds``); ``sandbox`` is the network sandbox a task on an overlay network
+    (or with host-mode ports) gets before its container: a container with a network
+    namespace of its own, made and started (real/agent/sandbox.py), about twice a
+    plain start here; ``stop`` is the teardown after the container has exited."""
 
     pull: OpCost = field(default_factory=OpCost)
+    sandbox: OpCost = field(default_factory=OpCost)
     create: OpCost = field(default_factory=OpCost)
     start: OpCost = field(default_factory=OpCost)
     stop: OpCost = field(default_factory=OpCost)
@@ -59,7 +63,7 @@ class EngineModel:
 
 
 #: The operations that cost: the :class:`OpCost` fields of :class:`EngineModel`.
-OPERATIONS = ("pull", "create", "start", "stop", "remove")
+OPERATIONS = ("pull", "sandbox", "create", "start", "stop", "remove")
 
 #: No cost at all: operations complete as the executor alone says.
 IDEAL = EngineModel()

@@ -62,7 +62,7 @@ from core.model.defaults import effective_healthcheck, effective_stop_grace_peri
 from core.model.duration import SECOND
 from core.model.enums import PortProtocol, PublishMode
 from core.model.service import HealthConfig, PortConfig
-from core.model.task import ContainerStatus, Task
+from core.model.task import ContainerStatus, Task, needs_sandbox
 from core.tasks.controller import exit_error
 from core.tasks.executor import (
     UNHEALTHY_ERROR,
@@ -275,7 +275,13 @@ class SimExecutor:
                     self.containers[task.id] = Container(task.id, image, cid, files=files)
                 self._deliver(command, OperationResult(Outcome.OK))
 
-            self._engine("pull", lambda: self._later(pull, lambda: self._engine("create", created)))
+            def pulled() -> None:
+                if needs_sandbox(task):
+                    self._engine("sandbox", lambda: self._engine("create", created))
+                else:
+                    self._engine("create", created)
+
+            self._engine("pull", lambda: self._later(pull, pulled))
         elif op is Operation.START:
             if container is None:
                 answer(OperationResult(Outcome.FATAL, error=f"No such container: {task.id}"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from core.model.common import GenericResource, StoredObject, Version
+from core.model.enums import PublishMode
 from core.model.network import NetworkAttachment
 from core.model.service import Endpoint, PortConfig, TaskSpec
 from core.model.timestamp import GO_ZERO_TIME, Timestamp
@@ -63,6 +64,19 @@ class Task(StoredObject):
     # which carries the host-mode ports the scheduler must find free on a node.
     spec_version: Version | None = wire("SpecVersion", default=None)
     endpoint: Endpoint | None = wire("Endpoint", default=None)
+
+
+def host_mode_ports(task: Task) -> tuple[PortConfig, ...]:
+    """The ports the task publishes on its node's own interfaces (mode host)."""
+    ports = task.endpoint.ports if task.endpoint is not None else ()
+    return tuple(p for p in ports if p.publish_mode is PublishMode.HOST)
+
+
+def needs_sandbox(task: Task) -> bool:
+    """Whether the task's container gets a network sandbox made before it: a task on
+    overlay networks, or publishing ports in host mode (real/agent/sandbox.py makes
+    it; the simulated dockerd charges its cost)."""
+    return bool(task.networks_attachments) or bool(host_mode_ports(task))
 
 
 def container_name(task: Task, service_name: str) -> str:

@@ -58,7 +58,7 @@ from core.model.defaults import effective_healthcheck, effective_stop_grace_peri
 from core.model.duration import SECOND
 from core.model.enums import PortProtocol, PublishMode
 from core.model.service import PortConfig
-from core.model.task import ContainerStatus, Task
+from core.model.task import ContainerStatus, Task, host_mode_ports
 from core.tasks.controller import exit_error
 from core.tasks.executor import (
     UNHEALTHY_ERROR,
@@ -531,7 +531,7 @@ class DockerExecutor:
                 return None
             self._fresh.discard(task.id)
             cid = self._ids.get(task.id)
-        return cid if cid is not None and not _host_mode_ports(task) else None
+        return cid if cid is not None and not host_mode_ports(task) else None
 
     def _find(self, task: Task) -> dict[str, Any] | None:
         """The inspect data of the task's container, found by its label; None if none."""
@@ -708,7 +708,7 @@ class DockerExecutor:
     def _host_ports(self, task: Task) -> tuple[PortConfig, ...]:
         """The task's host-mode ports, each published one as it is and the others on
         a free port of the ephemeral range (not bound by another task container)."""
-        wanted = _host_mode_ports(task)
+        wanted = host_mode_ports(task)
         if not wanted:
             return ()
         taken = self._ports_in_use(exclude="", running_only=False)
@@ -980,12 +980,6 @@ def _failure(operation: Operation, error: Exception) -> OperationResult:
 
 def _no_container(task: Task) -> OperationResult:
     return OperationResult(Outcome.FATAL, error=f"No such container: {task.id}")
-
-
-def _host_mode_ports(task: Task) -> list[PortConfig]:
-    """The ports the task publishes on its node's own interfaces (mode host)."""
-    ports = task.endpoint.ports if task.endpoint is not None else ()
-    return [p for p in ports if p.publish_mode is PublishMode.HOST]
 
 
 def _exit_code(state: dict[str, Any]) -> int | None:

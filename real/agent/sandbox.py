@@ -38,6 +38,33 @@ def sandbox_name(task: Task) -> str:
     return f"shoal-sandbox.{task.id}"
 
 
+def create_sandbox(api: Any, task: Task, image: str = IMAGE) -> str:
+    """Create (not start) the sandbox container of ``task`` through ``api`` (a
+    ``docker.APIClient``): its id. A name taken raises dockerd's 409."""
+    spec = task.spec.container_spec
+    dns = spec.dns_config if spec is not None else None
+    # Off overlay networks there is no embedded DNS: the spec's servers, if any.
+    embedded = bool(task.networks_attachments)
+    servers = list(dns.nameservers) if dns is not None else []
+    host_config = api.create_host_config(
+        network_mode="none",
+        init=True,
+        dns=[RESOLVER_ADDRESS] if embedded else servers or None,
+        dns_opt=[*(["ndots:0"] if embedded else []), *(dns.options if dns else ())] or None,
+        dns_search=list(dns.search) or None if dns is not None else None,
+    )
+    created = api.create_container(
+        image=image,
+        command=SLEEP,
+        name=sandbox_name(task),
+        hostname=(spec.hostname if spec is not None else "") or task.id[:12],
+        labels={SANDBOX_TASK: task.id},
+        host_config=host_config,
+        detach=True,
+    )
+    return str(created["Id"])
+
+
 class Sandboxes:
     """One host's task sandboxes, through its dockerd (``client`` is a
     ``docker.DockerClient``)."""
@@ -61,29 +88,8 @@ class Sandboxes:
         attrs = self._find(task.id)
         if attrs is None:
             self._ensure_image()
-            spec = task.spec.container_spec
-            dns = spec.dns_config if spec is not None else None
-            # Off overlay networks there is no embedded DNS: the spec's servers, if any.
-            embedded = bool(task.networks_attachments)
-            servers = list(dns.nameservers) if dns is not None else []
-            host_config = self.api.create_host_config(
-                network_mode="none",
-                init=True,
-                dns=[RESOLVER_ADDRESS] if embedded else servers or None,
-                dns_opt=[*(["ndots:0"] if embedded else []), *(dns.options if dns else ())] or None,
-                dns_search=list(dns.search) or None if dns is not None else None,
-            )
             try:
-                created = self.api.create_container(
-                    image=self.image,
-                    command=SLEEP,
-                    name=sandbox_name(task),
-                    hostname=(spec.hostname if spec is not None else "") or task.id[:12],
-                    labels={SANDBOX_TASK: task.id},
-                    host_config=host_config,
-                    detach=True,
-                )
-                cid = str(created["Id"])
+                cid = create_sandbox(self.api, task, self.image)
             except docker.errors.APIError as error:
                 if error.status_code != 409:  # 409: made by an earlier, lost attempt
                     raise

@@ -31,6 +31,9 @@ def test_calibrate_writes_a_calibration_and_leaves_nothing(
     for op in (engine.create, engine.start, engine.stop, engine.remove):
         assert op.latency + op.cpu > 0.001  # each operation took time on dockerd
     assert engine.pull.latency == engine.pull.cpu == 0  # the executor never pulls
+    # a sandbox is a container made and started, with a network namespace of its own
+    sandbox, start = engine.sandbox, engine.start
+    assert sandbox.latency + sandbox.cpu > start.latency + start.cpu
     assert engine.concurrency >= 1
     # busybox's sleep, PID 1 without a handler, ignores SIGTERM: killed at the grace period
     assert calibration.images["local/busybox:1"].stop_signals == ()

@@ -1,12 +1,21 @@
-"""A host's dockerd: one operation at a time, each its wait then its share of the cores."""
+"""A host's dockerd: one operation at a time, each its wait then its share of the
+cores; a task that needs a network sandbox pays for it before its create."""
 
 from __future__ import annotations
+
+import random
 
 import pytest
 import simpy
 
+from core.model.enums import PublishMode
+from core.model.network import Network, NetworkAttachment
+from core.model.service import ContainerSpec, Endpoint, PortConfig, TaskSpec
+from core.model.task import Task
+from core.tasks.executor import ExecutorCommand, Operation, OperationToken
 from sim.cpu import CpuPool
 from sim.dockerd import IDEAL, EngineModel, OpCost, SimDockerd
+from sim.executor import ImageBehaviour, SimExecutor
 
 START = OpCost(latency=0.01, cpu=0.1)
 
@@ -72,3 +81,37 @@ def test_a_crash_drops_what_waited_and_frees_the_cores() -> None:
     env.run()
     assert seen == ["other at 0.25"]  # half a core until 0.1, then all of it
     assert victim.busy == 0 and not victim.queue
+
+
+def _prepared_at(task: Task) -> float:
+    """When a prepare of ``task`` is answered, with dockerd's create costing 0.1 s of
+    waiting and a sandbox 0.7 s."""
+    env = simpy.Environment()
+    model = EngineModel(create=OpCost(latency=0.1), sandbox=OpCost(latency=0.7))
+    answered: list[float] = []
+    executor = SimExecutor(
+        env,
+        random.Random(1),
+        {"*": ImageBehaviour(pull_seconds=0.0)},
+        lambda result: answered.append(float(env.now)),
+        dockerd=SimDockerd(env, model, CpuPool(env, 2)),
+    )
+    executor.run(ExecutorCommand(OperationToken(task.id, 1, 1), Operation.PREPARE, task))
+    env.run()
+    (when,) = answered
+    return when
+
+
+def test_a_task_on_an_overlay_or_with_host_ports_pays_for_its_sandbox_first() -> None:
+    spec = TaskSpec(container_spec=ContainerSpec(image="web"))
+    plain = Task(id="plain", spec=spec)
+    attached = NetworkAttachment(network=Network(id="backend"), addresses=("10.0.1.3/24",))
+    on_overlay = Task(id="overlay", spec=spec, networks_attachments=(attached,))
+    host_port = PortConfig(target_port=80, published_port=8080, publish_mode=PublishMode.HOST)
+    with_port = Task(id="port", spec=spec, endpoint=Endpoint(ports=(host_port,)))
+    ingress_port = PortConfig(target_port=80, published_port=8080)
+    via_mesh = Task(id="mesh", spec=spec, endpoint=Endpoint(ports=(ingress_port,)))
+    assert _prepared_at(plain) == pytest.approx(0.1)
+    assert _prepared_at(on_overlay) == pytest.approx(0.8)
+    assert _prepared_at(with_port) == pytest.approx(0.8)
+    assert _prepared_at(via_mesh) == pytest.approx(0.1)  # ingress's attachment brings one
