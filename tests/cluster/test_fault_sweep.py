@@ -36,7 +36,6 @@ def describe(result: SweepResult) -> str:
     )
 
 
-@pytest.mark.slow  # started first: a chunk begun last was the suite's tail
 @pytest.mark.parametrize("chunk", range(CHUNKS))
 def test_random_faults_keep_raft_and_tasks_safe_and_the_swarm_converges(chunk: int) -> None:
     failures: list[str] = []

@@ -44,7 +44,6 @@ COVERAGE = (
 )
 
 
-@pytest.mark.slow  # started first: a chunk begun last was the suite's tail
 @pytest.mark.parametrize("chunk", range(CHUNKS))
 def test_random_fault_schedules_keep_raft_safe_and_live(chunk: int) -> None:
     seeds = range(chunk, SEEDS, CHUNKS)
