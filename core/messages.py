@@ -238,6 +238,15 @@ class RaftEnvelope:
 
 
 @dataclass(frozen=True, slots=True)
+class MemberRemoved:
+    """A manager's answer to Raft traffic from a member removed from the membership
+    (SwarmKit's ``ErrMemberRemoved``): a demoted manager that missed its own removal,
+    which the leader stops replicating to once it is applied, learns it this way."""
+
+    raft_id: int
+
+
+@dataclass(frozen=True, slots=True)
 class ForwardedRequest:
     """An API request a follower passes to the leader (SwarmKit's raft proxy)."""
 
@@ -304,6 +313,7 @@ ClusterMessage = (
     | Promoted
     | JoinRaft
     | RaftEnvelope
+    | MemberRemoved
     | ForwardedRequest
     | ForwardedReply
     | LogRequest

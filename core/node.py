@@ -65,6 +65,7 @@ from core.messages import (
     JoinRequest,
     LogReply,
     LogRequest,
+    MemberRemoved,
     Promoted,
     Proxied,
     RaftEnvelope,
@@ -311,7 +312,14 @@ class SwarmNode:
             return  # no peer completes a TLS handshake with an expired certificate
         if isinstance(message, RaftEnvelope):
             if manager is not None and message.message.to == manager.raft.id:
+                if message.message.source in manager.raft.conf.removed:
+                    self.out.messages.append((source, MemberRemoved(message.message.source)))
+                    return
                 manager.step(message.message, mono, wall)
+            return
+        if isinstance(message, MemberRemoved):
+            if manager is not None and manager.raft.id == message.raft_id:
+                self._demoted()
             return
         if isinstance(message, ForwardedRequest):
             self._serve_forwarded(source, message)
@@ -773,8 +781,14 @@ class SwarmNode:
             )
 
     def _promoted(self, source: str, message: Promoted) -> None:
-        identity = self.identity
-        if identity is None or identity.node_id != message.node_id or self.manager is not None:
+        """Start a member; the leader says it again every role check until the member
+        is a voter, so a JoinRaft that was lost is sent again."""
+        identity, manager = self.identity, self.manager
+        if identity is None or identity.node_id != message.node_id:
+            return
+        if manager is not None:
+            if manager.raft.id == message.raft_id and self.raft_join is None:
+                self.out.messages.append((source, JoinRaft(identity.node_id, message.raft_id)))
             return
         peers = {i: h for i, h in message.managers}
         self._set_identity(

@@ -7,11 +7,12 @@ certificate); everything else is for managers. The same rule here, per message:
 * A **worker** may send only what its agent says to the dispatcher: ``Register``,
   ``Heartbeat``, ``StatusReport``, ``LogReply`` (its half of ``docker service logs``),
   and a ``JoinRequest``. Everything else is a manager's word: Raft traffic
-  (``RaftEnvelope``), requests forwarded to the leader (``ForwardedRequest`` and its
-  reply), relays (``Proxied``), ``JoinRaft`` (a promoted node asks for a Raft seat only
-  once it holds a manager certificate, as in SwarmKit), and the dispatcher's and
-  leader's answers (``Registered``, ``AssignmentsMessage``, ``Promoted``, ...), which a
-  worker sending them would forge. And it speaks only for itself: the ``node_id`` of
+  (``RaftEnvelope``, and ``MemberRemoved``, the answer to a removed member's), requests
+  forwarded to the leader (``ForwardedRequest`` and its reply), relays (``Proxied``),
+  ``JoinRaft`` (a promoted node asks for a Raft seat only once it holds a manager
+  certificate, as in SwarmKit), and the dispatcher's and leader's answers
+  (``Registered``, ``AssignmentsMessage``, ``Promoted``, ...), which a worker sending
+  them would forge. And it speaks only for itself: the ``node_id`` of
   its session messages must be its certificate's (CN), as SwarmKit's dispatcher takes
   the node ID from the certificate, never from the request.
 * A worker **receives** only what managers say to an agent; the messages only
@@ -35,6 +36,7 @@ from core.messages import (
     JoinRaft,
     JoinRequest,
     LogReply,
+    MemberRemoved,
     Proxied,
     RaftEnvelope,
     Register,
@@ -57,6 +59,7 @@ MANAGERS_RECEIVE: tuple[type, ...] = (
     *WORKER_SENDS,
     JoinRaft,
     RaftEnvelope,
+    MemberRemoved,
     ForwardedRequest,
     ForwardedReply,
     Proxied,

@@ -74,6 +74,12 @@ def test_the_docker_cli_forms_and_drives_a_swarm(swarm: ShoalSwarm) -> None:
     demoted = docker_ok(swarm, "h1", "node", "demote", "h3")
     assert demoted.strip() == "Manager h3 demoted in the swarm."
 
+    def worker_again() -> bool:
+        shown = docker_ok(swarm, "h3", "info", "-f", "{{.Swarm.ControlAvailable}}")
+        return shown.strip() == "false"
+
+    until(worker_again, "h3 no longer a manager by its own account")
+
     # services: create (waits for convergence), ps, scale, update, rollback, logs, rm
     created = docker_ok(
         swarm, "h1", "service", "create", "--name", "web", "--replicas", "3",
