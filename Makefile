@@ -8,10 +8,13 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: setup demo test lint typecheck guard pytest clean
 
+# uv installs the 107 packages in about 10 s where pip takes about 65 s (a fifth of
+# the suite's margin under its 20 minutes); pip is the fallback if uv cannot be had.
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet uv \
+		&& $(BIN)/uv pip install --python $(BIN)/python --quiet -e '.[test]' \
+		|| $(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
 setup: $(STAMP)
