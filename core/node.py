@@ -363,7 +363,7 @@ class SwarmNode:
         if isinstance(message, JoinRaft):
             if manager is not None and manager.is_leader:
                 manager.peers[message.raft_id] = source
-                manager.add_member(message.raft_id)
+                manager.add_member(message.raft_id, message.node_id)
             return
         if isinstance(message, Proxied):
             self._proxied(source, message)
@@ -880,6 +880,12 @@ class SwarmNode:
         self._set_identity(replace(identity, credentials=credentials))
         self.out.credentials = credentials
         self.renewal = None
+        if self.manager is not None and role_changed(credentials.certificate, NodeRole.MANAGER):
+            # a worker's certificate: the leader signs one only once the node is no
+            # member (SwarmKit's node stops its manager when its role turns worker)
+            self._demoted()
+            self._describe()
+            return
         self._arm_renewal(role_check=False)
         self._describe()
         join = self.raft_join

@@ -34,6 +34,7 @@ from core.messages import (
     JoinAccepted,
     JoinRefused,
     JoinRequest,
+    MemberRemoved,
     Promoted,
     RaftEnvelope,
     RenewCertificate,
@@ -190,9 +191,13 @@ class Manager:
 
     # -- membership ----------------------------------------------------------------------
 
-    def add_member(self, raft_id: NodeId) -> ShoalError | None:
-        """A joining manager asks to be a voter (from the leader's point of view)."""
+    def add_member(self, raft_id: NodeId, node_id: str = "") -> ShoalError | None:
+        """A joining manager asks to be a voter (from the leader's point of view); a
+        promoted node demoted meanwhile (``node_id``'s spec says worker) is not let in."""
         if raft_id in self.raft.conf.voters:
+            return None
+        node = self.store.tables["nodes"].get(node_id) if node_id else None
+        if isinstance(node, Node) and node.spec.role is NodeRole.WORKER:
             return None
         try:
             self.raft.propose_conf_change(ConfChange(ChangeKind.ADD, raft_id))
@@ -299,6 +304,8 @@ class Manager:
             answer(CertificateIssued(request.node_id, b"", b"", error))
             return
         role = node.spec.role or NodeRole.WORKER
+        if role is NodeRole.WORKER and self._raft_id(node) in self.raft.conf.voters:
+            role = NodeRole.MANAGER  # demoted, not yet removed: a member still (SwarmKit)
         try:
             certificate = self._issue(cluster, request.csr, node.id, role)
         except CAError as error:
@@ -331,33 +338,49 @@ class Manager:
         return tuple((i, self.peers[i]) for i in sorted(self.peers) if i in self.raft.conf.voters)
 
     def _promote(self, node: Node) -> None:
-        """A worker whose spec says manager: give it a Raft id and tell it (it asks
-        to be added once its member runs; a node that is down is told when back)."""
+        """A worker whose spec says manager: give it a Raft id and tell it once the id
+        is recorded on its Node (it asks to be added once its member runs; a node that
+        is down is told when back). A demotion that comes first keeps the id from
+        being recorded, and the node from being told."""
         leadership = self.leadership
         if leadership is None or node.id not in leadership.dispatcher.sessions:
             return
-        if node.manager_status is not None and node.manager_status.raft_id:
-            raft_id = node.manager_status.raft_id
-        else:
-            raft_id = self._new_raft_id()
-            status = ManagerStatus(
-                reachability=Reachability.REACHABLE, addr=node.status.addr, raft_id=raft_id
-            )
-            updated = replace(node, manager_status=status)
-
-            def build(tx: WriteTx) -> None:
-                if tx.get("nodes", node.id) == node:
-                    tx.update(updated)
-
-            leadership.writes.submit(build)
-            self.peers[raft_id] = node.status.addr
-        if raft_id in self.raft.conf.voters:
+        raft_id = self._raft_id(node)
+        if raft_id:
+            self._tell_promoted(node.id, raft_id)
             return
-        host = leadership.dispatcher.sessions[node.id].host
-        self._send(host, Promoted(node.id, raft_id, self.members()))
+        raft_id = self._new_raft_id()
+        status = ManagerStatus(
+            reachability=Reachability.REACHABLE, addr=node.status.addr, raft_id=raft_id
+        )
+        updated = replace(node, manager_status=status)
+
+        def build(tx: WriteTx) -> None:
+            if tx.get("nodes", node.id) == node:
+                tx.update(updated)
+
+        def recorded(error: ShoalError | None) -> None:
+            stored = self.store.tables["nodes"].get(node.id)
+            if error is None and isinstance(stored, Node) and self._raft_id(stored) == raft_id:
+                self._tell_promoted(node.id, raft_id)
+
+        leadership.writes.submit(build, recorded)
+        self.peers[raft_id] = node.status.addr
+
+    def _tell_promoted(self, node_id: str, raft_id: NodeId) -> None:
+        leadership = self.leadership
+        if leadership is None or raft_id in self.raft.conf.voters:
+            return
+        session = leadership.dispatcher.sessions.get(node_id)
+        if session is not None:
+            self._send(session.host, Promoted(node_id, raft_id, self.members()))
+
+    @staticmethod
+    def _raft_id(node: Node) -> NodeId:
+        return node.manager_status.raft_id if node.manager_status else 0
 
     def _demote(self, node: Node) -> None:
-        raft_id = node.manager_status.raft_id if node.manager_status else 0
+        raft_id = self._raft_id(node)
         if raft_id not in self.raft.conf.voters:
             return
         if raft_id == self.raft.id:
@@ -372,6 +395,19 @@ class Manager:
         except RaftError:
             return  # another change is under way; the role check tries again
 
+    def _stop_member(self, node: Node, raft_id: NodeId) -> None:
+        """A demoted node that is no voter but may run a manager all the same (told of
+        its promotion, it started one; the demotion came before it was let in) still
+        holds a manager's certificate: tell it it is no member, as Raft's traffic would
+        (it then renews as a worker, which clears this)."""
+        leadership = self.leadership
+        cert = node.certificate
+        if leadership is None or not raft_id or cert is None or cert.role is not NodeRole.MANAGER:
+            return
+        session = leadership.dispatcher.sessions.get(node.id)
+        if session is not None:
+            self._send(session.host, MemberRemoved(raft_id))
+
     def _check_roles(self) -> None:
         """Demoted managers still in the membership are removed, one at a time;
         promoted workers are told to start their member."""
@@ -381,11 +417,12 @@ class Manager:
         voters = self.raft.conf.voters
         for _, node in sorted(self.store.tables["nodes"].items()):
             assert isinstance(node, Node)
-            status = node.manager_status
-            raft_id = status.raft_id if status else 0
+            raft_id = self._raft_id(node)
             if node.spec.role is NodeRole.WORKER and raft_id in voters:
                 self._demote(node)
                 return
+            if node.spec.role is NodeRole.WORKER:
+                self._stop_member(node, raft_id)
             promoted = node.spec.role is NodeRole.MANAGER and raft_id not in voters
             if promoted and raft_id not in self.raft.conf.removed:
                 self._promote(node)
