@@ -342,7 +342,11 @@ def test_an_unreadable_or_wrong_scenario_is_one_line_and_exit_1(
 @pytest.mark.parametrize(
     ("address", "reason"),
     [
-        ("tcp://127.0.0.1:{port}", "Timed out trying to connect to tcp://127.0.0.1:{port}"),
+        # "after 1 s": --connect-timeout reached Dask (its own default is 30 s)
+        (
+            "tcp://127.0.0.1:{port}",
+            "Timed out trying to connect to tcp://127.0.0.1:{port} after 1 s",
+        ),
         ("nonsense", "missing port number in address 'nonsense'"),
         ("tcp://nohost.invalid:8786", ""),
     ],
@@ -355,11 +359,13 @@ def test_an_unreachable_scheduler_is_one_line_and_exit_1_in_bounded_time(
     address = address.format(port=port)
     command = [sys.executable, "-m", "cli.main", "sim", "sweep", str(scenario), "--seeds", "1..2"]
     command += ["--scheduler", address, "--connect-timeout", "1"]
-    started = time.monotonic()
     done = subprocess.run(
-        command, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)}
+        command,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        timeout=300,  # a hang guard only: the timeout honoured shows in the reason
     )
-    assert time.monotonic() - started < 30
     assert done.returncode == 1 and done.stdout == ""
     assert done.stderr.startswith(f"Error: cannot reach the Dask scheduler at {address}: ")
     assert done.stderr.count("\n") == 1, done.stderr
