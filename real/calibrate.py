@@ -24,6 +24,9 @@ loaded) are started; then, on a quiet machine:
    (the machine's cores shared by processor sharing), in ``measured.check``.
 5. **Messages.** Round trips of 512-byte messages over TCP on loopback to another
    process; half a round trip is one message's latency.
+6. **The data plane.** On one test host, the ingress network programmed the first
+   time and again, and task sandboxes joined to it (real/dataplane_costs.py): what
+   every node of a routing mesh does while its tasks start.
 
 The executor never pulls (there is no registry; images are loaded on each host), so
 ``pull`` costs nothing and the images' ``pull_seconds`` are 0. Everything made is
@@ -44,7 +47,6 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -60,7 +62,9 @@ from core.tasks.states import TaskState
 from real.agent.executor import DockerExecutor
 from real.agent.images import IMAGE, SECOND_IMAGE, ensure_busybox_image
 from real.agent.sandbox import create_sandbox
+from real.dataplane_costs import measure as dataplane_costs
 from real.dockerd import Dockerd
+from real.meter import Meter, Sample
 from real.testhosts import packages, sweep
 from real.testhosts.naming import RunId
 from sim.calibration import Calibration
@@ -82,51 +86,6 @@ BUSY_WARNING = 0.2
 
 class CalibrationFailed(ShoalError):
     """A measurement could not be made (an operation failed, not root ...)."""
-
-
-# -- the machine's CPU ------------------------------------------------------------------------
-
-
-def busy_seconds() -> float:
-    """CPU-seconds the whole machine has spent busy since boot (all cores, kernel too)."""
-    with open("/proc/stat") as f:
-        fields = [int(x) for x in f.readline().split()[1:]]
-    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle and iowait
-    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
-
-
-@dataclass(frozen=True)
-class Sample:
-    """A run of ``count`` operations: its wall time and the machine's CPU time for it."""
-
-    wall: float
-    busy: float
-    count: int
-
-    def cost(self, op_cores: float) -> OpCost:
-        """One operation: its work, and as waiting what its wall time has beyond that
-        work done on ``op_cores`` cores."""
-        wall, cpu = self.wall / self.count, max(0.0, self.busy / self.count)
-        return OpCost(latency=max(0.0, wall - cpu / op_cores), cpu=cpu)
-
-
-class Meter:
-    """Times work against the machine's CPU, less what the machine burns when idle."""
-
-    def __init__(self, idle_rate: float) -> None:
-        self.idle_rate = idle_rate
-
-    @classmethod
-    def settled(cls, seconds: float = 1.0) -> Meter:
-        before, start = busy_seconds(), time.monotonic()
-        time.sleep(seconds)
-        return cls((busy_seconds() - before) / (time.monotonic() - start))
-
-    def run(self, count: int, work: Callable[[], None]) -> Sample:
-        before, start = busy_seconds(), time.monotonic()
-        work()
-        wall = time.monotonic() - start
-        return Sample(wall, busy_seconds() - before - self.idle_rate * wall, count)
 
 
 # -- tasks through the real executor ----------------------------------------------------------
@@ -446,6 +405,7 @@ def _measure(
     model = predicted(engine, cores, len(executors), containers)
     say(f"contention: {statistics.median(took):.2f}s measured (median), {model:.2f}s predicted")
     link = message_latency()
+    dataplane = dataplane_costs(meter, rounds, say=say)
     version = daemons[0].client().version()
     measured = {
         "at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -467,6 +427,7 @@ def _measure(
     }
     return Calibration(
         engine=engine,
+        dataplane=dataplane,
         cores=cores,
         link=link,
         images={IMAGE: image, SECOND_IMAGE: image},

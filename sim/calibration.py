@@ -14,6 +14,10 @@ The file is YAML::
       start: ...
       stop: ...
       remove: ...
+    dataplane:                    # a host's data plane (sim.dataplane.DataplaneModel)
+      program: {latency: 0.01, cpu: 0.03}   # any program of its networks
+      network: {latency: 0.05, cpu: 0.1}    # more for each network new to the host
+      attach: {latency: 0.01, cpu: 0.02}    # a task's sandbox joined to its networks
     network: {latency_min: 0.0001, latency_mean_extra: 0.00005}   # one way, per message
     images:                       # the images measured (sim.executor.ImageBehaviour)
       local/busybox:1: {pull_seconds: 0, start_seconds: 0, stop_signals: []}
@@ -38,6 +42,7 @@ from typing import Any
 import yaml
 
 from core.errors import ShoalError
+from sim.dataplane import DATAPLANE_JOBS, FREE, DataplaneModel
 from sim.dockerd import OPERATIONS, EngineModel, OpCost
 from sim.executor import ImageBehaviour, parse_signal
 from sim.network import LinkModel
@@ -59,6 +64,7 @@ class CalibrationError(ShoalError):
 @dataclass(frozen=True)
 class Calibration:
     engine: EngineModel = field(default_factory=EngineModel)
+    dataplane: DataplaneModel = FREE
     cores: float = 2.0
     link: LinkModel = field(default_factory=LinkModel)
     images: dict[str, ImageBehaviour] = field(default_factory=dict)
@@ -106,21 +112,14 @@ def read(path: str | Path) -> str:
 
 
 def parse(top: Any, name: str = "<calibration>") -> Calibration:
-    top = _mapping(top, name, "", ("measured", "cores", "engine", "network", "images"))
+    top = _mapping(
+        top, name, "", ("measured", "cores", "engine", "dataplane", "network", "images")
+    )
     engine = _mapping(
         top.get("engine", {}), name, "engine", ("concurrency", "op_cores", *OPERATIONS)
     )
-    costs: dict[str, Any] = {
-        op: OpCost(
-            **{
-                k: _number(v, name, f"engine.{op}.{k}")
-                for k, v in _mapping(
-                    engine.get(op, {}), name, f"engine.{op}", ("latency", "cpu")
-                ).items()
-            }
-        )
-        for op in OPERATIONS
-    }
+    costs: dict[str, Any] = _costs(engine, name, "engine", OPERATIONS)
+    dataplane = _mapping(top.get("dataplane", {}), name, "dataplane", DATAPLANE_JOBS)
     concurrency = engine.get("concurrency", 1)
     if not isinstance(concurrency, int) or isinstance(concurrency, bool) or concurrency < 1:
         raise CalibrationError(
@@ -138,6 +137,7 @@ def parse(top: Any, name: str = "<calibration>") -> Calibration:
         raise CalibrationError(name, "measured", "a mapping")
     return Calibration(
         engine=EngineModel(concurrency=concurrency, op_cores=op_cores, **costs),
+        dataplane=DataplaneModel(**_costs(dataplane, name, "dataplane", DATAPLANE_JOBS)),
         cores=float(cores),
         link=LinkModel(**{k: _number(v, name, f"network.{k}") for k, v in link.items()}),
         images={
@@ -148,6 +148,27 @@ def parse(top: Any, name: str = "<calibration>") -> Calibration:
     )
 
 
+def _costs(
+    section: dict[str, Any], name: str, where: str, jobs: tuple[str, ...]
+) -> dict[str, OpCost]:
+    """Each job's ``{latency, cpu}`` in ``section`` (a job left out costs nothing)."""
+    return {
+        job: OpCost(
+            **{
+                k: _number(v, name, f"{where}.{job}.{k}")
+                for k, v in _mapping(
+                    section.get(job, {}), name, f"{where}.{job}", ("latency", "cpu")
+                ).items()
+            }
+        )
+        for job in jobs
+    }
+
+
+def _cost_text(cost: OpCost) -> dict[str, float]:
+    return {"latency": _round(cost.latency), "cpu": _round(cost.cpu)}
+
+
 def dump(calibration: Calibration, comment: str = "") -> str:
     """The file's text (``comment`` on top, a line each); :func:`parse` reads it back equal."""
     engine: dict[str, Any] = {
@@ -155,12 +176,12 @@ def dump(calibration: Calibration, comment: str = "") -> str:
         "op_cores": _round(calibration.engine.op_cores),
     }
     for op in OPERATIONS:
-        cost: OpCost = getattr(calibration.engine, op)
-        engine[op] = {"latency": _round(cost.latency), "cpu": _round(cost.cpu)}
+        engine[op] = _cost_text(getattr(calibration.engine, op))
     top = {
         "measured": calibration.measured,
         "cores": calibration.cores,
         "engine": engine,
+        "dataplane": {j: _cost_text(getattr(calibration.dataplane, j)) for j in DATAPLANE_JOBS},
         "network": {k: _round(getattr(calibration.link, k)) for k in _LINK_FIELDS},
         "images": {i: _image_text(b) for i, b in sorted(calibration.images.items())},
     }

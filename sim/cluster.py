@@ -46,7 +46,7 @@ from core.store import Event, EventCommit, MemoryStore
 from core.tasks.executor import ExecutorResult
 from sim.cluster_checks import TaskChecker
 from sim.cpu import CpuPool
-from sim.dataplane import SimDataplane
+from sim.dataplane import FREE, DataplaneModel, SimDataplane
 from sim.disk import DiskModel, SimDisk
 from sim.dockerd import IDEAL, EngineModel, SimDockerd
 from sim.executor import ImageBehaviour, SimExecutor
@@ -115,15 +115,19 @@ class ClusterHost:
         self.clock = starting_clock(streams.child(f"host/{self.name}/clock"))
         self.disk = SimDisk(world.env, streams.child(f"host/{self.name}/disk"), world.disk_model)
         self.disk.on_synced = self._synced
+        cores = world.cores_of(spec)
+        self.dataplane = SimDataplane(
+            world.env, self.name, world.trace, world.config.dataplane, cores
+        )
         self.executor = SimExecutor(
             world.env,
             streams.child(f"host/{self.name}/executor"),
             world.images,
             self._result,
             wall=lambda: self.clock.wall(world.env.now),
-            dockerd=world.dockerd_of(spec),
+            dockerd=SimDockerd(world.env, world.engine, cores),
+            attach=self.dataplane.attach,
         )
-        self.dataplane = SimDataplane(world.env, self.name, world.trace)
         self._entropy = streams.child(f"host/{self.name}/entropy")
         self.identity: NodeIdentity | None = None  # its TLS credentials with it
         self.credentials: NodeCredentials | None = None  # what its TLS would present now
@@ -420,6 +424,7 @@ class ClusterConfig:
     link: LinkModel = field(default_factory=LinkModel)
     disk: DiskModel = field(default_factory=DiskModel)
     engine: EngineModel = IDEAL  # what each dockerd operation costs (sim/dockerd.py)
+    dataplane: DataplaneModel = FREE  # what programming networks costs (sim/dataplane.py)
     raft: RaftConfig = field(default_factory=RaftConfig)
     tick_seconds: float = 1.0
     wire: bool = True
@@ -477,12 +482,12 @@ class ClusterWorld:
         if config.checks:
             self.env.process(self._every(1.0, self._sample))
 
-    def dockerd_of(self, spec: HostSpec) -> SimDockerd:
-        """The host's dockerd: on the machine's shared cores, or on the host's own."""
-        if self.engine.free:
-            return SimDockerd(self.env, self.engine, None)
-        cores = self.shared_cores or CpuPool(self.env, spec.cpus, self.engine.op_cores)
-        return SimDockerd(self.env, self.engine, cores)
+    def cores_of(self, spec: HostSpec) -> CpuPool | None:
+        """The cores a host's dockerd and data plane work on: the machine's shared
+        ones, or the host's own (None: nothing costs CPU)."""
+        if self.engine.free and self.config.dataplane.free:
+            return None
+        return self.shared_cores or CpuPool(self.env, spec.cpus, self.engine.op_cores)
 
     # -- watching ----------------------------------------------------------------------------
 

@@ -7,7 +7,8 @@ and the kernel, on up to ``op_cores`` cores at once), a dockerd works on a few
 operations at a time (``concurrency``), and the host's cores, or the machine's when
 test hosts share one, are divided among all the work under way. So an operation
 waits its turn in its host's dockerd, then takes its ``latency`` (waiting that burns
-no CPU) and its ``cpu`` seconds of work on the shared :class:`~sim.cpu.CpuPool`.
+no CPU) and its ``cpu`` seconds of work on the shared :class:`~sim.cpu.CpuPool`
+(sim/costqueue.py).
 
 An operation that costs nothing is carried out at once, so a model of zero cost
 (:data:`IDEAL`, the library's default) leaves every run exactly as it was before
@@ -16,26 +17,15 @@ dockerd had a cost.
 
 from __future__ import annotations
 
-import functools
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import simpy
 
-from sim.cpu import CpuJob, CpuPool
+from sim.costqueue import CostQueue, OpCost
+from sim.cpu import CpuPool
 
-
-@dataclass(frozen=True)
-class OpCost:
-    """One dockerd operation: ``latency`` seconds of waiting, ``cpu`` seconds of work."""
-
-    latency: float = 0.0
-    cpu: float = 0.0
-
-    @property
-    def free(self) -> bool:
-        return self.latency <= 0 and self.cpu <= 0
+__all__ = ["IDEAL", "OPERATIONS", "EngineModel", "OpCost", "SimDockerd"]
 
 
 @dataclass(frozen=True)
@@ -73,55 +63,13 @@ class SimDockerd:
     """One host's dockerd: its queue of operations and its share of the cores."""
 
     def __init__(self, env: simpy.Environment, model: EngineModel, cores: CpuPool | None) -> None:
-        self.env = env
         self.model = model
-        self.cores = cores
-        self.queue: deque[tuple[OpCost, Callable[[], None]]] = deque()
-        self.active: list[CpuJob] = []
-        self.busy = 0  # operations under way
-        self.life = 0  # a crash ends what was under way
+        self.queue = CostQueue(env, model.concurrency, cores)
 
     def do(self, operation: str, then: Callable[[], None]) -> None:
         """Carry out ``operation`` (one of :data:`OPERATIONS`), then call ``then``."""
-        cost: OpCost = getattr(self.model, operation)
-        if cost.free:
-            then()
-            return
-        self.queue.append((cost, then))
-        self._pump()
+        self.queue.run(getattr(self.model, operation), then)
 
     def crash(self) -> None:
         """dockerd died: what waited is dropped, what ran frees its cores."""
-        self.life += 1
-        self.queue.clear()
-        for job in self.active:
-            if self.cores is not None:
-                self.cores.cancel(job)
-        self.active.clear()
-        self.busy = 0
-
-    def _pump(self) -> None:
-        while self.queue and self.busy < self.model.concurrency:
-            cost, then = self.queue.popleft()
-            self.busy += 1
-            self.env.timeout(cost.latency).callbacks.append(
-                functools.partial(self._waited, cost, then, self.life)
-            )
-
-    def _waited(self, cost: OpCost, then: Callable[[], None], life: int, _event: object) -> None:
-        if self.life == life:
-            self._work(cost, then)
-
-    def _work(self, cost: OpCost, then: Callable[[], None]) -> None:
-        if cost.cpu <= 0 or self.cores is None:
-            self._done(None, then)
-            return
-        job = self.cores.run(cost.cpu, lambda: self._done(job, then))
-        self.active.append(job)
-
-    def _done(self, job: CpuJob | None, then: Callable[[], None]) -> None:
-        if job is not None:
-            self.active.remove(job)
-        self.busy -= 1
-        then()
-        self._pump()
+        self.queue.crash()

@@ -168,12 +168,15 @@ class SimExecutor:
         deliver: Callable[[ExecutorResult], None],
         wall: Callable[[], float] | None = None,
         dockerd: SimDockerd | None = None,
+        attach: Callable[[Callable[[], None]], None] | None = None,
     ) -> None:
         """``wall``: the host's wall clock, which stamps the containers' output
         (default: simulated seconds); ``dockerd``: what each operation costs (default:
-        nothing, see sim/dockerd.py)."""
+        nothing, see sim/dockerd.py); ``attach``: the host's data plane joining a
+        task's sandbox to its networks, then calling back (default: at once)."""
         self.env = env
         self.dockerd = dockerd if dockerd is not None else SimDockerd(env, IDEAL, None)
+        self.attach = attach
         self.wall = wall if wall is not None else (lambda: float(env.now))
         self.rng = rng
         self.images = images
@@ -277,9 +280,12 @@ class SimExecutor:
 
             def pulled() -> None:
                 if needs_sandbox(task):
-                    self._engine("sandbox", lambda: self._engine("create", created))
+                    self._engine("sandbox", lambda: self._joined(task, create))
                 else:
-                    self._engine("create", created)
+                    create()
+
+            def create() -> None:
+                self._engine("create", created)
 
             self._engine("pull", lambda: self._later(pull, pulled))
         elif op is Operation.START:
@@ -556,6 +562,15 @@ class SimExecutor:
         unless the host died meanwhile."""
         life = self.life
         self.dockerd.do(operation, lambda: action() if self.alive and self.life == life else None)
+
+    def _joined(self, task: Task, action: Callable[[], None]) -> None:
+        """``action`` once the task's sandbox is joined to its networks, unless the
+        host died meanwhile (real/agent/sandbox.py plumbs it before the container)."""
+        if self.attach is None or not task.networks_attachments:
+            action()
+            return
+        life = self.life
+        self.attach(lambda: action() if self.alive and self.life == life else None)
 
     def _later(self, delay: float, action: Callable[[], None]) -> None:
         event = self.env.timeout(delay)

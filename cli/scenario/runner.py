@@ -114,6 +114,7 @@ def scenario_world(
         images={**measured.images, **scenario.images},
         link=scenario.link if scenario.link != LinkModel() else measured.link,
         engine=measured.engine_model(),
+        dataplane=measured.dataplane,
         raft=raft,
         mutations=manager,
         checks=True,

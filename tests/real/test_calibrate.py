@@ -39,6 +39,10 @@ def test_calibrate_writes_a_calibration_and_leaves_nothing(
     assert calibration.images["local/busybox:1"].stop_signals == ()
     assert calibration.images["local/busybox:1"].pull_seconds == 0
     assert 0 < calibration.link.latency_min < 0.01
+    # the data plane: each of its jobs took time on this machine
+    dataplane = calibration.dataplane
+    for job in (dataplane.program, dataplane.network, dataplane.attach):
+        assert job.latency + job.cpu > 0.001
     check = calibration.measured["check"]
     assert len(check["measured_s"]) == 3 and min(check["measured_s"]) > 0  # one a round
     assert check["predicted_s"] > 0

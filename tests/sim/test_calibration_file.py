@@ -18,6 +18,7 @@ from sim.calibration import (
     load,
     parse,
 )
+from sim.dataplane import FREE, DataplaneModel
 from sim.dockerd import IDEAL, EngineModel, OpCost
 from sim.executor import ImageBehaviour
 from sim.network import LinkModel
@@ -28,6 +29,11 @@ MEASURED = Calibration(
         start=OpCost(latency=0.02, cpu=0.08),
         stop=OpCost(latency=0.003, cpu=0.04),
         remove=OpCost(latency=0.001, cpu=0.03),
+    ),
+    dataplane=DataplaneModel(
+        program=OpCost(latency=0.02, cpu=0.03),
+        network=OpCost(latency=0.1, cpu=0.2),
+        attach=OpCost(cpu=0.01),
     ),
     cores=2.0,
     link=LinkModel(latency_min=0.00004, latency_mean_extra=0.00002),
@@ -53,11 +59,16 @@ def test_a_calibration_is_written_back_equal() -> None:
     assert parse(yaml.safe_load(dump(MEASURED, "a comment\nof two lines"))) == MEASURED
 
 
+def test_a_calibration_from_before_the_data_plane_was_measured_programs_for_free() -> None:
+    assert parse({"cores": 2}).dataplane == FREE
+
+
 def test_the_default_is_a_measured_calibration() -> None:
     calibration = default()
     assert calibration == load(DEFAULT_PATH)
     assert calibration.measured["by"] == "shoal real calibrate"
     assert calibration.engine.start.cpu > 0 and calibration.engine.create.cpu > 0
+    assert calibration.dataplane.program.cpu > 0 and calibration.dataplane.network.cpu > 0
     assert not calibration.one_machine
     assert calibration.engine_model().shared_cores == 0
     assert calibration.on_one_machine().engine_model().shared_cores == calibration.cores
@@ -72,6 +83,8 @@ def test_the_default_is_a_measured_calibration() -> None:
         ("engine: {concurrency: 0}", "engine.concurrency: a whole number"),
         ("cores: 0", "cores: more than 0"),
         ("network: {latency: 1}", "network: unknown field 'latency'"),
+        ("dataplane: {attach: {cpu: -0.1}}", "dataplane.attach.cpu: not negative"),
+        ("dataplane: {detach: {cpu: 1}}", "dataplane: unknown field 'detach'"),
         ("images: {x: {stop_signals: [SIGNOPE]}}", "images.x.stop_signals: not signals"),
         ("[1, 2]", "a mapping"),
         ("engine: [", "not YAML"),

@@ -4,6 +4,7 @@ cores; a task that needs a network sandbox pays for it before its create."""
 from __future__ import annotations
 
 import random
+from typing import Any
 
 import pytest
 import simpy
@@ -80,26 +81,30 @@ def test_a_crash_drops_what_waited_and_frees_the_cores() -> None:
     env.process(crash())
     env.run()
     assert seen == ["other at 0.25"]  # half a core until 0.1, then all of it
-    assert victim.busy == 0 and not victim.queue
+    assert victim.queue.busy == 0 and not victim.queue.queue
 
 
-def _prepared_at(task: Task) -> float:
-    """When a prepare of ``task`` is answered, with dockerd's create costing 0.1 s of
-    waiting and a sandbox 0.7 s."""
-    env = simpy.Environment()
-    model = EngineModel(create=OpCost(latency=0.1), sandbox=OpCost(latency=0.7))
+def prepared_at(env: simpy.Environment, task: Task, **options: Any) -> float:
+    """When a prepare of ``task`` is answered by an executor made with ``options``."""
     answered: list[float] = []
     executor = SimExecutor(
         env,
         random.Random(1),
         {"*": ImageBehaviour(pull_seconds=0.0)},
         lambda result: answered.append(float(env.now)),
-        dockerd=SimDockerd(env, model, CpuPool(env, 2)),
+        **options,
     )
     executor.run(ExecutorCommand(OperationToken(task.id, 1, 1), Operation.PREPARE, task))
     env.run()
     (when,) = answered
     return when
+
+
+def _prepared_at(task: Task) -> float:
+    """With dockerd's create costing 0.1 s of waiting and a sandbox 0.7 s."""
+    env = simpy.Environment()
+    model = EngineModel(create=OpCost(latency=0.1), sandbox=OpCost(latency=0.7))
+    return prepared_at(env, task, dockerd=SimDockerd(env, model, CpuPool(env, 2)))
 
 
 def test_a_task_on_an_overlay_or_with_host_ports_pays_for_its_sandbox_first() -> None:
