@@ -112,9 +112,7 @@ def read(path: str | Path) -> str:
 
 
 def parse(top: Any, name: str = "<calibration>") -> Calibration:
-    top = _mapping(
-        top, name, "", ("measured", "cores", "engine", "dataplane", "network", "images")
-    )
+    top = _mapping(top, name, "", ("measured", "cores", "engine", "dataplane", "network", "images"))
     engine = _mapping(
         top.get("engine", {}), name, "engine", ("concurrency", "op_cores", *OPERATIONS)
     )

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 import docker
+import pytest
 
 from real.agent import labels
 from real.agent.images import IMAGE
@@ -52,6 +53,7 @@ def manager_status(table: str) -> dict[str, str]:
     return {row.replace(" * ", "   ").split()[1]: row[start:end].strip() for row in rows(table)}
 
 
+@pytest.mark.slow
 def test_managers_and_a_worker_run_a_service_that_scales_and_rolls(swarm: ShoalSwarm) -> None:
     swarm.form(managers=["h1", "h2"], workers=["h3"])
     assert manager_status(swarm.must("h1", "node", "ls")) == {
@@ -94,6 +96,7 @@ def test_managers_and_a_worker_run_a_service_that_scales_and_rolls(swarm: ShoalS
     assert sum(IMAGE in row and " Shutdown " in row for row in ps) == 3
 
 
+@pytest.mark.slow
 def test_a_restarted_worker_adopts_its_containers_and_removes_the_rest(
     swarm: ShoalSwarm,
 ) -> None:

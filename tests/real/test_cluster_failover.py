@@ -8,6 +8,8 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 
+import pytest
+
 from core.model.service import Service
 from real.control import ControlClient, ControlError
 from real.testhosts.hosts import TestHosts
@@ -110,6 +112,7 @@ def missing(swarm: ShoalSwarm, via: str, acked: list[int]) -> list[int]:
     return [i for i in acked if labels.get(label(i)) != "acked"]
 
 
+@pytest.mark.slow
 def test_killing_the_leader_mid_burst_loses_no_acknowledged_update(testhosts: Make) -> None:
     hosts = testhosts(3, docker=True)
     swarm = ShoalSwarm(hosts)

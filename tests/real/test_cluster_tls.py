@@ -294,6 +294,7 @@ TLS_REFUSALS = {
 SERVER_NAMES = (MANAGER_SERVER_NAME, "127.0.0.1", "swarm-ca.example")  # an IP sends no SNI
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("who", sorted(TLS_REFUSALS))
 def test_the_leader_refuses_a_client_the_cluster_ca_does_not_vouch_for(
     swarm: Swarm, who: str
@@ -483,6 +484,7 @@ def test_a_worker_certificate_may_not_call_manager_only_operations(swarm: Swarm)
 # -- 3. join tokens ------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_rotated_away_or_wrong_token_is_refused_and_members_stay(swarm: Swarm) -> None:
     old = swarm.leader.shoal("swarm", "join-token", "-q", "worker").stdout.strip()
     rotated = swarm.leader.shoal("swarm", "join-token", "--rotate", "worker")

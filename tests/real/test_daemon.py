@@ -145,6 +145,7 @@ def _running_twice(output: str) -> bool:
     return len(rows) == 2 and all("Running" in row for row in rows)
 
 
+@pytest.mark.slow
 def test_one_host_swarm_runs_and_recovers_from_kill_9(daemon: Daemon, dockerd: Dockerd) -> None:
     daemon.start()
     socket_stat = daemon.socket.stat()

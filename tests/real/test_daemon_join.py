@@ -62,6 +62,7 @@ def _service_containers(dockerd: Dockerd, service_id: str) -> list[dict[str, Any
     return [api.inspect_container(c["Id"]) for c in listed]
 
 
+@pytest.mark.slow
 def test_a_second_host_joins_and_runs_tasks(
     hosts: tuple[Daemon, Daemon], busybox_dockerd: Dockerd, second_dockerd: Dockerd
 ) -> None:

@@ -10,6 +10,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from real.testhosts import sweep
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -30,6 +32,7 @@ def _phase(results: dict[str, Any], key: str, clients: int) -> dict[str, Any]:
     return phase
 
 
+@pytest.mark.slow
 def test_quick_run_commits_writes_and_cleans_up(real_packages: None) -> None:
     done = subprocess.Popen(
         [sys.executable, str(SCRIPT), "--quick"],
