@@ -10,6 +10,7 @@ trusted root signed did (one level: SwarmKit's rotation never makes more).
 from __future__ import annotations
 
 import base64
+import functools
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
@@ -53,9 +54,12 @@ def issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
     return True
 
 
+@functools.lru_cache(maxsize=1024)
 def chain_issuer(chain_pem: bytes, trust_pem: bytes) -> x509.Certificate:
     """The certificate (a trusted root, or an intermediate of the chain a trusted root
-    signed) that signed the chain's leaf; Go's unknown-authority error otherwise."""
+    signed) that signed the chain's leaf; Go's unknown-authority error otherwise.
+    Worked out once per chain and trust (a pure function of the two PEMs: a node asks
+    again each time it describes its TLS)."""
     leaf, *intermediates = load_all(chain_pem)
     roots = load_all(trust_pem)
     for root in roots:

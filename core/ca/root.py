@@ -9,6 +9,7 @@ SwarmKit computes it (``digest.FromBytes`` of the PEM bundle).
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 from dataclasses import dataclass, field
 
@@ -23,6 +24,21 @@ from core.ca.errors import CAError
 from core.model.common import TLSInfo
 
 
+@functools.lru_cache(maxsize=256)
+def _checked_root(cert_pem: bytes, key_pem: bytes | None) -> x509.Certificate:
+    """The root certificate, once it is known to sign itself and to go with ``key_pem``
+    (if given). The same PEM is checked once: every node rebuilds its root from the
+    PEM it holds, and the simulator runs many nodes in one process."""
+    cert = keys.load_certificate(cert_pem)
+    try:
+        cert.verify_directly_issued_by(cert)
+    except (ValueError, TypeError, InvalidSignature):
+        raise CAError("error while validating Root CA Certificate") from None
+    if key_pem is not None and keys.load_key_pem(key_pem).public_key() != cert.public_key():
+        raise CAError("certificate key mismatch")
+    return cert
+
+
 @dataclass(frozen=True)
 class RootCA:
     """A root certificate (PEM) and, on managers, its key (PEM; None on workers)."""
@@ -32,16 +48,7 @@ class RootCA:
     certificate: x509.Certificate = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        cert = keys.load_certificate(self.cert_pem)
-        try:
-            cert.verify_directly_issued_by(cert)
-        except (ValueError, TypeError, InvalidSignature):
-            raise CAError("error while validating Root CA Certificate") from None
-        object.__setattr__(self, "certificate", cert)
-        if self.key_pem is not None and (
-            keys.load_key_pem(self.key_pem).public_key() != cert.public_key()
-        ):
-            raise CAError("certificate key mismatch")
+        object.__setattr__(self, "certificate", _checked_root(self.cert_pem, self.key_pem))
 
     @property
     def digest(self) -> str:
