@@ -30,7 +30,9 @@ machine the CPU figure is the one to compare between runs; ``load_average`` says
 how busy the machine was when the run began.
 
 Nothing is tuned for speed: default Raft, store, dispatcher and write batch settings,
-the trace hashed as always, every message through the msgpack codec, and every
+the trace hashed as always, messages passed as values as the simulator does by
+default (every 64th, and every forwarded API request and reply, through the msgpack
+codec; the rest deeply immutable: sim/network.py), and every
 manager keeping its own store and applying every entry. ``settings_changed`` lists
 anything that differs from the defaults (empty unless a flag changes it).
 

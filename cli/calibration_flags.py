@@ -1,5 +1,6 @@
-"""``--calibration FILE`` and ``--one-machine``: what dockerd and messages cost in a
-simulated run (sim/calibration.py), for ``shoal sim run`` and ``shoal sim sweep``."""
+"""``--calibration FILE``, ``--one-machine`` and ``--strict-codec``: what dockerd and
+messages cost in a simulated run (sim/calibration.py), and how messages cross, for
+``shoal sim run`` and ``shoal sim sweep``."""
 
 from __future__ import annotations
 
@@ -17,6 +18,12 @@ def add_arguments(parser: Any, one_machine: bool = True) -> None:
         metavar="FILE",
         help="dockerd and message timings, as `shoal real calibrate` wrote them "
         "(default: this machine's, sim/calibrations/default.yml)",
+    )
+    parser.add_argument(
+        "--strict-codec",
+        action="store_true",
+        help="every message crosses between hosts as bytes through the wire codec "
+        "(default: passed as values, one in 64 checked through the codec)",
     )
     if not one_machine:
         return
@@ -36,15 +43,17 @@ class Choice:
     text: str
     path: str
     one_machine: bool = False
+    strict_codec: bool = False
 
     def calibration(self) -> Calibration:
-        return from_text(self.text, self.path).on_one_machine(self.one_machine)
+        measured = from_text(self.text, self.path).on_one_machine(self.one_machine)
+        return measured.with_strict_codec(self.strict_codec)
 
 
 def choice(args: Any) -> Choice:
     """The command line's calibration (read now: its mistakes before any run)."""
     path = str(args.calibration or DEFAULT_PATH)
-    made = Choice(read(path), path, args.one_machine)
+    made = Choice(read(path), path, args.one_machine, getattr(args, "strict_codec", False))
     made.calibration()
     return made
 
@@ -57,4 +66,5 @@ def chosen(args: Any) -> Calibration:
 def replay_flags(args: Any) -> str:
     """The flags a replay command must repeat to run the same."""
     flags = f" --calibration {shlex.quote(args.calibration)}" if args.calibration else ""
-    return flags + (" --one-machine" if args.one_machine else "")
+    flags += " --one-machine" if args.one_machine else ""
+    return flags + (" --strict-codec" if getattr(args, "strict_codec", False) else "")

@@ -76,9 +76,8 @@ def main(args: Any, out: TextIO | None = None, err: TextIO | None = None) -> int
     if args.plot:
         check_path(args.plot)
     scenario, mapping = prepare(load(args.file), args.hosts)
-    calibration = load_calibration(args.calibration or DEFAULT_PATH).on_one_machine(
-        args.hosts is None
-    )
+    measured = load_calibration(args.calibration or DEFAULT_PATH)
+    calibration = measured.on_one_machine(args.hosts is None).with_strict_codec(args.strict_codec)
     if args.seeds is not None:
         seeds = list(args.seeds)
     else:

@@ -189,7 +189,8 @@ def main(
     seeds = check(args)
     scenario = load(args.file)  # the file's mistakes, with their lines, before any run
     conditions(scenario)
-    calibration = calibration_flags.choice(args) if args.calibration or args.one_machine else None
+    asked = args.calibration or args.one_machine or getattr(args, "strict_codec", False)
+    calibration = calibration_flags.choice(args) if asked else None
     source = Path(args.file).read_text(encoding="utf-8")
     workers: LocalWorkers | DaskWorkers
     if args.scheduler:

@@ -71,6 +71,9 @@ class Calibration:
     measured: dict[str, Any] = field(default_factory=dict)
     #: The run's hosts share the measured machine's cores (else each has its own).
     one_machine: bool = False
+    #: Every message crosses as bytes through the codec (else as a value, every
+    #: CODEC_CHECK_EVERY-th checked: sim/network.py). A run's choice too.
+    strict_codec: bool = False
 
     def engine_model(self) -> EngineModel:
         """The dockerd model of a run."""
@@ -78,6 +81,9 @@ class Calibration:
 
     def on_one_machine(self, one_machine: bool = True) -> Calibration:
         return replace(self, one_machine=one_machine)
+
+    def with_strict_codec(self, strict: bool = True) -> Calibration:
+        return replace(self, strict_codec=strict)
 
 
 @functools.lru_cache(maxsize=1)

@@ -33,7 +33,15 @@ from core.ca.credentials import NodeCredentials
 from core.manager.autolock import human_key, locked_answer
 from core.manager.mutations import NO_MUTATIONS, ManagerMutations
 from core.manager.requests import INFO, ClientReply, ClientRequest
-from core.messages import ClusterMessage, RaftEnvelope, decode, encode
+from core.messages import (
+    ClusterMessage,
+    ForwardedReply,
+    ForwardedRequest,
+    Proxied,
+    RaftEnvelope,
+    decode,
+    encode,
+)
 from core.model.cluster import Cluster, JoinTokens
 from core.model.common import Platform, Resources
 from core.model.enums import NodeState
@@ -52,7 +60,7 @@ from sim.dockerd import IDEAL, EngineModel, SimDockerd
 from sim.executor import ImageBehaviour, SimExecutor
 from sim.heap import pace_collector
 from sim.host import starting_clock
-from sim.network import LinkModel, Network
+from sim.network import CODEC_CHECK_EVERY, LinkModel, Network
 from sim.raft_checks import RaftChecker
 from sim.streams import Streams
 from sim.trace import Trace
@@ -71,7 +79,7 @@ class HostSpec:
     labels: tuple[tuple[str, str], ...] = ()  # engine labels
 
 
-@dataclass
+@dataclass(frozen=True, slots=True)
 class Envelope:
     source: str
     message: ClusterMessage
@@ -85,6 +93,19 @@ def _encode(envelope: Envelope) -> bytes:
 def _decode(data: bytes) -> Envelope:
     source, body = msgpack.unpackb(data, raw=False)
     return Envelope(source, decode(body))
+
+
+#: Messages that carry an API request's parameters or reply (``Any``: dicts, lists,
+#: models): they cross as bytes even when messages are passed as values, so that no
+#: host shares a mutable value with another.
+BY_CODEC = (ForwardedRequest, ForwardedReply)
+
+
+def _by_codec(envelope: Envelope) -> bool:
+    message = envelope.message
+    if isinstance(message, Proxied):
+        message = message.message
+    return isinstance(message, BY_CODEC)
 
 
 class NoReply(AssertionError):
@@ -427,7 +448,9 @@ class ClusterConfig:
     dataplane: DataplaneModel = FREE  # what programming networks costs (sim/dataplane.py)
     raft: RaftConfig = field(default_factory=RaftConfig)
     tick_seconds: float = 1.0
-    wire: bool = True
+    # messages as values (every CODEC_CHECK_EVERY-th through the codec), or all as
+    # bytes (``--strict-codec``): sim/network.py
+    wire: bool = False
     mutations: ManagerMutations = NO_MUTATIONS  # test-only orchestrator/scheduler bugs
     checks: bool = False  # run the Raft and task checkers on every step
 
@@ -462,6 +485,8 @@ class ClusterWorld:
             names,
             config.link,
             config.wire,
+            codec_check_every=CODEC_CHECK_EVERY,
+            by_codec=_by_codec,
             encode=_encode,
             decode=_decode,
         )

@@ -44,6 +44,7 @@ class SweepConfig:
     nemeses: tuple[str, ...] = tuple(sorted(CLUSTER_NEMESES))
     mutations: ManagerMutations = NO_MUTATIONS
     raft: RaftConfig = field(default_factory=RaftConfig)
+    wire: bool = False  # every message as bytes through the codec (--strict-codec)
 
 
 @dataclass
@@ -85,7 +86,9 @@ def workload() -> tuple[ServiceSpec, ...]:
 
 def run_sweep(config: SweepConfig, seed: int, trace_path: str | Path | None = None) -> SweepResult:
     hosts = sweep_hosts(config.managers, config.workers)
-    cluster = ClusterConfig(hosts=hosts, raft=config.raft, mutations=config.mutations, checks=True)
+    cluster = ClusterConfig(
+        hosts=hosts, raft=config.raft, mutations=config.mutations, checks=True, wire=config.wire
+    )
     world = ClusterWorld(cluster, seed, trace_path)
     result = SweepResult(seed)
     try:

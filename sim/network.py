@@ -5,8 +5,16 @@ means ``a`` can reach ``b``, so one-way cuts, bridges and majorities rings are j
 graphs. A message is delivered by one scheduled callback (not a SimPy process per
 message, which is about six times slower). A link cut while a message is in flight
 loses it, as a broken connection would (one cut and healed while
-the message flies does not). With ``wire`` on, every message crosses as
-bytes through the real codec, so nothing relies on sharing Python objects.
+the message flies does not).
+
+With ``wire`` on (``--strict-codec``), every message crosses as bytes through the
+real codec, so nothing relies on sharing Python objects. Off, messages are passed as
+values, which every message type allows by being deeply immutable (a test walks them
+all: tests/sim/test_messages_immutable.py) but those ``by_codec`` picks (the ones
+that carry arbitrary API values); every ``codec_check_every``-th message still goes
+through the codec, and must come back equal (:class:`CodecMismatch`), so a value the
+codec cannot carry is found in any run. Which messages are checked
+follows a counter, not a random draw: a run's trace does not depend on the check.
 """
 
 from __future__ import annotations
@@ -66,6 +74,14 @@ NO_FAULT = HostFault()
 
 Receiver = Callable[[Any], None]
 
+#: Every how many messages passed as values one is sent through the codec to check it.
+CODEC_CHECK_EVERY = 64
+
+
+class CodecMismatch(AssertionError):
+    """A message did not survive the wire codec unchanged: passed as a value, it
+    would have behaved differently from real mode's bytes."""
+
 
 @dataclass
 class Network:
@@ -74,6 +90,10 @@ class Network:
     hosts: list[str]
     model: LinkModel = field(default_factory=LinkModel)
     wire: bool = True
+    # with ``wire`` off: every how many messages one is checked through the codec
+    # (0: never), and which messages cross as bytes all the same (None: none)
+    codec_check_every: int = 0
+    by_codec: Callable[[Any], bool] | None = None
     links: dict[tuple[str, str], LinkModel] = field(default_factory=dict)  # overrides
     receivers: dict[str, Receiver] = field(default_factory=dict)
     stats: Counter[str] = field(default_factory=Counter)
@@ -90,6 +110,7 @@ class Network:
     def __post_init__(self) -> None:
         self.graph: nx.DiGraph = full(self.hosts)
         self._blocked: frozenset[tuple[str, str]] = frozenset()
+        self._values_sent = 0
 
     # -- connectivity ----------------------------------------------------------------
 
@@ -148,7 +169,7 @@ class Network:
         if self.host_faults:
             self._send_faulted(source, target, message, model)
             return
-        payload: Any = self.encode(message) if self.wire else message
+        payload = self._payload(message)
         self._schedule(source, target, payload, model.delay(rng))
         duplicate = model.duplicate + self.burst_duplicate
         if duplicate and rng.random() < duplicate:
@@ -166,7 +187,7 @@ class Network:
             if loss and draw.random() < loss:
                 self.stats["lost"] += 1
                 return
-        payload: Any = self.encode(message) if self.wire else message
+        payload = self._payload(message)
         self._schedule(source, target, payload, model.delay(self.rng) + sender.delay)
         duplicate = model.duplicate + self.burst_duplicate
         if duplicate and self.rng.random() < duplicate:
@@ -175,6 +196,21 @@ class Network:
         if sender.duplicate and draw.random() < sender.duplicate:
             self.stats["duplicated"] += 1
             self._schedule(source, target, payload, model.delay(draw) + sender.delay)
+
+    def _payload(self, message: Any) -> Any:
+        """What crosses: the bytes, or the message itself (every so often checked)."""
+        if self.wire or (self.by_codec is not None and self.by_codec(message)):
+            return self.encode(message)
+        self._values_sent += 1
+        every = self.codec_check_every
+        if every and self._values_sent % every == 0:
+            try:
+                back = self.decode(self.encode(message))
+            except Exception as error:
+                raise CodecMismatch(f"the codec cannot carry {message!r}: {error}") from error
+            if back != message:
+                raise CodecMismatch(f"{message!r} came back from the codec as {back!r}")
+        return message
 
     def _schedule(self, source: str, target: str, payload: Any, delay: float) -> None:
         event = self.env.timeout(delay)

@@ -115,6 +115,7 @@ def scenario_world(
         link=scenario.link if scenario.link != LinkModel() else measured.link,
         engine=measured.engine_model(),
         dataplane=measured.dataplane,
+        wire=measured.strict_codec,
         raft=raft,
         mutations=manager,
         checks=True,

@@ -454,3 +454,20 @@ def test_a_calibration_reaches_the_workers_and_the_replays(
     words = shlex.split(replays[0])[1:-2]
     assert main([*words, "--format", "json"]) == 2
     assert json.loads(capsys.readouterr().out)["trace_hash"] == failing[0]["trace_hash"]
+
+
+def test_strict_codec_runs_every_message_as_bytes_to_the_same_traces_and_replays_so(
+    capsys: pytest.CaptureFixture[str], scenario: Path, tmp_path: Path
+) -> None:
+    """Messages passed as values (the default) and as bytes through the codec
+    (``--strict-codec``) make the same runs, seed by seed; the replays keep the flag."""
+    status, out, _ = sweep(
+        capsys, scenario, tmp_path / "s.jsonl", "--workers", "2", "--strict-codec"
+    )
+    strict = without_wall_time(tmp_path / "s.jsonl")
+    sweep(capsys, scenario, tmp_path / "v.jsonl", "--workers", "2")
+    assert strict == without_wall_time(tmp_path / "v.jsonl")
+    failing = [r for r in strict if not r["passed"]]
+    assert status == 2 and failing
+    replays = [line.split("#")[0].strip() for line in out.splitlines() if "--seed " in line]
+    assert replays[0].endswith(f"--seed {failing[0]['seed']} --strict-codec --trace run.jsonl")
