@@ -24,7 +24,7 @@ import enum
 import operator
 import types
 import typing
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, Self, TypeVar, dataclass_transform
 
 from core.errors import InvalidSpec
@@ -344,6 +344,14 @@ _JSON_KEPT_MAX = 65_536
 _Fields = tuple[_Field, ...]
 _Keys = frozenset[str]
 _Plan = tuple[tuple[str, str, Callable[[JSON], Any], bool, Any], ...]
+
+
+def without(shown: Mapping[str, JSON], keys: Iterable[str]) -> dict[str, JSON]:
+    """A new dict of ``shown`` (an object's JSON) less ``keys``. ``to_json`` hands out
+    the JSON it keeps for the object, which the object's next encoding (a message, a
+    Raft entry) reuses: it must never be changed in place."""
+    dropped = frozenset(keys)
+    return {key: value for key, value in shown.items() if key not in dropped}
 
 
 class WireModel:

@@ -34,6 +34,7 @@ from core.model.service import (
     ServiceStatus,
 )
 from core.model.task import Task
+from core.model.wire import without
 from core.tasks.states import TaskState
 from real.engine import logs_stream, versions
 from real.engine.app import Call, Routes, json_response
@@ -141,10 +142,7 @@ def service_json(service: Service, status: ServiceStatus | None = None) -> dict[
     """A service as the Engine API shows it (``status``: the list's ServiceStatus)."""
     if status is not None:
         service = replace(service, service_status=status)
-    shown = service.to_json()
-    for key in SHOAL_ONLY:
-        shown.pop(key, None)
-    return shown
+    return without(service.to_json(), SHOAL_ONLY)
 
 
 def matches(service: Service, wanted: Filters) -> bool:

@@ -16,6 +16,7 @@ from core.manager.autolock import LOCKED
 from core.model.cluster import Cluster
 from core.model.enums import NodeRole
 from core.model.node import Node
+from core.model.wire import without
 from real.engine import versions
 from real.engine.app import Call, Routes, docker_headers, json_response
 from real.engine.errors import EngineError
@@ -118,9 +119,7 @@ async def swarm_info(call: Call) -> dict[str, Any]:
     swarm["Nodes"] = len(listed)
     swarm["Managers"] = sum(1 for n in listed if n.spec.role is NodeRole.MANAGER)
     if isinstance(cluster, Cluster):
-        shown = cluster.to_json()
-        shown.pop("JoinTokens", None)
-        swarm["Cluster"] = shown
+        swarm["Cluster"] = without(cluster.to_json(), ("JoinTokens",))
     return swarm
 
 

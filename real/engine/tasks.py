@@ -17,6 +17,7 @@ from aiohttp import web
 from core.model.node import Node
 from core.model.service import Service
 from core.model.task import Task, container_name
+from core.model.wire import without
 from core.tasks.states import TaskState
 from core.update.dirty import is_task_dirty
 from real.engine import logs_stream
@@ -34,10 +35,7 @@ SHOAL_ONLY = ("SpecVersion", "Endpoint")
 
 
 def task_json(task: Task) -> dict[str, Any]:
-    shown = task.to_json()
-    for key in SHOAL_ONLY:
-        shown.pop(key, None)
-    return shown
+    return without(task.to_json(), SHOAL_ONLY)
 
 
 def task_name(task: Task, services: Mapping[str, Service]) -> str:
