@@ -29,7 +29,8 @@ from core.model.service import Service, ServiceSpec
 from core.model.task import Task, TaskStatus
 from core.model.wire import WireModel
 from core.raft.codec import decode_message, encode_message
-from core.raft.types import Message
+from core.raft.types import EntryKind, Message
+from core.store.actions import Transaction
 
 _FORMAT = 1
 
@@ -391,7 +392,7 @@ def _unpack(value: Any) -> Any:
         return tuple(_unpack(v) for v in value)
     if isinstance(value, dict):
         if "$raft" in value:
-            return decode_message(value["$raft"])
+            return _with_transactions(decode_message(value["$raft"]))
         if "$message" in value:
             return decode(value["$message"])
         if "$value" in value:
@@ -408,6 +409,25 @@ def _unpack(value: Any) -> Any:
             return {_unpack(k): _unpack(v) for k, v in value["$map"]}
         raise MessageDecodeError("a map without a type tag")
     return value
+
+
+def _with_transactions(message: Message) -> Message:
+    """The managers' Raft entries as they hold them: each one's store transaction
+    read back into its value (Raft's codec gives bytes), so that a message that
+    crossed as bytes equals the one sent, and a follower's log holds what its
+    leader's does. Bytes that are no transaction make the message unreadable."""
+    if not message.entries:
+        return message
+    try:
+        entries = tuple(
+            dataclasses.replace(entry, data=Transaction.decode(entry.data))
+            if entry.kind is EntryKind.NORMAL and type(entry.data) is bytes and entry.data
+            else entry
+            for entry in message.entries
+        )
+    except ShoalError as error:
+        raise MessageDecodeError(f"raft entry: {error}") from None
+    return dataclasses.replace(message, entries=entries)
 
 
 def encode(message: ClusterMessage) -> bytes:

@@ -479,7 +479,7 @@ class Manager:
             if change is not None and change.node_id == self.raft.id:
                 self.out.removed_self = change.kind is ChangeKind.REMOVE
         else:
-            applied = self.store.apply(entry.index, Transaction.decode(entry.data))
+            applied = self.store.apply(entry.index, _transaction(entry))
             self._refresh_peers()
         self.out.applied.append((entry, applied))
         waiting = self.in_flight.pop(entry.index, None)
@@ -520,7 +520,7 @@ class Manager:
         round_ = leadership.writes.take(self.store, int(self.wall * 1e9))
         for tx, dones in round_.transactions:
             try:
-                index = raft.propose(tx.encode())
+                index = raft.propose(tx)
             except RaftError as error:
                 for done in dones:
                     done(ApiError("Unknown", str(error)))
@@ -541,3 +541,12 @@ class Manager:
 
     def _manager_hosts(self) -> tuple[str, ...]:
         return tuple(self.peers[i] for i in sorted(self.peers) if i in self.raft.conf.voters)
+
+
+def _transaction(entry: Entry) -> Transaction:
+    """An entry's store transaction: the value itself as proposed or received (the
+    simulator's managers share the leader's), or read from bytes (a WAL replayed)."""
+    data = entry.data
+    if isinstance(data, Transaction):
+        return data
+    return Transaction.decode(data if isinstance(data, bytes) else data.encode())

@@ -9,6 +9,10 @@ Format 1 is a msgpack array, positional, in the order of the dataclass fields::
     message  = [1, type, to, source, term, log_term, index, [entry...], commit, reject,
                 reject_hint, snapshot, context]
     entry    = [term, index, kind, data, change]      change = nil | [kind, node_id]
+
+An entry whose data is held as a value (:class:`~core.raft.types.Payload`) is written
+with the payload's own ``encode()``; decoding gives bytes back, which the application
+reads (core/messages.py does, for the managers' store transactions).
     snapshot = nil | [index, term, voters, removed, data]
 
 Enums travel as their ``value`` strings, bytes as msgpack bin, frozensets as strictly
@@ -76,7 +80,7 @@ def encode_message(message: Message) -> bytes:
                 entry.term,
                 entry.index,
                 entry.kind._value_,
-                entry.data,
+                entry.data if isinstance(entry.data, bytes) else entry.data.encode(),
                 None if entry.change is None else (entry.change.kind._value_, entry.change.node_id),
             )
             for entry in message.entries

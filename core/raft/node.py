@@ -51,6 +51,7 @@ from core.raft.types import (
     MessageType,
     NodeId,
     NotLeader,
+    Payload,
     ProposalDropped,
     ProposalFailure,
     ReadState,
@@ -212,7 +213,7 @@ class RaftNode:
             return
         self._step(message)
 
-    def propose(self, data: bytes) -> int:
+    def propose(self, data: bytes | Payload) -> int:
         """Append ``data`` to the log; returns its index. Raises NotLeader elsewhere."""
         return self._propose(Entry(term=self.term, index=0, data=data))
 

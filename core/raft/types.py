@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from core.errors import ShoalError
 
@@ -34,12 +35,23 @@ class ConfChange:
     node_id: NodeId
 
 
+class Payload(Protocol):
+    """An entry's data held as the application's own value rather than as bytes:
+    deeply immutable and comparable by value, written as bytes only where the entry
+    crosses a wire or reaches a disk (core/raft/codec.py). Raft never looks inside
+    (an empty ``b""`` is a new leader's no-op); in one process (the simulator) every
+    member then shares the one value the leader proposed, with nothing to encode or
+    parse on the way."""
+
+    def encode(self) -> bytes: ...
+
+
 @dataclass(frozen=True, slots=True)
 class Entry:
     term: int
     index: int
     kind: EntryKind = EntryKind.NORMAL
-    data: bytes = b""
+    data: bytes | Payload = b""
     change: ConfChange | None = None
 
 

@@ -21,7 +21,10 @@ import simpy
 from cli.scenario.runner import scenario_world
 from cli.scenario.schema import load
 from core.messages import ClusterMessage, Heartbeat, LogReply
+from core.model.common import StoredObject
 from core.model.wire import Labels
+from core.raft.types import Payload
+from core.store.actions import TABLES, Transaction
 from sim.calibration import default
 from sim.cluster import BY_CODEC, Envelope, _by_codec, _decode, _encode
 from sim.network import CodecMismatch, Network
@@ -30,6 +33,12 @@ from tests.cluster.support import replicated, swarm
 ATOMS = (type(None), bool, int, float, str, bytes)
 #: ``Any`` fields and what they hold (checked on the values instead).
 ANY_FIELDS = {("Proxied", "message"), ("Envelope", "message")}
+#: Types a field names by their base or protocol, and what stands for them in a message:
+#: a Raft entry's payload is a store transaction, a stored object one of the tables'.
+STANDS_FOR: dict[Any, tuple[type, ...]] = {
+    Payload: (Transaction,),
+    StoredObject: tuple(TABLES[name] for name in sorted(TABLES)),
+}
 
 
 def problems(value: Any, where: str = "message") -> Iterator[str]:
@@ -58,6 +67,10 @@ def type_problems(hint: Any, where: str, seen: set[type]) -> Iterator[str]:
         yield f"{where}: Any (a message that carries it must cross by the codec)"
         return
     if hint in ATOMS or isinstance(hint, typing.TypeVar):
+        return
+    if hint in STANDS_FOR:
+        for concrete in STANDS_FOR[hint]:
+            yield from type_problems(concrete, where, seen)
         return
     if origin in (typing.Union, types.UnionType):
         for arm in typing.get_args(hint):
