@@ -345,7 +345,9 @@ class Orchestration:
         glob, job = is_global(service), service.spec.mode.is_job
         result: list[Task] = []
         for task in tasks:
-            wanted = task.desired_state <= TaskState.COMPLETE
+            if task.desired_state > TaskState.COMPLETE:  # history: nothing to restart
+                result.append(task)
+                continue
             node = budget.tx.get("nodes", task.node_id) if task.node_id else None
             assert node is None or isinstance(node, Node)
             stopped = task.status.state > TaskState.RUNNING and not (
@@ -356,7 +358,7 @@ class Orchestration:
             )
             if self.mutations.keep_tasks_on_invalid_nodes:
                 on_invalid = False
-            if not wanted or not (stopped or (on_invalid and not glob)) or budget.exhausted:
+            if not (stopped or (on_invalid and not glob)) or budget.exhausted:
                 result.append(task)
                 continue
             if stopped and self.mutations.restart_in_place:

