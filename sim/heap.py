@@ -9,6 +9,10 @@ seconds. With a young generation of 50,000 (and 20 young per middle) it took 3.6
 of 37.9, and the peak RSS was the same (718 MiB): what the simulation discards is
 almost all freed by reference counting, not by the collector. Cycles (SimPy's
 events and callbacks) are still collected, only in larger steps.
+
+A young generation of 1,000,000 goes further: Swarm2k's convergence (95,000 tasks)
+spent 25.5 CPU seconds of 177 collecting at 50,000, and 7.3 of 166 at 1,000,000, with
+the same peak RSS (1.47 GB).
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from __future__ import annotations
 import gc
 
 #: Allocations between young collections (CPython's default is 700).
-YOUNG_THRESHOLD = 50_000
+YOUNG_THRESHOLD = 1_000_000
 #: Young collections between middle ones (default 10), middle between old ones.
 MIDDLE_THRESHOLD = 20
 OLD_THRESHOLD = 10
