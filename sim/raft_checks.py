@@ -231,4 +231,6 @@ def _undurable(message: Message, disk: PersistentState) -> str:
 
 
 def _describe(entry: Entry) -> str:
-    return f"(term {entry.term}, {entry.kind.value}, {entry.data[:16]!r})"
+    data = entry.data
+    shown = data if isinstance(data, bytes) else data.encode()  # a store transaction's
+    return f"(term {entry.term}, {entry.kind.value}, {shown[:16]!r})"

@@ -473,7 +473,7 @@ class Manager:
             raft.snapshot(raft.log.applied, self.store.snapshot())
 
     def _apply(self, entry: Entry) -> None:
-        if entry.kind is EntryKind.CONF_CHANGE or not entry.data:
+        if entry.kind is EntryKind.CONF_CHANGE or entry.data == b"":
             applied = self.store.apply_noop(entry.index)
             change = entry.change
             if change is not None and change.node_id == self.raft.id:

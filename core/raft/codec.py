@@ -9,11 +9,11 @@ Format 1 is a msgpack array, positional, in the order of the dataclass fields::
     message  = [1, type, to, source, term, log_term, index, [entry...], commit, reject,
                 reject_hint, snapshot, context]
     entry    = [term, index, kind, data, change]      change = nil | [kind, node_id]
+    snapshot = nil | [index, term, voters, removed, data]
 
 An entry whose data is held as a value (:class:`~core.raft.types.Payload`) is written
 with the payload's own ``encode()``; decoding gives bytes back, which the application
 reads (core/messages.py does, for the managers' store transactions).
-    snapshot = nil | [index, term, voters, removed, data]
 
 Enums travel as their ``value`` strings, bytes as msgpack bin, frozensets as strictly
 increasing arrays (so the bytes never depend on the hash seed), and integers as unsigned
@@ -80,7 +80,7 @@ def encode_message(message: Message) -> bytes:
                 entry.term,
                 entry.index,
                 entry.kind._value_,
-                entry.data if isinstance(entry.data, bytes) else entry.data.encode(),
+                _entry_bytes(entry),
                 None if entry.change is None else (entry.change.kind._value_, entry.change.node_id),
             )
             for entry in message.entries
@@ -105,6 +105,16 @@ def encode_message(message: Message) -> bytes:
         problem = _out_of_range(message) or str(error)
         raise WireError(f"raft wire: cannot encode {message.type.name}: {problem}") from error
     return data
+
+
+def _entry_bytes(entry: Entry) -> bytes:
+    data = entry.data
+    if isinstance(data, bytes):
+        return data
+    try:
+        return data.encode()
+    except (ShoalError, TypeError, ValueError, OverflowError) as error:
+        raise WireError(f"raft wire: cannot encode entry {entry.index}: {error}") from error
 
 
 def decode_message(data: bytes) -> Message:

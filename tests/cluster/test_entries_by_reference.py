@@ -6,16 +6,19 @@ the cluster codec reads back into an equal transaction (core/messages.py)."""
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 import msgpack
 import pytest
 
 from core.manager.manager import _transaction
 from core.messages import MessageDecodeError, RaftEnvelope, decode, encode
-from core.raft.codec import decode_message, encode_message
-from core.raft.types import Entry, EntryKind, Message, MessageType
+from core.raft.codec import WireError, decode_message, encode_message
+from core.raft.types import DurableWrite, Entry, EntryKind, HardState, Message, MessageType
 from core.store.actions import Transaction
+from real.wal.records import decode_record, encode_record
 from sim.cluster import ClusterConfig, ClusterWorld, standard_hosts
+from sim.raft_checks import RaftChecker, SafetyViolation
 from tests.cluster.support import replicated
 
 
@@ -66,9 +69,10 @@ def test_as_bytes_every_message_the_followers_hold_equal_transactions() -> None:
     assert len(shared) > 5
     for i in shared:
         assert held[0][i] == held[1][i] == held[2][i]
-    assert any(held[0][i] is not held[1][i] for i in shared)
+    assert any(held[0][i] is not held[1][i] or held[1][i] is not held[2][i] for i in shared)
 
 
+@functools.cache
 def a_transaction() -> Transaction:
     world = formed()
     log = next(iter(logs(world).values()))
@@ -96,6 +100,31 @@ def test_entry_bytes_that_are_no_transaction_make_the_message_unreadable() -> No
 
 def test_an_entry_read_back_from_a_wal_is_applied_as_its_transaction() -> None:
     tx = a_transaction()
-    assert _transaction(Entry(1, 1, data=tx)) is tx
-    assert _transaction(Entry(1, 1, data=tx.encode())) == tx
-    assert _transaction(dataclasses.replace(Entry(1, 1), data=tx)) is tx
+    write = DurableWrite(seq=3, hard_state=HardState(term=2), entries=(Entry(2, 9, data=tx),))
+    kind, payload = encode_record(write)
+    back = decode_record(kind, payload)
+    assert isinstance(back, DurableWrite) and back.entries[0].data == tx.encode()
+    assert _transaction(back.entries[0]) == tx  # the WAL's bytes, read back
+    assert _transaction(Entry(2, 9, data=tx)) is tx  # the value itself, as proposed
+
+
+class Unwritable:
+    def encode(self) -> bytes:
+        return msgpack.packb(object())  # type: ignore[no-any-return]
+
+
+def test_a_payload_that_cannot_be_written_is_a_wire_error() -> None:
+    message = Message(
+        MessageType.APP, to=2, source=1, term=2, entries=(Entry(2, 9, data=Unwritable()),)
+    )
+    with pytest.raises(WireError, match="cannot encode entry 9"):
+        encode_message(message)
+
+
+def test_a_safety_violation_between_transactions_is_told_as_one() -> None:
+    tx = a_transaction()
+    other = dataclasses.replace(tx, wall_ns=tx.wall_ns + 1)
+    checker = RaftChecker()
+    checker.on_apply(1, Entry(2, 9, data=tx))
+    with pytest.raises(SafetyViolation, match="applied \\(term 2, normal, b"):
+        checker.on_apply(2, Entry(2, 9, data=other))
