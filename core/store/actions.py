@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import enum
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import msgpack
 
@@ -74,13 +74,20 @@ class StoreAction:
 class Transaction:
     actions: tuple[StoreAction, ...]
     wall_ns: int  # the proposer's wall clock, stamped on what the actions write
+    #: The bytes it was read from, or first written as: a real leader writes an entry
+    #: to its WAL and to each follower, a follower the bytes it received to its own
+    #: WAL. A cache, no part of the value (equal transactions encode alike).
+    encoded: bytes = field(default=b"", init=False, compare=False, repr=False)
 
     def encode(self) -> bytes:
+        if self.encoded:
+            return self.encoded
         body = [
             [a.kind.value, a.table, a.obj.to_json(), *([a.previous] if a.previous else [])]
             for a in self.actions
         ]
         packed: bytes = msgpack.packb([_FORMAT, self.wall_ns, body], use_bin_type=True)
+        object.__setattr__(self, "encoded", packed)  # past frozen: the cache only
         return packed
 
     @classmethod
@@ -108,7 +115,9 @@ class Transaction:
             raise InvalidSpec(
                 "store transaction", len(data), f"cannot be decoded: {error}"
             ) from None
-        return cls(actions=actions, wall_ns=wall_ns)
+        transaction = cls(actions=actions, wall_ns=wall_ns)
+        object.__setattr__(transaction, "encoded", data)
+        return transaction
 
 
 @functools.lru_cache(maxsize=DECODED_TRANSACTIONS_KEPT)

@@ -128,3 +128,15 @@ def test_a_safety_violation_between_transactions_is_told_as_one() -> None:
     checker.on_apply(1, Entry(2, 9, data=tx))
     with pytest.raises(SafetyViolation, match="applied \\(term 2, normal, b"):
         checker.on_apply(2, Entry(2, 9, data=other))
+
+
+def test_a_transaction_is_written_once_and_keeps_the_bytes_it_was_read_from() -> None:
+    tx = a_transaction()
+    fresh = dataclasses.replace(tx)  # no bytes carried over: a copy is a new value
+    assert fresh.encoded == b"" and fresh == tx
+    first = fresh.encode()
+    assert fresh.encode() is first  # a real leader's WAL and each follower: one encoding
+    read = Transaction.decode(bytes(bytearray(first)))  # equal bytes, another object
+    assert read == tx and read.encode() == first
+    changed = dataclasses.replace(fresh, wall_ns=fresh.wall_ns + 1)
+    assert changed.encode() != first
