@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 
+from core.raft.codec import entry_bytes
 from core.raft.types import Entry
 from sim.raft_checks import SafetyViolation
 
@@ -26,7 +27,7 @@ class HashChain:
                 "state machine safety", f"applied {entry.index} after {self.applied_index}"
             )
         self.digest = hashlib.sha256(
-            self.digest + f"{entry.index}:{entry.term}:".encode() + entry.data
+            self.digest + f"{entry.index}:{entry.term}:".encode() + entry_bytes(entry)
         ).digest()
         self.applied_index = entry.index
 

@@ -31,6 +31,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from core.errors import InvariantViolation
+from core.raft.codec import entry_bytes
 from core.raft.node import RaftNode
 from core.raft.storage import PersistentState
 from core.raft.types import NONE, Entry, Message, MessageType, NodeId, Role
@@ -231,6 +232,4 @@ def _undurable(message: Message, disk: PersistentState) -> str:
 
 
 def _describe(entry: Entry) -> str:
-    data = entry.data
-    shown = data if isinstance(data, bytes) else data.encode()  # a store transaction's
-    return f"(term {entry.term}, {entry.kind.value}, {shown[:16]!r})"
+    return f"(term {entry.term}, {entry.kind.value}, {entry_bytes(entry)[:16]!r})"

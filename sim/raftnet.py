@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from core.errors import InvariantViolation
+from core.raft.codec import entry_bytes
 from core.raft.config import RaftConfig
 from core.raft.node import RaftNode, bootstrap_state
 from core.raft.storage import PersistentState
@@ -28,7 +29,8 @@ from sim.raft_checks import RaftChecker, SafetyViolation
 
 
 def _digest(previous: bytes, entry: Entry) -> bytes:
-    return hashlib.sha256(previous + f"{entry.index}:{entry.term}:".encode() + entry.data).digest()
+    head = previous + f"{entry.index}:{entry.term}:".encode()
+    return hashlib.sha256(head + entry_bytes(entry)).digest()
 
 
 @dataclass

@@ -80,7 +80,7 @@ def encode_message(message: Message) -> bytes:
                 entry.term,
                 entry.index,
                 entry.kind._value_,
-                _entry_bytes(entry),
+                entry_bytes(entry),
                 None if entry.change is None else (entry.change.kind._value_, entry.change.node_id),
             )
             for entry in message.entries
@@ -107,7 +107,8 @@ def encode_message(message: Message) -> bytes:
     return data
 
 
-def _entry_bytes(entry: Entry) -> bytes:
+def entry_bytes(entry: Entry) -> bytes:
+    """An entry's data as bytes: its own, or its payload's encoding."""
     data = entry.data
     if isinstance(data, bytes):
         return data
