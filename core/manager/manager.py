@@ -44,6 +44,7 @@ from core.model.cluster import Cluster
 from core.model.enums import NodeRole, NodeState, Reachability
 from core.model.ids import new_id
 from core.model.node import ManagerStatus, Node, NodeCertificate, NodeSpec, NodeStatus
+from core.raft.codec import entry_bytes
 from core.raft.node import RaftNode
 from core.raft.types import (
     ChangeKind,
@@ -547,6 +548,4 @@ def _transaction(entry: Entry) -> Transaction:
     """An entry's store transaction: the value itself as proposed or received (the
     simulator's managers share the leader's), or read from bytes (a WAL replayed)."""
     data = entry.data
-    if isinstance(data, Transaction):
-        return data
-    return Transaction.decode(data if isinstance(data, bytes) else data.encode())
+    return data if isinstance(data, Transaction) else Transaction.decode(entry_bytes(entry))
