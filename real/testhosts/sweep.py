@@ -108,19 +108,25 @@ def remove_run(run: RunId, base: Path | None = None) -> None:
         RUN_ROOT.rmdir()
 
 
+def _task_file_dirs() -> list[Path]:
+    """Every entry of /run/shoal; none once it is gone (a parallel sweeper removes it
+    when it removes the last run's)."""
+    with contextlib.suppress(FileNotFoundError):
+        return sorted(RUN_ROOT.iterdir())
+    return []
+
+
 def _owned_task_files(run: RunId) -> list[Path]:
     """The hosts' task-file directories (a daemon keeps its tmpfs mounted while
     tasks have files on it): /run/shoal/<host namespace>."""
-    if not RUN_ROOT.is_dir():
-        return []
-    return [p for p in sorted(RUN_ROOT.iterdir()) if run.owns(p.name)]
+    return [p for p in _task_file_dirs() if run.owns(p.name)]
 
 
 def leftovers(base: Path | None = None) -> list[RunId]:
     """Runs that left something behind, dead owner or not, in a stable order."""
     base = default_base() if base is None else base
     names = [*namespaces(), *(p.name for p in run_dirs(base)), *_tags()]
-    names += [p.name for p in sorted(RUN_ROOT.iterdir())] if RUN_ROOT.is_dir() else []
+    names += [p.name for p in _task_file_dirs()]
     names += [_cgroup_owner(name) for name in _cgroups()]
     runs = {run for run in map(RunId.parse, names) if run is not None}
     return sorted(runs, key=str)
