@@ -25,6 +25,7 @@ controller per assigned task, and its own small durable store of assignments
 from __future__ import annotations
 
 import base64
+import itertools
 import random
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -274,17 +275,19 @@ class Agent:
                 return
             self._assign(message, mono, wall)
         elif isinstance(message, StatusAck):
+            statuses = self.statuses
             sent = self.report_sent.pop(message.sequence, {})
             for task_id, status in sent.items():
-                if self.statuses.get(task_id) == status:
-                    del self.statuses[task_id]
+                if statuses.get(task_id) == status:
+                    del statuses[task_id]
                     self.sent_at.pop(task_id, None)
-            # reports whose every status another ack covered wait for nothing now
-            # (kept, they would hold back the next report for good)
-            for sequence in sorted(self.report_sent):
-                batch = self.report_sent[sequence]
-                if all(self.statuses.get(t) != s for t, s in batch.items()):
-                    del self.report_sent[sequence]
+            # reports whose every status another ack covered (none of their
+            # (task, status) pairs still pending) wait for nothing now (kept, they
+            # would hold back the next report for good)
+            pending = statuses.items()
+            covered = [seq for seq, b in self.report_sent.items() if b.items().isdisjoint(pending)]
+            for sequence in covered:
+                del self.report_sent[sequence]
             self._arm_resend(mono)
             if message.session == self.session:
                 self._send_statuses(mono, fresh_only=True)  # what gathered meanwhile
@@ -539,7 +542,7 @@ class Agent:
         if not self.statuses:
             self.timers.cancel("resend")
             return
-        oldest = min(self.sent_at.get(task_id, mono) for task_id in self.statuses)
+        oldest = min(map(self.sent_at.get, self.statuses, itertools.repeat(mono)))
         self.timers.arm("resend", oldest + STATUS_RESEND_SECONDS)
 
     # -- what runs here ------------------------------------------------------------------------

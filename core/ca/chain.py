@@ -71,6 +71,7 @@ def chain_issuer(chain_pem: bytes, trust_pem: bytes) -> x509.Certificate:
     raise CAError(UNKNOWN_AUTHORITY)
 
 
+@functools.lru_cache(maxsize=1024)
 def tls_info(chain_pem: bytes, trust_pem: bytes) -> TLSInfo:
     """A node's ``Description.TLSInfo``: the cluster's root (the first it trusts: during
     a rotation SwarmKit's nodes trust the old root alone until it ends, so
@@ -78,7 +79,8 @@ def tls_info(chain_pem: bytes, trust_pem: bytes) -> TLSInfo:
     having them accept the new root's chains) and the subject and public key (DER,
     base64) of what issued its certificate. The cross-signed intermediate has the new
     root's subject and key, so a certificate from the new root shows the new root as
-    its issuer either way."""
+    its issuer either way. Worked out once per chain and trust (pure; immutable
+    result): every heartbeat's roots are checked against it."""
     issuer = chain_issuer(chain_pem, trust_pem)
     spki = issuer.public_key().public_bytes(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo

@@ -17,6 +17,7 @@ and ``ca/reconciler`` do it, as pure functions over the Cluster object's ``RootC
 
 from __future__ import annotations
 
+import functools
 from typing import Final
 
 from cryptography import x509
@@ -205,9 +206,11 @@ def _normalized(pem: bytes) -> bytes:
     return b"".join(chain.split_pems(pem))
 
 
+@functools.lru_cache(maxsize=256)
 def bundle_issuer(roots_pem: bytes) -> TLSInfo:
     """The issuer a node's certificate must show under the trust bundle ``roots_pem``:
-    its last root (the new one during a rotation, else the cluster's only one)."""
+    its last root (the new one during a rotation, else the cluster's only one). Once
+    per bundle (pure; immutable result): every heartbeat ack carries the roots."""
     blocks = chain.split_pems(roots_pem)
     if not blocks:
         raise CAError("failed to parse certificate: no PEM certificate found")

@@ -73,6 +73,7 @@ def test_a_report_another_ack_covered_does_not_hold_back_the_next() -> None:
     assert [r.sequence for r in reported(agent, 0.1 + STATUS_RESEND_SECONDS)] == [2]  # resent
     agent.receive("m", StatusAck("s1", 1), 2.2, 2.2)  # 2's ack is lost
     assert agent.flush().messages == [] and not agent.statuses
+    assert agent.report_sent == {}  # report 2 carried nothing 1's ack left pending
     agent.statuses["t2"] = status(TaskState.RUNNING, 3)
     agent.unsent.add("t2")
     agent.timers.arm("statuses", 0.0)
@@ -117,6 +118,7 @@ def test_acks_of_later_reports_do_not_put_off_the_resend_of_an_earlier_one() -> 
     reported(agent, 1.5)
     agent.receive("m", StatusAck("s1", 1), 2.0, 2.0)  # report 2 is still in flight
     assert agent.flush().messages == []
+    assert sorted(agent.report_sent) == [2]  # t2 is still pending: 2 stays tracked
     assert reported(agent, 3.45) == []  # t2 went out at 1.5: not due yet
     [resent] = reported(agent, 1.5 + STATUS_RESEND_SECONDS)  # 2's ack never came
     assert dict(resent.statuses).keys() == {"t2"}
