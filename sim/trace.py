@@ -14,6 +14,8 @@ from typing import IO, Any
 
 TIME_DECIMALS = 6
 RESERVED = frozenset({"t", "host", "kind"})
+#: One encoder for every line: ``json.dumps`` with options builds a new one per call.
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"))
 
 
 class Trace:
@@ -26,7 +28,7 @@ class Trace:
         if fields.keys() & RESERVED:
             raise ValueError(f"trace fields may not be named {sorted(fields.keys() & RESERVED)}")
         record = {"t": round(time, TIME_DECIMALS), "host": host, "kind": kind, **fields}
-        line = json.dumps(record, sort_keys=True, separators=(",", ":")) + "\n"
+        line = _CANONICAL.encode(record) + "\n"
         self._hash.update(line.encode())
         self.events += 1
         if self._file is not None:
