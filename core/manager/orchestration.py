@@ -3,9 +3,11 @@ and the job that reconciles one (SwarmKit's replicated, global and job
 orchestrators, the restart supervisor and ``taskinit``).
 
 Store events mark services dirty: the service itself changed; one of its tasks
-stopped while it was wanted; a node that holds its tasks changed (or, for global
-services, any node changed). On every commit each dirty service gets one write job,
-which reads the service, its tasks and their nodes as they are then and:
+stopped while it was wanted; a node that holds its tasks went DOWN, was drained or
+was removed (SwarmKit's ``handleNodeChange``: a node that stays valid moves no
+replicated task); for global services, any node changed. On every commit each
+dirty service gets one write job, which reads the service, its tasks and their
+nodes as they are then and:
 
 1. **restarts** (:mod:`core.orchestrator.restart`): a wanted task that stopped, or
    that sits on a node that is DOWN, drained or gone, is set to desired SHUTDOWN and,
@@ -182,12 +184,13 @@ class Orchestration:
         elif event.table == "nodes":
             node = event.object
             self.dirty.update(self.global_services)
+            if not (event.new is None or invalid_node(event.new)):  # type: ignore[arg-type]
+                return  # SwarmKit's handleNodeChange: a valid node moves no task
             for task_id in self.index.on_node(node.id):
                 self.dirty.add(self.index.service_of[task_id])
-            if event.new is None or invalid_node(event.new):  # type: ignore[arg-type]
-                for new_id, old_id in sorted(self.starts.waiting_for.items()):
-                    if old_id in self.index.by_node.get(node.id, ()):
-                        self._start_now(new_id, mono)
+            for new_id, old_id in sorted(self.starts.waiting_for.items()):
+                if old_id in self.index.by_node.get(node.id, ()):
+                    self._start_now(new_id, mono)
 
     def on_commit(self, mono: float, wall: float) -> None:
         """Submit one reconcile job per dirty service, in id order."""
