@@ -160,6 +160,10 @@ class ClusterHost:
         self.incarnation = 0
         self._wake_generation = 0
         self._deadline: float | None = None  # the node's last next_deadline
+        #: (generation, simulated instant) of the wake-up pending, if any: a step whose
+        #: deadline did not move arms no second one (most steps; each stale one was a
+        #: SimPy event of its own)
+        self._wake_at: tuple[int, float] | None = None
         self._held: list[Callable[[], None]] = []  # inputs queued while paused
         self.description = NodeDescription(
             hostname=self.name,
@@ -360,7 +364,10 @@ class ClusterHost:
         self.receive(envelope)
 
     def _wake(self, generation: int) -> None:
-        if generation == self._wake_generation and self._advance() is not None:
+        if generation != self._wake_generation:
+            return  # a wake-up a later arm, a crash or a pause replaced
+        self._wake_at = None
+        if self._advance() is not None:
             self.step()
 
     # -- outputs -------------------------------------------------------------------------
@@ -425,16 +432,23 @@ class ClusterHost:
             world.replies[reply.id] = reply
 
     def _arm(self, deadline: float | None) -> None:
-        self._wake_generation += 1
         self._deadline = deadline
         if deadline is None:
+            self._wake_generation += 1
+            self._wake_at = None
             return
-        env, generation = self.world.env, self._wake_generation
+        env = self.world.env
         delay = max(0.0, self.clock.sim_time_at_mono(deadline, env.now) - env.now)
         if delay == 0.0 and self.clock.mono(env.now) < deadline:
             # the clock's inverse rounded below a deadline a hair ahead: waking now
             # would find it not yet due, and arm the same instant again forever
             delay = WAKE_ROUNDING_SECONDS
+        at = env.now + delay
+        if self._wake_at == (self._wake_generation, at):
+            return  # the wake-up pending for that very instant stands
+        self._wake_generation += 1
+        generation = self._wake_generation
+        self._wake_at = (generation, at)
         env.timeout(delay).callbacks.append(lambda _e: self._wake(generation))
 
 
