@@ -42,10 +42,13 @@ class TimerHeap(Generic[K]):
     def pop_due(self, now: float) -> list[K]:
         """The keys whose deadline is at or before ``now``, earliest first (ties in
         the order they were armed); they are disarmed."""
+        heap = self._heap
+        if not heap or heap[0][0] > now:
+            return []  # nothing due, stale or live: the common case, asked every step
         due: list[K] = []
         while True:
             self._drop_stale()
-            if not self._heap or self._heap[0][0] > now:
+            if not heap or heap[0][0] > now:
                 return due
             _, _, key = heapq.heappop(self._heap)
             del self._live[key]
