@@ -563,10 +563,9 @@ class ClusterWorld:
             if isinstance(event, Event) and event.table == "tasks":
                 task = event.new if isinstance(event.new, Task) else event.old
                 assert isinstance(task, Task)
-                self.trace.emit(
+                self.trace.emit_task(
                     self.env.now,
                     host,
-                    "task",
                     index=index,
                     id=task.id,
                     service=task.service_id,
