@@ -57,14 +57,13 @@ def test_plan_beyond_one_job_fills_every_slot_once(seed: int, small_jobs: None) 
 def test_scale_down_while_a_plan_is_carried_on_drops_the_rest(seed: int, small_jobs: None) -> None:
     world = swarm(seed, managers=1, workers=3)
     created_at: dict[str, tuple[int, int]] = {}  # task id -> (log index, slot) of its creation
-    emit = world.trace.emit
+    emit_task = world.trace.emit_task  # every task line of the trace
 
-    def record(time: float, host: str, kind: str, /, **fields: Any) -> None:
-        if kind == "task":
-            created_at.setdefault(fields["id"], (fields["index"], fields["slot"]))
-        emit(time, host, kind, **fields)
+    def record(time: float, host: str, **fields: Any) -> None:
+        created_at.setdefault(fields["id"], (fields["index"], fields["slot"]))
+        emit_task(time, host, **fields)
 
-    world.trace.emit = record  # type: ignore[method-assign]
+    world.trace.emit_task = record  # type: ignore[method-assign]
     created = world.send_request("manager-1", "ServiceCreate", spec=replicated("web", 40))
     assert world.run_until(lambda: bool(leftovers(world)), 10, step=0.001)
     service_id = world.replies[created].value

@@ -38,16 +38,16 @@ class TaskLog:
                     )
                 )
         self.seeded = len(self.events)
-        emit = world.trace.emit
+        emit_task = world.trace.emit_task  # every task line of the trace
 
-        def record(time: float, host: str, kind: str, /, **fields: Any) -> None:
-            if kind == "task" and fields["service"] == self.service_id:
+        def record(time: float, host: str, **fields: Any) -> None:
+            if fields["service"] == self.service_id:
                 self.events.append(
                     (time, fields["id"], fields["slot"], fields["state"], fields["desired"])
                 )
-            emit(time, host, kind, **fields)
+            emit_task(time, host, **fields)
 
-        world.trace.emit = record  # type: ignore[method-assign]
+        world.trace.emit_task = record  # type: ignore[method-assign]
         return self
 
     def running_counts(self, in_service: bool = False) -> list[tuple[float, int]]:
