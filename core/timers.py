@@ -50,7 +50,7 @@ class TimerHeap(Generic[K]):
             self._drop_stale()
             if not heap or heap[0][0] > now:
                 return due
-            _, _, key = heapq.heappop(self._heap)
+            _, _, key = heapq.heappop(heap)
             del self._live[key]
             due.append(key)
 

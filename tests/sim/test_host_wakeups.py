@@ -7,17 +7,24 @@ from __future__ import annotations
 
 import networkx as nx
 
+from sim.cluster import ClusterHost, ClusterWorld
 from tests.cluster.support import swarm
 
 
-def test_a_step_that_keeps_the_deadline_arms_no_second_wakeup() -> None:
+def stepped_worker() -> tuple[ClusterWorld, ClusterHost, float]:
+    """A one-worker swarm whose worker has just stepped: the world, the worker, and
+    the deadline its wake-up is armed for."""
     world = swarm(1, managers=1, workers=1)
     world.run_for(3)
     host = world.hosts["worker-1"]
     assert host.node is not None
     host.step()
-    deadline = host._deadline
-    assert deadline is not None
+    assert host._deadline is not None
+    return world, host, host._deadline
+
+
+def test_a_step_that_keeps_the_deadline_arms_no_second_wakeup() -> None:
+    world, host, deadline = stepped_worker()
     queued = len(world.env._queue)
     for _ in range(3):
         host.step()  # nothing came in: the node's deadline stays
@@ -26,14 +33,9 @@ def test_a_step_that_keeps_the_deadline_arms_no_second_wakeup() -> None:
 
 
 def test_the_kept_wakeup_still_wakes_the_node_when_it_is_due() -> None:
-    world = swarm(1, managers=1, workers=1)
-    world.run_for(3)
-    host = world.hosts["worker-1"]
-    assert host.node is not None
-    host.step()
-    host.step()
-    deadline = host._deadline
-    assert deadline is not None
+    world, host, deadline = stepped_worker()
+    host.step()  # kept: the wake-up armed by the first step must still fire
+    assert host.node is not None and host._deadline == deadline
     woken: list[float] = []
     advance = host.node.advance
 
