@@ -7,6 +7,8 @@ from __future__ import annotations
 import random
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from core.agent.agent import REPORTS_TRACKED, STATUS_RESEND_SECONDS, Agent
 from core.messages import Heartbeat, HeartbeatAck, Registered, StatusAck, StatusReport
@@ -31,9 +33,7 @@ def registered_agent() -> Agent:
 def test_a_status_is_acknowledged_however_slowly_the_leader_commits(latency: float) -> None:
     agent = registered_agent()
     running = TaskStatus(timestamp=Timestamp.from_seconds(1), state=TaskState.RUNNING)
-    agent.statuses["t1"] = running
-    agent.unsent.add("t1")
-    agent.timers.arm("statuses", 0.0)
+    agent.report_status("t1", running)
     acks: list[tuple[float, int]] = []  # (when the ack arrives, report sequence)
     now, acknowledged_at = 0.0, None
     while now < 60.0 and acknowledged_at is None:
@@ -66,25 +66,19 @@ def test_a_report_another_ack_covered_does_not_hold_back_the_next() -> None:
     them, 2's never came; a new status then waited on report 2 for good (and with
     nothing left to resend, no resend was armed)."""
     agent = registered_agent()
-    agent.statuses["t1"] = status(TaskState.RUNNING, 1)
-    agent.unsent.add("t1")
-    agent.timers.arm("statuses", 0.0)
+    agent.report_status("t1", status(TaskState.RUNNING, 1))
     assert [r.sequence for r in reported(agent, 0.1)] == [1]
     assert [r.sequence for r in reported(agent, 0.1 + STATUS_RESEND_SECONDS)] == [2]  # resent
     agent.receive("m", StatusAck("s1", 1), 2.2, 2.2)  # 2's ack is lost
     assert agent.flush().messages == [] and not agent.statuses
     assert agent.report_sent == {}  # report 2 carried nothing 1's ack left pending
-    agent.statuses["t2"] = status(TaskState.RUNNING, 3)
-    agent.unsent.add("t2")
-    agent.timers.arm("statuses", 0.0)
+    agent.report_status("t2", status(TaskState.RUNNING, 3))
     [fresh] = reported(agent, 3.0)
     assert fresh.statuses == (("t2", agent.statuses["t2"]),)
 
 
 def new_status(agent: Agent, task_id: str, at: float) -> None:
-    agent.statuses[task_id] = status(TaskState.RUNNING, at)
-    agent.unsent.add(task_id)
-    agent.timers.arm("statuses", 0.0)
+    agent.report_status(task_id, status(TaskState.RUNNING, at))
 
 
 def test_a_fresh_status_does_not_wait_for_an_earlier_reports_ack() -> None:
@@ -124,6 +118,19 @@ def test_acks_of_later_reports_do_not_put_off_the_resend_of_an_earlier_one() -> 
     assert dict(resent.statuses).keys() == {"t2"}
 
 
+def test_the_resend_waits_on_the_status_that_went_out_longest_ago() -> None:
+    agent = registered_agent()
+    new_status(agent, "t1", 1)
+    reported(agent, 0.1)
+    new_status(agent, "t2", 2)
+    reported(agent, 1.0)
+    new_status(agent, "t1", 3)
+    reported(agent, 1.5)  # t1 went out again: t2's send is now the oldest
+    assert reported(agent, 2.95) == []
+    [resent] = reported(agent, 1.0 + STATUS_RESEND_SECONDS)
+    assert dict(resent.statuses).keys() == {"t1", "t2"}
+
+
 def test_a_lost_report_is_resent_while_the_acks_of_others_keep_coming() -> None:
     """Pipelined reports: t0's report is lost, every later one is acknowledged at
     once; t0 must still go again STATUS_RESEND_SECONDS after it went out."""
@@ -143,3 +150,54 @@ def test_a_lost_report_is_resent_while_the_acks_of_others_keep_coming() -> None:
             break
     assert lost.sequence == 1
     assert resent_at is not None and resent_at <= 0.1 + STATUS_RESEND_SECONDS + 0.25
+
+
+def tracked_after_ack(agent: Agent, sequence: int) -> list[int]:
+    """The reports the ack of ``sequence`` should leave tracked, by the rule stated
+    plainly: the acknowledged one goes, its statuses stop pending, and so does every
+    report none of whose (task, status) pairs is still pending."""
+    reports = {seq: dict(batch) for seq, batch in agent.report_sent.items()}
+    pending = dict(agent.statuses)
+    for task_id, sent in reports.pop(sequence, {}).items():
+        if pending.get(task_id) == sent:
+            del pending[task_id]
+    return sorted(seq for seq, batch in reports.items() if batch.items() & pending.items())
+
+
+#: What happens next to one agent: a task's new status, a tick (time passes, reports go
+#: out), or the ack of the n-th report sent so far.
+STEPS = st.lists(
+    st.one_of(
+        st.tuples(st.just("status"), st.integers(0, 3)),
+        st.tuples(st.just("tick"), st.sampled_from([0.1, 1.0, STATUS_RESEND_SECONDS])),
+        st.tuples(st.just("ack"), st.integers(0, 40)),
+    ),
+    max_size=40,
+)
+
+
+@given(STEPS)
+def test_an_ack_drops_exactly_the_reports_it_left_carrying_nothing_pending(
+    steps: list[tuple[str, float]],
+) -> None:
+    """The agent finds covered reports from the statuses that stopped pending, not by
+    walking every tracked report; it must drop the same ones the plain rule does."""
+    agent = registered_agent()
+    now, at, sent = 0.0, 0, []
+    for kind, value in steps:
+        if kind == "status":
+            at += 1
+            agent.report_status(f"t{value}", status(TaskState.RUNNING, at))
+        elif kind == "tick":
+            now = round(now + value, 2)
+            messages = agent.tick(now, now).messages
+            sent += [m.sequence for _, m in messages if isinstance(m, StatusReport)]
+            for _, message in messages:
+                if isinstance(message, Heartbeat):
+                    agent.receive("m", HeartbeatAck("s1", 5.0, 0, ("m",)), now, now)
+        elif sent:
+            sequence = sent[int(value) % len(sent)]
+            expected, last = tracked_after_ack(agent, sequence), agent.report_seq
+            agent.receive("m", StatusAck("s1", sequence), now, now)  # may send a report
+            assert [seq for seq in sorted(agent.report_sent) if seq <= last] == expected
+        agent.flush()
