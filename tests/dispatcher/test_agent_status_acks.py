@@ -81,6 +81,13 @@ def new_status(agent: Agent, task_id: str, at: float) -> None:
     agent.report_status(task_id, status(TaskState.RUNNING, at))
 
 
+def sent(agent: Agent, *sends: tuple[str, float]) -> None:
+    """Each (task, when): a new status of the task, reported at that moment."""
+    for at, (task_id, now) in enumerate(sends, start=1):
+        new_status(agent, task_id, at)
+        reported(agent, now)
+
+
 def test_a_fresh_status_does_not_wait_for_an_earlier_reports_ack() -> None:
     """Reports are pipelined: the leader acks once a report's writes commit, and a
     status that waited for that would miss the dispatcher's next flush."""
@@ -106,10 +113,7 @@ def test_with_every_tracked_report_in_flight_a_fresh_status_goes_with_the_resend
 
 def test_acks_of_later_reports_do_not_put_off_the_resend_of_an_earlier_one() -> None:
     agent = registered_agent()
-    new_status(agent, "t1", 1)
-    reported(agent, 0.1)
-    new_status(agent, "t2", 2)
-    reported(agent, 1.5)
+    sent(agent, ("t1", 0.1), ("t2", 1.5))
     agent.receive("m", StatusAck("s1", 1), 2.0, 2.0)  # report 2 is still in flight
     assert agent.flush().messages == []
     assert sorted(agent.report_sent) == [2]  # t2 is still pending: 2 stays tracked
@@ -120,12 +124,7 @@ def test_acks_of_later_reports_do_not_put_off_the_resend_of_an_earlier_one() -> 
 
 def test_the_resend_waits_on_the_status_that_went_out_longest_ago() -> None:
     agent = registered_agent()
-    new_status(agent, "t1", 1)
-    reported(agent, 0.1)
-    new_status(agent, "t2", 2)
-    reported(agent, 1.0)
-    new_status(agent, "t1", 3)
-    reported(agent, 1.5)  # t1 went out again: t2's send is now the oldest
+    sent(agent, ("t1", 0.1), ("t2", 1.0), ("t1", 1.5))  # t2's send is now the oldest
     assert reported(agent, 2.95) == []
     [resent] = reported(agent, 1.0 + STATUS_RESEND_SECONDS)
     assert dict(resent.statuses).keys() == {"t1", "t2"}
