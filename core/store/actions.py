@@ -64,10 +64,12 @@ class StoreAction:
     kind: ActionKind
     obj: StoredObject
     previous: int = 0
+    #: The object's table, named once here: every manager's apply asks it several
+    #: times per action. Derived from ``obj``, so no part of the value.
+    table: str = field(init=False, compare=False, repr=False)
 
-    @property
-    def table(self) -> str:
-        return TABLE_OF[type(self.obj)]
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "table", TABLE_OF[type(self.obj)])  # past frozen
 
 
 @dataclass(frozen=True, slots=True)

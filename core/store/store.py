@@ -296,20 +296,19 @@ class MemoryStore:
         layer = _Layer(self.tables)
         events: list[Event | EventCommit] = []
         stamp = Timestamp(unix_ns=transaction.wall_ns)
+        written = layer.changes  # all-or-nothing by not committing: no journal here
         try:
-            touched: set[tuple[str, str]] = set()
             for action in transaction.actions:
                 key = (action.table, action.obj.id)
                 # A second write of an object in one transaction holds the version the
                 # writer saw before the first (the index is stamped only here); so does
                 # a write after an earlier transaction of its batch.
-                first = key not in touched
+                first = key not in written
                 if first and action.previous:
                     _check_written_at(layer, action, index - action.previous)
                 old = _check(layer, action, versioned=first and not action.previous)
-                touched.add(key)
                 new = _stamped(action, old, index, stamp)
-                layer.put(action.table, action.obj.id, new)
+                written[key] = new
                 events.append(Event(action.kind, action.table, old, new))
         except StoreError as error:
             return Applied(events=(EventCommit(index),), error=error)
@@ -370,7 +369,7 @@ def _check(layer: _Layer, action: StoreAction, versioned: bool = True) -> Stored
         return None
     if stored is None:
         raise ObjectMissing(table, obj.id)
-    if versioned and stored.version != obj.version:
+    if versioned and stored.version.index != obj.version.index:
         raise SequenceConflict(table, obj.id)
     if action.kind is ActionKind.UPDATE:
         _check_name(layer, table, obj)

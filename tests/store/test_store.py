@@ -24,6 +24,7 @@ from core.store import (
     ObjectExists,
     ObjectMissing,
     SequenceConflict,
+    StoreAction,
     StoreError,
     Subscription,
     Transaction,
@@ -88,6 +89,20 @@ def test_a_write_against_a_stale_version_fails_before_and_after_proposing() -> N
     assert store.view().get("services", "s1").spec.name == "a"
     with pytest.raises(SequenceConflict):  # a writer that reads first learns at once
         store.transaction(lambda tx: tx.update(replace(read, spec=ServiceSpec(name="c"))), 0)
+
+
+def test_a_write_must_hold_the_stored_version_exactly_not_a_later_one() -> None:
+    """SwarmKit compares the versions for equality: a version the store never gave
+    out (ahead of the stored one) is as out of sequence as a stale one."""
+    store = MemoryStore()
+    committed(store, lambda tx: tx.create(service("s1", "web")))
+    read = store.view().get("services", "s1")
+    assert read is not None
+    ahead = replace(read, version=Version(index=read.version.index + 1))
+    with pytest.raises(SequenceConflict):
+        store.transaction(lambda tx: tx.update(ahead), 0)
+    forged = Transaction(actions=(StoreAction(ActionKind.UPDATE, ahead),), wall_ns=0)
+    assert isinstance(store.apply(2, forged).error, SequenceConflict)
 
 
 def test_a_refused_transaction_changes_none_of_its_objects() -> None:
