@@ -67,6 +67,7 @@ from typing import Any
 
 import simpy
 
+import core
 from core.model.service import ContainerSpec, ReplicatedService, ServiceMode, ServiceSpec, TaskSpec
 from core.model.task import Task
 from core.tasks.states import TaskState
@@ -511,8 +512,11 @@ def in_subprocess(args: argparse.Namespace, which: str) -> dict[str, Any]:
 
 
 def commit() -> str | None:
-    """The checkout's commit, ``+dirty`` if files differ from it (None outside git)."""
-    where = Path(__file__).resolve().parent
+    """The commit of the checkout whose code is measured, ``+dirty`` if files differ
+    from it (None outside git). That is where ``core`` was imported from, not where
+    this script lies: run from another worktree, the script still imports the
+    checkout the environment was installed from unless PYTHONPATH names its own."""
+    where = Path(core.__file__).resolve().parent.parent
     try:
         head = subprocess.run(
             ["git", "rev-parse", "--short", "HEAD"], cwd=where, capture_output=True, text=True
