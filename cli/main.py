@@ -8,6 +8,8 @@ Ctrl-C exits with status 130, without one.
 from __future__ import annotations
 
 import argparse
+import os
+import select
 import sys
 from collections.abc import Sequence
 from importlib import metadata
@@ -18,6 +20,7 @@ from core.errors import ShoalError
 EXIT_USER_ERROR = 1
 EXIT_INTERNAL_ERROR = 70
 EXIT_INTERRUPTED = 130  # 128 + SIGINT
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE: what a shell reports for a reader that left
 
 
 def version() -> str:
@@ -85,63 +88,94 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 0
     try:
-        if args.command == "demo":
-            from cli.demo import run_demo
-
-            return run_demo(seed=args.seed, out=sys.stdout)
-        if args.command == "sim" and args.sim_command == "shell":
-            from cli import sim_shell
-
-            return sim_shell.run(args)
-        if args.command == "sim" and args.sim_command == "serve":
-            from cli import sim_serve
-
-            return sim_serve.run(args)
-        if args.command == "sim" and args.sim_command == "run":
-            from cli import sim_run
-
-            return sim_run.main(args)
-        if args.command == "sim" and args.sim_command == "sweep":
-            from cli import sim_sweep
-
-            return sim_sweep.main(args)
-        if args.command == "sim":
-            from cli import sim_raft
-
-            return sim_raft.run(args)
-        if args.command == "real" and args.real_command == "calibrate":
-            from cli import real_calibrate
-
-            return real_calibrate.main(args)
-        if args.command == "real":
-            from cli import real_run
-
-            return real_run.main(args)
-        if args.command == "fidelity":
-            from cli import fidelity_cmd
-
-            return fidelity_cmd.main(args)
-        if args.command == "daemon":
-            from real import daemon
-
-            return daemon.run(args)
-        if args.command in real_client_groups():
-            from cli import real_client
-
-            return real_client.run(args)
+        code = _dispatch(parser, args)
+        sys.stdout.flush()  # here, not at exit: a reader that left is seen below
+        return code
     except ShoalError as error:
         print(f"Error: {error}", file=sys.stderr)
         return EXIT_USER_ERROR
     except KeyboardInterrupt:  # Ctrl-C: stopped by the user, as a shell reports it
         print(file=sys.stderr)
         return EXIT_INTERRUPTED
-    except Exception:  # a bug, not a user mistake: say so loudly
+    except Exception as error:
+        if isinstance(error, BrokenPipeError) and _quiet_closed_outputs():
+            return EXIT_BROKEN_PIPE  # `| head` had enough: quiet, as any Unix tool
+        # a bug, not a user mistake: say so loudly
         import traceback
 
         traceback.print_exc()
         print("shoal: internal error (this is a bug)", file=sys.stderr)
         return EXIT_INTERNAL_ERROR
+
+
+def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    if args.command == "demo":
+        from cli.demo import run_demo
+
+        return run_demo(seed=args.seed, out=sys.stdout)
+    if args.command == "sim" and args.sim_command == "shell":
+        from cli import sim_shell
+
+        return sim_shell.run(args)
+    if args.command == "sim" and args.sim_command == "serve":
+        from cli import sim_serve
+
+        return sim_serve.run(args)
+    if args.command == "sim" and args.sim_command == "run":
+        from cli import sim_run
+
+        return sim_run.main(args)
+    if args.command == "sim" and args.sim_command == "sweep":
+        from cli import sim_sweep
+
+        return sim_sweep.main(args)
+    if args.command == "sim":
+        from cli import sim_raft
+
+        return sim_raft.run(args)
+    if args.command == "real" and args.real_command == "calibrate":
+        from cli import real_calibrate
+
+        return real_calibrate.main(args)
+    if args.command == "real":
+        from cli import real_run
+
+        return real_run.main(args)
+    if args.command == "fidelity":
+        from cli import fidelity_cmd
+
+        return fidelity_cmd.main(args)
+    if args.command == "daemon":
+        from real import daemon
+
+        return daemon.run(args)
+    if args.command in real_client_groups():
+        from cli import real_client
+
+        return real_client.run(args)
     parser.error(f"unknown command {args.command!r}")
+
+
+def _quiet_closed_outputs() -> bool:
+    """Whether our standard output or error is a pipe whose reader has gone (as
+    ``shoal ... | head`` leaves it); each such one is pointed at /dev/null, so that
+    nothing more, the interpreter's last flush included, fails on it. A broken
+    pipe that is not one of them (a socket's) is a bug and answers False."""
+    closed = []
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            fd = stream.fileno()
+        except (AttributeError, OSError, ValueError):
+            continue  # replaced by something without a descriptor (a test's buffer)
+        poll = select.poll()
+        poll.register(fd, select.POLLOUT)
+        if any(revents & select.POLLERR for _, revents in poll.poll(0)):
+            closed.append(fd)
+    for fd in closed:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, fd)
+        os.close(devnull)
+    return bool(closed)
 
 
 if __name__ == "__main__":

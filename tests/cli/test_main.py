@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import io
+import os
 import subprocess
 import sys
 
 import pytest
 
 from cli.demo import run_demo
-from cli.main import EXIT_USER_ERROR, main, version
+from cli.main import EXIT_BROKEN_PIPE, EXIT_INTERNAL_ERROR, EXIT_USER_ERROR, main, version
 
 
 def test_version_flag_prints_the_package_version(capsys: pytest.CaptureFixture[str]) -> None:
@@ -79,3 +80,45 @@ def test_a_bad_flag_value_exits_with_status_one_and_names_it() -> None:
     assert done.returncode == 1
     assert "argument --seed: invalid int value: 'x'" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("buffered", [True, False])
+def test_a_reader_that_leaves_ends_the_command_quietly(buffered: bool) -> None:
+    """``shoal ... | head``: once the reader has gone, the command stops as a Unix
+    tool does (the shell's status for SIGPIPE), with no traceback; also when the
+    output waited in Python's buffer until the end (the demo's fits in it)."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    if not buffered:
+        env["PYTHONUNBUFFERED"] = "1"
+    child = subprocess.Popen(
+        [sys.executable, "-m", "cli.main", "demo", "--seed", "2"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    assert child.stdout is not None and child.stderr is not None
+    child.stdout.close()  # the reader leaves before a line is written
+    errors = child.stderr.read()
+    assert child.wait() == EXIT_BROKEN_PIPE
+    assert errors == ""
+
+
+def test_a_broken_pipe_that_is_not_our_output_is_reported_as_a_bug(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A socket's broken pipe (a daemon gone mid-reply) must not pass for a reader
+    that had enough: our output is healthy here, so it is a bug, said loudly."""
+
+    def broken(**_: object) -> int:
+        raise BrokenPipeError(32, "Broken pipe")
+
+    read_fd, write_fd = os.pipe()
+    with os.fdopen(read_fd) as back:
+        with os.fdopen(write_fd, "w") as out:
+            monkeypatch.setattr(sys, "stdout", out)
+            monkeypatch.setattr(sys, "stderr", out)
+            monkeypatch.setattr("cli.demo.run_demo", broken)
+            assert main(["demo"]) == EXIT_INTERNAL_ERROR
+            monkeypatch.undo()
+        assert "shoal: internal error (this is a bug)" in back.read()
