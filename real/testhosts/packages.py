@@ -8,9 +8,11 @@ rather than assuming a developer installed them by hand.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import subprocess
+import tempfile
 from collections.abc import Mapping
 
 #: The command each package provides, by package.
@@ -22,6 +24,8 @@ PACKAGES: Mapping[str, str] = {
 }
 #: Where ``busybox-static`` puts its one binary.
 BUSYBOX = "/bin/busybox"
+#: Held while one process checks and installs (any user may create it).
+INSTALL_LOCK = os.path.join(tempfile.gettempdir(), "shoal-packages.lock")
 
 
 class Unavailable(Exception):
@@ -45,10 +49,22 @@ def ensure_root() -> None:
 
 
 def ensure(packages: Mapping[str, str] = PACKAGES) -> None:
-    """Install what is missing, or raise :class:`Unavailable` saying why not."""
-    wanted = missing(packages)
-    if not wanted:
+    """Install what is missing, or raise :class:`Unavailable` saying why not.
+
+    One process at a time: every pytest-xdist worker's session asks at once on a
+    fresh machine, and a second ``apt-get`` fails on the first one's lock (which
+    skipped 114 real-mode tests of a clean run). The others wait here, then find
+    the packages there."""
+    if not missing(packages):
         return
+    with open(INSTALL_LOCK, "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        _install(missing(packages), packages)
+
+
+def _install(wanted: list[str], packages: Mapping[str, str]) -> None:
+    if not wanted:
+        return  # another process installed them while this one waited
     if os.geteuid() != 0:
         raise Unavailable(
             f"not root: cannot install {', '.join(wanted)} (real-mode tests need root)"
