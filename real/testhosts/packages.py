@@ -55,8 +55,13 @@ def ensure(packages: Mapping[str, str] = PACKAGES) -> None:
     fresh machine, and a second ``apt-get`` fails on the first one's lock (which
     skipped 114 real-mode tests of a clean run). The others wait here, then find
     the packages there."""
-    if not missing(packages):
+    wanted = missing(packages)
+    if not wanted:
         return
+    if os.geteuid() != 0:  # before the lock: root made it, and only root installs
+        raise Unavailable(
+            f"not root: cannot install {', '.join(wanted)} (real-mode tests need root)"
+        )
     with open(INSTALL_LOCK, "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         _install(missing(packages), packages)
@@ -65,10 +70,6 @@ def ensure(packages: Mapping[str, str] = PACKAGES) -> None:
 def _install(wanted: list[str], packages: Mapping[str, str]) -> None:
     if not wanted:
         return  # another process installed them while this one waited
-    if os.geteuid() != 0:
-        raise Unavailable(
-            f"not root: cannot install {', '.join(wanted)} (real-mode tests need root)"
-        )
     if shutil.which("apt-get") is None:
         raise Unavailable(f"no apt-get to install {', '.join(wanted)}")
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}

@@ -64,9 +64,17 @@ def test_callers_at_once_install_once_and_all_find_the_package(fake_apt: Path) -
     assert packages.missing(wanted) == []
 
 
-def test_a_failed_install_says_what_apt_get_said(
-    fake_apt: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
+def test_a_failed_install_says_what_apt_get_said(fake_apt: Path, tmp_path: Path) -> None:
     (tmp_path / "apt.lock").mkdir()  # held by an apt-get that is not ours
     with pytest.raises(packages.Unavailable, match="E: Could not get lock"):
         packages.ensure({"fakepkg": "fakecmd"})
+
+
+def test_a_user_who_is_not_root_is_told_so_before_any_lock_or_apt_get(
+    fake_apt: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(packages.os, "geteuid", lambda: 1000)
+    monkeypatch.setattr(packages, "INSTALL_LOCK", "/nonexistent/shoal-packages.lock")
+    with pytest.raises(packages.Unavailable, match="not root: cannot install fakepkg"):
+        packages.ensure({"fakepkg": "fakecmd"})
+    assert not fake_apt.exists()
